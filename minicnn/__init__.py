@@ -1,0 +1,81 @@
+"""minicnn: a from-scratch CNN framework in NumPy, readable like a textbook.
+
+    import minicnn as mc
+    import minicnn.nn as nn
+    import minicnn.nn.functional as F
+"""
+
+import numpy as np
+
+from minicnn import backend
+from minicnn.autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad
+from minicnn.backend import get_backend, set_backend
+from minicnn.ops import (abs, amax, amin, argmax, argmin, cat, exp, flatten, log, matmul, max,
+                         mean, min, permute, reshape, sigmoid, sqrt, squeeze, stack, sum, tanh,
+                         transpose, unsqueeze)
+from minicnn.random import default_generator, get_rng_state, manual_seed, set_rng_state
+
+__version__ = "0.1.0"
+
+float32 = np.float32
+float64 = np.float64
+int64 = np.int64
+
+
+def tensor(data, dtype=None, requires_grad=False):
+    """A new leaf Tensor holding a copy of ``data`` (float32 unless data is float64)."""
+    if isinstance(data, Tensor):
+        data = data.array
+    if hasattr(data, "copy"):
+        data = data.copy()
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def from_numpy(array):
+    """A Tensor that shares ``array`` (no copy)."""
+    return Tensor(array, dtype=array.dtype)
+
+
+def _shape(size):
+    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+
+
+def zeros(*size, dtype=np.float32, requires_grad=False):
+    return Tensor(np.zeros(_shape(size), dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(*size, dtype=np.float32, requires_grad=False):
+    return Tensor(np.ones(_shape(size), dtype=dtype), requires_grad=requires_grad)
+
+
+def full(size, fill_value, dtype=np.float32, requires_grad=False):
+    return Tensor(np.full(size, fill_value, dtype=dtype), requires_grad=requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False):
+    xp = backend.get_array_module(t.array)
+    return Tensor(xp.zeros(t.shape, dtype=dtype or t.dtype), requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False):
+    xp = backend.get_array_module(t.array)
+    return Tensor(xp.ones(t.shape, dtype=dtype or t.dtype), requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None):
+    values = np.arange(start, end, step) if end is not None else np.arange(start)
+    return Tensor(values, dtype=dtype)
+
+
+def randn(*size, dtype=np.float32, requires_grad=False):
+    values = default_generator().standard_normal(_shape(size)).astype(dtype)
+    return Tensor(values, requires_grad=requires_grad)
+
+
+def rand(*size, dtype=np.float32, requires_grad=False):
+    values = default_generator().random(_shape(size)).astype(dtype)
+    return Tensor(values, requires_grad=requires_grad)
+
+
+def randint(low, high, size, dtype=np.int64):
+    return Tensor(default_generator().integers(low, high, size=size).astype(dtype))

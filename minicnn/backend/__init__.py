@@ -1,0 +1,125 @@
+"""Which array library holds the data, and which kernel set runs an op.
+
+One decision point: ``kernels_for(array)`` returns the kernel set (a module with the functions of
+``reference.py``) for an array, from the array's type and the selected backend:
+
+- ``"numpy"``: the NumPy reference kernels, always available;
+- ``"c"``: the C kernels of ``csrc/`` (CPU arrays), built by ``pip install``;
+- ``"cuda"``: kernels for CuPy arrays (today the reference kernels run through CuPy; the
+  hand-written CUDA kernels of ``kernels/`` plug in here);
+- ``"auto"`` (default): the fastest kernel set built for that kind of array.
+
+Select with ``minicnn.set_backend(name)``, ``with minicnn.backend(name):`` or the
+``MINICNN_BACKEND`` variable.
+"""
+
+import os
+import sys
+import threading
+import types
+import warnings
+from contextlib import contextmanager
+
+import numpy as np
+
+try:
+    import cupy
+except ImportError:
+    cupy = None
+
+BACKENDS = ("numpy", "c", "cuda", "auto")
+
+_selected = threading.local()
+_warned = set()
+
+
+def get_array_module(array):
+    """numpy or cupy, whichever owns ``array`` (as ``cupy.get_array_module`` does)."""
+    if cupy is not None and isinstance(array, cupy.ndarray):
+        return cupy
+    return np
+
+
+def _validate(name):
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+    return name
+
+
+def get_backend():
+    """The selected backend name (``"auto"`` unless changed)."""
+    name = getattr(_selected, "name", None)
+    if name is None:
+        name = _validate(os.environ.get("MINICNN_BACKEND", "auto").strip().lower() or "auto")
+        _selected.name = name
+    return name
+
+
+def set_backend(name):
+    """Select the kernel set for the ops that follow: "numpy" | "c" | "cuda" | "auto"."""
+    _selected.name = _validate(name)
+
+
+@contextmanager
+def use(name):
+    """``with minicnn.backend("c"): ...`` runs the block with another kernel set."""
+    previous = get_backend()
+    set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(previous)
+
+
+def warn_once(key, message):
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _c_kernels():
+    from minicnn.backend import ckernels
+    return ckernels if ckernels.available() else None
+
+
+def kernels_for(array):
+    """The kernel set that runs an op on ``array`` under the selected backend."""
+    from minicnn.backend import reference
+    name = get_backend()
+    on_gpu = get_array_module(array) is not np
+    if on_gpu:
+        # the reference kernels are written against the array API that NumPy and CuPy share
+        return reference
+    if name == "cuda":
+        raise RuntimeError("backend 'cuda' needs CuPy arrays; move the model and data with "
+                           ".to('cuda') or select backend 'c', 'numpy' or 'auto'")
+    if name in ("c", "auto"):
+        kernels = _c_kernels()
+        if kernels is not None:
+            return kernels
+        if name == "c":
+            from minicnn.backend import ckernels
+            raise RuntimeError("the C kernels are not available: " + ckernels.unavailable_reason())
+        warn_once("c-missing", "minicnn: the C kernels are not built, running on the NumPy "
+                  "reference kernels (reinstall with `pip install .` and a C compiler to build them)")
+    return reference
+
+
+def index_add(target, index, values):
+    """target[index] += values, summing repeated indices (np.add.at; cupyx.scatter_add)."""
+    if get_array_module(target) is np:
+        np.add.at(target, index, values)
+    else:
+        import cupyx
+        cupyx.scatter_add(target, index, values)
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``minicnn.backend`` be both this package and the context manager of section 8 of
+    the design: ``with minicnn.backend("c"):``."""
+
+    def __call__(self, name):
+        return use(name)
+
+
+sys.modules[__name__].__class__ = _CallableModule

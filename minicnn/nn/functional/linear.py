@@ -1,0 +1,33 @@
+"""The affine map of a fully connected layer, and flatten."""
+
+from minicnn.autograd import Function
+from minicnn.ops import flatten
+
+__all__ = ["linear", "flatten"]
+
+
+class Linear(Function):
+    def forward(self, x, weight, bias):
+        self.save_for_backward(x, weight)
+        y = x @ weight.T
+        return y + bias if bias is not None else y
+
+    def backward(self, grad_y):
+        # y = x W^T + b;  x (..., in), W (out, in), dy (..., out):
+        # dx = dy @ W ; dW = dy^T @ x (summed over every leading dim) ; db = sum of dy
+        x, weight = self.saved
+        grad_x = grad_y @ weight if self.needs_grad[0] else None
+        grad_weight = grad_bias = None
+        if self.needs_grad[1]:
+            grad_weight = grad_y.reshape(-1, grad_y.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+        if len(self.needs_grad) > 2 and self.needs_grad[2]:
+            grad_bias = grad_y.reshape(-1, grad_y.shape[-1]).sum(axis=0)
+        return grad_x, grad_weight, grad_bias
+
+
+def linear(input, weight, bias=None):
+    """input @ weight.T + bias, with weight (out_features, in_features)."""
+    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input's last dimension must be in_features = {weight.shape[1]}, "
+                         f"got input of shape {input.shape}")
+    return Linear.apply(input, weight, bias)

@@ -1,0 +1,161 @@
+"""Losses: softmax cross-entropy (fused, from logits), negative log-likelihood, mean squared error.
+
+Names, arguments and reductions are PyTorch's: ``reduction`` is "mean" (weighted by the class
+weights of the targets when ``weight`` is given), "sum" or "none".
+"""
+
+import numpy as np
+
+from minicnn.autograd import Function, Tensor
+from minicnn.backend import get_array_module, kernels_for
+from minicnn.nn.functional.activation import log_softmax
+
+__all__ = ["cross_entropy", "nll_loss", "mse_loss"]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+class SoftmaxCrossEntropy(Function):
+    def forward(self, logits, target, weight, ignore_index, label_smoothing):
+        self.kernels = kernels_for(logits)
+        loss, log_probs = self.kernels.softmax_cross_entropy_forward(
+            logits, target, weight, ignore_index, label_smoothing)
+        self.save_for_backward(log_probs, target, weight)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+        return loss
+
+    def backward(self, grad_loss):
+        # dz = dloss * (softmax(z) - one_hot(y)) for eps = 0; see the reference kernel for the
+        # label-smoothed and class-weighted form.  shapes: dloss (M,) -> dz (M, C)
+        log_probs, target, weight = self.saved
+        grad_logits = self.kernels.softmax_cross_entropy_backward(
+            grad_loss, log_probs, target, weight, self.ignore_index, self.label_smoothing)
+        return grad_logits, None, None, None, None
+
+
+def _check_reduction(reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _class_last(input):
+    """(N, C, d1, ..., dk) -> (N * d1 * ... * dk, C): rows of class scores, as the kernels want."""
+    if input.ndim <= 2:
+        return input.reshape(-1, input.shape[-1])
+    order = (0,) + tuple(range(2, input.ndim)) + (1,)
+    return input.permute(order).reshape(-1, input.shape[1])
+
+
+def _integer_target(target, input, name):
+    """Validate class-index targets against input (N, C, ...) or (C,); return the flat array."""
+    xp = get_array_module(input.array)
+    target = xp.asarray(target.array if isinstance(target, Tensor) else target)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{name}: target must hold integer class indices, got dtype {target.dtype}")
+    expected = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
+    if target.shape != expected:
+        raise ValueError(f"{name}: target must have shape {expected} for input of shape "
+                         f"{input.shape}, got {target.shape}")
+    return target.reshape(-1).astype(np.int64, copy=False)
+
+
+def _check_classes(target, ignore_index, num_classes, name):
+    outside = (target != ignore_index) & ((target < 0) | (target >= num_classes))
+    if bool(outside.any()):
+        bad = int(target[outside][0])
+        raise IndexError(f"{name}: target {bad} is out of bounds for {num_classes} classes")
+
+
+def _class_weight(weight, input, name):
+    if weight is None:
+        return None
+    weight = weight.array if isinstance(weight, Tensor) else weight
+    num_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
+    if weight.shape != (num_classes,):
+        raise ValueError(f"{name}: weight must have shape ({num_classes},), got {weight.shape}")
+    return weight.astype(input.dtype, copy=False)
+
+
+def _reduce(loss, reduction, total_weight, shape):
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "mean":
+        return loss.sum() / total_weight
+    return loss.reshape(shape)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """Softmax cross-entropy from logits ``input`` (N, C) or (N, C, d1, ...) or (C,), with
+    ``target`` integer class indices (N,) / (N, d1, ...) / (), or class probabilities shaped
+    like the input. Fused and stable: logits of 1e4 give a finite loss and gradient."""
+    _check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    if input.ndim == 0:
+        raise ValueError("cross_entropy: input must have a class dimension, got a 0-d tensor")
+    target_array = target.array if isinstance(target, Tensor) else target
+    if getattr(target_array, "dtype", np.dtype(int)).kind == "f":
+        return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
+    labels = _integer_target(target, input, "cross_entropy")
+    num_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
+    _check_classes(labels, ignore_index, num_classes, "cross_entropy")
+    class_weight = _class_weight(weight, input, "cross_entropy")
+    loss = SoftmaxCrossEntropy.apply(_class_last(input), labels, class_weight, int(ignore_index),
+                                     float(label_smoothing))
+    valid = labels != ignore_index
+    xp = get_array_module(labels)
+    total = valid.sum() if class_weight is None else class_weight[xp.where(valid, labels, 0)][valid].sum()
+    shape = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
+    return _reduce(loss, reduction, Tensor(xp.asarray(total, dtype=input.dtype)), shape)
+
+
+def _soft_cross_entropy(input, target, weight, reduction, label_smoothing):
+    """Cross-entropy against class probabilities: loss = -sum_c w_c q_c log p_c, with
+    q smoothed to (1 - eps) q + eps / C; the mean divides by the number of samples."""
+    target = target if isinstance(target, Tensor) else Tensor(target)
+    if target.shape != input.shape:
+        raise ValueError(f"cross_entropy: probability targets must have the input's shape "
+                         f"{input.shape}, got {target.shape}")
+    class_dim = 1 if input.ndim >= 2 else 0
+    num_classes = input.shape[class_dim]
+    q = target.detach() * (1 - label_smoothing) + label_smoothing / num_classes
+    weighted = log_softmax(input, class_dim) * q
+    class_weight = _class_weight(weight, input, "cross_entropy")
+    if class_weight is not None:
+        shape = (-1,) + (1,) * (input.ndim - 2) if input.ndim >= 2 else (-1,)
+        weighted = weighted * Tensor(class_weight.reshape(shape))
+    loss = -weighted.sum(class_dim)
+    count = loss.numel()
+    return loss.sum() / count if reduction == "mean" else _reduce(loss, reduction, None, loss.shape)
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at the target classes."""
+    _check_reduction(reduction)
+    labels = _integer_target(target, input, "nll_loss")
+    num_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
+    _check_classes(labels, ignore_index, num_classes, "nll_loss")
+    class_weight = _class_weight(weight, input, "nll_loss")
+    xp = get_array_module(labels)
+    valid = labels != ignore_index
+    safe = xp.where(valid, labels, 0)
+    w = xp.ones(num_classes, dtype=input.dtype) if class_weight is None else class_weight
+    sample_weight = Tensor((w[safe] * valid).astype(input.dtype))
+    picked = _class_last(input)[xp.arange(labels.size), safe]
+    loss = -picked * sample_weight
+    shape = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
+    return _reduce(loss, reduction, sample_weight.sum(), shape)
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error: (input - target)^2, reduced."""
+    _check_reduction(reduction)
+    target = target if isinstance(target, Tensor) else Tensor(target)
+    if target.shape != input.shape:
+        raise ValueError(f"mse_loss: target shape {target.shape} differs from input shape "
+                         f"{input.shape}")
+    squared = (input - target) ** 2
+    if reduction == "mean":
+        return squared.mean()
+    return squared.sum() if reduction == "sum" else squared

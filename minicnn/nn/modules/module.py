@@ -1,0 +1,307 @@
+"""Module and Parameter: the building blocks of every layer and model, with PyTorch's interface.
+
+A Module registers what is assigned to it: a Parameter becomes a parameter, a Module a child,
+and ``register_buffer`` adds state that is saved but not trained (BatchNorm's running mean).
+``state_dict`` names all of them by their path (``features.0.weight``), parameters before
+buffers before children, in the order they were assigned.
+"""
+
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from minicnn.autograd import Tensor, no_grad
+from minicnn.backend import get_array_module
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module registers as trainable (``requires_grad=True`` by default)."""
+
+    def __init__(self, data=None, requires_grad=True):
+        if data is None:
+            data = np.empty(0, dtype=np.float32)
+        array = data.array if isinstance(data, Tensor) else data
+        super().__init__(array, requires_grad=requires_grad,
+                         dtype=getattr(array, "dtype", None))
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class RemovableHandle:
+    def __init__(self, hooks, key):
+        self.hooks, self.key = hooks, key
+
+    def remove(self):
+        self.hooks.pop(self.key, None)
+
+
+class Module:
+    """Base class of layers and models: subclasses set attributes in ``__init__`` and write
+    ``forward``; calling the module runs ``forward`` and then any forward hooks."""
+
+    def __init__(self):
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+
+    def forward(self, *inputs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
+    def __call__(self, *inputs, **kwargs):
+        output = self.forward(*inputs, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            result = hook(self, inputs, output)
+            if result is not None:
+                output = result
+        return output
+
+    def register_forward_hook(self, hook):
+        """``hook(module, inputs, output)`` runs after forward; returns a handle with remove()."""
+        key = object()
+        self._forward_hooks[key] = hook
+        return RemovableHandle(self._forward_hooks, key)
+
+    # ----- registration -----------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("call Module.__init__() before assigning attributes")
+        if isinstance(value, (Parameter, Module)):
+            self._forget(name)
+            table = self._parameters if isinstance(value, Parameter) else self._modules
+            table[name] = value
+        elif name in self._parameters or name in self._modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to {name!r}: it holds a "
+                                "parameter or module (assign an nn.Parameter, a Module or None)")
+            (self._parameters if name in self._parameters else self._modules)[name] = None
+        elif name in self._buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} to buffer {name!r}")
+            self._buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def _forget(self, name):
+        for table in (self.__dict__, self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+
+    def __getattr__(self, name):
+        for table in ("_parameters", "_buffers", "_modules"):
+            entries = self.__dict__.get(table)
+            if entries is not None and name in entries:
+                return entries[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name):
+        for table in (self._parameters, self._buffers, self._modules):
+            if name in table:
+                del table[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name, param):
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"parameter {name!r} must be an nn.Parameter or None")
+        self._forget(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name, tensor, persistent=True):
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"buffer {name!r} must be a Tensor or None")
+        self._forget(name)
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+
+    def add_module(self, name, module):
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{name!r} must be a Module, got {type(module).__name__}")
+        self._forget(name)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    # ----- traversal --------------------------------------------------------------------------
+    def named_modules(self, memo=None, prefix=""):
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        for _, module in self.named_modules():
+            yield module
+
+    def named_children(self):
+        seen = set()
+        for name, child in self._modules.items():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
+
+    def children(self):
+        for _, child in self.named_children():
+            yield child
+
+    def _named_members(self, table, prefix, recurse):
+        seen = set()
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for module_prefix, module in modules:
+            for name, value in getattr(module, table).items():
+                if value is None or id(value) in seen:
+                    continue
+                seen.add(id(value))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), value
+
+    def named_parameters(self, prefix="", recurse=True):
+        return self._named_members("_parameters", prefix, recurse)
+
+    def parameters(self, recurse=True):
+        for _, param in self.named_parameters(recurse=recurse):
+            yield param
+
+    def named_buffers(self, prefix="", recurse=True):
+        return self._named_members("_buffers", prefix, recurse)
+
+    def buffers(self, recurse=True):
+        for _, buffer in self.named_buffers(recurse=recurse):
+            yield buffer
+
+    # ----- modes and gradients ----------------------------------------------------------------
+    def train(self, mode=True):
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad=True):
+        for param in self.parameters():
+            param.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none=True):
+        for param in self.parameters():
+            if param.grad is None:
+                continue
+            if set_to_none:
+                param.grad = None
+            else:
+                param.grad.array[...] = 0
+
+    def apply(self, fn):
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # ----- dtype and device -------------------------------------------------------------------
+    def _convert(self, convert_array, floating_only):
+        """Replace the array of every parameter and buffer in place (the objects stay, so an
+        optimizer built before still holds them)."""
+        for module in self.modules():
+            for table in (module._parameters, module._buffers):
+                for tensor in table.values():
+                    if tensor is None or (floating_only and tensor.dtype.kind != "f"):
+                        continue
+                    tensor.array = convert_array(tensor.array)
+                    if tensor.grad is not None:
+                        tensor.grad.array = convert_array(tensor.grad.array)
+        return self
+
+    def to(self, target):
+        """``to(dtype)`` or ``to("cpu" | "cuda")``: converts in place and returns self."""
+        if isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda"):
+            device = target.split(":")[0]
+            return self._convert(lambda a: Tensor(a).to(device).array, floating_only=False)
+        dtype = np.dtype(target)
+        return self._convert(lambda a: a.astype(dtype, copy=False), floating_only=True)
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    # ----- state ------------------------------------------------------------------------------
+    def state_dict(self, prefix=""):
+        """Every parameter and persistent buffer by dotted name (detached Tensors sharing the
+        arrays): a module's parameters, then its buffers, then its children's, recursively."""
+        state = OrderedDict()
+        for name, param in self._parameters.items():
+            if param is not None:
+                state[prefix + name] = param.detach()
+        for name, buffer in self._buffers.items():
+            if buffer is not None and name not in self._non_persistent:
+                state[prefix + name] = buffer.detach()
+        for name, child in self._modules.items():
+            if child is not None:
+                state.update(child.state_dict(prefix=f"{prefix}{name}."))
+        return state
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy values into the parameters and buffers. Raises KeyError naming the missing and
+        unexpected keys (when strict) and ValueError naming every key whose shape differs."""
+        own = self.state_dict()
+        missing = [key for key in own if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in own]
+        mismatched = []
+        for key, target in own.items():
+            if key in state_dict:
+                value = state_dict[key]
+                shape = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
+                if shape != target.shape:
+                    mismatched.append(f"{key}: checkpoint {shape}, model {target.shape}")
+        if mismatched:
+            raise ValueError("load_state_dict: shapes differ for " + "; ".join(mismatched))
+        if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append("missing keys: " + ", ".join(missing))
+            if unexpected:
+                parts.append("unexpected keys: " + ", ".join(unexpected))
+            raise KeyError("load_state_dict: " + "; ".join(parts))
+        with no_grad():
+            for key, target in own.items():
+                if key in state_dict:
+                    value = state_dict[key]
+                    value = value.array if isinstance(value, Tensor) else value
+                    xp = get_array_module(target.array)
+                    target.array[...] = xp.asarray(value).astype(target.dtype, copy=False)
+        return IncompatibleKeys(missing, unexpected)
+
+    # ----- printing ---------------------------------------------------------------------------
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        lines = [f"({name}): " + _indent(repr(child)) for name, child in self._modules.items()]
+        extra = self.extra_repr()
+        if not lines:
+            return f"{type(self).__name__}({extra})"
+        body = ([extra] if extra else []) + lines
+        return f"{type(self).__name__}(\n  " + "\n  ".join(body) + "\n)"
+
+
+def _indent(text):
+    return text.replace("\n", "\n  ")

@@ -1,0 +1,642 @@
+"""Tensor operations: arithmetic, math functions, matmul, reductions, shape ops and indexing.
+
+Each is a Function whose backward states its local derivative. Elementwise binary ops
+broadcast as NumPy does; their backward sums the gradient back to each input's shape.
+"""
+
+import builtins
+from collections import namedtuple
+
+import numpy as np
+
+from minicnn.autograd import Function, Tensor
+from minicnn.backend import get_array_module, index_add
+
+
+def sum_to_shape(grad, shape):
+    """Undo broadcasting: sum ``grad`` over the axes that broadcasting added or stretched."""
+    if grad.shape == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, size in enumerate(shape) if size == 1 and grad.shape[extra + i] != 1)
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def as_tensor(value, like=None):
+    """``value`` as a Tensor. A Python number takes the floating dtype of ``like``."""
+    if isinstance(value, Tensor):
+        return value
+    if like is not None and np.isscalar(value):
+        xp = get_array_module(like.array)
+        if like.dtype.kind == "f":
+            dtype = like.dtype
+        elif isinstance(value, float):
+            dtype = np.float32
+        else:
+            dtype = like.dtype
+        return Tensor(xp.asarray(value, dtype=dtype))
+    return Tensor(value)
+
+
+def _normalize_dims(dim, ndim):
+    """Reduction axes as a sorted tuple of non-negative ints; None means every axis."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
+            raise IndexError(f"dim {d} is out of range for a tensor with {ndim} dimensions")
+        out.append(d % ndim if ndim else 0)
+    return tuple(sorted(set(out)))
+
+
+# ----- elementwise arithmetic ---------------------------------------------------------------
+
+class Add(Function):
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a + b
+
+    def backward(self, grad):
+        # d(a+b)/da = d(a+b)/db = 1
+        return sum_to_shape(grad, self.shapes[0]), sum_to_shape(grad, self.shapes[1])
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a - b
+
+    def backward(self, grad):
+        return sum_to_shape(grad, self.shapes[0]), sum_to_shape(-grad, self.shapes[1])
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a * b
+
+    def backward(self, grad):
+        # d(ab)/da = b ; d(ab)/db = a
+        a, b = self.saved
+        return sum_to_shape(grad * b, a.shape), sum_to_shape(grad * a, b.shape)
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a / b
+
+    def backward(self, grad):
+        # d(a/b)/da = 1/b ; d(a/b)/db = -a/b^2
+        a, b = self.saved
+        grad_a = sum_to_shape(grad / b, a.shape) if self.needs_grad[0] else None
+        grad_b = sum_to_shape(-grad * a / (b * b), b.shape) if self.needs_grad[1] else None
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, grad):
+        return -grad
+
+
+class Pow(Function):
+    def forward(self, a, b):
+        out = a ** b
+        self.save_for_backward(a, b, out)
+        return out
+
+    def backward(self, grad):
+        # d(a^b)/da = b a^(b-1) ; d(a^b)/db = a^b log(a)   (taken as 0 where a == 0, as PyTorch)
+        a, b, out = self.saved
+        xp = get_array_module(a)
+        grad_a = grad_b = None
+        if self.needs_grad[0]:
+            grad_a = sum_to_shape(grad * b * a ** (b - 1), a.shape)
+        if self.needs_grad[1]:
+            safe_a = xp.where(a == 0, 1, a)
+            grad_b = sum_to_shape(grad * out * xp.where(a == 0, 0, xp.log(safe_a)), b.shape)
+        return grad_a, grad_b
+
+
+class Exp(Function):
+    def forward(self, a):
+        out = get_array_module(a).exp(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        out, = self.saved
+        return grad * out
+
+
+class Log(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return get_array_module(a).log(a)
+
+    def backward(self, grad):
+        a, = self.saved
+        return grad / a
+
+
+class Sqrt(Function):
+    def forward(self, a):
+        out = get_array_module(a).sqrt(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        # d sqrt(a)/da = 1 / (2 sqrt(a))
+        out, = self.saved
+        return grad / (2 * out)
+
+
+class Abs(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return get_array_module(a).abs(a)
+
+    def backward(self, grad):
+        a, = self.saved
+        return grad * get_array_module(a).sign(a)
+
+
+class Tanh(Function):
+    def forward(self, a):
+        out = get_array_module(a).tanh(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        # d tanh(a)/da = 1 - tanh(a)^2
+        out, = self.saved
+        return grad * (1 - out * out)
+
+
+class Sigmoid(Function):
+    def forward(self, a):
+        xp = get_array_module(a)
+        # 1 / (1 + e^-a) for a >= 0 and e^a / (1 + e^a) otherwise: neither overflows
+        e = xp.exp(-xp.abs(a))
+        out = xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        # d sigma(a)/da = sigma(a) (1 - sigma(a))
+        out, = self.saved
+        return grad * out * (1 - out)
+
+
+class Clone(Function):
+    def forward(self, a):
+        return a.copy()
+
+    def backward(self, grad):
+        return grad
+
+
+class Cast(Function):
+    def forward(self, a, dtype):
+        self.dtype_in = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, grad):
+        return grad.astype(self.dtype_in), None
+
+
+class ToDevice(Function):
+    def forward(self, a, device):
+        self.device_in = "cpu" if get_array_module(a) is np else "cuda"
+        return _move(a, device)
+
+    def backward(self, grad):
+        return _move(grad, self.device_in), None
+
+
+def _move(array, device):
+    xp = get_array_module(array)
+    if device == "cpu":
+        return array if xp is np else xp.asnumpy(array)
+    try:
+        import cupy
+    except ImportError:
+        raise RuntimeError("device 'cuda' needs CuPy (pip install cupy-cuda12x)") from None
+    return cupy.asarray(array)
+
+
+# ----- matrix product -----------------------------------------------------------------------
+
+class MatMul(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a @ b
+
+    def backward(self, grad):
+        # (..., n, k) @ (..., k, m):  dA = dY @ B^T ; dB = A^T @ dY, summed over broadcast batches.
+        # A 1-d operand is a row (left) or a column (right), as in matmul itself.
+        a, b = self.saved
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        grad2 = grad.reshape(np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+                             + (a2.shape[-2], b2.shape[-1]))
+        grad_a = grad_b = None
+        if self.needs_grad[0]:
+            grad_a = sum_to_shape(grad2 @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
+        if self.needs_grad[1]:
+            grad_b = sum_to_shape(a2.swapaxes(-1, -2) @ grad2, b2.shape).reshape(b.shape)
+        return grad_a, grad_b
+
+
+# ----- reductions ---------------------------------------------------------------------------
+
+class Sum(Function):
+    def forward(self, a, dims, keepdim):
+        self.shape, self.dims, self.keepdim = a.shape, dims, keepdim
+        return a.sum(axis=dims, keepdims=keepdim)
+
+    def backward(self, grad):
+        # every summed element receives the gradient of its sum
+        xp = get_array_module(grad)
+        if not self.keepdim:
+            grad = xp.expand_dims(grad, self.dims)
+        return xp.broadcast_to(grad, self.shape).copy(), None, None
+
+
+class Mean(Function):
+    def forward(self, a, dims, keepdim):
+        self.shape, self.dims, self.keepdim = a.shape, dims, keepdim
+        self.count = int(np.prod([a.shape[d] for d in dims]))
+        return get_array_module(a).mean(a, axis=dims, keepdims=keepdim)
+
+    def backward(self, grad):
+        xp = get_array_module(grad)
+        if not self.keepdim:
+            grad = xp.expand_dims(grad, self.dims)
+        return xp.broadcast_to(grad / builtins.max(self.count, 1), self.shape).copy(), None, None
+
+
+class AMax(Function):
+    """Max (or min) over ``dims``; the gradient is shared evenly by tied maxima, as in PyTorch."""
+
+    def forward(self, a, dims, keepdim, take_min):
+        xp = get_array_module(a)
+        if a.size == 0 and any(a.shape[d] == 0 for d in dims):
+            raise RuntimeError("max() / min() of an empty dimension has no value")
+        reduce = xp.amin if take_min else xp.amax
+        out = reduce(a, axis=dims, keepdims=True)
+        self.save_for_backward(a, out)
+        self.dims = dims
+        return out if keepdim else out.squeeze(axis=dims)
+
+    def backward(self, grad):
+        a, out = self.saved
+        xp = get_array_module(a)
+        hits = (a == out)
+        grad = grad.reshape(out.shape)
+        return hits * (grad / hits.sum(axis=self.dims, keepdims=True)), None, None, None
+
+
+class MaxAlongDim(Function):
+    """torch.max(x, dim): values and the index of the first maximum; the gradient goes there."""
+
+    def forward(self, a, dim, keepdim, take_min):
+        xp = get_array_module(a)
+        if a.shape[dim] == 0:
+            raise RuntimeError("max() / min() of an empty dimension has no value")
+        index = (xp.argmin if take_min else xp.argmax)(a, axis=dim)
+        index = xp.expand_dims(index, dim)
+        values = xp.take_along_axis(a, index, axis=dim)
+        self.shape, self.dim, self.index = a.shape, dim, index
+        if not keepdim:
+            values, index = values.squeeze(dim), index.squeeze(dim)
+        return values, index.astype(np.int64)
+
+    def backward(self, grad_values, grad_index):
+        xp = get_array_module(grad_values)
+        grad = xp.zeros(self.shape, dtype=grad_values.dtype)
+        xp.put_along_axis(grad, self.index, grad_values.reshape(self.index.shape), axis=self.dim)
+        return grad, None, None, None
+
+
+MaxResult = namedtuple("MaxResult", ["values", "indices"])
+
+
+# ----- shape ops ----------------------------------------------------------------------------
+
+class Reshape(Function):
+    def forward(self, a, shape):
+        self.shape = a.shape
+        return a.reshape(shape)
+
+    def backward(self, grad):
+        return grad.reshape(self.shape), None
+
+
+class Permute(Function):
+    def forward(self, a, dims):
+        self.dims = dims
+        return a.transpose(dims)
+
+    def backward(self, grad):
+        return grad.transpose(np.argsort(self.dims)), None
+
+
+class GetItem(Function):
+    def forward(self, a, index):
+        self.shape, self.index = a.shape, index
+        return a[index]
+
+    def backward(self, grad):
+        # each selected element receives its gradient; repeated picks add up
+        xp = get_array_module(grad)
+        out = xp.zeros(self.shape, dtype=grad.dtype)
+        index_add(out, self.index, grad)
+        return out, None
+
+
+class Cat(Function):
+    def forward(self, *arrays, dim):
+        self.dim = dim
+        self.sizes = [a.shape[dim] for a in arrays]
+        return get_array_module(arrays[0]).concatenate(arrays, axis=dim)
+
+    def backward(self, grad):
+        # the gradient is cut into the pieces that were joined
+        bounds = np.cumsum(self.sizes)[:-1]
+        return tuple(get_array_module(grad).split(grad, bounds, axis=self.dim))
+
+
+class Stack(Function):
+    def forward(self, *arrays, dim):
+        self.dim = dim
+        return get_array_module(arrays[0]).stack(arrays, axis=dim)
+
+    def backward(self, grad):
+        return tuple(grad.take(i, axis=self.dim) for i in range(grad.shape[self.dim]))
+
+
+# ----- functions of tensors -----------------------------------------------------------------
+
+def _binary(fn, a, b):
+    a_is_tensor = isinstance(a, Tensor)
+    like = a if a_is_tensor else b
+    return fn.apply(as_tensor(a, like), as_tensor(b, like))
+
+
+def add(a, b):
+    return _binary(Add, a, b)
+
+
+def sub(a, b):
+    return _binary(Sub, a, b)
+
+
+def mul(a, b):
+    return _binary(Mul, a, b)
+
+
+def div(a, b):
+    return _binary(Div, a, b)
+
+
+def pow(a, b):
+    return _binary(Pow, a, b)
+
+
+def neg(a):
+    return Neg.apply(as_tensor(a))
+
+
+def exp(a):
+    return Exp.apply(as_tensor(a))
+
+
+def log(a):
+    return Log.apply(as_tensor(a))
+
+
+def sqrt(a):
+    return Sqrt.apply(as_tensor(a))
+
+
+def abs(a):
+    return Abs.apply(as_tensor(a))
+
+
+def tanh(a):
+    return Tanh.apply(as_tensor(a))
+
+
+def sigmoid(a):
+    return Sigmoid.apply(as_tensor(a))
+
+
+def clone(a):
+    return Clone.apply(a)
+
+
+def cast(a, dtype):
+    if a.dtype == dtype:
+        return a
+    if a.requires_grad and np.dtype(dtype).kind != "f":
+        return Tensor(a.array.astype(dtype))
+    return Cast.apply(a, dtype)
+
+
+def to_device(a, device):
+    if device == a.device:
+        return a
+    return ToDevice.apply(a, device)
+
+
+def matmul(a, b):
+    a, b = as_tensor(a), as_tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("matmul needs tensors of at least one dimension, got a 0-d tensor")
+    return MatMul.apply(a, b)
+
+
+def _dims_argument(dim, axis):
+    if axis is not None:
+        if dim is not None:
+            raise TypeError("give either dim or its NumPy alias axis, not both")
+        return axis
+    return dim
+
+
+def sum(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    dims = _normalize_dims(_dims_argument(dim, axis), a.ndim)
+    return Sum.apply(a, dims, bool(keepdim if keepdims is None else keepdims))
+
+
+def mean(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if a.dtype.kind != "f":
+        raise RuntimeError(f"mean() needs a floating-point tensor, got dtype {a.dtype}")
+    dims = _normalize_dims(_dims_argument(dim, axis), a.ndim)
+    return Mean.apply(a, dims, bool(keepdim if keepdims is None else keepdims))
+
+
+def _extreme(a, dim, keepdim, take_min):
+    if dim is None:
+        return AMax.apply(a, _normalize_dims(None, a.ndim), False, take_min)
+    (axis,) = _normalize_dims(dim, a.ndim)
+    values, indices = MaxAlongDim.apply(a, axis, bool(keepdim), take_min)
+    return MaxResult(values, indices)
+
+
+def max(a, dim=None, keepdim=False):
+    """``max(a)``: the largest element; ``max(a, dim)``: (values, indices) along dim, as PyTorch."""
+    return _extreme(a, dim, keepdim, take_min=False)
+
+
+def min(a, dim=None, keepdim=False):
+    return _extreme(a, dim, keepdim, take_min=True)
+
+
+def amax(a, dim=None, keepdim=False):
+    return AMax.apply(a, _normalize_dims(dim, a.ndim), bool(keepdim), False)
+
+
+def amin(a, dim=None, keepdim=False):
+    return AMax.apply(a, _normalize_dims(dim, a.ndim), bool(keepdim), True)
+
+
+def argmax(a, dim=None, keepdim=False):
+    xp = get_array_module(a.array)
+    if dim is None:
+        return Tensor(xp.asarray(xp.argmax(a.array), dtype=np.int64))
+    return Tensor(xp.argmax(a.array, axis=dim, keepdims=keepdim).astype(np.int64))
+
+
+def argmin(a, dim=None, keepdim=False):
+    xp = get_array_module(a.array)
+    if dim is None:
+        return Tensor(xp.asarray(xp.argmin(a.array), dtype=np.int64))
+    return Tensor(xp.argmin(a.array, axis=dim, keepdims=keepdim).astype(np.int64))
+
+
+def reshape(a, *shape):
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Reshape.apply(a, tuple(int(s) for s in shape))
+
+
+def permute(a, *dims):
+    dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+    if sorted(d % a.ndim for d in dims) != list(range(a.ndim)):
+        raise ValueError(f"permute needs a permutation of the {a.ndim} dimensions, got {dims}")
+    return Permute.apply(a, tuple(d % a.ndim for d in dims))
+
+
+def transpose(a, dim0, dim1):
+    dims = list(range(a.ndim))
+    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    return Permute.apply(a, tuple(dims))
+
+
+def flatten(a, start_dim=0, end_dim=-1):
+    if a.ndim == 0:
+        return reshape(a, 1)
+    start, end = start_dim % a.ndim, end_dim % a.ndim
+    shape = a.shape[:start] + (-1,) + a.shape[end + 1:]
+    if a.numel() == 0:
+        shape = a.shape[:start] + (int(np.prod(a.shape[start:end + 1])),) + a.shape[end + 1:]
+    return reshape(a, shape)
+
+
+def squeeze(a, dim=None):
+    if dim is None:
+        return reshape(a, tuple(s for s in a.shape if s != 1))
+    dim = dim % a.ndim
+    if a.shape[dim] != 1:
+        return a
+    return reshape(a, a.shape[:dim] + a.shape[dim + 1:])
+
+
+def unsqueeze(a, dim):
+    dim = dim % (a.ndim + 1)
+    return reshape(a, a.shape[:dim] + (1,) + a.shape[dim:])
+
+
+def _raw_index(index):
+    if isinstance(index, tuple):
+        return tuple(_raw_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.array
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def getitem(a, index):
+    return GetItem.apply(a, _raw_index(index))
+
+
+def cat(tensors, dim=0):
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("cat needs at least one tensor")
+    return Cat.apply(*tensors, dim=dim % tensors[0].ndim)
+
+
+def stack(tensors, dim=0):
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack needs at least one tensor")
+    return Stack.apply(*tensors, dim=dim % (tensors[0].ndim + 1))
+
+
+def _compare(ufunc):
+    def compare(a, b):
+        b = b.array if isinstance(b, Tensor) else b
+        return Tensor(ufunc(a.array, b))
+    return compare
+
+
+# ----- Tensor methods -----------------------------------------------------------------------
+
+def _reflected(fn):
+    return lambda self, other: fn(other, self)
+
+
+Tensor.__add__ = add
+Tensor.__radd__ = _reflected(add)
+Tensor.__sub__ = sub
+Tensor.__rsub__ = _reflected(sub)
+Tensor.__mul__ = mul
+Tensor.__rmul__ = _reflected(mul)
+Tensor.__truediv__ = div
+Tensor.__rtruediv__ = _reflected(div)
+Tensor.__pow__ = pow
+Tensor.__rpow__ = _reflected(pow)
+Tensor.__matmul__ = matmul
+Tensor.__rmatmul__ = _reflected(matmul)
+Tensor.__neg__ = neg
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = abs
+Tensor.__getitem__ = getitem
+Tensor.__eq__ = _compare(np.equal)
+Tensor.__ne__ = _compare(np.not_equal)
+Tensor.__lt__ = _compare(np.less)
+Tensor.__le__ = _compare(np.less_equal)
+Tensor.__gt__ = _compare(np.greater)
+Tensor.__ge__ = _compare(np.greater_equal)
+Tensor.__hash__ = object.__hash__
+Tensor.add, Tensor.sub, Tensor.mul, Tensor.div, Tensor.pow = add, sub, mul, div, pow
+Tensor.matmul, Tensor.neg = matmul, neg
+Tensor.exp, Tensor.log, Tensor.sqrt, Tensor.abs = exp, log, sqrt, abs
+Tensor.tanh, Tensor.sigmoid = tanh, sigmoid
+Tensor.sum, Tensor.mean = sum, mean
+Tensor.max, Tensor.min, Tensor.amax, Tensor.amin = max, min, amax, amin
+Tensor.argmax, Tensor.argmin = argmax, argmin
+Tensor.reshape = Tensor.view = reshape
+Tensor.permute, Tensor.transpose, Tensor.flatten = permute, transpose, flatten
+Tensor.squeeze, Tensor.unsqueeze = squeeze, unsqueeze
+Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))))
+

@@ -1,0 +1,3 @@
+"""Tools around the models: gradient checks (and, as they land: summary, checkpoints, plots)."""
+
+from minicnn.utils.gradcheck import GradcheckResult, gradcheck
