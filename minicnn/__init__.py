@@ -15,6 +15,8 @@ from minicnn.ops import (abs, amax, amin, argmax, argmin, cat, exp, flatten, log
                          transpose, unsqueeze)
 from minicnn.random import default_generator, get_rng_state, manual_seed, set_rng_state
 
+from minicnn import data, models, nn, optim, utils  # noqa: E402  (after the core they use)
+
 __version__ = "0.1.0"
 
 float32 = np.float32
