@@ -1,1 +1,10 @@
-"""Optimizers and learning-rate schedules."""
+"""Optimizers and learning-rate schedules, with PyTorch's update rules and names.
+
+    opt = mc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    sched = mc.optim.lr_scheduler.MultiStepLR(opt, milestones=[80, 120], gamma=0.1)
+"""
+
+from minicnn.optim.optimizer import Optimizer
+from minicnn.optim.sgd import SGD
+
+__all__ = ["Optimizer", "SGD"]
