@@ -7,7 +7,7 @@ same arguments and return the same results.
 
 import numpy as np
 
-from minicnn.backend import get_array_module
+from minicnn.backend import get_array_module, index_add
 
 NAME = "numpy"
 
@@ -63,6 +63,236 @@ def softmax_cross_entropy_backward(grad_loss, log_probs, target, weight, ignore_
     grad_smooth = probs * w.sum() - w
     grad = (1 - label_smoothing) * grad_nll + label_smoothing / C * grad_smooth
     return (grad * (grad_loss * valid)[:, None]).astype(log_probs.dtype, copy=False)
+
+
+# ----- pooling ------------------------------------------------------------------------------
+# Input x (N, C, H, W) -> output (N, C, oh, ow). Window (a, b) covers input rows
+# a*sh - ph + i*dh for i < kh and columns b*sw - pw + j*dw for j < kw. The caller computes
+# oh, ow (ceil_mode decides them); the last windows may then run past the padded image.
+
+def _zero_padded(x, ph, pw, rows, cols):
+    """x (N, C, H, W) inside zeros, with ph, pw before and enough after for rows x cols."""
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    padded = xp.zeros((N, C, max(rows, H + ph), max(cols, W + pw)), dtype=x.dtype)
+    padded[:, :, ph:ph + H, pw:pw + W] = x
+    return padded
+
+
+def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    """y[n,c,a,b] = max of x[n,c] over window (a, b); positions outside the image (padding)
+    never win, as if they held -inf.
+    indices[n,c,a,b] = h*W + w of that max in its input plane (int64), the first in scan order
+    (rows, then columns) on ties, NaN winning as in PyTorch; -1 for a window that holds no input
+    element (possible only with dilation), whose y is -inf.
+    Returns (y, indices)."""
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    span_h, span_w = (oh - 1) * sh + 1, (ow - 1) * sw + 1
+    padded = _zero_padded(x, ph, pw, span_h + (kh - 1) * dh, span_w + (kw - 1) * dw)
+    rows = xp.arange(oh, dtype=xp.int64) * sh - ph
+    cols = xp.arange(ow, dtype=xp.int64) * sw - pw
+    y = xp.full((N, C, oh, ow), -xp.inf, dtype=x.dtype)
+    indices = xp.full((N, C, oh, ow), -1, dtype=xp.int64)
+    for i in range(kh):
+        r = rows + i * dh
+        for j in range(kw):
+            c = cols + j * dw
+            inside = ((r >= 0) & (r < H))[:, None] & ((c >= 0) & (c < W))[None, :]
+            value = padded[:, :, i * dh:i * dh + span_h:sh, j * dw:j * dw + span_w:sw]
+            take = inside & ((value > y) | xp.isnan(value) | (indices < 0))
+            y = xp.where(take, value, y)
+            indices = xp.where(take, r[:, None] * W + c[None, :], indices)
+    return y, indices
+
+
+def max_pool2d_backward(grad_y, indices, H, W):
+    """dx[n,c,h,w] = sum of dy[n,c,a,b] over the windows (a, b) whose max was x[n,c,h,w]
+    (overlapping windows accumulate). grad_y, indices (N, C, oh, ow) -> dx (N, C, H, W)."""
+    xp = get_array_module(grad_y)
+    N, C = grad_y.shape[:2]
+    grad_x = xp.zeros(N * C * H * W, dtype=grad_y.dtype)
+    plane_start = (xp.arange(N * C, dtype=xp.int64) * (H * W)).reshape(N, C, 1, 1)
+    found = indices >= 0
+    index_add(grad_x, (plane_start + indices)[found], grad_y[found])
+    return grad_x.reshape(N, C, H, W)
+
+
+def _avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, xp):
+    """The divisor of every window (oh, ow), PyTorch's rule: with count_include_pad the window
+    clipped to the padded image [-p, size + p), otherwise clipped to the image [0, size)."""
+    def extents(out_size, stride, padding, kernel, size):
+        start = xp.arange(out_size, dtype=xp.int64) * stride - padding
+        end = xp.minimum(start + kernel, size + padding)
+        if count_include_pad:
+            return end - start
+        return xp.minimum(end, size) - xp.maximum(start, 0)
+    return extents(oh, sh, ph, kh, H)[:, None] * extents(ow, sw, pw, kw, W)[None, :]
+
+
+def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
+    """y[n,c,a,b] = (sum of x[n,c] over window (a, b), padding counting 0) / divisor[a,b]
+    (see _avg_pool2d_divisor)."""
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    span_h, span_w = (oh - 1) * sh + 1, (ow - 1) * sw + 1
+    padded = _zero_padded(x, ph, pw, span_h + kh - 1, span_w + kw - 1)
+    total = xp.zeros((N, C, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            total += padded[:, :, i:i + span_h:sh, j:j + span_w:sw]
+    divisor = _avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, xp)
+    return total / divisor.astype(x.dtype)
+
+
+def avg_pool2d_backward(grad_y, H, W, kh, kw, sh, sw, ph, pw, count_include_pad):
+    """dx[n,c,h,w] = sum of dy[n,c,a,b] / divisor[a,b] over the windows (a, b) that hold (h, w).
+    grad_y (N, C, oh, ow) -> dx (N, C, H, W)."""
+    xp = get_array_module(grad_y)
+    N, C, oh, ow = grad_y.shape
+    divisor = _avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, xp)
+    share = grad_y / divisor.astype(grad_y.dtype)
+    span_h, span_w = (oh - 1) * sh + 1, (ow - 1) * sw + 1
+    grad_padded = xp.zeros((N, C, max(span_h + kh - 1, H + ph), max(span_w + kw - 1, W + pw)),
+                           dtype=grad_y.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            grad_padded[:, :, i:i + span_h:sh, j:j + span_w:sw] += share
+    return grad_padded[:, :, ph:ph + H, pw:pw + W].copy()
+
+
+# ----- batch norm ---------------------------------------------------------------------------
+# x (N, C, H, W); statistics per channel over the M = N*H*W values of that channel.
+
+def batch_norm_forward(x, weight, bias, eps):
+    """mean_c = sum x / M ; var_c = sum (x - mean)^2 / M (biased) ; invstd = 1 / sqrt(var + eps)
+    y = (x - mean) * invstd * weight + bias   (weight, bias (C,) or None for 1 and 0)
+    Returns (y, mean (C,), invstd (C,))."""
+    xp = get_array_module(x)
+    axes = (0, 2, 3)
+    mean = x.mean(axis=axes)
+    centered = x - mean[:, None, None]
+    invstd = 1 / xp.sqrt((centered * centered).mean(axis=axes) + eps)
+    y = centered * invstd[:, None, None]
+    if weight is not None:
+        y = y * weight[:, None, None]
+    if bias is not None:
+        y = y + bias[:, None, None]
+    return y, mean, invstd
+
+
+def batch_norm_backward(grad_y, x, weight, mean, invstd):
+    """With xhat = (x - mean) * invstd and sums over N, H, W per channel:
+    dx = (invstd / M) * weight * (M * dy - sum(dy) - xhat * sum(dy * xhat))   (N, C, H, W)
+    dweight = sum(dy * xhat) (C,) ; dbias = sum(dy) (C,)
+    Returns (grad_x, grad_weight, grad_bias); weight None counts as 1."""
+    N, C, H, W = x.shape
+    M = N * H * W
+    axes = (0, 2, 3)
+    xhat = (x - mean[:, None, None]) * invstd[:, None, None]
+    sum_dy = grad_y.sum(axis=axes)
+    sum_dy_xhat = (grad_y * xhat).sum(axis=axes)
+    scale = invstd / M if weight is None else invstd * weight / M
+    grad_x = scale[:, None, None] * (M * grad_y - sum_dy[:, None, None]
+                                     - xhat * sum_dy_xhat[:, None, None])
+    return grad_x, sum_dy_xhat, sum_dy
+
+
+# ----- local response norm ------------------------------------------------------------------
+# Across channels of x (N, C, H, W), window [c - size//2, c + (size-1)//2] clipped to [0, C).
+
+def _channel_window_sum(values, before, after):
+    """s[:, c] = sum of values[:, c - before .. c + after] (channels outside count as 0)."""
+    xp = get_array_module(values)
+    N, C, H, W = values.shape
+    padded = xp.zeros((N, C + before + after, H, W), dtype=values.dtype)
+    padded[:, before:before + C] = values
+    total = xp.zeros_like(values)
+    for offset in range(before + after + 1):
+        total += padded[:, offset:offset + C]
+    return total
+
+
+def lrn_forward(x, size, alpha, beta, k):
+    """scale_c = k + alpha / size * sum of x_j^2 over the window of c ; y_c = x_c * scale_c^-beta
+    Returns (y, scale)."""
+    scale = k + alpha / size * _channel_window_sum(x * x, size // 2, (size - 1) // 2)
+    return x * scale ** -beta, scale
+
+
+def lrn_backward(grad_y, x, y, scale, size, alpha, beta, k):
+    """dx_j = dy_j * scale_j^-beta - 2 * alpha * beta / size * x_j * sum_c (dy_c * y_c / scale_c)
+    over the channels c whose window holds j, i.e. c in [j - (size-1)//2, j + size//2].
+    All arrays (N, C, H, W)."""
+    reach = _channel_window_sum(grad_y * y / scale, (size - 1) // 2, size // 2)
+    return grad_y * scale ** -beta - (2 * alpha * beta / size) * x * reach
+
+
+# ----- dropout ------------------------------------------------------------------------------
+
+def dropout_mask(shape, p, dtype, generator):
+    """A NumPy mask: each entry 1 / (1 - p) with probability 1 - p, else 0 (inverted dropout,
+    so the expected value of x * mask is x); p = 1 gives all zeros. ``generator`` is a
+    numpy.random.Generator, so every kernel set sees the same mask."""
+    if p == 1:
+        return np.zeros(shape, dtype=dtype)
+    keep = generator.random(shape) < 1 - p
+    return (keep / (1 - p)).astype(dtype)
+
+
+def dropout_apply(x, mask):
+    """y = x * mask (x and mask of the same shape)."""
+    return x * mask
+
+
+# ----- convolution --------------------------------------------------------------------------
+# A convolution is a matrix product once every receptive field is laid out as a column
+# (im2col); its input gradient puts the columns back, adding overlaps (col2im, the adjoint).
+# Geometry: kernel kh x kw, stride sh, sw, zero padding ph, pw, dilation dh, dw; the output is
+# oh = (H + 2 ph - dh (kh - 1) - 1) // sh + 1 rows (ow likewise).
+
+def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
+    """x (N, C, H, W) -> cols (C*kh*kw, N*oh*ow), the receptive field of each output as a column:
+
+        cols[(c*kh + i)*kw + j, (n*oh + y)*ow + x] = x[n, c, y*sh - ph + i*dh, x*sw - pw + j*dw]
+
+    (0 where that position lies in the padding).
+    """
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    oh = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    padded = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    cols = xp.empty((C, kh, kw, N, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            # the pixels under kernel tap (i, j) for every output position: a strided slice
+            window = padded[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh,
+                            j * dw: j * dw + sw * (ow - 1) + 1: sw]
+            cols[:, i, j] = window.transpose(1, 0, 2, 3)
+    return cols.reshape(C * kh * kw, N * oh * ow)
+
+
+def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
+    """cols (C*kh*kw, N*oh*ow) -> x (N, C, H, W), the adjoint of im2col: every column entry is
+    added to the pixel it was read from (entries read from the padding are dropped),
+
+        x[n, c, h, w] = sum over (i, j, y, x) with y*sh - ph + i*dh = h, x*sw - pw + j*dw = w
+                        of cols[(c*kh + i)*kw + j, (n*oh + y)*ow + x]
+
+    summed in increasing (i, j) order, starting from 0 (a gather in that order matches bit for bit).
+    """
+    xp = get_array_module(cols)
+    oh = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    taps = cols.reshape(C, kh, kw, N, oh, ow)
+    padded = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            # a strided slice never hits the same pixel twice, so += adds every entry
+            padded[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh,
+                   j * dw: j * dw + sw * (ow - 1) + 1: sw] += taps[:, i, j].transpose(1, 0, 2, 3)
+    return xp.ascontiguousarray(padded[:, :, ph: ph + H, pw: pw + W])
 
 
 # ----- optimizer updates --------------------------------------------------------------------

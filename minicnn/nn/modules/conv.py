@@ -1,0 +1,132 @@
+"""Convolution layers: Conv2d and ConvTranspose2d."""
+
+import math
+
+import numpy as np
+
+from minicnn.nn import functional as F
+from minicnn.nn import init
+from minicnn.nn.functional.conv import conv_transpose_output_size
+from minicnn.nn.modules.module import Module, Parameter
+
+
+def _pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+class _ConvNd(Module):
+    """What Conv2d and ConvTranspose2d share: arguments, parameters, initialisation, repr."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                 transposed, output_padding, groups, bias, padding_mode, dtype):
+        super().__init__()
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"groups must be a positive integer, got {groups!r}")
+        if in_channels % groups != 0:
+            raise ValueError(f"in_channels ({in_channels}) must be divisible by groups ({groups})")
+        if out_channels % groups != 0:
+            raise ValueError(f"out_channels ({out_channels}) must be divisible by groups ({groups})")
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"invalid padding string {padding!r}, should be one of "
+                                 "{'same', 'valid'}")
+            if padding == "same" and _pair(stride) != (1, 1):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+        if padding_mode != "zeros":
+            raise ValueError(f"padding_mode must be 'zeros' (the only mode minicnn implements), "
+                             f"got {padding_mode!r}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = _pair(kernel_size)
+        self.stride = _pair(stride)
+        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.dilation = _pair(dilation)
+        self.transposed = transposed
+        self.output_padding = _pair(output_padding)
+        self.groups = groups
+        self.padding_mode = padding_mode
+        if transposed:
+            shape = (self.in_channels, self.out_channels // groups, *self.kernel_size)
+        else:
+            shape = (self.out_channels, self.in_channels // groups, *self.kernel_size)
+        self.weight = Parameter(np.empty(shape, dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.empty(self.out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's default: weight by kaiming_uniform_(a=sqrt(5)), i.e. U(+-1/sqrt(fan_in));
+        bias U(+-1/sqrt(fan_in)), fan_in = weight.shape[1] * kh * kw."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight.shape[1] * self.kernel_size[0] * self.kernel_size[1]
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self):
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.output_padding != (0, 0):
+            text += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
+
+
+class Conv2d(_ConvNd):
+    """2-d convolution layer: weight (out_channels, in_channels/groups, kh, kw), bias (out_channels,).
+    Input (N, C, H, W) or (C, H, W); see ``minicnn.nn.functional.conv2d``."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", dtype=np.float32):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         False, 0, groups, bias, padding_mode, dtype)
+
+    def forward(self, input):
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
+
+
+class ConvTranspose2d(_ConvNd):
+    """2-d transposed convolution layer: weight (in_channels, out_channels/groups, kh, kw).
+    ``forward(input, output_size=None)``: output_size (the last two entries are used) picks the
+    output_padding that gives that size, as in PyTorch; see
+    ``minicnn.nn.functional.conv_transpose2d``."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
+                 dtype=np.float32):
+        if isinstance(padding, str):
+            raise ValueError("ConvTranspose2d: padding must be an int or a pair, not a string")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         True, output_padding, groups, bias, padding_mode, dtype)
+
+    def _output_padding(self, input, output_size):
+        if output_size is None:
+            return self.output_padding
+        output_size = tuple(output_size)[-2:]
+        if len(output_size) != 2:
+            raise ValueError(f"output_size must have 2 entries (or 4), got {output_size!r}")
+        padding = []
+        for d, wanted in enumerate(output_size):
+            smallest = conv_transpose_output_size(input.shape[d - 2], self.kernel_size[d],
+                                                  self.stride[d], self.padding[d], 0,
+                                                  self.dilation[d])
+            largest = smallest + max(self.stride[d], self.dilation[d]) - 1
+            if not smallest <= wanted <= largest:
+                raise ValueError(f"requested an output size of {output_size}, but valid sizes "
+                                 f"range from {smallest} to {largest} in dimension {d}")
+            padding.append(wanted - smallest)
+        return tuple(padding)
+
+    def forward(self, input, output_size=None):
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups,
+                                  self.dilation)
