@@ -16,6 +16,7 @@ from minicnn.ops import (abs, amax, amin, argmax, argmin, cat, exp, flatten, log
 from minicnn.random import default_generator, get_rng_state, manual_seed, set_rng_state
 
 from minicnn import data, models, nn, optim, utils  # noqa: E402  (after the core they use)
+from minicnn import evaluate, train  # noqa: E402  (the trainer uses nn and utils)
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,328 @@
+"""The training loop: epochs with a progress bar, evaluation, checkpoints, an exact resume.
+
+    trainer = Trainer(model, train_loader, test_loader, optimizer, scheduler, out_dir="runs/lenet")
+    trainer.fit(10)                  # trains until 10 epochs are done
+    ...
+    trainer = Trainer(...same objects, freshly built...)
+    trainer.resume("runs/lenet/last.npz")
+    trainer.fit(20)                  # continues from epoch 10, exactly as if never stopped
+
+Each epoch trains over ``train_loader`` (progress on stderr: loss, accuracy, images/s, ETA),
+steps the learning-rate schedule, evaluates top-1 / top-5 on ``test_loader``, appends a record
+to the history, writes ``last.npz`` (and ``best.npz`` when the test top-1 improved) and the JSON
+log ``log.json``, all atomically. A checkpoint holds everything the next epoch depends on: the
+model, the optimizer and the schedule, the epoch, and the state of every random generator
+(minicnn's default generator, and those the loader and its dataset and transforms draw from:
+shuffling, random crops and flips), so a resumed run repeats the uninterrupted one bit for bit.
+
+A loss that becomes NaN or infinite stops the run with TrainingDiverged; checkpoints are only
+written at the end of a finite epoch, so the last one on disk is good.
+"""
+
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from minicnn.autograd import Tensor
+from minicnn.evaluate import as_batch, evaluate, topk_correct
+from minicnn.nn.functional import cross_entropy
+from minicnn.random import get_rng_state, set_rng_state
+from minicnn.utils import plotting
+from minicnn.utils.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+
+__all__ = ["Trainer", "TrainingDiverged", "ProgressBar", "generator_states",
+           "set_generator_states"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+# ----- progress ---------------------------------------------------------------------------------
+def _clock(seconds):
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return (f"{hours}:" if hours else "") + f"{rest // 60:02d}:{rest % 60:02d}"
+
+
+class ProgressBar:
+    """A one-line progress bar: redrawn in place with carriage returns on a terminal, printed as
+    plain lines (at most one every ``plain_interval`` seconds, and the last) otherwise."""
+
+    def __init__(self, total, description="", stream=None, width=24, plain_interval=10.0):
+        self.total, self.description, self.width = total, description, width
+        self.stream = sys.stderr if stream is None else stream
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval = 0.1 if self.tty else plain_interval
+        self.start = self.last_draw = time.perf_counter()
+        self.line_length = 0
+
+    def update(self, done, images, **metrics):
+        """Show ``done`` of ``total`` steps after ``images`` images, with metrics (name: text)."""
+        now = time.perf_counter()
+        if done < self.total and now - self.last_draw < self.interval:
+            return
+        self.last_draw = now
+        elapsed = max(now - self.start, 1e-9)
+        filled = int(self.width * done / self.total) if self.total else self.width
+        parts = [self.description, "[" + "#" * filled + "." * (self.width - filled) + "]",
+                 f"{done}/{self.total}"]
+        parts += [f"{name} {value}" for name, value in metrics.items()]
+        parts.append(f"{images / elapsed:.0f} img/s")
+        if done < self.total:
+            parts.append(f"ETA {_clock(elapsed * (self.total - done) / max(done, 1))}")
+        else:
+            parts.append(f"in {_clock(elapsed)}")
+        line = " ".join(part for part in parts if part)
+        if self.tty:
+            self.stream.write("\r" + line.ljust(self.line_length))
+            self.line_length = len(line)
+            if done >= self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+# ----- random generators ------------------------------------------------------------------------
+_LEAVES = (np.ndarray, Tensor, str, bytes, int, float, bool, type(None))
+
+
+def _find_generators(node, path, found, seen, depth):
+    if isinstance(node, _LEAVES) or id(node) in seen or depth > 4:
+        return
+    seen.add(id(node))
+    if isinstance(node, np.random.Generator):
+        found.append((path, node))
+        return
+    if isinstance(node, (list, tuple)):
+        children = [(str(i), child) for i, child in enumerate(node)]
+    elif isinstance(node, dict):
+        children = [(str(key), child) for key, child in node.items()]
+    elif type(node).__module__.split(".")[0] in ("builtins", "threading", "queue", "numpy"):
+        return
+    else:
+        children = list(getattr(node, "__dict__", {}).items())
+    for name, child in children:
+        _find_generators(child, f"{path}.{name}", found, seen, depth + 1)
+
+
+def generator_states(root, name="loader"):
+    """{attribute path: bit-generator state} of every NumPy Generator that ``root`` reaches through
+    its attributes, lists and dicts (a loader, its dataset, sampler and transforms)."""
+    found = []
+    _find_generators(root, name, found, set(), 0)
+    return {path: generator.bit_generator.state for path, generator in found}
+
+
+def set_generator_states(root, states, name="loader"):
+    """Restore what ``generator_states`` saved; the same objects must be reachable."""
+    found = []
+    _find_generators(root, name, found, set(), 0)
+    generators = dict(found)
+    missing = sorted(set(states) - set(generators))
+    if missing:
+        raise ValueError(f"resume: the checkpoint holds random generators that this {name} "
+                         f"does not have: {missing}")
+    for path, state in states.items():
+        generators[path].bit_generator.state = state
+
+
+# ----- the trainer ------------------------------------------------------------------------------
+class Trainer:
+    """Trains ``model`` with ``optimizer`` on ``train_loader`` (an iterable of (images, labels)
+    batches) for a number of epochs; see the module docstring.
+
+    scheduler: a learning-rate schedule, stepped once per epoch (``scheduler_interval="epoch"``)
+        or after every batch (``"step"``, e.g. OneCycleLR).
+    out_dir: where ``last.npz``, ``best.npz``, ``log.json`` and the plots go (None: nowhere).
+    config: JSON-able description of the run, stored in checkpoints and the log.
+    loss_fn: ``loss_fn(logits, labels)`` -> 0-d Tensor (cross-entropy by default).
+    """
+
+    def __init__(self, model, train_loader, test_loader=None, optimizer=None, scheduler=None, *,
+                 out_dir=None, config=None, loss_fn=cross_entropy, scheduler_interval="epoch",
+                 device="cpu", plots=True, class_names=None, stream=None, out=None):
+        if optimizer is None:
+            raise ValueError("Trainer: an optimizer is required")
+        if scheduler_interval not in ("epoch", "step"):
+            raise ValueError(f"scheduler_interval must be 'epoch' or 'step', "
+                             f"got {scheduler_interval!r}")
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.train_loader, self.test_loader = train_loader, test_loader
+        self.out_dir = None if out_dir is None else os.fspath(out_dir)
+        self.config = dict(config or {})
+        self.loss_fn, self.scheduler_interval, self.device = loss_fn, scheduler_interval, device
+        self.plots, self.class_names = plots, class_names
+        self.stream = sys.stderr if stream is None else stream   # progress and notices
+        self.out = sys.stdout if out is None else out            # one summary line per epoch
+        self.epoch = 0                  # epochs completed
+        self.history = []               # one dict per completed epoch
+        self.best_metric = None         # best test top-1 so far (train accuracy without a test set)
+        self.last_evaluation = None
+
+    # ----- paths --------------------------------------------------------------------------------
+    def _path(self, name):
+        return None if self.out_dir is None else os.path.join(self.out_dir, name)
+
+    @property
+    def last_checkpoint(self):
+        return self._path("last.npz")
+
+    @property
+    def best_checkpoint(self):
+        return self._path("best.npz")
+
+    # ----- state --------------------------------------------------------------------------------
+    def state_dict(self):
+        return {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "rng": {"minicnn": get_rng_state(), "loader": generator_states(self.train_loader)},
+            "best_metric": self.best_metric,
+            "history": self.history,
+            "config": self.config,
+        }
+
+    def load_state_dict(self, state):
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            if state["scheduler"] is None:
+                raise ValueError("resume: the checkpoint has no learning-rate schedule state")
+            self.scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"]["minicnn"])
+        set_generator_states(self.train_loader, state["rng"]["loader"])
+        self.epoch = int(state["epoch"])
+        self.best_metric = state["best_metric"]
+        self.history = list(state["history"])
+
+    def resume(self, path):
+        """Continue from a checkpoint written by this trainer (same model, optimizer, schedule
+        and loaders, built the same way). Returns the number of completed epochs."""
+        self.load_state_dict(load_checkpoint(path))
+        return self.epoch
+
+    # ----- one epoch ----------------------------------------------------------------------------
+    def _diverged(self, what, batch):
+        where = f"epoch {self.epoch + 1}" + (f", batch {batch}" if batch is not None else "")
+        if self.last_checkpoint is not None and os.path.exists(self.last_checkpoint):
+            kept = f"the last good checkpoint ({self.epoch} epochs) is {self.last_checkpoint}"
+        else:
+            kept = "no checkpoint was written before it"
+        return TrainingDiverged(f"training diverged: {what} at {where}; stopped. {kept}. "
+                                "Try a smaller learning rate.")
+
+    def train_epoch(self):
+        """One pass over the training data; returns {"loss", "accuracy", "images", "seconds"}."""
+        self.model.train()
+        total = len(self.train_loader) if hasattr(self.train_loader, "__len__") else 0
+        bar = ProgressBar(total, f"epoch {self.epoch + 1}", self.stream)
+        loss_sum, correct, images = 0.0, 0, 0
+        start = time.perf_counter()
+        for batch, (batch_images, batch_labels) in enumerate(self.train_loader, 1):
+            inputs, labels = as_batch(batch_images, batch_labels, self.device)
+            self.optimizer.zero_grad()
+            logits = self.model(inputs)
+            loss = self.loss_fn(logits, labels)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise self._diverged(f"the loss is {value}", batch)
+            loss.backward()
+            self.optimizer.step()
+            if self.scheduler is not None and self.scheduler_interval == "step":
+                self.scheduler.step()
+            loss_sum += value * len(labels)
+            correct += int(topk_correct(logits.numpy(), labels, 1).sum())
+            images += len(labels)
+            bar.update(batch, images, loss=f"{loss_sum / images:.4f}",
+                       acc=f"{100 * correct / images:.2f}%")
+        seconds = time.perf_counter() - start
+        if images == 0:
+            raise ValueError("Trainer: the training loader gave no batches")
+        return {"loss": loss_sum / images, "accuracy": correct / images, "images": images,
+                "seconds": seconds}
+
+    def _check_parameters(self):
+        for name, param in self.model.named_parameters():
+            if not np.isfinite(param.numpy()).all():
+                raise self._diverged(f"parameter {name} is not finite", None)
+
+    # ----- the loop -----------------------------------------------------------------------------
+    def fit(self, epochs):
+        """Train until ``epochs`` epochs are complete (counting those of a resumed run); returns
+        the history (one dict per epoch)."""
+        if self.out_dir is not None:
+            os.makedirs(self.out_dir, exist_ok=True)
+        while self.epoch < epochs:
+            lr = self.optimizer.param_groups[0]["lr"]
+            train = self.train_epoch()
+            self._check_parameters()
+            if self.scheduler is not None and self.scheduler_interval == "epoch":
+                self.scheduler.step()
+            record = {"epoch": self.epoch + 1, "lr": lr, "train_loss": train["loss"],
+                      "train_accuracy": train["accuracy"], "seconds": train["seconds"],
+                      "images_per_second": train["images"] / max(train["seconds"], 1e-9)}
+            if self.test_loader is not None:
+                test = evaluate(self.model, self.test_loader, self.device)
+                self.last_evaluation = test
+                record.update(test_loss=test["loss"], test_top1=test["top1"],
+                              test_top5=test["top5"])
+            self.epoch += 1
+            self.history.append(record)
+            metric = record.get("test_top1", record["train_accuracy"])
+            improved = self.best_metric is None or metric > self.best_metric
+            if improved:
+                self.best_metric = metric
+            self._save(improved)
+            self.out.write(self._summary(record, epochs) + "\n")
+            self.out.flush()
+        if self.plots and self.out_dir is not None:
+            self.save_plots()
+        return self.history
+
+    def _summary(self, record, epochs):
+        width = len(str(epochs))
+        line = (f"epoch {record['epoch']:{width}d}/{epochs}  train loss {record['train_loss']:.4f} "
+                f"acc {100 * record['train_accuracy']:.2f}%")
+        if "test_top1" in record:
+            line += (f"  test loss {record['test_loss']:.4f} top-1 {100 * record['test_top1']:.2f}% "
+                     f"top-5 {100 * record['test_top5']:.2f}%")
+        return line + (f"  lr {record['lr']:.4g}  {record['seconds']:.1f} s "
+                       f"({record['images_per_second']:.0f} img/s)")
+
+    def _save(self, improved):
+        if self.out_dir is None:
+            return
+        state = self.state_dict()
+        save_checkpoint(self.last_checkpoint, state)
+        if improved:
+            save_checkpoint(self.best_checkpoint, state)
+        log = json.dumps({"config": self.config, "epochs": self.history}, indent=1)
+        atomic_write(self._path("log.json"), lambda file: file.write(log.encode("utf-8")))
+
+    def save_plots(self):
+        """Loss and accuracy curves, the last confusion matrix and the first layer's filters as
+        PNG files in ``out_dir`` (skipped, with one notice, without matplotlib). Returns the
+        paths written."""
+        if not plotting.available():
+            plotting.notice_skipped(self.stream)
+            return []
+        written = plotting.plot_history(self.history, self.out_dir)
+        if self.last_evaluation is not None:
+            path = self._path("confusion.png")
+            plotting.plot_confusion_matrix(self.last_evaluation["confusion"], path,
+                                           self.class_names)
+            written.append(path)
+        weight = plotting.first_layer_filters(self.model)
+        if weight is not None:
+            path = self._path("filters.png")
+            plotting.plot_filters(weight, path)
+            written.append(path)
+        return written
