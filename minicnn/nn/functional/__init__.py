@@ -4,3 +4,7 @@ from minicnn.nn.functional.activation import leaky_relu, log_softmax, relu, sigm
 from minicnn.nn.functional.conv import conv2d, conv_transpose2d
 from minicnn.nn.functional.linear import flatten, linear
 from minicnn.nn.functional.loss import cross_entropy, mse_loss, nll_loss
+from minicnn.nn.functional.dropout import dropout, dropout2d
+from minicnn.nn.functional.norm import batch_norm, local_response_norm
+from minicnn.nn.functional.pooling import (adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d,
+                                           max_pool2d)

@@ -1,0 +1,139 @@
+"""Normalisation: batch normalisation and local response normalisation (across channels)."""
+
+import numpy as np
+
+from minicnn.autograd import Function, Tensor
+from minicnn.backend import get_array_module, kernels_for
+
+__all__ = ["batch_norm", "local_response_norm"]
+
+
+def _as_planes(x):
+    """(N, C, *) -> (N, C, L, 1) with L the product of the trailing sizes (1 for (N, C)):
+    the (N, C, H, W) layout the kernels take, with the same per-channel statistics."""
+    return x.reshape(x.shape[0], x.shape[1], -1, 1)
+
+
+def _raw(value):
+    return value.array if isinstance(value, Tensor) else value
+
+
+class BatchNorm(Function):
+    def forward(self, x, weight, bias, running_mean, running_var, momentum, eps):
+        self.kernels = kernels_for(x)
+        planes = _as_planes(x)
+        y, mean, invstd = self.kernels.batch_norm_forward(planes, weight, bias, eps)
+        if running_mean is not None:
+            M = planes.size // planes.shape[1]
+            # invstd^-2 = var + eps: the batch variance without another pass over x
+            unbiased_var = (1 / (invstd * invstd) - eps) * (M / (M - 1))
+            running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+            running_var[...] = (1 - momentum) * running_var + momentum * unbiased_var
+        self.save_for_backward(planes, weight, mean, invstd)
+        return y.reshape(x.shape)
+
+    def backward(self, grad_y):
+        # xhat = (x - mean) * invstd, sums per channel over the M = N*H*W values:
+        # dx = invstd / M * w * (M dy - sum(dy) - xhat sum(dy xhat))  (N, C, *)
+        # dw = sum(dy xhat) (C,) ; db = sum(dy) (C,)
+        planes, weight, mean, invstd = self.saved
+        grad_x, grad_weight, grad_bias = self.kernels.batch_norm_backward(
+            _as_planes(grad_y), planes, weight, mean, invstd)
+        return grad_x.reshape(grad_y.shape), grad_weight, grad_bias
+
+
+def _check_channel_vector(value, name, num_channels):
+    if value is None:
+        return
+    if not isinstance(value, Tensor):
+        raise TypeError(f"batch_norm: {name} must be a Tensor or None, got {type(value).__name__}")
+    if value.shape != (num_channels,):
+        raise ValueError(f"batch_norm: {name} must have shape ({num_channels},) for an input "
+                         f"with {num_channels} channels, got {value.shape}")
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Normalise each channel of ``input`` (N, C, *) and scale and shift it by weight, bias (C,).
+
+    training: normalise with the batch's statistics over N and the trailing dimensions (biased
+    variance), and, when running_mean / running_var are given, update them in place as
+    running = (1 - momentum) * running + momentum * batch (unbiased variance for running_var).
+    Otherwise normalise with running_mean, running_var."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"batch_norm: input must be a Tensor, got {type(input).__name__}")
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: input must be (N, C, *), got shape {input.shape}")
+    if input.dtype not in (np.float32, np.float64):
+        raise TypeError(f"batch_norm: input must be float32 or float64, got {input.dtype}")
+    C = input.shape[1]
+    for name, value in (("running_mean", running_mean), ("running_var", running_var),
+                        ("weight", weight), ("bias", bias)):
+        _check_channel_vector(value, name, C)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
+        raise TypeError(f"batch_norm: momentum must be a number, got {momentum!r} (nn.BatchNorm "
+                        "turns momentum=None into a cumulative average before calling this)")
+    if not training:
+        if running_mean is None:
+            raise ValueError("batch_norm: running_mean and running_var are needed when "
+                             "training=False")
+        return _batch_norm_inference(input, running_mean, running_var, weight, bias, eps)
+    if input.numel() // max(C, 1) <= 1:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                         f"got input of shape {input.shape}")
+    return BatchNorm.apply(input, weight, bias, running_mean=_raw(running_mean),
+                           running_var=_raw(running_var), momentum=float(momentum),
+                           eps=float(eps))
+
+
+def _batch_norm_inference(input, running_mean, running_var, weight, bias, eps):
+    """y = (x - running_mean) / sqrt(running_var + eps) * weight + bias: a fixed per-channel
+    affine map, so the tensor ops carry its gradient."""
+    xp = get_array_module(input.array)
+    shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
+    mean = running_mean.array.astype(input.dtype).reshape(shape)
+    invstd = (1 / xp.sqrt(running_var.array.astype(input.dtype) + eps)).reshape(shape)
+    y = (input - Tensor(mean)) * Tensor(invstd)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+class LocalResponseNorm(Function):
+    def forward(self, x, size, alpha, beta, k):
+        self.kernels = kernels_for(x)
+        self.options = (size, alpha, beta, k)
+        planes = _as_planes(x)
+        y, scale = self.kernels.lrn_forward(planes, *self.options)
+        self.save_for_backward(planes, y, scale)
+        return y.reshape(x.shape)
+
+    def backward(self, grad_y):
+        # y_c = x_c s_c^-beta, s_c = k + alpha/n sum_{j in window(c)} x_j^2:
+        # dx_j = dy_j s_j^-beta - 2 alpha beta / n * x_j * sum_{c: j in window(c)} dy_c y_c / s_c
+        # shapes: all (N, C, *)
+        planes, y, scale = self.saved
+        return self.kernels.lrn_backward(_as_planes(grad_y), planes, y, scale,
+                                         *self.options).reshape(grad_y.shape)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """y_c = x_c / (k + alpha / size * sum of x_j^2 over the channels j in
+    [c - size//2, c + (size-1)//2]) ^ beta, on input (N, C, *) (PyTorch's and Caffe's LRN)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"local_response_norm: input must be a Tensor, got {type(input).__name__}")
+    if input.ndim < 3:
+        raise ValueError(f"local_response_norm: expected 3D or higher dimensionality input "
+                         f"(got {input.ndim} dimensions)")
+    if input.dtype not in (np.float32, np.float64):
+        raise TypeError(f"local_response_norm: input must be float32 or float64, got {input.dtype}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
+    if input.numel() == 0:
+        return input
+    return LocalResponseNorm.apply(input, size=int(size), alpha=float(alpha), beta=float(beta),
+                                   k=float(k))

@@ -1,0 +1,30 @@
+"""Dropout layers: Dropout (single elements) and Dropout2d (whole channels)."""
+
+from minicnn.nn import functional as F
+from minicnn.nn.modules.module import Module
+
+
+class _DropoutNd(Module):
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p, self.inplace = p, inplace
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutNd):
+    """Inverted dropout in training (zero with probability p, scale by 1 / (1 - p)); the
+    identity in eval. ``inplace`` is accepted as in PyTorch; minicnn computes out of place."""
+
+    def forward(self, input):
+        return F.dropout(input, self.p, self.training)
+
+
+class Dropout2d(_DropoutNd):
+    """Dropout of whole channels of an (N, C, H, W) input in training; the identity in eval."""
+
+    def forward(self, input):
+        return F.dropout2d(input, self.p, self.training)
