@@ -4,9 +4,10 @@
     sched = mc.optim.lr_scheduler.MultiStepLR(opt, milestones=[80, 120], gamma=0.1)
 """
 
+from minicnn.optim import lr_scheduler
 from minicnn.optim.adam import Adam, AdamW
 from minicnn.optim.optimizer import Optimizer
 from minicnn.optim.rmsprop import RMSprop
 from minicnn.optim.sgd import SGD
 
-__all__ = ["Adam", "AdamW", "Optimizer", "RMSprop", "SGD"]
+__all__ = ["Adam", "AdamW", "Optimizer", "RMSprop", "SGD", "lr_scheduler"]
