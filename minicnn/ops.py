@@ -23,20 +23,13 @@ def sum_to_shape(grad, shape):
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
-def as_tensor(value, like=None):
-    """``value`` as a Tensor. A Python number takes the floating dtype of ``like``."""
-    if isinstance(value, Tensor):
-        return value
-    if like is not None and np.isscalar(value):
-        xp = get_array_module(like.array)
-        if like.dtype.kind == "f":
-            dtype = like.dtype
-        elif isinstance(value, float):
-            dtype = np.float32
-        else:
-            dtype = like.dtype
-        return Tensor(xp.asarray(value, dtype=dtype))
-    return Tensor(value)
+def _wrap_dim(dim, ndim):
+    """One dimension as a non-negative int, checked as PyTorch does (a 0-d tensor takes 0 or -1)."""
+    size = builtins.max(ndim, 1)
+    if not -size <= dim < size:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-size}, {size - 1}], "
+                         f"but got {dim})")
+    return dim % size
 
 
 def _normalize_dims(dim, ndim):
@@ -44,12 +37,66 @@ def _normalize_dims(dim, ndim):
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-    out = []
-    for d in dims:
-        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
-            raise IndexError(f"dim {d} is out of range for a tensor with {ndim} dimensions")
-        out.append(d % ndim if ndim else 0)
-    return tuple(sorted(set(out)))
+    wrapped = sorted(set(_wrap_dim(d, ndim) for d in dims))
+    return tuple(wrapped) if ndim else ()
+
+
+def as_tensor(value, like=None):
+    """``value`` as a Tensor. A Python number takes the dtype that ``result_type`` gives it
+    next to ``like``."""
+    if isinstance(value, Tensor):
+        return value
+    if like is not None and _is_number(value):
+        xp = get_array_module(like.array)
+        return Tensor(xp.asarray(value, dtype=result_type(like, value)))
+    return Tensor(value)
+
+
+def _is_number(value):
+    return np.isscalar(value) and not isinstance(value, (str, bytes))
+
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def _promote_types(a, b):
+    """torch.promote_types: a higher category wins outright (int64 with float32 is float32);
+    within a category, the wider type."""
+    if _CATEGORY[a.kind] != _CATEGORY[b.kind]:
+        return a if _CATEGORY[a.kind] > _CATEGORY[b.kind] else b
+    return np.promote_types(a, b)
+
+
+def _combine(higher, lower):
+    """A lower-priority operand's dtype only counts when its category is higher."""
+    if higher is None or lower is None:
+        return higher if lower is None else lower
+    if higher.kind == "f":
+        return higher
+    if higher.kind == "b" or lower.kind == "f":
+        return _promote_types(higher, lower)
+    return higher
+
+
+def result_type(*operands):
+    """The dtype of an elementwise op, by PyTorch's rule: tensors with dimensions decide; a 0-d
+    tensor, then a Python number, count only when of a higher category (bool < integer < float).
+    A Python float counts as float32 and an int as int64: float32 * 2.5 stays float32, int64 * 2.5
+    is float32, float32 * (0-d float64) is float32."""
+    ranked = {"dim": None, "zero": None, "number": None}
+    for value in operands:
+        if isinstance(value, Tensor) or not _is_number(value):
+            array = value.array if isinstance(value, Tensor) else _raw_array(value)
+            dtype, rank = array.dtype, ("dim" if array.ndim else "zero")
+        else:
+            kind = np.asarray(value).dtype.kind
+            dtype, rank = np.dtype({"b": np.bool_, "f": np.float32}.get(kind, np.int64)), "number"
+        ranked[rank] = dtype if ranked[rank] is None else _promote_types(ranked[rank], dtype)
+    return _combine(ranked["dim"], _combine(ranked["zero"], ranked["number"]))
+
+
+def _raw_array(value):
+    return Tensor(value).array
 
 
 # ----- elementwise arithmetic ---------------------------------------------------------------
@@ -273,7 +320,9 @@ class Mean(Function):
     def forward(self, a, dims, keepdim):
         self.shape, self.dims, self.keepdim = a.shape, dims, keepdim
         self.count = int(np.prod([a.shape[d] for d in dims]))
-        return get_array_module(a).mean(a, axis=dims, keepdims=keepdim)
+        total = a.sum(axis=dims, keepdims=keepdim)
+        # the mean of nothing is nan, as in PyTorch (without NumPy's warning)
+        return total / self.count if self.count else get_array_module(a).full_like(total, np.nan)
 
     def backward(self, grad):
         xp = get_array_module(grad)
@@ -287,8 +336,9 @@ class AMax(Function):
 
     def forward(self, a, dims, keepdim, take_min):
         xp = get_array_module(a)
-        if a.size == 0 and any(a.shape[d] == 0 for d in dims):
-            raise RuntimeError("max() / min() of an empty dimension has no value")
+        for d in dims:
+            if a.shape[d] == 0:
+                raise IndexError(f"amax() / amin(): expected reduction dim {d} to have non-zero size")
         reduce = xp.amin if take_min else xp.amax
         out = reduce(a, axis=dims, keepdims=True)
         self.save_for_backward(a, out)
@@ -308,8 +358,10 @@ class MaxAlongDim(Function):
 
     def forward(self, a, dim, keepdim, take_min):
         xp = get_array_module(a)
+        if a.ndim == 0:
+            return a.copy(), xp.zeros((), dtype=np.int64)
         if a.shape[dim] == 0:
-            raise RuntimeError("max() / min() of an empty dimension has no value")
+            raise IndexError(f"max() / min(): expected reduction dim {dim} to have non-zero size")
         index = (xp.argmin if take_min else xp.argmax)(a, axis=dim)
         index = xp.expand_dims(index, dim)
         values = xp.take_along_axis(a, index, axis=dim)
@@ -320,6 +372,8 @@ class MaxAlongDim(Function):
 
     def backward(self, grad_values, grad_index):
         xp = get_array_module(grad_values)
+        if len(self.shape) == 0:
+            return grad_values, None, None, None
         grad = xp.zeros(self.shape, dtype=grad_values.dtype)
         xp.put_along_axis(grad, self.index, grad_values.reshape(self.index.shape), axis=self.dim)
         return grad, None, None, None
@@ -384,10 +438,14 @@ class Stack(Function):
 
 # ----- functions of tensors -----------------------------------------------------------------
 
-def _binary(fn, a, b):
-    a_is_tensor = isinstance(a, Tensor)
-    like = a if a_is_tensor else b
-    return fn.apply(as_tensor(a, like), as_tensor(b, like))
+def _binary(fn, a, b, floating=False):
+    """fn on a and b, both converted to their PyTorch result dtype (float32 at least when
+    ``floating``: integer division gives floats)."""
+    dtype = result_type(a, b)
+    if floating and dtype.kind != "f":
+        dtype = np.dtype(np.float32)
+    like = a if isinstance(a, Tensor) else as_tensor(b)
+    return fn.apply(cast(as_tensor(a, like), dtype), cast(as_tensor(b, like), dtype))
 
 
 def add(a, b):
@@ -403,7 +461,7 @@ def mul(a, b):
 
 
 def div(a, b):
-    return _binary(Div, a, b)
+    return _binary(Div, a, b, floating=True)
 
 
 def pow(a, b):
@@ -485,8 +543,10 @@ def mean(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 def _extreme(a, dim, keepdim, take_min):
     if dim is None:
-        return AMax.apply(a, _normalize_dims(None, a.ndim), False, take_min)
-    (axis,) = _normalize_dims(dim, a.ndim)
+        if a.numel() == 0:
+            raise RuntimeError("max() / min() of an empty tensor needs a dim to reduce over")
+        return AMax.apply(a, _normalize_dims(None, a.ndim), bool(keepdim), take_min)
+    axis = _wrap_dim(dim, a.ndim)
     values, indices = MaxAlongDim.apply(a, axis, bool(keepdim), take_min)
     return MaxResult(values, indices)
 
@@ -501,11 +561,13 @@ def min(a, dim=None, keepdim=False):
 
 
 def amax(a, dim=None, keepdim=False):
-    return AMax.apply(a, _normalize_dims(dim, a.ndim), bool(keepdim), False)
+    return _extreme(a, None, keepdim, take_min=False) if dim is None else \
+        AMax.apply(a, _normalize_dims(dim, a.ndim), bool(keepdim), False)
 
 
 def amin(a, dim=None, keepdim=False):
-    return AMax.apply(a, _normalize_dims(dim, a.ndim), bool(keepdim), True)
+    return _extreme(a, None, keepdim, take_min=True) if dim is None else \
+        AMax.apply(a, _normalize_dims(dim, a.ndim), bool(keepdim), True)
 
 
 def argmax(a, dim=None, keepdim=False):
@@ -529,12 +591,16 @@ def reshape(a, *shape):
 
 def permute(a, *dims):
     dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
-    if sorted(d % a.ndim for d in dims) != list(range(a.ndim)):
-        raise ValueError(f"permute needs a permutation of the {a.ndim} dimensions, got {dims}")
-    return Permute.apply(a, tuple(d % a.ndim for d in dims))
+    wrapped = tuple(_wrap_dim(d, a.ndim) for d in dims)
+    if sorted(wrapped) != list(range(a.ndim)):
+        raise RuntimeError(f"permute needs a permutation of the {a.ndim} dimensions, got {dims}")
+    return Permute.apply(a, wrapped)
 
 
 def transpose(a, dim0, dim1):
+    dim0, dim1 = _wrap_dim(dim0, a.ndim), _wrap_dim(dim1, a.ndim)
+    if a.ndim == 0:
+        return a
     dims = list(range(a.ndim))
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return Permute.apply(a, tuple(dims))
@@ -543,7 +609,9 @@ def transpose(a, dim0, dim1):
 def flatten(a, start_dim=0, end_dim=-1):
     if a.ndim == 0:
         return reshape(a, 1)
-    start, end = start_dim % a.ndim, end_dim % a.ndim
+    start, end = _wrap_dim(start_dim, a.ndim), _wrap_dim(end_dim, a.ndim)
+    if start > end:
+        raise RuntimeError("flatten(): start_dim cannot come after end_dim")
     shape = a.shape[:start] + (-1,) + a.shape[end + 1:]
     if a.numel() == 0:
         shape = a.shape[:start] + (int(np.prod(a.shape[start:end + 1])),) + a.shape[end + 1:]
@@ -551,16 +619,13 @@ def flatten(a, start_dim=0, end_dim=-1):
 
 
 def squeeze(a, dim=None):
-    if dim is None:
-        return reshape(a, tuple(s for s in a.shape if s != 1))
-    dim = dim % a.ndim
-    if a.shape[dim] != 1:
-        return a
-    return reshape(a, a.shape[:dim] + a.shape[dim + 1:])
+    """Drop the size-1 dimensions among ``dim`` (an int, a tuple, or None for all)."""
+    dims = _normalize_dims(dim, a.ndim)
+    return reshape(a, tuple(s for d, s in enumerate(a.shape) if not (d in dims and s == 1)))
 
 
 def unsqueeze(a, dim):
-    dim = dim % (a.ndim + 1)
+    dim = _wrap_dim(dim, a.ndim + 1)
     return reshape(a, a.shape[:dim] + (1,) + a.shape[dim:])
 
 
@@ -578,18 +643,28 @@ def getitem(a, index):
     return GetItem.apply(a, _raw_index(index))
 
 
+def setitem(a, index, value):
+    """``a[index] = value``: an in-place update outside the graph, as ``add_`` and the others."""
+    a._check_inplace()
+    a.array[_raw_index(index)] = value.array if isinstance(value, Tensor) else value
+
+
 def cat(tensors, dim=0):
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("cat needs at least one tensor")
-    return Cat.apply(*tensors, dim=dim % tensors[0].ndim)
+    for position, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise RuntimeError(f"cat: the tensor at position {position} is 0-d and cannot be "
+                               "concatenated")
+    return Cat.apply(*tensors, dim=_wrap_dim(dim, tensors[0].ndim))
 
 
 def stack(tensors, dim=0):
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("stack needs at least one tensor")
-    return Stack.apply(*tensors, dim=dim % (tensors[0].ndim + 1))
+    return Stack.apply(*tensors, dim=_wrap_dim(dim, tensors[0].ndim + 1))
 
 
 def _compare(ufunc):
@@ -621,6 +696,7 @@ Tensor.__neg__ = neg
 Tensor.__pos__ = lambda self: self
 Tensor.__abs__ = abs
 Tensor.__getitem__ = getitem
+Tensor.__setitem__ = setitem
 Tensor.__eq__ = _compare(np.equal)
 Tensor.__ne__ = _compare(np.not_equal)
 Tensor.__lt__ = _compare(np.less)

@@ -1,0 +1,535 @@
+"""Tensor ops (minicnn/ops.py): float64 gradient checks over hypothesis-drawn shapes, and forward
+values and gradients compared with PyTorch where it is installed."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import minicnn as mc
+from minicnn.utils.gradcheck import gradcheck
+
+# ----- helpers ------------------------------------------------------------------------------
+
+seeds = st.integers(0, 2 ** 16)
+shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3)
+nonempty_shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3)
+pairs_of_broadcastable_shapes = hnp.mutually_broadcastable_shapes(
+    num_shapes=2, min_dims=0, max_dims=3, min_side=0, max_side=3)
+
+
+def values(rng, shape, domain="any"):
+    """float64 values away from the kinks of the op under test:
+    any: N(0, 1); positive: [0.5, 2]; away_from_zero: |x| in [0.3, 2] with a random sign;
+    distinct: a shuffled grid spaced 0.1 apart (no ties for max / min)."""
+    if domain == "positive":
+        return rng.uniform(0.5, 2.0, shape)
+    if domain == "away_from_zero":
+        return rng.uniform(0.3, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+    if domain == "distinct":
+        n = int(np.prod(shape))
+        return (rng.permutation(n) * 0.1 - 0.05 * n + rng.uniform(0, 0.01, n)).reshape(shape)
+    return rng.standard_normal(shape)
+
+
+def leaves(*arrays):
+    return [mc.tensor(a, requires_grad=True) for a in arrays]
+
+
+def assert_gradcheck(fn, inputs, **options):
+    result = gradcheck(fn, inputs, **options)
+    assert result, str(result)
+    return result
+
+
+def assert_matches_torch(mc_fn, torch_fn, arrays, rng, rtol=1e-12, atol=1e-14):
+    """Same forward values and, for one random upstream gradient, the same input gradients."""
+    import torch
+    xs = leaves(*arrays)
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    y, ty = mc_fn(*xs), torch_fn(*ts)
+    assert y.shape == tuple(ty.shape)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=rtol, atol=atol)
+    upstream = rng.standard_normal(y.shape)
+    y.backward(mc.tensor(upstream))
+    ty.backward(torch.tensor(upstream))
+    for x, t in zip(xs, ts):
+        expected = np.zeros(x.shape) if t.grad is None else t.grad.numpy()
+        got = np.zeros(x.shape) if x.grad is None else x.grad.numpy()
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+
+
+# ----- elementwise --------------------------------------------------------------------------
+
+UNARY = {
+    # name: (minicnn fn, torch fn name, domain)
+    "neg": (lambda x: -x, lambda x: -x, "any"),
+    "exp": (mc.exp, lambda x: x.exp(), "any"),
+    "log": (mc.log, lambda x: x.log(), "positive"),
+    "sqrt": (mc.sqrt, lambda x: x.sqrt(), "positive"),
+    "abs": (mc.abs, lambda x: x.abs(), "away_from_zero"),
+    "tanh": (mc.tanh, lambda x: x.tanh(), "any"),
+    "sigmoid": (mc.sigmoid, lambda x: x.sigmoid(), "any"),
+    "pow_scalar": (lambda x: x ** 2.5, lambda x: x ** 2.5, "positive"),
+    "pow_int": (lambda x: x ** 3, lambda x: x ** 3, "any"),
+    "pow_negative": (lambda x: x ** -1.5, lambda x: x ** -1.5, "positive"),
+    "rpow": (lambda x: 1.7 ** x, lambda x: 1.7 ** x, "any"),
+    "rsub": (lambda x: 2.0 - x, lambda x: 2.0 - x, "any"),
+    "rdiv": (lambda x: 3.0 / x, lambda x: 3.0 / x, "away_from_zero"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+@given(shape=shapes, seed=seeds)
+def test_unary_gradcheck(name, shape, seed):
+    fn, _, domain = UNARY[name]
+    rng = np.random.default_rng(seed)
+    assert_gradcheck(fn, leaves(values(rng, shape, domain)))
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+@given(shape=shapes, seed=seeds)
+def test_unary_matches_torch(name, shape, seed):
+    pytest.importorskip("torch")
+    fn, torch_fn, domain = UNARY[name]
+    rng = np.random.default_rng(seed)
+    assert_matches_torch(fn, torch_fn, [values(rng, shape, domain)], rng)
+
+
+BINARY = {
+    "add": (lambda a, b: a + b, "any"),
+    "sub": (lambda a, b: a - b, "any"),
+    "mul": (lambda a, b: a * b, "any"),
+    "div": (lambda a, b: a / b, "away_from_zero"),
+    "pow": (lambda a, b: a ** b, "positive"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@given(shapes=pairs_of_broadcastable_shapes, seed=seeds)
+def test_binary_broadcasting_gradcheck(name, shapes, seed):
+    fn, domain = BINARY[name]
+    rng = np.random.default_rng(seed)
+    a_shape, b_shape = shapes.input_shapes
+    # a ** b needs a > 0; a / b needs b away from 0
+    a = values(rng, a_shape, "positive" if name == "pow" else "any")
+    b = values(rng, b_shape, domain if name == "div" else "any")
+    result = assert_gradcheck(fn, leaves(a, b))
+    assert [check.shape for check in result.inputs] == [a_shape, b_shape]
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@given(shapes=pairs_of_broadcastable_shapes, seed=seeds)
+def test_binary_broadcasting_matches_torch(name, shapes, seed):
+    pytest.importorskip("torch")
+    fn, domain = BINARY[name]
+    rng = np.random.default_rng(seed)
+    a_shape, b_shape = shapes.input_shapes
+    a = values(rng, a_shape, "positive" if name == "pow" else "any")
+    b = values(rng, b_shape, domain if name == "div" else "any")
+    assert_matches_torch(fn, fn, [a, b], rng)
+
+
+def test_pow_gradient_for_the_exponent_at_zero_base_is_zero_as_torch():
+    torch = pytest.importorskip("torch")
+    a = np.array([0.0, 0.0, 2.0])
+    b = np.array([2.0, 0.5, 1.5])
+    x, y = leaves(a, b)
+    (x ** y).sum().backward()
+    tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (tx ** ty).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), ty.grad.numpy())
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_python_number_takes_the_tensor_dtype():
+    x = mc.tensor(np.ones(2, dtype=np.float32), requires_grad=True)
+    for y in (x + 1.5, 1.5 * x, x / 3, 2 - x, x ** 2, 2.0 ** x):
+        assert y.dtype == np.float32
+    assert (mc.tensor(np.ones(2)) * 2.5).dtype == np.float64
+
+
+@pytest.mark.parametrize("a_dtype, b, expected", [
+    (np.int64, 2.5, np.float32),                        # int tensor * Python float -> float32
+    (np.int64, np.ones(2, dtype=np.float32), np.float32),
+    (np.float32, np.float64(2.0), np.float32),          # a 0-d tensor does not promote
+    (np.int64, np.float64(2.0), np.float64),            # ... unless of a higher category
+    (np.int32, 2, np.int32),
+    (np.int32, np.int64(2), np.int32),
+    (np.float32, np.ones(2), np.float64),
+    (np.bool_, True, np.bool_),
+])
+def test_type_promotion_follows_pytorch(a_dtype, b, expected):
+    a = mc.tensor(np.ones(2, dtype=a_dtype))
+    other = b if type(b) in (int, float, bool) else mc.tensor(np.asarray(b))
+    assert (a * other).dtype == expected
+    assert (other * a).dtype == expected
+    torch = pytest.importorskip("torch")
+    torch_other = b if type(b) in (int, float, bool) else torch.from_numpy(np.asarray(b))
+    torch_result = torch.from_numpy(np.ones(2, dtype=a_dtype)) * torch_other
+    assert str(torch_result.dtype) == "torch." + {"bool": "bool"}.get(
+        np.dtype(expected).name, np.dtype(expected).name)
+
+
+def test_integer_division_gives_float32_as_torch():
+    assert (mc.tensor([1, 2]) / mc.tensor([2, 2])).dtype == np.float32
+    np.testing.assert_array_equal((mc.tensor([1, 2]) / 2).numpy(), [0.5, 1.0])
+
+
+# ----- matmul -------------------------------------------------------------------------------
+
+@st.composite
+def matmul_shapes(draw):
+    """Shapes of A and B for A @ B: 1-d operands, matrices and broadcast batches."""
+    n, k, m = draw(st.integers(1, 3)), draw(st.integers(0, 3)), draw(st.integers(1, 3))
+    batches = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=2, max_side=2))
+    a_batch, b_batch = batches.input_shapes
+    a_shape = (k,) if draw(st.booleans()) else a_batch + (n, k)
+    b_shape = (k,) if draw(st.booleans()) else b_batch + (k, m)
+    return a_shape, b_shape
+
+
+@given(shapes=matmul_shapes(), seed=seeds)
+def test_matmul_gradcheck(shapes, seed):
+    rng = np.random.default_rng(seed)
+    a, b = (rng.standard_normal(s) for s in shapes)
+    assert_gradcheck(lambda x, y: x @ y, leaves(a, b))
+
+
+@given(shapes=matmul_shapes(), seed=seeds)
+def test_matmul_matches_torch(shapes, seed):
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    a, b = (rng.standard_normal(s) for s in shapes)
+    assert_matches_torch(lambda x, y: mc.matmul(x, y), lambda x, y: x @ y, [a, b], rng)
+
+
+def test_matmul_refuses_0d_and_mismatched_operands():
+    with pytest.raises((ValueError, RuntimeError)):
+        mc.matmul(mc.tensor(2.0), mc.tensor([1.0]))
+    with pytest.raises((ValueError, RuntimeError)):
+        mc.tensor(np.ones((2, 3))) @ mc.tensor(np.ones((2, 3)))
+
+
+# ----- reductions ---------------------------------------------------------------------------
+
+@st.composite
+def reduction_case(draw, allow_empty=True):
+    shape = draw(shapes if allow_empty else nonempty_shapes)
+    ndim = len(shape)
+    if ndim == 0 or draw(st.booleans()):
+        dim = draw(st.sampled_from([None, 0, -1]) if ndim == 0 else st.just(None))
+    elif draw(st.booleans()):
+        dim = draw(st.integers(-ndim, ndim - 1))
+    else:
+        dim = tuple(draw(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True)))
+    return shape, dim, draw(st.booleans())
+
+
+def _reduced_sizes(shape, dim):
+    if dim is None or not shape:
+        return list(shape)
+    dims = (dim,) if isinstance(dim, int) else dim
+    return [shape[d] for d in dims]
+
+
+@pytest.mark.parametrize("name", ["sum", "mean"])
+@given(case=reduction_case(), seed=seeds)
+def test_sum_mean_gradcheck(name, case, seed):
+    shape, dim, keepdim = case
+    rng = np.random.default_rng(seed)
+    fn = getattr(mc, name)
+    x = leaves(rng.standard_normal(shape))
+    if name == "mean" and 0 in _reduced_sizes(shape, dim):
+        y = fn(x[0], dim=dim, keepdim=keepdim)   # the mean of nothing is nan, as in PyTorch
+        assert np.isnan(y.numpy()).all()
+        return
+    result = assert_gradcheck(lambda t: fn(t, dim=dim, keepdim=keepdim), x)
+    assert result.inputs[0].shape == shape
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin"])
+@given(case=reduction_case(), seed=seeds)
+def test_reductions_match_torch(name, case, seed):
+    torch = pytest.importorskip("torch")
+    shape, dim, keepdim = case
+    rng = np.random.default_rng(seed)
+    a = values(rng, shape, "distinct") if 0 not in shape else np.zeros(shape)
+    kwargs = {} if dim is None else {"dim": dim, "keepdim": keepdim}
+    empty = 0 in _reduced_sizes(shape, dim)
+    if name in ("amax", "amin") and empty:
+        with pytest.raises((IndexError, RuntimeError)) as torch_error:
+            getattr(torch, name)(torch.tensor(a), **kwargs)
+        with pytest.raises(torch_error.type):
+            getattr(mc, name)(mc.tensor(a), **kwargs)
+        return
+    if name == "mean" and empty:
+        return   # nan, checked above
+    assert_matches_torch(lambda t: getattr(mc, name)(t, **kwargs),
+                         lambda t: getattr(torch, name)(t, **kwargs), [a], rng)
+
+
+@pytest.mark.parametrize("name", ["amax", "amin"])
+@given(case=reduction_case(allow_empty=False), seed=seeds)
+def test_amax_amin_gradcheck(name, case, seed):
+    shape, dim, keepdim = case
+    rng = np.random.default_rng(seed)
+    fn = getattr(mc, name)
+    assert_gradcheck(lambda t: fn(t, dim=dim, keepdim=keepdim), leaves(values(rng, shape, "distinct")))
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@given(shape=nonempty_shapes, seed=seeds, keepdim=st.booleans(), data=st.data())
+def test_max_min_along_dim_gradcheck_and_torch(name, shape, seed, keepdim, data):
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    rng = np.random.default_rng(seed)
+    a = values(rng, shape, "distinct")
+    result = getattr(mc, name)(mc.tensor(a), dim, keepdim)
+    values_, indices = result
+    assert result.values is values_ and result.indices is indices
+    assert indices.dtype == np.int64
+    assert_gradcheck(lambda t: getattr(mc, name)(t, dim, keepdim).values, leaves(a))
+    assert_gradcheck(lambda t: getattr(t, name)(dim=dim, keepdim=keepdim)[0], leaves(a))
+    torch = pytest.importorskip("torch")
+    expected = getattr(torch, name)(torch.tensor(a), dim, keepdim)
+    np.testing.assert_array_equal(values_.numpy(), expected.values.numpy())
+    np.testing.assert_array_equal(indices.numpy(), expected.indices.numpy())
+    assert_matches_torch(lambda t: getattr(mc, name)(t, dim, keepdim)[0],
+                         lambda t: getattr(torch, name)(t, dim, keepdim)[0], [a], rng)
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@given(shape=nonempty_shapes, seed=seeds)
+def test_full_max_min_gradcheck(name, shape, seed):
+    rng = np.random.default_rng(seed)
+    assert_gradcheck(lambda t: getattr(mc, name)(t), leaves(values(rng, shape, "distinct")))
+
+
+def test_ties_follow_torch():
+    torch = pytest.importorskip("torch")
+    a = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, -1.0, -1.0]])
+    for name in ("max", "min"):
+        for dim in (0, 1, -1):
+            got = getattr(mc, name)(mc.tensor(a), dim)
+            expected = getattr(torch, name)(torch.tensor(a), dim)
+            np.testing.assert_array_equal(got.indices.numpy(), expected.indices.numpy())
+        # along a dim the gradient goes to the first extreme; a full reduction (and amax /
+        # amin) shares it evenly among the ties
+        for reduce in (lambda t: getattr(t, name)(1)[0], lambda t: getattr(t, name)(),
+                       lambda t: getattr(t, "a" + name)(1), lambda t: getattr(t, "a" + name)()):
+            assert_matches_torch(reduce, reduce, [a], np.random.default_rng(0))
+
+
+def test_reductions_of_0d_tensors_accept_dim_0_and_minus_1():
+    x = mc.tensor(np.float64(2.0), requires_grad=True)
+    for dim in (0, -1):
+        assert x.sum(dim).shape == () and x.sum(dim, keepdim=True).shape == ()
+        assert x.mean(dim).shape == ()
+        values_, indices = x.max(dim)
+        assert values_.item() == 2.0 and indices.item() == 0
+    with pytest.raises(IndexError):
+        x.sum(1)
+
+
+def test_reduction_errors_follow_torch():
+    x = mc.tensor(np.ones((2, 3)))
+    with pytest.raises(IndexError):
+        x.sum(2)
+    with pytest.raises(IndexError):
+        x.max(-3)
+    with pytest.raises(IndexError):
+        mc.max(mc.tensor(np.ones((0, 3))), 0)
+    with pytest.raises(RuntimeError):
+        mc.tensor(np.ones((0, 3))).max()
+    with pytest.raises(RuntimeError):
+        mc.tensor([1, 2]).mean()
+
+
+def test_numpy_aliases_axis_and_keepdims():
+    x = mc.tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(x.sum(axis=1, keepdims=True).numpy(), [[3.0], [12.0]])
+
+
+# ----- shape ops ----------------------------------------------------------------------------
+
+@given(shape=shapes, seed=seeds, data=st.data())
+def test_reshape_permute_transpose_gradcheck(shape, seed, data):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(shape)
+    new_shape = tuple(reversed(shape)) + (1,)
+    perm = data.draw(st.permutations(range(len(shape))))
+    assert_gradcheck(lambda t: t.reshape(new_shape) * 1.0, leaves(a))
+    assert_gradcheck(lambda t: t.view(-1), leaves(a))
+    assert_gradcheck(lambda t: t.permute(*perm), leaves(a))
+    assert_gradcheck(lambda t: t.T, leaves(a))
+    if len(shape) >= 2:
+        d0, d1 = data.draw(st.integers(-len(shape), len(shape) - 1)), data.draw(st.integers(0, len(shape) - 1))
+        assert_gradcheck(lambda t: t.transpose(d0, d1), leaves(a))
+        torch = pytest.importorskip("torch")
+        assert_matches_torch(lambda t: t.transpose(d0, d1), lambda t: t.transpose(d0, d1), [a], rng)
+        assert_matches_torch(lambda t: t.permute(perm), lambda t: t.permute(perm), [a], rng)
+        assert torch is not None
+
+
+@given(shape=nonempty_shapes, seed=seeds, data=st.data())
+def test_flatten_squeeze_unsqueeze_gradcheck_and_torch(shape, seed, data):
+    ndim = len(shape)
+    start = data.draw(st.integers(-ndim, ndim - 1))
+    end = data.draw(st.integers(start % ndim, ndim - 1))
+    dim = data.draw(st.integers(-ndim, ndim - 1))
+    new_dim = data.draw(st.integers(-ndim - 1, ndim))
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(shape)
+    cases = [lambda t: t.flatten(start, end), lambda t: mc.flatten(t),
+             lambda t: t.squeeze(), lambda t: t.squeeze(dim), lambda t: t.unsqueeze(new_dim)]
+    for fn in cases:
+        assert_gradcheck(fn, leaves(a))
+    pytest.importorskip("torch")
+    for fn in cases:
+        torch_fn = (lambda t: t.flatten()) if fn is cases[1] else fn
+        assert_matches_torch(fn, torch_fn, [a], rng)
+
+
+def test_shape_op_errors_follow_torch():
+    x = mc.tensor(np.ones((2, 3, 4)))
+    with pytest.raises(RuntimeError):
+        x.flatten(2, 1)
+    with pytest.raises(IndexError):
+        x.squeeze(3)
+    with pytest.raises(IndexError):
+        x.unsqueeze(4)
+    with pytest.raises(IndexError):
+        x.transpose(0, 3)
+    with pytest.raises((ValueError, RuntimeError)):
+        x.permute(0, 0, 1)
+    with pytest.raises((ValueError, RuntimeError)):
+        x.permute(0, 1)
+    with pytest.raises((ValueError, RuntimeError)):
+        x.reshape(5)
+
+
+def test_squeeze_with_a_tuple_of_dims():
+    x = mc.tensor(np.ones((1, 2, 1, 1)))
+    assert x.squeeze((0, 2)).shape == (2, 1)
+    assert x.squeeze(1).shape == (1, 2, 1, 1)
+
+
+# ----- indexing -----------------------------------------------------------------------------
+
+INDICES = {
+    "int": lambda s: 1,
+    "negative_int": lambda s: -1,
+    "slice": lambda s: slice(1, None),
+    "strided_slice": lambda s: (slice(None), slice(None, None, 2)),
+    "reversed": lambda s: slice(None, None, -1),
+    "ellipsis": lambda s: (Ellipsis, 0),
+    "none": lambda s: (None, slice(0, 2), None),
+    "int_array_repeats": lambda s: np.array([0, 2, 0, 0]),
+    "list_repeats": lambda s: [2, 2, 1],
+    "tensor_index": lambda s: mc.tensor([1, 1, 0]),
+    "two_arrays": lambda s: (np.array([0, 2, 2]), np.array([1, 1, 3])),
+    "array_and_slice": lambda s: (slice(None), np.array([[3, 0], [3, 3]])),
+    "bool_mask": lambda s: np.random.default_rng(1).random(s) > 0.4,
+    "bool_rows": lambda s: np.array([True, False, True]),
+    "mixed": lambda s: (np.array([2, 0, 2]), slice(1, 3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INDICES))
+@given(seed=seeds)
+def test_indexing_gradcheck(name, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((3, 4))
+    index = INDICES[name](a.shape)
+    assert_gradcheck(lambda t: t[index], leaves(a))
+
+
+@pytest.mark.parametrize("name", sorted(INDICES))
+def test_indexing_matches_torch(name):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((3, 4))
+    index = INDICES[name](a.shape)
+
+    def to_torch(i):
+        if isinstance(i, tuple):
+            return tuple(to_torch(j) for j in i)
+        if isinstance(i, mc.Tensor):
+            return torch.from_numpy(i.numpy())
+        return torch.from_numpy(i) if isinstance(i, np.ndarray) else i
+
+    if name == "reversed":   # torch has no negative steps; flip is the same selection
+        assert_matches_torch(lambda t: t[index], lambda t: t.flip(0), [a], rng)
+        return
+    assert_matches_torch(lambda t: t[index], lambda t: t[to_torch(index)], [a], rng)
+
+
+def test_out_of_range_index_is_an_index_error():
+    with pytest.raises(IndexError):
+        mc.tensor(np.ones((2, 3)))[2]
+    with pytest.raises(IndexError):
+        mc.tensor(np.ones((2, 3)))[mc.tensor([0.5])]
+
+
+def test_setitem_writes_in_place_outside_the_graph():
+    x = mc.zeros(2, 3)
+    x[0, 1:] = 5.0
+    x[1] = mc.tensor([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(x.numpy(), [[0, 5, 5], [1, 2, 3]])
+    w = mc.tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(RuntimeError):
+        w[0] = 2.0
+    with mc.no_grad():
+        w[0] = 2.0
+    assert w.numpy()[0] == 2.0
+
+
+# ----- cat and stack ------------------------------------------------------------------------
+
+@given(shape=nonempty_shapes, seed=seeds, count=st.integers(1, 3), data=st.data())
+def test_cat_stack_gradcheck_and_torch(shape, seed, count, data):
+    ndim = len(shape)
+    dim = data.draw(st.integers(-ndim, ndim - 1))
+    stack_dim = data.draw(st.integers(-ndim - 1, ndim))
+    rng = np.random.default_rng(seed)
+    cat_arrays = []
+    for _ in range(count):
+        piece = list(shape)
+        piece[dim] = data.draw(st.integers(0, 3))
+        cat_arrays.append(rng.standard_normal(piece))
+    stack_arrays = [rng.standard_normal(shape) for _ in range(count)]
+    assert_gradcheck(lambda *ts: mc.cat(ts, dim), leaves(*cat_arrays))
+    assert_gradcheck(lambda *ts: mc.stack(list(ts), stack_dim), leaves(*stack_arrays))
+    torch = pytest.importorskip("torch")
+    assert_matches_torch(lambda *ts: mc.cat(ts, dim), lambda *ts: torch.cat(ts, dim), cat_arrays, rng)
+    assert_matches_torch(lambda *ts: mc.stack(ts, stack_dim), lambda *ts: torch.stack(ts, stack_dim),
+                         stack_arrays, rng)
+
+
+def test_cat_errors_follow_torch():
+    with pytest.raises(RuntimeError):
+        mc.cat([mc.tensor(1.0), mc.tensor(2.0)])
+    with pytest.raises(IndexError):
+        mc.cat([mc.tensor([1.0]), mc.tensor([2.0])], dim=1)
+    with pytest.raises(IndexError):
+        mc.stack([mc.tensor([1.0]), mc.tensor([2.0])], dim=3)
+    with pytest.raises((ValueError, RuntimeError)):
+        mc.cat([mc.zeros(2, 3), mc.zeros(2, 4)])
+    with pytest.raises((ValueError, RuntimeError)):
+        mc.cat([])
+
+
+# ----- a composite, as a layer would use the ops --------------------------------------------
+
+@given(seed=seeds)
+def test_composite_expression_gradcheck(seed):
+    rng = np.random.default_rng(seed)
+    x, w, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 2)), rng.standard_normal(2)
+
+    def f(x, w, b):
+        h = (x @ w + b).tanh()
+        return (h * h).sum(1, keepdim=True) / (1 + h.abs().mean()) + mc.cat([h, x[:, :1]], 1).exp()
+
+    assert_gradcheck(f, leaves(x, w, b))
