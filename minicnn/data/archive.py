@@ -17,6 +17,8 @@ def read_archive_members(archive, names):
                 basename = member.name.rsplit("/", 1)[-1]
                 if member.isfile() and basename in names and basename not in found:
                     found[basename] = tar.extractfile(member).read()
+                    if len(found) == len(names):
+                        break
     except _READ_ERRORS as error:
         raise ValueError(f"{archive}: the archive is truncated or corrupt "
                          f"({type(error).__name__}: {error})") from None

@@ -156,7 +156,8 @@ class CIFAR10(ArrayDataset):
 
     mirror = "https://www.cs.toronto.edu/~kriz/"
     num_label_bytes = 1
-    _releases = (
+    # the official releases with their published MD5; download=True fetches the first
+    releases = (
         _Release("cifar-10-binary.tar.gz", "cifar-10-batches-bin",
                  [f"data_batch_{i}.bin" for i in range(1, 6)], ["test_batch.bin"],
                  ["batches.meta.txt"], md5="c32a1d4ab5d03f1284b67883e8d87530"),
@@ -170,12 +171,12 @@ class CIFAR10(ArrayDataset):
         self.train = train
         if download:
             self._download()
-        release, path, is_archive = _find_release(self.root, self._releases, train,
+        release, path, is_archive = _find_release(self.root, self.releases, train,
                                                   self._download_hint())
         names = release.files(train)
         files = read_archive_members(path, names) if is_archive else \
             _read_folder_files(path, names)
-        if release is self._releases[0]:
+        if release is self.releases[0]:
             images, labels, classes = self._parse_binary(release, files, train)
         else:
             images, labels, classes = self._parse_python(release, files, train)
@@ -183,15 +184,15 @@ class CIFAR10(ArrayDataset):
         self.source = path
 
     def _download_hint(self):
-        release = self._releases[0]
+        release = self.releases[0]
         return (f"Download {self.mirror}{release.archive} (or the python release "
-                f"{self._releases[1].archive}) and put the archive, or the folder "
+                f"{self.releases[1].archive}) and put the archive, or the folder "
                 f"{release.folder}/ it holds, in {self.root}; or pass download=True.")
 
     def _download(self):
-        release = self._releases[0]
+        release = self.releases[0]
         try:
-            _find_release(self.root, self._releases, self.train, "")
+            _find_release(self.root, self.releases, self.train, "")
             return
         except (FileNotFoundError, ValueError):
             pass
@@ -247,7 +248,7 @@ class CIFAR100(CIFAR10):
     classes (default) or, with ``coarse=True``, their 20 superclasses."""
 
     num_label_bytes = 2  # binary records: coarse label, fine label, 3072 pixels
-    _releases = (
+    releases = (
         _Release("cifar-100-binary.tar.gz", "cifar-100-binary", ["train.bin"], ["test.bin"],
                  ["fine_label_names.txt", "coarse_label_names.txt"],
                  md5="03b5dce01913d631647c71ecec9e9cb8"),
