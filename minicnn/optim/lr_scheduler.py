@@ -122,6 +122,11 @@ class MultiStepLR(LRScheduler):
         factor = self.gamma ** self.milestones[self.last_epoch]
         return [lr * factor for lr in self._current_lrs()]
 
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        # a checkpoint file may give the Counter back as a plain dict
+        self.milestones = Counter(self.milestones)
+
 
 class CosineAnnealingLR(LRScheduler):
     """Anneal from initial_lr to ``eta_min`` along half a cosine over ``T_max`` epochs

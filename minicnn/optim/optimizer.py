@@ -15,6 +15,10 @@ from minicnn.autograd import Tensor, enable_grad, no_grad
 from minicnn.backend import get_array_module
 
 
+_UNORDERED = ("optimizer parameters need to be organized in ordered collections, but the "
+              "ordering of tensors in sets will change between runs. Please use a list instead.")
+
+
 def check_hyperparameter(name, value, low=0.0, high=None):
     """Raise an error naming ``name`` unless ``value`` is a number with low <= value (and
     value < high when ``high`` is given)."""
@@ -35,6 +39,8 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             f"Tensors or dicts, but got {type(params).__name__}")
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(_UNORDERED)
         self.state = defaultdict(dict)
         self.param_groups = []
         param_groups = list(params)
@@ -60,9 +66,7 @@ class Optimizer:
         if isinstance(params, Tensor):
             param_group["params"] = [params]
         elif isinstance(params, (set, frozenset)):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, "
-                            "but the ordering of tensors in sets will change between runs. "
-                            "Please use a list instead.")
+            raise TypeError(_UNORDERED)
         else:
             param_group["params"] = list(params)
         for param in param_group["params"]:

@@ -1,7 +1,7 @@
 """RMSprop: divide the gradient by a running root-mean-square of recent gradients."""
 
 from minicnn.autograd import no_grad
-from minicnn.backend import reference
+from minicnn.backend import kernels_for
 from minicnn.optim.optimizer import Optimizer, check_hyperparameter
 
 
@@ -45,8 +45,7 @@ class RMSprop(Optimizer):
                     if centered and "grad_avg" not in state:
                         state["grad_avg"] = self._zeros_like(param)
                     state["step"] += 1
-                    # one update for every kernel set: the C and CUDA sets leave RMSprop out
-                    reference.rmsprop_step(
+                    kernels_for(param.array).rmsprop_step(
                         param.array, param.grad.array, state["square_avg"].array,
                         state["grad_avg"].array if centered else None,
                         state["momentum_buffer"].array if momentum > 0 else None,
