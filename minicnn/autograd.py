@@ -375,7 +375,8 @@ class Function:
                 "first backward() to keep them.")
         xp = get_array_module(grad_outputs[0] if grad_outputs[0] is not None
                               else next(g for g in grad_outputs if g is not None))
-        grad_outputs = [g if g is not None else xp.zeros(shape, dtype)
+        # NumPy turns 0-d results into scalars; backward (and a kernel) always gets arrays
+        grad_outputs = [xp.asarray(g) if g is not None else xp.zeros(shape, dtype)
                         for g, (shape, dtype) in zip(grad_outputs, self._output_specs)]
         grads = self.backward(*grad_outputs)
         grads = grads if isinstance(grads, tuple) else (grads,)

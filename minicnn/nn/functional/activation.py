@@ -2,7 +2,7 @@
 
 from minicnn.autograd import Function
 from minicnn.backend import get_array_module, kernels_for
-from minicnn.ops import sigmoid, tanh
+from minicnn.ops import _normalize_dims, sigmoid, tanh
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"]
 
@@ -32,10 +32,15 @@ class LeakyReLU(Function):
         return get_array_module(x).where(x > 0, grad_y, grad_y * self.negative_slope), None
 
 
+def _row_max(x, dim):
+    """max along dim (0 for an empty tensor, whose max is never used), kept for broadcasting."""
+    return x.max(axis=dim, keepdims=True) if x.size else get_array_module(x).zeros_like(x)
+
+
 class Softmax(Function):
     def forward(self, x, dim):
         xp = get_array_module(x)
-        e = xp.exp(x - x.max(axis=dim, keepdims=True))
+        e = xp.exp(x - _row_max(x, dim))
         y = e / e.sum(axis=dim, keepdims=True)
         self.dim = dim
         self.save_for_backward(y)
@@ -50,7 +55,7 @@ class Softmax(Function):
 class LogSoftmax(Function):
     def forward(self, x, dim):
         xp = get_array_module(x)
-        shifted = x - x.max(axis=dim, keepdims=True)
+        shifted = x - _row_max(x, dim)
         y = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
         self.dim = dim
         self.save_for_backward(y)
@@ -74,10 +79,12 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 
 
 def _softmax_dim(input, dim):
+    """The axis to normalise over (None for a 0-d tensor, whose softmax is 1)."""
     if dim is None:
         # PyTorch's legacy rule for an implicit dim
         dim = 0 if input.ndim in (0, 1, 3) else 1
-    return dim % max(input.ndim, 1)
+    (axis,) = _normalize_dims(dim, input.ndim) or (None,)
+    return axis
 
 
 def softmax(input, dim=None):

@@ -72,7 +72,8 @@ def _class_weight(weight, input, name):
     weight = weight.array if isinstance(weight, Tensor) else weight
     num_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
     if weight.shape != (num_classes,):
-        raise ValueError(f"{name}: weight must have shape ({num_classes},), got {weight.shape}")
+        raise RuntimeError(f"{name}: weight must have shape ({num_classes},), one entry per class, "
+                           f"got {weight.shape}")
     return weight.astype(input.dtype, copy=False)
 
 
@@ -91,11 +92,13 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     like the input. Fused and stable: logits of 1e4 give a finite loss and gradient."""
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     if input.ndim == 0:
         raise ValueError("cross_entropy: input must have a class dimension, got a 0-d tensor")
     target_array = target.array if isinstance(target, Tensor) else target
     if getattr(target_array, "dtype", np.dtype(int)).kind == "f":
+        if ignore_index >= 0:
+            raise RuntimeError("cross_entropy: ignore_index is not supported for probability targets")
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
     labels = _integer_target(target, input, "cross_entropy")
     num_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]

@@ -1,0 +1,338 @@
+"""Activations, linear and losses (nn.functional): float64 gradient checks over hypothesis-drawn
+shapes and options, and values and gradients compared with PyTorch where it is installed."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import minicnn as mc
+import minicnn.nn as nn
+import minicnn.nn.functional as F
+from minicnn.utils.gradcheck import gradcheck
+
+seeds = st.integers(0, 2 ** 16)
+shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3)
+nonempty_shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3)
+
+
+def leaves(*arrays):
+    return [mc.tensor(a, requires_grad=True) for a in arrays]
+
+
+def assert_gradcheck(fn, inputs, **options):
+    result = gradcheck(fn, inputs, **options)
+    assert result, str(result)
+    return result
+
+
+def assert_matches_torch(mc_fn, torch_fn, arrays, rng, rtol=1e-12, atol=1e-14):
+    import torch
+    xs = leaves(*arrays)
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    y, ty = mc_fn(*xs), torch_fn(*ts)
+    assert y.shape == tuple(ty.shape)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=rtol, atol=atol)
+    upstream = rng.standard_normal(y.shape)
+    y.backward(mc.tensor(upstream))
+    ty.backward(torch.tensor(upstream))
+    for x, t in zip(xs, ts):
+        expected = np.zeros(x.shape) if t.grad is None else t.grad.numpy()
+        got = np.zeros(x.shape) if x.grad is None else x.grad.numpy()
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+
+
+def away_from_zero(rng, shape):
+    return rng.uniform(0.1, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+# ----- activations --------------------------------------------------------------------------
+
+ACTIVATIONS = {
+    "relu": (F.relu, "relu", {}),
+    "leaky_relu": (F.leaky_relu, "leaky_relu", {}),
+    "leaky_relu_0.2": (lambda x: F.leaky_relu(x, 0.2), "leaky_relu", {"negative_slope": 0.2}),
+    "sigmoid": (F.sigmoid, "sigmoid", {}),
+    "tanh": (F.tanh, "tanh", {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@given(shape=shapes, seed=seeds)
+def test_activation_gradcheck_and_torch(name, shape, seed):
+    fn, torch_name, kwargs = ACTIVATIONS[name]
+    rng = np.random.default_rng(seed)
+    x = away_from_zero(rng, shape)        # no values at the kink of relu / leaky relu
+    assert_gradcheck(fn, leaves(x))
+    torch = pytest.importorskip("torch")
+    torch_fn = getattr(torch.nn.functional, torch_name)
+    assert_matches_torch(fn, lambda t: torch_fn(t, **kwargs), [x], rng)
+
+
+def test_activations_keep_float32_and_saturate_without_overflow():
+    x = mc.tensor(np.array([-1e4, -50.0, 0.0, 50.0, 1e4], dtype=np.float32), requires_grad=True)
+    for fn in (F.relu, F.leaky_relu, F.sigmoid, F.tanh, F.softmax, F.log_softmax):
+        y = fn(x) if fn not in (F.softmax, F.log_softmax) else fn(x, 0)
+        assert y.dtype == np.float32
+        y.backward(mc.ones(5))
+        assert np.isfinite(y.numpy()).all() and np.isfinite(x.grad.numpy()).all()
+        x.grad = None
+    np.testing.assert_array_equal(F.sigmoid(x).numpy(), [0.0, np.float32(1.9287499e-22), 0.5, 1.0, 1.0])
+
+
+def test_relu_gradient_at_zero_is_zero_as_torch():
+    x = mc.tensor(np.array([-1.0, 0.0, 2.0]), requires_grad=True)
+    F.relu(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@given(shape=shapes, seed=seeds, data=st.data())
+def test_softmax_gradcheck_and_torch(name, shape, seed, data):
+    ndim = len(shape)
+    dim = data.draw(st.integers(-max(ndim, 1), max(ndim, 1) - 1))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) * 3
+    fn = getattr(F, name)
+    assert_gradcheck(lambda t: fn(t, dim), leaves(x))
+    torch = pytest.importorskip("torch")
+    torch_fn = getattr(torch.nn.functional, name)
+    assert_matches_torch(lambda t: fn(t, dim), lambda t: torch_fn(t, dim), [x], rng)
+    assert_matches_torch(lambda t: getattr(nn, {"softmax": "Softmax", "log_softmax": "LogSoftmax"}[name])(dim)(t),
+                         lambda t: torch_fn(t, dim), [x], rng)
+
+
+@pytest.mark.parametrize("ndim", [0, 1, 2, 3, 4])
+def test_softmax_implicit_dim_follows_torch(ndim):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(ndim)
+    x = rng.standard_normal((2, 3, 4, 5)[:ndim])
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # torch warns that the implicit dim is deprecated
+        for name in ("softmax", "log_softmax"):
+            assert_matches_torch(getattr(F, name), getattr(torch.nn.functional, name), [x], rng)
+
+
+def test_softmax_of_huge_logits_is_finite_and_errors_follow_torch():
+    x = mc.tensor(np.array([[1e4, 0.0, -1e4], [3.0, 3.0, 3.0]]))
+    np.testing.assert_allclose(F.softmax(x, 1).numpy(), [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]])
+    np.testing.assert_allclose(F.log_softmax(x, 1).numpy()[0], [0, -1e4, -2e4])
+    with pytest.raises(IndexError):
+        F.softmax(x, 2)
+    assert F.softmax(mc.zeros(2, 0), 1).shape == (2, 0)
+
+
+# ----- linear -------------------------------------------------------------------------------
+
+@given(batch=hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=3),
+       in_features=st.integers(1, 3), out_features=st.integers(1, 3), bias=st.booleans(), seed=seeds)
+def test_linear_gradcheck_and_torch(batch, in_features, out_features, bias, seed):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(batch + (in_features,)), rng.standard_normal((out_features, in_features))]
+    if bias:
+        arrays.append(rng.standard_normal(out_features))
+    assert_gradcheck(F.linear, leaves(*arrays))
+    torch = pytest.importorskip("torch")
+    assert_matches_torch(F.linear, torch.nn.functional.linear, arrays, rng)
+
+
+def test_linear_refuses_a_wrong_input_size():
+    with pytest.raises((ValueError, RuntimeError), match="in_features"):
+        F.linear(mc.zeros(2, 3), mc.zeros(4, 2))
+
+
+# ----- cross-entropy ------------------------------------------------------------------------
+
+@st.composite
+def cross_entropy_case(draw):
+    """Logits of shape (N, C), (N, C, d1, ...) or (C,), targets, and every option."""
+    C = draw(st.integers(1, 4))
+    layout = draw(st.sampled_from(["unbatched", "batch", "k-dim"]))
+    N = draw(st.integers(1, 3))
+    if layout == "unbatched":
+        shape = (C,)
+    elif layout == "batch":
+        shape = (N, C)
+    else:
+        shape = (N, C) + tuple(draw(st.lists(st.integers(1, 2), min_size=1, max_size=2)))
+    return dict(shape=shape, C=C,
+                probabilities=draw(st.booleans()),
+                weighted=draw(st.booleans()),
+                ignore=draw(st.booleans()),
+                reduction=draw(st.sampled_from(["mean", "sum", "none"])),
+                label_smoothing=draw(st.sampled_from([0.0, 0.1, 0.5, 1.0])),
+                seed=draw(seeds))
+
+
+def _cross_entropy_arrays(case):
+    rng = np.random.default_rng(case["seed"])
+    shape, C = case["shape"], case["C"]
+    logits = rng.standard_normal(shape) * 2
+    class_dim = 0 if len(shape) == 1 else 1
+    target_shape = shape[:class_dim] + shape[class_dim + 1:]
+    weight = rng.uniform(0.2, 2.0, C) if case["weighted"] else None
+    if case["probabilities"]:
+        p = rng.uniform(0.0, 1.0, shape)
+        target = p / p.sum(axis=class_dim, keepdims=True)
+        ignore_index = -100
+    else:
+        target = rng.integers(0, C, target_shape)
+        ignore_index = -100
+        if case["ignore"]:
+            ignore_index = int(rng.integers(0, C))
+            # keep at least one target that counts, or the mean is 0 / 0
+            if (target != ignore_index).sum() == 0:
+                target.reshape(-1)[0] = (ignore_index + 1) % C if C > 1 else ignore_index
+    return rng, logits, target, weight, ignore_index
+
+
+def _cross_entropy_options(case, weight, ignore_index):
+    return dict(weight=None if weight is None else mc.tensor(weight), ignore_index=ignore_index,
+                reduction=case["reduction"], label_smoothing=case["label_smoothing"])
+
+
+@given(case=cross_entropy_case())
+def test_cross_entropy_gradcheck(case):
+    _, logits, target, weight, ignore_index = _cross_entropy_arrays(case)
+    options = _cross_entropy_options(case, weight, ignore_index)
+    if not case["probabilities"] and case["reduction"] == "mean" and (target == ignore_index).all():
+        return   # 0 / 0, as in PyTorch
+    assert_gradcheck(lambda z: F.cross_entropy(z, mc.tensor(target), **options), leaves(logits))
+
+
+@given(case=cross_entropy_case())
+def test_cross_entropy_matches_torch(case):
+    torch = pytest.importorskip("torch")
+    rng, logits, target, weight, ignore_index = _cross_entropy_arrays(case)
+    options = _cross_entropy_options(case, weight, ignore_index)
+    torch_options = dict(options, weight=None if weight is None else torch.tensor(weight))
+    if not case["probabilities"] and case["reduction"] == "mean" and (target == ignore_index).all():
+        return
+    assert_matches_torch(lambda z: F.cross_entropy(z, mc.tensor(target), **options),
+                         lambda z: torch.nn.functional.cross_entropy(z, torch.tensor(target), **torch_options),
+                         [logits], rng)
+    loss_module = nn.CrossEntropyLoss(**options)
+    np.testing.assert_allclose(loss_module(mc.tensor(logits), mc.tensor(target)).numpy(),
+                               F.cross_entropy(mc.tensor(logits), mc.tensor(target), **options).numpy())
+
+
+def test_cross_entropy_everything_ignored_is_nan_as_torch():
+    torch = pytest.importorskip("torch")
+    logits, target = np.zeros((2, 3)), np.array([1, 1])
+    got = F.cross_entropy(mc.tensor(logits), mc.tensor(target), ignore_index=1).item()
+    expected = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(target), ignore_index=1).item()
+    assert np.isnan(got) and np.isnan(expected)
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    for dtype in (np.float32, np.float64):
+        logits = mc.tensor(np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4]], dtype=dtype), requires_grad=True)
+        loss = F.cross_entropy(logits, mc.tensor([1, 0]), label_smoothing=0.1)
+        loss.backward()
+        assert loss.dtype == dtype
+        assert np.isfinite(loss.item()) and np.isfinite(logits.grad.numpy()).all()
+        # sample 0 misses by 2e4, sample 1 by 2e4 (and log 2): the loss is their mean
+        assert loss.item() == pytest.approx(0.9 * (2e4 + 2e4 + np.log(2)) / 2 + 0.1 / 3 * (
+            (2e4 + 1e4) + (2e4 + 2 * np.log(2))) / 2, rel=1e-4)
+
+
+def test_probability_targets_of_another_shape_are_refused():
+    with pytest.raises(ValueError, match="shape"):
+        F.cross_entropy(mc.zeros(2, 3), mc.tensor(np.full((2, 4), 0.25)))
+
+
+def test_cross_entropy_takes_labels_as_arrays_lists_or_tensors():
+    logits = mc.tensor(np.random.default_rng(0).standard_normal((3, 4)))
+    expected = F.cross_entropy(logits, mc.tensor([0, 3, 1])).item()
+    assert F.cross_entropy(logits, np.array([0, 3, 1])).item() == expected
+    assert F.cross_entropy(logits, [0, 3, 1]).item() == expected
+
+
+def _error_type(fn):
+    with pytest.raises(Exception) as error:
+        fn()
+    return error.type
+
+
+@pytest.mark.parametrize("case", [
+    "label_smoothing", "out_of_range", "negative_target", "reduction", "batch_mismatch",
+    "weight_shape", "float_target_ignore_index", "float_labels_0d",
+])
+def test_cross_entropy_errors_follow_torch(case):
+    torch = pytest.importorskip("torch")
+    logits = np.zeros((2, 3))
+    args = {
+        "label_smoothing": ([0, 1], dict(label_smoothing=1.5)),
+        "out_of_range": ([0, 3], {}),
+        "negative_target": ([0, -1], {}),
+        "reduction": ([0, 1], dict(reduction="avg")),
+        "batch_mismatch": ([0, 1, 1], {}),
+        "weight_shape": ([0, 1], dict(weight=np.ones(4))),
+        "float_target_ignore_index": (np.full((2, 3), 1 / 3), dict(ignore_index=1)),
+        "float_labels_0d": (np.zeros(()), {}),
+    }
+    target, options = args[case]
+    target = np.asarray(target)
+
+    def run(lib, F_):
+        opts = {k: (lib.tensor(v) if isinstance(v, np.ndarray) else v) for k, v in options.items()}
+        return F_.cross_entropy(lib.tensor(logits), lib.tensor(target), **opts)
+
+    expected = _error_type(lambda: run(torch, torch.nn.functional))
+    assert _error_type(lambda: run(mc, F)) is expected
+
+
+# ----- nll and mse --------------------------------------------------------------------------
+
+@given(case=cross_entropy_case())
+def test_nll_loss_gradcheck_and_torch(case):
+    case = dict(case, probabilities=False)
+    rng, logits, target, weight, ignore_index = _cross_entropy_arrays(case)
+    log_probs = logits - np.log(np.exp(logits).sum(axis=0 if logits.ndim == 1 else 1, keepdims=True))
+    options = _cross_entropy_options(case, weight, ignore_index)
+    options.pop("label_smoothing")
+    if case["reduction"] == "mean" and (target == ignore_index).all():
+        return
+    assert_gradcheck(lambda z: F.nll_loss(z, mc.tensor(target), **options), leaves(log_probs))
+    torch = pytest.importorskip("torch")
+    torch_options = dict(options, weight=None if weight is None else torch.tensor(weight))
+    assert_matches_torch(lambda z: F.nll_loss(z, mc.tensor(target), **options),
+                         lambda z: torch.nn.functional.nll_loss(z, torch.tensor(target), **torch_options),
+                         [log_probs], rng)
+
+
+def test_nll_loss_of_log_softmax_equals_cross_entropy():
+    rng = np.random.default_rng(0)
+    logits, target = mc.tensor(rng.standard_normal((4, 3, 2))), mc.tensor(rng.integers(0, 3, (4, 2)))
+    np.testing.assert_allclose(F.nll_loss(F.log_softmax(logits, 1), target).item(),
+                               F.cross_entropy(logits, target).item(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@given(shape=shapes, seed=seeds)
+def test_mse_loss_gradcheck_and_torch(reduction, shape, seed):
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal(shape), rng.standard_normal(shape)
+    if reduction == "mean" and 0 in shape:
+        assert np.isnan(F.mse_loss(mc.tensor(x), mc.tensor(y)).item())
+        return
+    fn = lambda a, b: F.mse_loss(a, b, reduction=reduction)   # noqa: E731
+    assert_gradcheck(fn, leaves(x, y))
+    torch = pytest.importorskip("torch")
+    assert_matches_torch(fn, lambda a, b: torch.nn.functional.mse_loss(a, b, reduction=reduction), [x, y], rng)
+    assert_matches_torch(lambda a, b: nn.MSELoss(reduction)(a, b),
+                         lambda a, b: torch.nn.functional.mse_loss(a, b, reduction=reduction), [x, y], rng)
+
+
+def test_loss_modules_repr_like_torch():
+    assert repr(nn.CrossEntropyLoss()) == "CrossEntropyLoss()"
+    assert repr(nn.MSELoss()) == "MSELoss()"
+    assert repr(nn.NLLLoss()) == "NLLLoss()"
+
+
+def test_a_loss_is_a_0d_tensor():
+    loss = F.cross_entropy(mc.zeros(2, 3, requires_grad=True), [0, 2])
+    assert loss.shape == () and loss.dtype == np.float32
+    assert loss.item() == pytest.approx(np.log(3))
