@@ -22,7 +22,6 @@ class SGD(Optimizer):
         check_hyperparameter("lr", lr)
         check_hyperparameter("momentum", momentum)
         check_hyperparameter("weight_decay", weight_decay)
-        check_hyperparameter("dampening", dampening, low=float("-inf"))
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening "
                              f"(got momentum={momentum}, dampening={dampening})")
