@@ -4,6 +4,8 @@ several steps of every optimizer against torch.optim on the same numbers."""
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minicnn as mc
 import minicnn.nn as nn
@@ -196,6 +198,43 @@ def test_rmsprop_first_step_by_hand(rng):
     g = make_grads(rng, 1)[0]
     p1, = run(RMSprop, param, [g], lr=0.01, alpha=0.75, eps=0.0)
     close(p1, p0 - 0.01 * np.sign(g) / 0.5)
+
+
+@given(lr=st.floats(0.0, 1.0), momentum=st.floats(0.0, 0.99), dampening=st.floats(0.0, 1.0),
+       weight_decay=st.floats(0.0, 0.1), nesterov=st.booleans(), maximize=st.booleans(),
+       seed=st.integers(0, 2 ** 16))
+def test_sgd_any_hyperparameters(lr, momentum, dampening, weight_decay, nesterov, maximize, seed):
+    if nesterov:
+        momentum, dampening = max(momentum, 0.1), 0.0
+    rng = np.random.default_rng(seed)
+    param = make_param(rng)
+    p, buf = param.numpy().copy(), None
+    grads = make_grads(rng, 3)
+    ours = run(SGD, param, grads, lr=lr, momentum=momentum, dampening=dampening,
+               weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+    for g, actual in zip(grads, ours):
+        d = (-g if maximize else g) + weight_decay * p
+        if momentum:
+            buf = d if buf is None else momentum * buf + (1 - dampening) * d
+            d = d + momentum * buf if nesterov else buf
+        p = p - lr * d
+        close(actual, p)
+
+
+@given(lr=st.floats(1e-4, 0.1), beta1=st.floats(0.0, 0.99), beta2=st.floats(0.0, 0.999),
+       eps=st.floats(1e-8, 1e-2), weight_decay=st.floats(0.0, 0.1), decoupled=st.booleans(),
+       amsgrad=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_adam_any_hyperparameters(lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, seed):
+    rng = np.random.default_rng(seed)
+    param = make_param(rng)
+    p0 = param.numpy().copy()
+    grads = [scale * rng.standard_normal(SHAPE) for scale in (1.0, 0.1, 1.0)]
+    optimizer_class = AdamW if decoupled else Adam
+    ours = run(optimizer_class, param, grads, lr=lr, betas=(beta1, beta2), eps=eps,
+               weight_decay=weight_decay, amsgrad=amsgrad)
+    expected = adam_by_hand(p0, grads, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad)
+    for actual, wanted in zip(ours, expected):
+        np.testing.assert_allclose(actual, wanted, rtol=1e-10, atol=1e-13)
 
 
 # ----- float32 and the kernels ---------------------------------------------------------------
