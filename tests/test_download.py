@@ -172,3 +172,9 @@ def test_download_file_writes_atomically(tmp_path):
         assert leftovers(tmp_path) == ["blob"]
     finally:
         server.close()
+
+
+def test_download_when_root_names_the_archive(tmp_path, cifar_server):
+    ds = CIFAR10(tmp_path / "cifar-10-binary.tar.gz", train=False, download=True)
+    assert len(ds) == 4
+    assert leftovers(tmp_path) == ["cifar-10-batches-bin", "cifar-10-binary.tar.gz"]

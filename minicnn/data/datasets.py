@@ -125,6 +125,9 @@ def _find_release(root, releases, train, download_hint):
     raise FileNotFoundError(f"dataset not found at {root}. {download_hint}")
 
 
+_OR_DOWNLOAD = " Or pass download=True to fetch it."
+
+
 # ----------------------------------------------------------------------------- CIFAR
 
 def _decode(value):
@@ -136,6 +139,15 @@ def _unpickle_dict(raw, name):
     if not isinstance(batch, dict):
         raise ValueError(f"{name}: expected a pickled dict, got {type(batch).__name__}")
     return {_decode(key): value for key, value in batch.items()}
+
+
+def _labels(batch, key, name):
+    if key not in batch:
+        raise ValueError(f"{name}: no '{key}' entry (keys: {list(batch)})")
+    labels = np.asarray(batch[key])
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{name}: '{key}' must be a list of ints")
+    return labels.astype(np.int64)
 
 
 def _image_block(data, name, count=None):
@@ -171,8 +183,9 @@ class CIFAR10(ArrayDataset):
         self.train = train
         if download:
             self._download()
-        release, path, is_archive = _find_release(self.root, self.releases, train,
-                                                  self._download_hint())
+        release, path, is_archive = _find_release(
+            self.root, self.releases, train, self._download_hint() + _OR_DOWNLOAD)
+        self.source = path
         names = release.files(train)
         files = read_archive_members(path, names) if is_archive else \
             _read_folder_files(path, names)
@@ -180,14 +193,20 @@ class CIFAR10(ArrayDataset):
             images, labels, classes = self._parse_binary(release, files, train)
         else:
             images, labels, classes = self._parse_python(release, files, train)
+        if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
+            raise ValueError(f"{path}: labels range over [{labels.min()}, {labels.max()}] "
+                             f"but there are {len(classes)} class names")
         super().__init__(images, labels, classes, transform)
-        self.source = path
 
     def _download_hint(self):
         release = self.releases[0]
         return (f"Download {self.mirror}{release.archive} (or the python release "
                 f"{self.releases[1].archive}) and put the archive, or the folder "
-                f"{release.folder}/ it holds, in {self.root}; or pass download=True.")
+                f"{release.folder}/ it holds, in {self._download_folder()}.")
+
+    def _download_folder(self):
+        # root may name the archive itself, as when loading it
+        return self.root.parent if self.root.name == self.releases[0].archive else self.root
 
     def _download(self):
         release = self.releases[0]
@@ -197,7 +216,7 @@ class CIFAR10(ArrayDataset):
         except (FileNotFoundError, ValueError):
             pass
         _download.download_and_extract(
-            self.mirror + release.archive, self.root, release.archive, release.md5,
+            self.mirror + release.archive, self._download_folder(), release.archive, release.md5,
             folder=release.folder, members=release.train_files + release.test_files +
             release.meta_files, hint=self._download_hint())
 
@@ -207,7 +226,7 @@ class CIFAR10(ArrayDataset):
         for name in (release.train_files if train else release.test_files):
             raw = files[name]
             if len(raw) == 0 or len(raw) % record:
-                raise ValueError(f"{name}: {len(raw)} bytes is not a whole number of "
+                raise ValueError(f"{self.source}/{name}: {len(raw)} bytes is not a whole number of "
                                  f"{record}-byte records")
             rows = np.frombuffer(raw, dtype=np.uint8).reshape(-1, record)
             labels.append(rows[:, self._binary_label_column()])
@@ -224,11 +243,15 @@ class CIFAR10(ArrayDataset):
     def _parse_python(self, release, files, train):
         images, labels = [], []
         for name in (release.train_files if train else release.test_files):
-            batch = _unpickle_dict(files[name], name)
-            batch_labels = np.asarray(batch[self._python_label_key()], dtype=np.int64)
-            images.append(_image_block(batch["data"], name, len(batch_labels)))
+            where = f"{self.source}/{name}"
+            batch = _unpickle_dict(files[name], where)
+            batch_labels = _labels(batch, self._python_label_key(), where)
+            images.append(_image_block(batch.get("data"), where, len(batch_labels)))
             labels.append(batch_labels)
-        meta = _unpickle_dict(files[release.meta_files[0]], release.meta_files[0])
+        where = f"{self.source}/{release.meta_files[0]}"
+        meta = _unpickle_dict(files[release.meta_files[0]], where)
+        if self._python_names_key() not in meta:
+            raise ValueError(f"{where}: no '{self._python_names_key()}' entry")
         classes = [_decode(name) for name in meta[self._python_names_key()]]
         return np.concatenate(images), np.concatenate(labels), classes
 
@@ -317,7 +340,8 @@ class MNIST(ArrayDataset):
         for folder in self._candidate_folders():
             if self._file(folder, f"{prefix}-images-idx3-ubyte") is not None:
                 return folder
-        raise FileNotFoundError(f"dataset not found at {self.root}. {self._download_hint()}")
+        raise FileNotFoundError(f"dataset not found at {self.root}. "
+                                f"{self._download_hint()}{_OR_DOWNLOAD}")
 
     @staticmethod
     def _file(folder, stem):
@@ -329,7 +353,7 @@ class MNIST(ArrayDataset):
     def _download_hint(self):
         names = ", ".join(name for name, _ in self.resources)
         return (f"Download {names} from {self.mirror} and put them (gzipped or not) in "
-                f"{self.root}; or pass download=True.")
+                f"{self.root}.")
 
     def _download(self):
         os.makedirs(self.root, exist_ok=True)
