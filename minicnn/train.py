@@ -11,9 +11,10 @@ Each epoch trains over ``train_loader`` (progress on stderr: loss, accuracy, ima
 steps the learning-rate schedule, evaluates top-1 / top-5 on ``test_loader``, appends a record
 to the history, writes ``last.npz`` (and ``best.npz`` when the test top-1 improved) and the JSON
 log ``log.json``, all atomically. A checkpoint holds everything the next epoch depends on: the
-model, the optimizer and the schedule, the epoch, and the state of every random generator
-(minicnn's default generator, and those the loader and its dataset and transforms draw from:
-shuffling, random crops and flips), so a resumed run repeats the uninterrupted one bit for bit.
+model, the optimizer and the schedule, the epoch, minicnn's default random generator (dropout,
+initialisation) and the training loader's state (``DataLoader.state_dict()``: its seed and
+position, from which its shuffling and augmentation follow), so a resumed run repeats the
+uninterrupted one bit for bit.
 
 A loss that becomes NaN or infinite stops the run with TrainingDiverged; checkpoints are only
 written at the end of a finite epoch, so the last one on disk is good.
@@ -27,15 +28,13 @@ import time
 
 import numpy as np
 
-from minicnn.autograd import Tensor
 from minicnn.evaluate import as_batch, evaluate, topk_correct
 from minicnn.nn.functional import cross_entropy
 from minicnn.random import get_rng_state, set_rng_state
 from minicnn.utils import plotting
 from minicnn.utils.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 
-__all__ = ["Trainer", "TrainingDiverged", "ProgressBar", "generator_states",
-           "set_generator_states"]
+__all__ = ["Trainer", "TrainingDiverged", "ProgressBar"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -88,48 +87,10 @@ class ProgressBar:
         self.stream.flush()
 
 
-# ----- random generators ------------------------------------------------------------------------
-_LEAVES = (np.ndarray, Tensor, str, bytes, int, float, bool, type(None))
-
-
-def _find_generators(node, path, found, seen, depth):
-    if isinstance(node, _LEAVES) or id(node) in seen or depth > 4:
-        return
-    seen.add(id(node))
-    if isinstance(node, np.random.Generator):
-        found.append((path, node))
-        return
-    if isinstance(node, (list, tuple)):
-        children = [(str(i), child) for i, child in enumerate(node)]
-    elif isinstance(node, dict):
-        children = [(str(key), child) for key, child in node.items()]
-    elif type(node).__module__.split(".")[0] in ("builtins", "threading", "queue", "numpy"):
-        return
-    else:
-        children = list(getattr(node, "__dict__", {}).items())
-    for name, child in children:
-        _find_generators(child, f"{path}.{name}", found, seen, depth + 1)
-
-
-def generator_states(root, name="loader"):
-    """{attribute path: bit-generator state} of every NumPy Generator that ``root`` reaches through
-    its attributes, lists and dicts (a loader, its dataset, sampler and transforms)."""
-    found = []
-    _find_generators(root, name, found, set(), 0)
-    return {path: generator.bit_generator.state for path, generator in found}
-
-
-def set_generator_states(root, states, name="loader"):
-    """Restore what ``generator_states`` saved; the same objects must be reachable."""
-    found = []
-    _find_generators(root, name, found, set(), 0)
-    generators = dict(found)
-    missing = sorted(set(states) - set(generators))
-    if missing:
-        raise ValueError(f"resume: the checkpoint holds random generators that this {name} "
-                         f"does not have: {missing}")
-    for path, state in states.items():
-        generators[path].bit_generator.state = state
+def _loader_state(loader):
+    """The loader's position and seed (minicnn's DataLoader: its shuffling and augmentation are
+    functions of seed, epoch and batch); None for a loader without state, e.g. a list."""
+    return loader.state_dict() if hasattr(loader, "state_dict") else None
 
 
 # ----- the trainer ------------------------------------------------------------------------------
@@ -184,7 +145,8 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "rng": {"minicnn": get_rng_state(), "loader": generator_states(self.train_loader)},
+            "rng": get_rng_state(),
+            "loader": _loader_state(self.train_loader),
             "best_metric": self.best_metric,
             "history": self.history,
             "config": self.config,
@@ -197,8 +159,9 @@ class Trainer:
             if state["scheduler"] is None:
                 raise ValueError("resume: the checkpoint has no learning-rate schedule state")
             self.scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"]["minicnn"])
-        set_generator_states(self.train_loader, state["rng"]["loader"])
+        set_rng_state(state["rng"])
+        if state["loader"] is not None:
+            self.train_loader.load_state_dict(state["loader"])
         self.epoch = int(state["epoch"])
         self.best_metric = state["best_metric"]
         self.history = list(state["history"])
