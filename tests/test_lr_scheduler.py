@@ -305,7 +305,10 @@ def test_matches_torch(optimizer_name, optimizer_options, name, options, steps):
     for step in range(steps):
         for optimizer, scheduler in (ours, theirs):
             optimizer.step()
-            scheduler.step(metrics[step]) if name == "ReduceLROnPlateau" else scheduler.step()
+            if name == "ReduceLROnPlateau":
+                scheduler.step(metrics[step])
+            else:
+                scheduler.step()
         assert ours[1].get_last_lr() == theirs[1].get_last_lr()      # the same floats
         assert hyperparameters(ours[0]) == hyperparameters(theirs[0])
 
