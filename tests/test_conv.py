@@ -281,6 +281,18 @@ def test_gradcheck_through_two_stacked_convolutions():
     assert result, str(result)
 
 
+@pytest.mark.parametrize("kernel, padding, size", [
+    (3, 1, 6),      # C/G*kh*kw = 18 < oh*ow = 36: dW summed from one product per image
+    (5, 0, 6),      # C/G*kh*kw = 50 >= oh*ow = 4: dW from one product over all positions
+])
+def test_weight_gradient_in_both_layouts(kernel, padding, size):
+    rng = np.random.default_rng(15)
+    x = mc.tensor(rng.standard_normal((3, 4, size, size)), requires_grad=True)
+    w = mc.tensor(rng.standard_normal((6, 2, kernel, kernel)), requires_grad=True)
+    result = gradcheck(lambda x, w: F.conv2d(x, w, padding=padding, groups=2), [x, w])
+    assert result, str(result)
+
+
 def test_unbatched_input_gives_unbatched_output_and_gradients():
     rng = np.random.default_rng(10)
     x = mc.tensor(rng.standard_normal((3, 6, 5)), requires_grad=True)
@@ -361,8 +373,8 @@ def test_chunked_and_unchunked_convolution_give_identical_results(dtype, workspa
 
     workspace_limit(None)
     whole = forward_backward(conv, inputs)
-    one_image = 4 * 9 * 9 * 4 * np.dtype(dtype).itemsize       # C*kh*kw * oh*ow * itemsize
-    workspace_limit(2 * one_image)
+    # the weight gradient's scratch per image: columns and dY as matrices, (C*kh*kw + F) * oh*ow
+    workspace_limit(2 * (4 * 9 + 6) * 9 * 4 * np.dtype(dtype).itemsize)
     calls = spy_on_kernels(monkeypatch)
     chunked = forward_backward(conv, inputs)
     assert [shape[0] for shape in calls["im2col"]] == [2, 2, 1] * 2   # forward, then dW

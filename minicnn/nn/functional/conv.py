@@ -37,8 +37,9 @@ _workspace_limit = DEFAULT_WORKSPACE_LIMIT
 
 
 def set_workspace_limit(nbytes):
-    """Largest column matrix, in bytes, that one convolution step may build (default 256 MiB).
-    A batch whose columns are larger runs in chunks of images (at least one image a chunk).
+    """Largest scratch memory, in bytes, that one convolution step may use (default 256 MiB):
+    its column matrix, and for the weight gradient also the output gradient laid out as a
+    matrix. A batch that needs more runs in chunks of images (at least one image a chunk).
     ``None`` removes the limit. Returns the previous limit."""
     global _workspace_limit
     if nbytes is not None and (isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 1):
@@ -48,7 +49,7 @@ def set_workspace_limit(nbytes):
 
 
 def get_workspace_limit():
-    """The column-matrix budget in bytes (None: unlimited)."""
+    """The scratch-memory budget of a convolution step in bytes (None: unlimited)."""
     return _workspace_limit
 
 
@@ -99,7 +100,7 @@ class _Geometry(NamedTuple):
 # ----- the three pieces ---------------------------------------------------------------------
 
 def _image_chunks(N, bytes_per_image):
-    """Ranges of images whose column matrix fits the workspace limit (one image at least)."""
+    """Ranges of images whose scratch arrays fit the workspace limit (one image at least)."""
     per_chunk = N if _workspace_limit is None else max(1, _workspace_limit // max(1, bytes_per_image))
     for start in range(0, N, per_chunk):
         yield start, min(N, start + per_chunk)
@@ -162,17 +163,29 @@ def _convolve_transpose(kernels, grad_y, weight, groups, geometry, input_hw):
 
 def _weight_grad(kernels, x, grad_y, groups, geometry):
     """dW (F, C/G, kh, kw) = dY @ im2col(x)^T, summed over the images.
-    x (N, C, H, W), dY (N, F, oh, ow): per group (F/G, n*oh*ow) @ (n*oh*ow, C/G*kh*kw)."""
+    x (N, C, H, W), dY (N, F, oh, ow): per group (F/G, n*oh*ow) @ (n*oh*ow, C/G*kh*kw).
+
+    Either one product per group over all the chunk's positions, which needs dY rearranged as a
+    (G, F/G, n*oh*ow) matrix, or one product per image and group, summed, which needs the
+    (n, G, F/G, C/G*kh*kw) products: whichever scratch array is smaller (the first layers of a
+    net have few input channels and large images; the last ones the reverse)."""
     xp = get_array_module(x)
     N, C, H, W = x.shape
     F, oh, ow = grad_y.shape[1:]
-    K = C * geometry.kh * geometry.kw
+    K, L = C * geometry.kh * geometry.kw, oh * ow
+    per_image_products = K // groups < L
     dw = xp.zeros((groups, F // groups, K // groups), dtype=x.dtype)
-    for start, stop in _image_chunks(N, K * oh * ow * x.itemsize):
-        cols = _columns(kernels, x[start:stop], geometry, groups)       # (n, G, K/G, L)
-        cols = cols.transpose(1, 2, 0, 3).reshape(groups, K // groups, -1)
-        dy = grad_y[start:stop].transpose(1, 0, 2, 3).reshape(groups, F // groups, -1)
-        dw += xp.matmul(dy, cols.transpose(0, 2, 1))
+    scratch_per_image = (K * L + F * min(K // groups, L)) * x.itemsize
+    for start, stop in _image_chunks(N, scratch_per_image):
+        n = stop - start
+        cols = _columns(kernels, x[start:stop], geometry, groups)            # (n, G, K/G, L)
+        dy = grad_y[start:stop].reshape(n, groups, F // groups, L)            # (n, G, F/G, L)
+        if per_image_products:
+            dw += xp.matmul(dy, cols.transpose(0, 1, 3, 2)).sum(axis=0)
+        else:
+            dy = dy.transpose(1, 2, 0, 3).reshape(groups, F // groups, n * L)
+            cols = cols.transpose(1, 0, 3, 2).reshape(groups, n * L, K // groups)
+            dw += xp.matmul(dy, cols)
     return dw.reshape(F, C // groups, geometry.kh, geometry.kw)
 
 
