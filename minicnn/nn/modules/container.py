@@ -52,6 +52,8 @@ class ModuleList(Module):
         return ModuleList(modules[index]) if isinstance(index, slice) else modules[index]
 
     def __setitem__(self, index, module):
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} is out of range for a ModuleList of {len(self)}")
         self.add_module(str(index % len(self)), module)
 
     def __len__(self):

@@ -7,6 +7,7 @@ buffers before children, in the order they were assigned.
 """
 
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -73,8 +74,8 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError("call Module.__init__() before assigning attributes")
         if isinstance(value, (Parameter, Module)):
-            self._forget(name)
             table = self._parameters if isinstance(value, Parameter) else self._modules
+            self._forget(name, keep=table)
             table[name] = value
         elif name in self._parameters or name in self._modules:
             if value is not None:
@@ -88,9 +89,12 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name):
+    def _forget(self, name, keep):
+        """Remove ``name`` from every table but ``keep``, where a new value then takes the old
+        one's place (reassigning ``self.fc`` keeps its position in the state dict, as in PyTorch)."""
         for table in (self.__dict__, self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
+            if table is not keep:
+                table.pop(name, None)
 
     def __getattr__(self, name):
         for table in ("_parameters", "_buffers", "_modules"):
@@ -106,16 +110,24 @@ class Module:
                 return
         object.__delattr__(self, name)
 
+    def _check_name(self, name, kind):
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name must be a str, got {type(name).__name__}")
+        if name == "" or "." in name:
+            raise KeyError(f'{kind} name must be non-empty and contain no ".", got {name!r}')
+
     def register_parameter(self, name, param):
+        self._check_name(name, "parameter")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"parameter {name!r} must be an nn.Parameter or None")
-        self._forget(name)
+        self._forget(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
+        self._check_name(name, "buffer")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"buffer {name!r} must be a Tensor or None")
-        self._forget(name)
+        self._forget(name, keep=self._buffers)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent.discard(name)
@@ -123,9 +135,10 @@ class Module:
             self._non_persistent.add(name)
 
     def add_module(self, name, module):
+        self._check_name(name, "module")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{name!r} must be a Module, got {type(module).__name__}")
-        self._forget(name)
+        self._forget(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module
@@ -182,8 +195,12 @@ class Module:
 
     # ----- modes and gradients ----------------------------------------------------------------
     def train(self, mode=True):
-        for module in self.modules():
-            object.__setattr__(module, "training", bool(mode))
+        """Set training mode here and, through each child's own ``train``, below."""
+        if not isinstance(mode, bool):
+            raise ValueError(f"training mode is expected to be a bool, got {mode!r}")
+        object.__setattr__(self, "training", mode)
+        for child in self.children():
+            child.train(mode)
         return self
 
     def eval(self):
@@ -260,27 +277,29 @@ class Module:
         return state
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy values into the parameters and buffers. Raises KeyError naming the missing and
-        unexpected keys (when strict) and ValueError naming every key whose shape differs."""
+        """Copy values into the parameters and buffers. Raises RuntimeError, as PyTorch, listing
+        every key whose shape differs and (when strict) the missing and unexpected keys."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"expected a mapping of names to tensors, got {type(state_dict).__name__}")
         own = self.state_dict()
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
-        mismatched = []
+        errors = []
+        if strict and missing:
+            errors.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+        if strict and unexpected:
+            errors.append("Unexpected key(s) in state_dict: "
+                          + ", ".join(f'"{k}"' for k in unexpected) + ".")
         for key, target in own.items():
             if key in state_dict:
                 value = state_dict[key]
                 shape = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
                 if shape != target.shape:
-                    mismatched.append(f"{key}: checkpoint {shape}, model {target.shape}")
-        if mismatched:
-            raise ValueError("load_state_dict: shapes differ for " + "; ".join(mismatched))
-        if strict and (missing or unexpected):
-            parts = []
-            if missing:
-                parts.append("missing keys: " + ", ".join(missing))
-            if unexpected:
-                parts.append("unexpected keys: " + ", ".join(unexpected))
-            raise KeyError("load_state_dict: " + "; ".join(parts))
+                    errors.append(f"size mismatch for {key}: copying a param with shape {shape} "
+                                  f"from checkpoint, the shape in current model is {target.shape}.")
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               + "\n\t".join(errors))
         with no_grad():
             for key, target in own.items():
                 if key in state_dict:
@@ -295,12 +314,14 @@ class Module:
         return ""
 
     def __repr__(self):
-        lines = [f"({name}): " + _indent(repr(child)) for name, child in self._modules.items()]
-        extra = self.extra_repr()
+        extra_lines = self.extra_repr().split("\n") if self.extra_repr() else []
+        child_lines = [f"({name}): " + _indent(repr(child)) for name, child in self._modules.items()]
+        if len(extra_lines) == 1 and not child_lines:
+            return f"{type(self).__name__}({extra_lines[0]})"
+        lines = extra_lines + child_lines
         if not lines:
-            return f"{type(self).__name__}({extra})"
-        body = ([extra] if extra else []) + lines
-        return f"{type(self).__name__}(\n  " + "\n  ".join(body) + "\n)"
+            return f"{type(self).__name__}()"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
 
 def _indent(text):
