@@ -289,7 +289,8 @@ def test_weight_gradient_in_both_layouts(kernel, padding, size):
     rng = np.random.default_rng(15)
     x = mc.tensor(rng.standard_normal((3, 4, size, size)), requires_grad=True)
     w = mc.tensor(rng.standard_normal((6, 2, kernel, kernel)), requires_grad=True)
-    result = gradcheck(lambda x, w: F.conv2d(x, w, padding=padding, groups=2), [x, w])
+    # gradients here are of order 10: atol covers the roundoff of elements that nearly cancel
+    result = gradcheck(lambda x, w: F.conv2d(x, w, padding=padding, groups=2), [x, w], atol=1e-7)
     assert result, str(result)
 
 
