@@ -248,6 +248,17 @@ def test_renamed_archive_is_recognised_and_wrong_dataset_refused(tmp_path, cifar
         CIFAR100(tmp_path / "my-cifar.tgz")
 
 
+def test_renamed_folder_loads_and_incomplete_folder_is_named(tmp_path, cifar10_data):
+    files = cifar10_files("python", cifar10_data)
+    write_folder(tmp_path, {name.replace("cifar-10-batches-py", "mine"): data
+                            for name, data in files.items()})
+    assert len(CIFAR10(tmp_path / "mine")) == 5 * PER_BATCH
+    del files["cifar-10-batches-py/data_batch_2"]
+    write_folder(tmp_path, files)
+    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py lacks data_batch_2"):
+        CIFAR10(tmp_path)
+
+
 def test_missing_dataset_says_where_to_put_it(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"cifar-10-binary\.tar\.gz.*" +
                        str(tmp_path).replace("/", ".")):

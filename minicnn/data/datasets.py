@@ -114,7 +114,7 @@ def _find_release(root, releases, train, download_hint):
         expected = " or ".join(f"{release.folder}/" for release in releases)
         raise ValueError(f"{root}: the archive holds {folder}/, not {expected}")
     for release in releases:
-        if root.name == release.folder and release.holds_folder(root, train):
+        if release.holds_folder(root, train):
             return release, root, False
     for release in releases:
         if release.holds_folder(root / release.folder, train):
@@ -122,7 +122,14 @@ def _find_release(root, releases, train, download_hint):
     for release in releases:
         if (root / release.archive).is_file():
             return release, root / release.archive, True
-    raise FileNotFoundError(f"dataset not found at {root}. {download_hint}")
+    incomplete = ""
+    for release in releases:
+        for folder in (root, root / release.folder):
+            if folder.name == release.folder and folder.is_dir():
+                missing = [name for name in release.files(train)
+                           if not (folder / name).is_file()]
+                incomplete = f" {folder} lacks {', '.join(missing)}."
+    raise FileNotFoundError(f"dataset not found at {root}.{incomplete} {download_hint}")
 
 
 _OR_DOWNLOAD = " Or pass download=True to fetch it."

@@ -258,11 +258,11 @@ class Cutout(RandomTransform):
         centre_y = rng.integers(0, height, size=n)
         centre_x = rng.integers(0, width, size=n)
         half = self.size // 2
-        rows = np.arange(height)
-        cols = np.arange(width)
-        # the square spans [centre - half, centre - half + size), clipped to the image
-        in_rows = (rows >= (centre_y - half)[:, None]) & (rows < (centre_y - half + self.size)[:, None])
-        in_cols = (cols >= (centre_x - half)[:, None]) & (cols < (centre_x - half + self.size)[:, None])
+        # the square spans [centre - half, centre - half + size) in each axis, clipped
+        top, left = (centre_y - half)[:, None], (centre_x - half)[:, None]
+        rows, cols = np.arange(height), np.arange(width)
+        in_rows = (rows >= top) & (rows < top + self.size)      # (N, H)
+        in_cols = (cols >= left) & (cols < left + self.size)    # (N, W)
         hole = in_rows[:, None, :, None] & in_cols[:, None, None, :]
         return np.where(hole, np.asarray(self.fill, dtype=batch.dtype), batch)
 
