@@ -10,21 +10,9 @@ import numpy as np
 from minicnn.autograd import Function, Tensor
 from minicnn.backend import get_array_module, kernels_for
 from minicnn.backend.reference import _avg_pool2d_divisor
+from minicnn.nn.functional.conv import conv_output_size
 
-__all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
-           "pool_output_size"]
-
-
-def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode=False):
-    """Number of windows along one dimension of length ``size``.
-
-    floor((size + 2p - d(k-1) - 1) / s) + 1; with ceil_mode the division rounds up, and a last
-    window that would start inside the right padding (at or past size + p) is dropped."""
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
-    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
+__all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"]
 
 
 def _pair(value, name, op, minimum):
@@ -58,8 +46,8 @@ def _check_input(input, op):
 
 def _output_hw(input, kernel, stride, padding, dilation, ceil_mode, op):
     H, W = input.shape[-2:]
-    oh = pool_output_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
-    ow = pool_output_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
+    oh = conv_output_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
+    ow = conv_output_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
     if oh < 1 or ow < 1:
         raise ValueError(f"{op}: input of size {H}x{W} is too small for kernel_size={kernel}, "
                          f"stride={stride}, padding={padding}, dilation={dilation} "
