@@ -1,4 +1,16 @@
-"""Datasets, transforms and the DataLoader."""
+"""Datasets, transforms and the DataLoader.
+
+    train = mc.data.CIFAR10("~/data", train=True, transform=T.Compose([
+        T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(),
+        T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))]))
+    loader = mc.data.DataLoader(train, batch_size=128, shuffle=True, seed=0)
+    for images, labels in loader:   # float32 (N, C, H, W) and int64 (N,) NumPy arrays
+        ...
+
+A dataset holds ``images`` (N, C, H, W) uint8 and ``labels`` (N,) int64 in memory;
+``get_batch`` scales a batch to [0, 1] and applies the transform to the whole batch at once.
+``embedded_fashion_mnist()`` is the Fashion-MNIST subset shipped with minicnn.
+"""
 
 from minicnn.data.datasets import (CIFAR10, CIFAR100, EMBEDDED_ROOT, MNIST, ArrayDataset,
                                    FashionMNIST, Subset, embedded_fashion_mnist)
