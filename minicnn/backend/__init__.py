@@ -100,8 +100,10 @@ def kernels_for(array):
         if name == "c":
             from minicnn.backend import ckernels
             raise RuntimeError("the C kernels are not available: " + ckernels.unavailable_reason())
-        warn_once("c-missing", "minicnn: the C kernels are not built, running on the NumPy "
-                  "reference kernels (reinstall with `pip install .` and a C compiler to build them)")
+        from minicnn.backend import ckernels
+        warn_once("c-missing", "minicnn: the C kernels are not available ("
+                  + ckernels.unavailable_reason() + "), running on the NumPy reference kernels "
+                  "(reinstall with `pip install .` and a C compiler to build them)")
     return reference
 
 

@@ -1,28 +1,624 @@
 """Validating wrappers around the C kernels of ``csrc/`` (built by cffi as ``minicnn._ckernels``).
 
-Every wrapper checks dtype, contiguity, shapes and sizes before a pointer crosses into C, and
-raises a ValueError / TypeError that names the argument.
+Each wrapper has the name, arguments and results of its kernel in ``reference.py``. It checks
+everything before a pointer crosses into C: arrays are NumPy float32 / float64 (one dtype per
+call), copied to C order when they are not, with ranks and shapes that agree with each other and
+with the hyper-parameters, output sizes >= 1 and element counts that fit in int64. A bad call
+raises a TypeError / ValueError / IndexError that names the argument. The C kernels check their
+sizes again and refuse (a nonzero status, turned into a RuntimeError here) rather than touch
+memory they do not own.
+
+Output arrays come from ``buffer_pool``, which hands back a big array of the same shape and dtype
+that nobody references any more instead of asking the OS for fresh pages (see BufferPool).
 """
+
+import operator
+import os
+import sys
+import threading
+
+import numpy as np
+
+from minicnn.backend import reference
 
 try:
     from minicnn import _ckernels
     _load_error = None
-except ImportError as error:
+except (ImportError, OSError) as error:  # not built, or built for another platform
     _ckernels = None
     _load_error = error
 
+NAME = "c"
+
+_C_TYPE = {np.dtype(np.float32): ("float[]", "_f32"), np.dtype(np.float64): ("double[]", "_f64")}
+_MAX_ELEMENTS = 2 ** 62  # keeps every index product of the kernels inside int64
+
+
+# ----- the extension, its threads and its completeness ---------------------------------------
+
+def _threads_from_environment():
+    for variable in ("MINICNN_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(variable, "").split(",")[0].strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 0  # OpenMP's default: one thread per core
+
+
+if _ckernels is not None:
+    _ckernels.lib.minicnn_set_num_threads(_threads_from_environment())
+
+
+def missing_kernels():
+    """Kernels of the reference that this kernel set does not provide (empty when complete)."""
+    module = sys.modules[__name__]
+    return [name for name, value in vars(reference).items()
+            if callable(value) and getattr(value, "__module__", None) == reference.__name__
+            and not name.startswith("_") and not hasattr(module, name)]
+
 
 def available():
-    """True when the C kernel set is built and complete."""
-    return False
+    """True when the C extension loaded and provides every kernel of the reference."""
+    return _ckernels is not None and not missing_kernels()
 
 
 def unavailable_reason():
     if _ckernels is None:
         return f"the extension minicnn._ckernels did not load ({_load_error})"
-    return "the C versions of the layer kernels are not part of this build yet"
+    missing = missing_kernels()
+    if missing:
+        return "the C kernel set lacks " + ", ".join(missing)
+    return ""
 
 
 def openmp_threads():
     """OpenMP threads the C kernels use (0 when the extension is missing)."""
     return int(_ckernels.lib.minicnn_openmp_threads()) if _ckernels is not None else 0
+
+
+def set_num_threads(n):
+    """Run the C kernels on ``n`` OpenMP threads (n >= 1)."""
+    n = _size("n", n, minimum=1)
+    if _ckernels is not None:
+        _ckernels.lib.minicnn_set_num_threads(n)
+
+
+# ----- output buffers -----------------------------------------------------------------------
+
+class BufferPool:
+    """Output arrays reused across calls of the same shape and dtype.
+
+    A fresh multi-megabyte array costs a page fault per page the first time it is written, which
+    can take longer than the kernel that fills it. The pool keeps the big arrays it handed out;
+    a later request for the same shape and dtype gets one back only if nothing else references
+    it any more: not the caller, not a view of it (a view holds its base), not a saved tensor
+    of the autograd graph. So a column matrix that a conv saves for its backward is never handed
+    to the next conv; once the backward has released it, the next step reuses it. CPython's
+    reference count tells; where it is not exact (another interpreter, free threading) the
+    pool is off. At most ``max_bytes`` are kept; ``clear()`` lets them go.
+    Kernels write every element of their outputs, so a reused buffer needs no clearing;
+    ``poison = True`` (tests) fills reused buffers with NaN / -1 to prove it.
+    """
+
+    MIN_BYTES = 1 << 20  # smaller arrays come from malloc's free lists without page faults
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self.poison = False
+        self._buffers = {}  # (shape, dtype) -> list of arrays
+        self._lock = threading.Lock()
+        self._enabled = (sys.implementation.name == "cpython"
+                         and getattr(sys, "_is_gil_enabled", lambda: True)())
+        self._free_refcount = self._refcount([np.empty(1)], 0)
+
+    @staticmethod
+    def _refcount(buffers, i):
+        return sys.getrefcount(buffers[i])
+
+    def empty(self, shape, dtype):
+        """An uninitialised C-contiguous array, reused when one is free."""
+        dtype = np.dtype(dtype)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if not self._enabled or nbytes < self.MIN_BYTES or nbytes > self.max_bytes:
+            return np.empty(shape, dtype)
+        key = (tuple(shape), dtype)
+        with self._lock:
+            buffers = self._buffers.setdefault(key, [])
+            for i in range(len(buffers)):
+                if self._refcount(buffers, i) == self._free_refcount:
+                    array = buffers[i]
+                    if self.poison:
+                        array.fill(np.nan if dtype.kind == "f" else -1)
+                    return array
+            array = np.empty(shape, dtype)
+            if self._make_room(nbytes):
+                buffers.append(array)
+            return array
+
+    def _make_room(self, nbytes):
+        """Drop free buffers until nbytes more fit in max_bytes; False if they cannot."""
+        for buffers in self._buffers.values():
+            i = 0
+            while self.nbytes() + nbytes > self.max_bytes and i < len(buffers):
+                if self._refcount(buffers, i) == self._free_refcount:
+                    del buffers[i]
+                else:
+                    i += 1
+        return self.nbytes() + nbytes <= self.max_bytes
+
+    def nbytes(self):
+        return sum(a.nbytes for buffers in self._buffers.values() for a in buffers)
+
+    def clear(self):
+        with self._lock:
+            self._buffers.clear()
+
+
+buffer_pool = BufferPool(int(os.environ.get("MINICNN_BUFFER_POOL_MB", "1024")) << 20)
+
+
+# ----- argument checks ----------------------------------------------------------------------
+
+def _size(name, value, minimum=0):
+    """A Python integer >= minimum."""
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _floats(name, array, ndim=None, like=None, like_name=None):
+    """``array`` as a C-contiguous float32 / float64 ndarray (a copy if it was not contiguous),
+    of rank ``ndim`` and, when ``like`` is given, of like's dtype."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype not in _C_TYPE:
+        raise TypeError(f"{name} must be float32 or float64, got {array.dtype}")
+    if like is not None and array.dtype != like.dtype:
+        raise TypeError(f"{name} must have the dtype of {like_name} ({like.dtype}), "
+                        f"got {array.dtype}")
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {array.shape}")
+    return np.require(array, requirements="C")   # np.ascontiguousarray would make a 0-d array 1-d
+
+
+def _int64s(name, array, shape):
+    """``array`` as a C-contiguous int64 ndarray of the given shape."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got {array.dtype}")
+    if array.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def _same_shape(name, array, shape, shape_name):
+    if array.shape != tuple(shape):
+        raise ValueError(f"{name} must have the shape of {shape_name} {tuple(shape)}, "
+                         f"got {array.shape}")
+
+
+def _positive_sizes(name, shape):
+    """Every size >= 1, and the element count inside int64."""
+    if any(size < 1 for size in shape):
+        raise ValueError(f"{name} must have every size >= 1, got shape {tuple(shape)}")
+    count = 1
+    for size in shape:
+        count *= int(size)
+    if count > _MAX_ELEMENTS:
+        raise ValueError(f"{name} of shape {tuple(shape)} has too many elements ({count})")
+
+
+def _window(kernel, stride, padding, dilation=(1, 1)):
+    """Check a pooling / convolution window: kernel, stride, dilation >= 1, padding >= 0."""
+    kh, kw = (_size(n, v, 1) for n, v in zip(("kh", "kw"), kernel))
+    sh, sw = (_size(n, v, 1) for n, v in zip(("sh", "sw"), stride))
+    ph, pw = (_size(n, v, 0) for n, v in zip(("ph", "pw"), padding))
+    dh, dw = (_size(n, v, 1) for n, v in zip(("dh", "dw"), dilation))
+    for name, value in zip(("kh", "kw", "sh", "sw", "ph", "pw", "dh", "dw"),
+                           (kh, kw, sh, sw, ph, pw, dh, dw)):
+        if value >= 2 ** 31:
+            raise ValueError(f"{name} must be < 2**31, got {value}")
+    return kh, kw, sh, sw, ph, pw, dh, dw
+
+
+def _output_size(name, in_size, k, stride, pad, dilation):
+    """floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1, which must be >= 1."""
+    size = (in_size + 2 * pad - dilation * (k - 1) - 1) // stride + 1
+    if size < 1:
+        raise ValueError(f"{name}: the window (kernel {k}, dilation {dilation}) does not fit "
+                         f"in the padded input ({in_size} + 2*{pad}); output size would be {size}")
+    return size
+
+
+# ----- calling into C -----------------------------------------------------------------------
+
+def _pointer(array):
+    return _ckernels.ffi.from_buffer(_C_TYPE[array.dtype][0], array)
+
+
+def _int64_pointer(array):
+    return _ckernels.ffi.from_buffer("int64_t[]", array)
+
+
+def _call(kernel, dtype, *args):
+    """Run lib.<kernel>_f32 / _f64; a refusal from C means these wrappers missed a check."""
+    status = getattr(_ckernels.lib, kernel + _C_TYPE[np.dtype(dtype)][1])(*args)
+    if status != 0:
+        raise RuntimeError(f"C kernel {kernel} refused its arguments (status {status}): "
+                           "the Python checks should have caught this, please report it")
+
+
+# ----- ReLU ---------------------------------------------------------------------------------
+
+def relu_forward(x):
+    x = _floats("x", x)
+    y = buffer_pool.empty(x.shape, x.dtype)
+    _call("relu_forward", x.dtype, _pointer(x), _pointer(y), x.size)
+    return y
+
+
+def relu_backward(grad_y, y):
+    y = _floats("y", y)
+    grad_y = _floats("grad_y", grad_y, like=y, like_name="y")
+    _same_shape("grad_y", grad_y, y.shape, "y")
+    grad_x = buffer_pool.empty(y.shape, y.dtype)
+    _call("relu_backward", y.dtype, _pointer(grad_y), _pointer(y), _pointer(grad_x), y.size)
+    return grad_x
+
+
+# ----- softmax cross-entropy ----------------------------------------------------------------
+
+def _cross_entropy_arguments(function, logits_name, logits, target, weight, ignore_index,
+                             label_smoothing):
+    logits = _floats(logits_name, logits, ndim=2)
+    _positive_sizes(logits_name, logits.shape)
+    M, C = logits.shape
+    target = _int64s("target", target, (M,))
+    ignore_index = int(operator.index(ignore_index))
+    if not -2 ** 63 <= ignore_index < 2 ** 63:
+        raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
+    outside = (target != ignore_index) & ((target < 0) | (target >= C))
+    if outside.any():
+        raise IndexError(f"{function}: target {int(target[outside][0])} is out of bounds for "
+                         f"{C} classes")
+    if weight is not None:
+        weight = _floats("weight", weight, like=logits, like_name=logits_name)
+        if weight.shape != (C,):
+            raise ValueError(f"weight must have shape ({C},), got {weight.shape}")
+    label_smoothing = float(label_smoothing)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    return logits, target, weight, ignore_index, label_smoothing
+
+
+def softmax_cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing):
+    logits, target, weight, ignore_index, label_smoothing = _cross_entropy_arguments(
+        "softmax_cross_entropy_forward", "logits", logits, target, weight, ignore_index,
+        label_smoothing)
+    M, C = logits.shape
+    loss = np.empty(M, logits.dtype)
+    log_probs = buffer_pool.empty((M, C), logits.dtype)
+    weight_pointer = _ckernels.ffi.NULL if weight is None else _pointer(weight)
+    _call("softmax_cross_entropy_forward", logits.dtype, _pointer(logits), _int64_pointer(target),
+          weight_pointer, ignore_index, label_smoothing, _pointer(loss), _pointer(log_probs), M, C)
+    return loss, log_probs
+
+
+def softmax_cross_entropy_backward(grad_loss, log_probs, target, weight, ignore_index,
+                                   label_smoothing):
+    log_probs, target, weight, ignore_index, label_smoothing = _cross_entropy_arguments(
+        "softmax_cross_entropy_backward", "log_probs", log_probs, target, weight, ignore_index,
+        label_smoothing)
+    M, C = log_probs.shape
+    grad_loss = _floats("grad_loss", grad_loss, like=log_probs, like_name="log_probs")
+    _same_shape("grad_loss", grad_loss, (M,), "target")
+    grad_logits = buffer_pool.empty((M, C), log_probs.dtype)
+    weight_pointer = _ckernels.ffi.NULL if weight is None else _pointer(weight)
+    _call("softmax_cross_entropy_backward", log_probs.dtype, _pointer(grad_loss),
+          _pointer(log_probs), _int64_pointer(target), weight_pointer, ignore_index,
+          label_smoothing, _pointer(grad_logits), M, C)
+    return grad_logits
+
+
+# ----- convolution: im2col / col2im ---------------------------------------------------------
+
+def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
+    x = _floats("x", x, ndim=4)
+    _positive_sizes("x", x.shape)
+    kh, kw, sh, sw, ph, pw, dh, dw = _window((kh, kw), (sh, sw), (ph, pw), (dh, dw))
+    N, C, H, W = x.shape
+    oh = _output_size("im2col", H, kh, sh, ph, dh)
+    ow = _output_size("im2col", W, kw, sw, pw, dw)
+    _positive_sizes("cols", (C, kh, kw, N, oh, ow))
+    cols = buffer_pool.empty((C * kh * kw, N * oh * ow), x.dtype)
+    _call("im2col", x.dtype, _pointer(x), _pointer(cols), N, C, H, W, kh, kw, sh, sw, ph, pw,
+          dh, dw)
+    return cols
+
+
+def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
+    N, C, H, W = (_size(name, v, 1) for name, v in zip("NCHW", (N, C, H, W)))
+    _positive_sizes("x", (N, C, H, W))
+    kh, kw, sh, sw, ph, pw, dh, dw = _window((kh, kw), (sh, sw), (ph, pw), (dh, dw))
+    oh = _output_size("col2im", H, kh, sh, ph, dh)
+    ow = _output_size("col2im", W, kw, sw, pw, dw)
+    cols = _floats("cols", cols, ndim=2)
+    _positive_sizes("cols", (C, kh, kw, N, oh, ow))
+    if cols.shape != (C * kh * kw, N * oh * ow):
+        raise ValueError(f"cols must have shape (C*kh*kw, N*oh*ow) = {(C * kh * kw, N * oh * ow)},"
+                         f" got {cols.shape}")
+    x = buffer_pool.empty((N, C, H, W), cols.dtype)
+    _call("col2im", cols.dtype, _pointer(cols), _pointer(x), N, C, H, W, kh, kw, sh, sw, ph, pw,
+          dh, dw)
+    return x
+
+
+# ----- pooling ------------------------------------------------------------------------------
+
+def _pooled_sizes(oh, ow):
+    oh, ow = _size("oh", oh, 1), _size("ow", ow, 1)
+    if max(oh, ow) >= 2 ** 31:
+        raise ValueError(f"oh and ow must be < 2**31, got {oh}, {ow}")
+    return oh, ow
+
+
+def _pooled(name, array, N, C, oh, ow):
+    if array.shape[:2] != (N, C):
+        raise ValueError(f"{name} must have N, C = {N}, {C} as its first sizes, got shape "
+                         f"{array.shape}")
+
+
+def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    x = _floats("x", x, ndim=4)
+    _positive_sizes("x", x.shape)
+    kh, kw, sh, sw, ph, pw, dh, dw = _window((kh, kw), (sh, sw), (ph, pw), (dh, dw))
+    oh, ow = _pooled_sizes(oh, ow)
+    N, C, H, W = x.shape
+    _positive_sizes("y", (N, C, oh, ow))
+    y = buffer_pool.empty((N, C, oh, ow), x.dtype)
+    indices = buffer_pool.empty((N, C, oh, ow), np.int64)
+    _call("max_pool2d_forward", x.dtype, _pointer(x), _pointer(y), _int64_pointer(indices),
+          N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+    return y, indices
+
+
+def max_pool2d_backward(grad_y, indices, H, W):
+    grad_y = _floats("grad_y", grad_y, ndim=4)
+    _positive_sizes("grad_y", grad_y.shape)
+    indices = _int64s("indices", indices, grad_y.shape)
+    H, W = _size("H", H, 1), _size("W", W, 1)
+    N, C, oh, ow = grad_y.shape
+    _positive_sizes("grad_x", (N, C, H, W))
+    _pooled_sizes(oh, ow)
+    if max(H, W) >= 2 ** 31:
+        raise ValueError(f"H and W must be < 2**31, got {H}, {W}")
+    grad_x = buffer_pool.empty((N, C, H, W), grad_y.dtype)
+    status = getattr(_ckernels.lib, "max_pool2d_backward" + _C_TYPE[grad_y.dtype][1])(
+        _pointer(grad_y), _int64_pointer(indices), _pointer(grad_x), N, C, oh, ow, H, W)
+    if status == _ckernels.lib.MINICNN_BAD_INDEX:
+        raise IndexError(f"indices must be -1 or a position h*W + w in [0, {H * W}) of the "
+                         f"input plane")
+    if status != 0:
+        raise RuntimeError(f"C kernel max_pool2d_backward refused its arguments (status {status})")
+    return grad_x
+
+
+def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
+    x = _floats("x", x, ndim=4)
+    _positive_sizes("x", x.shape)
+    kh, kw, sh, sw, ph, pw, _, _ = _window((kh, kw), (sh, sw), (ph, pw))
+    oh, ow = _pooled_sizes(oh, ow)
+    N, C, H, W = x.shape
+    _positive_sizes("y", (N, C, oh, ow))
+    y = buffer_pool.empty((N, C, oh, ow), x.dtype)
+    _call("avg_pool2d_forward", x.dtype, _pointer(x), _pointer(y), N, C, H, W, kh, kw, sh, sw,
+          ph, pw, oh, ow, int(bool(count_include_pad)))
+    return y
+
+
+def avg_pool2d_backward(grad_y, H, W, kh, kw, sh, sw, ph, pw, count_include_pad):
+    grad_y = _floats("grad_y", grad_y, ndim=4)
+    _positive_sizes("grad_y", grad_y.shape)
+    H, W = _size("H", H, 1), _size("W", W, 1)
+    kh, kw, sh, sw, ph, pw, _, _ = _window((kh, kw), (sh, sw), (ph, pw))
+    N, C, oh, ow = grad_y.shape
+    _pooled_sizes(oh, ow)
+    _positive_sizes("grad_x", (N, C, H, W))
+    if max(H, W) >= 2 ** 31:
+        raise ValueError(f"H and W must be < 2**31, got {H}, {W}")
+    grad_x = buffer_pool.empty((N, C, H, W), grad_y.dtype)
+    _call("avg_pool2d_backward", grad_y.dtype, _pointer(grad_y), _pointer(grad_x), N, C, H, W,
+          kh, kw, sh, sw, ph, pw, oh, ow, int(bool(count_include_pad)))
+    return grad_x
+
+
+# ----- batch norm ---------------------------------------------------------------------------
+
+def _channel_vector(name, array, like, C, optional=False):
+    """None (when optional) or a float array of shape (C,) with like's dtype."""
+    if array is None and optional:
+        return None
+    array = _floats(name, array, like=like, like_name="x")
+    if array.shape != (C,):
+        raise ValueError(f"{name} must have shape ({C},) (one value per channel of x), "
+                         f"got {array.shape}")
+    return array
+
+
+def _optional_pointer(array):
+    return _ckernels.ffi.NULL if array is None else _pointer(array)
+
+
+def batch_norm_forward(x, weight, bias, eps):
+    x = _floats("x", x, ndim=4)
+    _positive_sizes("x", x.shape)
+    N, C, H, W = x.shape
+    weight = _channel_vector("weight", weight, x, C, optional=True)
+    bias = _channel_vector("bias", bias, x, C, optional=True)
+    eps = float(eps)
+    if not eps >= 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    y = buffer_pool.empty(x.shape, x.dtype)
+    mean, invstd = np.empty(C, x.dtype), np.empty(C, x.dtype)
+    _call("batch_norm_forward", x.dtype, _pointer(x), _optional_pointer(weight),
+          _optional_pointer(bias), eps, _pointer(y), _pointer(mean), _pointer(invstd), N, C, H, W)
+    return y, mean, invstd
+
+
+def batch_norm_backward(grad_y, x, weight, mean, invstd):
+    x = _floats("x", x, ndim=4)
+    _positive_sizes("x", x.shape)
+    N, C, H, W = x.shape
+    grad_y = _floats("grad_y", grad_y, like=x, like_name="x")
+    _same_shape("grad_y", grad_y, x.shape, "x")
+    weight = _channel_vector("weight", weight, x, C, optional=True)
+    mean = _channel_vector("mean", mean, x, C)
+    invstd = _channel_vector("invstd", invstd, x, C)
+    grad_x = buffer_pool.empty(x.shape, x.dtype)
+    grad_weight, grad_bias = np.empty(C, x.dtype), np.empty(C, x.dtype)
+    _call("batch_norm_backward", x.dtype, _pointer(grad_y), _pointer(x),
+          _optional_pointer(weight), _pointer(mean), _pointer(invstd), _pointer(grad_x),
+          _pointer(grad_weight), _pointer(grad_bias), N, C, H, W)
+    return grad_x, grad_weight, grad_bias
+
+
+# ----- local response norm ------------------------------------------------------------------
+
+def _lrn_size(size):
+    size = _size("size", size, 1)
+    if size >= 2 ** 31:
+        raise ValueError(f"size must be < 2**31, got {size}")
+    return size
+
+
+def lrn_forward(x, size, alpha, beta, k):
+    x = _floats("x", x, ndim=4)
+    _positive_sizes("x", x.shape)
+    size = _lrn_size(size)
+    y = buffer_pool.empty(x.shape, x.dtype)
+    scale = buffer_pool.empty(x.shape, x.dtype)
+    _call("lrn_forward", x.dtype, _pointer(x), _pointer(y), _pointer(scale), *x.shape, size,
+          float(alpha), float(beta), float(k))
+    return y, scale
+
+
+def lrn_backward(grad_y, x, y, scale, size, alpha, beta, k):
+    x = _floats("x", x, ndim=4)
+    _positive_sizes("x", x.shape)
+    arrays = []
+    for name, array in (("grad_y", grad_y), ("y", y), ("scale", scale)):
+        array = _floats(name, array, like=x, like_name="x")
+        _same_shape(name, array, x.shape, "x")
+        arrays.append(array)
+    grad_y, y, scale = arrays
+    size = _lrn_size(size)
+    grad_x = buffer_pool.empty(x.shape, x.dtype)
+    _call("lrn_backward", x.dtype, _pointer(grad_y), _pointer(x), _pointer(y), _pointer(scale),
+          _pointer(grad_x), *x.shape, size, float(alpha), float(beta), float(k))
+    return grad_x
+
+
+# ----- dropout ------------------------------------------------------------------------------
+
+# the mask is drawn by NumPy from minicnn's generator, so that every kernel set sees the same
+dropout_mask = reference.dropout_mask
+
+
+def dropout_apply(x, mask):
+    x = _floats("x", x)
+    mask = _floats("mask", mask, like=x, like_name="x")
+    _same_shape("mask", mask, x.shape, "x")
+    y = buffer_pool.empty(x.shape, x.dtype)
+    _call("dropout_apply", x.dtype, _pointer(x), _pointer(mask), _pointer(y), x.size)
+    return y
+
+
+# ----- optimizer updates (in place) ---------------------------------------------------------
+
+class _InPlace:
+    """The arrays an update writes, checked and made C-contiguous; ``finish()`` copies the
+    results back into arrays that were not contiguous."""
+
+    def __init__(self, param, grad, **state):
+        if not isinstance(param, np.ndarray) or param.dtype not in _C_TYPE:
+            raise TypeError(f"param must be a float32 or float64 numpy.ndarray, got "
+                            f"{getattr(param, 'dtype', type(param).__name__)}")
+        self.dtype = param.dtype
+        self.grad = _floats("grad", grad, like=param, like_name="param")
+        _same_shape("grad", self.grad, param.shape, "param")
+        self._originals = {"param": param}
+        self._originals.update((name, array) for name, array in state.items() if array is not None)
+        for name, array in self._originals.items():
+            if name != "param":
+                _floats(name, array, like=param, like_name="param")
+                _same_shape(name, array, param.shape, "param")
+            if not array.flags.writeable:
+                raise ValueError(f"{name} is read-only; the update writes it in place")
+        named = list(self._originals.items()) + [("grad", grad)]
+        for a, (name_a, array_a) in enumerate(named):
+            for name_b, array_b in named[a + 1:]:
+                if np.may_share_memory(array_a, array_b) and np.shares_memory(array_a, array_b):
+                    raise ValueError(f"{name_a} and {name_b} overlap in memory; the update "
+                                     "needs separate arrays")
+        self.arrays = {name: np.ascontiguousarray(array) for name, array in self._originals.items()}
+        self.size = param.size
+
+    def pointer(self, name):
+        array = self.arrays.get(name)
+        return _ckernels.ffi.NULL if array is None else _pointer(array)
+
+    def finish(self):
+        for name, original in self._originals.items():
+            if self.arrays[name] is not original:
+                original[...] = self.arrays[name]
+
+
+def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
+             maximize, first_step):
+    if momentum != 0 and momentum_buffer is None:
+        raise ValueError("momentum_buffer is needed when momentum != 0")
+    update = _InPlace(param, grad, momentum_buffer=momentum_buffer if momentum != 0 else None)
+    _call("sgd_step", update.dtype, update.pointer("param"), _pointer(update.grad),
+          update.pointer("momentum_buffer"), update.size, float(lr), float(momentum),
+          float(dampening), float(weight_decay), int(bool(nesterov)), int(bool(maximize)),
+          int(bool(first_step)))
+    update.finish()
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
+              weight_decay, decoupled_weight_decay, amsgrad, maximize):
+    if amsgrad and max_exp_avg_sq is None:
+        raise ValueError("max_exp_avg_sq is needed when amsgrad is on")
+    if exp_avg is None or exp_avg_sq is None:
+        raise ValueError("exp_avg and exp_avg_sq are needed")
+    step = _size("step", step, 1)
+    update = _InPlace(param, grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
+                      max_exp_avg_sq=max_exp_avg_sq if amsgrad else None)
+    _call("adam_step", update.dtype, update.pointer("param"), _pointer(update.grad),
+          update.pointer("exp_avg"), update.pointer("exp_avg_sq"),
+          update.pointer("max_exp_avg_sq"), update.size, step, float(lr), float(beta1),
+          float(beta2), float(eps), float(weight_decay), int(bool(decoupled_weight_decay)),
+          int(bool(amsgrad)), int(bool(maximize)))
+    update.finish()
+
+
+def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
+                 weight_decay, momentum, centered, maximize):
+    if square_avg is None:
+        raise ValueError("square_avg is needed")
+    if centered and grad_avg is None:
+        raise ValueError("grad_avg is needed when centered is on")
+    if momentum > 0 and momentum_buffer is None:
+        raise ValueError("momentum_buffer is needed when momentum > 0")
+    update = _InPlace(param, grad, square_avg=square_avg,
+                      grad_avg=grad_avg if centered else None,
+                      momentum_buffer=momentum_buffer if momentum > 0 else None)
+    _call("rmsprop_step", update.dtype, update.pointer("param"), _pointer(update.grad),
+          update.pointer("square_avg"), update.pointer("grad_avg"),
+          update.pointer("momentum_buffer"), update.size, float(lr), float(alpha), float(eps),
+          float(weight_decay), float(momentum), int(bool(centered)), int(bool(maximize)))
+    update.finish()

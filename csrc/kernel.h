@@ -1,0 +1,67 @@
+/* kernel.h: what every kernel file shares (not read by cffi; minicnn.h is the public list).
+ *
+ * - Sizes and indices are int64_t, so N*C*H*W past 2^31 is fine.
+ * - A kernel returns MINICNN_OK, or MINICNN_BAD_ARGUMENT without touching memory when its
+ *   sizes make no sense (the Python wrappers check first; C re-checks and never trusts them).
+ * - Sums are accumulated in double for both dtypes (`accum`), so float32 reductions over a
+ *   whole batch stay within 1e-5 of the reference.
+ * - OMP_FOR(work) opens an OpenMP parallel for on minicnn_openmp_threads() threads when `work` (elements
+ *   touched) is large enough to pay for waking the threads.
+ */
+#ifndef MINICNN_KERNEL_H
+#define MINICNN_KERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <tgmath.h>
+
+#include "minicnn.h"
+
+typedef double accum;
+
+int minicnn_openmp_threads(void);
+
+#define MINICNN_PARALLEL_MIN 32768
+#define MINICNN_PRAGMA(x) _Pragma(#x)
+#define OMP_FOR(work) \
+    MINICNN_PRAGMA(omp parallel for num_threads(minicnn_openmp_threads()) \
+                   if ((work) >= MINICNN_PARALLEL_MIN) schedule(static))
+/* the same, OR-ing the int `flag` of every thread into the one after the loop */
+#define OMP_FOR_ANY(work, flag) \
+    MINICNN_PRAGMA(omp parallel for num_threads(minicnn_openmp_threads()) \
+                   if ((work) >= MINICNN_PARALLEL_MIN) schedule(static) reduction(||: flag))
+
+/* a * b into *out; false on overflow or a negative factor */
+static inline int checked_mul(int64_t a, int64_t b, int64_t *out) {
+    if (a < 0 || b < 0) return 0;
+    return !__builtin_mul_overflow(a, b, out);
+}
+
+/* the product of n sizes, each >= 1, without overflow: the element count of an array */
+static inline int checked_count(int64_t *count, int n, const int64_t *sizes) {
+    int64_t total = 1;
+    for (int i = 0; i < n; i++) {
+        if (sizes[i] < 1 || !checked_mul(total, sizes[i], &total)) return 0;
+    }
+    *count = total;
+    return 1;
+}
+
+#define COUNT(out, ...) \
+    checked_count((out), (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), \
+                  (int64_t[]){__VA_ARGS__})
+
+/* conv / pooling output size: floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1 */
+static inline int64_t window_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad,
+                                         int64_t dilation) {
+    return (in + 2 * pad - dilation * (k - 1) - 1) / stride + 1;
+}
+
+/* window hyper-parameters in a range where the index arithmetic cannot overflow */
+static inline int window_ok(int64_t k, int64_t stride, int64_t pad, int64_t dilation) {
+    const int64_t limit = (int64_t)1 << 31;
+    return k >= 1 && k < limit && stride >= 1 && stride < limit && pad >= 0 && pad < limit
+        && dilation >= 1 && dilation < limit;
+}
+
+#endif

@@ -1,0 +1,88 @@
+/* loss.c: softmax cross-entropy from logits, fused, forward and backward.
+ *
+ * logits z (M, C), targets y (M,) int64, optional class weights w (C,) (NULL: all 1),
+ * label smoothing eps, rows with y_i == ignore_index contribute 0:
+ *
+ *   forward   log p_ic = z_ic - max_c z_i - log(sum_c exp(z_ic - max_c z_i))   (no overflow)
+ *             loss_i   = (1 - eps) w[y_i] (-log p_i,y_i) + eps / C sum_c w[c] (-log p_ic)
+ *   backward  dz_ic = dloss_i ((1 - eps) w[y_i] (p_ic - [c == y_i]) + eps / C (p_ic sum(w) - w[c]))
+ *
+ * The forward keeps log p (M, C) for the backward. Rows are independent: one loop iteration
+ * per row. */
+#ifndef real
+#include "kernel.h"
+
+/* every target a class in [0, C) or the ignore index */
+static int targets_ok(const int64_t *target, int64_t M, int64_t C, int64_t ignore_index) {
+    for (int64_t i = 0; i < M; i++) {
+        if (target[i] != ignore_index && (target[i] < 0 || target[i] >= C)) return 0;
+    }
+    return 1;
+}
+
+#define GENERIC_FILE "loss.c"
+#include "generic.h"
+#else
+
+int NAME(softmax_cross_entropy_forward)(const real *logits, const int64_t *target,
+                                        const real *weight, int64_t ignore_index,
+                                        double label_smoothing, real *loss, real *log_probs,
+                                        int64_t M, int64_t C) {
+    int64_t count;
+    if (!COUNT(&count, M, C) || !targets_ok(target, M, C, ignore_index))
+        return MINICNN_BAD_ARGUMENT;
+    OMP_FOR(count)
+    for (int64_t i = 0; i < M; i++) {
+        const real *z = logits + i * C;
+        real *logp = log_probs + i * C;
+        real zmax = z[0];
+        for (int64_t c = 1; c < C; c++) zmax = z[c] > zmax ? z[c] : zmax;
+        accum sum_exp = 0;
+        for (int64_t c = 0; c < C; c++) sum_exp += exp(z[c] - zmax);
+        const real log_sum_exp = (real)log(sum_exp);
+        accum smooth = 0;  /* sum_c w[c] (-log p_ic) */
+        for (int64_t c = 0; c < C; c++) {
+            logp[c] = (z[c] - zmax) - log_sum_exp;
+            smooth -= (accum)logp[c] * (weight ? weight[c] : 1);
+        }
+        if (target[i] == ignore_index) {
+            loss[i] = 0;
+            continue;
+        }
+        const int64_t t = target[i];
+        const accum nll = -(accum)logp[t] * (weight ? weight[t] : 1);
+        loss[i] = (real)((1 - label_smoothing) * nll + label_smoothing / C * smooth);
+    }
+    return MINICNN_OK;
+}
+
+int NAME(softmax_cross_entropy_backward)(const real *grad_loss, const real *log_probs,
+                                         const int64_t *target, const real *weight,
+                                         int64_t ignore_index, double label_smoothing,
+                                         real *grad_logits, int64_t M, int64_t C) {
+    int64_t count;
+    if (!COUNT(&count, M, C) || !targets_ok(target, M, C, ignore_index))
+        return MINICNN_BAD_ARGUMENT;
+    accum weight_sum = 0;
+    for (int64_t c = 0; c < C; c++) weight_sum += weight ? weight[c] : 1;
+    OMP_FOR(count)
+    for (int64_t i = 0; i < M; i++) {
+        const real *logp = log_probs + i * C;
+        real *dz = grad_logits + i * C;
+        if (target[i] == ignore_index) {
+            for (int64_t c = 0; c < C; c++) dz[c] = 0;
+            continue;
+        }
+        const int64_t t = target[i];
+        const accum target_weight = weight ? weight[t] : 1;
+        for (int64_t c = 0; c < C; c++) {
+            const accum p = exp((accum)logp[c]);
+            const accum nll = target_weight * (p - (c == t));
+            const accum smooth = p * weight_sum - (weight ? weight[c] : 1);
+            dz[c] = (real)(grad_loss[i] * ((1 - label_smoothing) * nll + label_smoothing / C * smooth));
+        }
+    }
+    return MINICNN_OK;
+}
+
+#endif
