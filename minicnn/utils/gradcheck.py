@@ -27,7 +27,8 @@ class InputCheck:
     max_rel_error: float
     max_abs_error: float
     passed: bool
-    worst: list = field(default_factory=list)   # (element index, numeric, analytic, rel error)
+    worst: list = field(default_factory=list)   # (element index, numeric, analytic, rel error),
+                                                # failing elements first, worst first
 
 
 @dataclass
@@ -48,7 +49,7 @@ class GradcheckResult:
             status = "ok" if check.passed else "FAILED"
             lines.append(f"  input {check.index} {check.shape}: relative error "
                          f"{check.max_rel_error:.3e} over {check.checked} elements  {status}")
-            if not check.passed:
+            if not check.passed and check.worst:
                 lines.append("    element            numeric          analytic     rel. error")
                 for where, numeric, analytic, rel in check.worst:
                     lines.append(f"    {str(where):14s} {numeric:16.9e} {analytic:16.9e} {rel:12.3e}")
@@ -102,27 +103,29 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-5, atol=1e-8, max_elements=None, see
         if not (isinstance(x, Tensor) and x.requires_grad):
             continue
         analytic = np.zeros(x.shape) if x.grad is None else np.asarray(x.grad.numpy(), dtype=np.float64)
-        flat = x.array.reshape(-1)
-        picks = np.arange(flat.size)
-        if max_elements is not None and flat.size > max_elements:
-            picks = np.sort(rng.choice(flat.size, size=max_elements, replace=False))
+        picks = np.arange(x.numel())
+        if max_elements is not None and x.numel() > max_elements:
+            picks = np.sort(rng.choice(x.numel(), size=max_elements, replace=False))
         numeric = np.empty(picks.size)
         with no_grad():
             for k, j in enumerate(picks):
-                original = float(flat[j])
-                flat[j] = original + eps
+                # index the array itself: a reshape of a non-contiguous array would be a copy
+                where = np.unravel_index(j, x.shape)
+                original = float(x.array[where])
+                x.array[where] = original + eps
                 plus = _total(fn, inputs, upstream)
-                flat[j] = original - eps
+                x.array[where] = original - eps
                 minus = _total(fn, inputs, upstream)
-                flat[j] = original
+                x.array[where] = original
                 numeric[k] = (plus - minus) / (2 * eps)
         analytic_picked = analytic.reshape(-1)[picks]
         abs_error = np.abs(analytic_picked - numeric)
         rel_error = abs_error / np.maximum(np.abs(analytic_picked) + np.abs(numeric), 1e-8)
         bad = (rel_error > rtol) & (abs_error > atol)
-        order = np.argsort(-np.where(bad, rel_error, -1))[:num_worst]
-        worst = [(np.unravel_index(picks[k], x.shape), numeric[k], analytic_picked[k], rel_error[k])
-                 for k in order if bad[k]]
+        # the failing elements first, then the largest relative errors
+        order = np.lexsort((-rel_error, ~bad))[:num_worst]
+        worst = [(tuple(int(i) for i in np.unravel_index(picks[k], x.shape)), float(numeric[k]),
+                  float(analytic_picked[k]), float(rel_error[k])) for k in order]
         checks.append(InputCheck(i, x.shape, int(picks.size),
                                  float(rel_error.max(initial=0.0)), float(abs_error.max(initial=0.0)),
                                  not bool(bad.any()), worst))
