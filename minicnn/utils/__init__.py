@@ -2,3 +2,4 @@
 
 from minicnn.utils.gradcheck import GradcheckResult, gradcheck
 from minicnn.utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from minicnn.utils.summary import Summary, summary

@@ -1,0 +1,63 @@
+"""The model registry: every architecture is registered by name with its default number of
+classes and its natural input size, so ``minicnn.models.create(name)`` and the ``minicnn``
+command can build it without knowing its family."""
+
+from collections import OrderedDict, namedtuple
+
+ModelEntry = namedtuple("ModelEntry", ["name", "builder", "num_classes", "input_size"])
+
+_models = OrderedDict()
+
+
+def register_model(name, num_classes, input_size):
+    """Decorator: ``@register_model("vgg16", num_classes=1000, input_size=(3, 224, 224))`` on a
+    builder ``fn(num_classes=..., **options)`` whose docstring's first line describes it."""
+    def register(builder):
+        if name in _models:
+            raise ValueError(f"model {name!r} is registered twice")
+        _models[name] = ModelEntry(name, builder, int(num_classes), tuple(input_size))
+        return builder
+    return register
+
+
+def _entry(name):
+    if not isinstance(name, str):
+        raise TypeError(f"model name must be a string, got {type(name).__name__}")
+    entry = _models.get(name.lower())
+    if entry is None:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(_models)}")
+    return entry
+
+
+def create(name, num_classes=None, **options):
+    """A new, freshly initialised model: ``create("resnet20")``, ``create("vgg16_bn",
+    num_classes=10)``, ``create("googlenet", aux_logits=True)``. ``num_classes`` defaults to
+    1000 for ImageNet models and 10 for CIFAR and MNIST models; the other options are the
+    builder's (torchvision's names where torchvision has the model)."""
+    entry = _entry(name)
+    if num_classes is None:
+        num_classes = entry.num_classes
+    if int(num_classes) != num_classes or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    return entry.builder(num_classes=int(num_classes), **options)
+
+
+def names():
+    """The registered model names, family by family."""
+    return list(_models)
+
+
+def describe(name):
+    """A one-line description of the model (the first line of its builder's docstring)."""
+    doc = _entry(name).builder.__doc__ or ""
+    return doc.strip().splitlines()[0].strip() if doc.strip() else ""
+
+
+def input_size(name):
+    """The model's natural input size (C, H, W): 3x224x224 for most ImageNet models, 3x32x32
+    for the CIFAR models, 1x28x28 for LeNet-5."""
+    return _entry(name).input_size
+
+
+def default_num_classes(name):
+    return _entry(name).num_classes
