@@ -1,5 +1,6 @@
 """Datasets, transforms and the DataLoader.
 
+    from minicnn.data import transforms as T
     train = mc.data.CIFAR10("~/data", train=True, transform=T.Compose([
         T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(),
         T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))]))
