@@ -10,6 +10,7 @@ import numpy as np
 from minicnn import backend
 from minicnn.autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad
 from minicnn.backend import get_backend, set_backend
+from minicnn.backend.info import info
 from minicnn.ops import (abs, amax, amin, argmax, argmin, cat, exp, flatten, log, matmul, max,
                          mean, min, permute, reshape, sigmoid, sqrt, squeeze, stack, sum, tanh,
                          transpose, unsqueeze)

@@ -1,0 +1,82 @@
+"""What minicnn runs on: the kernel sets available and active, the BLAS behind NumPy's matrix
+products and its threads, and the OpenMP threads of the C kernels (``mc.info()``, ``minicnn info``).
+"""
+
+import os
+import platform
+
+import numpy as np
+
+from minicnn import backend
+from minicnn.backend import ckernels
+
+
+def _blas():
+    """(name, version, kernel architecture, threads) of NumPy's BLAS. threadpoolctl, when
+    installed, asks the loaded library; otherwise numpy.show_config names it (threads unknown)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        threadpool_info = None
+    if threadpool_info is not None:
+        for pool in threadpool_info():
+            if pool.get("user_api") == "blas":
+                return {"name": pool.get("internal_api"), "version": pool.get("version"),
+                        "architecture": pool.get("architecture"),
+                        "threads": pool.get("num_threads"), "source": "threadpoolctl"}
+    try:
+        config = np.show_config(mode="dicts")
+        blas = config["Build Dependencies"]["blas"]
+        return {"name": blas.get("name"), "version": blas.get("version"),
+                "architecture": os.environ.get("OPENBLAS_CORETYPE"),
+                "threads": None, "source": "numpy.show_config"}
+    except (TypeError, KeyError):  # NumPy < 1.25 has no mode="dicts"
+        return {"name": None, "version": None, "architecture": None, "threads": None,
+                "source": "unknown"}
+
+
+def _kernel_sets():
+    sets = {"numpy": "available (the reference)"}
+    sets["c"] = "available" if ckernels.available() else "missing: " + ckernels.unavailable_reason()
+    sets["cuda"] = ("available (CuPy " + backend.cupy.__version__ + ")" if backend.cupy is not None
+                    else "missing: CuPy is not installed")
+    return sets
+
+
+def info(file=None, quiet=False):
+    """Print (unless ``quiet``) and return a dict: minicnn, NumPy and Python versions, the
+    selected backend and the kernel set it runs for NumPy arrays, every kernel set with its
+    state, the BLAS with its threads, and the OpenMP threads of the C kernels."""
+    import minicnn
+    try:
+        active = backend.kernels_for(np.empty(0)).NAME
+    except RuntimeError as error:  # e.g. "cuda" selected: no kernel set for NumPy arrays
+        active = f"none ({error})"
+    report = {
+        "minicnn": minicnn.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "backend": backend.get_backend(),
+        "active_kernels": active,
+        "kernel_sets": _kernel_sets(),
+        "blas": _blas(),
+        "openmp_threads": ckernels.openmp_threads(),
+        "cpu_count": os.cpu_count(),
+    }
+    if not quiet:
+        blas = report["blas"]
+        threads = blas["threads"] if blas["threads"] is not None else "unknown (pip install threadpoolctl)"
+        lines = [
+            f"minicnn {report['minicnn']}  (Python {report['python']}, NumPy {report['numpy']})",
+            f"backend selected:      {report['backend']}",
+            f"kernels for NumPy:     {report['active_kernels']}",
+            "kernel sets:",
+            *(f"  {name:6s} {state}" for name, state in report["kernel_sets"].items()),
+            f"BLAS:                  {blas['name']} {blas['version'] or ''}"
+            f"{' (' + blas['architecture'] + ' kernels)' if blas['architecture'] else ''}",
+            f"BLAS threads:          {threads}",
+            f"OpenMP threads (C):    {report['openmp_threads'] or 'no C kernels'}",
+            f"CPU cores:             {report['cpu_count']}",
+        ]
+        print("\n".join(lines), file=file)
+    return report
