@@ -155,6 +155,13 @@ def test_to_float():
     np.testing.assert_array_equal(T.ToFloat()(out), out)  # floats pass through
 
 
+def test_to_float_matches_torchvision_to_tensor():
+    torch = pytest.importorskip("torch")
+    images = np.arange(256, dtype=np.uint8).reshape(1, 1, 16, 16)
+    expected = torch.from_numpy(images).to(torch.float32).div(255).numpy()
+    np.testing.assert_array_equal(T.ToFloat()(images), expected)
+
+
 # ----------------------------------------------------------------------------- seeding
 
 def augment(generator=None):

@@ -96,7 +96,7 @@ class ToFloat(Transform):
 
     def apply(self, batch, generator):
         if batch.dtype == np.uint8:
-            return batch.astype(np.float32) * np.float32(1 / 255)
+            return batch.astype(np.float32) / np.float32(255)  # as ToTensor: bit-identical
         if not np.issubdtype(batch.dtype, np.floating):
             raise TypeError(f"ToFloat: expected uint8 or float images, got {batch.dtype}")
         return batch.astype(np.float32, copy=False)
