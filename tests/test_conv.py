@@ -3,11 +3,13 @@ against the direct formula, central differences, each other and PyTorch), the wo
 the 1x1 shortcut, argument checking, and the Conv2d / ConvTranspose2d layers."""
 
 import math
+import runpy
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import minicnn as mc
@@ -195,6 +197,7 @@ def test_col2im_is_the_adjoint_of_im2col(args, dtype):
 
 # ----- conv2d and conv_transpose2d against the definition and each other --------------------
 
+@settings(max_examples=100)
 @given(conv_configs())
 def test_conv2d_equals_direct_loop(config):
     x, w, b = conv_inputs(config, np.random.default_rng(3))
@@ -205,6 +208,7 @@ def test_conv2d_equals_direct_loop(config):
     np.testing.assert_allclose(run_conv(config, x, w, b).numpy(), expected, rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=100)
 @given(conv_configs(transposed=True))
 def test_conv_transpose2d_equals_direct_scatter(config):
     x, w, b = transpose_inputs(config, np.random.default_rng(4))
@@ -247,21 +251,23 @@ def test_depthwise_conv2d_filters_each_channel_on_its_own():
 
 # ----- gradients ----------------------------------------------------------------------------
 
+@settings(max_examples=100)
 @given(conv_configs())
 def test_conv2d_gradcheck(config):
     x, w, b = conv_inputs(config, np.random.default_rng(7))
     inputs = [x, w] + ([b] if b is not None else [])
     result = gradcheck(lambda *t: run_conv(config, *t, *([None] if len(t) == 2 else [])),
-                       inputs, max_elements=40)
+                       inputs)
     assert result, str(result)
 
 
+@settings(max_examples=100)
 @given(conv_configs(transposed=True))
 def test_conv_transpose2d_gradcheck(config):
     x, w, b = transpose_inputs(config, np.random.default_rng(8))
     inputs = [x, w] + ([b] if b is not None else [])
     result = gradcheck(lambda *t: run_transpose(config, *t, *([None] if len(t) == 2 else [])),
-                       inputs, max_elements=40)
+                       inputs)
     assert result, str(result)
 
 
@@ -402,6 +408,17 @@ def test_chunked_transposed_convolution_gives_identical_results(workspace_limit,
     np.testing.assert_allclose(chunked[2], whole[2], rtol=1e-12)
 
 
+def test_empty_batch_gives_empty_output(workspace_limit):
+    workspace_limit(None)
+    x = mc.tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
+    w = mc.tensor(np.ones((4, 3, 3, 3)), requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    assert y.shape == (0, 4, 5, 5)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 5, 5) and not w.grad.numpy().any()
+    assert F.conv_transpose2d(mc.tensor(np.zeros((0, 4, 5, 5))), w).shape == (0, 3, 7, 7)
+
+
 def test_workspace_limit_is_checked():
     with pytest.raises(ValueError, match="nbytes"):
         conv_module.set_workspace_limit(0)
@@ -496,6 +513,10 @@ def test_layers_reject_bad_arguments():
         nn.Conv2d(3, 4, 3, stride=2, padding="same")
     with pytest.raises(ValueError, match="padding_mode"):
         nn.Conv2d(3, 4, 3, padding_mode="reflect")
+    with pytest.raises(ValueError, match="kernel_size"):
+        nn.Conv2d(3, 4, (3, 0))
+    with pytest.raises(ValueError, match="out_channels"):
+        nn.ConvTranspose2d(3, 0, 3)
 
 
 # ----- layers -------------------------------------------------------------------------------
@@ -543,6 +564,13 @@ def test_layers_forward_shapes_and_output_size():
     assert up(x, output_size=[1, 3, 9, 10]).shape == (1, 3, 9, 10)
     with pytest.raises(ValueError, match="output size"):
         up(x, output_size=(11, 11))
+
+
+def test_walkthrough_example_runs_and_agrees(capsys):
+    runpy.run_path(str(Path(__file__).parent.parent / "examples" / "conv_walkthrough.py"),
+                   run_name="__main__")
+    printed = capsys.readouterr().out
+    assert printed.count(" ok\n") == 5 and "False" not in printed and "FAILED" not in printed
 
 
 def test_conv2d_layer_trains_its_parameters():

@@ -101,7 +101,10 @@ class _Geometry(NamedTuple):
 
 def _image_chunks(N, bytes_per_image):
     """Ranges of images whose scratch arrays fit the workspace limit (one image at least)."""
-    per_chunk = N if _workspace_limit is None else max(1, _workspace_limit // max(1, bytes_per_image))
+    if _workspace_limit is None:
+        per_chunk = max(1, N)
+    else:
+        per_chunk = max(1, _workspace_limit // max(1, bytes_per_image))
     for start in range(0, N, per_chunk):
         yield start, min(N, start + per_chunk)
 
