@@ -233,8 +233,8 @@ class CIFAR10(ArrayDataset):
         for name in (release.train_files if train else release.test_files):
             raw = files[name]
             if len(raw) == 0 or len(raw) % record:
-                raise ValueError(f"{self.source}/{name}: {len(raw)} bytes is not a whole number of "
-                                 f"{record}-byte records")
+                raise ValueError(f"{self.source}/{name}: {len(raw)} bytes is not a whole "
+                                 f"number of {record}-byte records")
             rows = np.frombuffer(raw, dtype=np.uint8).reshape(-1, record)
             labels.append(rows[:, self._binary_label_column()])
             images.append(rows[:, self.num_label_bytes:].reshape(-1, 3, 32, 32))
