@@ -98,7 +98,7 @@ def direct_im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
 
 
 def direct_conv2d(x, w, b, stride, padding, dilation, groups):
-    """y[n, f, y, x] = b[f] + sum_{c, i, j} w[f, c, i, j] * x_pad[n, g*C/G + c, y*s + i*d, x*s + j*d]"""
+    """y[n, f, r, q] = b[f] + sum_{c,i,j} w[f, c, i, j] x_pad[n, g*C/G + c, r*s + i*d, q*s + j*d]"""
     N, C, H, W = x.shape
     F_, Cg, kh, kw = w.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
@@ -114,7 +114,7 @@ def direct_conv2d(x, w, b, stride, padding, dilation, groups):
 
 
 def direct_conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation):
-    """Every input pixel scatters x[n, c, h, w] * w[c, f, i, j] to out[n, g*F/G + f, h*s - p + i*d, ...]."""
+    """Each input pixel adds x[n, c, h, w] w[c, f, i, j] to out[n, g*F/G + f, h*s - p + i*d, ...]"""
     N, C, H, W = x.shape
     _, Fg, kh, kw = w.shape
     out_h = conv_transpose_output_size(H, kh, stride[0], padding[0], output_padding[0], dilation[0])

@@ -42,8 +42,11 @@ def set_workspace_limit(nbytes):
     matrix. A batch that needs more runs in chunks of images (at least one image a chunk).
     ``None`` removes the limit. Returns the previous limit."""
     global _workspace_limit
-    if nbytes is not None and (isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 1):
-        raise ValueError(f"set_workspace_limit: nbytes must be a positive int or None, got {nbytes!r}")
+    valid = nbytes is None or (isinstance(nbytes, int) and not isinstance(nbytes, bool)
+                               and nbytes >= 1)
+    if not valid:
+        raise ValueError(f"set_workspace_limit: nbytes must be a positive int or None, "
+                         f"got {nbytes!r}")
     previous, _workspace_limit = _workspace_limit, nbytes
     return previous
 
@@ -143,8 +146,9 @@ def _convolve(kernels, x, weight, groups, geometry):
 
 
 def _convolve_transpose(kernels, grad_y, weight, groups, geometry, input_hw):
-    """dX (N, C, H, W) = col2im(W^T @ dY), per image and group.  dY (N, F, oh, ow), W (F, C/G, kh, kw).
-    This is the input gradient of _convolve, and the forward pass of a transposed convolution."""
+    """dX (N, C, H, W) = col2im(W^T @ dY), per image and group.
+    dY (N, F, oh, ow), W (F, C/G, kh, kw). This is the input gradient of _convolve, and the
+    forward pass of a transposed convolution."""
     xp = get_array_module(grad_y)
     N, F, oh, ow = grad_y.shape
     H, W = input_hw
@@ -156,7 +160,8 @@ def _convolve_transpose(kernels, grad_y, weight, groups, geometry, input_hw):
     for start, stop in _image_chunks(N, K * oh * ow * grad_y.itemsize):
         n = stop - start
         if geometry.is_pointwise:   # the columns are the image itself
-            xp.matmul(w_t, dy_blocks[start:stop], out=dx[start:stop].reshape(n, groups, C // groups, -1))
+            dx_blocks = dx[start:stop].reshape(n, groups, C // groups, -1)
+            xp.matmul(w_t, dy_blocks[start:stop], out=dx_blocks)
         else:
             dcols = xp.empty((K, n * oh * ow), dtype=grad_y.dtype)
             xp.matmul(w_t, dy_blocks[start:stop], out=_per_image(dcols, n, groups))
@@ -214,8 +219,9 @@ class Conv2d(Function):
         return y
 
     def backward(self, grad_y):
-        # x (N, C, H, W), W (F, C/G, kh, kw), dY (N, F, oh, ow), cols = im2col(x) (C*kh*kw, N*oh*ow):
-        # dX = col2im(W^T @ dY) (N, C, H, W) ; dW = dY @ cols^T (F, C/G*kh*kw) ; db = sum_{n,y,x} dY (F,)
+        # x (N, C, H, W), W (F, C/G, kh, kw), dY (N, F, oh, ow), cols = im2col(x) (C*kh*kw, N*oh*ow)
+        # per group: dX = col2im(W^T @ dY) (N, C, H, W) ; dW = dY @ cols^T (F, C/G*kh*kw) ;
+        # db = sum of dY over n, y, x (F,)
         x, weight = self.saved
         grad_x = grad_weight = grad_bias = None
         if self.needs_grad[0]:
@@ -224,7 +230,7 @@ class Conv2d(Function):
                                          x.shape[2:])[:, :, :H, :W]
         if self.needs_grad[1]:
             grad_weight = _weight_grad(self.kernels, x, grad_y, self.groups, self.geometry)
-        if len(self.needs_grad) > 2 and self.needs_grad[2]:
+        if self.needs_grad[2]:
             grad_bias = grad_y.sum(axis=(0, 2, 3))
         return grad_x, grad_weight, grad_bias
 
@@ -246,15 +252,17 @@ class ConvTranspose2d(Function):
     def backward(self, grad_y):
         # the adjoint of conv2d's input gradient, with W (C_in, C_out/G, kh, kw) as a conv weight:
         # x (N, C_in, H, W), dY (N, C_out, Ho, Wo), cols = im2col(dY) (C_out*kh*kw, N*H*W):
-        # dX = W @ cols (N, C_in, H, W) ; dW = X @ cols^T (C_in, C_out/G*kh*kw) ; db = sum_{n,y,x} dY
+        # per group: dX = W @ cols (N, C_in, H, W) ; dW = X @ cols^T (C_in, C_out/G*kh*kw) ;
+        # db = sum of dY over n, y, x (C_out,)
         x, weight = self.saved
         grad_x = grad_weight = grad_bias = None
         if self.needs_grad[0]:
             H, W = self.input_hw
-            grad_x = _convolve(self.kernels, grad_y, weight, self.groups, self.geometry)[:, :, :H, :W]
+            grad_x = _convolve(self.kernels, grad_y, weight, self.groups, self.geometry)
+            grad_x = grad_x[:, :, :H, :W]
         if self.needs_grad[1]:
             grad_weight = _weight_grad(self.kernels, grad_y, x, self.groups, self.geometry)
-        if len(self.needs_grad) > 2 and self.needs_grad[2]:
+        if self.needs_grad[2]:
             grad_bias = grad_y.sum(axis=(0, 2, 3))
         return grad_x, grad_weight, grad_bias
 
@@ -290,7 +298,8 @@ def _check_tensors(op, input, weight, bias):
         raise TypeError(f"{op}: input must be float32 or float64, got {input.dtype}")
     for name, value in (("weight", weight), ("bias", bias)):
         if value is not None and value.dtype != input.dtype:
-            raise TypeError(f"{op}: {name} dtype {value.dtype} does not match input dtype {input.dtype}")
+            raise TypeError(f"{op}: {name} dtype {value.dtype} does not match input dtype "
+                            f"{input.dtype}")
 
 
 def _check_window(op, stride, dilation, padding):
@@ -320,7 +329,8 @@ def _padding_for(op, padding, kernel, stride, dilation):
     if padding == "valid":
         return (0, 0), (0, 0)
     if padding != "same":
-        raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+        raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', "
+                         f"got {padding!r}")
     if stride != (1, 1):
         raise ValueError(f"{op}: padding='same' is not supported for strided convolutions "
                          f"(stride={stride})")

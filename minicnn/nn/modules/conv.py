@@ -30,7 +30,8 @@ class _ConvNd(Module):
         if in_channels % groups != 0:
             raise ValueError(f"in_channels ({in_channels}) must be divisible by groups ({groups})")
         if out_channels % groups != 0:
-            raise ValueError(f"out_channels ({out_channels}) must be divisible by groups ({groups})")
+            raise ValueError(f"out_channels ({out_channels}) must be divisible by groups "
+                             f"({groups})")
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"invalid padding string {padding!r}, should be one of "
@@ -86,8 +87,8 @@ class _ConvNd(Module):
 
 
 class Conv2d(_ConvNd):
-    """2-d convolution layer: weight (out_channels, in_channels/groups, kh, kw), bias (out_channels,).
-    Input (N, C, H, W) or (C, H, W); see ``minicnn.nn.functional.conv2d``."""
+    """2-d convolution layer: weight (out_channels, in_channels/groups, kh, kw) and bias
+    (out_channels,). Input (N, C, H, W) or (C, H, W); see ``minicnn.nn.functional.conv2d``."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", dtype=np.float32):
