@@ -171,7 +171,10 @@ def _size(name, value, minimum=0):
 
 def _floats(name, array, ndim=None, like=None, like_name=None):
     """``array`` as a C-contiguous float32 / float64 ndarray (a copy if it was not contiguous),
-    of rank ``ndim`` and, when ``like`` is given, of like's dtype."""
+    of rank ``ndim`` and, when ``like`` is given, of like's dtype. A NumPy scalar counts as a
+    0-d array."""
+    if isinstance(array, np.generic):
+        array = np.asarray(array)
     if not isinstance(array, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(array).__name__}")
     if array.dtype not in _C_TYPE:
