@@ -329,8 +329,9 @@ def summary(model, input_size, training=False, model_name=None):
     saved_buffers = [(b, b.array.copy()) for b in model.buffers()]
     rng_state = get_rng_state()
     tracer = _Tracer(model, model_input)
-    handles = [module.register_forward_hook(tracer.hook(name))
-               for name, module in model.named_modules() if module is not model]
+    # the model itself gets a row ("output") only if its forward computes after its children
+    handles = [module.register_forward_hook(tracer.hook(name or "output"))
+               for name, module in model.named_modules()]
     try:
         model.train(training)
         with enable_grad():
