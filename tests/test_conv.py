@@ -314,6 +314,25 @@ def test_unbatched_input_gives_unbatched_output_and_gradients():
     assert gradcheck(lambda x, w: F.conv_transpose2d(x, w, stride=2), [x, wt])
 
 
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_non_contiguous_input_and_upstream_gradient(kernel, kernel_set):
+    """A strided, transposed view as input, and an output gradient that arrives transposed."""
+    rng = np.random.default_rng(16)
+    base = mc.tensor(rng.standard_normal((2, 6, 9, 8)), requires_grad=True)
+    w = mc.tensor(rng.standard_normal((4, 3, kernel, kernel)), requires_grad=True)
+
+    def net(base, w):
+        x = base[:, ::2, ::2, :].permute(0, 1, 3, 2)
+        assert not x.array.flags.c_contiguous
+        return F.conv2d(x, w, padding=kernel // 2).permute(0, 3, 1, 2)
+
+    view = base.numpy()[:, ::2, ::2, :].transpose(0, 1, 3, 2)
+    expected = F.conv2d(mc.tensor(np.ascontiguousarray(view)), w, padding=kernel // 2)
+    np.testing.assert_array_equal(net(base, w).numpy(), expected.numpy().transpose(0, 3, 1, 2))
+    result = gradcheck(net, [base, w])
+    assert result, str(result)
+
+
 def test_float32_stays_float32():
     x = mc.randn(2, 3, 5, 5, requires_grad=True)
     w = mc.randn(4, 3, 3, 3, requires_grad=True)
