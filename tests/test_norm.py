@@ -115,8 +115,11 @@ def test_eval_uses_running_statistics():
     bn.eval()
     x = rng.standard_normal((3, 2, 4, 4))
     y = bn(mc.tensor(x)).numpy()
-    expected = ((x - np.array([1.0, -2.0])[:, None, None]) / np.sqrt(np.array([4.0, 0.25]) + 1e-5)[:, None, None]
-                * np.array([2.0, 3.0])[:, None, None] + np.array([0.5, -1.0])[:, None, None])
+    def column(values):
+        return np.array(values)[:, None, None]
+
+    expected = ((x - column([1.0, -2.0])) / np.sqrt(column([4.0, 0.25]) + 1e-5)
+                * column([2.0, 3.0]) + column([0.5, -1.0]))
     np.testing.assert_allclose(y, expected, rtol=1e-12)
     assert int(bn.num_batches_tracked) == 0
     np.testing.assert_array_equal(bn.running_mean.numpy(), [1.0, -2.0])   # eval does not update
@@ -126,7 +129,8 @@ def test_batch_norm_layers_parameters_buffers_and_repr():
     bn = nn.BatchNorm2d(4)
     assert [name for name, _ in bn.named_parameters()] == ["weight", "bias"]
     assert [(name, b.dtype) for name, b in bn.named_buffers()] == [
-        ("running_mean", np.float32), ("running_var", np.float32), ("num_batches_tracked", np.int64)]
+        ("running_mean", np.float32), ("running_var", np.float32),
+        ("num_batches_tracked", np.int64)]
     assert list(bn.state_dict()) == ["weight", "bias", "running_mean", "running_var",
                                      "num_batches_tracked"]
     np.testing.assert_array_equal(bn.weight.numpy(), 1)
@@ -152,7 +156,8 @@ def test_batch_norm_1d_on_vectors_and_sequences():
     for shape, axes in (((5, 3), (0,)), ((4, 3, 6), (0, 2))):
         x = rng.standard_normal(shape) * 2 + 1
         y = bn(mc.tensor(x)).numpy()
-        expected = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + 1e-5)
+        expected = ((x - x.mean(axis=axes, keepdims=True))
+                    / np.sqrt(x.var(axis=axes, keepdims=True) + 1e-5))
         np.testing.assert_allclose(y, expected, rtol=1e-10)
 
 
@@ -187,7 +192,8 @@ def loop_lrn(x, size, alpha, beta, k):
     y = np.empty_like(x)
     C = x.shape[1]
     for n, c in itertools.product(range(x.shape[0]), range(C)):
-        total = sum(x[n, j] ** 2 for j in range(max(0, c - size // 2), min(C, c + (size - 1) // 2 + 1)))
+        window = range(max(0, c - size // 2), min(C, c + (size - 1) // 2 + 1))
+        total = sum(x[n, j] ** 2 for j in window)
         y[n, c] = x[n, c] / (k + alpha / size * total) ** beta
     return y
 
@@ -198,7 +204,8 @@ def lrn_configs(draw):
              draw(st.integers(1, 3)))
     return dict(shape=shape, size=draw(st.integers(1, 6)),
                 alpha=draw(st.sampled_from([1e-4, 0.1, 1.0])),
-                beta=draw(st.sampled_from([0.75, 0.5, 1.3])), k=draw(st.sampled_from([1.0, 2.0, 0.5])))
+                beta=draw(st.sampled_from([0.75, 0.5, 1.3])),
+                k=draw(st.sampled_from([1.0, 2.0, 0.5])))
 
 
 @settings(max_examples=30)
@@ -218,11 +225,11 @@ def test_lrn_on_3d_and_5d_inputs_and_behind_a_linear_map():
                                loop_lrn(x3[..., None], 3, 0.5, 0.75, 2.0)[..., 0], rtol=1e-12)
     x5 = rng.standard_normal((1, 4, 2, 3, 2))
     y5 = F.local_response_norm(mc.tensor(x5), 2, 0.5, 0.75, 1.0).numpy()
-    np.testing.assert_allclose(y5, loop_lrn(x5.reshape(1, 4, 12, 1), 2, 0.5, 0.75, 1.0).reshape(x5.shape),
-                               rtol=1e-12)
+    expected = loop_lrn(x5.reshape(1, 4, 12, 1), 2, 0.5, 0.75, 1.0).reshape(x5.shape)
+    np.testing.assert_allclose(y5, expected, rtol=1e-12)
     x, A = leaf(rng.standard_normal((2, 3, 3, 4))), leaf(rng.standard_normal((4, 5)))
-    check(gradcheck(lambda x, A: F.local_response_norm((x @ A).permute(0, 3, 1, 2), 5, 0.3, 0.75, 2.0),
-                    [x, A]))
+    check(gradcheck(
+        lambda x, A: F.local_response_norm((x @ A).permute(0, 3, 1, 2), 5, 0.3, 0.75, 2.0), [x, A]))
 
 
 def test_lrn_layer_repr_and_alexnet_values():
@@ -251,7 +258,8 @@ def test_lrn_bad_arguments(call, error, words):
 def test_batch_norm_matches_pytorch_over_several_steps():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(8)
-    ours, theirs = nn.BatchNorm2d(3, momentum=0.2).double(), torch.nn.BatchNorm2d(3, momentum=0.2).double()
+    ours = nn.BatchNorm2d(3, momentum=0.2).double()
+    theirs = torch.nn.BatchNorm2d(3, momentum=0.2).double()
     with torch.no_grad():
         theirs.weight.copy_(torch.tensor([0.5, 1.5, 2.0]))
         theirs.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))

@@ -96,7 +96,8 @@ def pool_configs(draw, dilation=True):
 ])
 def test_output_size_hand_computed(size, kernel, stride, padding, ceil_mode, expected):
     x = mc.randn(1, 1, size, size)
-    assert F.max_pool2d(x, kernel, stride, padding, ceil_mode=ceil_mode).shape[-2:] == (expected,) * 2
+    y = F.max_pool2d(x, kernel, stride, padding, ceil_mode=ceil_mode)
+    assert y.shape[-2:] == (expected,) * 2
     assert F.avg_pool2d(x, kernel, stride, padding, ceil_mode).shape[-2:] == (expected,) * 2
     assert nn.MaxPool2d(kernel, stride, padding, ceil_mode=ceil_mode)(x).shape[-1] == expected
 
@@ -336,7 +337,8 @@ def test_pooling_layers_repr_defaults_and_no_parameters():
         assert list(layer.parameters()) == [] and list(layer.state_dict()) == []
     y, idx = nn.MaxPool2d(2, return_indices=True)(mc.randn(1, 1, 4, 4))
     assert y.shape == idx.shape == (1, 1, 2, 2)
-    assert nn.AvgPool2d(3, 1, 1, count_include_pad=False)(mc.randn(2, 3, 5, 5)).shape == (2, 3, 5, 5)
+    y = nn.AvgPool2d(3, 1, 1, count_include_pad=False)(mc.randn(2, 3, 5, 5))
+    assert y.shape == (2, 3, 5, 5)
 
 
 # ----- PyTorch cross-checks -----------------------------------------------------------------
@@ -408,7 +410,8 @@ def test_float32_ceil_mode_edge_cases_match_pytorch():
     assert y.shape == (2, 3, 56, 56)
     np.testing.assert_array_equal(y.numpy(), ty.numpy())
     np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
-    for kw in (dict(padding=1, ceil_mode=True), dict(padding=1, ceil_mode=True, count_include_pad=False)):
+    for kw in (dict(padding=1, ceil_mode=True),
+               dict(padding=1, ceil_mode=True, count_include_pad=False)):
         y = F.avg_pool2d(mc.tensor(x[:, :, :13, :13]), 3, 2, **kw)
         ty = TF.avg_pool2d(torch.tensor(x[:, :, :13, :13]), 3, 2, **kw)
         np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-6, atol=1e-7)

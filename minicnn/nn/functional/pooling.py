@@ -140,8 +140,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
         raise ValueError(f"{op}: padding should be at most half of kernel_size, got "
                          f"padding={padding} and kernel_size={kernel}")
     if divisor_override is not None:
-        if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer)) \
-                or divisor_override == 0:
+        if (isinstance(divisor_override, bool)
+                or not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0):
             raise ValueError(f"{op}: divisor_override must be a non-zero int or None, "
                              f"got {divisor_override!r}")
         divisor_override = int(divisor_override)
