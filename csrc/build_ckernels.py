@@ -25,16 +25,27 @@ def _openmp_flags():
     return ["-fopenmp"]
 
 
-ffibuilder = FFI()
-ffibuilder.cdef(_declarations())
-ffibuilder.set_source(
-    "minicnn._ckernels",
-    '#include "minicnn.h"',
-    sources=[os.path.relpath(path) for path in sorted(HERE.glob("*.c"))],
-    include_dirs=[str(HERE)],
-    extra_compile_args=["-O3", "-std=c11"] + _openmp_flags() + os.environ.get("MINICNN_CFLAGS", "").split(),
-    extra_link_args=_openmp_flags() + os.environ.get("MINICNN_LDFLAGS", "").split(),
-)
+def make_builder(module_name="minicnn._ckernels", extra_compile_args=(), extra_link_args=(),
+                 absolute_paths=False):
+    """The cffi builder of the kernels. Tests build a sanitized copy under another name with
+    extra flags and absolute paths (cffi compiles inside its own temporary folder)."""
+    sources = sorted(HERE.glob("*.c"))
+    builder = FFI()
+    builder.cdef(_declarations())
+    builder.set_source(
+        module_name,
+        '#include "minicnn.h"',
+        sources=[str(path) if absolute_paths else os.path.relpath(path) for path in sources],
+        include_dirs=[str(HERE)],
+        extra_compile_args=["-O3", "-std=c11"] + _openmp_flags() + list(extra_compile_args)
+        + os.environ.get("MINICNN_CFLAGS", "").split(),
+        extra_link_args=_openmp_flags() + list(extra_link_args)
+        + os.environ.get("MINICNN_LDFLAGS", "").split(),
+    )
+    return builder
+
+
+ffibuilder = make_builder()
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=True)

@@ -1,0 +1,173 @@
+"""The C kernels never crash the interpreter, in three subprocesses:
+
+- a hypothesis fuzz of every wrapper with arrays of any dtype, rank and layout and sizes from
+  -2^63 to 2^64: each call returns or raises a Python exception, and the process is never
+  killed by a signal;
+- the kernels built with -fsanitize=address,undefined, running the cross-checks of
+  test_ckernels.py and the fuzz (slow: run it by name,
+  ``python3 -m pytest -m slow tests/test_ckernels_safety.py``);
+- with the extension blocked, minicnn imports, says once that it runs on NumPy, and trains.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from minicnn.backend import ckernels
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_c = pytest.mark.skipif(not ckernels.available(),
+                             reason="C kernels not built: " + ckernels.unavailable_reason())
+
+FUZZ = textwrap.dedent('''
+    import inspect, os, resource, sys
+    import numpy as np
+    from hypothesis import HealthCheck, given, settings, strategies as st
+    # a wrapper that let a huge size through fails with MemoryError rather than being killed
+    # (AddressSanitizer, which maps terabytes of shadow memory, limits allocations itself)
+    if "libasan" not in os.environ.get("LD_PRELOAD", ""):
+        resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+    from minicnn.backend import ckernels, reference
+
+    integers = st.sampled_from([-2 ** 63, -1, 0, 1, 2, 3, 5, 2 ** 31, 2 ** 40, 2 ** 63 - 1, 2 ** 64])
+    dtypes = st.sampled_from([np.float32, np.float64, np.float16, np.int32, np.int64, np.bool_])
+
+    @st.composite
+    def arrays(draw):
+        shape = tuple(draw(st.lists(st.integers(0, 4), max_size=5)))
+        array = np.random.default_rng(draw(st.integers(0, 99))).standard_normal(shape)
+        array = array.astype(draw(dtypes))
+        if array.ndim and draw(st.booleans()):
+            array = array[..., ::-1]                       # not contiguous
+        if draw(st.booleans()):
+            array.setflags(write=False)
+        return array
+
+    values = st.one_of(arrays(), integers, st.floats(allow_nan=True), st.none(), st.booleans())
+    kernels = sorted(n for n in dir(reference) if not n.startswith("_")
+                     and callable(getattr(reference, n))
+                     and getattr(getattr(reference, n), "__module__", "") == reference.__name__
+                     and getattr(ckernels, n) is not getattr(reference, n))  # C's own wrappers
+    refused = []
+
+    @settings(max_examples=int(sys.argv[1]), derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(kernels), st.data())
+    def fuzz(name, data):
+        function = getattr(ckernels, name)
+        arity = len(inspect.signature(function).parameters)
+        args = [data.draw(values) for _ in range(arity)]
+        try:
+            function(*args)
+        except (TypeError, ValueError, IndexError, OverflowError, MemoryError,
+                ZeroDivisionError):
+            pass
+        except RuntimeError as error:  # the C kernel refused: a check the wrapper missed
+            refused.append((name, str(error)))
+
+    fuzz()
+    print("refused by C:", refused)
+    print("fuzz done")
+    sys.exit(1 if refused else 0)
+''')
+
+
+def run_python(code, *args, env=None, timeout=600):
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@needs_c
+def test_wrapper_fuzz_never_kills_the_interpreter():
+    result = run_python(FUZZ, 400)
+    assert result.returncode >= 0, f"killed by signal {-result.returncode}:\n{result.stderr[-3000:]}"
+    assert result.returncode == 0 and "fuzz done" in result.stdout, result.stdout + result.stderr[-3000:]
+
+
+def _sanitizer_runtime():
+    """The path of gcc's libasan.so, or None."""
+    try:
+        path = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
+                              text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return path if os.path.isabs(path) and os.path.exists(path) else None
+
+
+@needs_c
+@pytest.mark.slow
+def test_c_kernels_under_address_and_undefined_behaviour_sanitizers(tmp_path):
+    libasan = _sanitizer_runtime()
+    if libasan is None:
+        pytest.skip("gcc's AddressSanitizer runtime (libasan.so) is not installed")
+    spec = importlib.util.spec_from_file_location("build_ckernels", ROOT / "csrc" / "build_ckernels.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    flags = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
+             "-fno-sanitize-recover=undefined"]
+    builder = build.make_builder("_ckernels_asan", flags, ["-fsanitize=address,undefined"],
+                                 absolute_paths=True)
+    builder.compile(tmpdir=str(tmp_path))
+
+    swap_in = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import _ckernels_asan; "
+               "sys.modules['minicnn._ckernels'] = _ckernels_asan; ")
+    env = dict(os.environ, LD_PRELOAD=libasan, ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1",
+               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    checks = run_python(swap_in + "import pytest; from minicnn.backend import ckernels; "
+                        "assert ckernels._ckernels.__name__ == '_ckernels_asan'; "
+                        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
+                        "'tests/test_ckernels.py']))", env=env)
+    report = checks.stdout[-3000:] + checks.stderr[-5000:]
+    assert "Sanitizer" not in checks.stderr and "runtime error" not in checks.stderr, report
+    assert checks.returncode == 0, report
+
+    fuzz = run_python(swap_in + FUZZ, 200, env=env)
+    report = fuzz.stdout[-3000:] + fuzz.stderr[-5000:]
+    assert "Sanitizer" not in fuzz.stderr and "runtime error" not in fuzz.stderr, report
+    assert fuzz.returncode == 0 and "fuzz done" in fuzz.stdout, report
+
+
+WITHOUT_EXTENSION = textwrap.dedent('''
+    import sys, warnings
+    sys.modules["minicnn._ckernels"] = None       # as if it was never built: import fails
+    warnings.simplefilter("always")
+    with warnings.catch_warnings(record=True) as caught:
+        import numpy as np
+        import minicnn as mc
+        import minicnn.nn as nn
+        import minicnn.nn.functional as F
+        from minicnn.backend import ckernels, kernels_for, reference
+        assert not ckernels.available()
+        mc.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                              nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+        optimizer = mc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        x = mc.randn(6, 1, 8, 8)
+        labels = np.array([0, 1, 2, 0, 1, 2])
+        losses = []
+        for _ in range(3):
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), labels)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        assert kernels_for(x.array) is reference
+    messages = [str(w.message) for w in caught if "C kernels" in str(w.message)]
+    assert len(messages) == 1, messages
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+    print("numpy fallback ok:", messages[0])
+''')
+
+
+def test_without_the_extension_minicnn_imports_and_trains_on_numpy():
+    env = dict(os.environ)
+    env.pop("MINICNN_BACKEND", None)
+    result = run_python(WITHOUT_EXTENSION, env=env)
+    assert result.returncode == 0 and "numpy fallback ok" in result.stdout, \
+        result.stdout + result.stderr[-3000:]
+    assert "did not load" in result.stdout
