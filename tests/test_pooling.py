@@ -175,6 +175,10 @@ def test_max_pool2d_float32_and_unbatched_input():
     xt = mc.tensor(x, requires_grad=True)
     F.max_pool2d(xt, 2).sum().backward()
     assert xt.grad.shape == x.shape and xt.grad.numpy().sum() == 3 * 3 * 3
+    y = F.avg_pool2d(mc.tensor(x), 3, 2, 1, ceil_mode=True, count_include_pad=False)
+    y4 = F.avg_pool2d(mc.tensor(x[None]), 3, 2, 1, ceil_mode=True, count_include_pad=False)
+    assert y.dtype == np.float32 and y.shape == (3, 4, 4)
+    np.testing.assert_array_equal(y.numpy(), y4.numpy()[0])
 
 
 # ----- average pooling ----------------------------------------------------------------------
