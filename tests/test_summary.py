@@ -49,7 +49,8 @@ def test_conv_layer_alexnet_conv1_and_groups():
 
 @pytest.mark.parametrize("size,kernel,stride,padding,dilation,ceil,expected", [
     (224, 7, 2, 3, 1, False, 112), (112, 3, 2, 0, 1, True, 56), (112, 3, 2, 0, 1, False, 55),
-    (14, 2, 2, 0, 1, True, 7), (5, 2, 2, 1, 1, True, 3), (6, 3, 3, 1, 1, True, 3), (8, 3, 3, 1, 1, True, 3),
+    (14, 2, 2, 0, 1, True, 7), (5, 2, 2, 1, 1, True, 3), (6, 3, 3, 1, 1, True, 3),
+    (8, 3, 3, 1, 1, True, 3),   # ceil mode would give 4: the last window starts in the padding
     (32, 3, 1, 2, 2, False, 32), (33, 3, 2, 0, 1, False, 16),
 ])
 def test_conv_output_size_matches_pytorch_rule(size, kernel, stride, padding, dilation, ceil,

@@ -15,7 +15,6 @@ from minicnn import nn
 from minicnn.autograd import Tensor
 from minicnn.backend import get_array_module
 from minicnn.models.registry import register_model
-from minicnn.nn import functional as F
 from minicnn.nn import init
 from minicnn.ops import cat
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from minicnn import nn
 from minicnn.autograd import Tensor, enable_grad
 from minicnn.backend import get_array_module
 from minicnn.random import get_rng_state, set_rng_state
@@ -149,11 +150,9 @@ def _type_label(module):
     return label
 
 
-def _mult_adds(module, inputs, output):
+def _mult_adds(module, output):
     """Multiply-adds of a conv or linear layer (zero for everything else)."""
-    from minicnn import nn
-    conv = getattr(nn, "Conv2d", None)
-    if conv is not None and isinstance(module, conv):
+    if isinstance(module, nn.Conv2d):
         kh, kw = pair(module.kernel_size)
         return output.numel() * (module.in_channels // module.groups) * kh * kw
     if isinstance(module, nn.Linear):
@@ -259,7 +258,7 @@ class _Tracer:
                 weights=weights, params=sum(p.numel() for p in params),
                 activations=sum(t.numel() for t in new) if new else None,
                 activation_bytes=sum(int(t.array.nbytes) for t in new) if new else None,
-                mult_adds=sum(_mult_adds(module, inputs, t) for t in outputs) if is_leaf else 0,
+                mult_adds=sum(_mult_adds(module, t) for t in outputs) if is_leaf else 0,
                 receptive_field=None if field is None else field[0],
                 jump=None if field is None else field[1]))
         return record
