@@ -53,7 +53,10 @@ def ones(*size, dtype=np.float32, requires_grad=False):
     return Tensor(np.ones(_shape(size), dtype=dtype), requires_grad=requires_grad)
 
 
-def full(size, fill_value, dtype=np.float32, requires_grad=False):
+def full(size, fill_value, dtype=None, requires_grad=False):
+    """``size`` filled with ``fill_value``; the dtype follows the value as in PyTorch (a bool
+    gives bool, an int int64, a float float32)."""
+    dtype = Tensor(fill_value).dtype if dtype is None else dtype
     return Tensor(np.full(size, fill_value, dtype=dtype), requires_grad=requires_grad)
 
 
@@ -68,7 +71,11 @@ def ones_like(t, dtype=None, requires_grad=False):
 
 
 def arange(start, end=None, step=1, dtype=None):
-    values = np.arange(start, end, step) if end is not None else np.arange(start)
+    """[start, end) by step, or [0, start); int64 for integer arguments, float32 otherwise."""
+    start, end = (0, start) if end is None else (start, end)
+    values = np.arange(start, end, step)
+    if dtype is None and values.dtype.kind == "f":
+        dtype = np.float32
     return Tensor(values, dtype=dtype)
 
 
@@ -82,5 +89,8 @@ def rand(*size, dtype=np.float32, requires_grad=False):
     return Tensor(values, requires_grad=requires_grad)
 
 
-def randint(low, high, size, dtype=np.int64):
+def randint(low, high, size=None, dtype=np.int64):
+    """Integers in [low, high) of shape ``size``; ``randint(high, size)`` starts at 0, as PyTorch."""
+    if size is None:
+        low, high, size = 0, low, high
     return Tensor(default_generator().integers(low, high, size=size).astype(dtype))

@@ -52,6 +52,8 @@ def _as_array(data, dtype=None):
     xp = get_array_module(data)
     is_array = xp is not np or isinstance(data, (np.ndarray, np.generic))
     array = xp.asarray(data)
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"a tensor holds numbers or booleans, got data of dtype {array.dtype}")
     if dtype is not None:
         return array.astype(dtype, copy=False)
     if array.dtype.kind == "f" and (array.dtype != np.float64 or not is_array):
@@ -73,6 +75,7 @@ class Tensor:
         self.grad = None
         self.grad_fn = None          # the Function whose output this is (None for a leaf)
         self._output_index = 0       # which output of grad_fn
+        self._version = [0]          # in-place changes so far, shared with detach()
         self.requires_grad = False
         self.requires_grad_(requires_grad)
 
@@ -133,14 +136,16 @@ class Tensor:
 
     def item(self):
         if self.array.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+            raise RuntimeError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.array.reshape(()).item()
 
     def tolist(self):
         return self.numpy().tolist()
 
     def detach(self):
-        return Tensor(self.array)
+        detached = Tensor(self.array)
+        detached._version = self._version
+        return detached
 
     def clone(self):
         from minicnn import ops
@@ -193,15 +198,25 @@ class Tensor:
 
     # ----- in-place updates (outside the graph, as in PyTorch) --------------------------------
     def _check_inplace(self):
+        """Refuse to change a tensor in the graph; count the change otherwise, so that a backward
+        that needs the old values can say they were overwritten."""
         if self.requires_grad and is_grad_enabled():
             raise RuntimeError("a tensor that requires grad cannot be changed in place while "
                                "gradients are recorded; wrap the update in mc.no_grad()")
+        self._version[0] += 1
 
     def _inplace(self, ufunc, other):
         self._check_inplace()
         other = other.array if isinstance(other, Tensor) else other
         ufunc(self.array, other, out=self.array, casting="same_kind")
         return self
+
+    def _augmented(self, out_of_place, in_place, other):
+        """``x += y`` and friends: in place, except on a non-leaf tensor of the graph, where the
+        name is rebound to a new tensor (so ``out += identity`` in a forward pass works)."""
+        if self.requires_grad and self.grad_fn is not None and is_grad_enabled():
+            return out_of_place(self, other)
+        return in_place(self, other)
 
     def add_(self, other, alpha=1):
         return self._inplace(np.add, other if alpha == 1 else _raw(other) * alpha)
@@ -215,10 +230,17 @@ class Tensor:
     def div_(self, other):
         return self._inplace(np.true_divide, other)
 
-    __iadd__ = add_
-    __isub__ = sub_
-    __imul__ = mul_
-    __itruediv__ = div_
+    def __iadd__(self, other):
+        return self._augmented(type(self).__add__, Tensor.add_, other)
+
+    def __isub__(self, other):
+        return self._augmented(type(self).__sub__, Tensor.sub_, other)
+
+    def __imul__(self, other):
+        return self._augmented(type(self).__mul__, Tensor.mul_, other)
+
+    def __itruediv__(self, other):
+        return self._augmented(type(self).__truediv__, Tensor.div_, other)
 
     def zero_(self):
         return self.fill_(0)
@@ -299,9 +321,10 @@ def run_backward(root, seed, retain_graph=False):
         if grad_outputs is None:
             continue
         grad_inputs = fn.run_backward(grad_outputs)
+        inputs = fn.inputs
         if not retain_graph:
             fn.release()
-        for tensor, grad in zip(fn.inputs, grad_inputs):
+        for tensor, grad in zip(inputs, grad_inputs):
             if grad is None or not tensor.requires_grad:
                 continue
             if grad.shape != tensor.array.shape:
@@ -330,6 +353,7 @@ class Function:
         self.saved = ()
         self.needs_grad = ()
         self.num_outputs = 1
+        self._saved_versions = []
         self._released = False
 
     @classmethod
@@ -354,6 +378,9 @@ class Function:
                     result.requires_grad = True
                     result.grad_fn = fn
                     result._output_index = index
+            saved = {id(value) for value in fn.saved}
+            fn._saved_versions = [(t._version, t._version[0]) for t in tensors + list(results)
+                                  if id(t.array) in saved]
         else:
             fn.release()
         return results[0] if single else results
@@ -373,6 +400,10 @@ class Function:
                 f"trying to backward through {type(self).__name__} a second time: its saved "
                 "values were freed after the first backward. Pass retain_graph=True to the "
                 "first backward() to keep them.")
+        if any(counter[0] != version for counter, version in self._saved_versions):
+            raise RuntimeError(
+                f"one of the tensors that {type(self).__name__}.backward needs was modified by an "
+                "in-place operation after the forward pass; compute it out of place (or clone it)")
         xp = get_array_module(grad_outputs[0] if grad_outputs[0] is not None
                               else next(g for g in grad_outputs if g is not None))
         # NumPy turns 0-d results into scalars; backward (and a kernel) always gets arrays
@@ -386,8 +417,11 @@ class Function:
                      for g, t in zip(grads, self.inputs))
 
     def release(self):
-        """Drop the saved arrays: after this, backward through this Function is an error."""
+        """Drop the saved arrays and the links to the inputs (so that the activations can be
+        freed): after this, backward through this Function is an error."""
         self.saved = ()
+        self.inputs = ()
+        self._saved_versions = []
         self._released = True
 
 
