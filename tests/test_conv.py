@@ -5,6 +5,7 @@ the 1x1 shortcut, argument checking, and the Conv2d / ConvTranspose2d layers."""
 import math
 import runpy
 import types
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -344,11 +345,14 @@ def test_float32_stays_float32():
 
 # ----- workspace chunking and the 1x1 shortcut ----------------------------------------------
 
-@pytest.fixture
-def workspace_limit():
-    previous = conv_module.get_workspace_limit()
-    yield conv_module.set_workspace_limit
-    conv_module.set_workspace_limit(previous)
+@contextmanager
+def workspace(nbytes):
+    """Run a block under another workspace limit (None: no limit)."""
+    previous = conv_module.set_workspace_limit(nbytes)
+    try:
+        yield
+    finally:
+        conv_module.set_workspace_limit(previous)
 
 
 def spy_on_kernels(monkeypatch):
@@ -388,8 +392,7 @@ def forward_backward(fn, inputs, grad_seed=11):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_chunked_and_unchunked_convolution_give_identical_results(dtype, workspace_limit,
-                                                                  kernel_set, monkeypatch):
+def test_chunked_and_unchunked_convolution_give_identical_results(dtype, kernel_set, monkeypatch):
     rng = np.random.default_rng(12)
     inputs = [mc.tensor(rng.standard_normal(shape).astype(dtype))
               for shape in ((5, 4, 9, 8), (6, 2, 3, 3), (6,))]
@@ -397,12 +400,13 @@ def test_chunked_and_unchunked_convolution_give_identical_results(dtype, workspa
     def conv(x, w, b):
         return F.conv2d(x, w, b, stride=(1, 2), padding=1, groups=2)
 
-    workspace_limit(None)
-    whole = forward_backward(conv, inputs)
-    # the weight gradient's scratch per image: columns and dY as matrices, (C*kh*kw + F) * oh*ow
-    workspace_limit(2 * (4 * 9 + 6) * 9 * 4 * np.dtype(dtype).itemsize)
+    with workspace(None):
+        whole = forward_backward(conv, inputs)
+    # two images a chunk: the weight gradient's scratch per image is the columns and dY as
+    # matrices, (C*kh*kw + F) * oh*ow
     calls = spy_on_kernels(monkeypatch)
-    chunked = forward_backward(conv, inputs)
+    with workspace(2 * (4 * 9 + 6) * 9 * 4 * np.dtype(dtype).itemsize):
+        chunked = forward_backward(conv, inputs)
     assert [shape[0] for shape in calls["im2col"]] == [2, 2, 1] * 2   # forward, then dW
     np.testing.assert_array_equal(chunked[0], whole[0])        # y: bit for bit
     np.testing.assert_array_equal(chunked[1], whole[1])        # dX: each image on its own
@@ -411,31 +415,51 @@ def test_chunked_and_unchunked_convolution_give_identical_results(dtype, workspa
     np.testing.assert_array_equal(chunked[3], whole[3])
 
 
-def test_chunked_transposed_convolution_gives_identical_results(workspace_limit, kernel_set):
+def test_chunked_transposed_convolution_gives_identical_results(kernel_set):
     rng = np.random.default_rng(13)
     inputs = [mc.tensor(rng.standard_normal(shape)) for shape in ((3, 4, 5, 5), (4, 3, 3, 3), (3,))]
 
     def up(x, w, b):
         return F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1)
 
-    workspace_limit(None)
-    whole = forward_backward(up, inputs)
-    workspace_limit(1)                                         # one image a chunk
-    chunked = forward_backward(up, inputs)
+    with workspace(None):
+        whole = forward_backward(up, inputs)
+    with workspace(1):                                         # one image a chunk
+        chunked = forward_backward(up, inputs)
     for got, expected in zip(chunked[:2], whole[:2]):
         np.testing.assert_array_equal(got, expected)
     np.testing.assert_allclose(chunked[2], whole[2], rtol=1e-12)
 
 
-def test_empty_batch_gives_empty_output(workspace_limit):
-    workspace_limit(None)
+@pytest.mark.parametrize("limit", [None, 1])
+def test_empty_batch_gives_empty_output(limit):
     x = mc.tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
     w = mc.tensor(np.ones((4, 3, 3, 3)), requires_grad=True)
-    y = F.conv2d(x, w, padding=1)
-    assert y.shape == (0, 4, 5, 5)
-    y.sum().backward()
-    assert x.grad.shape == (0, 3, 5, 5) and not w.grad.numpy().any()
-    assert F.conv_transpose2d(mc.tensor(np.zeros((0, 4, 5, 5))), w).shape == (0, 3, 7, 7)
+    with workspace(limit):
+        y = F.conv2d(x, w, padding=1)
+        assert y.shape == (0, 4, 5, 5)
+        y.sum().backward()
+        assert x.grad.shape == (0, 3, 5, 5) and not w.grad.numpy().any()
+        assert F.conv_transpose2d(mc.tensor(np.zeros((0, 4, 5, 5))), w).shape == (0, 3, 7, 7)
+
+
+@settings(max_examples=100)
+@given(st.one_of(conv_configs().map(lambda config: (config, False)),
+                 conv_configs(transposed=True).map(lambda config: (config, True))),
+       st.sampled_from([np.float32, np.float64]))
+def test_one_image_chunks_give_the_same_outputs_and_input_gradients(drawn, dtype):
+    """Bit for bit, over drawn configurations, for conv2d and conv_transpose2d."""
+    config, transposed = drawn
+    make_inputs, run = (transpose_inputs, run_transpose) if transposed else (conv_inputs, run_conv)
+    results = []
+    for limit in (None, 1):
+        x, w, b = make_inputs(config, np.random.default_rng(17), dtype)
+        with workspace(limit):
+            y = run(config, x, w, b)
+            y.backward(np.random.default_rng(18).standard_normal(y.shape).astype(dtype))
+        results.append((y.numpy(), x.grad.numpy()))
+    for got, expected in zip(*results):
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_workspace_limit_is_checked():

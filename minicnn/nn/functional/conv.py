@@ -128,6 +128,17 @@ def _columns(kernels, x, geometry, groups):
     return _per_image(kernels.im2col(x, *geometry), n, groups)
 
 
+def _matmul_per_image(xp, a, b, out):
+    """out[...] = a @ b, one product per image and group: a (G, m, k), b and out (n, G, ., .).
+    numpy hands a product with a dimension of 1 to BLAS dot / gemv, whose rounding depends on the
+    operands' strides, which depend on the chunk size: such products get contiguous operands, so
+    that no result depends on how the batch was chunked."""
+    if 1 in a.shape[1:] or b.shape[-1] == 1:
+        out[...] = xp.matmul(xp.ascontiguousarray(a), xp.ascontiguousarray(b))
+    else:
+        xp.matmul(a, b, out=out)
+
+
 def _convolve(kernels, x, weight, groups, geometry):
     """y (N, F, oh, ow) = W @ im2col(x), per image and group.  x (N, C, H, W), W (F, C/G, kh, kw).
     One BLAS call per image (not one for the batch): its rounding then does not depend on how
@@ -141,7 +152,7 @@ def _convolve(kernels, x, weight, groups, geometry):
     y_blocks = y.reshape(N, groups, F // groups, oh * ow)
     for start, stop in _image_chunks(N, C * geometry.kh * geometry.kw * oh * ow * x.itemsize):
         cols = _columns(kernels, x[start:stop], geometry, groups)
-        xp.matmul(w, cols, out=y_blocks[start:stop])
+        _matmul_per_image(xp, w, cols, out=y_blocks[start:stop])
     return y
 
 
@@ -161,10 +172,10 @@ def _convolve_transpose(kernels, grad_y, weight, groups, geometry, input_hw):
         n = stop - start
         if geometry.is_pointwise:   # the columns are the image itself
             dx_blocks = dx[start:stop].reshape(n, groups, C // groups, -1)
-            xp.matmul(w_t, dy_blocks[start:stop], out=dx_blocks)
+            _matmul_per_image(xp, w_t, dy_blocks[start:stop], out=dx_blocks)
         else:
             dcols = xp.empty((K, n * oh * ow), dtype=grad_y.dtype)
-            xp.matmul(w_t, dy_blocks[start:stop], out=_per_image(dcols, n, groups))
+            _matmul_per_image(xp, w_t, dy_blocks[start:stop], out=_per_image(dcols, n, groups))
             dx[start:stop] = kernels.col2im(dcols, n, C, H, W, *geometry)
     return dx
 
