@@ -1,0 +1,98 @@
+"""The backend switch: one decision point (kernels_for) chooses the kernel set from the array's
+type and the selected backend (set_backend, the ``with minicnn.backend(...)`` block, the
+MINICNN_BACKEND variable), "auto" falls back to NumPy once with a warning when the C kernels are
+missing, and mc.info() reports what runs."""
+
+import io
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn import backend
+from minicnn.backend import ckernels, reference
+
+
+def test_selection_and_block_restore():
+    selected = mc.get_backend()
+    with mc.backend("numpy"):
+        assert mc.get_backend() == "numpy"
+        assert backend.kernels_for(np.zeros(1)) is reference
+        with mc.backend("auto"):
+            assert mc.get_backend() == "auto"
+        assert mc.get_backend() == "numpy"
+    assert mc.get_backend() == selected
+
+
+def test_block_restores_after_an_exception():
+    selected = mc.get_backend()
+    with pytest.raises(KeyError):
+        with mc.backend("numpy"):
+            raise KeyError
+    assert mc.get_backend() == selected
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        mc.set_backend("fortran")
+
+
+def test_cuda_backend_needs_cupy_arrays():
+    with mc.backend("cuda"), pytest.raises(RuntimeError, match="CuPy arrays"):
+        backend.kernels_for(np.zeros(1))
+
+
+@pytest.mark.skipif(not ckernels.available(), reason="C kernels not built")
+def test_auto_and_c_pick_the_c_kernels_for_numpy_arrays():
+    for name in ("auto", "c"):
+        with mc.backend(name):
+            assert backend.kernels_for(np.zeros(1)) is ckernels
+            assert backend.kernels_for(np.zeros(1)).NAME == "c"
+
+
+def test_environment_variable_selects_the_backend_of_a_new_thread(monkeypatch):
+    monkeypatch.setenv("MINICNN_BACKEND", "NumPy")
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(
+        (mc.get_backend(), backend.kernels_for(np.zeros(1)))))
+    thread.start()
+    thread.join()
+    assert seen == [("numpy", reference)]
+
+
+def test_missing_c_kernels_fall_back_once_with_a_warning(monkeypatch):
+    monkeypatch.setattr(ckernels, "_ckernels", None)
+    monkeypatch.setattr(ckernels, "_load_error", ImportError("simulated"))
+    monkeypatch.setattr(backend, "_warned", set())
+    assert not ckernels.available()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert backend.kernels_for(np.zeros(1)) is reference
+        assert backend.kernels_for(np.zeros(1)) is reference
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and "did not load (simulated)" in messages[0]
+    with mc.backend("c"), pytest.raises(RuntimeError, match="not available"):
+        backend.kernels_for(np.zeros(1))
+
+
+def test_an_incomplete_c_kernel_set_is_not_used(monkeypatch):
+    monkeypatch.delattr(ckernels, "col2im")
+    assert ckernels.missing_kernels() == ["col2im"]
+    assert not ckernels.available()
+    assert "lacks col2im" in ckernels.unavailable_reason()
+
+
+def test_info_prints_and_returns_the_report():
+    out = io.StringIO()
+    report = mc.info(file=out)
+    text = out.getvalue()
+    assert report["backend"] == mc.get_backend()
+    assert set(report["kernel_sets"]) == {"numpy", "c", "cuda"}
+    assert report["active_kernels"] == backend.kernels_for(np.zeros(1)).NAME
+    assert report["openmp_threads"] == ckernels.openmp_threads()
+    for words in ("kernels for NumPy", "BLAS", "OpenMP threads"):
+        assert words in text
+    with mc.backend("numpy"):
+        assert mc.info(quiet=True)["active_kernels"] == "numpy"
