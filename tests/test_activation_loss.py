@@ -13,6 +13,9 @@ import minicnn.nn.functional as F
 from minicnn.utils.gradcheck import gradcheck
 
 seeds = st.integers(0, 2 ** 16)
+# relu and cross-entropy run on a kernel set: the NumPy reference, and "auto" (the C kernels
+# where they are built)
+KERNEL_SETS = ["numpy", "auto"]
 shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3)
 nonempty_shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3)
 
@@ -58,16 +61,18 @@ ACTIVATIONS = {
 }
 
 
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 @given(shape=shapes, seed=seeds)
-def test_activation_gradcheck_and_torch(name, shape, seed):
+def test_activation_gradcheck_and_torch(kernel_set, name, shape, seed):
     fn, torch_name, kwargs = ACTIVATIONS[name]
     rng = np.random.default_rng(seed)
     x = away_from_zero(rng, shape)        # no values at the kink of relu / leaky relu
-    assert_gradcheck(fn, leaves(x))
-    torch = pytest.importorskip("torch")
-    torch_fn = getattr(torch.nn.functional, torch_name)
-    assert_matches_torch(fn, lambda t: torch_fn(t, **kwargs), [x], rng)
+    with mc.backend(kernel_set):
+        assert_gradcheck(fn, leaves(x))
+        torch = pytest.importorskip("torch")
+        torch_fn = getattr(torch.nn.functional, torch_name)
+        assert_matches_torch(fn, lambda t: torch_fn(t, **kwargs), [x], rng)
 
 
 def test_activations_keep_float32_and_saturate_without_overflow():
@@ -81,10 +86,14 @@ def test_activations_keep_float32_and_saturate_without_overflow():
     np.testing.assert_array_equal(F.sigmoid(x).numpy(), [0.0, np.float32(1.9287499e-22), 0.5, 1.0, 1.0])
 
 
-def test_relu_gradient_at_zero_is_zero_as_torch():
-    x = mc.tensor(np.array([-1.0, 0.0, 2.0]), requires_grad=True)
-    F.relu(x).sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 1.0])
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+def test_relu_gradient_at_zero_is_zero_and_integers_work_as_torch(kernel_set):
+    with mc.backend(kernel_set):
+        x = mc.tensor(np.array([-1.0, 0.0, 2.0]), requires_grad=True)
+        F.relu(x).sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 1.0])
+        relu_of_ints = F.relu(mc.tensor([3, -2]))
+        assert relu_of_ints.dtype == np.int64 and relu_of_ints.tolist() == [3, 0]
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
@@ -193,18 +202,26 @@ def _cross_entropy_options(case, weight, ignore_index):
                 reduction=case["reduction"], label_smoothing=case["label_smoothing"])
 
 
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
 @given(case=cross_entropy_case())
-def test_cross_entropy_gradcheck(case):
+def test_cross_entropy_gradcheck(kernel_set, case):
     _, logits, target, weight, ignore_index = _cross_entropy_arrays(case)
     options = _cross_entropy_options(case, weight, ignore_index)
     if not case["probabilities"] and case["reduction"] == "mean" and (target == ignore_index).all():
         return   # 0 / 0, as in PyTorch
-    assert_gradcheck(lambda z: F.cross_entropy(z, mc.tensor(target), **options), leaves(logits))
+    with mc.backend(kernel_set):
+        assert_gradcheck(lambda z: F.cross_entropy(z, mc.tensor(target), **options), leaves(logits))
 
 
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
 @given(case=cross_entropy_case())
-def test_cross_entropy_matches_torch(case):
+def test_cross_entropy_matches_torch(kernel_set, case):
     torch = pytest.importorskip("torch")
+    with mc.backend(kernel_set):
+        _check_cross_entropy_against_torch(torch, case)
+
+
+def _check_cross_entropy_against_torch(torch, case):
     rng, logits, target, weight, ignore_index = _cross_entropy_arrays(case)
     options = _cross_entropy_options(case, weight, ignore_index)
     torch_options = dict(options, weight=None if weight is None else torch.tensor(weight))
@@ -226,7 +243,29 @@ def test_cross_entropy_everything_ignored_is_nan_as_torch():
     assert np.isnan(got) and np.isnan(expected)
 
 
-def test_cross_entropy_is_stable_for_huge_logits():
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+def test_cross_entropy_of_an_empty_batch_as_torch(kernel_set):
+    torch = pytest.importorskip("torch")
+    with mc.backend(kernel_set):
+        for reduction in ("sum", "none", "mean"):
+            logits = mc.zeros(0, 3, requires_grad=True)
+            loss = F.cross_entropy(logits, mc.tensor(np.zeros(0, np.int64)), reduction=reduction)
+            expected = torch.nn.functional.cross_entropy(torch.zeros(0, 3), torch.zeros(0, dtype=torch.int64),
+                                                         reduction=reduction)
+            assert loss.shape == tuple(expected.shape)
+            np.testing.assert_array_equal(loss.numpy(), expected.numpy())
+            if reduction != "mean":
+                loss.sum().backward()
+                assert logits.grad.shape == (0, 3)
+
+
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+def test_cross_entropy_is_stable_for_huge_logits(kernel_set):
+    with mc.backend(kernel_set):
+        _check_huge_logits()
+
+
+def _check_huge_logits():
     for dtype in (np.float32, np.float64):
         logits = mc.tensor(np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4]], dtype=dtype), requires_grad=True)
         loss = F.cross_entropy(logits, mc.tensor([1, 0]), label_smoothing=0.1)

@@ -7,7 +7,7 @@ weights of the targets when ``weight`` is given), "sum" or "none".
 import numpy as np
 
 from minicnn.autograd import Function, Tensor
-from minicnn.backend import get_array_module, kernels_for
+from minicnn.backend import get_array_module, kernels_for, reference
 from minicnn.nn.functional.activation import log_softmax
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss"]
@@ -17,7 +17,8 @@ REDUCTIONS = ("mean", "sum", "none")
 
 class SoftmaxCrossEntropy(Function):
     def forward(self, logits, target, weight, ignore_index, label_smoothing):
-        self.kernels = kernels_for(logits)
+        # the compiled kernels need a batch of at least one row; the reference takes an empty one
+        self.kernels = kernels_for(logits) if logits.shape[0] > 0 else reference
         loss, log_probs = self.kernels.softmax_cross_entropy_forward(
             logits, target, weight, ignore_index, label_smoothing)
         self.save_for_backward(log_probs, target, weight)
