@@ -114,11 +114,13 @@ class ZFNet(nn.Module):
 
 @register_model("alexnet", num_classes=1000, input_size=(3, 227, 227))
 def alexnet(num_classes=1000, dropout=0.5, groups=1):
-    """AlexNet (Krizhevsky et al. 2012), 3x227x227, LRN; groups=2 for the two-GPU split."""
+    """AlexNet (Krizhevsky et al. 2012), 3x227x227, LRN; 62,378,344 params, 60,965,224 with
+    groups=2 (the two-GPU split)."""
     return AlexNet(num_classes=num_classes, dropout=dropout, groups=groups)
 
 
 @register_model("zfnet", num_classes=1000, input_size=(3, 224, 224))
 def zfnet(num_classes=1000, dropout=0.5):
-    """ZFNet (Zeiler and Fergus 2014), 3x224x224, 7x7 stride-2 first layer."""
+    """ZFNet (Zeiler and Fergus 2014), 7x7 stride-2 first layer, 3x224x224; 62,357,608
+    params."""
     return ZFNet(num_classes=num_classes, dropout=dropout)

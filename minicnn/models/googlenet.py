@@ -245,13 +245,14 @@ def _init_googlenet(model, batch_norm):
 @register_model("googlenet", num_classes=1000, input_size=(3, 224, 224))
 def googlenet(num_classes=1000, aux_logits=False, init_weights=True, dropout=None,
               dropout_aux=0.7, batch_norm=True):
-    """GoogLeNet / Inception v1 (Szegedy et al. 2015) as torchvision's, 3x224x224; options
-    aux_logits, batch_norm=False (paper form)."""
+    """GoogLeNet / Inception v1 (Szegedy et al. 2015) as torchvision's, 3x224x224; 6,624,904
+    params (13,004,888 with aux_logits=True); batch_norm=False for the paper's form."""
     return GoogLeNet(num_classes=num_classes, aux_logits=aux_logits, init_weights=init_weights,
                      dropout=dropout, dropout_aux=dropout_aux, batch_norm=batch_norm)
 
 
 @register_model("googlenet_naive", num_classes=1000, input_size=(3, 224, 224))
 def googlenet_naive(num_classes=1000, dropout=0.4):
-    """GoogLeNet with naive Inception modules (no 1x1 reductions), 3x224x224, for teaching."""
+    """GoogLeNet with naive Inception modules (no 1x1 reductions), for teaching, 3x224x224;
+    97,526,008 params."""
     return NaiveGoogLeNet(num_classes=num_classes, dropout=dropout)

@@ -11,7 +11,7 @@ _models = OrderedDict()
 
 def register_model(name, num_classes, input_size):
     """Decorator: ``@register_model("vgg16", num_classes=1000, input_size=(3, 224, 224))`` on a
-    builder ``fn(num_classes=..., **options)`` whose docstring's first line describes it."""
+    builder ``fn(num_classes=..., **options)`` whose docstring's first paragraph describes it."""
     def register(builder):
         if name in _models:
             raise ValueError(f"model {name!r} is registered twice")
@@ -48,9 +48,9 @@ def names():
 
 
 def describe(name):
-    """A one-line description of the model (the first line of its builder's docstring)."""
-    doc = _entry(name).builder.__doc__ or ""
-    return doc.strip().splitlines()[0].strip() if doc.strip() else ""
+    """A one-line description of the model: the first paragraph of its builder's docstring."""
+    doc = (_entry(name).builder.__doc__ or "").strip()
+    return " ".join(line.strip() for line in doc.split("\n\n")[0].splitlines())
 
 
 def input_size(name):
