@@ -33,10 +33,10 @@ def _wrap_dim(dim, ndim):
 
 
 def _normalize_dims(dim, ndim):
-    """Reduction axes as a sorted tuple of non-negative ints; None means every axis."""
-    if dim is None:
+    """Reduction axes as a sorted tuple of non-negative ints; None or () means every axis."""
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim or ())
+    if not dims:   # None, and (as PyTorch) an empty list of dims: every axis
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
     wrapped = sorted(set(_wrap_dim(d, ndim) for d in dims))
     return tuple(wrapped) if ndim else ()
 
@@ -159,15 +159,17 @@ class Pow(Function):
         return out
 
     def backward(self, grad):
-        # d(a^b)/da = b a^(b-1) ; d(a^b)/db = a^b log(a)   (taken as 0 where a == 0, as PyTorch)
+        # d(a^b)/da = b a^(b-1) (0 where b == 0) ; d(a^b)/db = a^b log(a) (0 where a == 0 and
+        # b >= 0), the limits PyTorch takes where the formulas give 0 * inf
         a, b, out = self.saved
         xp = get_array_module(a)
         grad_a = grad_b = None
-        if self.needs_grad[0]:
-            grad_a = sum_to_shape(grad * b * a ** (b - 1), a.shape)
-        if self.needs_grad[1]:
-            safe_a = xp.where(a == 0, 1, a)
-            grad_b = sum_to_shape(grad * out * xp.where(a == 0, 0, xp.log(safe_a)), b.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.needs_grad[0]:
+                grad_a = sum_to_shape(grad * xp.where(b == 0, 0, b * a ** (b - 1)), a.shape)
+            if self.needs_grad[1]:
+                grad_b = sum_to_shape(grad * xp.where((a == 0) & (b >= 0), 0, out * xp.log(a)),
+                                      b.shape)
         return grad_a, grad_b
 
 
@@ -468,20 +470,25 @@ def pow(a, b):
     return _binary(Pow, a, b)
 
 
+def _floating(a):
+    """Integer and boolean tensors enter floating-point functions as float32, as in PyTorch."""
+    return a if a.dtype.kind == "f" else cast(a, np.float32)
+
+
 def neg(a):
     return Neg.apply(as_tensor(a))
 
 
 def exp(a):
-    return Exp.apply(as_tensor(a))
+    return Exp.apply(_floating(as_tensor(a)))
 
 
 def log(a):
-    return Log.apply(as_tensor(a))
+    return Log.apply(_floating(as_tensor(a)))
 
 
 def sqrt(a):
-    return Sqrt.apply(as_tensor(a))
+    return Sqrt.apply(_floating(as_tensor(a)))
 
 
 def abs(a):
@@ -489,11 +496,11 @@ def abs(a):
 
 
 def tanh(a):
-    return Tanh.apply(as_tensor(a))
+    return Tanh.apply(_floating(as_tensor(a)))
 
 
 def sigmoid(a):
-    return Sigmoid.apply(as_tensor(a))
+    return Sigmoid.apply(_floating(as_tensor(a)))
 
 
 def clone(a):
@@ -657,14 +664,16 @@ def cat(tensors, dim=0):
         if t.ndim == 0:
             raise RuntimeError(f"cat: the tensor at position {position} is 0-d and cannot be "
                                "concatenated")
-    return Cat.apply(*tensors, dim=_wrap_dim(dim, tensors[0].ndim))
+    dtype = result_type(*tensors)
+    return Cat.apply(*(cast(t, dtype) for t in tensors), dim=_wrap_dim(dim, tensors[0].ndim))
 
 
 def stack(tensors, dim=0):
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("stack needs at least one tensor")
-    return Stack.apply(*tensors, dim=_wrap_dim(dim, tensors[0].ndim + 1))
+    dtype = result_type(*tensors)
+    return Stack.apply(*(cast(t, dtype) for t in tensors), dim=_wrap_dim(dim, tensors[0].ndim + 1))
 
 
 def _compare(ufunc):

@@ -375,3 +375,18 @@ def test_a_loss_is_a_0d_tensor():
     loss = F.cross_entropy(mc.zeros(2, 3, requires_grad=True), [0, 2])
     assert loss.shape == () and loss.dtype == np.float32
     assert loss.item() == pytest.approx(np.log(3))
+
+
+def test_mse_loss_broadcasts_with_a_warning_as_torch():
+    torch = pytest.importorskip("torch")
+    x, y = np.arange(6.0).reshape(2, 3), np.array([1.0, 0.0, -1.0])
+    with pytest.warns(UserWarning, match="size"):
+        got = F.mse_loss(mc.tensor(x), mc.tensor(y)).item()
+    with pytest.warns(UserWarning):
+        expected = torch.nn.functional.mse_loss(torch.tensor(x), torch.tensor(y)).item()
+    assert got == pytest.approx(expected, rel=1e-15)
+
+
+def test_nll_loss_refuses_a_0d_input():
+    with pytest.raises(ValueError):
+        F.nll_loss(mc.tensor(0.0), mc.tensor(0))

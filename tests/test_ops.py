@@ -533,3 +533,24 @@ def test_composite_expression_gradcheck(seed):
         return (h * h).sum(1, keepdim=True) / (1 + h.abs().mean()) + mc.cat([h, x[:, :1]], 1).exp()
 
     assert_gradcheck(f, leaves(x, w, b))
+
+
+def test_pow_gradients_at_the_limits_follow_torch():
+    torch = pytest.importorskip("torch")
+    a, b = np.array([0.0, 0.0, 1.0, 0.0]), np.array([-1.0, 0.0, 2.0, 2.0])
+    assert_matches_torch(lambda x, y: x ** y, lambda x, y: x ** y, [a, b], np.random.default_rng(0))
+    assert_matches_torch(lambda x: x ** 0, lambda x: x ** 0, [a], np.random.default_rng(0))
+
+
+def test_floating_functions_of_integers_give_float32_as_torch():
+    for fn in (mc.exp, mc.log, mc.sqrt, mc.tanh, mc.sigmoid):
+        assert fn(mc.tensor([1, 2])).dtype == np.float32
+    assert mc.abs(mc.tensor([-1, 2])).dtype == np.int64
+    assert mc.cat([mc.tensor([1]), mc.tensor([2.0])]).dtype == np.float32
+    assert mc.stack([mc.tensor([1]), mc.tensor(np.array([2.0]))]).dtype == np.float64
+
+
+def test_an_empty_dim_list_reduces_every_dim_as_torch():
+    x = mc.tensor(np.arange(6.0).reshape(2, 3))
+    assert x.sum(dim=()).item() == 15.0 and x.mean(dim=[]).item() == 2.5
+    assert x.amax(dim=()).item() == 5.0

@@ -4,6 +4,8 @@ Names, arguments and reductions are PyTorch's: ``reduction`` is "mean" (weighted
 weights of the targets when ``weight`` is given), "sum" or "none".
 """
 
+import warnings
+
 import numpy as np
 
 from minicnn.autograd import Function, Tensor
@@ -137,6 +139,8 @@ def _soft_cross_entropy(input, target, weight, reduction, label_smoothing):
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at the target classes."""
     _check_reduction(reduction)
+    if input.ndim == 0:
+        raise ValueError("nll_loss: input must have a class dimension, got a 0-d tensor")
     labels = _integer_target(target, input, "nll_loss")
     num_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
     _check_classes(labels, ignore_index, num_classes, "nll_loss")
@@ -157,8 +161,9 @@ def mse_loss(input, target, reduction="mean"):
     _check_reduction(reduction)
     target = target if isinstance(target, Tensor) else Tensor(target)
     if target.shape != input.shape:
-        raise ValueError(f"mse_loss: target shape {target.shape} differs from input shape "
-                         f"{input.shape}")
+        warnings.warn(f"mse_loss: target size {target.shape} differs from input size "
+                      f"{input.shape}; they are broadcast, which is likely a mistake", UserWarning,
+                      stacklevel=2)
     squared = (input - target) ** 2
     if reduction == "mean":
         return squared.mean()
