@@ -5,8 +5,9 @@
  *   sizes make no sense (the Python wrappers check first; C re-checks and never trusts them).
  * - Sums are accumulated in double for both dtypes (`accum`), so float32 reductions over a
  *   whole batch stay within 1e-5 of the reference.
- * - OMP_FOR(work) opens an OpenMP parallel for on minicnn_openmp_threads() threads when `work` (elements
- *   touched) is large enough to pay for waking the threads.
+ * - OMP_FOR(work) opens an OpenMP parallel for on minicnn_openmp_threads() threads when `work`
+ *   (elements touched) is large enough to pay for waking the threads; a product of sizes that
+ *   could pass int64 is written in double.
  */
 #ifndef MINICNN_KERNEL_H
 #define MINICNN_KERNEL_H

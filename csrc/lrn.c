@@ -26,7 +26,7 @@ int NAME(lrn_forward)(const real *x, real *y, real *scale, int64_t N, int64_t C,
     if (!lrn_sizes_ok(N, C, H, W, size)) return MINICNN_BAD_ARGUMENT;
     const int64_t S = H * W, before = size / 2, after = (size - 1) / 2;
     const real coefficient = (real)(alpha / (double)size), exponent = (real)-beta;
-    OMP_FOR(N * C * S * size)
+    OMP_FOR((double)N * C * S * size)
     for (int64_t p = 0; p < N * C; p++) {
         const int64_t n = p / C, c = p % C;
         const int64_t first = c - before > 0 ? c - before : 0;
@@ -54,7 +54,7 @@ int NAME(lrn_backward)(const real *grad_y, const real *x, const real *y, const r
     if (!lrn_sizes_ok(N, C, H, W, size)) return MINICNN_BAD_ARGUMENT;
     const int64_t S = H * W, before = (size - 1) / 2, after = size / 2;
     const real coefficient = (real)(2 * alpha * beta / (double)size), exponent = (real)-beta;
-    OMP_FOR(N * C * S * size)
+    OMP_FOR((double)N * C * S * size)
     for (int64_t p = 0; p < N * C; p++) {
         const int64_t n = p / C, c = p % C;
         const int64_t first = c - before > 0 ? c - before : 0;

@@ -40,7 +40,9 @@ static int64_t divisor_extent(int64_t a, int64_t stride, int64_t pad, int64_t k,
 static int64_t *avg_pool_divisors(int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,
                                   int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow,
                                   int count_include_pad) {
-    int64_t *divisor = malloc((size_t)(oh * ow) * sizeof(int64_t));
+    int64_t bytes;
+    if (!checked_mul(oh * ow, (int64_t)sizeof(int64_t), &bytes)) return NULL;
+    int64_t *divisor = malloc((size_t)bytes);
     if (divisor == NULL) return NULL;
     for (int64_t a = 0; a < oh; a++) {
         const int64_t rows = divisor_extent(a, sh, ph, kh, H, count_include_pad);
@@ -61,7 +63,7 @@ int NAME(max_pool2d_forward)(const real *x, real *y, int64_t *indices, int64_t N
     if (!pool_sizes_ok(N, C, H, W, oh, ow) || !window_ok(kh, sh, ph, dh)
         || !window_ok(kw, sw, pw, dw))
         return MINICNN_BAD_ARGUMENT;
-    OMP_FOR(N * C * oh * ow * kh * kw)
+    OMP_FOR((double)N * C * oh * ow * kh * kw)
     for (int64_t p = 0; p < N * C; p++) {
         const real *in = x + p * H * W;
         real *out = y + p * oh * ow;
@@ -95,7 +97,7 @@ int NAME(max_pool2d_backward)(const real *grad_y, const int64_t *indices, real *
                               int64_t N, int64_t C, int64_t oh, int64_t ow, int64_t H, int64_t W) {
     if (!pool_sizes_ok(N, C, H, W, oh, ow)) return MINICNN_BAD_ARGUMENT;
     int bad_index = 0;
-    OMP_FOR_ANY(N * C * (oh * ow + H * W), bad_index)
+    OMP_FOR_ANY((double)N * C * (oh * ow + H * W), bad_index)
     for (int64_t p = 0; p < N * C; p++) {
         const real *dy = grad_y + p * oh * ow;
         const int64_t *argmax = indices + p * oh * ow;
@@ -120,7 +122,7 @@ int NAME(avg_pool2d_forward)(const real *x, real *y, int64_t N, int64_t C, int64
         return MINICNN_BAD_ARGUMENT;
     int64_t *divisor = avg_pool_divisors(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad);
     if (divisor == NULL) return MINICNN_OUT_OF_MEMORY;
-    OMP_FOR(N * C * oh * ow * kh * kw)
+    OMP_FOR((double)N * C * oh * ow * kh * kw)
     for (int64_t p = 0; p < N * C; p++) {
         const real *in = x + p * H * W;
         real *out = y + p * oh * ow;
@@ -152,7 +154,7 @@ int NAME(avg_pool2d_backward)(const real *grad_y, real *grad_x, int64_t N, int64
         return MINICNN_BAD_ARGUMENT;
     int64_t *divisor = avg_pool_divisors(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad);
     if (divisor == NULL) return MINICNN_OUT_OF_MEMORY;
-    OMP_FOR(N * C * (oh * ow * kh * kw + H * W))
+    OMP_FOR((double)N * C * ((double)oh * ow * kh * kw + H * W))
     for (int64_t p = 0; p < N * C; p++) {
         const real *dy = grad_y + p * oh * ow;
         real *dx = grad_x + p * H * W;
