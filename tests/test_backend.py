@@ -96,3 +96,11 @@ def test_info_prints_and_returns_the_report():
         assert words in text
     with mc.backend("numpy"):
         assert mc.info(quiet=True)["active_kernels"] == "numpy"
+
+
+@pytest.mark.skipif(not ckernels.available(), reason="C kernels not built")
+def test_integer_and_empty_arrays_run_on_the_reference():
+    with mc.backend("c"):
+        assert backend.kernels_for(np.zeros(3, np.int64)) is reference
+        assert backend.kernels_for(np.zeros((0, 4), np.float32)) is reference
+        assert backend.kernels_for(np.zeros(3, np.float32)) is ckernels

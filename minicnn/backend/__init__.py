@@ -9,6 +9,8 @@ One decision point: ``kernels_for(array)`` returns the kernel set (a module with
   hand-written CUDA kernels of ``kernels/`` plug in here);
 - ``"auto"`` (default): the fastest kernel set built for that kind of array.
 
+The C kernels take non-empty float32 / float64 arrays; any other array runs on the reference.
+
 Select with ``minicnn.set_backend(name)``, ``with minicnn.backend(name):`` or the
 ``MINICNN_BACKEND`` variable.
 """
@@ -96,7 +98,10 @@ def kernels_for(array):
     if name in ("c", "auto"):
         kernels = _c_kernels()
         if kernels is not None:
-            return kernels
+            # the C kernels take non-empty float32 / float64 arrays: other arrays (integers,
+            # an empty batch) run on the reference, which takes any
+            usable = array.dtype in (np.float32, np.float64) and array.size > 0
+            return kernels if usable else reference
         if name == "c":
             from minicnn.backend import ckernels
             raise RuntimeError("the C kernels are not available: " + ckernels.unavailable_reason())

@@ -49,7 +49,7 @@ def info(file=None, quiet=False):
     state, the BLAS with its threads, and the OpenMP threads of the C kernels."""
     import minicnn
     try:
-        active = backend.kernels_for(np.empty(0)).NAME
+        active = backend.kernels_for(np.empty(1, np.float32)).NAME
     except RuntimeError as error:  # e.g. "cuda" selected: no kernel set for NumPy arrays
         active = f"none ({error})"
     report = {
