@@ -61,8 +61,7 @@ def main():
     print(f"VGG-16 conv1_1: {N}x{C}x{S}x{S} float32 -> {N}x{F_out}x{S}x{S}, 3x3, padding 1, "
           "forward + backward (dX, dW, db)")
     print(f"  input {x.nbytes / MiB:.1f} MiB, output {N * F_out * S * S * item / MiB:.1f} MiB, "
-          f"column matrix of the batch {C * 9 * N * S * S * item / MiB:.1f} MiB, "
-          f"dY as a matrix {F_out * N * S * S * item / MiB:.1f} MiB")
+          f"column matrix of the batch {C * 9 * N * S * S * item / MiB:.1f} MiB")
     limits = [("no limit", None), ("default 256 MiB", conv.DEFAULT_WORKSPACE_LIMIT),
               ("16 MiB", 16 * MiB), ("4 MiB", 4 * MiB)]     # 4 MiB: one image a chunk
     kernel_sets = ["numpy"] + (["c"] if ckernels.available() else [])
