@@ -15,11 +15,15 @@ and backpropagation is three more of the same pieces:
 forward, and its own gradients are the convolution and the weight gradient above. So three
 pieces, ``_convolve``, ``_convolve_transpose`` and ``_weight_grad``, serve both ops.
 
-Memory: the column matrix is kh*kw times the input. When a batch's columns would exceed the
-workspace limit (``set_workspace_limit``, 256 MiB by default) the images go through in chunks;
-each image's product is the same BLAS call either way, so chunking does not change the
-forward result by a single bit. A 1x1, stride-1, unpadded convolution needs no im2col at all:
-its columns are the input itself, read as a matrix.
+Each product runs as one batched matmul over the images and groups of the batch, without a
+Python loop: one BLAS call per image and group, on a view of the column matrix.
+
+Memory: the column matrix is kh*kw times the input. When a step's scratch arrays (its columns)
+would exceed the workspace limit (``set_workspace_limit``, 256 MiB by default), the images go
+through in chunks; each image's product is the same BLAS call either way, so chunking changes
+neither the output nor the input gradient by a single bit (the weight gradient is summed in
+another order). A 1x1, stride-1, unpadded convolution needs no im2col at all: its columns are
+the input itself, read as a matrix.
 """
 
 from typing import NamedTuple
