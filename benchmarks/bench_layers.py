@@ -17,7 +17,6 @@ The machine's cores may be shared: compare the ratios of one run, not times acro
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from contextlib import contextmanager

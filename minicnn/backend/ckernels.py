@@ -369,12 +369,6 @@ def _pooled_sizes(oh, ow):
     return oh, ow
 
 
-def _pooled(name, array, N, C, oh, ow):
-    if array.shape[:2] != (N, C):
-        raise ValueError(f"{name} must have N, C = {N}, {C} as its first sizes, got shape "
-                         f"{array.shape}")
-
-
 def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     x = _floats("x", x, ndim=4)
     _positive_sizes("x", x.shape)
