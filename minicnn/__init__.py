@@ -12,8 +12,8 @@ from minicnn.autograd import Function, Tensor, enable_grad, is_grad_enabled, no_
 from minicnn.backend import get_backend, set_backend
 from minicnn.backend.info import info
 from minicnn.ops import (abs, amax, amin, argmax, argmin, cat, exp, flatten, log, matmul, max,
-                         mean, min, permute, reshape, sigmoid, sqrt, squeeze, stack, sum, tanh,
-                         transpose, unsqueeze)
+                         maximum, mean, min, minimum, permute, reshape, sigmoid, sqrt, squeeze,
+                         stack, sum, tanh, transpose, unsqueeze)
 from minicnn.random import default_generator, get_rng_state, manual_seed, set_rng_state
 
 from minicnn import data, models, nn, optim, utils  # noqa: E402  (after the core they use)

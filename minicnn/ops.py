@@ -13,6 +13,19 @@ from minicnn.autograd import Function, Tensor
 from minicnn.backend import get_array_module, index_add
 
 
+class ShapeError(ValueError, RuntimeError):
+    """Operands whose shapes do not fit together: a ValueError, and also the RuntimeError that
+    PyTorch raises for the same mistake, so code written for either catches it."""
+
+
+def _broadcast_shape(*shapes):
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ShapeError("shapes " + ", ".join(str(tuple(s)) for s in shapes)
+                         + " cannot be broadcast together") from None
+
+
 def sum_to_shape(grad, shape):
     """Undo broadcasting: sum ``grad`` over the axes that broadcasting added or stretched."""
     if grad.shape == tuple(shape):
@@ -384,6 +397,23 @@ class MaxAlongDim(Function):
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
 
+class Maximum(Function):
+    """Elementwise max (or min) of two tensors, broadcast."""
+
+    def forward(self, a, b, take_min):
+        self.save_for_backward(a, b)
+        self.take_min = take_min
+        xp = get_array_module(a)
+        return xp.minimum(a, b) if take_min else xp.maximum(a, b)
+
+    def backward(self, grad):
+        # the winner takes the gradient; a tie shares it equally, as in PyTorch
+        a, b = self.saved
+        share_a = ((a < b) if self.take_min else (a > b)) + 0.5 * (a == b)
+        return (sum_to_shape(grad * share_a, a.shape), sum_to_shape(grad * (1 - share_a), b.shape),
+                None)
+
+
 # ----- shape ops ----------------------------------------------------------------------------
 
 class Reshape(Function):
@@ -440,14 +470,16 @@ class Stack(Function):
 
 # ----- functions of tensors -----------------------------------------------------------------
 
-def _binary(fn, a, b, floating=False):
-    """fn on a and b, both converted to their PyTorch result dtype (float32 at least when
+def _binary(fn, a, b, *options, floating=False):
+    """Function fn on a and b (then options), both converted to their PyTorch result dtype (float32 at least when
     ``floating``: integer division gives floats)."""
     dtype = result_type(a, b)
     if floating and dtype.kind != "f":
         dtype = np.dtype(np.float32)
     like = a if isinstance(a, Tensor) else as_tensor(b)
-    return fn.apply(cast(as_tensor(a, like), dtype), cast(as_tensor(b, like), dtype))
+    a, b = cast(as_tensor(a, like), dtype), cast(as_tensor(b, like), dtype)
+    _broadcast_shape(a.shape, b.shape)
+    return fn.apply(a, b, *options)
 
 
 def add(a, b):
@@ -524,7 +556,12 @@ def to_device(a, device):
 def matmul(a, b):
     a, b = as_tensor(a), as_tensor(b)
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError("matmul needs tensors of at least one dimension, got a 0-d tensor")
+        raise ShapeError("matmul needs tensors of at least one dimension, got a 0-d tensor")
+    inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if a.shape[-1] != inner_b:
+        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied "
+                         f"({a.shape[-1]} != {inner_b})")
+    _broadcast_shape(a.shape[:-2], b.shape[:-2])
     return MatMul.apply(a, b)
 
 
@@ -558,12 +595,26 @@ def _extreme(a, dim, keepdim, take_min):
     return MaxResult(values, indices)
 
 
+def maximum(a, b):
+    """The elementwise larger of a and b (broadcast)."""
+    return _binary(Maximum, a, b, False)
+
+
+def minimum(a, b):
+    return _binary(Maximum, a, b, True)
+
+
 def max(a, dim=None, keepdim=False):
-    """``max(a)``: the largest element; ``max(a, dim)``: (values, indices) along dim, as PyTorch."""
+    """``max(a)``: the largest element; ``max(a, dim)``: (values, indices) along dim;
+    ``max(a, other_tensor)``: the elementwise maximum. As PyTorch."""
+    if isinstance(dim, Tensor):
+        return maximum(a, dim)
     return _extreme(a, dim, keepdim, take_min=False)
 
 
 def min(a, dim=None, keepdim=False):
+    if isinstance(dim, Tensor):
+        return minimum(a, dim)
     return _extreme(a, dim, keepdim, take_min=True)
 
 
@@ -593,14 +644,22 @@ def argmin(a, dim=None, keepdim=False):
 
 def reshape(a, *shape):
     shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    return Reshape.apply(a, tuple(int(s) for s in shape))
+    shape = tuple(int(s) for s in shape)
+    known = int(np.prod([s for s in shape if s != -1]))      # the product of the given sizes
+    if -1 in shape:   # one size inferred: the rest must divide the element count
+        fits = shape.count(-1) == 1 and known > 0 and a.numel() % known == 0
+    else:
+        fits = known == a.numel()
+    if not fits or any(s < -1 for s in shape):
+        raise ShapeError(f"shape {shape} is invalid for a tensor of {a.numel()} elements")
+    return Reshape.apply(a, shape)
 
 
 def permute(a, *dims):
     dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
     wrapped = tuple(_wrap_dim(d, a.ndim) for d in dims)
     if sorted(wrapped) != list(range(a.ndim)):
-        raise RuntimeError(f"permute needs a permutation of the {a.ndim} dimensions, got {dims}")
+        raise ShapeError(f"permute needs a permutation of the {a.ndim} dimensions, got {dims}")
     return Permute.apply(a, wrapped)
 
 
@@ -664,14 +723,24 @@ def cat(tensors, dim=0):
         if t.ndim == 0:
             raise RuntimeError(f"cat: the tensor at position {position} is 0-d and cannot be "
                                "concatenated")
+    dim = _wrap_dim(dim, tensors[0].ndim)
+    for position, t in enumerate(tensors):
+        if t.ndim != tensors[0].ndim or any(
+                size != first for d, (size, first) in enumerate(zip(t.shape, tensors[0].shape)) if d != dim):
+            raise ShapeError(f"cat: sizes must match except in dimension {dim}; tensor 0 has shape "
+                             f"{tensors[0].shape}, tensor {position} has {t.shape}")
     dtype = result_type(*tensors)
-    return Cat.apply(*(cast(t, dtype) for t in tensors), dim=_wrap_dim(dim, tensors[0].ndim))
+    return Cat.apply(*(cast(t, dtype) for t in tensors), dim=dim)
 
 
 def stack(tensors, dim=0):
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("stack needs at least one tensor")
+    for position, t in enumerate(tensors):
+        if t.shape != tensors[0].shape:
+            raise ShapeError(f"stack needs tensors of one shape; tensor 0 has shape "
+                             f"{tensors[0].shape}, tensor {position} has {t.shape}")
     dtype = result_type(*tensors)
     return Stack.apply(*(cast(t, dtype) for t in tensors), dim=_wrap_dim(dim, tensors[0].ndim + 1))
 
@@ -720,6 +789,7 @@ Tensor.tanh, Tensor.sigmoid = tanh, sigmoid
 Tensor.sum, Tensor.mean = sum, mean
 Tensor.max, Tensor.min, Tensor.amax, Tensor.amin = max, min, amax, amin
 Tensor.argmax, Tensor.argmin = argmax, argmin
+Tensor.maximum, Tensor.minimum = maximum, minimum
 Tensor.reshape = Tensor.view = reshape
 Tensor.permute, Tensor.transpose, Tensor.flatten = permute, transpose, flatten
 Tensor.squeeze, Tensor.unsqueeze = squeeze, unsqueeze

@@ -554,3 +554,59 @@ def test_an_empty_dim_list_reduces_every_dim_as_torch():
     x = mc.tensor(np.arange(6.0).reshape(2, 3))
     assert x.sum(dim=()).item() == 15.0 and x.mean(dim=[]).item() == 2.5
     assert x.amax(dim=()).item() == 5.0
+
+
+@pytest.mark.parametrize("case", ["reshape", "reshape_two_inferred", "reshape_zero", "matmul",
+                                  "broadcast", "cat", "stack", "permute"])
+def test_shape_errors_are_value_errors_and_runtime_errors_as_torch(case):
+    x = mc.ones(2, 3)
+    calls = {
+        "reshape": lambda lib, t: t.reshape(4),
+        "reshape_two_inferred": lambda lib, t: t.reshape(-1, -1),
+        "reshape_zero": lambda lib, t: lib.zeros(0, 3).reshape(0, -1),
+        "matmul": lambda lib, t: t @ lib.ones(2, 3),
+        "broadcast": lambda lib, t: t + lib.ones(4),
+        "cat": lambda lib, t: lib.cat([t, lib.ones(2, 4)]),
+        "stack": lambda lib, t: lib.stack([t, lib.ones(3, 2)]),
+        "permute": lambda lib, t: t.permute(0, 0),
+    }
+    with pytest.raises(ValueError):
+        calls[case](mc, x)
+    with pytest.raises(RuntimeError):
+        calls[case](mc, x)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError):
+        calls[case](torch, torch.ones(2, 3))
+
+
+@given(shape=shapes, seed=seeds)
+def test_reshape_accepts_every_valid_inferred_shape(shape, seed):
+    x = mc.tensor(np.random.default_rng(seed).standard_normal(shape))
+    n = x.numel()
+    assert x.reshape(-1).shape == (n,)
+    assert x.reshape(n, 1).shape == (n, 1)
+    if n:
+        assert x.reshape(1, -1, 1).shape == (1, n, 1)
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
+@given(shapes=pairs_of_broadcastable_shapes, seed=seeds)
+def test_maximum_minimum_gradcheck_and_torch(name, shapes, seed):
+    rng = np.random.default_rng(seed)
+    a_shape, b_shape = shapes.input_shapes
+    a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)   # ties have probability 0
+    fn = getattr(mc, name)
+    assert_gradcheck(fn, leaves(a, b))
+    torch = pytest.importorskip("torch")
+    assert_matches_torch(fn, getattr(torch, name), [a, b], rng)
+    other_form = {"maximum": "max", "minimum": "min"}[name]
+    assert_matches_torch(lambda x, y: getattr(mc, other_form)(x, y),
+                         lambda x, y: getattr(torch, other_form)(x, y), [a, b], rng)
+
+
+def test_maximum_shares_the_gradient_of_ties_as_torch():
+    pytest.importorskip("torch")
+    import torch
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([1.0, 5.0, 3.0])
+    for name in ("maximum", "minimum"):
+        assert_matches_torch(getattr(mc, name), getattr(torch, name), [a, b], np.random.default_rng(0))

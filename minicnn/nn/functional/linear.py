@@ -1,7 +1,7 @@
 """The affine map of a fully connected layer, and flatten."""
 
 from minicnn.autograd import Function
-from minicnn.ops import flatten
+from minicnn.ops import ShapeError, flatten
 
 __all__ = ["linear", "flatten"]
 
@@ -28,6 +28,6 @@ class Linear(Function):
 def linear(input, weight, bias=None):
     """input @ weight.T + bias, with weight (out_features, in_features)."""
     if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input's last dimension must be in_features = {weight.shape[1]}, "
+        raise ShapeError(f"linear: input's last dimension must be in_features = {weight.shape[1]}, "
                          f"got input of shape {input.shape}")
     return Linear.apply(input, weight, bias)
