@@ -161,3 +161,20 @@ def test_models_lists_the_zoo(capsys):
     assert status == 0
     names = [line.split()[0] for line in out.splitlines()]
     assert names == mc.models.names() and "lenet5" in names and "resnet20" in names
+
+
+def test_summary_prints_the_parameter_count(capsys):
+    status, out, _ = run(capsys, "summary", "lenet5")
+    assert status == 0 and "61,706" in out
+    status, out, _ = run(capsys, "summary", "resnet20", "--input", "3x32x32")
+    assert status == 0 and "269,722" in out    # ResNet-20, identity shortcuts: 0.27M (He et al.)
+    status, _, err = run(capsys, "summary", "no_such_net")
+    assert status == 2 and "unknown model" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["summary", "lenet5", "--input", "28x28"])
+    assert exit_info.value.code == 2
+
+
+def test_info_names_the_kernel_sets(capsys):
+    status, out, _ = run(capsys, "info")
+    assert status == 0 and "numpy" in out and "BLAS" in out
