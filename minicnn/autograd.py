@@ -142,6 +142,15 @@ class Tensor:
     def tolist(self):
         return self.numpy().tolist()
 
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(tensor)``: the values (as ``numpy()``), so NumPy functions take tensors."""
+        values = self.numpy()
+        return values if dtype is None else values.astype(dtype, copy=False)
+
+    def contiguous(self):
+        """Self: a kernel copies a non-contiguous array itself when it needs to."""
+        return self
+
     def detach(self):
         detached = Tensor(self.array)
         detached._version = self._version

@@ -795,3 +795,13 @@ Tensor.permute, Tensor.transpose, Tensor.flatten = permute, transpose, flatten
 Tensor.squeeze, Tensor.unsqueeze = squeeze, unsqueeze
 Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))))
 
+
+def t(a):
+    """The transpose of a tensor of at most 2 dimensions, as ``torch.t``."""
+    if a.ndim > 2:
+        raise ShapeError(f"t() expects a tensor of at most 2 dimensions, got shape {a.shape}")
+    return a.T
+
+
+Tensor.t = t
+

@@ -257,3 +257,15 @@ def test_broadcast_gradients_are_summed_back_to_each_shape():
     assert a.grad.shape == (2, 1, 3) and b.grad.shape == (4, 1)
     np.testing.assert_array_equal(a.grad.numpy(), np.full((2, 1, 3), 6.0))
     np.testing.assert_array_equal(b.grad.numpy(), np.full((4, 1), 6.0))
+
+
+def test_numpy_takes_tensors_and_ndarray_operands_defer_to_tensor():
+    x = mc.tensor(np.array([1.0, 2.0]))
+    assert np.asarray(x).dtype == np.float64
+    np.testing.assert_array_equal(np.asarray(x, dtype=np.float32), [1.0, 2.0])
+    for result in (np.ones(2) + x, x + np.ones(2), np.float64(2.0) * x):
+        assert isinstance(result, mc.Tensor)
+    assert x.contiguous() is x
+    assert mc.ones(2, 3).t().shape == (3, 2) and mc.ones(3).t().shape == (3,)
+    with pytest.raises(ValueError):
+        mc.ones(2, 3, 4).t()

@@ -311,3 +311,10 @@ def test_module_forward_matches_torch_with_copied_weights():
     assert loss.item() == pytest.approx(torch_loss.item(), rel=1e-12)
     for (name, p), (_, q) in zip(model.named_parameters(), torch_model.named_parameters()):
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-10, err_msg=name)
+
+
+def test_state_dict_keep_vars_returns_the_parameters_themselves():
+    model = nn.Sequential(nn.Linear(2, 2))
+    state = model.state_dict(keep_vars=True)
+    assert state["0.weight"] is model[0].weight and state["0.weight"].requires_grad
+    assert list(model.state_dict(prefix="net.")) == ["net.0.weight", "net.0.bias"]

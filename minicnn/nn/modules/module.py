@@ -261,19 +261,20 @@ class Module:
         return self.to("cuda")
 
     # ----- state ------------------------------------------------------------------------------
-    def state_dict(self, prefix=""):
+    def state_dict(self, *, prefix="", keep_vars=False):
         """Every parameter and persistent buffer by dotted name (detached Tensors sharing the
-        arrays): a module's parameters, then its buffers, then its children's, recursively."""
+        arrays, or the tensors themselves with ``keep_vars``): a module's parameters, then its
+        buffers, then its children's, recursively."""
         state = OrderedDict()
         for name, param in self._parameters.items():
             if param is not None:
-                state[prefix + name] = param.detach()
+                state[prefix + name] = param if keep_vars else param.detach()
         for name, buffer in self._buffers.items():
             if buffer is not None and name not in self._non_persistent:
-                state[prefix + name] = buffer.detach()
+                state[prefix + name] = buffer if keep_vars else buffer.detach()
         for name, child in self._modules.items():
             if child is not None:
-                state.update(child.state_dict(prefix=f"{prefix}{name}."))
+                state.update(child.state_dict(prefix=f"{prefix}{name}.", keep_vars=keep_vars))
         return state
 
     def load_state_dict(self, state_dict, strict=True):
