@@ -76,8 +76,9 @@ def main():
                                config={"example": "train_cifar10_resnet20", **vars(args)})
     if args.resume:
         trainer.resume(os.path.join(args.out, "last.npz"))
+    kernels = mc.backend.kernels_for(np.empty(1, np.float32)).NAME
     print(f"ResNet-20 on {len(train_set)} CIFAR-10 images for {args.epochs} epochs "
-          f"(milestones {milestones}, kernels {mc.get_backend()})", file=sys.stderr)
+          f"(milestones {milestones}, {kernels} kernels)", file=sys.stderr)
     trainer.fit(args.epochs)
     last = trainer.history[-1]
     print(f"test accuracy: {100 * last['test_top1']:.2f}% (top-5 {100 * last['test_top5']:.2f}%)")

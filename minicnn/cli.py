@@ -371,13 +371,18 @@ def cmd_train(args):
     if trainer.epoch >= config["epochs"]:
         raise UsageError(f"the run already has {trainer.epoch} epochs; pass --epochs N with "
                          f"N > {trainer.epoch} to continue it")
+    kernels = mc.backend.kernels_for(np.empty(1, np.float32)).NAME
     print(f"training {config['model']} on {config['data']} for {config['epochs']} epochs "
-          f"(kernels: {mc.get_backend()}); checkpoints in {out_dir}", file=sys.stderr)
+          f"({kernels} kernels); checkpoints in {out_dir}", file=sys.stderr)
     try:
         trainer.fit(config["epochs"])
     except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: minicnn train --resume {trainer.last_checkpoint}",
-              file=sys.stderr)
+        if trainer.epoch > 0:
+            print(f"\ninterrupted in epoch {trainer.epoch + 1}; continue from the end of epoch "
+                  f"{trainer.epoch} with: minicnn train --resume {trainer.last_checkpoint}",
+                  file=sys.stderr)
+        else:
+            print("\ninterrupted before the first epoch ended: no checkpoint", file=sys.stderr)
         return 130
     print(f"test accuracy: {100 * trainer.history[-1]['test_top1']:.2f}%")
     return 0
