@@ -390,3 +390,14 @@ def test_mse_loss_broadcasts_with_a_warning_as_torch():
 def test_nll_loss_refuses_a_0d_input():
     with pytest.raises(ValueError):
         F.nll_loss(mc.tensor(0.0), mc.tensor(0))
+
+
+@pytest.mark.parametrize("loss_class", ["CrossEntropyLoss", "NLLLoss"])
+def test_loss_class_weights_are_a_buffer_as_torch(loss_class):
+    loss = getattr(nn, loss_class)(weight=mc.tensor([1.0, 2.0, 0.5]))
+    assert list(loss.state_dict()) == ["weight"]
+    loss.double()
+    assert loss.weight.dtype == np.float64
+    assert list(getattr(nn, loss_class)().state_dict()) == []
+    torch = pytest.importorskip("torch")
+    assert list(getattr(torch.nn, loss_class)(weight=torch.ones(3)).state_dict()) == ["weight"]
