@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 import minicnn as mc
-from minicnn.train import TrainingDiverged
+from minicnn.train import TrainingDiverged, TrainingInterrupted
 from minicnn.utils.checkpoint import CheckpointError, load_checkpoint
 
 
@@ -367,7 +367,10 @@ def cmd_train(args):
     trainer = build_run(config, out_dir, args.device, plots=not args.no_plots)
     if resumed is not None:
         trainer.load_state_dict(resumed[1])
-        print(f"resumed from {resumed[0]} after epoch {trainer.epoch}", file=sys.stderr)
+        where = f"epoch {trainer.epoch}"
+        if trainer.partial_epoch is not None:
+            where = f"epoch {trainer.epoch + 1}, batch {trainer.partial_epoch['batches']}"
+        print(f"resumed from {resumed[0]} after {where}", file=sys.stderr)
     if trainer.epoch >= config["epochs"]:
         raise UsageError(f"the run already has {trainer.epoch} epochs; pass --epochs N with "
                          f"N > {trainer.epoch} to continue it")
@@ -376,13 +379,16 @@ def cmd_train(args):
           f"({kernels} kernels); checkpoints in {out_dir}", file=sys.stderr)
     try:
         trainer.fit(config["epochs"])
+    except TrainingInterrupted as stop:
+        print(f"{stop}\ncontinue with: minicnn train --resume {trainer.last_checkpoint}",
+              file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        if trainer.epoch > 0:
-            print(f"\ninterrupted in epoch {trainer.epoch + 1}; continue from the end of epoch "
-                  f"{trainer.epoch} with: minicnn train --resume {trainer.last_checkpoint}",
-                  file=sys.stderr)
+        if os.path.exists(trainer.last_checkpoint):
+            print(f"\ninterrupted; continue from the last checkpoint with: minicnn train "
+                  f"--resume {trainer.last_checkpoint}", file=sys.stderr)
         else:
-            print("\ninterrupted before the first epoch ended: no checkpoint", file=sys.stderr)
+            print("\ninterrupted before the first checkpoint", file=sys.stderr)
         return 130
     print(f"test accuracy: {100 * trainer.history[-1]['test_top1']:.2f}%")
     return 0

@@ -16,15 +16,23 @@ initialisation) and the training loader's state (``DataLoader.state_dict()``: it
 position, from which its shuffling and augmentation follow), so a resumed run repeats the
 uninterrupted one bit for bit.
 
+Ctrl-C (SIGINT) during ``fit`` finishes the batch in progress, writes ``last.npz`` at that point
+(the loader's position inside the epoch and the epoch's running sums included) and raises
+TrainingInterrupted; resuming from it continues with the next batch. A second Ctrl-C stops at
+once, without a checkpoint.
+
 A loss that becomes NaN or infinite stops the run with TrainingDiverged; checkpoints are only
-written at the end of a finite epoch, so the last one on disk is good.
+written after a finite step, so the last one on disk is good.
 """
 
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -34,11 +42,15 @@ from minicnn.random import get_rng_state, set_rng_state
 from minicnn.utils import plotting
 from minicnn.utils.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 
-__all__ = ["Trainer", "TrainingDiverged", "ProgressBar"]
+__all__ = ["Trainer", "TrainingDiverged", "TrainingInterrupted", "ProgressBar"]
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Stopped on request (Ctrl-C) after a batch; ``last.npz`` holds that point."""
 
 
 # ----- progress ---------------------------------------------------------------------------------
@@ -52,8 +64,10 @@ class ProgressBar:
     """A one-line progress bar: redrawn in place with carriage returns on a terminal, printed as
     plain lines (at most one every ``plain_interval`` seconds, and the last) otherwise."""
 
-    def __init__(self, total, description="", stream=None, width=24, plain_interval=10.0):
+    def __init__(self, total, description="", stream=None, width=24, plain_interval=10.0,
+                 initial=0):
         self.total, self.description, self.width = total, description, width
+        self.initial = initial          # steps already done before this bar started (resumed)
         self.stream = sys.stderr if stream is None else stream
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval = 0.1 if self.tty else plain_interval
@@ -61,7 +75,8 @@ class ProgressBar:
         self.line_length = 0
 
     def update(self, done, images, **metrics):
-        """Show ``done`` of ``total`` steps after ``images`` images, with metrics (name: text)."""
+        """Show ``done`` of ``total`` steps, ``images`` of them since the bar started, with
+        metrics (name: text)."""
         now = time.perf_counter()
         if done < self.total and now - self.last_draw < self.interval:
             return
@@ -73,7 +88,8 @@ class ProgressBar:
         parts += [f"{name} {value}" for name, value in metrics.items()]
         parts.append(f"{images / elapsed:.0f} img/s")
         if done < self.total:
-            parts.append(f"ETA {_clock(elapsed * (self.total - done) / max(done, 1))}")
+            steps = max(done - self.initial, 1)
+            parts.append(f"ETA {_clock(elapsed * (self.total - done) / steps)}")
         else:
             parts.append(f"in {_clock(elapsed)}")
         line = " ".join(part for part in parts if part)
@@ -124,7 +140,9 @@ class Trainer:
         self.epoch = 0                  # epochs completed
         self.history = []               # one dict per completed epoch
         self.best_metric = None         # best test top-1 so far (train accuracy without a test set)
+        self.partial_epoch = None       # running sums of an epoch stopped part-way, to resume it
         self.last_evaluation = None
+        self._stop_requested = False
 
     # ----- paths --------------------------------------------------------------------------------
     def _path(self, name):
@@ -149,6 +167,7 @@ class Trainer:
             "loader": _loader_state(self.train_loader),
             "best_metric": self.best_metric,
             "history": self.history,
+            "partial_epoch": self.partial_epoch,
             "config": self.config,
         }
 
@@ -165,12 +184,38 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.best_metric = state["best_metric"]
         self.history = list(state["history"])
+        self.partial_epoch = state["partial_epoch"]
 
     def resume(self, path):
         """Continue from a checkpoint written by this trainer (same model, optimizer, schedule
         and loaders, built the same way). Returns the number of completed epochs."""
         self.load_state_dict(load_checkpoint(path))
         return self.epoch
+
+    def request_stop(self):
+        """Stop after the batch in progress, with a checkpoint (what Ctrl-C does in ``fit``)."""
+        self._stop_requested = True
+
+    @contextmanager
+    def _stop_on_interrupt(self):
+        """While training: the first SIGINT requests a stop after the batch, a second one
+        interrupts at once. Signal handlers exist only in the main thread."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            self.request_stop()
+            self.stream.write("\nstopping after this batch (Ctrl-C again to stop at once)\n")
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            self._stop_requested = False
 
     # ----- one epoch ----------------------------------------------------------------------------
     def _diverged(self, what, batch):
@@ -183,13 +228,18 @@ class Trainer:
                                 "Try a smaller learning rate.")
 
     def train_epoch(self):
-        """One pass over the training data; returns {"loss", "accuracy", "images", "seconds"}."""
+        """One pass over the training data (or the rest of it, for an epoch resumed part-way);
+        returns {"loss", "accuracy", "images", "seconds", "lr"} over the whole epoch."""
         self.model.train()
+        sums = self.partial_epoch or {"batches": 0, "loss_sum": 0.0, "correct": 0, "images": 0,
+                                      "seconds": 0.0,
+                                      "lr": self.optimizer.param_groups[0]["lr"]}
         total = len(self.train_loader) if hasattr(self.train_loader, "__len__") else 0
-        bar = ProgressBar(total, f"epoch {self.epoch + 1}", self.stream)
-        loss_sum, correct, images = 0.0, 0, 0
-        start = time.perf_counter()
-        for batch, (batch_images, batch_labels) in enumerate(self.train_loader, 1):
+        bar = ProgressBar(total, f"epoch {self.epoch + 1}", self.stream, initial=sums["batches"])
+        loss_sum, correct, images = sums["loss_sum"], sums["correct"], sums["images"]
+        start = time.perf_counter() - sums["seconds"]
+        for batch, (batch_images, batch_labels) in enumerate(self.train_loader,
+                                                             sums["batches"] + 1):
             inputs, labels = as_batch(batch_images, batch_labels, self.device)
             self.optimizer.zero_grad()
             logits = self.model(inputs)
@@ -204,13 +254,25 @@ class Trainer:
             loss_sum += value * len(labels)
             correct += int(topk_correct(logits.numpy(), labels, 1).sum())
             images += len(labels)
-            bar.update(batch, images, loss=f"{loss_sum / images:.4f}",
+            bar.update(batch, images - sums["images"], loss=f"{loss_sum / images:.4f}",
                        acc=f"{100 * correct / images:.2f}%")
+            if self._stop_requested and batch < total:   # at the last batch, end the epoch
+                self._stop_inside_epoch(batch, loss_sum, correct, images,
+                                        time.perf_counter() - start, sums["lr"])
         seconds = time.perf_counter() - start
+        self.partial_epoch = None
         if images == 0:
             raise ValueError("Trainer: the training loader gave no batches")
         return {"loss": loss_sum / images, "accuracy": correct / images, "images": images,
-                "seconds": seconds}
+                "seconds": seconds, "lr": sums["lr"]}
+
+    def _stop_inside_epoch(self, batch, loss_sum, correct, images, seconds, lr):
+        self._check_parameters()
+        self.partial_epoch = {"batches": batch, "loss_sum": loss_sum, "correct": correct,
+                              "images": images, "seconds": seconds, "lr": lr}
+        self._save(improved=False)
+        saved = f"; checkpoint: {self.last_checkpoint}" if self.out_dir is not None else ""
+        raise TrainingInterrupted(f"stopped after epoch {self.epoch + 1}, batch {batch}{saved}")
 
     def _check_parameters(self):
         for name, param in self.model.named_parameters():
@@ -223,13 +285,19 @@ class Trainer:
         the history (one dict per epoch)."""
         if self.out_dir is not None:
             os.makedirs(self.out_dir, exist_ok=True)
+        with self._stop_on_interrupt():
+            self._fit(epochs)
+        if self.plots and self.out_dir is not None:
+            self.save_plots()
+        return self.history
+
+    def _fit(self, epochs):
         while self.epoch < epochs:
-            lr = self.optimizer.param_groups[0]["lr"]
             train = self.train_epoch()
             self._check_parameters()
             if self.scheduler is not None and self.scheduler_interval == "epoch":
                 self.scheduler.step()
-            record = {"epoch": self.epoch + 1, "lr": lr, "train_loss": train["loss"],
+            record = {"epoch": self.epoch + 1, "lr": train["lr"], "train_loss": train["loss"],
                       "train_accuracy": train["accuracy"], "seconds": train["seconds"],
                       "images_per_second": train["images"] / max(train["seconds"], 1e-9)}
             if self.test_loader is not None:
@@ -246,9 +314,9 @@ class Trainer:
             self._save(improved)
             self.out.write(self._summary(record, epochs) + "\n")
             self.out.flush()
-        if self.plots and self.out_dir is not None:
-            self.save_plots()
-        return self.history
+            if self._stop_requested and self.epoch < epochs:
+                saved = f"; checkpoint: {self.last_checkpoint}" if self.out_dir is not None else ""
+                raise TrainingInterrupted(f"stopped after epoch {self.epoch}{saved}")
 
     def _summary(self, record, epochs):
         width = len(str(epochs))

@@ -3,6 +3,8 @@ and the main job's default recipe learns."""
 
 import io
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ import pytest
 import minicnn as mc
 import minicnn.nn as nn
 from minicnn.data import ArrayDataset, DataLoader, transforms
-from minicnn.train import ProgressBar, Trainer, TrainingDiverged
+from minicnn.train import ProgressBar, Trainer, TrainingDiverged, TrainingInterrupted
 from minicnn.utils.checkpoint import load_checkpoint
 
 
@@ -66,6 +68,39 @@ def test_resumed_run_ends_with_the_same_weights_bit_for_bit(tmp_path):
     other.train_loader.seed = 8
     other.fit(3)
     assert any((a != b).any() for a, b in zip(weights(straight), weights(other)))
+
+
+def test_ctrl_c_inside_an_epoch_checkpoints_that_batch_and_resumes_exactly(tmp_path):
+    straight = build(tmp_path / "straight")
+    straight.fit(3)
+
+    interrupted = build(tmp_path / "interrupted")
+    real_step = interrupted.optimizer.step
+    steps = []
+
+    def step_then_ctrl_c():
+        real_step()
+        steps.append(1)
+        if len(steps) == 6:                 # epoch 2 (of 4 batches), batch 2
+            os.kill(os.getpid(), signal.SIGINT)
+
+    interrupted.optimizer.step = step_then_ctrl_c
+    with pytest.raises(TrainingInterrupted, match="epoch 2, batch 2"):
+        interrupted.fit(3)
+    assert "stopping after this batch" in interrupted.stream.getvalue()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    saved = load_checkpoint(tmp_path / "interrupted" / "last.npz")
+    assert saved["epoch"] == 1 and saved["partial_epoch"]["batches"] == 2
+    assert saved["loader"] == {"seed": 7, "epoch": 1, "batch": 2}
+
+    resumed = build(tmp_path / "interrupted", seed=999)
+    resumed.resume(tmp_path / "interrupted" / "last.npz")
+    resumed.fit(3)
+    for a, b in zip(weights(straight), weights(resumed)):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(straight.history, resumed.history):
+        assert (a["train_loss"], a["train_accuracy"], a["lr"], a["test_top1"]) == \
+            (b["train_loss"], b["train_accuracy"], b["lr"], b["test_top1"])
 
 
 def test_checkpoints_log_and_summary_lines(tmp_path):
