@@ -11,9 +11,11 @@ CIFAR10_PATH is the binary or python release of CIFAR-10, as the archive
 ../shared/data/cifar-10-binary.tar.gz next to the repository, if it is there. The paper trains
 64k iterations (182 epochs) for 8.75% test error; on a CPU an epoch takes minutes, so start
 with a few epochs on a subset. Checkpoints go to --out; --resume continues an interrupted run.
-The same run from the command line: minicnn train --model resnet20 --data cifar10 --data-path PATH
+
+This is the run that `minicnn train --model resnet20 --data cifar10 --data-path PATH
 --augment crop,flip --crop-padding 4 --batch-size 128 --lr 0.1 --weight-decay 1e-4
---schedule multistep --no-nesterov --epochs 182.
+--schedule multistep --no-nesterov --epochs 182` makes, written out with the Python API; its
+checkpoints carry the same configuration, so `minicnn eval OUT/best.npz --tta flip` reads them.
 """
 
 import argparse
@@ -24,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import minicnn as mc
+from minicnn.cli import TRAIN_DEFAULTS
 from minicnn.data import transforms
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-10-binary.tar.gz"
@@ -71,9 +74,14 @@ def main():
                              weight_decay=args.weight_decay)
     milestones = [max(1, args.epochs // 2), max(1, (3 * args.epochs) // 4)]
     scheduler = mc.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+    config = {**TRAIN_DEFAULTS, "model": "resnet20", "model_options": {}, "data": "cifar10",
+              "data_path": os.path.abspath(args.path), "epochs": args.epochs,
+              "batch_size": args.batch_size, "lr": args.lr, "momentum": 0.9, "nesterov": False,
+              "weight_decay": args.weight_decay, "schedule": "multistep",
+              "milestones": milestones, "gamma": 0.1, "augment": "crop,flip", "crop_padding": 4,
+              "train_subset": args.subset, "test_subset": args.test_subset, "seed": args.seed}
     trainer = mc.train.Trainer(model, train_loader, test_loader, optimizer, scheduler,
-                               out_dir=args.out, class_names=test_set.classes,
-                               config={"example": "train_cifar10_resnet20", **vars(args)})
+                               out_dir=args.out, class_names=test_set.classes, config=config)
     if args.resume:
         trainer.resume(os.path.join(args.out, "last.npz"))
     kernels = mc.backend.kernels_for(np.empty(1, np.float32)).NAME
