@@ -269,3 +269,13 @@ def test_numpy_takes_tensors_and_ndarray_operands_defer_to_tensor():
     assert mc.ones(2, 3).t().shape == (3, 2) and mc.ones(3).t().shape == (3,)
     with pytest.raises(ValueError):
         mc.ones(2, 3, 4).t()
+
+
+def test_no_grad_works_as_a_decorator_too():
+    @mc.no_grad()
+    def doubled_requires_grad(x):
+        return (x * 2).requires_grad
+
+    x = mc.ones(2, requires_grad=True)
+    assert doubled_requires_grad(x) is False and doubled_requires_grad(x) is False
+    assert (x * 2).requires_grad and mc.is_grad_enabled()
