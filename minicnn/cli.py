@@ -186,6 +186,8 @@ def _given_options(args):
     given = {key: getattr(args, key) for key in TRAIN_DEFAULTS if getattr(args, key) is not None}
     if "model_options" in given:
         given["model_options"] = dict(given["model_options"])
+    if "data_path" in given:       # absolute, so that a resumed run may start elsewhere
+        given["data_path"] = os.path.abspath(os.path.expanduser(given["data_path"]))
     return given
 
 
@@ -196,6 +198,8 @@ def _train_config(args):
     if args.resume is None:
         config = {**TRAIN_DEFAULTS, **given}
         config["model_options"] = _model_options(config)
+        if config["schedule"] == "multistep" and not config["milestones"]:
+            config["milestones"] = _default_milestones(config["epochs"])
         _check_config(config)
         return config, None
     path = args.resume or os.path.join(args.out or _default_out(config_of=given), "last.npz")
@@ -210,9 +214,8 @@ def _train_config(args):
     if conflicts:
         raise UsageError("--resume continues a run with its own settings; these differ: "
                          + "; ".join(conflicts))
-    if given.get("epochs", config["epochs"]) != config["epochs"] and (
-            config["schedule"] in ("onecycle", "cosine")
-            or (config["schedule"] == "multistep" and not config["milestones"])):
+    if given.get("epochs", config["epochs"]) != config["epochs"] and \
+            config["schedule"] in ("onecycle", "cosine"):
         raise UsageError(f"the {config['schedule']} schedule of this run was laid out for "
                          f"{config['epochs']} epochs; a resumed run cannot change --epochs")
     config.update({key: given[key] for key in RESUME_OVERRIDABLE if key in given})
@@ -308,6 +311,11 @@ def build_model(config, num_classes, channels):
         raise UsageError(f"model {name}: {error}") from None
 
 
+def _default_milestones(epochs):
+    """Divide the rate at half and three quarters of the run, as the ResNet paper does."""
+    return [max(1, epochs // 2), max(1, (3 * epochs) // 4)]
+
+
 def build_optimizer(config, model, steps_per_epoch):
     """(optimizer, schedule or None, "epoch" or "step": when the schedule steps)."""
     optim = mc.optim
@@ -329,7 +337,7 @@ def build_optimizer(config, model, steps_per_epoch):
     if schedule == "step":
         return optimizer, schedules.StepLR(optimizer, config["step_size"], config["gamma"]), "epoch"
     if schedule == "multistep":
-        milestones = config["milestones"] or [epochs // 2, (3 * epochs) // 4]
+        milestones = config["milestones"] or _default_milestones(epochs)
         return optimizer, schedules.MultiStepLR(optimizer, milestones, config["gamma"]), "epoch"
     if schedule == "cosine":
         return optimizer, schedules.CosineAnnealingLR(optimizer, T_max=epochs), "epoch"
