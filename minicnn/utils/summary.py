@@ -245,8 +245,7 @@ class _Tracer:
                 field = self.layer_field(module, inputs, outputs[0])
                 self.remember(outputs[0], field)
             else:
-                fields = [self.field_of(t) for t in outputs]
-                field = fields[0]
+                field = self.field_of(outputs[0]) if outputs[0].ndim == 4 else None
             params = [p for p in module.parameters(recurse=False)
                       if id(p) not in self.counted_params]
             self.counted_params.update(id(p) for p in params)
