@@ -1,5 +1,6 @@
 """The C kernels never crash the interpreter, in three subprocesses:
 
+- each C kernel called directly with NULL pointers and sizes that make no sense: it refuses;
 - a hypothesis fuzz of every wrapper with arrays of any dtype, rank and layout and sizes from
   -2^63 to 2^64: each call returns or raises a Python exception, and the process is never
   killed by a signal;
@@ -87,6 +88,52 @@ def test_wrapper_fuzz_never_kills_the_interpreter():
     result = run_python(FUZZ, 400)
     assert result.returncode >= 0, f"killed by signal {-result.returncode}:\n{result.stderr[-3000:]}"
     assert result.returncode == 0 and "fuzz done" in result.stdout, result.stdout + result.stderr[-3000:]
+
+
+REFUSALS = textwrap.dedent('''
+    from minicnn._ckernels import ffi, lib
+    NULL, big = ffi.NULL, 2 ** 40
+    calls = {
+        "im2col negative N": lambda: lib.im2col_f64(NULL, NULL, -1, 1, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1),
+        "im2col window too big": lambda: lib.im2col_f32(NULL, NULL, 1, 1, 2, 2, 3, 3, 2, 2, 0, 0, 1, 1),
+        "im2col overflow": lambda: lib.im2col_f64(NULL, NULL, big, big, big, 1, 1, 1, 1, 1, 0, 0, 1, 1),
+        "col2im zero stride": lambda: lib.col2im_f64(NULL, NULL, 1, 1, 4, 4, 3, 3, 0, 1, 1, 1, 1, 1),
+        "max pool zero kernel": lambda: lib.max_pool2d_forward_f32(
+            NULL, NULL, NULL, 1, 1, 4, 4, 0, 2, 2, 2, 0, 0, 1, 1, 2, 2),
+        "max pool zero output": lambda: lib.max_pool2d_forward_f64(
+            NULL, NULL, NULL, 1, 1, 4, 4, 2, 2, 2, 2, 0, 0, 1, 1, 0, 2),
+        "max pool backward no batch": lambda: lib.max_pool2d_backward_f64(NULL, NULL, NULL, 0, 1, 2, 2, 4, 4),
+        "avg pool negative padding": lambda: lib.avg_pool2d_forward_f32(
+            NULL, NULL, 1, 1, 4, 4, 2, 2, 2, 2, -1, 0, 2, 2, 1),
+        "avg pool backward huge output": lambda: lib.avg_pool2d_backward_f64(
+            NULL, NULL, 1, 1, 4, 4, 2, 2, 2, 2, 0, 0, big, big, 1),
+        "batch norm no channels": lambda: lib.batch_norm_forward_f64(
+            NULL, NULL, NULL, 1e-5, NULL, NULL, NULL, 2, 0, 2, 2),
+        "batch norm backward overflow": lambda: lib.batch_norm_backward_f32(
+            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, big, big, big, 1),
+        "lrn zero size": lambda: lib.lrn_forward_f64(NULL, NULL, NULL, 1, 3, 2, 2, 0, 1e-4, 0.75, 1.0),
+        "relu negative count": lambda: lib.relu_forward_f32(NULL, NULL, -1),
+        "dropout negative count": lambda: lib.dropout_apply_f64(NULL, NULL, NULL, -5),
+        "cross-entropy no rows": lambda: lib.softmax_cross_entropy_forward_f64(
+            NULL, NULL, NULL, -100, 0.0, NULL, NULL, 0, 3),
+        "sgd momentum without buffer": lambda: lib.sgd_step_f64(
+            NULL, NULL, NULL, 3, 0.1, 0.9, 0.0, 0.0, 0, 0, 0),
+        "adam step 0": lambda: lib.adam_step_f32(
+            NULL, NULL, NULL, NULL, NULL, 3, 0, 1e-3, 0.9, 0.999, 1e-8, 0.0, 0, 0, 0),
+        "rmsprop centered without average": lambda: lib.rmsprop_step_f64(
+            NULL, NULL, NULL, NULL, NULL, 3, 1e-2, 0.99, 1e-8, 0.0, 0.0, 1, 0),
+    }
+    accepted = [name for name, call in calls.items() if call() != lib.MINICNN_BAD_ARGUMENT]
+    print("accepted:", accepted)
+''')
+
+
+@needs_c
+def test_c_kernels_refuse_nonsense_sizes_without_touching_memory():
+    """Called directly with NULL pointers: any access would be a crash."""
+    result = run_python(REFUSALS)
+    assert result.returncode == 0, f"status {result.returncode}:\n{result.stderr[-3000:]}"
+    assert "accepted: []" in result.stdout, result.stdout
 
 
 def _sanitizer_runtime():
