@@ -379,3 +379,22 @@ def test_state_dict_keys_follow_torchvision(no_init):
               if n.endswith("weight")]
     assert alexnet[0] == "features.0.weight" and shapes[0] == (96, 3, 11, 11)
     assert shapes[-3:] == [(4096, 9216), (4096, 4096), (1000, 4096)]
+
+
+def test_alexnet_lrn_computes_the_papers_formula():
+    # b = a / (k + alpha * sum over 5 neighbouring channels of a^2)^beta, k=2, alpha=1e-4,
+    # beta=0.75, with alpha not divided by n as in the paper
+    lrn = mc.models.create("alexnet").features[2]
+    a = np.random.default_rng(0).standard_normal((1, 7, 2, 2)) * 10
+    squares = np.pad(a ** 2, ((0, 0), (2, 2), (0, 0), (0, 0)))
+    window = sum(squares[:, i:i + 7] for i in range(5))
+    expected = a / (2 + 1e-4 * window) ** 0.75
+    np.testing.assert_allclose(lrn(mc.tensor(a)).numpy(), expected, rtol=1e-12)
+
+
+def test_zfnet_feature_map_sizes_match_the_paper(no_init):
+    summary = mc.summary(_zeroed(mc.models.create("zfnet")), (3, 224, 224))
+    sizes = [row.output_shape[1:] for row in summary.rows
+             if row.type.split()[0] in ("Conv2d", "MaxPool2d")]
+    assert sizes == [(96, 110, 110), (96, 55, 55), (256, 26, 26), (256, 13, 13),
+                     (384, 13, 13), (384, 13, 13), (256, 13, 13), (256, 6, 6)]
