@@ -46,6 +46,22 @@ def assert_matches_torch(mc_fn, torch_fn, arrays, rng, rtol=1e-12, atol=1e-14):
         np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
 
 
+# A test parametrized over CHECKS runs once as a float64 gradient check and once (where PyTorch
+# is installed) as a comparison of values and gradients with PyTorch.
+CHECKS = ["gradcheck", "torch"]
+
+
+def torch_for(check):
+    return pytest.importorskip("torch") if check == "torch" else None
+
+
+def verify(check, fn, arrays, rng, torch_fn):
+    if check == "gradcheck":
+        assert_gradcheck(fn, leaves(*arrays))
+    else:
+        assert_matches_torch(fn, torch_fn, arrays, rng)
+
+
 def away_from_zero(rng, shape):
     return rng.uniform(0.1, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
 
@@ -61,18 +77,17 @@ ACTIVATIONS = {
 }
 
 
+@pytest.mark.parametrize("check", CHECKS)
 @pytest.mark.parametrize("kernel_set", KERNEL_SETS)
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 @given(shape=shapes, seed=seeds)
-def test_activation_gradcheck_and_torch(kernel_set, name, shape, seed):
+def test_activation(check, kernel_set, name, shape, seed):
+    torch = torch_for(check)
     fn, torch_name, kwargs = ACTIVATIONS[name]
     rng = np.random.default_rng(seed)
     x = away_from_zero(rng, shape)        # no values at the kink of relu / leaky relu
     with mc.backend(kernel_set):
-        assert_gradcheck(fn, leaves(x))
-        torch = pytest.importorskip("torch")
-        torch_fn = getattr(torch.nn.functional, torch_name)
-        assert_matches_torch(fn, lambda t: torch_fn(t, **kwargs), [x], rng)
+        verify(check, fn, [x], rng, lambda t: getattr(torch.nn.functional, torch_name)(t, **kwargs))
 
 
 def test_activations_keep_float32_and_saturate_without_overflow():
@@ -96,20 +111,19 @@ def test_relu_gradient_at_zero_is_zero_and_integers_work_as_torch(kernel_set):
         assert relu_of_ints.dtype == np.int64 and relu_of_ints.tolist() == [3, 0]
 
 
+@pytest.mark.parametrize("check", CHECKS)
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 @given(shape=shapes, seed=seeds, data=st.data())
-def test_softmax_gradcheck_and_torch(name, shape, seed, data):
+def test_softmax(check, name, shape, seed, data):
+    torch = torch_for(check)
     ndim = len(shape)
     dim = data.draw(st.integers(-max(ndim, 1), max(ndim, 1) - 1))
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape) * 3
     fn = getattr(F, name)
-    assert_gradcheck(lambda t: fn(t, dim), leaves(x))
-    torch = pytest.importorskip("torch")
-    torch_fn = getattr(torch.nn.functional, name)
-    assert_matches_torch(lambda t: fn(t, dim), lambda t: torch_fn(t, dim), [x], rng)
-    assert_matches_torch(lambda t: getattr(nn, {"softmax": "Softmax", "log_softmax": "LogSoftmax"}[name])(dim)(t),
-                         lambda t: torch_fn(t, dim), [x], rng)
+    module = getattr(nn, {"softmax": "Softmax", "log_softmax": "LogSoftmax"}[name])(dim)
+    for candidate in (lambda t: fn(t, dim), module):
+        verify(check, candidate, [x], rng, lambda t: getattr(torch.nn.functional, name)(t, dim))
 
 
 @pytest.mark.parametrize("ndim", [0, 1, 2, 3, 4])
@@ -135,16 +149,16 @@ def test_softmax_of_huge_logits_is_finite_and_errors_follow_torch():
 
 # ----- linear -------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("check", CHECKS)
 @given(batch=hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=3),
        in_features=st.integers(1, 3), out_features=st.integers(1, 3), bias=st.booleans(), seed=seeds)
-def test_linear_gradcheck_and_torch(batch, in_features, out_features, bias, seed):
+def test_linear(check, batch, in_features, out_features, bias, seed):
+    torch = torch_for(check)
     rng = np.random.default_rng(seed)
     arrays = [rng.standard_normal(batch + (in_features,)), rng.standard_normal((out_features, in_features))]
     if bias:
         arrays.append(rng.standard_normal(out_features))
-    assert_gradcheck(F.linear, leaves(*arrays))
-    torch = pytest.importorskip("torch")
-    assert_matches_torch(F.linear, torch.nn.functional.linear, arrays, rng)
+    verify(check, F.linear, arrays, rng, lambda *ts: torch.nn.functional.linear(*ts))
 
 
 def test_linear_refuses_a_wrong_input_size():
@@ -325,8 +339,10 @@ def test_cross_entropy_errors_follow_torch(case):
 
 # ----- nll and mse --------------------------------------------------------------------------
 
+@pytest.mark.parametrize("check", CHECKS)
 @given(case=cross_entropy_case())
-def test_nll_loss_gradcheck_and_torch(case):
+def test_nll_loss(check, case):
+    torch = torch_for(check)
     case = dict(case, probabilities=False)
     rng, logits, target, weight, ignore_index = _cross_entropy_arrays(case)
     log_probs = logits - np.log(np.exp(logits).sum(axis=0 if logits.ndim == 1 else 1, keepdims=True))
@@ -334,12 +350,9 @@ def test_nll_loss_gradcheck_and_torch(case):
     options.pop("label_smoothing")
     if case["reduction"] == "mean" and (target == ignore_index).all():
         return
-    assert_gradcheck(lambda z: F.nll_loss(z, mc.tensor(target), **options), leaves(log_probs))
-    torch = pytest.importorskip("torch")
-    torch_options = dict(options, weight=None if weight is None else torch.tensor(weight))
-    assert_matches_torch(lambda z: F.nll_loss(z, mc.tensor(target), **options),
-                         lambda z: torch.nn.functional.nll_loss(z, torch.tensor(target), **torch_options),
-                         [log_probs], rng)
+    torch_options = dict(options, weight=None if weight is None else torch.tensor(weight)) if torch else {}
+    verify(check, lambda z: F.nll_loss(z, mc.tensor(target), **options), [log_probs], rng,
+           lambda z: torch.nn.functional.nll_loss(z, torch.tensor(target), **torch_options))
 
 
 def test_nll_loss_of_log_softmax_equals_cross_entropy():
@@ -349,20 +362,19 @@ def test_nll_loss_of_log_softmax_equals_cross_entropy():
                                F.cross_entropy(logits, target).item(), rtol=1e-12)
 
 
+@pytest.mark.parametrize("check", CHECKS)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @given(shape=shapes, seed=seeds)
-def test_mse_loss_gradcheck_and_torch(reduction, shape, seed):
+def test_mse_loss(check, reduction, shape, seed):
+    torch = torch_for(check)
     rng = np.random.default_rng(seed)
     x, y = rng.standard_normal(shape), rng.standard_normal(shape)
     if reduction == "mean" and 0 in shape:
         assert np.isnan(F.mse_loss(mc.tensor(x), mc.tensor(y)).item())
         return
-    fn = lambda a, b: F.mse_loss(a, b, reduction=reduction)   # noqa: E731
-    assert_gradcheck(fn, leaves(x, y))
-    torch = pytest.importorskip("torch")
-    assert_matches_torch(fn, lambda a, b: torch.nn.functional.mse_loss(a, b, reduction=reduction), [x, y], rng)
-    assert_matches_torch(lambda a, b: nn.MSELoss(reduction)(a, b),
-                         lambda a, b: torch.nn.functional.mse_loss(a, b, reduction=reduction), [x, y], rng)
+    for fn in (lambda a, b: F.mse_loss(a, b, reduction=reduction), nn.MSELoss(reduction)):
+        verify(check, fn, [x, y], rng,
+               lambda a, b: torch.nn.functional.mse_loss(a, b, reduction=reduction))
 
 
 def test_loss_modules_repr_like_torch():
