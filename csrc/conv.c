@@ -68,14 +68,15 @@ int NAME(im2col)(const real *x, real *cols, int64_t N, int64_t C, int64_t H, int
                 continue;
             }
             const real *in = plane + h * W;  /* column xo reads in[xo * sw + offset] */
-            for (int64_t xo = 0; xo < x_first; xo++) out[xo] = 0;
+            int64_t xo = 0;
+            for (; xo < x_first; xo++) out[xo] = 0;
             if (sw == 1) {
-                memcpy(out + x_first, in + x_first + offset,
-                       (size_t)(x_last - x_first) * sizeof(real));
+                const real *from = in + offset;
+                for (; xo < x_last; xo++) out[xo] = from[xo];
             } else {
-                for (int64_t xo = x_first; xo < x_last; xo++) out[xo] = in[xo * sw + offset];
+                for (; xo < x_last; xo++) out[xo] = in[xo * sw + offset];
             }
-            for (int64_t xo = x_last; xo < ow; xo++) out[xo] = 0;
+            for (; xo < ow; xo++) out[xo] = 0;
         }
     }
     return MINICNN_OK;
