@@ -413,3 +413,12 @@ def test_loss_class_weights_are_a_buffer_as_torch(loss_class):
     assert list(getattr(nn, loss_class)().state_dict()) == []
     torch = pytest.importorskip("torch")
     assert list(getattr(torch.nn, loss_class)(weight=torch.ones(3)).state_dict()) == ["weight"]
+
+
+def test_softmax_dtype_argument_casts_first_as_torch():
+    x = mc.tensor(np.array([[1.0, 2.0, 3.0]], dtype=np.float32), requires_grad=True)
+    y = F.softmax(x, 1, dtype=mc.float64)
+    assert y.dtype == np.float64
+    y.backward(mc.tensor(np.array([[1.0, 0.0, 0.0]])))
+    assert x.grad.dtype == np.float32
+    assert F.log_softmax(x, dim=-1, dtype=np.float64).dtype == np.float64

@@ -88,9 +88,12 @@ def _softmax_dim(input, dim):
     return axis
 
 
-def softmax(input, dim=None):
+def softmax(input, dim=None, *, dtype=None):
+    """exp(x) / sum(exp(x)) along dim; ``dtype`` casts the input first, as in PyTorch."""
+    input = input if dtype is None else input.to(dtype)
     return Softmax.apply(input, _softmax_dim(input, dim))
 
 
-def log_softmax(input, dim=None):
+def log_softmax(input, dim=None, *, dtype=None):
+    input = input if dtype is None else input.to(dtype)
     return LogSoftmax.apply(input, _softmax_dim(input, dim))
