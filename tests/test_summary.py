@@ -131,6 +131,8 @@ def test_batch_size_scales_the_counts():
     assert three.total_mult_adds == 3 * one.total_mult_adds
     assert three.activation_values == 3 * one.activation_values
     assert one.total_mult_adds == 4 * 36 * 27 + 144 * 5
+    assert one.rows[2].type == "Flatten" and one.rows[2].activations is None   # a view
+    assert one.activation_values == 3 * 8 * 8 + 4 * 6 * 6 + 5
     assert three.rows[1].output_shape == (3, 4, 6, 6)
 
 

@@ -7,14 +7,16 @@ a forward hook on every module. A leaf module (conv, BN, ReLU, pool, linear, ...
 row. A module with children gives a row only when its output is a tensor that none of its
 children returned, i.e. when its own forward computed something (the concatenation of an
 Inception module, a residual addition, the ReLU that GoogLeNet's BasicConv2d applies
-functionally); so branching models are summarised correctly.
+functionally); so branching models are summarised correctly. The model itself gets such a row,
+named "output", when its forward computes after its last child.
 
 Counting rules:
 - parameters: a module's own parameters, counted at its first call; the totals are those of
   ``model.parameters()`` (so layers that did not run, like inactive auxiliary heads, count too);
 - weights: the ``weight`` parameter only, as lecture tables count them (no biases);
-- activation values and bytes: the elements of the layer's output for the whole batch; the
-  totals add each distinct output tensor once, plus the input;
+- activation values and bytes: the elements of the layer's output for the whole batch, where
+  the output has memory of its own (not the input returned, not a view); the totals add
+  these and the input;
 - multiply-adds: conv ``Cout * Hout * Wout * Cin/groups * kh * kw``, linear ``in * out`` per
   row of the input, times the batch; nothing for BN, activations, pooling or additions;
 - receptive field and jump: along the path that leads to the layer's output (where paths join,
@@ -38,13 +40,14 @@ from minicnn.utils.conv_arithmetic import pair, receptive_field_step
 @dataclass
 class LayerRow:
     """One row of the summary table."""
-    name: str                 # the module's path in the model ("features.0"); "input" for the input
+    name: str                 # the module's path ("features.0"); "input"; "output" for the
+                              # model's own forward (only when it computes after its children)
     type: str                 # the class name, with the kernel and stride of a conv or pool
     output_shape: tuple       # the full output shape, batch first
     weights: int              # elements of the module's own ``weight`` parameter
     params: int               # elements of the module's own parameters (first call only)
-    activations: int          # elements of the output
-    activation_bytes: int
+    activations: int          # elements of the output; None if its memory was counted
+    activation_bytes: int     # already (Identity, Dropout in eval, Flatten's view)
     mult_adds: int
     receptive_field: tuple    # (rh, rw) in input pixels, or None where it has no meaning
     jump: tuple               # (jh, jw), or None
@@ -168,6 +171,7 @@ class _Tracer:
         self.field = {id(model_input): ((1, 1), (1, 1))}   # tensor id -> (rf, jump) or None
         self.alive = [model_input]      # keeps traced tensors alive, so their ids stay unique
         self.counted_params = set()
+        self.counted_memory = {id(_root(model_input.array))}
         self.children = {id(m): any(True for _ in m.children()) for m in model.modules()}
 
     def field_of(self, tensor):
@@ -244,8 +248,14 @@ class _Tracer:
             if is_leaf and len(outputs) == 1:
                 field = self.layer_field(module, inputs, outputs[0])
                 self.remember(outputs[0], field)
+            elif outputs[0].ndim == 4:
+                field = self.field_of(outputs[0])
             else:
-                field = self.field_of(outputs[0]) if outputs[0].ndim == 4 else None
+                field = None
+                self.remember(outputs[0], field)
+            # a view (Flatten's reshape) shares its memory with a tensor counted before
+            fresh = [t for t in new if id(_root(t.array)) not in self.counted_memory]
+            self.counted_memory.update(id(_root(t.array)) for t in fresh)
             params = [p for p in module.parameters(recurse=False)
                       if id(p) not in self.counted_params]
             self.counted_params.update(id(p) for p in params)
@@ -255,8 +265,8 @@ class _Tracer:
                 name=name, type=_type_label(module),
                 output_shape=outputs[0].shape,
                 weights=weights, params=sum(p.numel() for p in params),
-                activations=sum(t.numel() for t in new) if new else None,
-                activation_bytes=sum(int(t.array.nbytes) for t in new) if new else None,
+                activations=sum(t.numel() for t in fresh) if fresh else None,
+                activation_bytes=sum(int(t.array.nbytes) for t in fresh) if fresh else None,
                 mult_adds=sum(_mult_adds(module, t) for t in outputs) if is_leaf else 0,
                 receptive_field=None if field is None else field[0],
                 jump=None if field is None else field[1]))
