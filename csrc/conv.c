@@ -71,8 +71,8 @@ int NAME(im2col)(const real *x, real *cols, int64_t N, int64_t C, int64_t H, int
             int64_t xo = 0;
             for (; xo < x_first; xo++) out[xo] = 0;
             if (sw == 1) {
-                const real *from = in + offset;
-                for (; xo < x_last; xo++) out[xo] = from[xo];
+                const real *from = in + x_first + offset;
+                for (; xo < x_last; xo++) out[xo] = from[xo - x_first];
             } else {
                 for (; xo < x_last; xo++) out[xo] = in[xo * sw + offset];
             }
@@ -104,7 +104,13 @@ int NAME(col2im)(const real *cols, real *x, int64_t N, int64_t C, int64_t H, int
                     const int64_t h = y * sh - ph + i * dh;
                     if (h < 0 || h >= H) continue;
                     real *out = plane + h * W;  /* column xo adds to out[xo * sw + offset] */
-                    for (int64_t xo = x_first; xo < x_last; xo++) out[xo * sw + offset] += in[xo];
+                    if (sw == 1) {  /* contiguous: a loop the compiler vectorizes */
+                        real *to = out + x_first + offset;
+                        const real *from = in + x_first;
+                        for (int64_t t = 0; t < x_last - x_first; t++) to[t] += from[t];
+                    } else {
+                        for (int64_t xo = x_first; xo < x_last; xo++) out[xo * sw + offset] += in[xo];
+                    }
                 }
             }
         }
