@@ -33,15 +33,15 @@ class LeakyReLU(Function):
         return get_array_module(x).where(x > 0, grad_y, grad_y * self.negative_slope), None
 
 
-def _row_max(x, dim):
-    """max along dim (0 for an empty tensor, whose max is never used), kept for broadcasting."""
-    return x.max(axis=dim, keepdims=True) if x.size else get_array_module(x).zeros_like(x)
+def _shifted(x, dim):
+    """x - max(x) along dim, so that exp cannot overflow (an empty x has no max, and needs none)."""
+    return x - x.max(axis=dim, keepdims=True) if x.size else x
 
 
 class Softmax(Function):
     def forward(self, x, dim):
         xp = get_array_module(x)
-        e = xp.exp(x - _row_max(x, dim))
+        e = xp.exp(_shifted(x, dim))
         y = e / e.sum(axis=dim, keepdims=True)
         self.dim = dim
         self.save_for_backward(y)
@@ -56,8 +56,9 @@ class Softmax(Function):
 class LogSoftmax(Function):
     def forward(self, x, dim):
         xp = get_array_module(x)
-        shifted = x - _row_max(x, dim)
-        y = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        shifted = _shifted(x, dim)
+        # log-sum-exp; an empty x has nothing to normalise (and the log of its empty sums is -inf)
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True)) if x.size else x.copy()
         self.dim = dim
         self.save_for_backward(y)
         return y
