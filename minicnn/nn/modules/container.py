@@ -42,9 +42,9 @@ class Sequential(Module):
 class ModuleList(Module):
     """A list of modules whose parameters the parent registers (no forward of its own)."""
 
-    def __init__(self, modules=()):
+    def __init__(self, modules=None):
         super().__init__()
-        for module in modules:
+        for module in modules or ():
             self.append(module)
 
     def __getitem__(self, index):
