@@ -197,3 +197,11 @@ def test_the_default_recipe_learns_on_a_slice_of_the_embedded_data(tmp_path):
     trainer.stream, trainer.out = io.StringIO(), io.StringIO()
     trainer.fit(config["epochs"])
     assert trainer.history[-1]["test_top1"] > 0.5       # chance is 0.1
+
+
+@pytest.mark.slow
+def test_the_main_job_reaches_85_percent(tmp_path, capsys):
+    from minicnn import cli
+    assert cli.main(["train", "--out", str(tmp_path), "--no-plots"]) == 0
+    last_line = capsys.readouterr().out.splitlines()[-1]
+    assert float(last_line.removeprefix("test accuracy: ").rstrip("%")) >= 85.0
