@@ -1,7 +1,8 @@
 """Tensor operations: arithmetic, math functions, matmul, reductions, shape ops and indexing.
 
 Each is a Function whose backward states its local derivative. Elementwise binary ops
-broadcast as NumPy does; their backward sums the gradient back to each input's shape.
+broadcast as NumPy does (their backward sums the gradient back to each input's shape) and
+choose their result dtype as PyTorch does (``result_type``).
 """
 
 import builtins
@@ -69,7 +70,7 @@ def _is_number(value):
     return np.isscalar(value) and not isinstance(value, (str, bytes))
 
 
-_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 
 
 def _promote_types(a, b):
@@ -84,9 +85,9 @@ def _combine(higher, lower):
     """A lower-priority operand's dtype only counts when its category is higher."""
     if higher is None or lower is None:
         return higher if lower is None else lower
-    if higher.kind == "f":
+    if higher.kind in "fc":
         return higher
-    if higher.kind == "b" or lower.kind == "f":
+    if higher.kind == "b" or lower.kind in "fc":
         return _promote_types(higher, lower)
     return higher
 
@@ -99,17 +100,13 @@ def result_type(*operands):
     ranked = {"dim": None, "zero": None, "number": None}
     for value in operands:
         if isinstance(value, Tensor) or not _is_number(value):
-            array = value.array if isinstance(value, Tensor) else _raw_array(value)
+            array = value.array if isinstance(value, Tensor) else Tensor(value).array
             dtype, rank = array.dtype, ("dim" if array.ndim else "zero")
         else:
             kind = np.asarray(value).dtype.kind
             dtype, rank = np.dtype({"b": np.bool_, "f": np.float32}.get(kind, np.int64)), "number"
         ranked[rank] = dtype if ranked[rank] is None else _promote_types(ranked[rank], dtype)
     return _combine(ranked["dim"], _combine(ranked["zero"], ranked["number"]))
-
-
-def _raw_array(value):
-    return Tensor(value).array
 
 
 # ----- elementwise arithmetic ---------------------------------------------------------------
