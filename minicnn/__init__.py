@@ -90,7 +90,7 @@ def rand(*size, dtype=np.float32, requires_grad=False):
 
 
 def randint(low, high, size=None, dtype=np.int64):
-    """Integers in [low, high) of shape ``size``; ``randint(high, size)`` starts at 0, as PyTorch."""
+    """Integers in [low, high) of shape ``size``; ``randint(high, size)`` starts at 0 (PyTorch)."""
     if size is None:
         low, high, size = 0, low, high
     return Tensor(default_generator().integers(low, high, size=size).astype(dtype))

@@ -41,8 +41,8 @@ def _wrap_dim(dim, ndim):
     """One dimension as a non-negative int, checked as PyTorch does (a 0-d tensor takes 0 or -1)."""
     size = builtins.max(ndim, 1)
     if not -size <= dim < size:
-        raise IndexError(f"Dimension out of range (expected to be in range of [{-size}, {size - 1}], "
-                         f"but got {dim})")
+        raise IndexError(f"Dimension out of range (expected to be in range of "
+                         f"[{-size}, {size - 1}], but got {dim})")
     return dim % size
 
 
@@ -350,7 +350,8 @@ class AMax(Function):
         xp = get_array_module(a)
         for d in dims:
             if a.shape[d] == 0:
-                raise IndexError(f"amax() / amin(): expected reduction dim {d} to have non-zero size")
+                raise IndexError(f"amax() / amin(): expected reduction dim {d} to have "
+                                 "non-zero size")
         reduce = xp.amin if take_min else xp.amax
         out = reduce(a, axis=dims, keepdims=True)
         self.save_for_backward(a, out)
@@ -468,8 +469,8 @@ class Stack(Function):
 # ----- functions of tensors -----------------------------------------------------------------
 
 def _binary(fn, a, b, *options, floating=False):
-    """Function fn on a and b (then options), both converted to their PyTorch result dtype (float32 at least when
-    ``floating``: integer division gives floats)."""
+    """Function fn on a and b (then options), both converted to their PyTorch result dtype
+    (float32 at least when ``floating``: integer division gives floats)."""
     dtype = result_type(a, b)
     if floating and dtype.kind != "f":
         dtype = np.dtype(np.float32)
@@ -721,9 +722,9 @@ def cat(tensors, dim=0):
             raise RuntimeError(f"cat: the tensor at position {position} is 0-d and cannot be "
                                "concatenated")
     dim = _wrap_dim(dim, tensors[0].ndim)
+    first = tensors[0].shape
     for position, t in enumerate(tensors):
-        if t.ndim != tensors[0].ndim or any(
-                size != first for d, (size, first) in enumerate(zip(t.shape, tensors[0].shape)) if d != dim):
+        if t.ndim != len(first) or any(t.shape[d] != first[d] for d in range(len(first)) if d != dim):
             raise ShapeError(f"cat: sizes must match except in dimension {dim}; tensor 0 has shape "
                              f"{tensors[0].shape}, tensor {position} has {t.shape}")
     dtype = result_type(*tensors)

@@ -101,7 +101,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     target_array = target.array if isinstance(target, Tensor) else target
     if getattr(target_array, "dtype", np.dtype(int)).kind == "f":
         if ignore_index >= 0:
-            raise RuntimeError("cross_entropy: ignore_index is not supported for probability targets")
+            raise RuntimeError("cross_entropy: ignore_index is not supported for probability "
+                               "targets")
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
     labels = _integer_target(target, input, "cross_entropy")
     num_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]

@@ -91,7 +91,7 @@ class Module:
 
     def _forget(self, name, keep):
         """Remove ``name`` from every table but ``keep``, where a new value then takes the old
-        one's place (reassigning ``self.fc`` keeps its position in the state dict, as in PyTorch)."""
+        one's place: reassigning ``self.fc`` keeps its position in the state dict (PyTorch)."""
         for table in (self.__dict__, self._parameters, self._buffers, self._modules):
             if table is not keep:
                 table.pop(name, None)
@@ -281,13 +281,15 @@ class Module:
         """Copy values into the parameters and buffers. Raises RuntimeError, as PyTorch, listing
         every key whose shape differs and (when strict) the missing and unexpected keys."""
         if not isinstance(state_dict, Mapping):
-            raise TypeError(f"expected a mapping of names to tensors, got {type(state_dict).__name__}")
+            raise TypeError("expected a mapping of names to tensors, got "
+                            f"{type(state_dict).__name__}")
         own = self.state_dict()
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
         errors = []
         if strict and missing:
-            errors.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+            errors.append("Missing key(s) in state_dict: "
+                          + ", ".join(f'"{k}"' for k in missing) + ".")
         if strict and unexpected:
             errors.append("Unexpected key(s) in state_dict: "
                           + ", ".join(f'"{k}"' for k in unexpected) + ".")
