@@ -193,6 +193,12 @@ class Tensor:
             extras.append("requires_grad=True")
         return "tensor(" + ", ".join([body] + extras) + ")"
 
+    def __format__(self, spec):
+        """``f"{loss:.4f}"`` formats the number of a 0-d tensor, as in PyTorch."""
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
     def __bool__(self):
         return bool(self.item())
 

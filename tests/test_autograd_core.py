@@ -279,3 +279,11 @@ def test_no_grad_works_as_a_decorator_too():
     x = mc.ones(2, requires_grad=True)
     assert doubled_requires_grad(x) is False and doubled_requires_grad(x) is False
     assert (x * 2).requires_grad and mc.is_grad_enabled()
+
+
+def test_format_of_a_0d_tensor_formats_its_number_as_torch():
+    loss = mc.tensor(np.float64(0.123456))
+    assert f"{loss:.3f}" == "0.123" and f"{mc.tensor(7):>3d}" == "  7"
+    assert f"{mc.tensor([1.0, 2.0])}" == repr(mc.tensor([1.0, 2.0]))
+    torch = pytest.importorskip("torch")
+    assert f"{loss:.3f}" == f"{torch.tensor(0.123456, dtype=torch.float64):.3f}"
