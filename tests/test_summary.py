@@ -9,6 +9,7 @@ import pytest
 
 import minicnn as mc
 import minicnn.nn as nn
+from minicnn.models.densenet import DenseNet
 from minicnn.models.googlenet import Inception, NaiveInception
 from minicnn.utils.conv_arithmetic import (conv_layer, conv_output_size, receptive_field_step,
                                            receptive_fields)
@@ -253,3 +254,16 @@ def test_resnet_summary_counts_residual_paths():
                 + 32 * 16 * 16 * 16 * 9 + 5 * stage
                 + 64 * 8 * 8 * 32 * 9 + 5 * stage + 64 * 10)
     assert summary.total_mult_adds == expected == 40_551_040
+
+
+def test_densenet_block_rows_concatenate_their_layers():
+    model = DenseNet(4, (2, 2), 8, num_classes=3, cifar=True)
+    summary = mc.summary(model, (3, 8, 8))
+    block = summary.row("features.denseblock1")
+    assert block.type == "DenseBlock" and block.output_shape == (1, 8 + 2 * 4, 8, 8)
+    assert block.activations == 16 * 64
+    # conv0 3x3, then layer 2's 3x3 sees layer 1's: 3 + 2 + 2 (the 1x1s add nothing)
+    assert summary.row("features.denseblock1.denselayer2.conv2").receptive_field == (7, 7)
+    assert block.receptive_field == (7, 7)
+    assert summary.total_params == sum(p.numel() for p in model.parameters())
+    assert summary.total_mult_adds == sum(row.mult_adds for row in summary.rows) > 0
