@@ -144,8 +144,8 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         """``np.asarray(tensor)``: the values (as ``numpy()``), so NumPy functions take tensors."""
-        values = self.numpy()
-        return values if dtype is None else values.astype(dtype, copy=False)
+        values = self.numpy() if dtype is None else self.numpy().astype(dtype, copy=False)
+        return values.copy() if copy and np.may_share_memory(values, self.numpy()) else values
 
     def contiguous(self):
         """Self: a kernel copies a non-contiguous array itself when it needs to."""

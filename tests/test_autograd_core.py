@@ -287,3 +287,11 @@ def test_format_of_a_0d_tensor_formats_its_number_as_torch():
     assert f"{mc.tensor([1.0, 2.0])}" == repr(mc.tensor([1.0, 2.0]))
     torch = pytest.importorskip("torch")
     assert f"{loss:.3f}" == f"{torch.tensor(0.123456, dtype=torch.float64):.3f}"
+
+
+def test_np_array_of_a_tensor_is_a_copy_and_np_asarray_a_view():
+    t = mc.tensor(np.zeros(3))
+    copied = np.array(t)
+    copied[0] = 5.0
+    assert t.numpy()[0] == 0.0
+    assert np.shares_memory(np.asarray(t), t.numpy())
