@@ -258,7 +258,10 @@ def build_datasets(config, train=True):
                 return dataset_class(os.path.expanduser(path), train=split, transform=transform)
 
         test_set = load(False, normalize)
-        train_set = load(True, _train_transform(config, normalize)) if train else None
+        train_set = None
+        if train:
+            image_size = test_set.images.shape[2:]
+            train_set = load(True, _train_transform(config, normalize, image_size))
     except (FileNotFoundError, ValueError) as error:
         raise UsageError(f"cannot read {config['data']} from {path or 'the package'}: {error}") \
             from None
@@ -270,13 +273,13 @@ def build_datasets(config, train=True):
     return train_set, test_set
 
 
-def _train_transform(config, normalize):
+def _train_transform(config, normalize, image_size):
+    """Augmentations in the usual order: crop and flip the image, normalise, then cut out."""
     transforms = mc.data.transforms
     steps = []
     augment = [] if config["augment"] == "none" else config["augment"].split(",")
     if "crop" in augment:
-        size = 28 if DATASETS[config["data"]]["channels"] == 1 else 32
-        steps.append(transforms.RandomCrop(size, padding=config["crop_padding"]))
+        steps.append(transforms.RandomCrop(tuple(image_size), padding=config["crop_padding"]))
     if "flip" in augment:
         steps.append(transforms.RandomHorizontalFlip())
     steps.append(normalize)
