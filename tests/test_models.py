@@ -84,8 +84,9 @@ def test_default_classes_and_errors(no_init):
     assert mc.models.create("ResNet18").fc.out_features == 1000
     with pytest.raises(ValueError, match="unknown model 'resnet19'"):
         mc.models.create("resnet19")
-    with pytest.raises(ValueError, match="num_classes"):
-        mc.models.create("resnet20", num_classes=0)
+    for bad in (0, 2.5, "10", True):
+        with pytest.raises(ValueError, match="num_classes"):
+            mc.models.create("resnet20", num_classes=bad)
     with pytest.raises(TypeError):
         mc.models.create("resnet20", no_such_option=1)
     with pytest.raises(ValueError, match="groups"):

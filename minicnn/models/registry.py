@@ -2,6 +2,7 @@
 classes and its natural input size, so ``minicnn.models.create(name)`` and the ``minicnn``
 command can build it without knowing its family."""
 
+import numbers
 from collections import OrderedDict, namedtuple
 
 ModelEntry = namedtuple("ModelEntry", ["name", "builder", "num_classes", "input_size"])
@@ -37,7 +38,8 @@ def create(name, num_classes=None, **options):
     entry = _entry(name)
     if num_classes is None:
         num_classes = entry.num_classes
-    if int(num_classes) != num_classes or num_classes < 1:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) \
+            or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
     return entry.builder(num_classes=int(num_classes), **options)
 
