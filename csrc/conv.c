@@ -90,9 +90,9 @@ int NAME(col2im)(const real *cols, real *x, int64_t N, int64_t C, int64_t H, int
         return MINICNN_BAD_ARGUMENT;
     const int64_t columns = N * oh * ow;
     OMP_FOR(C * kh * kw * columns)
-    for (int64_t p = 0; p < N * C; p++) {
-        const int64_t n = p / C, c = p % C;
-        real *plane = x + p * H * W;
+    for (int64_t p = 0; p < N * C; p++) {  /* c outer, n inner: cols is read front to back */
+        const int64_t c = p / N, n = p % N;
+        real *plane = x + (n * C + c) * H * W;
         memset(plane, 0, (size_t)(H * W) * sizeof(real));
         for (int64_t i = 0; i < kh; i++) {
             for (int64_t j = 0; j < kw; j++) {
