@@ -75,7 +75,7 @@ class Tensor:
         self.grad = None
         self.grad_fn = None          # the Function whose output this is (None for a leaf)
         self._output_index = 0       # which output of grad_fn
-        self._version = [0]          # in-place changes so far, shared with detach()
+        self._version = [0]          # in-place changes so far, shared with detach() and views
         self.requires_grad = False
         self.requires_grad_(requires_grad)
 
@@ -383,6 +383,13 @@ class Function:
         tensors = [x for x in inputs if isinstance(x, Tensor)]
         records = is_grad_enabled() and any(t.requires_grad for t in tensors)
         results = tuple(Tensor(out) for out in outputs)
+        xp = get_array_module(results[0].array)
+        for result in results:
+            for t in tensors:
+                # a view (reshape, permute, basic indexing) shares its base's in-place count, so
+                # a change made through either is seen by a backward that saved the other
+                if xp.may_share_memory(result.array, t.array):
+                    result._version = t._version
         if records:
             fn.inputs = tuple(tensors)
             fn._tensor_positions = tensor_positions

@@ -295,3 +295,22 @@ def test_np_array_of_a_tensor_is_a_copy_and_np_asarray_a_view():
     copied[0] = 5.0
     assert t.numpy()[0] == 0.0
     assert np.shares_memory(np.asarray(t), t.numpy())
+
+
+def test_in_place_change_through_a_view_is_caught_as_in_torch():
+    x = mc.tensor(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    w = mc.tensor(np.ones((2, 2)), requires_grad=True)
+    loss = (w * x).sum()                # Mul saves x
+    row = x[0]                          # a view of x
+    row.mul_(10)
+    with pytest.raises(RuntimeError, match="in-place"):
+        loss.backward()
+    flat = x.reshape(-1)
+    loss = (w * flat.reshape(2, 2)).sum()
+    flat.reshape(2, 2)[1].fill_(0)      # through a view of the saved view
+    with pytest.raises(RuntimeError, match="in-place"):
+        loss.backward()
+    copy = x[[0, 1]]                    # advanced indexing copies: no shared count
+    loss = (w * x).sum()
+    copy.fill_(0)
+    loss.backward()
