@@ -6,6 +6,7 @@ choose their result dtype as PyTorch does (``result_type``).
 """
 
 import builtins
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -643,7 +644,7 @@ def argmin(a, dim=None, keepdim=False):
 def reshape(a, *shape):
     shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     shape = tuple(int(s) for s in shape)
-    known = int(np.prod([s for s in shape if s != -1]))      # the product of the given sizes
+    known = math.prod(s for s in shape if s != -1)      # the product of the given sizes
     if -1 in shape:   # one size inferred: the rest must divide the element count
         fits = shape.count(-1) == 1 and known > 0 and a.numel() % known == 0
     else:
