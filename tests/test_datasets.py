@@ -406,7 +406,7 @@ def test_embedded_fashion_mnist():
 @pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist absent")
 def test_embedded_subset_is_what_the_script_selects():
     spec = importlib.util.spec_from_file_location(
-        "make_embedded", REPO / "tools" / "make_embedded_fashion_mnist.py")
+        "make_embedded", mc.data.EMBEDDED_ROOT / "make_embedded_fashion_mnist.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     rng = np.random.default_rng(script.SEED)

@@ -1,6 +1,6 @@
 """Make the Fashion-MNIST subset shipped in minicnn/data/embedded/ (run from the repository root):
 
-    python3 tools/make_embedded_fashion_mnist.py [SOURCE_FOLDER]
+    python3 minicnn/data/embedded/make_embedded_fashion_mnist.py [SOURCE_FOLDER]
 
 SOURCE_FOLDER holds the four official IDX files (default: Debian's dataset-fashion-mnist package,
 /usr/share/datasets/fashion-mnist). The subset is balanced and seeded: 1,500 training images per
@@ -29,7 +29,7 @@ def balanced_indices(labels, per_class, rng):
 
 
 def main(source=Path("/usr/share/datasets/fashion-mnist")):
-    target = Path(__file__).resolve().parents[1] / "minicnn" / "data" / "embedded"
+    target = Path(__file__).resolve().parent
     rng = np.random.default_rng(SEED)
     for split, per_class in SPLITS.items():
         images = read_idx(source / f"{split}-images-idx3-ubyte.gz", ndim=3)
