@@ -1,7 +1,7 @@
 """Activation functions: ReLU, leaky ReLU, sigmoid, tanh, softmax, log-softmax."""
 
 from minicnn.autograd import Function
-from minicnn.backend import get_array_module, kernels_for, reference
+from minicnn.backend import get_array_module, kernels_for
 from minicnn.ops import _normalize_dims, sigmoid, tanh
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"]
@@ -9,8 +9,7 @@ __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"]
 
 class ReLU(Function):
     def forward(self, x):
-        # the compiled kernels take float32 / float64; the reference runs any dtype
-        self.kernels = kernels_for(x) if x.dtype.kind == "f" else reference
+        self.kernels = kernels_for(x)
         y = self.kernels.relu_forward(x)
         self.save_for_backward(y)
         return y
