@@ -9,8 +9,9 @@ layer from its hyper-parameters, and the receptive field of a chain of layers.
 The same formulas run inside ``minicnn.summary``.
 """
 
-import math
 from collections import namedtuple
+
+from minicnn.nn.functional.conv import conv_output_size as window_output_size
 
 ConvLayer = namedtuple("ConvLayer", ["output_shape", "weights", "biases", "params", "mult_adds"])
 
@@ -32,14 +33,10 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1, ceil_mo
     stride = _positive_int(stride, "stride")
     padding = _positive_int(padding, "padding", minimum=0)
     dilation = _positive_int(dilation, "dilation")
-    span = size + 2 * padding - dilation * (kernel_size - 1) - 1
-    if span < 0:
+    if size + 2 * padding < dilation * (kernel_size - 1) + 1:
         raise ValueError(f"the window (kernel_size={kernel_size}, dilation={dilation}) is larger "
                          f"than the padded input ({size} + 2 * {padding})")
-    out = (math.ceil(span / stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
+    return window_output_size(size, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def conv_layer(input_shape, out_channels, kernel_size, stride=1, padding=0, dilation=1,
