@@ -12,6 +12,7 @@ Output arrays come from ``buffer_pool``, which hands back a big array of the sam
 that nobody references any more instead of asking the OS for fresh pages (see BufferPool).
 """
 
+import importlib
 import operator
 import os
 import sys
@@ -32,7 +33,7 @@ def _load_extension():
     if user_policy is None:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     try:
-        from minicnn import _ckernels as extension
+        extension = importlib.import_module("minicnn._ckernels")
     finally:
         if user_policy is None:
             del os.environ["OMP_WAIT_POLICY"]
