@@ -489,7 +489,7 @@ def cmd_summary(args):
         size = args.input or mc.models.input_size(args.name)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    print(mc.summary(model, size))
+    print(mc.summary(model, size, model_name=args.name))
     return 0
 
 
