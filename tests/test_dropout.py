@@ -18,7 +18,10 @@ def test_eval_mode_is_the_identity():
     assert F.dropout2d(mc.randn(2, 3, 4, 4), 0.5, training=False).shape == (2, 3, 4, 4)
     layer = nn.Dropout(0.7).eval()
     np.testing.assert_array_equal(layer(x).numpy(), x.numpy())
-    assert nn.Dropout2d(0.7).eval()(x) is x
+    images = mc.randn(2, 3, 4, 4)
+    assert nn.Dropout2d(0.7).eval()(images) is images
+    with pytest.warns(UserWarning, match="2-D input to dropout2d"):
+        assert nn.Dropout2d(0.7).eval()(x) is x
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
