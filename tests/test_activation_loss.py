@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 import minicnn as mc
 import minicnn.nn as nn
 import minicnn.nn.functional as F
-from minicnn.utils.gradcheck import gradcheck
+from checks import CHECKS, assert_gradcheck, assert_matches_torch, leaves, torch_for, verify
 
 seeds = st.integers(0, 2 ** 16)
 # relu and cross-entropy run on a kernel set: the NumPy reference, and "auto" (the C kernels
@@ -18,48 +18,6 @@ seeds = st.integers(0, 2 ** 16)
 KERNEL_SETS = ["numpy", "auto"]
 shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3)
 nonempty_shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3)
-
-
-def leaves(*arrays):
-    return [mc.tensor(a, requires_grad=True) for a in arrays]
-
-
-def assert_gradcheck(fn, inputs, **options):
-    result = gradcheck(fn, inputs, **options)
-    assert result, str(result)
-    return result
-
-
-def assert_matches_torch(mc_fn, torch_fn, arrays, rng, rtol=1e-12, atol=1e-14):
-    import torch
-    xs = leaves(*arrays)
-    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
-    y, ty = mc_fn(*xs), torch_fn(*ts)
-    assert y.shape == tuple(ty.shape)
-    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=rtol, atol=atol)
-    upstream = rng.standard_normal(y.shape)
-    y.backward(mc.tensor(upstream))
-    ty.backward(torch.tensor(upstream))
-    for x, t in zip(xs, ts):
-        expected = np.zeros(x.shape) if t.grad is None else t.grad.numpy()
-        got = np.zeros(x.shape) if x.grad is None else x.grad.numpy()
-        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
-
-
-# A test parametrized over CHECKS runs once as a float64 gradient check and once (where PyTorch
-# is installed) as a comparison of values and gradients with PyTorch.
-CHECKS = ["gradcheck", "torch"]
-
-
-def torch_for(check):
-    return pytest.importorskip("torch") if check == "torch" else None
-
-
-def verify(check, fn, arrays, rng, torch_fn):
-    if check == "gradcheck":
-        assert_gradcheck(fn, leaves(*arrays))
-    else:
-        assert_matches_torch(fn, torch_fn, arrays, rng)
 
 
 def away_from_zero(rng, shape):
