@@ -157,12 +157,10 @@ class Tensor:
         return detached
 
     def clone(self):
-        from minicnn import ops
         return ops.clone(self)
 
     def to(self, target):
         """``to(dtype)`` or ``to("cpu" | "cuda")``, returning a new tensor in the graph."""
-        from minicnn import ops
         if isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda"):
             return ops.to_device(self, target.split(":")[0])
         return ops.cast(self, np.dtype(target))
