@@ -85,10 +85,11 @@ def test_ctrl_c_inside_an_epoch_checkpoints_that_batch_and_resumes_exactly(tmp_p
             os.kill(os.getpid(), signal.SIGINT)
 
     interrupted.optimizer.step = step_then_ctrl_c
+    handler_before = signal.getsignal(signal.SIGINT)   # SIG_IGN in a background job
     with pytest.raises(TrainingInterrupted, match="epoch 2, batch 2"):
         interrupted.fit(3)
     assert "stopping after this batch" in interrupted.stream.getvalue()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is handler_before
     saved = load_checkpoint(tmp_path / "interrupted" / "last.npz")
     assert saved["epoch"] == 1 and saved["partial_epoch"]["batches"] == 2
     assert saved["loader"] == {"seed": 7, "epoch": 1, "batch": 2}
