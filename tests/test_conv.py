@@ -1,5 +1,5 @@
 """Convolution: the im2col / col2im reference kernels, conv2d and conv_transpose2d (checked
-against the direct formula, central differences, each other and PyTorch), the workspace chunking,
+against the direct formula, central differences, each other and PyTorch), the tiles of images,
 the 1x1 shortcut, argument checking, and the Conv2d / ConvTranspose2d layers."""
 
 import math
@@ -20,6 +20,15 @@ from minicnn.backend import ckernels, reference
 from minicnn.nn.functional import conv as conv_module
 from minicnn.nn.functional.conv import conv_output_size, conv_transpose_output_size
 from minicnn.utils.gradcheck import gradcheck
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_tiles():
+    """Tiles of 8 output positions: the small drawn batches then run in several tiles, of one
+    image and of several, with a partial last tile (the default tile is a few thousand)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv_module, "TILE_COLUMNS", 8)
+        yield
 
 
 # ----- configurations drawn by hypothesis ---------------------------------------------------
@@ -391,75 +400,61 @@ def forward_backward(fn, inputs, grad_seed=11):
     return y.numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_chunked_and_unchunked_convolution_give_identical_results(dtype, kernel_set, monkeypatch):
+def test_tiles_are_fixed_by_the_layer_shape_and_the_workspace_limit_changes_nothing(
+        kernel_set, monkeypatch):
     rng = np.random.default_rng(12)
-    inputs = [mc.tensor(rng.standard_normal(shape).astype(dtype))
-              for shape in ((5, 4, 9, 8), (6, 2, 3, 3), (6,))]
+    inputs = [mc.tensor(rng.standard_normal(shape)) for shape in ((5, 4, 9, 8), (6, 2, 3, 3), (6,))]
 
     def conv(x, w, b):
         return F.conv2d(x, w, b, stride=(1, 2), padding=1, groups=2)
 
-    with workspace(None):
-        whole = forward_backward(conv, inputs)
-    # two images a chunk: the weight gradient's scratch per image is the columns and dY as
-    # matrices, (C*kh*kw + F) * oh*ow
+    monkeypatch.setattr(conv_module, "TILE_COLUMNS", 2 * 9 * 4)    # two images of 9 x 4 a tile
     calls = spy_on_kernels(monkeypatch)
-    with workspace(2 * (4 * 9 + 6) * 9 * 4 * np.dtype(dtype).itemsize):
-        chunked = forward_backward(conv, inputs)
-    assert [shape[0] for shape in calls["im2col"]] == [2, 2, 1] * 2   # forward, then dW
-    np.testing.assert_array_equal(chunked[0], whole[0])        # y: bit for bit
-    np.testing.assert_array_equal(chunked[1], whole[1])        # dX: each image on its own
-    rtol = 1e-5 if dtype == np.float32 else 1e-12               # dW: summed in another order
-    np.testing.assert_allclose(chunked[2], whole[2], rtol=rtol, atol=rtol * np.abs(whole[2]).max())
-    np.testing.assert_array_equal(chunked[3], whole[3])
-
-
-def test_chunked_transposed_convolution_gives_identical_results(kernel_set):
-    rng = np.random.default_rng(13)
-    inputs = [mc.tensor(rng.standard_normal(shape)) for shape in ((3, 4, 5, 5), (4, 3, 3, 3), (3,))]
-
-    def up(x, w, b):
-        return F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1)
-
-    with workspace(None):
-        whole = forward_backward(up, inputs)
-    with workspace(1):                                         # one image a chunk
-        chunked = forward_backward(up, inputs)
-    for got, expected in zip(chunked[:2], whole[:2]):
+    results = []
+    for limit in (None, 1):
+        with workspace(limit):
+            results.append(forward_backward(conv, inputs))
+    assert [shape[0] for shape in calls["im2col"]] == [2, 2, 1] * 4   # forward, then dW; twice
+    for got, expected in zip(*results):
         np.testing.assert_array_equal(got, expected)
-    np.testing.assert_allclose(chunked[2], whole[2], rtol=1e-12)
-
-
-@pytest.mark.parametrize("limit", [None, 1])
-def test_empty_batch_gives_empty_output(limit):
-    x = mc.tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
-    w = mc.tensor(np.ones((4, 3, 3, 3)), requires_grad=True)
-    with workspace(limit):
-        y = F.conv2d(x, w, padding=1)
-        assert y.shape == (0, 4, 5, 5)
-        y.sum().backward()
-        assert x.grad.shape == (0, 3, 5, 5) and not w.grad.numpy().any()
-        assert F.conv_transpose2d(mc.tensor(np.zeros((0, 4, 5, 5))), w).shape == (0, 3, 7, 7)
 
 
 @settings(max_examples=100)
 @given(st.one_of(conv_configs().map(lambda config: (config, False)),
                  conv_configs(transposed=True).map(lambda config: (config, True))),
-       st.sampled_from([np.float32, np.float64]))
-def test_one_image_chunks_give_the_same_outputs_and_input_gradients(drawn, dtype):
-    """Bit for bit, over drawn configurations, for conv2d and conv_transpose2d."""
+       st.integers(1, 5), st.sampled_from([1, 8, 40]), st.sampled_from([np.float32, np.float64]))
+def test_a_batch_gives_the_results_of_its_tiles_run_one_by_one(drawn, N, tile_columns, dtype):
+    """y and dX bit for bit; dW is the sum of the tiles' dW in tile order, so bit for bit too."""
     config, transposed = drawn
+    config = dict(config, N=N)
     make_inputs, run = (transpose_inputs, run_transpose) if transposed else (conv_inputs, run_conv)
-    results = []
-    for limit in (None, 1):
-        x, w, b = make_inputs(config, np.random.default_rng(17), dtype)
-        with workspace(limit):
-            y = run(config, x, w, b)
-            y.backward(np.random.default_rng(18).standard_normal(y.shape).astype(dtype))
-        results.append((y.numpy(), x.grad.numpy()))
-    for got, expected in zip(*results):
-        np.testing.assert_array_equal(got, expected)
+    x, w, b = make_inputs(config, np.random.default_rng(17), dtype)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conv_module, "TILE_COLUMNS", tile_columns)
+        y = run(config, x, w, b)
+        grad_y = np.random.default_rng(18).standard_normal(y.shape).astype(dtype)
+        y.backward(grad_y)
+        positions = x.shape[2] * x.shape[3] if transposed else y.shape[2] * y.shape[3]
+        grad_w = np.zeros_like(w.numpy())
+        for start, stop in conv_module._tiles(N, positions):
+            x_tile = mc.tensor(x.numpy()[start:stop], requires_grad=True)
+            w_tile = mc.tensor(w.numpy(), requires_grad=True)
+            y_tile = run(config, x_tile, w_tile, b)
+            y_tile.backward(grad_y[start:stop])
+            np.testing.assert_array_equal(y_tile.numpy(), y.numpy()[start:stop])
+            np.testing.assert_array_equal(x_tile.grad.numpy(), x.grad.numpy()[start:stop])
+            grad_w += w_tile.grad.numpy()
+    np.testing.assert_array_equal(grad_w, w.grad.numpy())
+
+
+def test_empty_batch_gives_empty_output():
+    x = mc.tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
+    w = mc.tensor(np.ones((4, 3, 3, 3)), requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    assert y.shape == (0, 4, 5, 5)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 5, 5) and not w.grad.numpy().any()
+    assert F.conv_transpose2d(mc.tensor(np.zeros((0, 4, 5, 5))), w).shape == (0, 3, 7, 7)
 
 
 def test_workspace_limit_is_checked():
@@ -483,7 +478,7 @@ def test_pointwise_shortcut_equals_general_path(groups, kernel_set, monkeypatch)
     assert calls == {"im2col": [], "col2im": []}
     monkeypatch.setattr(conv_module._Geometry, "is_pointwise", property(lambda self: False))
     general = forward_backward(pointwise, inputs)
-    assert len(calls["im2col"]) == 2 and len(calls["col2im"]) == 1
+    assert calls["col2im"] and len(calls["im2col"]) == 2 * len(calls["col2im"])   # per tile
     for got, expected in zip(shortcut, general):
         np.testing.assert_array_equal(got, expected)
 

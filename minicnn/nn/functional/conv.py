@@ -3,7 +3,7 @@
 Every receptive field of the input becomes a column (``im2col``), so the convolution is a matrix
 product with the weight, per group:
 
-    y = W @ cols          W (F, C/G*kh*kw) per group, cols (C/G*kh*kw, oh*ow) per image
+    y = W @ cols          W (F/G, C/G*kh*kw) per group, cols (C/G*kh*kw, n*oh*ow) for n images
 
 and backpropagation is three more of the same pieces:
 
@@ -15,15 +15,20 @@ and backpropagation is three more of the same pieces:
 forward, and its own gradients are the convolution and the weight gradient above. So three
 pieces, ``_convolve``, ``_convolve_transpose`` and ``_weight_grad``, serve both ops.
 
-Each product runs as one batched matmul over the images and groups of the batch, without a
-Python loop: one BLAS call per image and group, on a view of the column matrix.
+The batch goes through in tiles of T images, T = TILE_COLUMNS // (oh*ow) (at least one), so
+that each product is one BLAS call per group on about TILE_COLUMNS columns: large enough for
+BLAS to run near its peak (one small product per image was about 3x slower on 2 cores), small
+enough that a tile's columns are still in cache when the product reads them, and a bounded
+scratch memory (one tile's columns). The tiles start at image 0 and their size depends only on
+the layer's shape, so every BLAS call gets the same operands however a computation is split:
+a batch gives the results of its tiles run one by one, bit for bit, and no memory setting
+changes them (a BLAS product's rounding of a column depends on the matrix's other sizes, so
+tiles sized by a memory budget would change the results with the budget). The products come
+out channels first, (F, n*oh*ow), and are rearranged to (n, F, oh, ow) (a copy, about 1% of
+the time).
 
-Memory: the column matrix is kh*kw times the input. When a step's scratch arrays (its columns)
-would exceed the workspace limit (``set_workspace_limit``, 256 MiB by default), the images go
-through in chunks; each image's product is the same BLAS call either way, so chunking changes
-neither the output nor the input gradient by a single bit (the weight gradient is summed in
-another order). A 1x1, stride-1, unpadded convolution needs no im2col at all: its columns are
-the input itself, read as a matrix.
+A 1x1, stride-1, unpadded convolution needs no im2col: its columns are the input itself,
+channels first.
 """
 
 from typing import NamedTuple
@@ -41,10 +46,15 @@ _workspace_limit = DEFAULT_WORKSPACE_LIMIT
 
 
 def set_workspace_limit(nbytes):
-    """Largest scratch memory, in bytes, that one convolution step may use (default 256 MiB):
-    its column matrix, and for the weight gradient also the output gradient laid out as a
-    matrix. A batch that needs more runs in chunks of images (at least one image a chunk).
-    ``None`` removes the limit. Returns the previous limit."""
+    """Largest scratch memory, in bytes, that one convolution step may use (default 256 MiB;
+    ``None``: no limit). Returns the previous limit.
+
+    A step's scratch is one tile of images (see the module docstring): its column matrix, and
+    for the backward pass also the output gradient channels first. A tile's size is fixed by the
+    layer's shape, never by this budget, so that the results never depend on it; one tile is
+    therefore the floor of the budget: about TILE_COLUMNS * C*kh*kw values, or one image's
+    columns when an image has more than TILE_COLUMNS output positions. As no step uses more
+    than one tile, the budget no longer changes how a convolution runs."""
     global _workspace_limit
     valid = nbytes is None or (isinstance(nbytes, int) and not isinstance(nbytes, bool)
                                and nbytes >= 1)
@@ -106,109 +116,79 @@ class _Geometry(NamedTuple):
 
 # ----- the three pieces ---------------------------------------------------------------------
 
-def _image_chunks(N, bytes_per_image):
-    """Ranges of images whose scratch arrays fit the workspace limit (one image at least)."""
-    if _workspace_limit is None:
-        per_chunk = max(1, N)
-    else:
-        per_chunk = max(1, _workspace_limit // max(1, bytes_per_image))
-    for start in range(0, N, per_chunk):
-        yield start, min(N, start + per_chunk)
+TILE_COLUMNS = 4096   # output positions per tile (ResNet-20 on 2 cores: fastest of 1024 ... 16384)
 
 
-def _per_image(matrix, n, groups):
-    """View a (rows, n*L) matrix as (n, groups, rows/groups, L): one (rows/G, L) block per image
-    and group, so that a batched matmul runs one GEMM per image and group, without a copy."""
-    rows = matrix.shape[0]
-    return matrix.reshape(groups, rows // groups, n, -1).transpose(2, 0, 1, 3)
+def _tiles(N, L):
+    """Ranges [start, stop) of the images of a batch, T at a time from image 0, with
+    T = TILE_COLUMNS // L images of L output positions each (at least one image)."""
+    per_tile = max(1, TILE_COLUMNS // L)
+    for start in range(0, N, per_tile):
+        yield start, min(N, start + per_tile)
 
 
-def _columns(kernels, x, geometry, groups):
-    """im2col(x) (C*kh*kw, n*oh*ow), viewed per image and group: (n, G, C/G*kh*kw, oh*ow).
-    A pointwise conv's columns are the input itself, so it skips im2col."""
-    n, C = x.shape[:2]
+def _channels_first(a):
+    """(n, C, h, w) -> (C, n*h*w), the channels as rows, the images side by side (a copy when
+    n > 1)."""
+    return a.transpose(1, 0, 2, 3).reshape(a.shape[1], -1)
+
+
+def _columns(kernels, x, geometry):
+    """im2col(x) (C*kh*kw, n*oh*ow). A pointwise conv's columns are the input itself, channels
+    first, so it skips im2col."""
     if geometry.is_pointwise:
-        return x.reshape(n, groups, C // groups, -1)
-    return _per_image(kernels.im2col(x, *geometry), n, groups)
-
-
-def _matmul_per_image(xp, a, b, out):
-    """out[...] = a @ b, one product per image and group: a (G, m, k), b and out (n, G, ., .).
-    numpy hands a product with a dimension of 1 to BLAS dot / gemv, whose rounding depends on the
-    operands' strides, which depend on the chunk size: such products get contiguous operands, so
-    that no result depends on how the batch was chunked."""
-    if 1 in a.shape[1:] or b.shape[-1] == 1:
-        out[...] = xp.matmul(xp.ascontiguousarray(a), xp.ascontiguousarray(b))
-    else:
-        xp.matmul(a, b, out=out)
+        return _channels_first(x)
+    return kernels.im2col(x, *geometry)
 
 
 def _convolve(kernels, x, weight, groups, geometry):
-    """y (N, F, oh, ow) = W @ im2col(x), per image and group.  x (N, C, H, W), W (F, C/G, kh, kw).
-    One BLAS call per image (not one for the batch): its rounding then does not depend on how
-    the batch is chunked."""
+    """y (N, F, oh, ow) = W @ im2col(x), per tile and group.  x (N, C, H, W), W (F, C/G, kh, kw):
+    per group (F/G, C/G*kh*kw) @ (C/G*kh*kw, n*oh*ow) -> (F, n, oh, ow), rearranged to y."""
     xp = get_array_module(x)
     N, C, H, W = x.shape
     F = weight.shape[0]
     oh, ow = geometry.output_hw(H, W)
     w = weight.reshape(groups, F // groups, -1)                  # (G, F/G, C/G*kh*kw)
     y = xp.empty((N, F, oh, ow), dtype=x.dtype)
-    y_blocks = y.reshape(N, groups, F // groups, oh * ow)
-    for start, stop in _image_chunks(N, C * geometry.kh * geometry.kw * oh * ow * x.itemsize):
-        cols = _columns(kernels, x[start:stop], geometry, groups)
-        _matmul_per_image(xp, w, cols, out=y_blocks[start:stop])
+    for start, stop in _tiles(N, oh * ow):
+        n = stop - start
+        cols = _columns(kernels, x[start:stop], geometry).reshape(groups, -1, n * oh * ow)
+        y[start:stop] = xp.matmul(w, cols).reshape(F, n, oh, ow).transpose(1, 0, 2, 3)
     return y
 
 
 def _convolve_transpose(kernels, grad_y, weight, groups, geometry, input_hw):
-    """dX (N, C, H, W) = col2im(W^T @ dY), per image and group.
-    dY (N, F, oh, ow), W (F, C/G, kh, kw). This is the input gradient of _convolve, and the
-    forward pass of a transposed convolution."""
+    """dX (N, C, H, W) = col2im(W^T @ dY), per tile and group.  dY (N, F, oh, ow),
+    W (F, C/G, kh, kw): per group (C/G*kh*kw, F/G) @ (F/G, n*oh*ow). This is the input
+    gradient of _convolve, and the forward pass of a transposed convolution."""
     xp = get_array_module(grad_y)
     N, F, oh, ow = grad_y.shape
     H, W = input_hw
     C = weight.shape[1] * groups
-    K = C * geometry.kh * geometry.kw
     w_t = weight.reshape(groups, F // groups, -1).transpose(0, 2, 1)   # (G, C/G*kh*kw, F/G)
     dx = xp.empty((N, C, H, W), dtype=grad_y.dtype)
-    dy_blocks = grad_y.reshape(N, groups, F // groups, oh * ow)
-    for start, stop in _image_chunks(N, K * oh * ow * grad_y.itemsize):
+    for start, stop in _tiles(N, oh * ow):
         n = stop - start
-        if geometry.is_pointwise:   # the columns are the image itself
-            dx_blocks = dx[start:stop].reshape(n, groups, C // groups, -1)
-            _matmul_per_image(xp, w_t, dy_blocks[start:stop], out=dx_blocks)
+        dy = _channels_first(grad_y[start:stop]).reshape(groups, F // groups, -1)
+        dcols = xp.matmul(w_t, dy).reshape(-1, n * oh * ow)          # (C*kh*kw, n*oh*ow)
+        if geometry.is_pointwise:   # the columns are the image itself, channels first
+            dx[start:stop] = dcols.reshape(C, n, H, W).transpose(1, 0, 2, 3)
         else:
-            dcols = xp.empty((K, n * oh * ow), dtype=grad_y.dtype)
-            _matmul_per_image(xp, w_t, dy_blocks[start:stop], out=_per_image(dcols, n, groups))
             dx[start:stop] = kernels.col2im(dcols, n, C, H, W, *geometry)
     return dx
 
 
 def _weight_grad(kernels, x, grad_y, groups, geometry):
-    """dW (F, C/G, kh, kw) = dY @ im2col(x)^T, summed over the images.
-    x (N, C, H, W), dY (N, F, oh, ow): per group (F/G, n*oh*ow) @ (n*oh*ow, C/G*kh*kw).
-
-    Either one product per group over all the chunk's positions, which needs dY rearranged as a
-    (G, F/G, n*oh*ow) matrix, or one product per image and group, summed, which needs the
-    (n, G, F/G, C/G*kh*kw) products: whichever scratch array is smaller (the first layers of a
-    net have few input channels and large images; the last ones the reverse)."""
+    """dW (F, C/G, kh, kw) = dY @ im2col(x)^T, summed over the tiles.
+    x (N, C, H, W), dY (N, F, oh, ow): per group (F/G, n*oh*ow) @ (n*oh*ow, C/G*kh*kw)."""
     xp = get_array_module(x)
-    N, C, H, W = x.shape
+    N, C = x.shape[:2]
     F, oh, ow = grad_y.shape[1:]
-    K, L = C * geometry.kh * geometry.kw, oh * ow
-    per_image_products = K // groups < L
-    dw = xp.zeros((groups, F // groups, K // groups), dtype=x.dtype)
-    scratch_per_image = (K * L + F * min(K // groups, L)) * x.itemsize
-    for start, stop in _image_chunks(N, scratch_per_image):
-        n = stop - start
-        cols = _columns(kernels, x[start:stop], geometry, groups)            # (n, G, K/G, L)
-        dy = grad_y[start:stop].reshape(n, groups, F // groups, L)            # (n, G, F/G, L)
-        if per_image_products:
-            dw += xp.matmul(dy, cols.transpose(0, 1, 3, 2)).sum(axis=0)
-        else:
-            dy = dy.transpose(1, 2, 0, 3).reshape(groups, F // groups, n * L)
-            cols = cols.transpose(1, 0, 3, 2).reshape(groups, n * L, K // groups)
-            dw += xp.matmul(dy, cols)
+    dw = xp.zeros((groups, F // groups, C // groups * geometry.kh * geometry.kw), dtype=x.dtype)
+    for start, stop in _tiles(N, oh * ow):
+        cols = _columns(kernels, x[start:stop], geometry).reshape(groups, dw.shape[2], -1)
+        dy = _channels_first(grad_y[start:stop]).reshape(groups, F // groups, -1)
+        dw += xp.matmul(dy, cols.transpose(0, 2, 1))
     return dw.reshape(F, C // groups, geometry.kh, geometry.kw)
 
 
