@@ -24,10 +24,10 @@ from minicnn.utils.gradcheck import gradcheck
 
 @pytest.fixture(scope="module", autouse=True)
 def small_tiles():
-    """Tiles of 8 output positions: the small drawn batches then run in several tiles, of one
-    image and of several, with a partial last tile (the default tile is a few thousand)."""
+    """Tiles of 100 column entries: the small drawn batches then run in several tiles, of one
+    image and of several, with a partial last tile (the default tile is 2^20 entries)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(conv_module, "TILE_COLUMNS", 8)
+        patch.setattr(conv_module, "TILE_ELEMENTS", 100)
         yield
 
 
@@ -408,7 +408,8 @@ def test_tiles_are_fixed_by_the_layer_shape_and_the_workspace_limit_changes_noth
     def conv(x, w, b):
         return F.conv2d(x, w, b, stride=(1, 2), padding=1, groups=2)
 
-    monkeypatch.setattr(conv_module, "TILE_COLUMNS", 2 * 9 * 4)    # two images of 9 x 4 a tile
+    # two images a tile: their columns are (C*kh*kw, 2*oh*ow) = (4*9, 2 * 9*4)
+    monkeypatch.setattr(conv_module, "TILE_ELEMENTS", 4 * 9 * 2 * 9 * 4)
     calls = spy_on_kernels(monkeypatch)
     results = []
     for limit in (None, 1):
@@ -422,21 +423,30 @@ def test_tiles_are_fixed_by_the_layer_shape_and_the_workspace_limit_changes_noth
 @settings(max_examples=100)
 @given(st.one_of(conv_configs().map(lambda config: (config, False)),
                  conv_configs(transposed=True).map(lambda config: (config, True))),
-       st.integers(1, 5), st.sampled_from([1, 8, 40]), st.sampled_from([np.float32, np.float64]))
-def test_a_batch_gives_the_results_of_its_tiles_run_one_by_one(drawn, N, tile_columns, dtype):
-    """y and dX bit for bit; dW is the sum of the tiles' dW in tile order, so bit for bit too."""
+       st.integers(1, 5), st.sampled_from([1, 100, 1000]),
+       st.sampled_from([np.float32, np.float64]))
+def test_a_batch_gives_the_results_of_its_tiles_run_one_by_one(drawn, N, tile_elements, dtype):
+    """y and dX bit for bit; dW is the sum of the tiles' dW in tile order, so bit for bit too.
+    The forward pass and both gradients run on the same tiles."""
     config, transposed = drawn
     config = dict(config, N=N)
     make_inputs, run = (transpose_inputs, run_transpose) if transposed else (conv_inputs, run_conv)
     x, w, b = make_inputs(config, np.random.default_rng(17), dtype)
+    tilings, tiles = [], conv_module._tiles
+
+    def recording_tiles(*args):
+        tilings.append(list(tiles(*args)))
+        return tilings[-1]
+
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(conv_module, "TILE_COLUMNS", tile_columns)
+        patch.setattr(conv_module, "TILE_ELEMENTS", tile_elements)
+        patch.setattr(conv_module, "_tiles", recording_tiles)
         y = run(config, x, w, b)
         grad_y = np.random.default_rng(18).standard_normal(y.shape).astype(dtype)
         y.backward(grad_y)
-        positions = x.shape[2] * x.shape[3] if transposed else y.shape[2] * y.shape[3]
+        assert len(tilings) == 3 and tilings[0] == tilings[1] == tilings[2]
         grad_w = np.zeros_like(w.numpy())
-        for start, stop in conv_module._tiles(N, positions):
+        for start, stop in tilings[0]:
             x_tile = mc.tensor(x.numpy()[start:stop], requires_grad=True)
             w_tile = mc.tensor(w.numpy(), requires_grad=True)
             y_tile = run(config, x_tile, w_tile, b)

@@ -15,17 +15,17 @@ and backpropagation is three more of the same pieces:
 forward, and its own gradients are the convolution and the weight gradient above. So three
 pieces, ``_convolve``, ``_convolve_transpose`` and ``_weight_grad``, serve both ops.
 
-The batch goes through in tiles of T images, T = TILE_COLUMNS // (oh*ow) (at least one), so
-that each product is one BLAS call per group on about TILE_COLUMNS columns: large enough for
-BLAS to run near its peak (one small product per image was about 3x slower on 2 cores), small
-enough that a tile's columns are still in cache when the product reads them, and a bounded
-scratch memory (one tile's columns). The tiles start at image 0 and their size depends only on
-the layer's shape, so every BLAS call gets the same operands however a computation is split:
-a batch gives the results of its tiles run one by one, bit for bit, and no memory setting
-changes them (a BLAS product's rounding of a column depends on the matrix's other sizes, so
-tiles sized by a memory budget would change the results with the budget). The products come
-out channels first, (F, n*oh*ow), and are rearranged to (n, F, oh, ow) (a copy, about 1% of
-the time).
+The batch goes through in tiles of T images whose column matrix, (C*kh*kw, T*oh*ow), has about
+TILE_ELEMENTS = 2^20 entries (at least one image), so that each product is one BLAS call per
+group and tile: large enough for BLAS to run near its peak (one small product per image was up
+to 3x slower on 2 cores), small enough that a tile's columns are still in cache when the
+product reads them, and a fixed scratch memory. The tiles start at image 0 and their size
+depends only on the layer's shape, so every BLAS call gets the same operands however a
+computation is split: a batch gives the results of its tiles run one by one, bit for bit, and
+no memory setting changes them (a BLAS product's rounding of a column depends on the matrix's
+other sizes, so tiles sized by a memory budget would change the results with the budget). The
+products come out channels first, (F, n*oh*ow), and are rearranged to (n, F, oh, ow) (a copy,
+about 1% of the time).
 
 A 1x1, stride-1, unpadded convolution needs no im2col: its columns are the input itself,
 channels first.
@@ -52,9 +52,9 @@ def set_workspace_limit(nbytes):
     A step's scratch is one tile of images (see the module docstring): its column matrix, and
     for the backward pass also the output gradient channels first. A tile's size is fixed by the
     layer's shape, never by this budget, so that the results never depend on it; one tile is
-    therefore the floor of the budget: about TILE_COLUMNS * C*kh*kw values, or one image's
-    columns when an image has more than TILE_COLUMNS output positions. As no step uses more
-    than one tile, the budget no longer changes how a convolution runs."""
+    therefore the floor of the budget: about TILE_ELEMENTS values (4 MiB in float32), or one
+    image's columns when they are more. As no step uses more than one tile, the budget no
+    longer changes how a convolution runs."""
     global _workspace_limit
     valid = nbytes is None or (isinstance(nbytes, int) and not isinstance(nbytes, bool)
                                and nbytes >= 1)
@@ -116,13 +116,15 @@ class _Geometry(NamedTuple):
 
 # ----- the three pieces ---------------------------------------------------------------------
 
-TILE_COLUMNS = 4096   # output positions per tile (ResNet-20 on 2 cores: fastest of 1024 ... 16384)
+TILE_ELEMENTS = 2 ** 20   # column-matrix entries per tile: of 2^18 ... 2^22 and of 4096 or 8192
+                          # columns a tile, the fastest for ResNet-20's convs on 2 cores
 
 
-def _tiles(N, L):
+def _tiles(N, rows, L):
     """Ranges [start, stop) of the images of a batch, T at a time from image 0, with
-    T = TILE_COLUMNS // L images of L output positions each (at least one image)."""
-    per_tile = max(1, TILE_COLUMNS // L)
+    T = TILE_ELEMENTS // (rows * L): the images whose column matrix, (rows, T*L), has about
+    TILE_ELEMENTS entries (at least one image)."""
+    per_tile = max(1, TILE_ELEMENTS // (rows * L))
     for start in range(0, N, per_tile):
         yield start, min(N, start + per_tile)
 
@@ -150,7 +152,7 @@ def _convolve(kernels, x, weight, groups, geometry):
     oh, ow = geometry.output_hw(H, W)
     w = weight.reshape(groups, F // groups, -1)                  # (G, F/G, C/G*kh*kw)
     y = xp.empty((N, F, oh, ow), dtype=x.dtype)
-    for start, stop in _tiles(N, oh * ow):
+    for start, stop in _tiles(N, C * geometry.kh * geometry.kw, oh * ow):
         n = stop - start
         cols = _columns(kernels, x[start:stop], geometry).reshape(groups, -1, n * oh * ow)
         y[start:stop] = xp.matmul(w, cols).reshape(F, n, oh, ow).transpose(1, 0, 2, 3)
@@ -167,7 +169,7 @@ def _convolve_transpose(kernels, grad_y, weight, groups, geometry, input_hw):
     C = weight.shape[1] * groups
     w_t = weight.reshape(groups, F // groups, -1).transpose(0, 2, 1)   # (G, C/G*kh*kw, F/G)
     dx = xp.empty((N, C, H, W), dtype=grad_y.dtype)
-    for start, stop in _tiles(N, oh * ow):
+    for start, stop in _tiles(N, C * geometry.kh * geometry.kw, oh * ow):
         n = stop - start
         dy = _channels_first(grad_y[start:stop]).reshape(groups, F // groups, -1)
         dcols = xp.matmul(w_t, dy).reshape(-1, n * oh * ow)          # (C*kh*kw, n*oh*ow)
@@ -185,7 +187,7 @@ def _weight_grad(kernels, x, grad_y, groups, geometry):
     N, C = x.shape[:2]
     F, oh, ow = grad_y.shape[1:]
     dw = xp.zeros((groups, F // groups, C // groups * geometry.kh * geometry.kw), dtype=x.dtype)
-    for start, stop in _tiles(N, oh * ow):
+    for start, stop in _tiles(N, C * geometry.kh * geometry.kw, oh * ow):
         cols = _columns(kernels, x[start:stop], geometry).reshape(groups, dw.shape[2], -1)
         dy = _channels_first(grad_y[start:stop]).reshape(groups, F // groups, -1)
         dw += xp.matmul(dy, cols.transpose(0, 2, 1))
