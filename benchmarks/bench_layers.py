@@ -146,15 +146,23 @@ def torch_step(case, rng):
     return op, forward_backward
 
 
+IDLE_S = 0.25   # OpenBLAS's idle threads spin for 2^28 cycles (about 0.1 s), libgomp's briefly
+
+
 def interleaved_min_ms(runners, repeat):
     """{name: fastest of ``repeat`` runs in ms}, the runners taking turns, so that a load that
     comes and goes on a shared machine hits them alike; the fastest run is the one the least
-    disturbed. Each runner runs once first (first-touch page faults, BLAS buffers)."""
+    disturbed. Each runner runs once first (first-touch page faults, BLAS buffers).
+    Each turn starts after IDLE_S seconds of sleep, once the threads of the turn before have
+    stopped spinning: without it, OpenBLAS's threads left spinning by a minicnn turn took a
+    core from the PyTorch turn that followed (ResNet-20's convs: PyTorch 781 ms taking turns,
+    464 ms alone; minicnn 952 and 895 ms)."""
     best = {name: float("inf") for name in runners}
     for fn in runners.values():
         fn()
     for _ in range(repeat):
         for name, fn in runners.items():
+            time.sleep(IDLE_S)
             start = time.perf_counter()
             fn()
             best[name] = min(best[name], time.perf_counter() - start)
