@@ -6,9 +6,10 @@ kernels when torch is installed): forward, and forward + backward (both gradient
 
 Cases, float32, batch 128 unless said: the convolutions of the CIFAR ResNet-20 (each shape
 with the number of times the network uses it), AlexNet's conv1 (batch 32), a VGG conv (batch 8),
-max-pool 2x2/2 and 3x3/2, batch norm. The table gives the fastest of the runs (kernel sets and PyTorch take turns), GFLOP/s for the
-convolutions (forward: 2 N F C/G kh kw oh ow; forward + backward: 3 times that), the ratio to
-PyTorch, and for the C kernels the share of the conv time spent in im2col / col2im.
+max-pool 2x2/2 and 3x3/2, batch norm. The table gives the fastest of the runs (kernel sets and
+PyTorch take turns, each after a pause), GFLOP/s for the convolutions (forward:
+2 N F C/G kh kw oh ow; forward + backward: 3 times that), the ratio to PyTorch, and for the C
+kernels the share of the conv time spent in im2col / col2im.
 The summary checks the targets of issue 4: ResNet-20's convs forward + backward <= 2.5x
 PyTorch, im2col + col2im <= 30% of conv time, max-pool and batch norm <= 2x PyTorch.
 
@@ -240,7 +241,8 @@ def main():
     print(blas_description())
     if torch is not None:
         print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"cores: {os.cpu_count()}; fastest of {args.repeat} interleaved runs after a warm-up\n")
+    print(f"cores: {os.cpu_count()}; fastest of {args.repeat} interleaved runs after a warm-up, "
+          f"{IDLE_S} s pause before each\n")
 
     header = f"{'case':32s} {'set':6s} {'fwd ms':>9s} {'fwd+bwd ms':>11s} {'GFLOP/s':>8s} " \
              f"{'x torch':>8s} {'im2col+col2im':>14s}"
