@@ -17,9 +17,10 @@ pieces, ``_convolve``, ``_convolve_transpose`` and ``_weight_grad``, serve both 
 
 The batch goes through in tiles of T images whose column matrix, (C*kh*kw, T*oh*ow), has about
 TILE_ELEMENTS = 2^20 entries (at least one image), so that each product is one BLAS call per
-group and tile: large enough for BLAS to run near its peak (one small product per image was up
-to 3x slower on 2 cores), small enough that a tile's columns are still in cache when the
-product reads them, and a fixed scratch memory. The tiles start at image 0 and their size
+group and tile: large enough for BLAS to run near its peak and to synchronise its threads
+rarely (one small product per image was 2-10% slower on 2 quiet cores, 25% under load), small
+enough that a tile's columns are still in cache when the product reads them, and a fixed
+scratch memory. The tiles start at image 0 and their size
 depends only on the layer's shape, so every BLAS call gets the same operands however a
 computation is split: a batch gives the results of its tiles run one by one, bit for bit, and
 no memory setting changes them (a BLAS product's rounding of a column depends on the matrix's
