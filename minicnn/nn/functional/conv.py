@@ -20,13 +20,14 @@ TILE_ELEMENTS = 2^20 entries (at least one image), so that each product is one B
 group and tile: large enough for BLAS to run near its peak and to synchronise its threads
 rarely (one small product per image was 2-10% slower on 2 quiet cores, 25% under load), small
 enough that a tile's columns are still in cache when the product reads them, and a fixed
-scratch memory. The tiles start at image 0 and their size
-depends only on the layer's shape, so every BLAS call gets the same operands however a
-computation is split: a batch gives the results of its tiles run one by one, bit for bit, and
-no memory setting changes them (a BLAS product's rounding of a column depends on the matrix's
-other sizes, so tiles sized by a memory budget would change the results with the budget). The
-products come out channels first, (F, n*oh*ow), and are rearranged to (n, F, oh, ow) (a copy,
-about 1% of the time).
+scratch memory. The tiles start at image 0 and their size depends only on the layer's shape,
+so every BLAS call gets the same operands however a computation is split: a batch gives the
+results of its tiles run one by one, bit for bit, and no memory setting changes them (a BLAS
+product's rounding of a column depends on the matrix's other sizes, so tiles sized by a memory
+budget would change the results with the budget; for the same reason an image's results can
+differ in the last bits between batches that tile it differently). The products come out
+channels first, (F, n*oh*ow), and are rearranged to (n, F, oh, ow) (a copy, about 1% of the
+time).
 
 A 1x1, stride-1, unpadded convolution needs no im2col: its columns are the input itself,
 channels first.
