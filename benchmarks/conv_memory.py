@@ -8,6 +8,7 @@ the output, gradients and every temporary are. The C kernels' buffer pool is emp
 each run, so that the arrays it would hand back are counted as the allocations they replace.
 
     python benchmarks/conv_memory.py [--batch 8] [--size 224]
+    python benchmarks/conv_memory.py --batch 128 --size 32     # tiles of many images
 """
 
 import argparse
@@ -62,8 +63,12 @@ def main():
           "forward + backward (dX, dW, db)")
     print(f"  input {x.nbytes / MiB:.1f} MiB, output {N * F_out * S * S * item / MiB:.1f} MiB, "
           f"column matrix of the batch {C * 9 * N * S * S * item / MiB:.1f} MiB")
+    image_columns = C * 9 * S * S * item
+    tile = max(1, conv.TILE_ELEMENTS * item // image_columns)
+    print(f"  one image's columns {image_columns / MiB:.2f} MiB; a tile holds {min(tile, N)} "
+          f"image(s) unless the workspace limit is lower")
     limits = [("no limit", None), ("default 256 MiB", conv.DEFAULT_WORKSPACE_LIMIT),
-              ("16 MiB", 16 * MiB), ("4 MiB", 4 * MiB)]     # 4 MiB: one image a chunk
+              ("1 MiB", MiB), ("64 KiB", 64 * 2 ** 10)]
     kernel_sets = ["numpy"] + (["c"] if ckernels.available() else [])
     print(f"  {'kernels':<9}{'workspace limit':<20}{'peak MiB':>10}{'seconds':>10}")
     for kernel_set in kernel_sets:

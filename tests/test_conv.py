@@ -400,7 +400,7 @@ def forward_backward(fn, inputs, grad_seed=11):
     return y.numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()
 
 
-def test_tiles_are_fixed_by_the_layer_shape_and_the_workspace_limit_changes_nothing(
+def test_a_limit_above_a_tile_changes_nothing_and_one_below_shrinks_the_tiles(
         kernel_set, monkeypatch):
     rng = np.random.default_rng(12)
     inputs = [mc.tensor(rng.standard_normal(shape)) for shape in ((5, 4, 9, 8), (6, 2, 3, 3), (6,))]
@@ -408,16 +408,23 @@ def test_tiles_are_fixed_by_the_layer_shape_and_the_workspace_limit_changes_noth
     def conv(x, w, b):
         return F.conv2d(x, w, b, stride=(1, 2), padding=1, groups=2)
 
-    # two images a tile: their columns are (C*kh*kw, 2*oh*ow) = (4*9, 2 * 9*4)
-    monkeypatch.setattr(conv_module, "TILE_ELEMENTS", 4 * 9 * 2 * 9 * 4)
+    # two images a tile: their columns are (C*kh*kw, 2*oh*ow) = (4*9, 2 * 9*4), float64
+    tile_elements = 4 * 9 * 2 * 9 * 4
+    monkeypatch.setattr(conv_module, "TILE_ELEMENTS", tile_elements)
     calls = spy_on_kernels(monkeypatch)
     results = []
-    for limit in (None, 1):
+    for limit in (None, 8 * tile_elements, 8 * tile_elements - 1, 1):
         with workspace(limit):
             results.append(forward_backward(conv, inputs))
-    assert [shape[0] for shape in calls["im2col"]] == [2, 2, 1] * 4   # forward, then dW; twice
-    for got, expected in zip(*results):
-        np.testing.assert_array_equal(got, expected)
+    images_per_im2col = [shape[0] for shape in calls["im2col"]]
+    # forward, then dW, per limit: tiles of two images, until the limit is below one tile
+    assert images_per_im2col == [2, 2, 1] * 4 + [1] * 20
+    unlimited, at_a_tile, below_a_tile, one_byte = results
+    for a, b in zip(unlimited, at_a_tile):
+        np.testing.assert_array_equal(a, b)
+    for a, b, c in zip(unlimited, below_a_tile, one_byte):
+        np.testing.assert_array_equal(b, c)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
 @settings(max_examples=100)

@@ -22,12 +22,14 @@ rarely (one small product per image was 2-10% slower on 2 quiet cores, 25% under
 enough that a tile's columns are still in cache when the product reads them, and a fixed
 scratch memory. The tiles start at image 0 and their size depends only on the layer's shape,
 so every BLAS call gets the same operands however a computation is split: a batch gives the
-results of its tiles run one by one, bit for bit, and no memory setting changes them (a BLAS
-product's rounding of a column depends on the matrix's other sizes, so tiles sized by a memory
-budget would change the results with the budget; for the same reason an image's results can
-differ in the last bits between batches that tile it differently). The products come out
-channels first, (F, n*oh*ow), and are rearranged to (n, F, oh, ow) (a copy, about 1% of the
-time).
+results of its tiles run one by one, bit for bit (a BLAS product's rounding of a column depends
+on the matrix's other sizes, so an image's results can differ in the last bits between batches
+that tile it differently). The products come out channels first, (F, n*oh*ow), and are
+rearranged to (n, F, oh, ow) (a copy, about 1% of the time).
+
+Memory: a step's scratch is one tile's columns (4 MiB in float32), or one image's when those
+are more. A workspace limit below that (``set_workspace_limit``) makes the tiles smaller, down
+to one image; the results then change only by rounding.
 
 A 1x1, stride-1, unpadded convolution needs no im2col: its columns are the input itself,
 channels first.
@@ -48,15 +50,13 @@ _workspace_limit = DEFAULT_WORKSPACE_LIMIT
 
 
 def set_workspace_limit(nbytes):
-    """Largest scratch memory, in bytes, that one convolution step may use (default 256 MiB;
-    ``None``: no limit). Returns the previous limit.
+    """Largest scratch memory, in bytes, that one convolution step may use for its column matrix
+    (default 256 MiB; ``None``: no limit). Returns the previous limit.
 
-    A step's scratch is one tile of images (see the module docstring): its column matrix, and
-    for the backward pass also the output gradient channels first. A tile's size is fixed by the
-    layer's shape, never by this budget, so that the results never depend on it; one tile is
-    therefore the floor of the budget: about TILE_ELEMENTS values (4 MiB in float32), or one
-    image's columns when they are more. As no step uses more than one tile, the budget no
-    longer changes how a convolution runs."""
+    A step's columns are one tile of images (see the module docstring), TILE_ELEMENTS values
+    at most unless one image has more. A limit below that makes the tiles smaller, down to one
+    image (so one image's columns are the floor), which changes the results by rounding only;
+    a limit above it changes nothing."""
     global _workspace_limit
     valid = nbytes is None or (isinstance(nbytes, int) and not isinstance(nbytes, bool)
                                and nbytes >= 1)
@@ -122,11 +122,14 @@ TILE_ELEMENTS = 2 ** 20   # column-matrix entries per tile: of 2^18 ... 2^22 and
                           # columns a tile, the fastest for ResNet-20's convs on 2 cores
 
 
-def _tiles(N, rows, L):
+def _tiles(N, rows, L, itemsize):
     """Ranges [start, stop) of the images of a batch, T at a time from image 0, with
     T = TILE_ELEMENTS // (rows * L): the images whose column matrix, (rows, T*L), has about
-    TILE_ELEMENTS entries (at least one image)."""
-    per_tile = max(1, TILE_ELEMENTS // (rows * L))
+    TILE_ELEMENTS entries, or fewer under a lower workspace limit (at least one image)."""
+    elements = TILE_ELEMENTS
+    if _workspace_limit is not None:
+        elements = min(elements, _workspace_limit // itemsize)
+    per_tile = max(1, elements // (rows * L))
     for start in range(0, N, per_tile):
         yield start, min(N, start + per_tile)
 
@@ -154,7 +157,7 @@ def _convolve(kernels, x, weight, groups, geometry):
     oh, ow = geometry.output_hw(H, W)
     w = weight.reshape(groups, F // groups, -1)                  # (G, F/G, C/G*kh*kw)
     y = xp.empty((N, F, oh, ow), dtype=x.dtype)
-    for start, stop in _tiles(N, C * geometry.kh * geometry.kw, oh * ow):
+    for start, stop in _tiles(N, C * geometry.kh * geometry.kw, oh * ow, x.itemsize):
         n = stop - start
         cols = _columns(kernels, x[start:stop], geometry).reshape(groups, -1, n * oh * ow)
         y[start:stop] = xp.matmul(w, cols).reshape(F, n, oh, ow).transpose(1, 0, 2, 3)
@@ -171,7 +174,7 @@ def _convolve_transpose(kernels, grad_y, weight, groups, geometry, input_hw):
     C = weight.shape[1] * groups
     w_t = weight.reshape(groups, F // groups, -1).transpose(0, 2, 1)   # (G, C/G*kh*kw, F/G)
     dx = xp.empty((N, C, H, W), dtype=grad_y.dtype)
-    for start, stop in _tiles(N, C * geometry.kh * geometry.kw, oh * ow):
+    for start, stop in _tiles(N, C * geometry.kh * geometry.kw, oh * ow, grad_y.itemsize):
         n = stop - start
         dy = _channels_first(grad_y[start:stop]).reshape(groups, F // groups, -1)
         dcols = xp.matmul(w_t, dy).reshape(-1, n * oh * ow)          # (C*kh*kw, n*oh*ow)
@@ -189,7 +192,7 @@ def _weight_grad(kernels, x, grad_y, groups, geometry):
     N, C = x.shape[:2]
     F, oh, ow = grad_y.shape[1:]
     dw = xp.zeros((groups, F // groups, C // groups * geometry.kh * geometry.kw), dtype=x.dtype)
-    for start, stop in _tiles(N, C * geometry.kh * geometry.kw, oh * ow):
+    for start, stop in _tiles(N, C * geometry.kh * geometry.kw, oh * ow, x.itemsize):
         cols = _columns(kernels, x[start:stop], geometry).reshape(groups, dw.shape[2], -1)
         dy = _channels_first(grad_y[start:stop]).reshape(groups, F // groups, -1)
         dw += xp.matmul(dy, cols.transpose(0, 2, 1))
