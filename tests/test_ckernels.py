@@ -139,8 +139,8 @@ def test_batch_norm_matches_reference(config, affine, shift, spread):
     x = (shift + spread * rng.standard_normal((N, C, H, W))).astype(dtype)
     weight = normal(rng, C, dtype) if affine else None
     bias = normal(rng, C, dtype) if affine else None
-    y, mean, invstd = reference.batch_norm_forward(x, weight, bias, 1e-5)
-    each(assert_close, ckernels.batch_norm_forward(x, weight, bias, 1e-5), (y, mean, invstd))
+    y, mean, var, invstd = reference.batch_norm_forward(x, weight, bias, 1e-5)
+    each(assert_close, ckernels.batch_norm_forward(x, weight, bias, 1e-5), (y, mean, var, invstd))
     grad_y = normal(rng, x.shape, dtype)
     each(assert_close, ckernels.batch_norm_backward(grad_y, x, weight, mean, invstd),
          reference.batch_norm_backward(grad_y, x, weight, mean, invstd))

@@ -65,7 +65,7 @@ def test_reference_batch_norm_backward_equals_the_formula_term_by_term():
     rng = np.random.default_rng(2)
     x, dy = rng.standard_normal((4, 3, 2, 2)), rng.standard_normal((4, 3, 2, 2))
     w = rng.standard_normal(3)
-    y, mean, invstd = reference.batch_norm_forward(x, w, None, 1e-5)
+    y, mean, var, invstd = reference.batch_norm_forward(x, w, None, 1e-5)
     dx, dw, db = reference.batch_norm_backward(dy, x, w, mean, invstd)
     M = 16
     for c in range(3):

@@ -479,10 +479,11 @@ def batch_norm_forward(x, weight, bias, eps):
     if not eps >= 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
     y = buffer_pool.empty(x.shape, x.dtype)
-    mean, invstd = np.empty(C, x.dtype), np.empty(C, x.dtype)
+    mean, var, invstd = (np.empty(C, x.dtype) for _ in range(3))
     _call("batch_norm_forward", x.dtype, _pointer(x), _optional_pointer(weight),
-          _optional_pointer(bias), eps, _pointer(y), _pointer(mean), _pointer(invstd), N, C, H, W)
-    return y, mean, invstd
+          _optional_pointer(bias), eps, _pointer(y), _pointer(mean), _pointer(var),
+          _pointer(invstd), N, C, H, W)
+    return y, mean, var, invstd
 
 
 def batch_norm_backward(grad_y, x, weight, mean, invstd):

@@ -41,9 +41,11 @@ def softmax_cross_entropy_forward(logits, target, weight, ignore_index, label_sm
     valid = target != ignore_index
     safe_target = xp.where(valid, target, 0)
     w = xp.ones(C, dtype=logits.dtype) if weight is None else weight
-    nll = -log_probs[xp.arange(M), safe_target] * w[safe_target]
-    smooth = -(log_probs * w).sum(axis=1)
-    loss = ((1 - label_smoothing) * nll + label_smoothing / C * smooth) * valid
+    loss = -log_probs[xp.arange(M), safe_target] * w[safe_target]
+    if label_smoothing > 0:     # as in PyTorch, no smoothing term at all otherwise (0 * inf)
+        smooth = -(log_probs * w).sum(axis=1)
+        loss = (1 - label_smoothing) * loss + label_smoothing / C * smooth
+    loss = xp.where(valid, loss, 0)
     return loss.astype(logits.dtype, copy=False), log_probs
 
 
@@ -62,7 +64,8 @@ def softmax_cross_entropy_backward(grad_loss, log_probs, target, weight, ignore_
     grad_nll = w[safe_target][:, None] * (probs - one_hot)
     grad_smooth = probs * w.sum() - w
     grad = (1 - label_smoothing) * grad_nll + label_smoothing / C * grad_smooth
-    return (grad * (grad_loss * valid)[:, None]).astype(log_probs.dtype, copy=False)
+    grad = xp.where(valid[:, None], grad * grad_loss[:, None], 0)
+    return grad.astype(log_probs.dtype, copy=False)
 
 
 # ----- pooling ------------------------------------------------------------------------------
@@ -167,18 +170,21 @@ def avg_pool2d_backward(grad_y, H, W, kh, kw, sh, sw, ph, pw, count_include_pad)
 def batch_norm_forward(x, weight, bias, eps):
     """mean_c = sum x / M ; var_c = sum (x - mean)^2 / M (biased) ; invstd = 1 / sqrt(var + eps)
     y = (x - mean) * invstd * weight + bias   (weight, bias (C,) or None for 1 and 0)
-    Returns (y, mean (C,), invstd (C,))."""
+    The sums accumulate in float64, as in the C kernel.
+    Returns (y, mean (C,), var (C,), invstd (C,))."""
     xp = get_array_module(x)
     axes = (0, 2, 3)
-    mean = x.mean(axis=axes)
+    mean = x.mean(axis=axes, dtype=xp.float64)
     centered = x - mean[:, None, None]
-    invstd = 1 / xp.sqrt((centered * centered).mean(axis=axes) + eps)
-    y = centered * invstd[:, None, None]
+    var = (centered * centered).mean(axis=axes)
+    invstd = 1 / xp.sqrt(var + eps)
+    mean, var, invstd = (a.astype(x.dtype) for a in (mean, var, invstd))
+    y = (x - mean[:, None, None]) * invstd[:, None, None]
     if weight is not None:
         y = y * weight[:, None, None]
     if bias is not None:
         y = y + bias[:, None, None]
-    return y, mean, invstd
+    return y, mean, var, invstd
 
 
 def batch_norm_backward(grad_y, x, weight, mean, invstd):

@@ -22,11 +22,10 @@ class BatchNorm(Function):
     def forward(self, x, weight, bias, running_mean, running_var, momentum, eps):
         self.kernels = kernels_for(x)
         planes = _as_planes(x)
-        y, mean, invstd = self.kernels.batch_norm_forward(planes, weight, bias, eps)
+        y, mean, var, invstd = self.kernels.batch_norm_forward(planes, weight, bias, eps)
         if running_mean is not None:
             M = planes.size // planes.shape[1]
-            # invstd^-2 = var + eps: the batch variance without another pass over x
-            unbiased_var = (1 / (invstd * invstd) - eps) * (M / (M - 1))
+            unbiased_var = var * (M / (M - 1))
             running_mean[...] = (1 - momentum) * running_mean + momentum * mean
             running_var[...] = (1 - momentum) * running_var + momentum * unbiased_var
         self.save_for_backward(planes, weight, mean, invstd)

@@ -198,6 +198,16 @@ def adaptive_avg_pool2d(input, output_size):
     return AdaptiveAvgPool2d.apply(input, output_size=_adaptive_output_size(input, output_size, op))
 
 
+def _max_index(window):
+    """Index along the last axis of the max of ``window`` (N, C, K) by max_pool2d's rule, which
+    is PyTorch's: a scan that takes a value greater than the best so far or NaN, so the first
+    maximum on ties and the last NaN when there are NaNs."""
+    xp = get_array_module(window)
+    nan = xp.isnan(window)
+    last_nan = window.shape[2] - 1 - nan[:, :, ::-1].argmax(axis=2)
+    return xp.where(nan.any(axis=2), last_nan, window.argmax(axis=2))
+
+
 class AdaptiveMaxPool2d(Function):
     def forward(self, x, output_size):
         self.kernels = kernels_for(x)
@@ -208,7 +218,7 @@ class AdaptiveMaxPool2d(Function):
         for a, (top, bottom) in enumerate(_adaptive_windows(H, output_size[0])):
             for b, (left, right) in enumerate(_adaptive_windows(W, output_size[1])):
                 window = x[:, :, top:bottom, left:right].reshape(N, C, -1)
-                best = window.argmax(axis=2)
+                best = _max_index(window)
                 y[:, :, a, b] = xp.take_along_axis(window, best[:, :, None], axis=2)[:, :, 0]
                 width = right - left
                 indices[:, :, a, b] = (top + best // width) * W + left + best % width
