@@ -442,11 +442,28 @@ def lrn_backward(grad_y, x, y, scale, size, alpha, beta, k):
     return grad_x
 
 
-# ----- dropout ------------------------------------------------------------------------------
+# ----- kernels the C set takes from the reference ------------------------------------------
+# The dropout mask is drawn by NumPy from minicnn's generator, so that every kernel set sees the
+# same. The others run as BLAS products (linear, adaptive average pooling) or a few vectorised
+# passes over the data, which a C loop would not beat by enough to be worth a second copy.
 
-# the mask is drawn by NumPy from minicnn's generator, so that every kernel set sees the same
 dropout_mask = reference.dropout_mask
+leaky_relu_forward, leaky_relu_backward = reference.leaky_relu_forward, reference.leaky_relu_backward
+softmax_forward, softmax_backward = reference.softmax_forward, reference.softmax_backward
+log_softmax_forward = reference.log_softmax_forward
+log_softmax_backward = reference.log_softmax_backward
+linear_forward = reference.linear_forward
+linear_backward_input, linear_backward_weight = (reference.linear_backward_input,
+                                                 reference.linear_backward_weight)
+avg_pool2d_divisor = reference.avg_pool2d_divisor
+adaptive_avg_pool2d_forward = reference.adaptive_avg_pool2d_forward
+adaptive_avg_pool2d_backward = reference.adaptive_avg_pool2d_backward
+adaptive_max_pool2d_forward = reference.adaptive_max_pool2d_forward
+batch_norm_inference_forward = reference.batch_norm_inference_forward
+batch_norm_inference_backward = reference.batch_norm_inference_backward
 
+
+# ----- dropout ------------------------------------------------------------------------------
 
 def dropout_apply(x, mask):
     x = check.floats("x", x)
