@@ -128,6 +128,7 @@ class Sub(Function):
         return a - b
 
     def backward(self, grad):
+        # d(a-b)/da = 1 ; d(a-b)/db = -1, each summed back to its input's shape
         return sum_to_shape(grad, self.shapes[0]), sum_to_shape(-grad, self.shapes[1])
 
 
@@ -229,6 +230,7 @@ class Cast(Function):
         return a.astype(dtype)
 
     def backward(self, grad):
+        # the identity map: dy goes back in the input's dtype
         return grad.astype(self.dtype_in), None
 
 
@@ -238,6 +240,7 @@ class ToDevice(Function):
         return _move(a, device)
 
     def backward(self, grad):
+        # the identity map: dy goes back to the input's device
         return _move(grad, self.device_in), None
 
 
@@ -299,6 +302,7 @@ class Mean(Function):
         return total / self.count if self.count else get_array_module(a).full_like(total, np.nan)
 
     def backward(self, grad):
+        # every averaged element receives dy / count (the elements per mean); da has a's shape
         xp = get_array_module(grad)
         if not self.keepdim:
             grad = xp.expand_dims(grad, self.dims)
@@ -321,6 +325,7 @@ class AMax(Function):
         return out if keepdim else out.squeeze(axis=dims)
 
     def backward(self, grad):
+        # da = dy * [a == max] / (number of ties), so tied maxima share dy evenly; da has a's shape
         a, out = self.saved
         xp = get_array_module(a)
         hits = (a == out)
@@ -346,6 +351,7 @@ class MaxAlongDim(Function):
         return values, index.astype(np.int64)
 
     def backward(self, grad_values, grad_index):
+        # dy goes to the first max along dim (its index), 0 elsewhere; da has a's shape
         xp = get_array_module(grad_values)
         if len(self.shape) == 0:
             return grad_values, None, None, None
@@ -382,6 +388,7 @@ class Reshape(Function):
         return a.reshape(shape)
 
     def backward(self, grad):
+        # da = dy reshaped back to a's shape
         return grad.reshape(self.shape), None
 
 
@@ -391,6 +398,7 @@ class Permute(Function):
         return a.transpose(dims)
 
     def backward(self, grad):
+        # da = dy with the axes put back (the inverse permutation)
         return grad.transpose(np.argsort(self.dims)), None
 
 
@@ -425,6 +433,7 @@ class Stack(Function):
         return get_array_module(arrays[0]).stack(arrays, axis=dim)
 
     def backward(self, grad):
+        # da_i = dy[..., i, ...], the slice along dim that a_i became
         return tuple(grad.take(i, axis=self.dim) for i in range(grad.shape[self.dim]))
 
 
