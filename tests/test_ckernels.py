@@ -119,7 +119,7 @@ def test_max_pool_matches_reference_bit_for_bit(config, ceil_mode, with_ties):
     if with_ties:  # ties, -inf and NaN: the tie-breaking rules must agree too
         x = np.round(x).astype(dtype)
         x.flat[rng.integers(0, x.size, 2)] = [-np.inf, np.nan]
-    oh, ow = output_size(H, kh, sh, ph, dh) + ceil_mode, output_size(W, kw, sw, pw, dw)
+    oh, ow = output_size(H, kh, sh, ph, dh, ceil_mode), output_size(W, kw, sw, pw, dw, ceil_mode)
     args = (kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
     y, indices = reference.max_pool2d_forward(x, *args)
     each(assert_same, ckernels.max_pool2d_forward(x, *args), (y, indices))
@@ -132,7 +132,7 @@ def test_max_pool_matches_reference_bit_for_bit(config, ceil_mode, with_ties):
 def test_avg_pool_matches_reference(config, ceil_mode, count_include_pad):
     (N, C, H, W), (kh, kw, sh, sw, ph, pw, _, _), dtype, rng = config
     x = normal(rng, (N, C, H, W), dtype)
-    oh, ow = output_size(H, kh, sh, ph, 1) + ceil_mode, output_size(W, kw, sw, pw, 1)
+    oh, ow = output_size(H, kh, sh, ph, 1, ceil_mode), output_size(W, kw, sw, pw, 1, ceil_mode)
     # PyTorch's ceil_mode rule: the last window starts inside the image or its left padding
     assume((oh - 1) * sh < H + ph)
     args = (kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad)
@@ -412,8 +412,6 @@ BAD_CALLS = {
                       TypeError, "indices must hold integers"),
     "target out of range": (lambda: ckernels.softmax_cross_entropy_forward(
         np.zeros((2, 3)), np.array([0, 3]), None, -100, 0.0), IndexError, "out of bounds"),
-    "label smoothing": (lambda: ckernels.softmax_cross_entropy_forward(
-        np.zeros((2, 3)), np.array([0, 1]), None, -100, 1.5), ValueError, "label_smoothing"),
     "mask shape": (lambda: ckernels.dropout_apply(np.zeros((2, 3)), np.zeros((3, 2))), ValueError,
                    "mask must have the shape"),
     "read-only param": (lambda: ckernels.sgd_step(read_only, np.zeros(3), None, 0.1, 0.0, 0.0,

@@ -59,6 +59,13 @@ def test_batch_norm_eval_gradcheck():
     mean, var = mc.tensor(rng.standard_normal(4)), mc.tensor(rng.uniform(0.5, 2, 4))
     check(gradcheck(lambda x, w, b: F.batch_norm(x, mean, var, w, b, training=False),
                     [x, weight, bias]))
+    # without affine parameters, and on (N, C) input
+    x2 = leaf(rng.standard_normal((5, 4)))
+    check(gradcheck(lambda x: F.batch_norm(x, mean, var, training=False), [x2]))
+    # float32 statistics with float64 input are refused, as PyTorch's "mixed dtype" error
+    mean32 = mc.tensor(mean.numpy().astype(np.float32))
+    with pytest.raises(TypeError, match="running_mean dtype float32"):
+        F.batch_norm(x2, mean32, var, training=False)
 
 
 def test_reference_batch_norm_backward_equals_the_formula_term_by_term():

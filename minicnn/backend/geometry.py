@@ -16,8 +16,8 @@ PADDING_MODES = ("same", "valid")
 def pair(value, name, op, minimum=None):
     """(h, w) from an int or a sequence of one or two ints (PyTorch's forms), each >= minimum.
 
-    Raises TypeError for a non-integer, ValueError for a wrong length or a value below minimum,
-    naming ``op`` and the argument ``name``."""
+    Raises TypeError for a non-integer, ValueError for a wrong length, a value below minimum or
+    one of 2**31 or more, naming ``op`` and the argument ``name``."""
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
@@ -26,6 +26,8 @@ def pair(value, name, op, minimum=None):
     hw = (int(items[0]), int(items[-1]))
     if minimum is not None and min(hw) < minimum:
         raise ValueError(f"{op}: {name} must be at least {minimum}, got {value!r}")
+    if max(hw) >= 2 ** 31:      # the kernels index windows with 32-bit ints
+        raise ValueError(f"{op}: {name} must be less than 2**31, got {value!r}")
     return hw
 
 
@@ -51,9 +53,21 @@ def transpose_output_size(size, kernel, stride=1, padding=0, output_padding=0, d
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
-def same_padding(kernel, dilation):
-    """padding="same" at stride 1: (padding before, extra zeros after) per dimension. The total
-    is dilation (kernel - 1); when it is odd PyTorch puts the extra row / column at the end."""
+def padding_for(padding, kernel, stride, dilation, op):
+    """(zeros before, extra zeros after) per dimension for ``padding``: an int or pair (none
+    after), "valid" (no padding) or "same" (stride 1 only; the output keeps the input's size: the
+    total dilation (kernel - 1) is split, an odd one's extra row / column at the end as PyTorch).
+    Raises ValueError for another string or "same" with a stride."""
+    if not isinstance(padding, str):
+        return pair(padding, "padding", op, 0), (0, 0)
+    if padding not in PADDING_MODES:
+        raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', "
+                         f"got {padding!r}")
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if stride != (1, 1):
+        raise ValueError(f"{op}: padding='same' is not supported for strided convolutions "
+                         f"(stride={stride})")
     totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
     return tuple(t // 2 for t in totals), tuple(t % 2 for t in totals)
 

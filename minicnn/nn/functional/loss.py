@@ -9,7 +9,8 @@ import warnings
 import numpy as np
 
 from minicnn.autograd import Function, Tensor
-from minicnn.backend import get_array_module, kernels_for
+from minicnn.backend import get_array_module
+from minicnn.nn.functional._arguments import check_input
 from minicnn.nn.functional.activation import log_softmax
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss"]
@@ -19,7 +20,6 @@ REDUCTIONS = ("mean", "sum", "none")
 
 class SoftmaxCrossEntropy(Function):
     def forward(self, logits, target, weight, ignore_index, label_smoothing):
-        self.kernels = kernels_for(logits)
         loss, log_probs = self.kernels.softmax_cross_entropy_forward(
             logits, target, weight, ignore_index, label_smoothing)
         self.save_for_backward(log_probs, target, weight)
@@ -95,8 +95,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
-    if input.ndim == 0:
-        raise ValueError("cross_entropy: input must have a class dimension, got a 0-d tensor")
+    check_input("cross_entropy", input)
+    if input.ndim == 0 or input.shape[min(1, input.ndim - 1)] == 0:
+        raise ValueError(f"cross_entropy: input must have a class dimension of at least one "
+                         f"class, got input of shape {input.shape}")
     target_array = target.array if isinstance(target, Tensor) else target
     if getattr(target_array, "dtype", np.dtype(int)).kind == "f":
         if ignore_index >= 0:
@@ -160,6 +162,7 @@ class NLLLoss(Function):
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at the target classes."""
     _check_reduction(reduction)
+    check_input("nll_loss", input)
     if input.ndim == 0:
         raise ValueError("nll_loss: input must have a class dimension, got a 0-d tensor")
     labels = _integer_target(target, input, "nll_loss")
