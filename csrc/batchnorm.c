@@ -4,6 +4,7 @@
  *
  *   forward   mean = sum x / M ; var = sum (x - mean)^2 / M (biased, two passes)
  *             invstd = 1 / sqrt(var + eps) ; y = (x - mean) * invstd * weight + bias
+ *             (var is returned too: the running variance is taken from it, not from invstd)
  *   backward  xhat = (x - mean) * invstd
  *             dweight = sum dy * xhat ; dbias = sum dy                          (C,)
  *             dx = (invstd / M) * weight * (M * dy - sum dy - xhat * sum dy * xhat)
@@ -23,7 +24,8 @@ static int batch_norm_sizes_ok(int64_t N, int64_t C, int64_t H, int64_t W) {
 #else
 
 int NAME(batch_norm_forward)(const real *x, const real *weight, const real *bias, double eps,
-                             real *y, real *mean, real *invstd, int64_t N, int64_t C, int64_t H,
+                             real *y, real *mean, real *var, real *invstd, int64_t N, int64_t C,
+                             int64_t H,
                              int64_t W) {
     if (!batch_norm_sizes_ok(N, C, H, W)) return MINICNN_BAD_ARGUMENT;
     const int64_t S = H * W, M = N * S;
@@ -47,6 +49,7 @@ int NAME(batch_norm_forward)(const real *x, const real *weight, const real *bias
         const real inv = (real)(1 / sqrt(squares / M + eps));
         const real scale = weight ? weight[c] : 1, shift = bias ? bias[c] : 0;
         mean[c] = m;
+        var[c] = (real)(squares / M);
         invstd[c] = inv;
         for (int64_t n = 0; n < N; n++) {
             const real *in = x + (n * C + c) * S;

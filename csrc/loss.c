@@ -5,6 +5,8 @@
  *
  *   forward   log p_ic = z_ic - max_c z_i - log(sum_c exp(z_ic - max_c z_i))   (no overflow)
  *             loss_i   = (1 - eps) w[y_i] (-log p_i,y_i) + eps / C sum_c w[c] (-log p_ic)
+ *             (for eps = 0 the second term is left out, not multiplied by 0: a -inf logit
+ *             makes its sum infinite, and PyTorch's loss stays finite there)
  *   backward  dz_ic = dloss_i ((1 - eps) w[y_i] (p_ic - [c == y_i]) + eps / C (p_ic sum(w) - w[c]))
  *
  * The forward keeps log p (M, C) for the backward. Rows are independent: one loop iteration
@@ -51,7 +53,8 @@ int NAME(softmax_cross_entropy_forward)(const real *logits, const int64_t *targe
         }
         const int64_t t = target[i];
         const accum nll = -(accum)logp[t] * (weight ? weight[t] : 1);
-        loss[i] = (real)((1 - label_smoothing) * nll + label_smoothing / C * smooth);
+        loss[i] = (real)(label_smoothing > 0 ? (1 - label_smoothing) * nll + label_smoothing / C * smooth
+                                             : nll);
     }
     return MINICNN_OK;
 }

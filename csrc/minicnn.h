@@ -90,11 +90,11 @@ int avg_pool2d_backward_f64(const double *grad_y, double *grad_x, int64_t N, int
 
 /* batchnorm.c: x (N, C, H, W); weight, bias NULL or (C,); mean, invstd (C,) */
 int batch_norm_forward_f32(const float *x, const float *weight, const float *bias, double eps,
-                            float *y, float *mean, float *invstd, int64_t N, int64_t C,
-                            int64_t H, int64_t W);
+                            float *y, float *mean, float *var, float *invstd, int64_t N,
+                            int64_t C, int64_t H, int64_t W);
 int batch_norm_forward_f64(const double *x, const double *weight, const double *bias, double eps,
-                            double *y, double *mean, double *invstd, int64_t N, int64_t C,
-                            int64_t H, int64_t W);
+                            double *y, double *mean, double *var, double *invstd, int64_t N,
+                            int64_t C, int64_t H, int64_t W);
 int batch_norm_backward_f32(const float *grad_y, const float *x, const float *weight,
                              const float *mean, const float *invstd, float *grad_x,
                              float *grad_weight, float *grad_bias, int64_t N, int64_t C,

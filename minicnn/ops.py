@@ -591,6 +591,17 @@ def reshape(a, *shape):
     return Reshape.apply(a, shape)
 
 
+def view(a, *shape):
+    """``reshape`` that never copies: as in PyTorch, a shape that the tensor's strides cannot
+    express (flattening a transposed matrix, say) raises RuntimeError; ``reshape`` copies."""
+    out = reshape(a, *shape)
+    if a.numel() > 0 and not get_array_module(a.array).may_share_memory(out.array, a.array):
+        raise RuntimeError("view size is not compatible with input tensor's size and stride (at "
+                           "least one dimension spans across two contiguous subspaces). Use "
+                           ".reshape(...) instead.")
+    return out
+
+
 def permute(a, *dims):
     dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
     wrapped = tuple(_wrap_dim(d, a.ndim) for d in dims)
@@ -726,7 +737,8 @@ Tensor.sum, Tensor.mean = sum, mean
 Tensor.max, Tensor.min, Tensor.amax, Tensor.amin = max, min, amax, amin
 Tensor.argmax, Tensor.argmin = argmax, argmin
 Tensor.maximum, Tensor.minimum = maximum, minimum
-Tensor.reshape = Tensor.view = reshape
+Tensor.reshape = reshape
+Tensor.view = view
 Tensor.permute, Tensor.transpose, Tensor.flatten = permute, transpose, flatten
 Tensor.squeeze, Tensor.unsqueeze = squeeze, unsqueeze
 Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))))

@@ -119,7 +119,7 @@ def test_max_pool_matches_reference_bit_for_bit(config, ceil_mode, with_ties):
     if with_ties:  # ties, -inf and NaN: the tie-breaking rules must agree too
         x = np.round(x).astype(dtype)
         x.flat[rng.integers(0, x.size, 2)] = [-np.inf, np.nan]
-    oh, ow = output_size(H, kh, sh, ph, dh) + ceil_mode, output_size(W, kw, sw, pw, dw)
+    oh, ow = output_size(H, kh, sh, ph, dh, ceil_mode), output_size(W, kw, sw, pw, dw, ceil_mode)
     args = (kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
     y, indices = reference.max_pool2d_forward(x, *args)
     each(assert_same, ckernels.max_pool2d_forward(x, *args), (y, indices))
@@ -132,7 +132,7 @@ def test_max_pool_matches_reference_bit_for_bit(config, ceil_mode, with_ties):
 def test_avg_pool_matches_reference(config, ceil_mode, count_include_pad):
     (N, C, H, W), (kh, kw, sh, sw, ph, pw, _, _), dtype, rng = config
     x = normal(rng, (N, C, H, W), dtype)
-    oh, ow = output_size(H, kh, sh, ph, 1) + ceil_mode, output_size(W, kw, sw, pw, 1)
+    oh, ow = output_size(H, kh, sh, ph, 1, ceil_mode), output_size(W, kw, sw, pw, 1, ceil_mode)
     # PyTorch's ceil_mode rule: the last window starts inside the image or its left padding
     assume((oh - 1) * sh < H + ph)
     args = (kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad)
@@ -152,8 +152,8 @@ def test_batch_norm_matches_reference(config, affine, shift, spread):
     x = (shift + spread * rng.standard_normal((N, C, H, W))).astype(dtype)
     weight = normal(rng, C, dtype) if affine else None
     bias = normal(rng, C, dtype) if affine else None
-    y, mean, invstd = reference.batch_norm_forward(x, weight, bias, 1e-5)
-    each(assert_close, ckernels.batch_norm_forward(x, weight, bias, 1e-5), (y, mean, invstd))
+    y, mean, var, invstd = reference.batch_norm_forward(x, weight, bias, 1e-5)
+    each(assert_close, ckernels.batch_norm_forward(x, weight, bias, 1e-5), (y, mean, var, invstd))
     grad_y = normal(rng, x.shape, dtype)
     each(assert_close, ckernels.batch_norm_backward(grad_y, x, weight, mean, invstd),
          reference.batch_norm_backward(grad_y, x, weight, mean, invstd))

@@ -108,7 +108,7 @@ REFUSALS = textwrap.dedent('''
         "avg pool backward huge output": lambda: lib.avg_pool2d_backward_f64(
             NULL, NULL, 1, 1, 4, 4, 2, 2, 2, 2, 0, 0, big, big, 1),
         "batch norm no channels": lambda: lib.batch_norm_forward_f64(
-            NULL, NULL, NULL, 1e-5, NULL, NULL, NULL, 2, 0, 2, 2),
+            NULL, NULL, NULL, 1e-5, NULL, NULL, NULL, NULL, 2, 0, 2, 2),
         "batch norm backward overflow": lambda: lib.batch_norm_backward_f32(
             NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, big, big, big, 1),
         "lrn zero size": lambda: lib.lrn_forward_f64(NULL, NULL, NULL, 1, 3, 2, 2, 0, 1e-4, 0.75, 1.0),

@@ -318,6 +318,7 @@ def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     window = check.window((kh, kw, sh, sw, ph, pw, dh, dw))
     oh, ow = check.int32s(("oh", "ow"), (oh, ow), 1)
     N, C, H, W = x.shape
+    check.pooled_hw(H, W, window, oh, ow)
     check.positive_sizes("y", (N, C, oh, ow))
     y = buffer_pool.empty((N, C, oh, ow), x.dtype)
     indices = buffer_pool.empty((N, C, oh, ow), np.int64)
@@ -348,9 +349,11 @@ def max_pool2d_backward(grad_y, indices, H, W):
 def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
     x = check.floats("x", x, ndim=4)
     check.positive_sizes("x", x.shape)
-    kh, kw, sh, sw, ph, pw, _, _ = check.window((kh, kw, sh, sw, ph, pw, 1, 1))
+    window = check.window((kh, kw, sh, sw, ph, pw, 1, 1))
     oh, ow = check.int32s(("oh", "ow"), (oh, ow), 1)
     N, C, H, W = x.shape
+    check.pooled_hw(H, W, window, oh, ow)
+    kh, kw, sh, sw, ph, pw, _, _ = window
     check.positive_sizes("y", (N, C, oh, ow))
     y = buffer_pool.empty((N, C, oh, ow), x.dtype)
     _call("avg_pool2d_forward", x.dtype, _pointer(x), _pointer(y), N, C, H, W, kh, kw, sh, sw,
@@ -362,9 +365,11 @@ def avg_pool2d_backward(grad_y, H, W, kh, kw, sh, sw, ph, pw, count_include_pad)
     grad_y = check.floats("grad_y", grad_y, ndim=4)
     check.positive_sizes("grad_y", grad_y.shape)
     H, W = check.int32s(("H", "W"), (H, W), 1)
-    kh, kw, sh, sw, ph, pw, _, _ = check.window((kh, kw, sh, sw, ph, pw, 1, 1))
+    window = check.window((kh, kw, sh, sw, ph, pw, 1, 1))
     N, C, oh, ow = grad_y.shape
     check.int32s(("oh", "ow"), (oh, ow), 1)
+    check.pooled_hw(H, W, window, oh, ow)
+    kh, kw, sh, sw, ph, pw, _, _ = window
     check.positive_sizes("grad_x", (N, C, H, W))
     grad_x = buffer_pool.empty((N, C, H, W), grad_y.dtype)
     _call("avg_pool2d_backward", grad_y.dtype, _pointer(grad_y), _pointer(grad_x), N, C, H, W,
@@ -386,10 +391,11 @@ def batch_norm_forward(x, weight, bias, eps):
     bias = check.channel_vector("bias", bias, x, C, optional=True)
     eps = float(eps)
     y = buffer_pool.empty(x.shape, x.dtype)
-    mean, invstd = np.empty(C, x.dtype), np.empty(C, x.dtype)
+    mean, var, invstd = (np.empty(C, x.dtype) for _ in range(3))
     _call("batch_norm_forward", x.dtype, _pointer(x), _optional_pointer(weight),
-          _optional_pointer(bias), eps, _pointer(y), _pointer(mean), _pointer(invstd), N, C, H, W)
-    return y, mean, invstd
+          _optional_pointer(bias), eps, _pointer(y), _pointer(mean), _pointer(var),
+          _pointer(invstd), N, C, H, W)
+    return y, mean, var, invstd
 
 
 def batch_norm_backward(grad_y, x, weight, mean, invstd):

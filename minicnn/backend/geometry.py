@@ -16,8 +16,8 @@ PADDING_MODES = ("same", "valid")
 def pair(value, name, op, minimum=None):
     """(h, w) from an int or a sequence of one or two ints (PyTorch's forms), each >= minimum.
 
-    Raises TypeError for a non-integer, ValueError for a wrong length or a value below minimum,
-    naming ``op`` and the argument ``name``."""
+    Raises TypeError for a non-integer, ValueError for a wrong length, a value below minimum or
+    one of 2**31 or more, naming ``op`` and the argument ``name``."""
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
@@ -26,6 +26,8 @@ def pair(value, name, op, minimum=None):
     hw = (int(items[0]), int(items[-1]))
     if minimum is not None and min(hw) < minimum:
         raise ValueError(f"{op}: {name} must be at least {minimum}, got {value!r}")
+    if max(hw) >= 2 ** 31:      # the kernels index windows with 32-bit ints
+        raise ValueError(f"{op}: {name} must be less than 2**31, got {value!r}")
     return hw
 
 

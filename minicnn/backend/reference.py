@@ -8,6 +8,7 @@ same arguments and return the same results.
 import numpy as np
 
 from minicnn.backend import get_array_module, get_workspace_limit, index_add
+from minicnn.backend import validate as check
 from minicnn.backend.geometry import Window
 
 NAME = "numpy"
@@ -100,9 +101,11 @@ def softmax_cross_entropy_forward(logits, target, weight, ignore_index, label_sm
     valid = target != ignore_index
     safe_target = xp.where(valid, target, 0)
     w = xp.ones(C, dtype=logits.dtype) if weight is None else weight
-    nll = -log_probs[xp.arange(M), safe_target] * w[safe_target]
-    smooth = -(log_probs * w).sum(axis=1)
-    loss = ((1 - label_smoothing) * nll + label_smoothing / C * smooth) * valid
+    loss = -log_probs[xp.arange(M), safe_target] * w[safe_target]
+    if label_smoothing > 0:     # as in PyTorch, no smoothing term at all otherwise (0 * inf)
+        smooth = -(log_probs * w).sum(axis=1)
+        loss = (1 - label_smoothing) * loss + label_smoothing / C * smooth
+    loss = xp.where(valid, loss, 0)
     return loss.astype(logits.dtype, copy=False), log_probs
 
 
@@ -121,7 +124,8 @@ def softmax_cross_entropy_backward(grad_loss, log_probs, target, weight, ignore_
     grad_nll = w[safe_target][:, None] * (probs - one_hot)
     grad_smooth = probs * w.sum() - w
     grad = (1 - label_smoothing) * grad_nll + label_smoothing / C * grad_smooth
-    return (grad * (grad_loss * valid)[:, None]).astype(log_probs.dtype, copy=False)
+    grad = xp.where(valid[:, None], grad * grad_loss[:, None], 0)
+    return grad.astype(log_probs.dtype, copy=False)
 
 
 # ----- pooling ------------------------------------------------------------------------------
@@ -147,6 +151,7 @@ def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
     Returns (y, indices)."""
     xp = get_array_module(x)
     N, C, H, W = x.shape
+    check.pooled_hw(H, W, Window(kh, kw, sh, sw, ph, pw, dh, dw), oh, ow)
     span_h, span_w = (oh - 1) * sh + 1, (ow - 1) * sw + 1
     padded = _zero_padded(x, ph, pw, span_h + (kh - 1) * dh, span_w + (kw - 1) * dw)
     rows = xp.arange(oh, dtype=xp.int64) * sh - ph
@@ -194,6 +199,7 @@ def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
     (see avg_pool2d_divisor)."""
     xp = get_array_module(x)
     N, C, H, W = x.shape
+    check.pooled_hw(H, W, Window(kh, kw, sh, sw, ph, pw), oh, ow)
     span_h, span_w = (oh - 1) * sh + 1, (ow - 1) * sw + 1
     padded = _zero_padded(x, ph, pw, span_h + kh - 1, span_w + kw - 1)
     total = xp.zeros((N, C, oh, ow), dtype=x.dtype)
@@ -209,6 +215,7 @@ def avg_pool2d_backward(grad_y, H, W, kh, kw, sh, sw, ph, pw, count_include_pad)
     grad_y (N, C, oh, ow) -> dx (N, C, H, W)."""
     xp = get_array_module(grad_y)
     N, C, oh, ow = grad_y.shape
+    check.pooled_hw(H, W, Window(kh, kw, sh, sw, ph, pw), oh, ow)
     divisor = avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, xp)
     share = grad_y / divisor.astype(grad_y.dtype)
     span_h, span_w = (oh - 1) * sh + 1, (ow - 1) * sw + 1
@@ -251,8 +258,9 @@ def adaptive_avg_pool2d_backward(grad_y, H, W):
 
 
 def adaptive_max_pool2d_forward(x, oh, ow):
-    """y[n,c,a,b] = max of x[n,c] over window (a, b); indices as max_pool2d_forward's (the first
-    max in scan order; max_pool2d_backward is the backward). Returns (y, indices)."""
+    """y[n,c,a,b] = max of x[n,c] over window (a, b); indices by max_pool2d_forward's rule (the
+    first max in scan order, the last NaN when there are NaNs, as in PyTorch; max_pool2d_backward
+    is the backward). Returns (y, indices)."""
     xp = get_array_module(x)
     N, C, H, W = x.shape
     y = xp.empty((N, C, oh, ow), dtype=x.dtype)
@@ -260,7 +268,9 @@ def adaptive_max_pool2d_forward(x, oh, ow):
     for a, (top, bottom) in enumerate(_adaptive_windows(H, oh)):
         for b, (left, right) in enumerate(_adaptive_windows(W, ow)):
             window = x[:, :, top:bottom, left:right].reshape(N, C, -1)
-            best = window.argmax(axis=2)
+            nan = xp.isnan(window)
+            last_nan = window.shape[2] - 1 - nan[:, :, ::-1].argmax(axis=2)
+            best = xp.where(nan.any(axis=2), last_nan, window.argmax(axis=2))
             y[:, :, a, b] = xp.take_along_axis(window, best[:, :, None], axis=2)[:, :, 0]
             width = right - left
             indices[:, :, a, b] = (top + best // width) * W + left + best % width
@@ -273,18 +283,21 @@ def adaptive_max_pool2d_forward(x, oh, ow):
 def batch_norm_forward(x, weight, bias, eps):
     """mean_c = sum x / M ; var_c = sum (x - mean)^2 / M (biased) ; invstd = 1 / sqrt(var + eps)
     y = (x - mean) * invstd * weight + bias   (weight, bias (C,) or None for 1 and 0)
-    Returns (y, mean (C,), invstd (C,))."""
+    The sums accumulate in float64, as in the C kernel.
+    Returns (y, mean (C,), var (C,), invstd (C,))."""
     xp = get_array_module(x)
     axes = (0, 2, 3)
-    mean = x.mean(axis=axes)
+    mean = x.mean(axis=axes, dtype=xp.float64)
     centered = x - mean[:, None, None]
-    invstd = 1 / xp.sqrt((centered * centered).mean(axis=axes) + eps)
-    y = centered * invstd[:, None, None]
+    var = (centered * centered).mean(axis=axes)
+    invstd = 1 / xp.sqrt(var + eps)
+    mean, var, invstd = (a.astype(x.dtype) for a in (mean, var, invstd))
+    y = (x - mean[:, None, None]) * invstd[:, None, None]
     if weight is not None:
         y = y * weight[:, None, None]
     if bias is not None:
         y = y + bias[:, None, None]
-    return y, mean, invstd
+    return y, mean, var, invstd
 
 
 def batch_norm_backward(grad_y, x, weight, mean, invstd):
@@ -335,6 +348,7 @@ def _channel_window_sum(values, before, after):
     """s[:, c] = sum of values[:, c - before .. c + after] (channels outside count as 0)."""
     xp = get_array_module(values)
     N, C, H, W = values.shape
+    before, after = min(before, C - 1), min(after, C - 1)   # a wider window adds only zeros
     padded = xp.zeros((N, C + before + after, H, W), dtype=values.dtype)
     padded[:, before:before + C] = values
     total = xp.zeros_like(values)

@@ -107,6 +107,20 @@ def output_hw(op, H, W, window):
     return sizes
 
 
+def pooled_hw(H, W, window, oh, ow):
+    """Check that (oh, ow) windows fit on an H x W input: at least one, and no more than the
+    window's ceil-mode output size, so that no window starts past the padded input."""
+    for kernel_name, out_name, in_size, out_size, most, k, p in zip(
+            ("kh", "kw"), ("oh", "ow"), (H, W), (oh, ow),
+            window.output_hw(H, W, ceil_mode=True), window[:2], window[4:6]):
+        if most < 1:
+            raise ValueError(f"{kernel_name} = {k} does not fit in the padded input "
+                             f"({in_size} + 2*{p})")
+        if not 1 <= out_size <= most:
+            raise ValueError(f"{out_name} must be between 1 and the window's ceil-mode output "
+                             f"size on an input of {in_size} ({most}), got {out_size}")
+
+
 def channel_vector(name, array, like, C, optional=False, xp=np):
     """None (when optional) or a float array of shape (C,) with like's dtype."""
     if array is None and optional:

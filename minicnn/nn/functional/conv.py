@@ -106,6 +106,9 @@ def _check(op, input, weight, bias, groups, transposed):
         if value is not None and value.dtype != input.dtype:
             raise TypeError(f"{op}: {name} dtype {value.dtype} does not match input dtype "
                             f"{input.dtype}")
+    if 0 in weight.shape:
+        raise ValueError(f"{op}: weight must have at least one channel in and out and a kernel of "
+                         f"at least 1 x 1, got weight of shape {weight.shape}")
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     if weight.shape[0] % groups != 0:

@@ -18,7 +18,8 @@ class Dropout(Function):
     def forward(self, x, p, mask_shape):
         xp = get_array_module(x)
         mask = xp.asarray(self.kernels.dropout_mask(mask_shape, p, x.dtype, default_generator()))
-        self.mask = xp.ascontiguousarray(xp.broadcast_to(mask, x.shape))
+        mask = xp.broadcast_to(mask, x.shape)       # a channel mask over the channel's elements
+        self.mask = mask if mask.flags.c_contiguous else mask.copy()    # copy() keeps a 0-d mask 0-d
         return self.kernels.dropout_apply(x, self.mask)
 
     def backward(self, grad_y):

@@ -1,7 +1,7 @@
 """The affine map of a fully connected layer, and flatten."""
 
 from minicnn.autograd import Function
-from minicnn.ops import ShapeError, flatten
+from minicnn.ops import ShapeError, flatten, sum_to_shape
 
 __all__ = ["linear", "flatten"]
 
@@ -9,11 +9,13 @@ __all__ = ["linear", "flatten"]
 class Linear(Function):
     def forward(self, x, weight, bias):
         self.save_for_backward(x, weight)
+        self.bias_shape = None if bias is None else bias.shape
         return self.kernels.linear_forward(x, weight, bias)
 
     def backward(self, grad_y):
         # y = x W^T + b;  x (..., in), W (out, in), dy (..., out):
-        # dx = dy @ W ; dW = dy^T @ x (summed over every leading dim) ; db = sum of dy
+        # dx = dy @ W ; dW = dy^T @ x (summed over every leading dim) ; db = sum of dy over the
+        # dims that b was broadcast along
         x, weight = self.saved
         grad_x = grad_weight = grad_bias = None
         if self.needs_grad[0]:
@@ -21,7 +23,7 @@ class Linear(Function):
         if self.needs_grad[1]:
             grad_weight = self.kernels.linear_backward_weight(grad_y, x)
         if self.needs_grad[2]:
-            grad_bias = grad_y.reshape(-1, grad_y.shape[-1]).sum(axis=0)
+            grad_bias = sum_to_shape(grad_y, self.bias_shape)
         return grad_x, grad_weight, grad_bias
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from minicnn.autograd import Function, Tensor
 from minicnn.backend import get_array_module
+from minicnn.nn.functional._arguments import check_input
 from minicnn.nn.functional.activation import log_softmax
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss"]
@@ -94,8 +95,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
-    if input.ndim == 0:
-        raise ValueError("cross_entropy: input must have a class dimension, got a 0-d tensor")
+    check_input("cross_entropy", input)
+    if input.ndim == 0 or input.shape[min(1, input.ndim - 1)] == 0:
+        raise ValueError(f"cross_entropy: input must have a class dimension of at least one "
+                         f"class, got input of shape {input.shape}")
     target_array = target.array if isinstance(target, Tensor) else target
     if getattr(target_array, "dtype", np.dtype(int)).kind == "f":
         if ignore_index >= 0:
@@ -135,9 +138,31 @@ def _soft_cross_entropy(input, target, weight, reduction, label_smoothing):
     return loss.sum() / count if reduction == "mean" else _reduce(loss, reduction, None, loss.shape)
 
 
+class NLLLoss(Function):
+    def forward(self, log_probs, target, sample_weight):
+        # loss_i = -w_i * log_probs[i, y_i]; ignored rows have w_i = 0 and a loss of exactly 0
+        xp = get_array_module(log_probs)
+        self.rows = xp.flatnonzero(sample_weight)
+        self.save_for_backward(target, sample_weight)
+        self.shape = log_probs.shape
+        loss = xp.zeros(target.shape, dtype=log_probs.dtype)
+        loss[self.rows] = -sample_weight[self.rows] * log_probs[self.rows, target[self.rows]]
+        return loss
+
+    def backward(self, grad_loss):
+        # dlog_probs[i, y_i] = -w_i * dloss_i, zero elsewhere and on ignored rows (w_i = 0), so an
+        # infinite upstream gradient (a mean over no target) leaves them 0.  (M,) -> (M, C)
+        target, sample_weight = self.saved
+        rows = self.rows
+        grad = get_array_module(grad_loss).zeros(self.shape, dtype=grad_loss.dtype)
+        grad[rows, target[rows]] = -sample_weight[rows] * grad_loss[rows]
+        return grad, None, None
+
+
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at the target classes."""
     _check_reduction(reduction)
+    check_input("nll_loss", input)
     if input.ndim == 0:
         raise ValueError("nll_loss: input must have a class dimension, got a 0-d tensor")
     labels = _integer_target(target, input, "nll_loss")
@@ -148,11 +173,10 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     valid = labels != ignore_index
     safe = xp.where(valid, labels, 0)
     w = xp.ones(num_classes, dtype=input.dtype) if class_weight is None else class_weight
-    sample_weight = Tensor((w[safe] * valid).astype(input.dtype))
-    picked = _class_last(input)[xp.arange(labels.size), safe]
-    loss = -picked * sample_weight
+    sample_weight = (w[safe] * valid).astype(input.dtype)
+    loss = NLLLoss.apply(_class_last(input), safe, sample_weight)
     shape = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
-    return _reduce(loss, reduction, sample_weight.sum(), shape)
+    return _reduce(loss, reduction, Tensor(sample_weight.sum()), shape)
 
 
 def mse_loss(input, target, reduction="mean"):

@@ -17,11 +17,10 @@ def _as_planes(x):
 class BatchNorm(Function):
     def forward(self, x, weight, bias, running_mean, running_var, momentum, eps):
         planes = _as_planes(x)
-        y, mean, invstd = self.kernels.batch_norm_forward(planes, weight, bias, eps)
+        y, mean, var, invstd = self.kernels.batch_norm_forward(planes, weight, bias, eps)
         if running_mean is not None:
             M = planes.size // planes.shape[1]
-            # invstd^-2 = var + eps: the batch variance without another pass over x
-            unbiased_var = (1 / (invstd * invstd) - eps) * (M / (M - 1))
+            unbiased_var = var * (M / (M - 1))
             running_mean[...] = (1 - momentum) * running_mean + momentum * mean
             running_var[...] = (1 - momentum) * running_var + momentum * unbiased_var
         self.save_for_backward(planes, weight, mean, invstd)
@@ -80,8 +79,17 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     for name, value in (("running_mean", running_mean), ("running_var", running_var),
                         ("weight", weight), ("bias", bias)):
         _check_channel_vector(value, name, C)
+    for name, value in (("running_mean", running_mean), ("running_var", running_var),
+                        ("weight", weight), ("bias", bias)):
+        if value is not None and value.dtype != input.dtype:
+            raise TypeError(f"batch_norm: {name} dtype {value.dtype} does not match input dtype "
+                            f"{input.dtype} (convert the layer with .double() / .float())")
     if (running_mean is None) != (running_var is None):
         raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+    eps = float(eps)
+    if not (eps > 0 if training else eps >= 0):     # NaN fails both
+        raise ValueError(f"batch_norm: eps must be {'positive during training' if training else 'non-negative'}, "
+                         f"got {eps}")
     if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
         raise TypeError(f"batch_norm: momentum must be a number, got {momentum!r} (nn.BatchNorm "
                         "turns momentum=None into a cumulative average before calling this)")
@@ -90,13 +98,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             raise ValueError("batch_norm: running_mean and running_var are needed when "
                              "training=False")
         return BatchNormInference.apply(input, weight, bias, running_mean=running_mean.array,
-                                        running_var=running_var.array, eps=float(eps))
+                                        running_var=running_var.array, eps=eps)
     if input.numel() // max(C, 1) <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {input.shape}")
     return BatchNorm.apply(input, weight, bias, running_mean=raw(running_mean),
-                           running_var=raw(running_var), momentum=float(momentum),
-                           eps=float(eps))
+                           running_var=raw(running_var), momentum=float(momentum), eps=eps)
 
 
 class LocalResponseNorm(Function):
@@ -123,8 +130,9 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     if input.ndim < 3:
         raise ValueError(f"local_response_norm: expected 3D or higher dimensionality input "
                          f"(got {input.ndim} dimensions)")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
+    if (isinstance(size, bool) or not isinstance(size, (int, np.integer))
+            or not 1 <= size < 2 ** 31):
+        raise ValueError(f"local_response_norm: size must be an int in [1, 2**31), got {size!r}")
     if input.numel() == 0:
         return input
     return LocalResponseNorm.apply(input, size=int(size), alpha=float(alpha), beta=float(beta),

@@ -1,0 +1,148 @@
+"""Bad calls: each gets PyTorch's result or a clear error that names the argument, the same on
+every kernel set; kernel-set entry points refuse sizes that do not match their arrays."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import minicnn as mc
+import minicnn.nn as nn
+import minicnn.nn.functional as F
+from minicnn.backend import ckernels, reference
+
+KERNEL_SETS = ["numpy"] + (["c"] if ckernels.available() else [])
+KERNEL_MODULES = [reference] + ([ckernels] if ckernels.available() else [])
+
+
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+def test_convolutions_without_channels_are_refused(kernel_set):
+    with mc.backend(kernel_set):
+        with pytest.raises(ValueError, match="channel"):
+            F.conv2d(mc.zeros(1, 0, 5, 5), mc.zeros(2, 0, 3, 3))
+        with pytest.raises(ValueError, match="channel"):
+            F.conv_transpose2d(mc.zeros(1, 0, 5, 5), mc.zeros(0, 2, 3, 3))
+
+
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+def test_cross_entropy_refuses_no_classes_and_plain_arrays(kernel_set):
+    with mc.backend(kernel_set):
+        with pytest.raises(ValueError, match="class"):
+            F.cross_entropy(mc.zeros(2, 0), np.zeros((2, 0), np.float32))
+        with pytest.raises(TypeError, match="input must be a Tensor"):
+            F.cross_entropy(np.zeros((2, 3)), np.zeros(2, np.int64))
+
+
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+def test_dropout_of_a_0d_tensor(kernel_set):
+    with mc.backend(kernel_set):
+        mc.manual_seed(0)
+        x = mc.tensor(3.0, requires_grad=True)
+        y = F.dropout(x, 0.5, training=True)
+        assert y.shape == () and float(y.item()) in (0.0, 6.0)
+        y.backward()
+        assert float(x.grad.item()) == float(y.item()) / 3.0
+        assert F.dropout(x, 0.5, training=False).item() == 3.0
+
+
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+def test_linear_with_a_0d_bias_broadcasts_as_pytorch(kernel_set):
+    with mc.backend(kernel_set):
+        x = mc.tensor(np.ones((2, 3)), requires_grad=True)
+        weight = mc.tensor(np.ones((4, 3)), requires_grad=True)
+        bias = mc.tensor(1.0, requires_grad=True)
+        y = F.linear(x, weight, bias)
+        np.testing.assert_array_equal(y.numpy(), np.full((2, 4), 4.0))
+        y.sum().backward()
+        assert bias.grad.shape == () and bias.grad.item() == 8.0
+
+
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+def test_batch_norm_refuses_mixed_dtypes_and_bad_eps(kernel_set):
+    x = np.random.default_rng(0).standard_normal((2, 3, 2, 2))
+    with mc.backend(kernel_set):
+        with pytest.raises(TypeError, match="dtype"):
+            nn.BatchNorm2d(3)(mc.tensor(x))                    # float64 input, float32 weights
+        for eps in (-1.0, 0.0, float("nan")):
+            with pytest.raises(ValueError, match="eps"):
+                F.batch_norm(mc.tensor(x), None, None, training=True, eps=eps)
+        with pytest.raises(ValueError, match="eps"):
+            F.batch_norm(mc.tensor(x), mc.zeros(3).double(), mc.ones(3).double(), eps=-1.0)
+
+
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+def test_window_sizes_past_32_bits_are_refused_by_name(kernel_set):
+    with mc.backend(kernel_set):
+        with pytest.raises(ValueError, match="stride"):
+            F.conv2d(mc.zeros(1, 1, 5, 5), mc.zeros(1, 1, 3, 3), stride=2 ** 31)
+        with pytest.raises(ValueError, match="stride"):
+            F.max_pool2d(mc.zeros(1, 1, 5, 5), 2, stride=2 ** 31)
+
+
+@pytest.mark.parametrize("kernels", KERNEL_MODULES, ids=lambda k: k.NAME)
+def test_kernel_entry_points_check_sizes_against_their_arrays(kernels):
+    with pytest.raises(ValueError, match="oh"):     # a 3x3 output claimed for a 2x2 input
+        kernels.avg_pool2d_forward(np.ones((1, 1, 2, 2)), 2, 2, 2, 2, 0, 0, 3, 3, True)
+    with pytest.raises(ValueError, match="kh"):     # a window larger than the padded input
+        kernels.avg_pool2d_backward(np.ones((1, 1, 1, 1)), 2, 2, 2 ** 31 - 1, 2 ** 31 - 1,
+                                    1, 1, 0, 0, True)
+    with pytest.raises(ValueError, match="oh"):
+        kernels.max_pool2d_forward(np.ones((1, 1, 4, 4)), 2, 2, 2, 2, 0, 0, 1, 1, 5, 2)
+
+
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+def test_local_response_norm_with_a_window_wider_than_the_channels(kernel_set):
+    x = np.random.default_rng(1).random((1, 3, 2, 2))
+    with mc.backend(kernel_set):
+        huge = F.local_response_norm(mc.tensor(x), 2 ** 22).numpy()
+    expected = x / (1.0 + 1e-4 / 2 ** 22 * (x * x).sum(axis=1, keepdims=True)) ** 0.75
+    np.testing.assert_allclose(huge, expected, rtol=1e-14)
+
+
+# ----- the two kernel sets accept and refuse the same calls -----------------------------------
+
+def _outcome(call):
+    """The kind of what a call gives: a result's shape, or the type of the exception raised."""
+    try:
+        result = call()
+    except (TypeError, ValueError, IndexError, RuntimeError) as error:
+        return type(error).__name__
+    return ("result", tuple(result.shape))
+
+
+sizes = st.integers(-1, 5) | st.sampled_from([0, 2 ** 31, 2 ** 63])
+dtypes = st.sampled_from([np.float32, np.float64, np.int64])
+
+
+@pytest.mark.skipif(not ckernels.available(), reason="the C kernels are not built")
+@settings(max_examples=400)
+@given(N=st.integers(1, 2), C=st.integers(1, 3), H=st.integers(1, 6), k=sizes, s=sizes,
+       p=sizes, d=sizes, dtype=dtypes, x_dtype=st.sampled_from([np.float32, np.float64]),
+       eps=st.sampled_from([1e-5, 0.0, -1.0, float("nan")]),
+       op=st.sampled_from(["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d",
+                           "batch_norm", "local_response_norm", "dropout", "relu",
+                           "cross_entropy"]))
+def test_both_kernel_sets_give_the_same_outcome_kind(N, C, H, k, s, p, d, dtype, x_dtype, eps,
+                                                     op):
+    """Random hyper-parameters (zero, negative, past 32 or 64 bits) and dtypes on non-empty float
+    inputs, the arrays a forced "c" runs (it refuses integer and empty arrays by name, see
+    test_backend.py)."""
+    rng = np.random.default_rng(0)
+    x = mc.tensor(rng.standard_normal((N, C, H, H)).astype(x_dtype))
+    w = mc.tensor(rng.standard_normal((2, max(C, 0), 2, 2)).astype(dtype))
+    calls = {
+        "conv2d": lambda: F.conv2d(x, w, stride=s, padding=p, dilation=d),
+        "conv_transpose2d": lambda: F.conv_transpose2d(x, w.permute(1, 0, 2, 3), stride=s,
+                                                       padding=p, dilation=d),
+        "max_pool2d": lambda: F.max_pool2d(x, k, stride=s, padding=p, dilation=d),
+        "avg_pool2d": lambda: F.avg_pool2d(x, k, stride=s, padding=p),
+        "batch_norm": lambda: F.batch_norm(x, None, None, training=True, eps=eps),
+        "local_response_norm": lambda: F.local_response_norm(x, k),
+        "dropout": lambda: F.dropout(x, 0.5, training=True),
+        "relu": lambda: F.relu(x),
+        "cross_entropy": lambda: F.cross_entropy(x.reshape(N, -1), np.zeros(N, np.int64)),
+    }
+    outcomes = {}
+    for kernel_set in ("numpy", "c"):
+        with mc.backend(kernel_set):
+            outcomes[kernel_set] = _outcome(calls[op])
+    assert outcomes["numpy"] == outcomes["c"]
