@@ -25,6 +25,7 @@ import os
 import pickle
 import sys
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -304,8 +305,8 @@ def _stored_data_path(config, path, command):
     if not os.path.exists(config["data_path"]):
         raise UsageError(f"{path}: the data path stored in the checkpoint, "
                          f"{config['data_path']}, does not exist; pass --data-path")
-    print(f"minicnn {command}: {path}: test data from {config['data_path']} (stored in the "
-          "checkpoint; --data-path overrides it)", file=sys.stderr)
+    print(f"minicnn {command}: {path}: data from {config['data_path']} (stored in the "
+          "checkpoint)", file=sys.stderr)
 
 
 def _load_weights(model, weights, path, name):
@@ -486,6 +487,7 @@ def cmd_train(args):
         mc.set_backend(args.backend)
     config, resumed = _train_config(args)
     if resumed is not None:
+        _stored_data_path(config, resumed[0], args.command)
         _check_config(config)
         out_dir = args.out or os.path.dirname(resumed[0])
     else:
@@ -495,9 +497,9 @@ def cmd_train(args):
         try:
             trainer.load_state_dict(resumed[1])
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+            detail = (str(error).splitlines() or [""])[0]
             raise UsageError(f"{resumed[0]}: the checkpoint's training state is malformed "
-                             f"({type(error).__name__}: {str(error).splitlines()[0]:.200})") \
-                from None
+                             f"({type(error).__name__}: {detail:.200})") from None
         where = f"epoch {trainer.epoch}"
         if trainer.partial_epoch is not None:
             where = f"epoch {trainer.epoch + 1}, batch {trainer.partial_epoch['batches']}"
@@ -864,34 +866,36 @@ def build_parser():
     return parser
 
 
+@contextmanager
 def _plain_warnings(command):
-    """A warnings.showwarning that prints minicnn's own warnings (the C kernels missing, ...)
-    as one line, "minicnn COMMAND: warning: ...", without the file and source line."""
+    """While the command runs, minicnn's own warnings (the C kernels missing, ...) print as
+    one line, "minicnn COMMAND: warning: ...", without the file and source line."""
     package = os.path.dirname(os.path.abspath(mc.__file__))
-    show = warnings.showwarning
+    with warnings.catch_warnings():
+        show = warnings.showwarning
 
-    def showwarning(message, category, filename, lineno, file=None, line=None):
-        if not os.path.abspath(filename).startswith(package + os.sep):
-            return show(message, category, filename, lineno, file, line)
-        text = str(message).removeprefix("minicnn: ")
-        print(f"minicnn {command}: warning: {text}", file=sys.stderr if file is None else file)
+        def showwarning(message, category, filename, lineno, file=None, line=None):
+            if not os.path.abspath(filename).startswith(package + os.sep):
+                return show(message, category, filename, lineno, file, line)
+            text = str(message).removeprefix("minicnn: ")
+            print(f"minicnn {command}: warning: {text}", file=file or sys.stderr)
 
-    return showwarning
+        warnings.showwarning = showwarning
+        yield
 
 
 def main(argv=None):
     """Run the command line; returns the exit status (0 success, 1 failure, 2 usage error)."""
     args = build_parser().parse_args(argv)
-    with warnings.catch_warnings():
-        warnings.showwarning = _plain_warnings(args.command)
-        try:
+    try:
+        with _plain_warnings(args.command):
             return args.run(args)
-        except UsageError as error:
-            print(f"minicnn {args.command}: error: {error}", file=sys.stderr)
-            return 2
-        except TrainingDiverged as error:
-            print(f"minicnn {args.command}: {error}", file=sys.stderr)
-            return 1
+    except UsageError as error:
+        print(f"minicnn {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as error:
+        print(f"minicnn {args.command}: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -292,7 +292,7 @@ def test_eval_shows_the_stored_data_path_it_uses(two_runs, tmp_path, capsys):
         "data_path": str(folder)}))
     status, _, err = run(capsys, "eval", str(path))
     assert status == 2
-    assert f"{path}: test data from {folder} (stored in the checkpoint" in err
+    assert f"{path}: data from {folder} (stored in the checkpoint)" in err
     assert f"cannot read fashion-mnist from {folder}" in err
 
 
