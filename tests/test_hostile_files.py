@@ -354,3 +354,15 @@ def test_cifar100_binary_records_are_counted_against_its_official_size(tmp_path)
     with pytest.raises(ValueError, match="50,001 records, more than the 50,000"):
         CIFAR100(tmp_path, train=False)
     assert PER_BATCH < 10000
+
+
+def test_an_archive_of_too_many_or_too_large_members_is_refused(tmp_path, cifar10_data):
+    files = cifar10_files("binary", cifar10_data)
+    crowded = {**files, **{f"cifar-10-batches-bin/junk{i}": b"" for i in range(1000)}}
+    path = tmp_path / "cifar-10-binary.tar.gz"
+    path.write_bytes(tar_bytes(crowded))
+    with pytest.raises(ValueError, match=r"cifar-10-binary\.tar\.gz: more than 1000 members"):
+        CIFAR10(path, train=False)
+    path.write_bytes(tar_bytes({**files, "cifar-10-batches-bin/junk": bytes(71_680_001)}))
+    with pytest.raises(ValueError, match=r"member cifar-10-batches-bin/junk holds 71,680,001"):
+        CIFAR10(path, train=False)

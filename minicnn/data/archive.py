@@ -16,10 +16,12 @@ _CHUNK = 1 << 16
 # tar pads its end with zero blocks up to a whole record (10 KiB by default; writers may use
 # larger records): more than this after the end-of-archive marker is not a tar archive
 _MAX_TRAILER = 1 << 20
+# a dataset archive holds a few files; tarfile keeps every member's header in memory
+_MAX_MEMBERS = 1000
 
 
-def _open(archive, file):
-    """tarfile in stream mode over ``file``: through GzipFile when it starts as gzip does."""
+def _open(file):
+    """The stream tarfile reads of ``file``: through GzipFile when it starts as gzip does."""
     if file.read(2) == _GZIP_SIGNATURE:
         file.seek(0)
         return gzip.GzipFile(fileobj=file, mode="rb")
@@ -40,21 +42,24 @@ def _drain(archive, stream):
 def read_archive_members(archive, names, max_size=None):
     """{basename: bytes} for the regular-file members of the tar ``archive`` whose basenames
     are in ``names``, read in one pass without extracting to disk. A member larger than
-    ``max_size`` bytes is refused before it is read. A truncated or corrupt archive (gzip CRC
-    and length included), an oversized member, or one that lacks a name, raises ValueError
-    naming the archive."""
+    ``max_size`` bytes, wanted or not, is refused before it is read, and so is an archive of
+    more than _MAX_MEMBERS members. A truncated or corrupt archive (gzip CRC and length
+    included), an oversized one, or one that lacks a name, raises ValueError naming it."""
     found = {}
     try:
         with open(archive, "rb") as file:
-            stream = _open(archive, file)
+            stream = _open(file)
             with tarfile.open(fileobj=stream, mode="r|*") as tar:
-                for member in tar:
+                for count, member in enumerate(tar, 1):
+                    if count > _MAX_MEMBERS:
+                        raise ValueError(f"{archive}: more than {_MAX_MEMBERS} members; not a "
+                                         "dataset archive")
+                    if max_size is not None and member.size > max_size:
+                        raise ValueError(f"{archive}: member {member.name} holds "
+                                         f"{member.size:,} bytes, more than the "
+                                         f"{max_size:,} its format allows")
                     basename = member.name.rsplit("/", 1)[-1]
                     if member.isfile() and basename in names and basename not in found:
-                        if max_size is not None and member.size > max_size:
-                            raise ValueError(f"{archive}: member {member.name} holds "
-                                             f"{member.size:,} bytes, more than the "
-                                             f"{max_size:,} its format allows")
                         found[basename] = tar.extractfile(member).read()
             _drain(archive, stream)
     except _READ_ERRORS as error:
@@ -69,7 +74,7 @@ def read_archive_members(archive, names, max_size=None):
 def archive_top_folder(archive):
     """The folder named by the first member of the tar ``archive``."""
     try:
-        with open(archive, "rb") as file, tarfile.open(fileobj=_open(archive, file),
+        with open(archive, "rb") as file, tarfile.open(fileobj=_open(file),
                                                        mode="r|*") as tar:
             first = tar.next()
     except _READ_ERRORS as error:
