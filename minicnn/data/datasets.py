@@ -8,6 +8,12 @@ the dataset's ``transform``, which sees the whole batch at once.
 CIFAR-10 / CIFAR-100 read both official releases (binary and python), as the archive or the
 extracted folder; MNIST / Fashion-MNIST read the official IDX files, gzipped or not.
 ``root`` may be the archive, the extracted folder, or a folder holding either.
+
+Files are checked against the official layout before anything is allocated for them: at most
+10,000 CIFAR-10 images a file (50,000 for CIFAR-100's training file), 60,000 / 10,000 MNIST
+images of 28x28, a gzip CRC for archives and gzipped IDX files, and python-release pickles read
+only through minicnn.data.safe_pickle. A file that breaks the layout raises ValueError (or
+pickle.UnpicklingError for a refused pickle) naming the file.
 """
 
 import os
@@ -166,7 +172,7 @@ def _unpickle_dict(raw, name, max_images):
 def _entry_list(batch, key, name, kind, max_length):
     """The list ``batch[key]``, all of whose items are of type ``kind``."""
     if key not in batch:
-        raise ValueError(f"{name}: no '{key}' entry (keys: {list(batch)})")
+        raise ValueError(f"{name}: no '{key}' entry (keys: {sorted(batch)[:10]})")
     items = batch[key]
     if not isinstance(items, list) or len(items) > max_length or \
             not all(isinstance(item, kind) and not isinstance(item, bool) for item in items):

@@ -48,17 +48,6 @@ def read_idx(path, ndim, max_shape=None):
     return np.frombuffer(data, dtype=np.uint8).reshape(shape).copy()
 
 
-def parse_idx(raw, ndim, name="<bytes>", max_shape=None):
-    """The uint8 array held by the (uncompressed) IDX bytes ``raw``; see read_idx."""
-    header_size = 4 + 4 * ndim
-    shape = _parse_header(raw[:header_size], ndim, name)
-    expected_size = header_size + math.prod(shape)
-    _check_shape(shape, max_shape, expected_size, name)
-    if len(raw) != expected_size:
-        _size_mismatch(name, shape, expected_size, len(raw))
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape).copy()
-
-
 def _read_up_to(stream, size):
     """At most ``size`` bytes of ``stream``, read in chunks, so that memory follows what the
     stream really holds rather than what a header claims."""
