@@ -221,7 +221,7 @@ def test_resume_finishes_a_finished_run_that_lacks_best_and_log(tmp_path, capsys
     (tmp_path / "best.npz").unlink()
     (tmp_path / "log.json").unlink()
     (tmp_path / ".last.npz.0badf00d.tmp").write_bytes(b"PK\x03\x04")
-    status, out, _ = run(capsys, "train", "--resume", "--out", str(tmp_path))
+    status, out, _ = run(capsys, "train", "--resume", "--out", str(tmp_path), "--no-plots")
     assert status == 0, out
     assert "the run is finished but lacks best.npz, log.json; writing them" in out
     assert out.splitlines()[-1].startswith("test accuracy: ")
