@@ -311,7 +311,8 @@ class Trainer:
     # ----- the loop -----------------------------------------------------------------------------
     def fit(self, epochs):
         """Train until ``epochs`` epochs are complete (counting those of a resumed run); returns
-        the history (one dict per epoch)."""
+        the history (one dict per epoch). Raises FileExistsError, before training, when a new
+        run (no epoch done, nothing resumed) would overwrite the run ``out_dir`` holds."""
         if self.out_dir is not None:
             os.makedirs(self.out_dir, exist_ok=True)
             existing = holds_run(self.out_dir)
