@@ -20,7 +20,6 @@ would surprise a script that reads it afterwards).
 """
 
 import argparse
-import math
 import os
 import pickle
 import sys
@@ -30,7 +29,7 @@ from contextlib import contextmanager
 import numpy as np
 
 import minicnn as mc
-from minicnn.train import TrainingDiverged, TrainingInterrupted, plural
+from minicnn.train import TrainingDiverged, TrainingInterrupted
 from minicnn.utils.checkpoint import CheckpointError, load_checkpoint
 
 
@@ -85,7 +84,7 @@ def _non_negative_float(text):
     try:
         value = float(text)
     except ValueError:
-        value = math.nan
+        value = float("nan")
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
@@ -232,8 +231,8 @@ def _train_config(args):
     if given.get("epochs", config["epochs"]) != config["epochs"] and \
             config["schedule"] in ("onecycle", "cosine"):
         raise UsageError(f"the {config['schedule']} schedule of this run was laid out for "
-                         f"{plural(config['epochs'], 'epoch')}; a resumed run cannot change "
-                         "--epochs")
+                         f"{mc.train.plural(config['epochs'], 'epoch')}; a resumed run cannot "
+                         "change --epochs")
     config.update({key: given[key] for key in RESUME_OVERRIDABLE if key in given})
     return config, (path, state)
 
@@ -255,7 +254,7 @@ def _is_int(value, low=None):
 
 
 def _is_number(value):
-    return type(value) in (int, float) and math.isfinite(value) and value >= 0
+    return type(value) in (int, float) and bool(np.isfinite(value)) and value >= 0
 
 
 # what each setting may hold, as the command line would give it: the settings stored in a
@@ -506,14 +505,15 @@ def cmd_train(args):
         print(f"resumed from {resumed[0]} after {where}")
     missing = trainer.missing_files()
     if trainer.epoch >= config["epochs"] and not missing:
-        raise UsageError(f"the run already has {plural(trainer.epoch, 'epoch')}; pass --epochs N "
-                         f"with N > {trainer.epoch} to continue it")
+        raise UsageError(f"the run already has {mc.train.plural(trainer.epoch, 'epoch')}; pass "
+                         f"--epochs N with N > {trainer.epoch} to continue it")
     kernels = mc.backend.kernels_for(np.empty(1, np.float32)).NAME
     if trainer.epoch >= config["epochs"]:
         print(f"the run is finished but lacks {', '.join(missing)}; writing them")
     else:
         print(f"training {config['model']} on {config['data']} for "
-              f"{plural(config['epochs'], 'epoch')} ({kernels} kernels); checkpoints in {out_dir}")
+              f"{mc.train.plural(config['epochs'], 'epoch')} ({kernels} kernels); checkpoints "
+              f"in {out_dir}")
     try:
         trainer.fit(config["epochs"])
     except TrainingInterrupted as stop:

@@ -14,7 +14,8 @@ log ``log.json`` and, last, ``last.npz``: ``last.npz`` is the commit point, so a
 between the files resumes from the previous epoch and writes them all again, and ``fit`` on a
 finished run writes whatever of ``best.npz`` and ``log.json`` it lacks. ``fit`` removes the
 part-written ``.NAME.*.tmp`` files a killed write leaves, and refuses to start a new run in a
-folder that holds one (see ``unused_run_folder``). A checkpoint holds everything the next epoch depends on: the
+folder that holds one (see ``unused_run_folder``).
+A checkpoint holds everything the next epoch depends on: the
 model, the optimizer and the schedule, the epoch, minicnn's default random generator (dropout,
 initialisation) and the training loader's state (``DataLoader.state_dict()``: its seed and
 position, from which its shuffling and augmentation follow), so a resumed run repeats the
