@@ -180,4 +180,3 @@ def test_summary_prints_the_parameter_count(capsys):
 def test_info_names_the_kernel_sets(capsys):
     status, out, _ = run(capsys, "info")
     assert status == 0 and "numpy" in out and "BLAS" in out
-
