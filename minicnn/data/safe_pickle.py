@@ -29,6 +29,14 @@ import struct
 import numpy as np
 
 
+def _describe(value):
+    """A short description of an unpickled value for an error message: its repr when it is a
+    short string or number, else its type (a hostile file may make any value huge or deep)."""
+    if isinstance(value, (str, bytes)) and len(value) <= 20 or type(value) in (int, float):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
 class _UInt8:
     """Stands for ``numpy.dtype("u1")`` while unpickling (its state is checked, not applied)."""
 
@@ -36,17 +44,19 @@ class _UInt8:
         # (version, byte order, subarray, names, fields, item size, alignment, flags)
         if not (isinstance(state, tuple) and len(state) == 8 and state[1] in ("|", b"|")
                 and state[2:5] == (None, None, None)):
-            raise ValueError(f"unexpected uint8 dtype state {state!r:.80}")
+            raise ValueError("a uint8 dtype's state must name no subarray, names or fields")
 
 
 def _dtype(name, align=False, copy=False):
     if name not in ("u1", b"u1"):
-        raise pickle.UnpicklingError(f"refusing dtype {name!r:.40}: a CIFAR batch holds uint8")
+        raise pickle.UnpicklingError(f"refusing dtype {_describe(name)}: a CIFAR batch holds "
+                                     "uint8")
     return _UInt8()
 
 
 class _NDArray:
-    """Stands for ``numpy.ndarray`` as the first argument of ``_reconstruct``; not callable."""
+    """Stands for ``numpy.ndarray``, which a pickle may name only as the first argument of
+    ``_reconstruct``."""
 
 
 class _PendingArray:
@@ -72,7 +82,8 @@ def _uint8_array(raw, dtype, shape, order, max_bytes):
         raise ValueError("an array's dtype must be uint8")
     if not (isinstance(shape, tuple) and len(shape) <= 8 and
             all(type(n) is int and n >= 0 for n in shape)):
-        raise ValueError(f"an array's shape must be a tuple of sizes, got {shape!r:.80}")
+        raise ValueError(f"an array's shape must be a tuple of at most 8 sizes, got "
+                         f"{_describe(shape)}")
     if not isinstance(raw, (bytes, bytearray)):
         raise ValueError(f"an array's data must be bytes, got {type(raw).__name__}")
     size = math.prod(shape)
@@ -123,7 +134,7 @@ class RestrictedUnpickler(pickle._Unpickler):
 
     def _frombuffer(self, buffer, dtype, shape, order):
         if order not in ("C", "F"):
-            raise ValueError(f"an array's order must be 'C' or 'F', got {order!r:.20}")
+            raise ValueError(f"an array's order must be 'C' or 'F', got {_describe(order)}")
         return _uint8_array(buffer, dtype, shape, order, self.max_bytes)
 
     def persistent_load(self, pid):
