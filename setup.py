@@ -1,24 +1,39 @@
 """Install minicnn. The C kernels (csrc/) are built with cffi when a C compiler is present;
-without one, the install still succeeds and minicnn runs on its NumPy kernels."""
+without one, the install still succeeds, says so in one plain line, and minicnn runs on its
+NumPy kernels (and says so once more, in one line, when it first runs). pip shows a build's
+output only with -v."""
+
+import sys
 
 from setuptools import find_packages, setup
 from setuptools.command.build_ext import build_ext
 
+NO_C_KERNELS = ("minicnn: the C kernels could not be built (no C compiler?); minicnn will "
+                "run on its slower NumPy kernels. Install gcc or clang and reinstall to build "
+                "them.")
+
 
 class OptionalBuildExt(build_ext):
-    """A failed C build is a warning, not an error: minicnn falls back to NumPy kernels."""
+    """A failed C build is one plain line, not an error: minicnn falls back to NumPy kernels."""
+
+    said = False
+
+    def _say_once(self):
+        if not OptionalBuildExt.said:
+            OptionalBuildExt.said = True
+            print(NO_C_KERNELS, file=sys.stderr)
 
     def run(self):
         try:
             super().run()
-        except Exception as error:  # noqa: BLE001  (any compiler failure)
-            self.warn(f"minicnn: the C kernels were not built ({error}); using NumPy kernels")
+        except Exception:  # noqa: BLE001  (any compiler failure)
+            self._say_once()
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
-        except Exception as error:  # noqa: BLE001
-            self.warn(f"minicnn: could not build {ext.name} ({error}); using NumPy kernels")
+        except Exception:  # noqa: BLE001
+            self._say_once()
 
 
 setup(

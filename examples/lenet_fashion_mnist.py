@@ -26,8 +26,13 @@ def main():
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--classic", action="store_true",
                         help="the paper's tanh and average pooling instead of ReLU and max pooling")
-    parser.add_argument("--out", default="runs/lenet_fashion_mnist")
+    parser.add_argument("--out", help="folder of the run (default runs/lenet_fashion_mnist, or "
+                                      "the first runs/lenet_fashion_mnist-N that holds no run)")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = mc.train.unused_run_folder("runs/lenet_fashion_mnist")
+    elif mc.train.holds_run(args.out):
+        parser.error(f"--out {args.out} holds a run; choose another --out")
 
     mc.manual_seed(0)
     normalize = transforms.Normalize(MEAN, STD)
@@ -50,6 +55,7 @@ def main():
     trainer = mc.train.Trainer(model, train_loader, test_loader, optimizer, scheduler,
                                scheduler_interval="step", out_dir=args.out,
                                class_names=test_set.classes)
+    print(f"checkpoints in {args.out}")
     trainer.fit(args.epochs)
     print(f"test accuracy: {100 * trainer.history[-1]['test_top1']:.2f}%")
 

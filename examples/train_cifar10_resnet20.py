@@ -3,14 +3,15 @@ Recognition" (CVPR 2016), section 4.2: SGD with momentum 0.9 and weight decay 1e
 learning rate 0.1 divided by 10 at half and three quarters of the run, and the standard
 augmentation (4 pixels of zero padding, a random 32x32 crop, a random horizontal flip).
 
-    python examples/train_cifar10_resnet20.py [CIFAR10_PATH] [--epochs 182] [--subset N]
-    python examples/train_cifar10_resnet20.py --epochs 3 --subset 5000      # a quick try
+    python examples/train_cifar10_resnet20.py CIFAR10_PATH [--epochs 182] [--subset N]
+    python examples/train_cifar10_resnet20.py ~/data/cifar-10-binary.tar.gz --epochs 3 --subset 5000
 
 CIFAR10_PATH is the binary or python release of CIFAR-10, as the archive
-(cifar-10-binary.tar.gz, cifar-10-python.tar.gz) or the extracted folder; by default
-../shared/data/cifar-10-binary.tar.gz next to the repository, if it is there. The paper trains
+(cifar-10-binary.tar.gz, cifar-10-python.tar.gz) or the extracted folder. The paper trains
 64k iterations (182 epochs) for 8.75% test error; on a CPU an epoch takes minutes, so start
-with a few epochs on a subset. Checkpoints go to --out; --resume continues an interrupted run.
+with a few epochs on a subset. Checkpoints go to --out (default runs/resnet20-cifar10, or
+runs/resnet20-cifar10-1, -2, ... when that holds a run, as for `minicnn train`); --resume
+continues an interrupted run.
 
 This is the run that `minicnn train --model resnet20 --data cifar10 --data-path PATH
 --augment crop,flip --crop-padding 4 --batch-size 128 --lr 0.1 --weight-decay 1e-4
@@ -21,7 +22,6 @@ checkpoints carry the same configuration, so `minicnn eval OUT/best.npz --tta fl
 import argparse
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -29,15 +29,15 @@ import minicnn as mc
 from minicnn.cli import TRAIN_DEFAULTS
 from minicnn.data import transforms
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-10-binary.tar.gz"
+DEFAULT_OUT = "runs/resnet20-cifar10"
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
 def parse_arguments():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("path", nargs="?", default=str(DEFAULT_PATH),
-                        help=f"CIFAR-10 archive or folder (default {DEFAULT_PATH})")
+    parser.add_argument("path", help="CIFAR-10 archive (cifar-10-binary.tar.gz or "
+                                     "cifar-10-python.tar.gz) or its extracted folder")
     parser.add_argument("--epochs", type=int, default=182)
     parser.add_argument("--subset", type=int, help="train on the first N training images")
     parser.add_argument("--test-subset", type=int, help="test on the first N test images")
@@ -45,9 +45,16 @@ def parse_arguments():
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs/resnet20-cifar10")
+    parser.add_argument("--out", help=f"folder of the run (default {DEFAULT_OUT}, or the first "
+                                      f"{DEFAULT_OUT}-N that holds no run)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.npz")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.out is None:
+        args.out = DEFAULT_OUT if args.resume else mc.train.unused_run_folder(DEFAULT_OUT)
+    elif not args.resume and mc.train.holds_run(args.out):
+        parser.error(f"--out {args.out} holds a run; continue it with --resume, or choose "
+                     "another --out")
+    return args
 
 
 def main():
@@ -85,8 +92,9 @@ def main():
     if args.resume:
         trainer.resume(os.path.join(args.out, "last.npz"))
     kernels = mc.backend.kernels_for(np.empty(1, np.float32)).NAME
-    print(f"ResNet-20 on {len(train_set)} CIFAR-10 images for {args.epochs} epochs "
-          f"(milestones {milestones}, {kernels} kernels)", file=sys.stderr)
+    print(f"ResNet-20 on {len(train_set)} CIFAR-10 images for "
+          f"{mc.train.plural(args.epochs, 'epoch')} (milestones {milestones}, {kernels} "
+          f"kernels); checkpoints in {args.out}")
     trainer.fit(args.epochs)
     last = trainer.history[-1]
     print(f"test accuracy: {100 * last['test_top1']:.2f}% (top-5 {100 * last['test_top5']:.2f}%)")

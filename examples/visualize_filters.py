@@ -1,16 +1,18 @@
 """Show the first-layer filters of a trained network: what its first convolution looks for.
 
     minicnn train                                   # writes runs/lenet5-fashion-mnist-embedded/
-    python examples/visualize_filters.py [CHECKPOINT] [--out filters]
+    python examples/visualize_filters.py [CHECKPOINT] [--out PATH]
 
 CHECKPOINT is a .npz written by `minicnn train` or the Trainer (default: the main job's
 best.npz). The filters are those of the model's first 4-d weight (F, C, kh, kw), each scaled
 to its own range, tiled in a grid. With matplotlib this saves OUT.png; without it, OUT.pgm (a
 greyscale image any viewer opens; colour filters are averaged to grey) and prints each filter
-as numbers.
+as numbers. OUT is, by default, next to the checkpoint: runs/X/best.npz gives
+runs/X/best-filters.png.
 """
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -40,8 +42,11 @@ def print_filters(weight):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", nargs="?", default=DEFAULT_CHECKPOINT)
-    parser.add_argument("--out", default="filters", help="file name without extension")
+    parser.add_argument("--out", help="file name without extension (default: CHECKPOINT "
+                                      "without .npz, then -filters)")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = os.path.splitext(args.checkpoint)[0] + "-filters"
 
     name, weight = first_filters(load_checkpoint(args.checkpoint)["model"])
     print(f"{name}: {weight.shape[0]} filters of {weight.shape[1]}x{weight.shape[2]}x"

@@ -9,14 +9,23 @@
     minicnn models
     minicnn info --trace resnet20
 
-Every subcommand has ``--help``. Bad arguments, unknown models and missing data end with a
-message and exit status 2; a diverged training run ends with exit status 1.
+Every subcommand has ``--help``. Bad arguments, unknown models, missing data and refused files
+(corrupt, crafted, or asking to be unpickled) end with a one-line message and exit status 2; a
+diverged training run ends with exit status 1. Warnings are one plain line too.
+
+A new run never overwrites a run: without --out it goes to runs/MODEL-DATA, or runs/MODEL-DATA-1,
+-2, ... when that holds one (the user did not pick the folder, so a fresh one is as good);
+an --out that holds a run is refused, naming --resume (the user picked it: writing elsewhere
+would surprise a script that reads it afterwards).
 """
 
 import argparse
 import collections
 import os
+import pickle
 import sys
+import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -60,17 +69,25 @@ DEFAULT_MODEL_OPTIONS = {"lenet5": {"modern": True}}
 RESUME_OVERRIDABLE = ("epochs",)
 
 
+# argument types raise ArgumentTypeError with their own message: on a ValueError argparse would
+# name the function ("invalid _positive_int value")
 def _positive_int(text):
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
 
 
 def _non_negative_float(text):
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
     if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
 
 
@@ -205,10 +222,7 @@ def _train_config(args):
         return config, None
     path = args.resume or os.path.join(args.out or _default_out(config_of=given), "last.npz")
     state = _load(path)
-    config = dict(state.get("config") or {})
-    if "model" not in config or "data" not in config:
-        raise UsageError(f"{path}: the checkpoint has no training configuration "
-                         "(it was not written by `minicnn train`)")
+    config = _stored_config(state, path)
     conflicts = [f"--{key.replace('_', '-')} {value} (checkpoint: {config.get(key)})"
                  for key, value in given.items()
                  if key not in RESUME_OVERRIDABLE and config.get(key) != value]
@@ -218,7 +232,8 @@ def _train_config(args):
     if given.get("epochs", config["epochs"]) != config["epochs"] and \
             config["schedule"] in ("onecycle", "cosine"):
         raise UsageError(f"the {config['schedule']} schedule of this run was laid out for "
-                         f"{config['epochs']} epochs; a resumed run cannot change --epochs")
+                         f"{mc.train.plural(config['epochs'], 'epoch')}; a resumed run cannot "
+                         "change --epochs")
     config.update({key: given[key] for key in RESUME_OVERRIDABLE if key in given})
     return config, (path, state)
 
@@ -233,6 +248,104 @@ def _check_config(config):
         raise UsageError(f"unknown model {config['model']!r}; `minicnn models` lists them")
     if config["crop_padding"] < 0 or config["cutout_size"] < 0:
         raise UsageError("--crop-padding and --cutout-size must be >= 0")
+
+
+def _is_int(value, low=None):
+    return type(value) is int and (low is None or value >= low)
+
+
+def _is_number(value):
+    return type(value) in (int, float) and bool(np.isfinite(value)) and value >= 0
+
+
+# what each setting may hold, as the command line would give it: the settings stored in a
+# checkpoint are checked against these before a run or an evaluation uses them
+SETTING_CHECKS = {
+    "model": lambda v: isinstance(v, str) and v.lower() in mc.models.names(),
+    "model_options": lambda v: v is None or isinstance(v, dict) and all(
+        isinstance(key, str) and key.isidentifier() for key in v),
+    "data": lambda v: isinstance(v, str) and v in DATASETS,
+    "data_path": lambda v: v is None or isinstance(v, str),
+    "optimizer": lambda v: isinstance(v, str) and v in OPTIMIZERS,
+    "schedule": lambda v: isinstance(v, str) and v in SCHEDULES,
+    "augment": lambda v: isinstance(v, str) and (v == "none" or all(
+        name in AUGMENTATIONS for name in v.split(","))),
+    "milestones": lambda v: v is None or isinstance(v, list) and all(
+        _is_int(m, 1) for m in v),
+    "nesterov": lambda v: isinstance(v, bool),
+    "seed": _is_int,
+    **{key: lambda v: _is_int(v, 1) for key in ("epochs", "batch_size", "step_size")},
+    **{key: lambda v: _is_int(v, 0) for key in ("crop_padding", "cutout_size")},
+    **{key: lambda v: v is None or _is_int(v, 1) for key in ("train_subset", "test_subset")},
+    **{key: _is_number for key in ("lr", "momentum", "weight_decay", "gamma",
+                                    "label_smoothing")},
+}
+
+
+def _stored_config(state, path):
+    """The training settings stored in the checkpoint ``state`` read from ``path``, with the
+    defaults for settings it lacks; UsageError naming the file when one is malformed."""
+    config = state.get("config")
+    if not isinstance(config, dict) or "model" not in config or "data" not in config:
+        raise UsageError(f"{path}: the checkpoint has no training configuration "
+                         "(it was not written by `minicnn train`)")
+    config = {**TRAIN_DEFAULTS, **config}
+    bad = [f"{key}={config[key]!r:.60}" for key, valid in SETTING_CHECKS.items()
+           if not valid(config[key])]
+    if bad:
+        raise UsageError(f"{path}: the checkpoint's training settings are malformed: "
+                         + ", ".join(bad))
+    return config
+
+
+def _stored_data_path(config, path, command):
+    """Check that the data path stored in a checkpoint exists, and say that it is used."""
+    if config["data_path"] is None or config["data"] == "fashion-mnist-embedded":
+        return
+    if not os.path.exists(config["data_path"]):
+        raise UsageError(f"{path}: the data path stored in the checkpoint, "
+                         f"{config['data_path']}, does not exist; pass --data-path")
+    print(f"minicnn {command}: {path}: data from {config['data_path']} (stored in the "
+          "checkpoint)", file=sys.stderr)
+
+
+def _load_weights(model, weights, path, name):
+    """model.load_state_dict(weights), or UsageError naming the file on the first mismatch."""
+    try:
+        model.load_state_dict(weights)
+    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(error).__name__)
+        more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
+        raise UsageError(f"{path}: its weights do not fit model {name}: {detail}{more}") \
+            from None
+
+
+def _warn_non_finite(weights, path, command):
+    """Warn when a checkpoint's weights hold NaN or infinity: its predictions mean nothing."""
+    arrays = [np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+              for value in weights.values()]
+    arrays = [array for array in arrays if array.dtype.kind == "f"]
+    bad = sum(int(np.count_nonzero(~np.isfinite(array))) for array in arrays)
+    if bad:
+        total = sum(array.size for array in arrays)
+        _warn(command, f"{path}: {bad:,} of {total:,} weights are NaN or infinite; its "
+                       "predictions are meaningless")
+
+
+def _warn(command, message):
+    print(f"minicnn {command}: warning: {message}", file=sys.stderr)
+
+
+def _new_run_folder(args, config):
+    """Where a new run goes (see the module docstring)."""
+    if args.out:
+        existing = mc.train.holds_run(args.out)
+        if existing:
+            raise UsageError(f"--out {args.out} holds a run ({', '.join(existing)}); continue it "
+                             f"with --resume --out {args.out}, or choose another --out")
+        return args.out
+    return mc.train.unused_run_folder(_default_out(config))
 
 
 def _default_out(config_of):
@@ -263,7 +376,7 @@ def build_datasets(config, train=True):
         if train:
             image_size = test_set.images.shape[2:]
             train_set = load(True, _train_transform(config, normalize, image_size))
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, pickle.UnpicklingError) as error:
         raise UsageError(f"cannot read {config['data']} from {path or 'the package'}: {error}") \
             from None
     if config["test_subset"]:
@@ -311,7 +424,7 @@ def build_model(config, num_classes, channels):
                          f"has {channels} channel(s)")
     try:
         return mc.models.create(name, num_classes=num_classes, **_model_options(config))
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise UsageError(f"model {name}: {error}") from None
 
 
@@ -374,21 +487,34 @@ def cmd_train(args):
         mc.set_backend(args.backend)
     config, resumed = _train_config(args)
     if resumed is not None:
+        _stored_data_path(config, resumed[0], args.command)
         _check_config(config)
-    out_dir = args.out or (os.path.dirname(resumed[0]) if resumed else _default_out(config))
+        out_dir = args.out or os.path.dirname(resumed[0])
+    else:
+        out_dir = _new_run_folder(args, config)
     trainer = build_run(config, out_dir, args.device, plots=not args.no_plots)
     if resumed is not None:
-        trainer.load_state_dict(resumed[1])
+        try:
+            trainer.load_state_dict(resumed[1])
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+            detail = (str(error).splitlines() or [""])[0]
+            raise UsageError(f"{resumed[0]}: the checkpoint's training state is malformed "
+                             f"({type(error).__name__}: {detail:.200})") from None
         where = f"epoch {trainer.epoch}"
         if trainer.partial_epoch is not None:
             where = f"epoch {trainer.epoch + 1}, batch {trainer.partial_epoch['batches']}"
-        print(f"resumed from {resumed[0]} after {where}", file=sys.stderr)
-    if trainer.epoch >= config["epochs"]:
-        raise UsageError(f"the run already has {trainer.epoch} epochs; pass --epochs N with "
-                         f"N > {trainer.epoch} to continue it")
+        print(f"resumed from {resumed[0]} after {where}")
+    missing = trainer.missing_files()
+    if trainer.epoch >= config["epochs"] and not missing:
+        raise UsageError(f"the run already has {mc.train.plural(trainer.epoch, 'epoch')}; pass "
+                         f"--epochs N with N > {trainer.epoch} to continue it")
     kernels = mc.backend.kernels_for(np.empty(1, np.float32)).NAME
-    print(f"training {config['model']} on {config['data']} for {config['epochs']} epochs "
-          f"({kernels} kernels); checkpoints in {out_dir}", file=sys.stderr)
+    if trainer.epoch >= config["epochs"]:
+        print(f"the run is finished but lacks {', '.join(missing)}; writing them")
+    else:
+        print(f"training {config['model']} on {config['data']} for "
+              f"{mc.train.plural(config['epochs'], 'epoch')} ({kernels} kernels); checkpoints "
+              f"in {out_dir}")
     try:
         trainer.fit(config["epochs"])
     except TrainingInterrupted as stop:
@@ -408,10 +534,16 @@ def cmd_train(args):
 
 # ====================================================================================== eval
 def _load(path):
+    """The checkpoint at ``path`` as a dict; UsageError for a missing, unreadable or refused
+    file."""
     try:
-        return load_checkpoint(path)
-    except (FileNotFoundError, CheckpointError) as error:
+        state = load_checkpoint(path)
+    except (OSError, CheckpointError) as error:
         raise UsageError(str(error)) from None
+    if not isinstance(state, dict):
+        raise UsageError(f"{path}: the checkpoint holds a {type(state).__name__}, not a "
+                         "training state")
+    return state
 
 
 def cmd_eval(args):
@@ -420,18 +552,24 @@ def cmd_eval(args):
     probabilities, labels, names = [], None, []
     for path in args.checkpoints:
         state = _load(path)
-        config = dict(state.get("config") or {})
-        if "model" not in config or "data" not in config:
-            raise UsageError(f"{path}: the checkpoint has no training configuration "
-                             "(it was not written by `minicnn train`)")
+        config = _stored_config(state, path)
+        if not isinstance(state.get("model"), dict) or not _is_int(state.get("epoch"), 0):
+            raise UsageError(f"{path}: the checkpoint lacks its model weights or epoch")
         if args.data_path:
             config["data_path"] = args.data_path
+        else:
+            _stored_data_path(config, path, args.command)
         if args.test_subset:
             config["test_subset"] = args.test_subset
+        if args.tta == "flip" and "flip" not in config["augment"].split(","):
+            _warn(args.command, f"--tta flip: {path} was trained without flipped images "
+                                f"(augment: {config['augment']}); mirrored test images may "
+                                "lower its accuracy")
         _, test_set = build_datasets(config, train=False)
         _, loader = build_loaders({**config, "batch_size": args.batch_size}, None, test_set)
         model = build_model(config, len(test_set.classes), DATASETS[config["data"]]["channels"])
-        model.load_state_dict(state["model"])
+        _load_weights(model, state["model"], path, config["model"])
+        _warn_non_finite(state["model"], path, args.command)
         probs, these_labels = mc.evaluate.predict_proba(model, loader, tta=args.tta)
         if labels is not None and not np.array_equal(labels, these_labels):
             raise UsageError(f"{path} was trained on other data than {args.checkpoints[0]} "
@@ -745,11 +883,30 @@ def build_parser():
     return parser
 
 
+@contextmanager
+def _plain_warnings(command):
+    """While the command runs, minicnn's own warnings (the C kernels missing, ...) print as
+    one line, "minicnn COMMAND: warning: ...", without the file and source line."""
+    package = os.path.dirname(os.path.abspath(mc.__file__))
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def showwarning(message, category, filename, lineno, file=None, line=None):
+            if not os.path.abspath(filename).startswith(package + os.sep):
+                return show(message, category, filename, lineno, file, line)
+            text = str(message).removeprefix("minicnn: ")
+            print(f"minicnn {command}: warning: {text}", file=file or sys.stderr)
+
+        warnings.showwarning = showwarning
+        yield
+
+
 def main(argv=None):
     """Run the command line; returns the exit status (0 success, 1 failure, 2 usage error)."""
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with _plain_warnings(args.command):
+            return args.run(args)
     except UsageError as error:
         print(f"minicnn {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -9,8 +9,13 @@
 
 Each epoch trains over ``train_loader`` (progress on stderr: loss, accuracy, images/s, ETA),
 steps the learning-rate schedule, evaluates top-1 / top-5 on ``test_loader``, appends a record
-to the history, writes ``last.npz`` (and ``best.npz`` when the test top-1 improved) and the JSON
-log ``log.json``, all atomically. A checkpoint holds everything the next epoch depends on: the
+to the history and writes, each atomically, ``best.npz`` (when the test top-1 improved), the JSON
+log ``log.json`` and, last, ``last.npz``: ``last.npz`` is the commit point, so a run killed
+between the files resumes from the previous epoch and writes them all again, and ``fit`` on a
+finished run writes whatever of ``best.npz`` and ``log.json`` it lacks. ``fit`` removes the
+part-written ``.NAME.*.tmp`` files a killed write leaves, and refuses to start a new run in a
+folder that holds one (see ``unused_run_folder``).
+A checkpoint holds everything the next epoch depends on: the
 model, the optimizer and the schedule, the epoch, minicnn's default random generator (dropout,
 initialisation) and the training loader's state (``DataLoader.state_dict()``: its seed and
 position, from which its shuffling and augmentation follow), so a resumed run repeats the
@@ -42,7 +47,31 @@ from minicnn.random import get_rng_state, set_rng_state
 from minicnn.utils import plotting
 from minicnn.utils.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 
-__all__ = ["Trainer", "TrainingDiverged", "TrainingInterrupted", "ProgressBar"]
+__all__ = ["Trainer", "TrainingDiverged", "TrainingInterrupted", "ProgressBar", "RUN_FILES",
+           "holds_run", "unused_run_folder", "plural"]
+
+RUN_FILES = ("last.npz", "best.npz", "log.json")
+PLOT_FILES = ("loss.png", "accuracy.png", "confusion.png", "filters.png")
+
+
+def plural(count, noun):
+    """'1 epoch', '2 epochs'."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def holds_run(folder):
+    """The names of RUN_FILES that ``folder`` holds (empty when it holds no run)."""
+    return [name for name in RUN_FILES if os.path.exists(os.path.join(folder, name))]
+
+
+def unused_run_folder(folder):
+    """``folder`` if it holds no run, else the first of ``folder-1``, ``folder-2``, ... that
+    holds none: where a new run goes without overwriting a finished one."""
+    candidate, number = folder, 0
+    while holds_run(candidate):
+        number += 1
+        candidate = f"{folder}-{number}"
+    return candidate
 
 
 class TrainingDiverged(RuntimeError):
@@ -221,7 +250,8 @@ class Trainer:
     def _diverged(self, what, batch):
         where = f"epoch {self.epoch + 1}" + (f", batch {batch}" if batch is not None else "")
         if self.last_checkpoint is not None and os.path.exists(self.last_checkpoint):
-            kept = f"the last good checkpoint ({self.epoch} epochs) is {self.last_checkpoint}"
+            kept = (f"the last good checkpoint ({plural(self.epoch, 'epoch')}) is "
+                    f"{self.last_checkpoint}")
         else:
             kept = "no checkpoint was written before it"
         return TrainingDiverged(f"training diverged: {what} at {where}; stopped. {kept}. "
@@ -282,14 +312,60 @@ class Trainer:
     # ----- the loop -----------------------------------------------------------------------------
     def fit(self, epochs):
         """Train until ``epochs`` epochs are complete (counting those of a resumed run); returns
-        the history (one dict per epoch)."""
+        the history (one dict per epoch). Raises FileExistsError, before training, when a new
+        run (no epoch done, nothing resumed) would overwrite the run ``out_dir`` holds."""
         if self.out_dir is not None:
             os.makedirs(self.out_dir, exist_ok=True)
+            existing = holds_run(self.out_dir)
+            if self.epoch == 0 and self.partial_epoch is None and existing:
+                raise FileExistsError(
+                    f"{self.out_dir} holds a run ({', '.join(existing)}) that a new run would "
+                    "overwrite; resume it (Trainer.resume) or choose another out_dir")
+            self._remove_partial_files()
         with self._stop_on_interrupt():
             self._fit(epochs)
+        if self.out_dir is not None:
+            self._complete_files()
         if self.plots and self.out_dir is not None:
-            self.save_plots()
+            written = self.save_plots()
+            if written:
+                self.stream.write(f"plots: {', '.join(map(os.path.basename, written))} in "
+                                  f"{self.out_dir}\n")
+                self.stream.flush()
         return self.history
+
+    def _remove_partial_files(self):
+        """Remove the temporary files of writes that a killed run left part-done."""
+        for entry in os.scandir(self.out_dir):
+            if entry.name.endswith(".tmp") and any(entry.name.startswith(f".{name}.")
+                                                   for name in RUN_FILES + PLOT_FILES):
+                os.remove(entry.path)
+
+    def missing_files(self):
+        """Which of best.npz and log.json a run killed between its files (or written by an
+        older minicnn, which wrote last.npz first) lacks for its last completed epoch."""
+        if self.out_dir is None or not self.history:
+            return []
+        missing = []
+        last_is_best = self.history[-1].get("test_top1", self.history[-1]["train_accuracy"]) \
+            == self.best_metric
+        if last_is_best and not os.path.exists(self.best_checkpoint):
+            missing.append("best.npz")
+        try:
+            with open(self._path("log.json"), encoding="utf-8") as file:
+                logged = len(json.load(file)["epochs"])
+        except (OSError, ValueError, KeyError, TypeError):
+            logged = None
+        if logged != len(self.history):
+            missing.append("log.json")
+        return missing
+
+    def _complete_files(self):
+        missing = self.missing_files()
+        if "best.npz" in missing:
+            save_checkpoint(self.best_checkpoint, self.state_dict())
+        if "log.json" in missing:
+            self._write_log()
 
     def _fit(self, epochs):
         while self.epoch < epochs:
@@ -332,9 +408,12 @@ class Trainer:
         if self.out_dir is None:
             return
         state = self.state_dict()
-        save_checkpoint(self.last_checkpoint, state)
         if improved:
             save_checkpoint(self.best_checkpoint, state)
+        self._write_log()
+        save_checkpoint(self.last_checkpoint, state)     # the commit point: see the docstring
+
+    def _write_log(self):
         log = json.dumps({"config": self.config, "epochs": self.history}, indent=1)
         atomic_write(self._path("log.json"), lambda file: file.write(log.encode("utf-8")))
 
@@ -345,11 +424,14 @@ class Trainer:
         if not plotting.available():
             plotting.notice_skipped(self.stream)
             return []
-        written = plotting.plot_history(self.history, self.out_dir)
+        title = " on ".join(str(self.config[key]) for key in ("model", "data")
+                            if key in self.config) or None
+        written = plotting.plot_history(self.history, self.out_dir, title)
         if self.last_evaluation is not None:
             path = self._path("confusion.png")
             plotting.plot_confusion_matrix(self.last_evaluation["confusion"], path,
-                                           self.class_names)
+                                           self.class_names,
+                                           f"test set after epoch {self.epoch}")
             written.append(path)
         weight = plotting.first_layer_filters(self.model)
         if weight is not None:

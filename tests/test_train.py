@@ -13,7 +13,7 @@ import minicnn as mc
 import minicnn.nn as nn
 from minicnn.data import ArrayDataset, DataLoader, transforms
 from minicnn.train import ProgressBar, Trainer, TrainingDiverged, TrainingInterrupted
-from minicnn.utils.checkpoint import load_checkpoint
+from minicnn.utils.checkpoint import load_checkpoint, save_checkpoint
 
 
 def tiny_data(n=96, seed=0):
@@ -133,7 +133,7 @@ def test_a_huge_learning_rate_stops_the_run_and_keeps_the_last_good_checkpoint(t
     for group in trainer.optimizer.param_groups:
         group["lr"] = 1e30
     with pytest.raises(TrainingDiverged, match=r"training diverged: .*(nan|inf).* at epoch 2"
-                                               r".*last good checkpoint \(1 epochs\)"):
+                                               r".*last good checkpoint \(1 epoch\)"):
         trainer.fit(3)
     saved = load_checkpoint(tmp_path / "last.npz")
     assert saved["epoch"] == 1
@@ -189,6 +189,127 @@ def test_plots_are_written_with_matplotlib(tmp_path):
     trainer.fit(2)
     for name in ("loss", "accuracy", "confusion", "filters"):
         assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"plots: loss.png, accuracy.png, confusion.png, filters.png in {tmp_path}" in \
+        trainer.stream.getvalue()
+
+
+def test_plots_have_titles_and_one_epoch_sits_on_an_integer_axis(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from minicnn.utils import plotting
+    figures = {}
+    monkeypatch.setattr(plotting, "_save_png",
+                        lambda figure, path: figures.setdefault(os.path.basename(path), figure))
+    history = [{"epoch": 1, "train_loss": 0.9, "train_accuracy": 0.6, "test_loss": 0.8,
+                "test_top1": 0.7}]
+    plotting.plot_history(history, str(tmp_path), "lenet5 on mnist")
+    plotting.plot_confusion_matrix(np.eye(3, dtype=int), str(tmp_path / "confusion.png"))
+    plotting.plot_filters(np.ones((6, 1, 5, 5)), str(tmp_path / "filters.png"))
+    loss = figures["loss.png"].axes[0]
+    assert loss.get_title() == "lenet5 on mnist: cross-entropy loss per epoch"
+    assert figures["accuracy.png"].axes[0].get_title() == \
+        "lenet5 on mnist: top-1 accuracy per epoch"
+    assert loss.get_xlim() == (0, 2)
+    assert [tick for tick in loss.get_xticks() if 0 <= tick <= 2] == [0, 1, 2]
+    assert figures["confusion.png"].axes[0].get_title() == "confusion matrix"
+    assert figures["filters.png"].axes[0].get_title() == "6 first-layer filters, 1 x 5 x 5"
+
+
+def test_checkpoints_log_and_plots_get_the_umasks_mode(tmp_path):
+    pytest.importorskip("matplotlib")
+    previous = os.umask(0o027)
+    try:
+        trainer = build(tmp_path)
+        trainer.plots = True
+        trainer.fit(1)
+    finally:
+        os.umask(previous)
+    for name in ("last.npz", "best.npz", "log.json", "loss.png", "confusion.png"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name
+
+
+def test_last_npz_is_written_after_best_and_log(tmp_path, monkeypatch):
+    import minicnn.train as train_module
+    written = []
+    real_save, real_write = train_module.save_checkpoint, train_module.atomic_write
+    monkeypatch.setattr(train_module, "save_checkpoint", lambda path, state: (
+        written.append(os.path.basename(path)), real_save(path, state)))
+    monkeypatch.setattr(train_module, "atomic_write", lambda path, write: (
+        written.append(os.path.basename(path)), real_write(path, write)))
+    build(tmp_path).fit(1)
+    assert written == ["best.npz", "log.json", "last.npz"]
+
+
+def test_a_run_killed_between_its_files_resumes_to_the_complete_run(tmp_path, monkeypatch):
+    import minicnn.train as train_module
+    straight = build(tmp_path / "straight")
+    straight.fit(2)
+
+    real_save = train_module.save_checkpoint
+
+    def killed_at_epoch_2(path, state):
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt("killed")
+        real_save(path, state)
+
+    killed = build(tmp_path / "killed")
+    monkeypatch.setattr(train_module, "save_checkpoint", killed_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit(2)
+    monkeypatch.undo()
+    resumed = build(tmp_path / "killed", seed=5)
+    assert resumed.resume(tmp_path / "killed" / "last.npz") == 1
+    resumed.fit(2)
+    for name in ("last.npz", "best.npz"):
+        expected = load_checkpoint(tmp_path / "straight" / name)["model"]
+        for key, value in load_checkpoint(tmp_path / "killed" / name)["model"].items():
+            np.testing.assert_array_equal(value.numpy(), expected[key].numpy())
+    assert len(json.loads((tmp_path / "killed" / "log.json").read_text())["epochs"]) == 2
+
+
+def test_fit_completes_a_finished_run_that_lacks_best_and_log(tmp_path):
+    """What a kill between last.npz and the other files left, when last.npz came first."""
+    build(tmp_path).fit(2)
+    state = load_checkpoint(tmp_path / "last.npz")
+    state["best_metric"] = state["history"][-1]["test_top1"]     # the last epoch is the best
+    save_checkpoint(tmp_path / "last.npz", state)
+    (tmp_path / "best.npz").unlink()
+    (tmp_path / "log.json").unlink()
+    resumed = build(tmp_path)
+    resumed.resume(tmp_path / "last.npz")
+    assert resumed.missing_files() == ["best.npz", "log.json"]
+    resumed.fit(2)
+    assert resumed.missing_files() == []
+    assert load_checkpoint(tmp_path / "best.npz")["epoch"] == 2
+    assert len(json.loads((tmp_path / "log.json").read_text())["epochs"]) == 2
+
+
+def test_part_written_temporary_files_are_removed_at_start_and_on_resume(tmp_path):
+    tmp_path.mkdir(exist_ok=True)
+    leftovers = [".last.npz.1a2b3c4d.tmp", ".log.json.00ff00ff.tmp", ".loss.png.12345678.tmp"]
+    for name in leftovers + [".notes.tmp", "mine.tmp"]:
+        (tmp_path / name).write_bytes(b"partial")
+    build(tmp_path).fit(1)
+    assert sorted(p.name for p in tmp_path.glob("*.tmp")) == [".notes.tmp", "mine.tmp"]
+    for name in leftovers:
+        (tmp_path / name).write_bytes(b"partial")
+    resumed = build(tmp_path)
+    resumed.resume(tmp_path / "last.npz")
+    resumed.fit(2)
+    assert sorted(p.name for p in tmp_path.glob("*.tmp")) == [".notes.tmp", "mine.tmp"]
+
+
+def test_a_new_run_never_overwrites_a_run_in_its_folder(tmp_path):
+    from minicnn.train import unused_run_folder
+    build(tmp_path / "run").fit(1)
+    before = (tmp_path / "run" / "best.npz").read_bytes()
+    with pytest.raises(FileExistsError, match=r"run holds a run \(last.npz, best.npz, log.json\)"
+                                              r".*resume it"):
+        build(tmp_path / "run").fit(1)
+    assert (tmp_path / "run" / "best.npz").read_bytes() == before
+    assert unused_run_folder(str(tmp_path / "run")) == str(tmp_path / "run") + "-1"
+    build(tmp_path / "run-1").fit(1)
+    assert unused_run_folder(str(tmp_path / "run")) == str(tmp_path / "run") + "-2"
+    assert unused_run_folder(str(tmp_path / "other")) == str(tmp_path / "other")
 
 
 def test_the_default_recipe_learns_on_a_slice_of_the_embedded_data(tmp_path):

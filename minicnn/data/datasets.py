@@ -8,6 +8,12 @@ the dataset's ``transform``, which sees the whole batch at once.
 CIFAR-10 / CIFAR-100 read both official releases (binary and python), as the archive or the
 extracted folder; MNIST / Fashion-MNIST read the official IDX files, gzipped or not.
 ``root`` may be the archive, the extracted folder, or a folder holding either.
+
+Files are checked against the official layout before anything is allocated for them: at most
+10,000 CIFAR-10 images a file (50,000 for CIFAR-100's training file), 60,000 / 10,000 MNIST
+images of 28x28, a gzip CRC for archives and gzipped IDX files, and python-release pickles read
+only through minicnn.data.safe_pickle. A file that breaks the layout raises ValueError (or
+pickle.UnpicklingError for a refused pickle) naming the file.
 """
 
 import os
@@ -79,20 +85,35 @@ class Subset(ArrayDataset):
 
 # ----------------------------------------------------------------------------- file access
 
-def _read_folder_files(folder, names):
+def _read_folder_files(folder, names, max_size):
+    """{name: bytes} of the files ``names`` in ``folder``; a file larger than ``max_size``
+    bytes is refused before it is read."""
     found = {}
     for name in names:
+        size = os.path.getsize(folder / name)
+        if size > max_size:
+            raise ValueError(f"{folder / name}: {size:,} bytes, more than the {max_size:,} "
+                             "its format allows")
         with open(folder / name, "rb") as file:
             found[name] = file.read()
     return found
 
 
+_IMAGE_BYTES = 3 * 32 * 32
+
+
 class _Release:
     """One official release of CIFAR: its archive name, extracted folder and files."""
 
-    def __init__(self, archive, folder, train_files, test_files, meta_files, md5):
+    def __init__(self, archive, folder, train_files, test_files, meta_files, md5,
+                 images_per_file):
         self.archive, self.folder, self.md5 = archive, folder, md5
         self.train_files, self.test_files, self.meta_files = train_files, test_files, meta_files
+        # the most images one file of the release holds, and so the most bytes: 3,072 pixels
+        # an image, which a Python 3 protocol-2 pickle stores as latin-1 text in UTF-8 (up to
+        # 2 bytes a pixel), plus its labels and file name
+        self.images_per_file = images_per_file
+        self.max_file_bytes = images_per_file * (2 * _IMAGE_BYTES + 1024)
 
     def files(self, train):
         return (self.train_files if train else self.test_files) + self.meta_files
@@ -141,28 +162,39 @@ def _decode(value):
     return value.decode("latin1") if isinstance(value, bytes) else value
 
 
-def _unpickle_dict(raw, name):
-    batch = safe_loads(raw, name)
+def _unpickle_dict(raw, name, max_images):
+    batch = safe_loads(raw, name, max_bytes=max_images * _IMAGE_BYTES)
     if not isinstance(batch, dict):
         raise ValueError(f"{name}: expected a pickled dict, got {type(batch).__name__}")
     return {_decode(key): value for key, value in batch.items()}
 
 
-def _labels(batch, key, name):
+def _entry_list(batch, key, name, kind, max_length):
+    """The list ``batch[key]``, all of whose items are of type ``kind``."""
     if key not in batch:
-        raise ValueError(f"{name}: no '{key}' entry (keys: {list(batch)})")
-    labels = np.asarray(batch[key])
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"{name}: '{key}' must be a list of ints")
-    return labels.astype(np.int64)
+        raise ValueError(f"{name}: no '{key}' entry (keys: {sorted(batch)[:10]})")
+    items = batch[key]
+    if not isinstance(items, list) or len(items) > max_length or \
+            not all(isinstance(item, kind) and not isinstance(item, bool) for item in items):
+        raise ValueError(f"{name}: '{key}' must be a list of at most {max_length:,} "
+                         f"{'ints' if kind is int else 'names'}")
+    return items
+
+
+def _labels(batch, key, name, max_images):
+    values = _entry_list(batch, key, name, int, max_images)
+    if any(not 0 <= value < 2 ** 16 for value in values):
+        raise ValueError(f"{name}: '{key}' holds a label outside [0, 65535]")
+    return np.array(values, dtype=np.int64)
 
 
 def _image_block(data, name, count=None):
     """(N, 3, 32, 32) from the (N, 3072) uint8 rows of a python-release batch."""
-    data = np.asarray(data)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-        raise ValueError(f"{name}: 'data' must be a uint8 array (N, 3072), got {data.dtype} "
-                         f"{data.shape}")
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or \
+            data.shape[1] != _IMAGE_BYTES:
+        described = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else \
+            type(data).__name__
+        raise ValueError(f"{name}: 'data' must be a uint8 array (N, 3072), got {described}")
     if count is not None and len(data) != count:
         raise ValueError(f"{name}: {len(data)} images but {count} labels")
     return data.reshape(-1, 3, 32, 32)
@@ -179,10 +211,12 @@ class CIFAR10(ArrayDataset):
     releases = (
         _Release("cifar-10-binary.tar.gz", "cifar-10-batches-bin",
                  [f"data_batch_{i}.bin" for i in range(1, 6)], ["test_batch.bin"],
-                 ["batches.meta.txt"], md5="c32a1d4ab5d03f1284b67883e8d87530"),
+                 ["batches.meta.txt"], md5="c32a1d4ab5d03f1284b67883e8d87530",
+                 images_per_file=10000),
         _Release("cifar-10-python.tar.gz", "cifar-10-batches-py",
                  [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
-                 ["batches.meta"], md5="c58f30108f718f92721af3b95e74349a"),
+                 ["batches.meta"], md5="c58f30108f718f92721af3b95e74349a",
+                 images_per_file=10000),
     )
 
     def __init__(self, root, train=True, transform=None, download=False):
@@ -194,8 +228,8 @@ class CIFAR10(ArrayDataset):
             self.root, self.releases, train, self._download_hint() + _OR_DOWNLOAD)
         self.source = path
         names = release.files(train)
-        files = read_archive_members(path, names) if is_archive else \
-            _read_folder_files(path, names)
+        files = read_archive_members(path, names, release.max_file_bytes) if is_archive else \
+            _read_folder_files(path, names, release.max_file_bytes)
         if release is self.releases[0]:
             images, labels, classes = self._parse_binary(release, files, train)
         else:
@@ -235,6 +269,9 @@ class CIFAR10(ArrayDataset):
             if len(raw) == 0 or len(raw) % record:
                 raise ValueError(f"{self.source}/{name}: {len(raw)} bytes is not a whole "
                                  f"number of {record}-byte records")
+            if len(raw) // record > release.images_per_file:
+                raise ValueError(f"{self.source}/{name}: {len(raw) // record:,} records, more "
+                                 f"than the {release.images_per_file:,} of an official file")
             rows = np.frombuffer(raw, dtype=np.uint8).reshape(-1, record)
             labels.append(rows[:, self._binary_label_column()])
             images.append(rows[:, self.num_label_bytes:].reshape(-1, 3, 32, 32))
@@ -251,16 +288,15 @@ class CIFAR10(ArrayDataset):
         images, labels = [], []
         for name in (release.train_files if train else release.test_files):
             where = f"{self.source}/{name}"
-            batch = _unpickle_dict(files[name], where)
-            batch_labels = _labels(batch, self._python_label_key(), where)
+            batch = _unpickle_dict(files[name], where, release.images_per_file)
+            batch_labels = _labels(batch, self._python_label_key(), where,
+                                   release.images_per_file)
             images.append(_image_block(batch.get("data"), where, len(batch_labels)))
             labels.append(batch_labels)
         where = f"{self.source}/{release.meta_files[0]}"
-        meta = _unpickle_dict(files[release.meta_files[0]], where)
-        if self._python_names_key() not in meta:
-            raise ValueError(f"{where}: no '{self._python_names_key()}' entry")
-        classes = [_decode(name) for name in meta[self._python_names_key()]]
-        return np.concatenate(images), np.concatenate(labels), classes
+        meta = _unpickle_dict(files[release.meta_files[0]], where, 0)
+        names = _entry_list(meta, self._python_names_key(), where, (bytes, str), 1000)
+        return np.concatenate(images), np.concatenate(labels), [_decode(n) for n in names]
 
     def _python_label_key(self):
         return "labels"
@@ -281,9 +317,9 @@ class CIFAR100(CIFAR10):
     releases = (
         _Release("cifar-100-binary.tar.gz", "cifar-100-binary", ["train.bin"], ["test.bin"],
                  ["fine_label_names.txt", "coarse_label_names.txt"],
-                 md5="03b5dce01913d631647c71ecec9e9cb8"),
+                 md5="03b5dce01913d631647c71ecec9e9cb8", images_per_file=50000),
         _Release("cifar-100-python.tar.gz", "cifar-100-python", ["train"], ["test"], ["meta"],
-                 md5="eb9058c3a382ffc7106e4002c42a8d85"),
+                 md5="eb9058c3a382ffc7106e4002c42a8d85", images_per_file=50000),
     )
 
     def __init__(self, root, train=True, transform=None, download=False, coarse=False):
@@ -319,6 +355,7 @@ class MNIST(ArrayDataset):
         ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
         ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
     ]
+    split_sizes = {"train": 60000, "t10k": 10000}   # images in the official files, at most
     classes = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five",
                "6 - six", "7 - seven", "8 - eight", "9 - nine"]
 
@@ -329,8 +366,11 @@ class MNIST(ArrayDataset):
             self._download()
         prefix = "train" if train else "t10k"
         folder = self._find_folder()
-        images = read_idx(self._file(folder, f"{prefix}-images-idx3-ubyte"), ndim=3)
-        labels = read_idx(self._file(folder, f"{prefix}-labels-idx1-ubyte"), ndim=1)
+        count = self.split_sizes[prefix]
+        images = read_idx(self._file(folder, f"{prefix}-images-idx3-ubyte"), ndim=3,
+                          max_shape=(count, 28, 28))
+        labels = read_idx(self._file(folder, f"{prefix}-labels-idx1-ubyte"), ndim=1,
+                          max_shape=(count,))
         if len(images) != len(labels):
             raise ValueError(f"{folder}: {len(images)} {prefix} images but {len(labels)} labels")
         if labels.size and labels.max() >= len(self.classes):

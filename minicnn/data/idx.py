@@ -7,6 +7,7 @@ Files are read gzipped or not (recognised by the gzip signature, not by the name
 """
 
 import gzip
+import math
 import os
 import struct
 import tempfile
@@ -16,41 +17,74 @@ import numpy as np
 
 _UNSIGNED_BYTE = 0x08
 _GZIP_SIGNATURE = b"\x1f\x8b"
+_CHUNK = 1 << 20
 
 
-def read_idx(path, ndim):
+def read_idx(path, ndim, max_shape=None):
     """The uint8 array held by the IDX file at ``path`` (gzipped or not), which must have
-    ``ndim`` dimensions. A wrong magic number, a size that disagrees with the header or a
-    truncated file raises ValueError naming the file."""
+    ``ndim`` dimensions, each at most the size in ``max_shape`` (None: any). The header is
+    read first: a wrong magic number, a shape over ``max_shape``, or a file that holds fewer
+    or more bytes than the header announces raises ValueError naming the file, and a gzipped
+    file is inflated no further than the announced size (and its CRC checked)."""
     path = os.fspath(path)
-    with open(path, "rb") as file:
-        raw = file.read()
-    if raw[:2] == _GZIP_SIGNATURE:
-        try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as error:
-            raise ValueError(f"{path}: the gzip stream is truncated or corrupt ({error})") from None
-    return parse_idx(raw, ndim, name=path)
+    try:
+        with open(path, "rb") as file:
+            gzipped = file.read(2) == _GZIP_SIGNATURE
+            file.seek(0)
+            stream = gzip.GzipFile(fileobj=file, mode="rb") if gzipped else file
+            header_size = 4 + 4 * ndim
+            shape = _parse_header(_read_up_to(stream, header_size), ndim, path)
+            expected_size = header_size + math.prod(shape)
+            _check_shape(shape, max_shape, expected_size, path)
+            if not gzipped and os.fstat(file.fileno()).st_size != expected_size:
+                _size_mismatch(path, shape, expected_size, os.fstat(file.fileno()).st_size)
+            data = _read_up_to(stream, expected_size - header_size)
+            if len(data) < expected_size - header_size:
+                _size_mismatch(path, shape, expected_size, header_size + len(data))
+            if stream.read(1):   # reaching the end also checks the gzip CRC
+                _size_mismatch(path, shape, expected_size, f"more than {expected_size:,}")
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"{path}: the gzip stream is truncated or corrupt ({error})") from None
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape).copy()
 
 
-def parse_idx(raw, ndim, name="<bytes>"):
-    """The uint8 array held by the (uncompressed) IDX bytes ``raw``; see read_idx."""
-    if len(raw) < 4:
-        raise ValueError(f"{name}: {len(raw)} bytes is too short for an IDX file")
-    zero, type_code, file_ndim = struct.unpack(">HBB", raw[:4])
+def _read_up_to(stream, size):
+    """At most ``size`` bytes of ``stream``, read in chunks, so that memory follows what the
+    stream really holds rather than what a header claims."""
+    chunks, left = [], size
+    while left > 0:
+        chunk = stream.read(min(left, _CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _parse_header(header, ndim, name):
+    """The shape announced by an IDX header (4 + 4 * ndim bytes)."""
+    if len(header) < 4:
+        raise ValueError(f"{name}: {len(header)} bytes is too short for an IDX file")
+    zero, type_code, file_ndim = struct.unpack(">HBB", header[:4])
     expected_magic = (_UNSIGNED_BYTE << 8) | ndim
     if zero != 0 or type_code != _UNSIGNED_BYTE or file_ndim != ndim:
-        raise ValueError(f"{name}: magic number 0x{struct.unpack('>I', raw[:4])[0]:08x} is not "
-                         f"0x{expected_magic:08x} (unsigned bytes, {ndim} dimensions)")
-    header_size = 4 + 4 * ndim
-    if len(raw) < header_size:
-        raise ValueError(f"{name}: the header is truncated ({len(raw)} bytes)")
-    shape = struct.unpack(f">{ndim}I", raw[4:header_size])
-    expected_size = header_size + int(np.prod(shape, dtype=np.int64))
-    if len(raw) != expected_size:
-        raise ValueError(f"{name}: the header announces shape {shape} ({expected_size} bytes) "
-                         f"but the file holds {len(raw)} bytes")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape).copy()
+        raise ValueError(f"{name}: magic number 0x{struct.unpack('>I', header[:4])[0]:08x} is "
+                         f"not 0x{expected_magic:08x} (unsigned bytes, {ndim} dimensions)")
+    if len(header) < 4 + 4 * ndim:
+        raise ValueError(f"{name}: the header is truncated ({len(header)} bytes)")
+    return struct.unpack(f">{ndim}I", header[4:])
+
+
+def _check_shape(shape, max_shape, expected_size, name):
+    if max_shape is not None and any(size > limit for size, limit in zip(shape, max_shape)):
+        raise ValueError(f"{name}: the header announces shape {shape} ({expected_size:,} "
+                         f"bytes); this dataset's files are at most {tuple(max_shape)}")
+
+
+def _size_mismatch(name, shape, expected_size, actual_size):
+    actual = f"{actual_size:,}" if isinstance(actual_size, int) else actual_size
+    raise ValueError(f"{name}: the header announces shape {shape} ({expected_size:,} bytes) "
+                     f"but the file holds {actual} bytes")
 
 
 def write_idx(path, array, compress=None):

@@ -13,16 +13,24 @@ Every array becomes one entry of the ``.npz`` archive, named by its path in the 
 array appears as ``{"__array__": name}`` (``"__tensor__"`` for a Tensor, which comes back as
 a Tensor). Dicts with keys that are not strings (an optimizer's state is keyed by parameter
 index) and tuples are tagged too, so a structure comes back as it went in. Both saving and
-loading run NumPy with ``allow_pickle=False``: an archive that holds an object array is refused.
+loading refuse object arrays (which only unpickling could read): nothing is ever unpickled.
 
-The file is written atomically: into a temporary file in the same folder, flushed to disk,
-then renamed over the old one, so a write killed part-way leaves the previous checkpoint whole.
+Loading reads each entry's ``.npy`` header first and checks the shape it announces against the
+size the archive stores, before any data is inflated, so a crafted entry (a shape of 2^40, a
+small header over gigabytes of deflated zeros) is a CheckpointError, not a MemoryError. The
+metadata may nest at most MAX_DEPTH levels, and its tags must be well formed.
+
+The file is written atomically: into a temporary file ``.NAME.XXXXXXXX.tmp`` in the same folder,
+flushed to disk, then renamed over the old one, so a write killed part-way leaves the previous
+checkpoint whole. It gets the mode any new file gets (0666 less the umask).
 """
 
 import json
+import math
 import os
-import tempfile
+import secrets
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -35,6 +43,8 @@ FORMAT = "minicnn-checkpoint"
 VERSION = 1
 META_KEY = "__meta__"
 _TAGS = ("__array__", "__tensor__", "__tuple__", "__dict__")
+MAX_DEPTH = 100     # a trainer's checkpoint nests about 6 levels
+_CHUNK = 1 << 24    # bytes inflated at a time while reading an entry
 
 
 class CheckpointError(ValueError):
@@ -44,12 +54,11 @@ class CheckpointError(ValueError):
 def atomic_write(path, write):
     """Call ``write(file)`` on a temporary file next to ``path``, make it durable (fsync), then
     rename it to ``path`` (``os.replace`` is atomic). If ``write`` fails, ``path`` is untouched
-    and the temporary file is removed."""
+    and the temporary file is removed. The file gets the mode the umask gives a new file."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                                         suffix=".tmp")
+    handle, temporary = _create_temporary(folder, os.path.basename(path))
     try:
         with os.fdopen(handle, "wb") as file:
             write(file)
@@ -61,6 +70,17 @@ def atomic_write(path, write):
             os.remove(temporary)
         raise
     _fsync_folder(folder)
+
+
+def _create_temporary(folder, name):
+    """(descriptor, path) of a new file ``.NAME.XXXXXXXX.tmp`` in ``folder``, created with mode
+    0666 so that the umask applies as for any new file (tempfile.mkstemp forces 0600)."""
+    while True:
+        temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
+        except FileExistsError:
+            continue
 
 
 def _fsync_folder(folder):
@@ -118,9 +138,13 @@ def _flatten(value, path, arrays):
                     "(use arrays, Tensors, numbers, strings, None, and dicts/lists/tuples of them)")
 
 
-def _unflatten(node, arrays):
+def _unflatten(node, arrays, depth=0):
+    """The structure described by the JSON ``node``; ``arrays(name)`` reads an array. Raises
+    CheckpointError for metadata nested deeper than MAX_DEPTH or with a malformed tag."""
+    if depth > MAX_DEPTH:
+        raise CheckpointError(f"its metadata nests deeper than {MAX_DEPTH} levels")
     if isinstance(node, list):
-        return [_unflatten(child, arrays) for child in node]
+        return [_unflatten(child, arrays, depth + 1) for child in node]
     if not isinstance(node, dict):
         return node
     if len(node) == 1:
@@ -129,10 +153,18 @@ def _unflatten(node, arrays):
             array = arrays(content)
             return Tensor(array, dtype=array.dtype) if tag == "__tensor__" else array
         if tag == "__tuple__":
-            return tuple(_unflatten(child, arrays) for child in content)
+            if not isinstance(content, list):
+                raise CheckpointError(f"malformed metadata: __tuple__ holds "
+                                      f"{type(content).__name__}, not a list")
+            return tuple(_unflatten(child, arrays, depth + 1) for child in content)
         if tag == "__dict__":
-            return {key: _unflatten(child, arrays) for key, child in content}
-    return {key: _unflatten(child, arrays) for key, child in node.items()}
+            if not isinstance(content, list) or not all(
+                    isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], (str, int))
+                    for pair in content):
+                raise CheckpointError("malformed metadata: __dict__ must hold [key, value] "
+                                      "pairs with str or int keys")
+            return {key: _unflatten(child, arrays, depth + 1) for key, child in content}
+    return {key: _unflatten(child, arrays, depth + 1) for key, child in node.items()}
 
 
 # ----- files ------------------------------------------------------------------------------------
@@ -151,44 +183,80 @@ def save_checkpoint(path, state):
 
 def load_checkpoint(path):
     """Read a checkpoint written by ``save_checkpoint``. Never unpickles: raises CheckpointError
-    for a file that is not a checkpoint or that holds an object array."""
+    (naming ``path``) for a file that is not a well-formed checkpoint or that holds an object
+    array, FileNotFoundError when there is no file."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path!r} does not exist")
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        archive = zipfile.ZipFile(path)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError) as error:
         raise CheckpointError(f"{path!r} is not a readable .npz checkpoint ({error})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise CheckpointError(f"{path!r} is a single .npy array, not an .npz checkpoint")
-    with archive:
-        names = set(archive.files)
-        meta = _read(archive, META_KEY, path) if META_KEY in names else None
-        if meta is None or meta.dtype != np.uint8:
-            raise CheckpointError(f"{path!r} has no {META_KEY} entry: not a minicnn checkpoint")
-        try:
-            meta = json.loads(meta.tobytes().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise CheckpointError(f"{path!r}: its metadata is not valid JSON ({error})") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise CheckpointError(f"{path!r} is not a minicnn checkpoint")
-        if meta.get("version") != VERSION:
-            raise CheckpointError(f"{path!r} has checkpoint format version {meta.get('version')}; "
-                                  f"this minicnn reads version {VERSION}")
-
-        def array(name):
-            if name not in names:
-                raise CheckpointError(f"{path!r} lacks the array {name!r} its metadata names")
-            return _read(archive, name, path)
-
-        return _unflatten(meta["tree"], array)
-
-
-def _read(archive, name, path):
     try:
-        return archive[name]
-    except ValueError as error:   # NumPy refuses object arrays when allow_pickle=False
-        raise CheckpointError(f"{path!r}: entry {name!r} cannot be read without unpickling "
-                              f"({error}); refusing it") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as error:
-        raise CheckpointError(f"{path!r}: entry {name!r} is damaged ({error})") from None
+        with archive:
+            return _load_tree(archive)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path!r}: {error}") from None
+
+
+def _load_tree(archive):
+    entries = {info.filename[:-len(".npy")]: info for info in archive.infolist()
+               if info.filename.endswith(".npy")}
+    if META_KEY not in entries:
+        raise CheckpointError(f"no {META_KEY} entry: not a minicnn checkpoint")
+    meta = _read_entry(archive, entries[META_KEY])
+    if meta.dtype != np.uint8 or meta.ndim != 1:
+        raise CheckpointError(f"its {META_KEY} entry is not UTF-8 bytes: not a minicnn "
+                              "checkpoint")
+    try:
+        meta = json.loads(meta.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"its metadata is not valid JSON ({error})") from None
+    except RecursionError:
+        raise CheckpointError(f"its metadata nests deeper than {MAX_DEPTH} levels") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or "tree" not in meta:
+        raise CheckpointError("not a minicnn checkpoint")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(f"checkpoint format version {meta.get('version')!r}; this minicnn "
+                              f"reads version {VERSION}")
+
+    def array(name):
+        if not isinstance(name, str) or name not in entries:
+            raise CheckpointError(f"no array {name!r:.80}, which its metadata names")
+        return _read_entry(archive, entries[name])
+
+    return _unflatten(meta["tree"], array)
+
+
+def _read_entry(archive, info):
+    """The array of the ``.npy`` entry ``info`` of a zip ``archive``. Its header is read and
+    checked against the size the archive stores before the data is inflated."""
+    name = info.filename[:-len(".npy")]
+    try:
+        with archive.open(info) as file:
+            version = np.lib.format.read_magic(file)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran_order, dtype = read_header(file)
+            if dtype.hasobject:
+                raise CheckpointError(f"entry {name!r} is an object array, which only "
+                                      "unpickling could read; minicnn never unpickles, so it "
+                                      "is refused")
+            count = math.prod(shape)
+            size = count * dtype.itemsize
+            stored = info.file_size - file.tell()
+            if size != stored:
+                raise CheckpointError(f"entry {name!r}: its header announces shape {shape} of "
+                                      f"{dtype} ({size:,} bytes) but the archive stores "
+                                      f"{stored:,} bytes")
+            data = bytearray(size)
+            view, filled = memoryview(data), 0
+            while filled < size and (read := file.readinto(view[filled:filled + _CHUNK])):
+                filled += read
+            if filled != size:
+                raise CheckpointError(f"entry {name!r} is truncated")
+            return np.frombuffer(data, dtype=dtype, count=count).reshape(
+                shape, order="F" if fortran_order else "C")
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error,
+            NotImplementedError) as error:   # NotImplementedError: an unknown compression
+        raise CheckpointError(f"entry {name!r} is damaged ({error})") from None

@@ -51,9 +51,12 @@ def _save_png(figure, path):
     atomic_write(path, lambda file: file.write(buffer.getvalue()))
 
 
-def plot_history(history, out_dir):
-    """``loss.png`` and ``accuracy.png`` in ``out_dir`` from a Trainer's history; returns paths."""
+def plot_history(history, out_dir, title=None):
+    """``loss.png`` and ``accuracy.png`` in ``out_dir`` from a Trainer's history, titled
+    "``title``: loss per epoch" (and accuracy); returns the paths. The epoch axis has integer
+    ticks only, and a one-epoch history is drawn at epoch 1 of an axis from 0 to 2."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
     epochs = [record["epoch"] for record in history]
     paths = []
     for name, train_key, test_key, scale, label in (
@@ -63,6 +66,10 @@ def plot_history(history, out_dir):
         axes.plot(epochs, [scale * r[train_key] for r in history], marker="o", label="train")
         if all(test_key in r for r in history):
             axes.plot(epochs, [scale * r[test_key] for r in history], marker="o", label="test")
+        axes.set_title(f"{title + ': ' if title else ''}{label.split(' (')[0]} per epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(epochs) == 1:
+            axes.set_xlim(epochs[0] - 1, epochs[0] + 1)
         axes.set_xlabel("epoch")
         axes.set_ylabel(label)
         axes.grid(alpha=0.3)
@@ -74,7 +81,7 @@ def plot_history(history, out_dir):
     return paths
 
 
-def plot_confusion_matrix(confusion, path, class_names=None):
+def plot_confusion_matrix(confusion, path, class_names=None, title="confusion matrix"):
     """A (K, K) count matrix (row = true class) as a heat map with the counts written in."""
     plt = _pyplot()
     confusion = np.asarray(confusion)
@@ -86,6 +93,7 @@ def plot_confusion_matrix(confusion, path, class_names=None):
     axes.set_yticks(range(classes), names)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
+    axes.set_title(title)
     if classes <= 20:
         threshold = confusion.max() / 2
         for (row, column), count in np.ndenumerate(confusion):
@@ -131,13 +139,16 @@ def filter_grid(weight, padding=1):
     return grid
 
 
-def plot_filters(weight, path):
-    """The filters of a first convolution (F, C, kh, kw) as a PNG grid."""
+def plot_filters(weight, path, title=None):
+    """The filters of a first convolution (F, C, kh, kw) as a PNG grid, titled ``title``
+    (default: "N first-layer filters, C x kh x kw")."""
     plt = _pyplot()
     grid = filter_grid(weight)
     figure, axes = plt.subplots(figsize=(6, 6 * grid.shape[0] / grid.shape[1]))
     axes.imshow(grid, cmap=None if grid.ndim == 3 else "gray", interpolation="nearest")
     axes.set_axis_off()
+    filters, channels, kh, kw = np.shape(weight)
+    axes.set_title(title or f"{filters} first-layer filters, {channels} x {kh} x {kw}")
     _save_png(figure, path)
     plt.close(figure)
 

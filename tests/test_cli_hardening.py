@@ -1,0 +1,198 @@
+"""The `minicnn` command on hostile or surprising input: crafted checkpoints and refused files
+end in one line naming the file (exit status 2), runs are never overwritten, a finished run
+missing files is completed, warnings are one line, and argument errors name the option."""
+
+import re
+
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn.cli import main
+from minicnn.utils.checkpoint import load_checkpoint
+from test_cli import TINY, run
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The last.npz of a tiny LeNet-5 run on the embedded data (1 epoch, crop augmentation)."""
+    folder = tmp_path_factory.mktemp("run")
+    assert main(["train", "--epochs", "1", "--schedule", "none", "--out", str(folder)]
+                + TINY) == 0
+    return folder / "last.npz"
+
+
+def one_line(err):
+    """The stderr of a refused command: exactly one line, no traceback."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_train_prints_its_header_with_the_epoch_lines_on_stdout(tmp_path, capsys):
+    status, out, err = run(capsys, "train", "--epochs", "1", "--out", str(tmp_path), *TINY)
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("training lenet5 on fashion-mnist-embedded for 1 epoch (")
+    assert lines[1].startswith("epoch 1/1") and lines[-1].startswith("test accuracy")
+    assert "1 epochs" not in out + err
+
+
+def test_a_second_train_never_overwrites_the_first(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = tmp_path / "runs" / "lenet5-fashion-mnist-embedded"
+    assert run(capsys, "train", "--epochs", "1", *TINY)[0] == 0
+    best = (first / "best.npz").read_bytes()
+    status, out, _ = run(capsys, "train", "--epochs", "1", "--seed", "3", *TINY)
+    assert status == 0 and "checkpoints in runs/lenet5-fashion-mnist-embedded-1" in out
+    assert (first / "best.npz").read_bytes() == best
+    assert (tmp_path / "runs" / "lenet5-fashion-mnist-embedded-1" / "best.npz").is_file()
+    status, _, err = run(capsys, "train", "--epochs", "1", "--out", str(first), *TINY)
+    assert status == 2
+    assert re.search(r"--out \S+ holds a run \(last.npz, best.npz, log.json\); continue it "
+                     r"with --resume --out", one_line(err))
+    assert (first / "best.npz").read_bytes() == best
+
+
+def test_resume_finishes_a_finished_run_that_lacks_best_and_log(tmp_path, capsys):
+    assert run(capsys, "train", "--epochs", "1", "--out", str(tmp_path), *TINY)[0] == 0
+    (tmp_path / "best.npz").unlink()
+    (tmp_path / "log.json").unlink()
+    (tmp_path / ".last.npz.0badf00d.tmp").write_bytes(b"PK\x03\x04")
+    status, out, _ = run(capsys, "train", "--resume", "--out", str(tmp_path), "--no-plots")
+    assert status == 0, out
+    assert "the run is finished but lacks best.npz, log.json; writing them" in out
+    assert out.splitlines()[-1].startswith("test accuracy: ")
+    assert (tmp_path / "best.npz").is_file() and (tmp_path / "log.json").is_file()
+    assert not list(tmp_path.glob("*.tmp"))
+    status, _, err = run(capsys, "train", "--resume", "--out", str(tmp_path))
+    assert status == 2 and "the run already has 1 epoch;" in one_line(err)
+
+
+def crafted(folder, source, change):
+    """A copy of the checkpoint ``source`` with ``change(state)`` applied, in ``folder``."""
+    state = load_checkpoint(source)
+    change(state)
+    path = folder / "crafted.npz"
+    mc.utils.checkpoint.save_checkpoint(path, state)
+    return path
+
+
+def _set(path, value):
+    def change(state):
+        *parents, key = path
+        node = state
+        for parent in parents:
+            node = node[parent]
+        node[key] = value
+    return change
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda state: state.pop("model"), "lacks its model weights"),
+    (_set(["config"], [1, 2]), "has no training configuration"),
+    (_set(["config", "data"], ["cifar10"]), r"settings are malformed: data=\['cifar10'\]"),
+    (_set(["config", "model_options"], "modern"), "model_options='modern'"),
+    (_set(["config", "test_subset"], -5), "test_subset=-5"),
+    (_set(["config", "model"], "no_such_net"), "model='no_such_net'"),
+    (_set(["model", "features.0.weight"], np.zeros((1, 1, 1, 1), np.float32)),
+     r"its weights do not fit model lenet5: size mismatch for features.0.weight"),
+    (_set(["model", "features.0.weight"], np.array(["a"] * 150).reshape(6, 1, 5, 5)),
+     "its weights do not fit model lenet5"),
+    (lambda state: state["config"].update(data="cifar10", data_path="/no/such/cifar"),
+     "the data path stored in the checkpoint, /no/such/cifar, does not exist"),
+])
+def test_eval_of_a_crafted_checkpoint_is_one_line_naming_the_file(trained, tmp_path, capsys,
+                                                                 change, message):
+    path = crafted(tmp_path, trained, change)
+    status, _, err = run(capsys, "eval", str(path))
+    assert status == 2
+    line = one_line(err)
+    assert str(path) in line and re.search(message, line), line
+
+
+def test_eval_of_metadata_nested_100000_deep_is_one_line(tmp_path, capsys):
+    meta = '{"format": "minicnn-checkpoint", "version": 1, "tree": ' + "[" * 100000 + \
+        "]" * 100000 + "}"
+    np.savez(tmp_path / "deep.npz", __meta__=np.frombuffer(meta.encode(), np.uint8))
+    status, _, err = run(capsys, "eval", str(tmp_path / "deep.npz"))
+    assert status == 2 and "deep.npz" in one_line(err) and "nests deeper" in err
+
+
+def test_eval_shows_the_stored_data_path_it_uses(trained, tmp_path, capsys):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = crafted(tmp_path, trained, _set(["config"], {
+        **load_checkpoint(trained)["config"], "data": "fashion-mnist",
+        "data_path": str(folder)}))
+    status, _, err = run(capsys, "eval", str(path))
+    assert status == 2
+    assert f"{path}: data from {folder} (stored in the checkpoint)" in err
+    assert f"cannot read fashion-mnist from {folder}" in err
+
+
+def test_eval_warns_about_nan_weights_and_flips_never_trained_on(trained, tmp_path, capsys):
+    weights = load_checkpoint(trained)["model"]["features.0.weight"].numpy()
+    weights[0, 0, 0, :2] = [np.nan, np.inf]
+    path = crafted(tmp_path, trained,
+                   _set(["model", "features.0.weight"], weights))
+    status, _, err = run(capsys, "eval", str(path), "--tta", "flip")
+    assert status == 0
+    assert f"minicnn eval: warning: {path}: 2 of 61,706 weights are NaN or infinite" in err
+    assert (f"minicnn eval: warning: --tta flip: {path} was trained without flipped images "
+            "(augment: crop)") in err
+    status, _, err = run(capsys, "eval", str(trained))
+    assert status == 0 and "warning" not in err
+
+
+def test_a_refused_pickle_is_one_line_with_exit_status_2(tmp_path, capsys):
+    import pickle
+    from test_datasets import cifar10_files, make_cifar
+    files = cifar10_files("python", make_cifar(10, np.random.default_rng(0)))
+    files["cifar-10-batches-py/test_batch"] = pickle.dumps({"data": print}, protocol=2)
+    for name, data in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    status, _, err = run(capsys, "train", "--model", "resnet20", "--data", "cifar10",
+                         "--data-path", str(tmp_path), "--out", str(tmp_path / "run"))
+    assert status == 2
+    assert re.search(r"test_batch: refusing to unpickle the global '(__builtin__|builtins).print'",
+                     one_line(err))
+
+
+def custom_types(parser):
+    """(option, type function) of every option of every subcommand typed by minicnn.cli."""
+    from minicnn import cli
+    for action in parser._actions:
+        if getattr(action.type, "__module__", None) == cli.__name__ and action.option_strings:
+            yield action.option_strings[0], action.type
+        for sub in getattr(action, "choices", None) or {}:
+            if isinstance(action.choices, dict):
+                yield from custom_types(action.choices[sub])
+
+
+def test_a_bad_number_names_the_option_not_an_internal_function(capsys):
+    from minicnn import cli
+    checked = 0
+    for option, function in custom_types(cli.build_parser()):
+        message = None
+        try:
+            function("abc")
+        except Exception as error:  # noqa: BLE001
+            message = str(error)
+            assert type(error).__name__ == "ArgumentTypeError", (option, error)
+        assert message is None or function.__name__ not in message
+        checked += 1
+    assert checked >= 10
+    with pytest.raises(SystemExit):
+        main(["train", "--lr", "abc"])
+    err = capsys.readouterr().err
+    assert "argument --lr: expected a number >= 0, got 'abc'" in err
+    assert "_non_negative_float" not in err
+
+
+def test_readme_counts_the_models_that_minicnn_models_lists():
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    count = int(re.search(r"`minicnn models` lists the (\d+) models", readme).group(1))
+    assert count == len(mc.models.names())

@@ -1,0 +1,76 @@
+"""What a new user meets first: an install without a C compiler, the first run without the C
+kernels, and the examples' defaults (run as subprocesses, as a user runs them)."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn.utils.checkpoint import save_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def python(*args, cwd=REPO, env=None):
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+                          timeout=300)
+
+
+def test_a_build_without_a_c_compiler_succeeds_with_one_plain_line(tmp_path):
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", "build", "*.so", "__pycache__", "tests", "benchmarks", "*.egg-info"))
+    done = python("setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib"),
+                  "--build-temp", str(tmp_path / "temp"), cwd=source,
+                  env={"CC": str(tmp_path / "no-such-cc")})
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in (done.stdout + done.stderr).splitlines()
+             if "C kernels" in line or "Traceback" in line or "no-such-cc" in line]
+    assert lines == ["minicnn: the C kernels could not be built (no C compiler?); minicnn will "
+                     "run on its slower NumPy kernels. Install gcc or clang and reinstall to "
+                     "build them."]
+
+
+def test_the_first_run_without_c_kernels_says_so_in_one_plain_line():
+    done = python("-c", "import sys; sys.modules['minicnn._ckernels'] = None\n"
+                        "from minicnn.cli import main\n"
+                        "sys.exit(main(['gradcheck', 'conv2d']))")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("minicnn gradcheck: warning: the C kernels are not available")
+    assert ".py" not in lines[0]
+
+
+def test_the_cifar_example_has_no_development_data_path():
+    done = python("examples/train_cifar10_resnet20.py", "--help")
+    assert done.returncode == 0
+    assert "shared" not in done.stdout and "../" not in done.stdout
+    done = python("examples/train_cifar10_resnet20.py")
+    assert done.returncode == 2 and "path" in done.stderr
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    path = tmp_path / "run" / "best.npz"
+    weight = np.random.default_rng(0).standard_normal((6, 1, 5, 5)).astype(np.float32)
+    save_checkpoint(path, {"epoch": 1, "model": {"conv.weight": mc.tensor(weight)}})
+    return path
+
+
+def test_visualize_filters_writes_next_to_the_checkpoint_not_into_the_cwd(tmp_path,
+                                                                          checkpoint):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    done = python(str(REPO / "examples" / "visualize_filters.py"), str(checkpoint), cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    assert not list(cwd.iterdir())
+    written = sorted(path.name for path in checkpoint.parent.iterdir())
+    assert written in (["best-filters.png", "best.npz"], ["best-filters.pgm", "best.npz"])
+    assert str(checkpoint.parent / written[0]) in done.stdout
