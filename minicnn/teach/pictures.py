@@ -495,8 +495,9 @@ def zoo_table(names=None):
 def cmd_zoo(args):
     _require_matplotlib(args.out)
     table = zoo_table(args.models.split(",") if args.models else None)
-    print("ImageNet top-1 accuracy as published, against multiply-adds and parameters from "
-          "minicnn's summary (one 224x224 image)")
+    print("ImageNet top-1 accuracy as published (test protocols differ: see the notes in "
+          f"{ZOO_FILE}), against multiply-adds and parameters from minicnn's summary of one image "
+          "at the model's input size")
     print(f"  {'model':18s} {'top-1':>6s} {'mult-adds':>10s} {'params':>8s}  source")
     for entry, mult_adds, params in table:
         print(f"  {entry['model']:18s} {entry['top1']:5.1f}% {mult_adds / 1e9:8.2f} G "
@@ -509,10 +510,12 @@ def cmd_zoo(args):
             axes.annotate(entry["model"], (mult_adds / 1e9, entry["top1"]), fontsize=8,
                           xytext=(4, 4), textcoords="offset points")
         axes.set_xscale("log")
-        axes.set_xlabel("multiply-adds per 224x224 image (G, log scale; minicnn summary)")
+        axes.set_xlabel("multiply-adds per image (G, log scale; minicnn summary)")
         axes.set_ylabel("ImageNet top-1 accuracy (%, as published)")
         axes.grid(alpha=0.3, which="both")
-        axes.set_title("accuracy against cost; bubble area: parameters")
+        axes.set_title("ImageNet: accuracy against cost; bubble area: parameters")
+        figure.text(0.01, 0.01, "top-1 as published by each model's paper (single- or multi-crop"
+                    " testing, see zoo.json)", fontsize=7, color="0.4")
         _save(figure, args.out)
     return 0
 
