@@ -176,3 +176,15 @@ def test_without_matplotlib_out_is_a_clear_usage_error(monkeypatch, capsys, tmp_
     assert "needs matplotlib" in err and "pip install" in err
     assert not (tmp_path / "a.png").exists()
     assert cli.main(["show", "im2col"]) == 0       # the text form needs nothing
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["show", "im2col", "--kernel", "5"], "larger than the padded input"),
+    (["show", "im2col", "--padding", "-1"], "padding must be an integer >= 0"),
+    (["show", "receptive-field", "resnet20", "--layer", "input", "--images", "1"],
+     "--layer must be a layer of the table above"),
+    (["show", "receptive-field", "no_such_model"], "unknown model"),
+])
+def test_bad_arguments_are_usage_errors(capsys, argv, message):
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err

@@ -284,13 +284,12 @@ def run(exercise, namespace, seed=0):
         except _NotImplemented:
             report.lines.append("  not implemented yet (it raises NotImplementedError)")
             report.not_implemented.append(part.function)
-    failed = report.failures + len(report.not_implemented)
-    report.lines.append(f"{'PASSED' if report.passed else 'FAILED'}: {exercise.name}, "
-                        f"{report.checks - report.failures} of {report.checks} checks passed"
-                        + (f", {len(report.not_implemented)} function(s) not implemented"
-                           if report.not_implemented else "")
-                        + ("" if failed else " (relative tolerance 1e-7 on outputs, 1e-5 in "
-                                             "the gradient check)"))
+    summary = f"{report.checks - report.failures} of {report.checks} checks passed"
+    if report.not_implemented:
+        summary += f"; not implemented yet: {', '.join(report.not_implemented)}"
+    elif report.passed:
+        summary += " (relative tolerance 1e-7 on outputs, 1e-5 in the gradient check)"
+    report.lines.append(f"{'PASSED' if report.passed else 'FAILED'}: {exercise.name}, {summary}")
     return report
 
 
@@ -325,11 +324,21 @@ def _check_part(report, part, function, cases):
                     if mistake.output == finding.output and _safe_test(mistake, case.values,
                                                                        expected, got):
                         finding.lines.append(f"  hint: {mistake.hint}")
-                report.hints += [line[len("  hint: "):] for line in finding.lines
-                                 if line.startswith("  hint: ")]
+                _shorten_repeated_hints(report, finding)
             report.add(finding)
     if part.gradient is not None:
         _gradient_check(report, part, function, cases[-1])
+
+
+def _shorten_repeated_hints(report, finding):
+    """Record the finding's hints; one shown in an earlier case is cut to its first clause."""
+    for index, line in enumerate(finding.lines):
+        if line.startswith("  hint: "):
+            hint = line[len("  hint: "):]
+            if hint in report.hints:
+                finding.lines[index] = f"  hint: as above ({hint.split(':')[0]})"
+            else:
+                report.hints.append(hint)
 
 
 def _safe_test(mistake, values, expected, got):

@@ -26,6 +26,7 @@ import minicnn as mc
 from minicnn.autograd import Tensor
 from minicnn.backend import reference
 from minicnn.utils import plotting
+from minicnn.utils.conv_arithmetic import conv_output_size
 
 SHADES = " .:-=+*#%@"          # the text heat maps, from nothing to the largest value
 
@@ -66,7 +67,7 @@ def text_heat_map(values, width=32):
 def im2col_example(size=3, channels=1, kernel=2, stride=1, padding=0, dilation=1):
     """(x, cols, oh, ow) for the input 1, 2, ..., C*size*size laid out as (1, C, size, size)."""
     x = np.arange(1, channels * size * size + 1, dtype=np.float64).reshape(1, channels, size, size)
-    oh = mc.nn.functional.conv.conv_output_size(size, kernel, stride, padding, dilation)
+    oh = conv_output_size(size, kernel, stride, padding, dilation)      # validates them too
     cols = reference.im2col(x, kernel, kernel, stride, stride, padding, padding, dilation, dilation)
     return x, cols, oh, oh
 
@@ -396,6 +397,8 @@ def cmd_show_receptive_field(args):
               f"{_axes(rf):>5s} {_axes(jump):>5s}")
     spatial = [row for row in rows if min(row[2][1:]) > 1]
     layer = args.layer or (spatial[-1][0] if spatial else rows[-1][0])
+    if layer not in {row[0] for row in rows} & set(dict(model.named_modules())):
+        raise _usage_error(f"--layer must be a layer of the table above, got {layer!r}")
     theoretical = next((row[3] for row in rows if row[0] == layer), None)
     erf = effective_receptive_field(model, images, layer)
     radius = _mass_radius(erf, 0.9)
