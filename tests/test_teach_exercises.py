@@ -161,6 +161,33 @@ def test_check_in_a_notebook_namespace():
         check("conv_backwards", namespace)
 
 
+def test_a_skeleton_runs_as_a_notebook_cell_and_checks_in_place():
+    namespace = {}
+    exec(compile(skeleton_source("dropout"), "<notebook cell>", "exec"), namespace)
+    assert not check("dropout", namespace)
+    solved = {}
+    exec(compile(solution_source("dropout"), "<notebook cell>", "exec"), solved)
+    namespace["dropout_forward"] = solved["dropout_forward"]       # one function filled in
+    report = check("dropout", namespace)
+    assert report.not_implemented == ["dropout_backward"]
+    assert "dropout_forward:\n  case 1" in str(report)
+    assert 'print(check("dropout", globals()))' in skeleton_source("dropout")
+
+
+def test_an_exercise_file_can_import_the_students_other_exercises(tmp_path):
+    _write(tmp_path, "im2col", solution_source("im2col"))
+    _write(tmp_path, "col2im", solution_source("col2im"))
+    text = solution_source("conv_im2col").replace(
+        "from minicnn.backend.reference import col2im, im2col\n",
+        "from col2im import col2im as my_col2im\nfrom im2col import im2col as my_im2col\n")
+    text = text.replace("cols = im2col(x, kh, kw, stride, stride, padding, padding, 1, 1)",
+                        "cols = my_im2col(x, kh, kw, stride, padding)")
+    text = text.replace("dx = col2im(dcols, N, C, H, W, kh, kw, stride, stride, padding, padding, "
+                        "1, 1)", "dx = my_col2im(dcols, x.shape, kh, kw, stride, padding)")
+    assert "reference" not in text
+    assert check_file(_write(tmp_path, "conv_im2col", text))
+
+
 def test_the_checker_does_not_let_a_solution_change_its_inputs(tmp_path):
     text = solution_source("sgd_momentum").replace(
         "    g = dw + weight_decay * w\n", "    g = dw + weight_decay * w\n    w *= 0\n")

@@ -16,6 +16,7 @@ upstream gradient).
 
 import importlib.util
 import os
+import sys
 import traceback
 from dataclasses import dataclass, field
 from typing import Callable
@@ -351,13 +352,20 @@ def _safe_test(mistake, values, expected, got):
 # ----- entry points ------------------------------------------------------------------------
 
 def load_file(path):
-    """Import a student's exercise file as a module (from its own folder, not the package)."""
+    """Import a student's exercise file as a module; while it loads, its folder comes first on
+    the import path, so it can import the student's other exercises (``from im2col import
+    im2col``)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
     name = os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(f"minicnn_exercise_{name}", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    folder = os.path.dirname(os.path.abspath(path))
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(folder)
     return module
 
 

@@ -18,6 +18,15 @@ NAMES = ("im2col", "col2im", "conv_forward_naive", "conv_backward", "conv_im2col
          "sgd_momentum", "two_layer_convnet")
 
 
+NOTEBOOK_NOTE = """
+
+# In a Jupyter notebook: run this file in a cell (%run {name}.py, or paste it in), fill in the
+# functions, then check them there:
+#     from minicnn.teach import check
+#     print(check("{name}", globals()))
+"""
+
+
 def _check_name(name):
     if name not in NAMES:
         raise ValueError(f"unknown exercise {name!r}; the exercises are: {', '.join(NAMES)}")
@@ -39,7 +48,7 @@ def title(name):
 def skeleton_source(name):
     """The exercise file with every top-level function body replaced by
     ``raise NotImplementedError``; everything else (docstrings, imports, comments outside the
-    bodies) as in the solution."""
+    bodies) as in the solution, and a note at the end on checking it in a notebook."""
     source = solution_source(name)
     lines = source.splitlines(keepends=True)
     functions = [node for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)]
@@ -51,4 +60,4 @@ def skeleton_source(name):
         indent = " " * docstring.col_offset
         body = [f"{indent}raise NotImplementedError(\"{function.name}: your code here\")\n"]
         lines[docstring.end_lineno:function.end_lineno] = body
-    return "".join(lines)
+    return "".join(lines) + NOTEBOOK_NOTE.format(name=name)
