@@ -9,6 +9,7 @@ from minicnn.autograd import Tensor
 from minicnn.backend import reference
 from minicnn.teach.checker import (Case, Exercise, Gradient, Mistake, Part, arguments, outputs,
                                    same_as, scaled, wrong_only_where)
+from minicnn.utils.conv_arithmetic import conv_output_size
 
 
 def _with_grads(fn, arrays, upstream):
@@ -24,8 +25,9 @@ def _forward(fn, *arrays):
     return fn(*[mc.tensor(np.asarray(a, dtype=np.float64)) for a in arrays]).numpy()
 
 
-def _out(size, kernel, stride, padding, dilation=1):
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+def _fits(size, kernel, padding, dilation=1):
+    """Whether a window fits in the padded input (at least one output)."""
+    return size + 2 * padding >= dilation * (kernel - 1) + 1
 
 
 # ----- geometry of the convolution and pooling cases ---------------------------------------
@@ -41,11 +43,11 @@ def _conv_cases(rng, fixed, draws=2, dilation=False):
         H, W = int(rng.choice([5, 7, 9])), int(rng.choice([5, 7, 9]))
         stride, padding = int(rng.integers(1, 4)), int(rng.integers(0, 3))
         d = int(rng.integers(1, 3)) if dilation else 1
-        if min(_out(H, k, stride, padding, d), _out(W, k, stride, padding, d)) >= 1 \
-                and padding < k * d:
+        if _fits(min(H, W), k, padding, d):
             geometries.append((N, C, H, W, F_, k, stride, padding, d))
     for N, C, H, W, F_, k, stride, padding, d in geometries:
-        oh, ow = _out(H, k, stride, padding, d), _out(W, k, stride, padding, d)
+        oh = conv_output_size(H, k, stride, padding, d)
+        ow = conv_output_size(W, k, stride, padding, d)
         values = {"x": rng.standard_normal((N, C, H, W)), "w": rng.standard_normal((F_, C, k, k)),
                   "b": rng.standard_normal(F_), "dout": rng.standard_normal((N, F_, oh, ow)),
                   "kh": k, "kw": k, "stride": stride, "padding": padding, "dilation": d}
@@ -73,8 +75,14 @@ def _conv_grads(values, x=None, w=None):
     return grads
 
 
-FLIPPED = lambda w: w[:, :, ::-1, ::-1]           # noqa: E731
-TRANSPOSED = lambda w: w.transpose(0, 1, 3, 2)    # noqa: E731
+def _flipped(w):
+    return w[:, :, ::-1, ::-1]
+
+
+def _transposed(w):
+    return w.transpose(0, 1, 3, 2)
+
+
 KERNEL_HINT = ("transposed or flipped kernel: in the layer w[f, c, i, j] meets xp[n, c, r*stride "
                "+ i, q*stride + j] (a cross-correlation, no flip); in dx the same pairs meet again "
                "(written as a convolution of dout, the kernel is rotated by 180 degrees exactly "
@@ -87,8 +95,8 @@ BATCH_MEAN_HINT = ("divided by the batch size: the loss's 1/N is already inside 
 
 def _conv_backward_mistakes():
     return (
-        same_as("dx", KERNEL_HINT, lambda v: _conv_grads(v, w=FLIPPED(v["w"]))[0]),
-        same_as("dx", KERNEL_HINT, lambda v: _conv_grads(v, w=TRANSPOSED(v["w"]))[0]),
+        same_as("dx", KERNEL_HINT, lambda v: _conv_grads(v, w=_flipped(v["w"]))[0]),
+        same_as("dx", KERNEL_HINT, lambda v: _conv_grads(v, w=_transposed(v["w"]))[0]),
         Mistake("db", BATCH_HINT, lambda v, e, g: np.shape(g["db"]) == v["dout"].shape[:2]
                 or any(np.allclose(g["db"], v["dout"][n].sum(axis=(1, 2)))
                        for n in (0, -1))),
@@ -135,7 +143,7 @@ def _im2col_permuted(values, rows, columns):
     in the order ``columns`` of (n, r, q)."""
     N, C, H, W = values["x"].shape
     kh, kw, sh, sw, ph, pw, dh, dw = _geometry(values)
-    oh, ow = _out(H, kh, sh, ph, dh), _out(W, kw, sw, pw, dw)
+    oh, ow = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
     cols = _im2col(values).reshape(C, kh, kw, N, oh, ow)
     cols = cols.transpose(*rows, *[3 + axis for axis in columns])
     return cols.reshape(C * kh * kw, N * oh * ow)
@@ -144,7 +152,7 @@ def _im2col_permuted(values, rows, columns):
 def _im2col_cols_off_by_one(values, expected, got):
     N, _, H, W = values["x"].shape
     kh, kw, sh, sw, ph, pw, dh, dw = _geometry(values)
-    oh, ow = _out(H, kh, sh, ph, dh), _out(W, kw, sw, pw, dw)
+    oh, ow = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
     wrong_sizes = {N * (oh + a) * (ow + b) for a in (-1, 0, 1) for b in (-1, 0, 1)} - {N * oh * ow}
     return np.shape(got["cols"])[1:] and np.shape(got["cols"])[1] in wrong_sizes
 
@@ -192,8 +200,8 @@ COL2IM = Exercise("col2im", (
 CONV_FORWARD_NAIVE = Exercise("conv_forward_naive", (
     Part("conv_forward_naive", lambda v: {"y": _conv(v)},
          arguments("x", "w", "b", "stride", "padding"), outputs("y"), (
-             same_as("y", KERNEL_HINT, lambda v: _conv(v, w=FLIPPED(v["w"]))),
-             same_as("y", KERNEL_HINT, lambda v: _conv(v, w=TRANSPOSED(v["w"]))),
+             same_as("y", KERNEL_HINT, lambda v: _conv(v, w=_flipped(v["w"]))),
+             same_as("y", KERNEL_HINT, lambda v: _conv(v, w=_transposed(v["w"]))),
              same_as("y", "forgot the bias: y[n, f] = b[f] + ...",
                      lambda v: _conv(v, b=np.zeros_like(v["b"]))),
          )),
@@ -211,7 +219,7 @@ CONV_IM2COL = Exercise("conv_im2col", (
              same_as("y", "the columns of Y come in (n, r, q) order: reshape Y (F, N*oh*ow) to "
                           "(F, N, oh, ow), then transpose to (N, F, oh, ow)",
                      lambda v: _conv(v).transpose(1, 0, 2, 3).reshape(v["dout"].shape)),
-             same_as("y", KERNEL_HINT, lambda v: _conv(v, w=FLIPPED(v["w"]))),
+             same_as("y", KERNEL_HINT, lambda v: _conv(v, w=_flipped(v["w"]))),
              same_as("y", "forgot the bias: Y = W @ cols + b[:, None]",
                      lambda v: _conv(v, b=np.zeros_like(v["b"]))),
          )),
@@ -230,14 +238,14 @@ def _pool_cases(rng, fixed, padding=False):
         H, W = int(rng.choice([5, 7, 9])), int(rng.choice([5, 7, 9]))
         k, s = int(rng.integers(2, 4)), int(rng.integers(1, 4))
         p = int(rng.integers(0, k // 2 + 1)) if padding else 0
-        if min(_out(H, k, s, p), _out(W, k, s, p)) >= 1:
+        if _fits(min(H, W), k, p):
             geometries.append((N, C, H, W, k, s, p))
     cases = []
     for N, C, H, W, k, s, p in geometries:
         # a permutation of spaced values: no ties, so every window has one clear maximum and
         # the gradient check never moves across a switch of the maximum
         x = (rng.permutation(N * C * H * W).reshape(N, C, H, W) - N * C * H * W / 2) / 8
-        oh, ow = _out(H, k, s, p), _out(W, k, s, p)
+        oh, ow = conv_output_size(H, k, s, p), conv_output_size(W, k, s, p)
         cases.append(Case(f"x {N}x{C}x{H}x{W}, kernel {k}, stride {s}"
                           + (f", padding {p}" if padding else ""),
                           {"x": x, "x_shape": x.shape, "kernel_size": k, "stride": s,

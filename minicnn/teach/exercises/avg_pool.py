@@ -26,14 +26,15 @@ def avg_pool_forward(x, kernel_size, stride, padding=0):
     y = np.empty((N, C, oh, ow), dtype=x.dtype)
     for r in range(oh):
         for q in range(ow):
-            y[:, :, r, q] = xp[:, :, r * stride:r * stride + k, q * stride:q * stride + k].mean(axis=(2, 3))
+            window = xp[:, :, r * stride:r * stride + k, q * stride:q * stride + k]
+            y[:, :, r, q] = window.mean(axis=(2, 3))
     return y
 
 
 def avg_pool_backward(dout, x_shape, kernel_size, stride, padding=0):
     """dout (N, C, oh, ow), x_shape = (N, C, H, W) -> dx (N, C, H, W):
 
-        dxp[n, c, r*stride + i, q*stride + j] += dout[n, c, r, q] / kernel_size^2   for all r, q, i, j
+        dxp[n, c, r*stride + i, q*stride + j] += dout[n, c, r, q] / kernel_size^2  (all r, q, i, j)
 
     and dx is dxp without the padding.
     """

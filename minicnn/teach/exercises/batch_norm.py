@@ -21,11 +21,13 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, training, mome
                new_running_mean = (1 - momentum) * running_mean + momentum * mean
                new_running_var  = (1 - momentum) * running_var + momentum * var * M / (M - 1)
                (the running variance is the unbiased estimate, M = N*H*W)
-    eval:      y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta ; running stats unchanged
+    eval:      y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta
+               (running statistics unchanged)
     """
     if not training:
         invstd = 1 / np.sqrt(running_var + eps)
-        y = (x - running_mean[:, None, None]) * (gamma * invstd)[:, None, None] + beta[:, None, None]
+        scale = (gamma * invstd)[:, None, None]
+        y = (x - running_mean[:, None, None]) * scale + beta[:, None, None]
         return y, running_mean.copy(), running_var.copy()
     M = x.shape[0] * x.shape[2] * x.shape[3]
     mean = x.mean(axis=(0, 2, 3))

@@ -23,8 +23,9 @@ def max_pool_forward(x, kernel_size, stride):
     y = np.empty((N, C, oh, ow), dtype=x.dtype)
     for r in range(oh):
         for q in range(ow):
-            window = x[:, :, r * stride:r * stride + kernel_size, q * stride:q * stride + kernel_size]
-            y[:, :, r, q] = window.max(axis=(2, 3))
+            rows = slice(r * stride, r * stride + kernel_size)
+            columns = slice(q * stride, q * stride + kernel_size)
+            y[:, :, r, q] = x[:, :, rows, columns].max(axis=(2, 3))
     return y
 
 

@@ -21,7 +21,8 @@ def train_step(params, x, labels, lr):
     (loss (a float), grads (dict, same keys and shapes as params), new_params (dict)).
 
     Backward, layer by layer in reverse:
-        dlogits = (softmax - onehot) / N ; dfc.weight = dlogits.T @ flat ; dflat = dlogits @ fc.weight
+        dlogits = (softmax - onehot) / N ; dfc.weight = dlogits.T @ flat
+        dflat = dlogits @ fc.weight
         max pool: the gradient goes to each window's max ; ReLU: dconv = dpool * [conv > 0]
         conv: dconv.weight = dY @ cols.T, dconv.bias = row sums of dY (dY: dconv as (F, N*H*W))
     """
