@@ -101,10 +101,12 @@ def test_at_least_twelve_exercises_in_snake_case_each_with_two_wrong_solutions()
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_solution_passes(tmp_path, name):
-    report = check_file(_write(tmp_path, name, solution_source(name)))
-    assert report.passed, str(report)
-    assert report.checks >= 3
-    assert "PASSED" in str(report)
+    path = _write(tmp_path, name, solution_source(name))
+    for seed in (0, 1, 2):              # other random cases: the checker's --seed
+        report = check_file(path, seed=seed)
+        assert report.passed, str(report)
+        assert report.checks >= 3
+        assert "PASSED" in str(report)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -227,3 +229,22 @@ def test_a_file_that_raises_is_reported_not_crashed(tmp_path):
     assert not report.passed
     assert "raised ZeroDivisionError" in str(report)
     assert np.isfinite(report.checks)
+
+
+def test_a_file_that_does_not_import_fails_with_its_error(tmp_path, capsys):
+    path = _write(tmp_path, "col2im", solution_source("col2im").replace("def col2im(", "def col2im("
+                                                                        "cols x_shape, "))
+    assert cli.main(["check", path]) == 1
+    assert "does not import: SyntaxError" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["im2col", "col2im"])
+def test_the_data_movement_solutions_equal_the_reference_bit_for_bit(name):
+    from minicnn.teach.specs import EXERCISES
+    namespace = {}
+    exec(compile(solution_source(name), name, "exec"), namespace)
+    part = EXERCISES[name].parts[0]
+    for case in EXERCISES[name].cases(np.random.default_rng(0)):
+        (expected,) = part.reference(case.values).values()
+        got = namespace[name](**part.prepare(case.values))
+        np.testing.assert_array_equal(got, expected)

@@ -41,10 +41,19 @@ def cmd_exercise_start(args):
 
 
 def cmd_check(args):
-    from minicnn.teach import check_file
+    from minicnn.teach import check
+    from minicnn.teach.checker import exercise_of, load_file
     try:
-        report = check_file(args.file, seed=args.seed)
-    except (FileNotFoundError, ValueError) as error:
+        module = load_file(args.file)
+    except FileNotFoundError as error:
+        raise _usage_error(str(error)) from None
+    except Exception as error:  # noqa: BLE001  (the student's file may raise anything)
+        line = f" (line {error.lineno})" if isinstance(error, SyntaxError) else ""
+        print(f"{args.file} does not import: {type(error).__name__}: {error}{line}")
+        return 1
+    try:
+        report = check(exercise_of(args.file, vars(module)), module, seed=args.seed)
+    except ValueError as error:
         raise _usage_error(str(error)) from None
     print(f"checking {args.file} (exercise {report.name}, seed {args.seed})")
     print(report)
