@@ -161,10 +161,9 @@ def _compare(output, got, expected):
     else:
         error = float(difference.max()) / max(scale, 1e-300)
     first = tuple(int(i) for i in np.argwhere(bad)[0])
-    where = first if got.ndim else "()"
-    lines = [f"{output}: WRONG, relative error {error:.2e} (max |yours - expected| / max |expected|), "
-             f"{int(bad.sum())} of {bad.size} elements differ",
-             f"  first difference at {where}: yours {got[first]:.10g}, expected "
+    lines = [f"{output}: WRONG, relative error {error:.2e} (max |yours - expected| / "
+             f"max |expected|), {int(bad.sum())} of {bad.size} elements differ",
+             f"  first difference at {first}: yours {got[first]:.10g}, expected "
              f"{expected[first]:.10g}"]
     if not finite.all():
         lines.append("  hint: your values overflowed to inf or NaN")
@@ -184,7 +183,10 @@ def _call(function, kwargs):
     except NotImplementedError:
         raise _NotImplemented from None
     except Exception as error:  # noqa: BLE001  (a student's code may raise anything)
-        frames = traceback.extract_tb(error.__traceback__)
+        # the deepest line of the student's own file, not of NumPy inside it
+        code = getattr(function, "__code__", None)
+        frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+                  if code is not None and frame.filename == code.co_filename]
         where = f" (line {frames[-1].lineno} of {os.path.basename(frames[-1].filename)})" \
             if frames else ""
         return None, f"raised {type(error).__name__}: {error}{where}"
