@@ -4,9 +4,15 @@ With cols = im2col(x) (C*kh*kw, N*oh*ow) and W = w reshaped to (F, C*kh*kw):
 
     forward:   Y = W @ cols + b                 (F, N*oh*ow), reshaped to (N, F, oh, ow)
     backward:  dW = dY @ cols.T ; db = row sums of dY ; dx = col2im(W.T @ dY)
+               (dY: dout laid out as (F, N*oh*ow), columns in (n, r, q) order like cols)
 
-Use minicnn's im2col / col2im (or your own from those exercises). Fill in both functions, then
-run ``minicnn check conv_im2col.py``.
+Use minicnn's im2col / col2im (or your own from those exercises), which take the geometry per
+axis (stride sh, sw; padding ph, pw; dilation dh, dw):
+
+    im2col(x, kh, kw, sh, sw, ph, pw, dh, dw) -> cols (C*kh*kw, N*oh*ow)
+    col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw) -> x (N, C, H, W)
+
+Fill in both functions, then run ``minicnn check conv_im2col.py``.
 """
 
 from minicnn.backend.reference import col2im, im2col

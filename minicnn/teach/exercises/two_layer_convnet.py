@@ -4,8 +4,8 @@
       -> flatten (N, F*H/2*W/2) -> linear (K classes) -> softmax cross-entropy, mean over N
 
 then plain SGD: p = p - lr * dp for every parameter. H and W are even. minicnn's im2col is at
-hand (or use your own from that exercise). Fill in ``train_step``, then run
-``minicnn check two_layer_convnet.py``.
+hand, ``im2col(x, kh, kw, sh, sw, ph, pw, dh, dw) -> cols (C*kh*kw, N*oh*ow)`` (or use your
+own from that exercise). Fill in ``train_step``, then run ``minicnn check two_layer_convnet.py``.
 """
 
 import numpy as np
