@@ -131,9 +131,15 @@ def _im2col_figure(x, cols, args, oh, ow):
                 index = r * ow + q
                 inset = 0.06 + 0.05 * (index % 4)
                 span = (k - 1) * args.dilation + 1
-                left.add_patch(Rectangle((x0 + q * args.stride + inset, r * args.stride + inset),
-                                         span - 2 * inset, span - 2 * inset, fill=False, lw=2,
-                                         edgecolor=colours(index % colours.N)))
+                colour = colours(index % colours.N)
+                # a window outlined whole; a dilated one tap by tap (it skips the pixels between)
+                taps = [(0, 0, span)] if args.dilation == 1 else [
+                    (i * args.dilation, j * args.dilation, 1) for i in range(k) for j in range(k)]
+                for top, left_edge, side in taps:
+                    left.add_patch(Rectangle((x0 + q * args.stride + left_edge + inset,
+                                              r * args.stride + top + inset),
+                                             side - 2 * inset, side - 2 * inset, fill=False,
+                                             lw=2, edgecolor=colour))
     left.set_xlim(-0.2, channels * (padded + 1) - 0.8)
     left.set_ylim(padded + 0.2, -0.8)
     left.set_aspect("equal")
