@@ -48,7 +48,7 @@ setup(
     package_data={"minicnn": ["data/embedded/*"]},
     install_requires=["numpy>=1.22", "cffi>=1.15"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6"],
+        "test": ["pytest>=7", "hypothesis>=6", "matplotlib"],
         "cuda": ["cupy-cuda12x"],
         "plot": ["matplotlib"],
     },

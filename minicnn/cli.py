@@ -30,6 +30,7 @@ from contextlib import contextmanager
 import numpy as np
 
 import minicnn as mc
+from minicnn.teach import cli as teach
 from minicnn.train import TrainingDiverged, TrainingInterrupted
 from minicnn.utils.checkpoint import CheckpointError, load_checkpoint
 
@@ -870,6 +871,7 @@ def build_parser():
     _add_eval_parser(commands)
     _add_summary_parser(commands)
     _add_gradcheck_parser(commands)
+    teach.add_parsers(commands)
     models = commands.add_parser("models", help="list the model names",
                                  description="List the models: name, input size, description.")
     models.set_defaults(run=cmd_models)

@@ -1,0 +1,37 @@
+"""The teaching kit: exercises with an automatic checker, and pictures of what a CNN computes.
+
+    minicnn exercise list                       # the exercises, one a line
+    minicnn exercise start conv_backward        # writes conv_backward.py to fill in
+    minicnn check conv_backward.py              # the teaching report; exit 0 when all pass
+    minicnn show im2col | receptive-field | filters | activations | saliency ; minicnn zoo
+
+In a notebook, after defining the functions of an exercise:
+
+    from minicnn.teach import check
+    print(check("conv_backward", globals()))
+"""
+
+from minicnn.teach.exercises import NAMES, skeleton_source, solution_source, title
+
+
+def check(name, namespace, seed=0):
+    """Check the functions of exercise ``name`` found in ``namespace`` (a dict such as
+    ``globals()``, or a module); returns a Report (``str()`` is the teaching report, truthy
+    when everything passed). Raises ValueError for an unknown exercise."""
+    from minicnn.teach.checker import run
+    from minicnn.teach.specs import EXERCISES
+    if name not in EXERCISES:
+        raise ValueError(f"unknown exercise {name!r}; the exercises are: {', '.join(NAMES)}")
+    return run(EXERCISES[name], namespace, seed)
+
+
+def check_file(path, seed=0):
+    """Import a student's exercise file and check it (the exercise is the file's ``EXERCISE``
+    constant, else its name). Raises FileNotFoundError, ValueError (unknown exercise) and
+    whatever importing the file raises."""
+    from minicnn.teach.checker import exercise_of, load_file
+    module = load_file(path)
+    return check(exercise_of(path, vars(module)), module, seed)
+
+
+__all__ = ["NAMES", "check", "check_file", "skeleton_source", "solution_source", "title"]

@@ -1,0 +1,250 @@
+"""The exercises: every solution passes its checker (so the solutions stay equal to minicnn's
+reference), every skeleton imports and reports 'not implemented', and deliberately wrong
+solutions fail with the hint that names their mistake."""
+
+import ast
+
+import numpy as np
+import pytest
+
+from minicnn import cli
+from minicnn.teach import NAMES, check, check_file, skeleton_source, solution_source
+
+# (exercise, [(text in the solution, its replacement)], words of the expected hint)
+WRONG = [
+    ("im2col", [("np.zeros((C, kh, kw, N, oh, ow)", "np.zeros((kh, kw, C, N, oh, ow)"),
+                ("cols[:, i, j] =", "cols[i, j] =")], "rows in the wrong order"),
+    ("im2col", [("np.zeros((C, kh, kw, N, oh, ow)", "np.zeros((C, kh, kw, oh, ow, N)"),
+                (".transpose(1, 0, 2, 3)", ".transpose(1, 2, 3, 0)")], "columns in the wrong order"),
+    ("col2im", [("xp[:, :, rows, columns] +=", "xp[:, :, rows, columns] =")],
+     "overwrote instead of accumulated"),
+    ("col2im", [("return xp[:, :, padding:padding + H, padding:padding + W]", "return xp")],
+     "returned the padded image"),
+    ("conv_forward_naive", [("np.sum(window * w[f])", "np.sum(window * w[f][:, ::-1, ::-1])")],
+     "transposed or flipped kernel"),
+    ("conv_forward_naive", [("np.sum(window * w[f])", "np.sum(window * w[f].transpose(0, 2, 1))")],
+     "transposed or flipped kernel"),
+    ("conv_forward_naive", [("oh = (H + 2 * padding - kh) // stride + 1",
+                             "oh = (H + 2 * padding - kh) // stride")], "off-by-one output size"),
+    ("conv_forward_naive", [(" + b[f]", "")], "forgot the bias"),
+    ("conv_backward", [("db = dout.sum(axis=(0, 2, 3))", "db = dout[0].sum(axis=(1, 2))")],
+     "forgot to sum over the batch"),
+    ("conv_backward", [("dout[n, f, r, q] * w[f]", "dout[n, f, r, q] * w[f, :, ::-1, ::-1]")],
+     "transposed or flipped kernel"),
+    ("conv_backward", [("return dx, dw, db", "return dx, dw / N, db / N")],
+     "divided by the batch size"),
+    ("conv_im2col", [("return Y.reshape(F, N, oh, ow).transpose(1, 0, 2, 3)",
+                      "return Y.reshape(N, F, oh, ow)")], "come in (n, r, q) order"),
+    ("conv_im2col", [("db = dY.sum(axis=1)", "db = dout[0].sum(axis=(1, 2))")],
+     "forgot to sum over the batch"),
+    ("conv_im2col", [("dcols = w.reshape(", "dcols = w[:, :, ::-1, ::-1].reshape(")],
+     "transposed or flipped kernel"),
+    ("max_pool", [("dx[n, c, r * stride + i, q * stride + j] +=",
+                   "dx[n, c, r * stride + i, q * stride + j] =")],
+     "overwrote instead of accumulated"),
+    ("max_pool", [("dx[n, c, r * stride + i, q * stride + j] +=",
+                   "dx[n, c, r * stride:r * stride + kernel_size, "
+                   "q * stride:q * stride + kernel_size] +=")], "only to the element that won"),
+    ("avg_pool", [("q * stride:q * stride + k] += \\", "q * stride:q * stride + k] = \\")],
+     "overwrote instead of accumulated"),
+    ("avg_pool", [("[:, :, None, None] / (k * k)", "[:, :, None, None]")],
+     "dout / kernel_size^2"),
+    ("batch_norm", [("(M * dout - dbeta[:, None, None]\n", "(M * dout - dbeta[:, None, None])\n"),
+                    ("\n                                                - xhat * dgamma[:, None, None])",
+                     "")], "missing the variance's chain term"),
+    ("batch_norm", [("new_running_var = (1 - momentum) * running_var + momentum * var * M / (M - 1)",
+                     "new_running_var = (1 - momentum) * running_var + momentum * var")],
+     "unbiased"),
+    ("batch_norm", [("if not training:", "if False:")], "running statistics"),
+    ("lrn_forward", [("scale = k + alpha / size *", "scale = k + alpha *")],
+     "divided by the window size"),
+    ("lrn_forward", [("squares = x * x", "squares = np.abs(x)")], "SQUARES"),
+    ("lrn_forward", [("max(c - size // 2, 0), min(c + (size - 1) // 2, C - 1)",
+                      "max(c - (size - 1) // 2, 0), min(c + size // 2, C - 1)")],
+     "the window of channel c"),
+    ("dropout", [("mask = (keep / (1 - p)).astype(x.dtype)", "mask = keep.astype(x.dtype)")],
+     "scales the kept units by 1 / (1 - p)"),
+    ("dropout", [("keep = rng.random(x.shape) < 1 - p", "keep = rng.random(x.shape) < p")],
+     "probability to DROP"),
+    ("dropout", [("return dout * mask", "return dout")], "pass no gradient"),
+    ("softmax_cross_entropy", [("dlogits / N", "dlogits")], "forgot the 1/N"),
+    ("softmax_cross_entropy", [("shifted = logits - logits.max(axis=1, keepdims=True)",
+                                "shifted = logits")], "exp overflowed"),
+    ("softmax_cross_entropy", [("labels].mean()", "labels].sum()")], "MEAN over the batch"),
+    ("sgd_momentum", [("\n    g = dw + weight_decay * w\n", "\n    g = dw\n")], "weight decay"),
+    ("sgd_momentum", [("return w - lr * new_velocity", "return w - lr * velocity")],
+     "NEW velocity"),
+    ("sgd_momentum", [("\n    new_velocity = momentum * velocity + g\n",
+                       "\n    new_velocity = momentum * velocity - lr * g\n"),
+                      ("return w - lr * new_velocity", "return w + new_velocity")],
+     "PyTorch's velocity"),
+    ("two_layer_convnet", [("dlogits /= N", "dlogits /= 1")], "forgot the 1/N"),
+    ("two_layer_convnet", [("dconv = drelu * (conv > 0)", "dconv = drelu")],
+     "below the linear layer"),
+    ("two_layer_convnet", [("value - lr * grads[name]", "value + lr * grads[name]")],
+     "steps downhill"),
+]
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / f"{name}.py"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_at_least_twelve_exercises_in_snake_case_each_with_two_wrong_solutions():
+    assert len(NAMES) >= 12
+    assert all(name.isidentifier() and name == name.lower() for name in NAMES)
+    counts = {name: sum(1 for exercise, _, _ in WRONG if exercise == name) for name in NAMES}
+    assert min(counts.values()) >= 2, counts
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_solution_passes(tmp_path, name):
+    path = _write(tmp_path, name, solution_source(name))
+    for seed in (0, 1, 2):              # other random cases: the checker's --seed
+        report = check_file(path, seed=seed)
+        assert report.passed, str(report)
+        assert report.checks >= 3
+        assert "PASSED" in str(report)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_skeleton_imports_and_reports_not_implemented(tmp_path, name):
+    skeleton = skeleton_source(name)
+    solution_functions = [node for node in ast.parse(solution_source(name)).body
+                          if isinstance(node, ast.FunctionDef)]
+    skeleton_functions = [node for node in ast.parse(skeleton).body
+                          if isinstance(node, ast.FunctionDef)]
+    # the same signatures and docstrings, and bodies that only raise
+    assert [ast.dump(f.args) for f in skeleton_functions] == \
+        [ast.dump(f.args) for f in solution_functions]
+    assert [ast.get_docstring(f) for f in skeleton_functions] == \
+        [ast.get_docstring(f) for f in solution_functions]
+    assert all(len(f.body) == 2 and isinstance(f.body[1], ast.Raise) for f in skeleton_functions)
+    report = check_file(_write(tmp_path, name, skeleton))
+    assert not report.passed
+    assert report.not_implemented == [f.name for f in skeleton_functions]
+    assert "not implemented yet" in str(report)
+
+
+@pytest.mark.parametrize("name, replacements, hint", WRONG,
+                         ids=[f"{name}-{hint[:24]}" for name, _, hint in WRONG])
+def test_a_wrong_solution_fails_with_its_hint(tmp_path, name, replacements, hint):
+    text = solution_source(name)
+    for old, new in replacements:
+        assert text.count(old) == 1, f"{old!r} must occur once in the {name} solution"
+        text = text.replace(old, new)
+    report = check_file(_write(tmp_path, name, text))
+    assert not report.passed
+    assert any(hint in shown for shown in report.hints), str(report)
+    assert "WRONG" in str(report) or "shape" in str(report)
+
+
+def test_the_report_names_the_output_the_error_and_the_first_difference(tmp_path):
+    text = solution_source("conv_backward").replace("db = dout.sum(axis=(0, 2, 3))",
+                                                     "db = dout[0].sum(axis=(1, 2))")
+    report = str(check_file(_write(tmp_path, "conv_backward", text)))
+    assert "dx, dw ok" not in report        # dx and dw are right, so only db is reported
+    assert "db: WRONG, relative error" in report
+    assert "first difference at (0,): yours" in report
+    assert "hint: forgot to sum over the batch" in report
+    assert "gradient check of conv_backward" in report
+    assert "db: WRONG, relative error" in report and "FAILED: conv_backward" in report
+
+
+def test_check_in_a_notebook_namespace():
+    namespace = {}
+    exec(compile(solution_source("sgd_momentum"), "<notebook cell>", "exec"), namespace)
+    assert check("sgd_momentum", namespace)
+    namespace["sgd_momentum"] = lambda w, dw, velocity, lr, momentum, weight_decay: (w, velocity)
+    assert not check("sgd_momentum", namespace)
+    with pytest.raises(ValueError, match="unknown exercise"):
+        check("conv_backwards", namespace)
+
+
+def test_a_skeleton_runs_as_a_notebook_cell_and_checks_in_place():
+    namespace = {}
+    exec(compile(skeleton_source("dropout"), "<notebook cell>", "exec"), namespace)
+    assert not check("dropout", namespace)
+    solved = {}
+    exec(compile(solution_source("dropout"), "<notebook cell>", "exec"), solved)
+    namespace["dropout_forward"] = solved["dropout_forward"]       # one function filled in
+    report = check("dropout", namespace)
+    assert report.not_implemented == ["dropout_backward"]
+    assert "dropout_forward:\n  case 1" in str(report)
+    assert 'print(check("dropout", globals()))' in skeleton_source("dropout")
+
+
+def test_an_exercise_file_can_import_the_students_other_exercises(tmp_path):
+    _write(tmp_path, "im2col", solution_source("im2col"))
+    _write(tmp_path, "col2im", solution_source("col2im"))
+    text = solution_source("conv_im2col").replace(
+        "from minicnn.backend.reference import col2im, im2col\n",
+        "from col2im import col2im as my_col2im\nfrom im2col import im2col as my_im2col\n")
+    text = text.replace("cols = im2col(x, kh, kw, stride, stride, padding, padding, 1, 1)",
+                        "cols = my_im2col(x, kh, kw, stride, padding)")
+    text = text.replace("dx = col2im(dcols, N, C, H, W, kh, kw, stride, stride, padding, padding, "
+                        "1, 1)", "dx = my_col2im(dcols, x.shape, kh, kw, stride, padding)")
+    assert "reference" not in text
+    assert check_file(_write(tmp_path, "conv_im2col", text))
+
+
+def test_the_checker_does_not_let_a_solution_change_its_inputs(tmp_path):
+    text = solution_source("sgd_momentum").replace(
+        "    g = dw + weight_decay * w\n", "    g = dw + weight_decay * w\n    w *= 0\n")
+    report = check_file(_write(tmp_path, "sgd_momentum", text))
+    assert not report.passed      # the student's w is a copy: zeroing it changes only new_w
+
+
+def test_cli_exercise_list_start_and_check(tmp_path, capsys):
+    assert cli.main(["exercise", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(NAMES)
+
+    folder = tmp_path / "work"
+    assert cli.main(["exercise", "start", "conv_backward", "--dir", str(folder)]) == 0
+    path = folder / "conv_backward.py"
+    assert path.read_text() == skeleton_source("conv_backward")
+    capsys.readouterr()
+    assert cli.main(["check", str(path)]) == 1
+    assert "not implemented yet" in capsys.readouterr().out
+
+    assert cli.main(["exercise", "start", "conv_backward", "--dir", str(folder)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert cli.main(["exercise", "start", "conv_backward", "--dir", str(folder), "--solution",
+                     "--force"]) == 0
+    capsys.readouterr()
+    assert cli.main(["check", str(path)]) == 0
+    assert "PASSED: conv_backward" in capsys.readouterr().out
+
+    assert cli.main(["exercise", "start", "no_such", "--dir", str(folder)]) == 2
+    assert cli.main(["check", str(folder / "missing.py")]) == 2
+
+
+def test_a_file_that_raises_is_reported_not_crashed(tmp_path):
+    text = solution_source("im2col").replace("    N, C, H, W = x.shape\n",
+                                             "    N, C, H, W = x.shape\n    1 / 0\n")
+    report = check_file(_write(tmp_path, "im2col", text))
+    assert not report.passed
+    assert "raised ZeroDivisionError" in str(report)
+    assert np.isfinite(report.checks)
+
+
+def test_a_file_that_does_not_import_fails_with_its_error(tmp_path, capsys):
+    path = _write(tmp_path, "col2im", solution_source("col2im").replace("def col2im(", "def col2im("
+                                                                        "cols x_shape, "))
+    assert cli.main(["check", path]) == 1
+    assert "does not import: SyntaxError" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["im2col", "col2im"])
+def test_the_data_movement_solutions_equal_the_reference_bit_for_bit(name):
+    from minicnn.teach.specs import EXERCISES
+    namespace = {}
+    exec(compile(solution_source(name), name, "exec"), namespace)
+    part = EXERCISES[name].parts[0]
+    for case in EXERCISES[name].cases(np.random.default_rng(0)):
+        (expected,) = part.reference(case.values).values()
+        got = namespace[name](**part.prepare(case.values))
+        np.testing.assert_array_equal(got, expected)
