@@ -187,7 +187,9 @@ def all_reduce(array, async_op=False):
 def all_gather(array):
     """(world_size, *array.shape): every rank's ``array``, in rank order, on every rank."""
     world = init()
-    array = _host_buffer(array, "all_gather")
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"all_gather: expected a NumPy array, got {type(array).__name__}")
+    array = np.ascontiguousarray(array)
     gathered = np.empty((world.size,) + array.shape, dtype=array.dtype)
     if world.comm is None:
         gathered[0] = array

@@ -143,8 +143,8 @@ def _sum_over_ranks(evaluation):
         [evaluation["loss"] * images, evaluation["top1"] * images,
          evaluation["top5"] * images, images], confusion.ravel()]).astype(np.float64))
     images = int(sums[3])
-    return {"loss": sums[0] / images, "top1": round(sums[1]) / images,
-            "top5": round(sums[2]) / images,
+    return {"loss": float(sums[0]) / images, "top1": round(float(sums[1])) / images,
+            "top5": round(float(sums[2])) / images,
             "confusion": np.rint(sums[4:]).astype(np.int64).reshape(confusion.shape),
             "images": images}
 
