@@ -36,6 +36,9 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6"],
         "cuda": ["cupy-cuda12x"],
         "plot": ["matplotlib"],
+        # mpi4py and an MPI from the package index (no system MPI needed); on a cluster,
+        # `pip install mpi4py` alone builds it against the system's MPI
+        "mpi": ["mpi4py>=4", "mpich"],
     },
     setup_requires=["cffi>=1.15"],
     cffi_modules=["csrc/build_ckernels.py:ffibuilder"],
