@@ -8,13 +8,14 @@ projected for 2 to 64 nodes under a stated network model.
     python3 benchmarks/bench_distributed.py --node-speedup 1 30   # also nodes 30x faster
 
 The network model (printed with the table): a ring Allreduce of S bytes over n nodes takes
-2 (n - 1) latency + 2 (n - 1) / n * S / bandwidth per bucket (Patarasuk and Yuan, "Bandwidth
-optimal all-reduce algorithms for clusters of workstations", 2009; Thakur, Rabenseifner and
-Gropp, 2005), for the gradient cut into DistributedDataParallel's 25 MiB buckets. One node holds
-one process with the measured compute time per image and a fixed batch per node (weak scaling:
-the global batch grows with the nodes). Step time = compute + the communication that the
-backward pass does not hide: all of it ("no overlap") or only what exceeds the backward pass,
-taken as 2/3 of the compute ("overlap"). Speedup = n * compute / step time. ``--node-speedup K``
+2 (n - 1) latency + 2 (n - 1) / n * S / bandwidth (Patarasuk and Yuan, "Bandwidth optimal
+all-reduce algorithms for clusters of workstations", 2009; Thakur, Rabenseifner and Gropp, 2005),
+once per bucket of DistributedDataParallel (25 MiB, the model's own split). One node holds one
+process with the measured compute time per image and a fixed batch per node (weak scaling: the
+global batch grows with the nodes). Step time = compute + the communication that the backward
+pass does not hide: all of it ("no overlap"), or ("overlap") the last bucket (the first
+layers' gradients, ready when the backward pass ends) plus what the other buckets need beyond
+the backward pass, taken as 2/3 of the compute. Speedup = n * compute / step time. ``--node-speedup K``
 divides the measured compute by K (nodes K times faster than this process, e.g. with a GPU),
 which is where the network starts to matter. Not modelled:
 stragglers, the network's other traffic, the host copies, the per-step loss Allreduce.
@@ -23,7 +24,6 @@ The machine's cores may be shared with other jobs: its timings are noisy.
 
 import argparse
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -36,6 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import minicnn as mc  # noqa: E402
+from minicnn.nn.parallel import DistributedDataParallel  # noqa: E402
 
 MODELS = {  # name: (batch timed on this machine, batch per node in the projection)
     "resnet20": (32, 128),
@@ -101,23 +102,25 @@ def step_seconds(name, batch, repeat):
         mc.nn.functional.cross_entropy(model(images), labels).backward()
         optimizer.step()
         times.append(time.perf_counter() - start)
-    parameters = sum(p.numel() for p in model.parameters())
-    return min(times[1:]), parameters
+    params = list(model.parameters())
+    buckets = [bucket.buffer.nbytes
+               for bucket in DistributedDataParallel._make_buckets(params, BUCKET_BYTES)]
+    return min(times[1:]), sum(p.numel() for p in params), buckets
 
 
 # ----- the projection --------------------------------------------------------------------------
 def ring_allreduce_seconds(nodes, size_bytes, bandwidth, latency):
-    buckets = max(1, math.ceil(size_bytes / BUCKET_BYTES))
-    return (2 * (nodes - 1) * latency * buckets
-            + 2 * (nodes - 1) / nodes * size_bytes / bandwidth)
+    return 2 * (nodes - 1) * latency + 2 * (nodes - 1) / nodes * size_bytes / bandwidth
 
 
-def speedups(compute, size_bytes, nodes, bandwidth, latency):
-    """(no overlap, overlap with the backward pass) speedups over one node."""
-    communication = ring_allreduce_seconds(nodes, size_bytes, bandwidth, latency)
-    hidden = min(communication, BACKWARD_SHARE * compute)
-    return (nodes * compute / (compute + communication),
-            nodes * compute / (compute + communication - hidden))
+def speedups(compute, buckets, nodes, bandwidth, latency):
+    """(communication seconds, no-overlap speedup, overlap speedup) over one node; ``buckets``:
+    the bytes of each bucket, in the order the backward pass fills them."""
+    times = [ring_allreduce_seconds(nodes, size, bandwidth, latency) for size in buckets]
+    communication = sum(times)
+    exposed = times[-1] + max(0.0, communication - times[-1] - BACKWARD_SHARE * compute)
+    return (communication, nodes * compute / (compute + communication),
+            nodes * compute / (compute + exposed))
 
 
 def main():
@@ -145,14 +148,14 @@ def main():
           f"{mc.backend.kernels_for(np.empty(1, np.float32)).NAME} kernels:")
     measured = {}
     for name, (batch, per_node) in MODELS.items():
-        seconds, parameters = step_seconds(name, batch, args.repeat)
+        seconds, parameters, buckets = step_seconds(name, batch, args.repeat)
         per_image = seconds / batch
-        measured[name] = (per_image * per_node, parameters)
+        measured[name] = (per_image * per_node, parameters, buckets)
         print(f"  {name:9s} {parameters:>12,d} parameters ({parameters * 4 / 2**20:6.1f} MiB of "
               f"gradients)  batch {batch}: {seconds * 1000:8.0f} ms  -> {per_node} images per "
               f"node: {per_image * per_node:7.2f} s", flush=True)
 
-    sizes = [parameters for _, parameters in measured.values()]
+    sizes = [parameters for _, parameters, _ in measured.values()]
     rank_counts = sorted({r for r in (2, 4, 8, args.max_ranks) if 2 <= r <= args.max_ranks})
     print("\nAllreduce of the float32 gradients in 25 MiB buckets on this machine (shared "
           "memory), fastest of", args.repeat)
@@ -171,25 +174,26 @@ def main():
         print(f"  {ranks:5d} " + " ".join(cells), flush=True)
 
     print("\nprojected speedup over one node (weak scaling: the batch per node stays fixed)")
-    print(f"  assumptions: ring Allreduce, 2(n-1) latency + 2(n-1)/n S / bandwidth per "
-          f"{BUCKET_BYTES // 2**20} MiB bucket; one process per node with the compute measured "
-          f"above; overlap hides up to {BACKWARD_SHARE:.2f} of the compute (the backward pass)")
+    print(f"  assumptions: ring Allreduce, 2(n-1) latency + 2(n-1)/n S / bandwidth per bucket of "
+          f"S bytes (DDP's {BUCKET_BYTES // 2**20} MiB buckets: "
+          + ", ".join(f"{name} {len(buckets)}" for name, (_, _, buckets) in measured.items())
+          + f");\n  one process per node with the compute measured above; with overlap, all "
+          f"buckets but the last hide behind the backward pass ({BACKWARD_SHARE:.2f} of the "
+          "compute)")
     for bandwidth_gbit, latency_us in zip(args.bandwidth_gbit, args.latency_us):
         bandwidth, latency = bandwidth_gbit * 1e9 / 8, latency_us * 1e-6
         for node_speedup in args.node_speedup:
             print(f"\n  network: {bandwidth_gbit:g} Gbit/s ({bandwidth / 1e9:.2f} GB/s), latency "
                   f"{latency_us:g} us; nodes {node_speedup:g}x this process: step compute "
                   + ", ".join(f"{name} {compute / node_speedup:.3g} s"
-                              for name, (compute, _) in measured.items()))
+                              for name, (compute, _, _) in measured.items()))
             print(f"  {'nodes':>5s} " + " ".join(
                 f"{name + ' comm s':>15s} {'no overlap':>10s} {'overlap':>8s}" for name in MODELS))
             for nodes in NODES:
                 cells = []
-                for name, (compute, parameters) in measured.items():
-                    size_bytes = parameters * 4
-                    communication = ring_allreduce_seconds(nodes, size_bytes, bandwidth, latency)
-                    plain, overlapped = speedups(compute / node_speedup, size_bytes, nodes,
-                                                 bandwidth, latency)
+                for compute, _, buckets in measured.values():
+                    communication, plain, overlapped = speedups(
+                        compute / node_speedup, buckets, nodes, bandwidth, latency)
                     cells.append(f"{communication:15.3f} {plain:10.1f} {overlapped:8.1f}")
                 print(f"  {nodes:5d} " + " ".join(cells))
 

@@ -29,9 +29,9 @@ in ``nn.parallel.DistributedDataParallel``, a training loader over its ``Distrib
 shard and a test loader over its own disjoint part of the test set. Each step then sums the
 loss, the correct answers, the images and any stop request over the ranks (one small
 Allreduce), so the progress, the divergence check and a Ctrl-C stop are the same on every rank;
-the evaluation is summed likewise. Only rank 0 prints and writes files. A checkpoint holds the
-unwrapped model's state dict, so a run resumes with any number of ranks; with the same number,
-it resumes exactly.
+the evaluation is summed likewise. Only rank 0 prints and writes files; every rank resumes
+from its checkpoint, which holds the unwrapped model (as a single process writes it). With the
+same number of ranks, a resumed run repeats the uninterrupted one exactly.
 """
 
 import json
@@ -306,10 +306,11 @@ class Trainer:
             loss_sum += float(step[0])
             correct += int(step[1])
             images += int(step[2])
-            self._stop_requested = bool(step[3])
+            stop = bool(step[3])          # every rank decides alike; a later request waits
+            self._stop_requested |= stop  # for the next step
             bar.update(batch, images - sums["images"], loss=f"{loss_sum / images:.4f}",
                        acc=f"{100 * correct / images:.2f}%")
-            if self._stop_requested and batch < total:   # at the last batch, end the epoch
+            if stop and batch < total:   # at the last batch, end the epoch
                 self._stop_inside_epoch(batch, loss_sum, correct, images,
                                         time.perf_counter() - start, sums["lr"])
         seconds = time.perf_counter() - start
