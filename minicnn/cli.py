@@ -401,6 +401,7 @@ def _say(*values, **options):
 
 def cmd_train(args):
     distributed.init()
+    distributed.share_cores()
     if args.backend:
         mc.set_backend(args.backend)
     config, resumed = _train_config(args)

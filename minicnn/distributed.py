@@ -26,8 +26,9 @@ import traceback
 
 import numpy as np
 
-__all__ = ["init", "is_initialized", "rank", "world_size", "is_main", "barrier", "all_reduce",
-           "all_gather", "broadcast", "abort", "launcher", "DEFAULT_TIMEOUT"]
+__all__ = ["init", "is_initialized", "rank", "world_size", "local_world_size", "is_main",
+           "barrier", "all_reduce", "all_gather", "broadcast", "abort", "launcher", "share_cores",
+           "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 1800.0  # seconds a collective may wait for the other ranks
 
@@ -41,8 +42,9 @@ _LAUNCH_VARIABLES = (
 
 
 class _World:
-    def __init__(self, comm, rank, size, timeout):
+    def __init__(self, comm, rank, size, timeout, local_size=1):
         self.comm, self.rank, self.size, self.timeout = comm, rank, size, timeout
+        self.local_size = local_size     # ranks on this machine
 
 
 _world = None
@@ -84,7 +86,9 @@ def init(timeout=DEFAULT_TIMEOUT):
         _world = _World(None, 0, 1, timeout)
         return _world
     comm = MPI.COMM_WORLD
-    _world = _World(comm, comm.Get_rank(), comm.Get_size(), timeout)
+    machine = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    _world = _World(comm, comm.Get_rank(), comm.Get_size(), timeout, machine.Get_size())
+    machine.Free()
     if _world.size > 1:
         _install_abort_on_exception(_world)
     return _world
@@ -102,6 +106,34 @@ def rank():
 def world_size():
     """The number of processes training together (1 without a launcher)."""
     return init().size
+
+
+def local_world_size():
+    """The number of ranks on this machine (they share its cores and memory)."""
+    return init().local_size
+
+
+def share_cores():
+    """Give this rank's compute threads its share of the machine's cores: cores // ranks on
+    this machine for the C kernels' OpenMP and, when threadpoolctl is installed, NumPy's BLAS
+    (several ranks each running a thread per core slow each other down; torchrun sets
+    OMP_NUM_THREADS=1 for the same reason). Nothing changes in a world of one, or when
+    MINICNN_NUM_THREADS, OMP_NUM_THREADS or OPENBLAS_NUM_THREADS chose the counts. Returns the
+    thread count set, or None."""
+    world = init()
+    chosen = {"MINICNN_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"} & set(os.environ)
+    if world.local_size == 1 or chosen:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = max(1, (cores or 1) // world.local_size)
+    from minicnn.backend import ckernels
+    ckernels.set_num_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return threads
+    threadpool_limits(threads, user_api="blas")
+    return threads
 
 
 def is_main():

@@ -252,6 +252,10 @@ def main(out_dir):
     rank, ranks = distributed.rank(), distributed.world_size()
     results = {
         "world": [rank, ranks],
+        "machine": {"local_ranks": distributed.local_world_size(),
+                    "threads": distributed.share_cores(),
+                    "c_threads": mc.backend.ckernels.openmp_threads(),
+                    "cores": len(os.sched_getaffinity(0))},
         "equivalence_plain": equivalence(False, rank, ranks),
         "equivalence_sync_bn": equivalence(True, rank, ranks),
         "plain_batch_norm": plain_batch_norm(rank, ranks),

@@ -208,6 +208,17 @@ def test_two_ranks_find_each_other(two_ranks):
     assert [result["world"] for result in two_ranks] == [[0, 2], [1, 2]]
 
 
+def test_ranks_on_one_machine_split_its_cores(two_ranks):
+    chosen = {"MINICNN_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"} & set(os.environ)
+    for result in two_ranks:
+        machine = result["machine"]
+        assert machine["local_ranks"] == 2
+        if not chosen:
+            assert machine["threads"] == max(1, machine["cores"] // 2)
+            if mc.backend.ckernels.available():
+                assert machine["c_threads"] == machine["threads"]
+
+
 @pytest.mark.parametrize("case", ["equivalence_plain", "equivalence_sync_bn"])
 def test_two_ranks_of_half_batches_equal_one_process_of_the_whole_batch(two_ranks, case):
     for result in two_ranks:
