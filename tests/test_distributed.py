@@ -291,3 +291,18 @@ def test_a_rank_that_raises_ends_the_job_with_its_rank_and_error(tmp_path):
     assert done.returncode != 0
     assert "ValueError: rank 1 cannot go on" in done.stderr
     assert "minicnn: rank 1 of 2" in done.stderr and "MPI_Abort" in done.stderr
+
+
+def test_a_collective_that_a_rank_never_joins_ends_the_job_at_the_timeout(tmp_path):
+    script = tmp_path / "hang.py"
+    script.write_text(
+        "import time\n"
+        "from minicnn import distributed\n"
+        "distributed.init(timeout=1.0)\n"
+        "if distributed.rank() == 0:\n"
+        "    distributed.barrier()\n"
+        "else:\n"
+        "    time.sleep(120)   # stuck elsewhere: never reaches the barrier\n")
+    done = run_two_ranks([str(script)], cwd=tmp_path, timeout=60)
+    assert done.returncode != 0
+    assert "minicnn: rank 0 of 2: barrier was not matched by every rank within 1 s" in done.stderr

@@ -26,9 +26,10 @@ class DataLoader:
     shuffle: a new order every epoch, drawn from ``seed``; sampler: instead of shuffle, an
     iterable of dataset indices that gives the order (a ``DistributedSampler``: this rank's
     shard; the loader calls its ``set_epoch(epoch)`` before each epoch, so a resumed run gets
-    the same orders); drop_last: skip the last, smaller batch; seed: an int (None: drawn from minicnn's default generator, so ``mc.manual_seed``
-    makes it repeatable); transform: applied to each whole batch after the dataset's own
-    transform; prefetch: prepare the next batches in a background thread.
+    the same orders); drop_last: skip the last, smaller batch; seed: an int (None: drawn from
+    minicnn's default generator, so ``mc.manual_seed`` makes it repeatable); transform:
+    applied to each whole batch after the dataset's own transform; prefetch: prepare the next
+    batches in a background thread.
 
     The dataset needs ``len()`` and either ``get_batch(indices, generator)`` (minicnn datasets:
     one vectorised call per batch) or ``dataset[i] -> (image, label)``.
