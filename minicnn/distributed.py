@@ -62,8 +62,9 @@ def launcher(environ=None):
 
 def init(timeout=DEFAULT_TIMEOUT):
     """Join the MPI world if a launcher started this process (see the module docstring), else
-    make a world of one. Idempotent; the functions below call it themselves. ``timeout``: the
-    seconds a collective waits before it aborts the job (None: forever).
+    make a world of one. ``timeout``: the seconds a collective waits before it aborts the job
+    (None: forever). A second call only changes the timeout; the functions below call init()
+    themselves (with the default timeout) if nobody did.
 
     Raises RuntimeError when a launcher started several processes but mpi4py is missing (each
     would otherwise train alone, on the whole data, and write the same files)."""
@@ -94,23 +95,28 @@ def init(timeout=DEFAULT_TIMEOUT):
     return _world
 
 
+def _current():
+    """The world, joined on first use with the default timeout."""
+    return _world if _world is not None else init()
+
+
 def is_initialized():
     return _world is not None
 
 
 def rank():
     """This process's index in the world, 0 .. world_size() - 1."""
-    return init().rank
+    return _current().rank
 
 
 def world_size():
     """The number of processes training together (1 without a launcher)."""
-    return init().size
+    return _current().size
 
 
 def local_world_size():
     """The number of ranks on this machine (they share its cores and memory)."""
-    return init().local_size
+    return _current().local_size
 
 
 def share_cores():
@@ -120,7 +126,7 @@ def share_cores():
     OMP_NUM_THREADS=1 for the same reason). Nothing changes in a world of one, or when
     MINICNN_NUM_THREADS, OMP_NUM_THREADS or OPENBLAS_NUM_THREADS chose the counts. Returns the
     thread count set, or None."""
-    world = init()
+    world = _current()
     chosen = {"MINICNN_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"} & set(os.environ)
     if world.local_size == 1 or chosen:
         return None
@@ -138,13 +144,13 @@ def share_cores():
 
 def is_main():
     """True on rank 0, the one that prints, logs and writes files."""
-    return init().rank == 0
+    return _current().rank == 0
 
 
 def abort(message, code=1):
     """Print ``message`` (with this rank) on stderr and end every rank of the job with ``code``.
     In a world of one: exit with ``code``."""
-    world = init()
+    world = _current()
     sys.stderr.write(f"minicnn: rank {world.rank} of {world.size}: {message}\n")
     sys.stderr.flush()
     if world.comm is None:
@@ -205,7 +211,7 @@ def _host_buffer(array, name):
 def all_reduce(array, async_op=False):
     """Sum ``array`` (a C-contiguous NumPy array) over every rank, in place: afterwards each
     rank holds the same sum. Returns the array, or a Work with ``async_op=True``."""
-    world = init()
+    world = _current()
     array = _host_buffer(array, "all_reduce")
     if world.comm is None:
         work = Work(None, array, "all_reduce")
@@ -218,7 +224,7 @@ def all_reduce(array, async_op=False):
 
 def all_gather(array):
     """(world_size, *array.shape): every rank's ``array``, in rank order, on every rank."""
-    world = init()
+    world = _current()
     if not isinstance(array, np.ndarray):
         raise TypeError(f"all_gather: expected a NumPy array, got {type(array).__name__}")
     array = np.ascontiguousarray(array)
@@ -232,7 +238,7 @@ def all_gather(array):
 
 def broadcast(array, src=0):
     """Copy rank ``src``'s ``array`` into the same array of every other rank, in place."""
-    world = init()
+    world = _current()
     array = _host_buffer(array, "broadcast")
     if not 0 <= src < world.size:
         raise ValueError(f"broadcast: src must be a rank in [0, {world.size - 1}], got {src}")
@@ -243,6 +249,6 @@ def broadcast(array, src=0):
 
 def barrier():
     """Return once every rank has called barrier()."""
-    world = init()
+    world = _current()
     if world.comm is not None:
         _wait(world.comm.Ibarrier(), "barrier")
