@@ -156,6 +156,7 @@ def abort(message, code=1):
     if world.comm is None:
         sys.exit(code)
     world.comm.Abort(code)
+    os._exit(code)   # MPICH's Abort can return while the launcher is still ending the job
 
 
 def _install_abort_on_exception(world):

@@ -306,3 +306,11 @@ def test_a_collective_that_a_rank_never_joins_ends_the_job_at_the_timeout(tmp_pa
     done = run_two_ranks([str(script)], cwd=tmp_path, timeout=60)
     assert done.returncode != 0
     assert "minicnn: rank 0 of 2: barrier was not matched by every rank within 1 s" in done.stderr
+
+
+def test_cli_usage_error_under_mpiexec_ends_every_rank_with_status_2(tmp_path):
+    done = run_two_ranks(["-m", "minicnn", "train", "--batch-size", "33",
+                          "--out", str(tmp_path / "run")], cwd=ROOT, timeout=60)
+    assert done.returncode == 2
+    assert "--batch-size 33 is the global batch; it must be a multiple of the 2 ranks" \
+        in done.stderr
