@@ -125,6 +125,28 @@ def test_ddp_alone_gives_the_model_gradients_through_several_buckets():
     assert list(wrapped.state_dict()) == ["module." + key for key in plain.state_dict()]
 
 
+def test_ddp_starts_reductions_during_the_backward_pass_and_ends_them_inside_it(monkeypatch):
+    events = []
+    real_all_reduce = distributed.all_reduce
+
+    def logged_all_reduce(array, async_op=False):
+        events.append(f"reduce {array.size}")
+        return real_all_reduce(array, async_op)
+
+    monkeypatch.setattr(distributed, "all_reduce", logged_all_reduce)
+    model = DistributedDataParallel(small_net(), bucket_cap_mb=200 / 2**20)
+    x = mc.tensor(np.random.default_rng(0).standard_normal((2, 2, 4, 4)), requires_grad=True)
+    # x's gradient is complete only when the first layer's backward has run: the very end
+    x.register_post_accumulate_grad_hook(lambda t: events.append("input gradient"))
+    F.cross_entropy(model(x), np.array([0, 3])).backward()
+    sizes = [len(bucket.buffer) for bucket in model._buckets]
+    assert sizes == [4, 48 * 4, 3, 3 * 2 * 9]     # the parameters in reverse, 200 bytes a bucket
+    # the linear layer's buckets go out before the convolution's backward has run; the
+    # convolution's, when it has (it gives the input's gradient too)
+    assert events == ["reduce 4", "reduce 192", "input gradient", "reduce 3", "reduce 54"]
+    assert not model._reducing and all(b.work.request is None for b in model._buckets)
+
+
 def test_ddp_unused_parameters_need_find_unused_parameters():
     class TwoHeads(nn.Module):
         def __init__(self):
