@@ -66,8 +66,9 @@ def init(timeout=DEFAULT_TIMEOUT):
     (None: forever). A second call only changes the timeout; the functions below call init()
     themselves (with the default timeout) if nobody did.
 
-    Raises RuntimeError when a launcher started several processes but mpi4py is missing (each
-    would otherwise train alone, on the whole data, and write the same files)."""
+    Raises RuntimeError when a launcher started several processes but mpi4py is missing, or
+    MPI sees another number of processes (a launcher of another MPI): each process would
+    otherwise train alone, on the whole data, and write the same files."""
     global _world
     if _world is not None:
         _world.timeout = timeout
@@ -87,6 +88,11 @@ def init(timeout=DEFAULT_TIMEOUT):
         _world = _World(None, 0, 1, timeout)
         return _world
     comm = MPI.COMM_WORLD
+    if comm.Get_size() != size:
+        raise RuntimeError(f"minicnn was started by {name} as one of {size} processes, but MPI "
+                           f"sees {comm.Get_size()}: that launcher belongs to another MPI than "
+                           f"the one mpi4py uses ({MPI.Get_library_version().splitlines()[0]}); "
+                           "start the job with that MPI's mpiexec")
     machine = comm.Split_type(MPI.COMM_TYPE_SHARED)
     _world = _World(comm, comm.Get_rank(), comm.Get_size(), timeout, machine.Get_size())
     machine.Free()

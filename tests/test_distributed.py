@@ -51,6 +51,18 @@ def test_without_a_launcher_the_world_is_one_process():
         distributed.all_reduce([1.0, 2.0])
 
 
+def test_a_launcher_of_another_mpi_is_refused():
+    pytest.importorskip("mpi4py")
+    # what Open MPI's mpiexec sets for an MPICH-built mpi4py, which then sees a world of one
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("PMI_")}
+    environ.update(OMPI_COMM_WORLD_SIZE="2", OMPI_COMM_WORLD_RANK="0", PYTHONPATH=ROOT)
+    done = subprocess.run([sys.executable, "-c", "from minicnn import distributed; "
+                                                 "distributed.init()"],
+                          env=environ, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "as one of 2 processes, but MPI sees 1" in done.stderr
+
+
 def reference_indices(size, replicas, rank, drop_last):
     """PyTorch's DistributedSampler(shuffle=False), or its rules where PyTorch is absent."""
     torch = pytest.importorskip("torch")
