@@ -161,6 +161,7 @@ def abort(message, code=1):
     sys.stderr.flush()
     if world.comm is None:
         sys.exit(code)
+    time.sleep(0.5)   # the launcher forwards our stderr asynchronously; Abort would cut it off
     world.comm.Abort(code)
     os._exit(code)   # MPICH's Abort can return while the launcher is still ending the job
 

@@ -7,7 +7,8 @@ same arguments and return the same results.
 
 import numpy as np
 
-from minicnn.backend import get_array_module, index_add
+from minicnn.backend import get_array_module, get_workspace_limit, index_add
+from minicnn.backend.geometry import Window
 
 NAME = "numpy"
 
@@ -22,6 +23,64 @@ def relu_forward(x):
 def relu_backward(grad_y, y):
     """dx = dy * [y > 0]   (the gradient at 0 is taken as 0, as in PyTorch)"""
     return grad_y * (y > 0)
+
+
+def leaky_relu_forward(x, negative_slope):
+    """y = x if x > 0 else negative_slope * x"""
+    return get_array_module(x).where(x > 0, x, x * negative_slope)
+
+
+def leaky_relu_backward(grad_y, x, negative_slope):
+    """dx = dy * (1 if x > 0 else negative_slope)"""
+    return get_array_module(x).where(x > 0, grad_y, grad_y * negative_slope)
+
+
+# ----- softmax along an axis (dim None: a 0-d x) --------------------------------------------
+
+def _shifted(x, dim):
+    """x - max(x) along dim, so that exp cannot overflow (an empty x has no max, and needs none)."""
+    return x - x.max(axis=dim, keepdims=True) if x.size else x
+
+
+def softmax_forward(x, dim):
+    """y = exp(x) / sum(exp(x)), computed on x - max(x)."""
+    e = get_array_module(x).exp(_shifted(x, dim))
+    return e / e.sum(axis=dim, keepdims=True)
+
+
+def softmax_backward(grad_y, y, dim):
+    """dx = y * (dy - sum(dy * y))"""
+    return y * (grad_y - (grad_y * y).sum(axis=dim, keepdims=True))
+
+
+def log_softmax_forward(x, dim):
+    """y = x - log(sum(exp(x))), computed on x - max(x) (log-sum-exp); an empty x stays empty."""
+    xp = get_array_module(x)
+    shifted = _shifted(x, dim)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True)) if x.size else x.copy()
+
+
+def log_softmax_backward(grad_y, y, dim):
+    """dx = dy - softmax(x) * sum(dy), with softmax(x) = exp(y)"""
+    return grad_y - get_array_module(y).exp(y) * grad_y.sum(axis=dim, keepdims=True)
+
+
+# ----- linear: x (..., in), weight (out, in), y (..., out) ----------------------------------
+
+def linear_forward(x, weight, bias):
+    """y = x @ W^T + b   (bias (out,) or None)"""
+    y = x @ weight.T
+    return y + bias if bias is not None else y
+
+
+def linear_backward_input(grad_y, weight):
+    """dx = dy @ W   (..., in)"""
+    return grad_y @ weight
+
+
+def linear_backward_weight(grad_y, x):
+    """dW = dy^T @ x, summed over every leading dimension   (out, in)"""
+    return grad_y.reshape(-1, grad_y.shape[-1]).T @ x.reshape(-1, x.shape[-1])
 
 
 # ----- softmax cross-entropy ----------------------------------------------------------------
@@ -118,7 +177,7 @@ def max_pool2d_backward(grad_y, indices, H, W):
     return grad_x.reshape(N, C, H, W)
 
 
-def _avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, xp):
+def avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, xp):
     """The divisor of every window (oh, ow), PyTorch's rule: with count_include_pad the window
     clipped to the padded image [-p, size + p), otherwise clipped to the image [0, size)."""
     def extents(out_size, stride, padding, kernel, size):
@@ -132,7 +191,7 @@ def _avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad,
 
 def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
     """y[n,c,a,b] = (sum of x[n,c] over window (a, b), padding counting 0) / divisor[a,b]
-    (see _avg_pool2d_divisor)."""
+    (see avg_pool2d_divisor)."""
     xp = get_array_module(x)
     N, C, H, W = x.shape
     span_h, span_w = (oh - 1) * sh + 1, (ow - 1) * sw + 1
@@ -141,7 +200,7 @@ def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
     for i in range(kh):
         for j in range(kw):
             total += padded[:, :, i:i + span_h:sh, j:j + span_w:sw]
-    divisor = _avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, xp)
+    divisor = avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, xp)
     return total / divisor.astype(x.dtype)
 
 
@@ -150,7 +209,7 @@ def avg_pool2d_backward(grad_y, H, W, kh, kw, sh, sw, ph, pw, count_include_pad)
     grad_y (N, C, oh, ow) -> dx (N, C, H, W)."""
     xp = get_array_module(grad_y)
     N, C, oh, ow = grad_y.shape
-    divisor = _avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, xp)
+    divisor = avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, xp)
     share = grad_y / divisor.astype(grad_y.dtype)
     span_h, span_w = (oh - 1) * sh + 1, (ow - 1) * sw + 1
     grad_padded = xp.zeros((N, C, max(span_h + kh - 1, H + ph), max(span_w + kw - 1, W + pw)),
@@ -159,6 +218,53 @@ def avg_pool2d_backward(grad_y, H, W, kh, kw, sh, sw, ph, pw, count_include_pad)
         for j in range(kw):
             grad_padded[:, :, i:i + span_h:sh, j:j + span_w:sw] += share
     return grad_padded[:, :, ph:ph + H, pw:pw + W].copy()
+
+
+# ----- adaptive pooling: output (a, b) pools the input rows [floor(a H / oh), ceil((a+1) H / oh))
+# and the columns [floor(b W / ow), ceil((b+1) W / ow)), PyTorch's windows
+
+def _adaptive_windows(size, out_size):
+    return [(a * size // out_size, -(-(a + 1) * size // out_size)) for a in range(out_size)]
+
+
+def _averaging_matrix(size, out_size, dtype, xp):
+    """A (out_size, size): row a holds 1 / window length over window a, zeros elsewhere."""
+    matrix = np.zeros((out_size, size))
+    for a, (start, end) in enumerate(_adaptive_windows(size, out_size)):
+        matrix[a, start:end] = 1.0 / (end - start)
+    return xp.asarray(matrix.astype(dtype))
+
+
+def adaptive_avg_pool2d_forward(x, oh, ow):
+    """y = A_h @ x @ A_w^T with the averaging matrices A_h (oh, H), A_w (ow, W), per plane."""
+    xp = get_array_module(x)
+    H, W = x.shape[-2:]
+    return _averaging_matrix(H, oh, x.dtype, xp) @ x @ _averaging_matrix(W, ow, x.dtype, xp).T
+
+
+def adaptive_avg_pool2d_backward(grad_y, H, W):
+    """dx = A_h^T @ dy @ A_w   (N, C, oh, ow) -> (N, C, H, W)"""
+    xp = get_array_module(grad_y)
+    oh, ow = grad_y.shape[-2:]
+    return (_averaging_matrix(H, oh, grad_y.dtype, xp).T @ grad_y
+            @ _averaging_matrix(W, ow, grad_y.dtype, xp))
+
+
+def adaptive_max_pool2d_forward(x, oh, ow):
+    """y[n,c,a,b] = max of x[n,c] over window (a, b); indices as max_pool2d_forward's (the first
+    max in scan order; max_pool2d_backward is the backward). Returns (y, indices)."""
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    y = xp.empty((N, C, oh, ow), dtype=x.dtype)
+    indices = xp.empty((N, C, oh, ow), dtype=xp.int64)
+    for a, (top, bottom) in enumerate(_adaptive_windows(H, oh)):
+        for b, (left, right) in enumerate(_adaptive_windows(W, ow)):
+            window = x[:, :, top:bottom, left:right].reshape(N, C, -1)
+            best = window.argmax(axis=2)
+            y[:, :, a, b] = xp.take_along_axis(window, best[:, :, None], axis=2)[:, :, 0]
+            width = right - left
+            indices[:, :, a, b] = (top + best // width) * W + left + best % width
+    return y, indices
 
 
 # ----- batch norm ---------------------------------------------------------------------------
@@ -196,6 +302,30 @@ def batch_norm_backward(grad_y, x, weight, mean, invstd):
     grad_x = scale[:, None, None] * (M * grad_y - sum_dy[:, None, None]
                                      - xhat * sum_dy_xhat[:, None, None])
     return grad_x, sum_dy_xhat, sum_dy
+
+
+def batch_norm_inference_forward(x, running_mean, running_var, weight, bias, eps):
+    """y = (x - running_mean) * invstd * weight + bias, invstd = 1 / sqrt(running_var + eps)
+    (the running statistics taken in x's dtype). Returns (y, invstd (C,))."""
+    xp = get_array_module(x)
+    invstd = 1 / xp.sqrt(running_var.astype(x.dtype) + eps)
+    y = (x - running_mean.astype(x.dtype)[:, None, None]) * invstd[:, None, None]
+    if weight is not None:
+        y = y * weight[:, None, None]
+    if bias is not None:
+        y = y + bias[:, None, None]
+    return y, invstd
+
+
+def batch_norm_inference_backward(grad_y, x, running_mean, invstd, weight):
+    """A fixed affine map per channel: dx = dy * weight * invstd (N, C, H, W);
+    dweight = sum(dy * xhat) (C,) with xhat = (x - running_mean) * invstd ; dbias = sum(dy) (C,).
+    Returns (grad_x, grad_weight, grad_bias); weight None counts as 1."""
+    axes = (0, 2, 3)
+    scaled = grad_y if weight is None else grad_y * weight[:, None, None]
+    xhat = (x - running_mean.astype(x.dtype)[:, None, None]) * invstd[:, None, None]
+    return (scaled * invstd[:, None, None], (grad_y * xhat).sum(axis=axes),
+            grad_y.sum(axis=axes))
 
 
 # ----- local response norm ------------------------------------------------------------------
@@ -248,8 +378,7 @@ def dropout_apply(x, mask):
 # ----- convolution --------------------------------------------------------------------------
 # A convolution is a matrix product once every receptive field is laid out as a column
 # (im2col); its input gradient puts the columns back, adding overlaps (col2im, the adjoint).
-# Geometry: kernel kh x kw, stride sh, sw, zero padding ph, pw, dilation dh, dw; the output is
-# oh = (H + 2 ph - dh (kh - 1) - 1) // sh + 1 rows (ow likewise).
+# The window (geometry.Window) gives the output size oh x ow.
 
 def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
     """x (N, C, H, W) -> cols (C*kh*kw, N*oh*ow), the receptive field of each output as a column:
@@ -260,8 +389,7 @@ def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
     """
     xp = get_array_module(x)
     N, C, H, W = x.shape
-    oh = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    ow = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    oh, ow = Window(kh, kw, sh, sw, ph, pw, dh, dw).output_hw(H, W)
     padded = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     cols = xp.empty((C, kh, kw, N, oh, ow), dtype=x.dtype)
     for i in range(kh):
@@ -283,8 +411,7 @@ def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
     summed in increasing (i, j) order, starting from 0 (a gather in that order matches bit for bit).
     """
     xp = get_array_module(cols)
-    oh = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    ow = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    oh, ow = Window(kh, kw, sh, sw, ph, pw, dh, dw).output_hw(H, W)
     taps = cols.reshape(C, kh, kw, N, oh, ow)
     padded = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
     for i in range(kh):
@@ -293,6 +420,118 @@ def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
             padded[:, :, i * dh: i * dh + sh * (oh - 1) + 1: sh,
                    j * dw: j * dw + sw * (ow - 1) + 1: sw] += taps[:, i, j].transpose(1, 0, 2, 3)
     return xp.ascontiguousarray(padded[:, :, ph: ph + H, pw: pw + W])
+
+
+# The convolution family: x (N, C, H, W), weight (F, C/G, kh, kw) for G groups, y (N, F, oh, ow).
+#   forward            y  = W @ im2col(x)            per group (F/G, C/G*kh*kw) @ (C/G*kh*kw, N*oh*ow)
+#   backward_input     dX = col2im(W^T @ dY)         per group (C/G*kh*kw, F/G) @ (F/G, N*oh*ow)
+#   backward_weight    dW = dY @ im2col(x)^T         per group (F/G, N*oh*ow) @ (N*oh*ow, C/G*kh*kw)
+# backward_input is also the forward pass of a transposed convolution.
+#
+# The batch goes through in tiles of T images whose column matrix, (C*kh*kw, T*oh*ow), has about
+# TILE_ELEMENTS = 2^20 entries (at least one image), so that each product is one BLAS call per
+# group and tile: large enough for BLAS to run near its peak and to synchronise its threads
+# rarely (one small product per image was 2-10% slower on 2 quiet cores, 25% under load), small
+# enough that a tile's columns are still in cache when the product reads them, and a fixed
+# scratch memory. The tiles start at image 0 and their size depends only on the layer's shape,
+# so every BLAS call gets the same operands however a computation is split: a batch gives the
+# results of its tiles run one by one, bit for bit (a BLAS product's rounding of a column depends
+# on the matrix's other sizes). A workspace limit below one tile (backend.set_workspace_limit)
+# makes the tiles smaller, down to one image; the results then change only by rounding.
+# A 1x1, stride-1, unpadded convolution needs no im2col: its columns are the input itself,
+# channels first. Another kernel set may replace the whole family (a fused GEMM, cuBLAS).
+
+TILE_ELEMENTS = 2 ** 20   # column-matrix entries per tile: of 2^18 ... 2^22 and of 4096 or 8192
+                          # columns a tile, the fastest for ResNet-20's convs on 2 cores
+
+
+def _tiles(N, rows, L, itemsize):
+    """Ranges [start, stop) of the images of a batch, T at a time from image 0, with
+    T = TILE_ELEMENTS // (rows * L): the images whose column matrix, (rows, T*L), has about
+    TILE_ELEMENTS entries, or fewer under a lower workspace limit (at least one image)."""
+    elements = TILE_ELEMENTS
+    limit = get_workspace_limit()
+    if limit is not None:
+        elements = min(elements, limit // itemsize)
+    per_tile = max(1, elements // (rows * L))
+    for start in range(0, N, per_tile):
+        yield start, min(N, start + per_tile)
+
+
+def _channels_first(a):
+    """(n, C, h, w) -> (C, n*h*w), the channels as rows, the images side by side (a copy when
+    n > 1)."""
+    return a.transpose(1, 0, 2, 3).reshape(a.shape[1], -1)
+
+
+def _columns(im2col, x, window):
+    """im2col(x) (C*kh*kw, n*oh*ow); a pointwise conv's columns are x itself, channels first."""
+    return _channels_first(x) if window.is_pointwise else im2col(x, *window)
+
+
+def conv2d_forward(x, weight, groups, window):
+    """y = W @ im2col(x) per group and tile: x (N, C, H, W), weight (F, C/G, kh, kw) ->
+    y (N, F, oh, ow), no bias."""
+    return _conv2d_forward(x, weight, groups, window, im2col)
+
+
+def conv2d_backward_input(grad_y, weight, groups, window, input_hw):
+    """dX = col2im(W^T @ dY) per group and tile: grad_y (N, F, oh, ow), weight (F, C/G, kh, kw),
+    input_hw = (H, W) -> grad_x (N, C, H, W)."""
+    return _conv2d_backward_input(grad_y, weight, groups, window, input_hw, col2im)
+
+
+def conv2d_backward_weight(x, grad_y, groups, window):
+    """dW = dY @ im2col(x)^T summed over the tiles: x (N, C, H, W), grad_y (N, F, oh, ow) ->
+    grad_weight (F, C/G, kh, kw)."""
+    return _conv2d_backward_weight(x, grad_y, groups, window, im2col)
+
+
+# The family on any im2col / col2im with the reference's arguments (a kernel set that has only
+# those reuses the tiling).
+
+def _conv2d_forward(x, weight, groups, window, im2col):
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    F = weight.shape[0]
+    oh, ow = window.output_hw(H, W)
+    w = weight.reshape(groups, F // groups, -1)                  # (G, F/G, C/G*kh*kw)
+    y = xp.empty((N, F, oh, ow), dtype=x.dtype)
+    for start, stop in _tiles(N, C * window.kh * window.kw, oh * ow, x.itemsize):
+        n = stop - start
+        cols = _columns(im2col, x[start:stop], window).reshape(groups, -1, n * oh * ow)
+        y[start:stop] = xp.matmul(w, cols).reshape(F, n, oh, ow).transpose(1, 0, 2, 3)
+    return y
+
+
+def _conv2d_backward_input(grad_y, weight, groups, window, input_hw, col2im):
+    xp = get_array_module(grad_y)
+    N, F, oh, ow = grad_y.shape
+    H, W = input_hw
+    C = weight.shape[1] * groups
+    w_t = weight.reshape(groups, F // groups, -1).transpose(0, 2, 1)   # (G, C/G*kh*kw, F/G)
+    dx = xp.empty((N, C, H, W), dtype=grad_y.dtype)
+    for start, stop in _tiles(N, C * window.kh * window.kw, oh * ow, grad_y.itemsize):
+        n = stop - start
+        dy = _channels_first(grad_y[start:stop]).reshape(groups, F // groups, -1)
+        dcols = xp.matmul(w_t, dy).reshape(-1, n * oh * ow)          # (C*kh*kw, n*oh*ow)
+        if window.is_pointwise:   # the columns are the image itself, channels first
+            dx[start:stop] = dcols.reshape(C, n, H, W).transpose(1, 0, 2, 3)
+        else:
+            dx[start:stop] = col2im(dcols, n, C, H, W, *window)
+    return dx
+
+
+def _conv2d_backward_weight(x, grad_y, groups, window, im2col):
+    xp = get_array_module(x)
+    N, C = x.shape[:2]
+    F, oh, ow = grad_y.shape[1:]
+    dw = xp.zeros((groups, F // groups, C // groups * window.kh * window.kw), dtype=x.dtype)
+    for start, stop in _tiles(N, C * window.kh * window.kw, oh * ow, x.itemsize):
+        cols = _columns(im2col, x[start:stop], window).reshape(groups, dw.shape[2], -1)
+        dy = _channels_first(grad_y[start:stop]).reshape(groups, F // groups, -1)
+        dw += xp.matmul(dy, cols.transpose(0, 2, 1))
+    return dw.reshape(F, C // groups, window.kh, window.kw)
 
 
 # ----- optimizer updates --------------------------------------------------------------------

@@ -10,9 +10,10 @@ same statistics, so the result is the batch norm of the concatenated batch.
 import numpy as np
 
 from minicnn import distributed
-from minicnn.autograd import Function, Tensor
+from minicnn.autograd import Function, raw
 from minicnn.backend import get_array_module
-from minicnn.nn.functional.norm import _as_planes, _check_channel_vector, _raw, batch_norm
+from minicnn.nn.functional._arguments import check_input
+from minicnn.nn.functional.norm import _as_planes, _check_channel_vector, batch_norm
 
 __all__ = ["sync_batch_norm"]
 
@@ -43,18 +44,14 @@ class SyncBatchNorm(Function):
                              f"ranks when training, got {int(total)}")
         global_mean = (counts * means).sum(axis=0) / total
         sum_squares = (squares + counts * (means - global_mean) ** 2).sum(axis=0)
-        var = sum_squares / total
         if running_mean is not None:
             running_mean[...] = (1 - momentum) * running_mean + momentum * xp.asarray(global_mean)
             running_var[...] = ((1 - momentum) * running_var
                                 + momentum * xp.asarray(sum_squares / (total - 1)))
         mean = xp.asarray(global_mean.astype(x.dtype))
-        invstd = xp.asarray((1 / np.sqrt(var + eps)).astype(x.dtype))
-        y = (planes - mean[:, None, None]) * invstd[:, None, None]
-        if weight is not None:
-            y = y * weight[:, None, None]
-        if bias is not None:
-            y = y + bias[:, None, None]
+        # normalising with fixed statistics is the inference kernel's affine map
+        y, invstd = self.kernels.batch_norm_inference_forward(
+            planes, mean, xp.asarray((sum_squares / total).astype(x.dtype)), weight, bias, eps)
         self.total = total
         self.save_for_backward(planes, weight, mean, invstd)
         return y.reshape(x.shape)
@@ -67,17 +64,17 @@ class SyncBatchNorm(Function):
         # DistributedDataParallel then averages over the ranks like every other gradient
         planes, weight, mean, invstd = self.saved
         xp = get_array_module(planes)
-        dy = _as_planes(grad_y)
-        xhat = (planes - mean[:, None, None]) * invstd[:, None, None]
-        sum_dy = dy.sum(axis=_AXES)
-        sum_dy_xhat = (dy * xhat).sum(axis=_AXES)
+        # term 1, dy * w * invstd, and this rank's sums, from the inference kernel's backward
+        term1, sum_dy_xhat, sum_dy = self.kernels.batch_norm_inference_backward(
+            _as_planes(grad_y), planes, mean, invstd, weight)
         C = sum_dy.shape[0]
         totals = distributed.all_reduce(np.concatenate([_host(sum_dy), _host(sum_dy_xhat)]))
-        mean_dy = xp.asarray((totals[:C] / self.total).astype(dy.dtype))
-        mean_dy_xhat = xp.asarray((totals[C:] / self.total).astype(dy.dtype))
         scale = invstd if weight is None else invstd * weight
-        grad_x = scale[:, None, None] * (dy - mean_dy[:, None, None]
-                                         - xhat * mean_dy_xhat[:, None, None])
+        # terms 2 and 3: w invstd mean_all(dy) + w invstd mean_all(dy xhat) xhat, per channel
+        shift = xp.asarray((totals[:C] / self.total).astype(planes.dtype)) * scale
+        slope = xp.asarray((totals[C:] / self.total).astype(planes.dtype)) * scale * invstd
+        centered = planes - mean[:, None, None]
+        grad_x = term1 - shift[:, None, None] - slope[:, None, None] * centered
         return grad_x.reshape(grad_y.shape), sum_dy_xhat, sum_dy
 
 
@@ -90,15 +87,12 @@ def sync_batch_norm(input, running_mean, running_var, weight=None, bias=None, tr
     if not training or distributed.world_size() == 1:
         return batch_norm(input, running_mean, running_var, weight, bias, training, momentum,
                           eps)
-    if not isinstance(input, Tensor):
-        raise TypeError(f"sync_batch_norm: input must be a Tensor, got {type(input).__name__}")
+    check_input("sync_batch_norm", input)
     if input.ndim < 2:
         raise ValueError(f"sync_batch_norm: input must be (N, C, *), got shape {input.shape}")
-    if input.dtype not in (np.float32, np.float64):
-        raise TypeError(f"sync_batch_norm: input must be float32 or float64, got {input.dtype}")
     for name, value in (("running_mean", running_mean), ("running_var", running_var),
                         ("weight", weight), ("bias", bias)):
         _check_channel_vector(value, name, input.shape[1])
-    return SyncBatchNorm.apply(input, weight, bias, running_mean=_raw(running_mean),
-                               running_var=_raw(running_var), momentum=float(momentum),
+    return SyncBatchNorm.apply(input, weight, bias, running_mean=raw(running_mean),
+                               running_var=raw(running_var), momentum=float(momentum),
                                eps=float(eps))
