@@ -51,6 +51,10 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6", "matplotlib"],
         "cuda": ["cupy-cuda12x"],
         "plot": ["matplotlib"],
+        # mpi4py and an MPI from the package index (no system MPI needed; on a cluster,
+        # `pip install mpi4py` alone builds it against the system's MPI); threadpoolctl lets
+        # ranks that share a machine split its cores between their BLAS threads
+        "mpi": ["mpi4py>=4", "mpich", "threadpoolctl"],
     },
     setup_requires=["cffi>=1.15"],
     cffi_modules=["csrc/build_ckernels.py:ffibuilder"],

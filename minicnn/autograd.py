@@ -7,7 +7,9 @@ records it as the ``grad_fn`` of its output, so the graph is built as the progra
 
 ``Tensor.backward`` walks that graph once in reverse topological order (found iteratively, so a
 chain of any length works), sums the gradients of a tensor used several times, and stores the
-result in ``.grad`` of the leaves.
+result in ``.grad`` of the leaves. A leaf's post-accumulate-grad hooks run as soon as its
+``.grad`` is complete for this backward, while the rest of the graph is still to be walked
+(data-parallel training starts communicating a gradient there).
 """
 
 import threading
@@ -70,6 +72,7 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # so that ndarray + Tensor calls Tensor.__radd__
+    _post_accumulate_grad_hooks = ()  # a list on the instance once a hook is registered
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.array = _as_array(data, dtype)
@@ -287,10 +290,32 @@ class Tensor:
                 raise ValueError(f"gradient has shape {seed.shape}, expected {self.shape}")
         if self.grad_fn is None:
             _accumulate_leaf(self, seed)
+            _run_post_accumulate_hooks(self)
             return
         run_backward(self, seed, retain_graph)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """``hook(tensor)`` runs once per backward pass, as soon as this leaf's ``.grad`` holds
+        every contribution of that pass (PyTorch's hook of the same name). Returns a handle
+        whose ``remove()`` unregisters it. Raises RuntimeError on a non-leaf tensor."""
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                               "tensors")
+        if not self._post_accumulate_grad_hooks:
+            self._post_accumulate_grad_hooks = []
+        self._post_accumulate_grad_hooks.append(hook)
+        return _HookHandle(self._post_accumulate_grad_hooks, hook)
+
     # operators and math methods are attached by minicnn.ops
+
+
+class _HookHandle:
+    def __init__(self, hooks, hook):
+        self.hooks, self.hook = hooks, hook
+
+    def remove(self):
+        if self.hook in self.hooks:
+            self.hooks.remove(self.hook)
 
 
 def raw(value):
@@ -305,6 +330,11 @@ def _accumulate_leaf(tensor, grad):
         tensor.grad = Tensor(grad.copy())
     else:
         tensor.grad.array = tensor.grad.array + grad
+
+
+def _run_post_accumulate_hooks(tensor):
+    for hook in list(tensor._post_accumulate_grad_hooks):
+        hook(tensor)
 
 
 def _topological_order(root_fn):
@@ -331,12 +361,20 @@ def run_backward(root, seed, retain_graph=False):
     # output gradients waiting for each Function, summed over every consumer
     pending = {id(root.grad_fn): [None] * root.grad_fn.num_outputs}
     pending[id(root.grad_fn)][root._output_index] = seed
-    for fn in _topological_order(root.grad_fn):
+    order = _topological_order(root.grad_fn)
+    # leaves with hooks: how many Functions may still add to their .grad, and whether one has
+    hooked_uses, accumulated = {}, set()
+    for fn in order:
+        for tensor in fn.inputs:
+            if tensor._post_accumulate_grad_hooks and tensor.grad_fn is None:
+                hooked_uses[id(tensor)] = hooked_uses.get(id(tensor), 0) + 1
+    for fn in order:
         grad_outputs = pending.pop(id(fn), None)
+        inputs = fn.inputs
         if grad_outputs is None:
+            _count_down_hooked_uses(inputs, hooked_uses, accumulated)
             continue
         grad_inputs = fn.run_backward(grad_outputs)
-        inputs = fn.inputs
         if not retain_graph:
             fn.release()
         for tensor, grad in zip(inputs, grad_inputs):
@@ -347,10 +385,21 @@ def run_backward(root, seed, retain_graph=False):
                                    f"{grad.shape} for an input of shape {tensor.shape}")
             if tensor.grad_fn is None:
                 _accumulate_leaf(tensor, grad)
+                accumulated.add(id(tensor))
                 continue
             slots = pending.setdefault(id(tensor.grad_fn), [None] * tensor.grad_fn.num_outputs)
             i = tensor._output_index
             slots[i] = grad if slots[i] is None else slots[i] + grad
+        _count_down_hooked_uses(inputs, hooked_uses, accumulated)
+
+
+def _count_down_hooked_uses(inputs, hooked_uses, accumulated):
+    """One Function's turn is over: a hooked leaf that no later Function feeds gets its hooks."""
+    for tensor in inputs:
+        if id(tensor) in hooked_uses:
+            hooked_uses[id(tensor)] -= 1
+            if hooked_uses[id(tensor)] == 0 and id(tensor) in accumulated:
+                _run_post_accumulate_hooks(tensor)
 
 
 class Function:

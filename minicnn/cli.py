@@ -3,6 +3,7 @@
     minicnn train                       # LeNet-5 on the embedded Fashion-MNIST subset
     minicnn train --model resnet20 --data cifar10 --data-path ~/data/cifar-10-binary.tar.gz
     minicnn train --resume runs/lenet5-fashion-mnist-embedded/last.npz
+    mpiexec -n 4 minicnn train          # data-parallel over 4 processes (README: MPI)
     minicnn eval runs/a/best.npz runs/b/best.npz --tta flip
     minicnn summary resnet50 --input 3x224x224
     minicnn gradcheck conv2d --in-channels 2 --out-channels 3 --kernel-size 3 --stride 2 --padding 1
@@ -30,6 +31,7 @@ from contextlib import contextmanager
 import numpy as np
 
 import minicnn as mc
+from minicnn import distributed
 from minicnn.teach import cli as teach
 from minicnn.train import TrainingDiverged, TrainingInterrupted
 from minicnn.utils.checkpoint import CheckpointError, load_checkpoint
@@ -61,6 +63,7 @@ TRAIN_DEFAULTS = {
     "nesterov": True, "weight_decay": 5e-4, "schedule": "onecycle", "milestones": None,
     "gamma": 0.1, "step_size": 30, "augment": "crop", "crop_padding": 2, "cutout_size": 8,
     "label_smoothing": 0.0, "train_subset": None, "test_subset": None, "seed": 0,
+    "sync_bn": False,
 }
 # a model's options when --model-option gives none: the main job's LeNet-5 uses ReLU and max
 # pooling, which learn faster than the paper's tanh and average pooling (88% against 87% test
@@ -164,7 +167,9 @@ def _add_train_parser(commands):
                       help="test on the first N test images")
     opt = parser.add_argument_group("optimization")
     opt.add_argument("--epochs", type=_positive_int, help=f"default {default['epochs']}")
-    opt.add_argument("--batch-size", type=_positive_int, help=f"default {default['batch_size']}")
+    opt.add_argument("--batch-size", type=_positive_int,
+                     help=f"the global batch: under mpiexec -n N each rank takes 1/N of it "
+                          f"(default {default['batch_size']})")
     opt.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {default['optimizer']}")
     opt.add_argument("--lr", type=_non_negative_float,
                      help=f"(peak) learning rate (default {default['lr']})")
@@ -197,6 +202,9 @@ def _add_train_parser(commands):
     run.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                      help="where the model and data live (cuda needs CuPy)")
     run.add_argument("--no-plots", action="store_true", help="do not draw PNG plots")
+    run.add_argument("--sync-bn", action="store_const", const=True,
+                     help="under mpiexec: batch-norm statistics over the global batch "
+                          "(SyncBatchNorm) rather than each rank's share")
     parser.set_defaults(run=cmd_train)
     return parser
 
@@ -273,7 +281,7 @@ SETTING_CHECKS = {
         name in AUGMENTATIONS for name in v.split(","))),
     "milestones": lambda v: v is None or isinstance(v, list) and all(
         _is_int(m, 1) for m in v),
-    "nesterov": lambda v: isinstance(v, bool),
+    **{key: lambda v: isinstance(v, bool) for key in ("nesterov", "sync_bn")},
     "seed": _is_int,
     **{key: lambda v: _is_int(v, 1) for key in ("epochs", "batch_size", "step_size")},
     **{key: lambda v: _is_int(v, 0) for key in ("crop_padding", "cutout_size")},
@@ -404,11 +412,23 @@ def _train_transform(config, normalize, image_size):
 
 
 def build_loaders(config, train_set, test_set):
-    loader = mc.data.DataLoader
+    """(train loader or None, test loader). Under N ranks: the training loader takes this
+    rank's DistributedSampler shard in batches of batch_size / N, and the test loader every
+    N-th test image from this rank's index (the trainer sums the results)."""
+    loader, ranks, rank = mc.data.DataLoader, distributed.world_size(), distributed.rank()
+    if ranks > 1:
+        test_set = mc.data.Subset(test_set, np.arange(rank, len(test_set), ranks))
     test_loader = loader(test_set, batch_size=max(config["batch_size"], 256), shuffle=False)
     if train_set is None:
         return None, test_loader
-    return loader(train_set, batch_size=config["batch_size"], shuffle=True,
+    if ranks == 1:
+        return loader(train_set, batch_size=config["batch_size"], shuffle=True,
+                      seed=config["seed"]), test_loader
+    if config["batch_size"] % ranks:
+        raise UsageError(f"--batch-size {config['batch_size']} is the global batch; it must be "
+                         f"a multiple of the {ranks} ranks")
+    sampler = mc.data.DistributedSampler(train_set, seed=config["seed"])
+    return loader(train_set, batch_size=config["batch_size"] // ranks, sampler=sampler,
                   seed=config["seed"]), test_loader
 
 
@@ -472,6 +492,11 @@ def build_run(config, out_dir=None, device="cpu", plots=True):
     if device != "cpu":
         model.to(device)
     optimizer, scheduler, interval = build_optimizer(config, model, len(train_loader))
+    if config.get("sync_bn"):
+        model = mc.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if distributed.world_size() > 1:
+        # models that skip layers in a pass (stochastic depth, drop-path) need the unused search
+        model = mc.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
     label_smoothing = config["label_smoothing"]
 
     def loss_fn(logits, labels):
@@ -483,7 +508,15 @@ def build_run(config, out_dir=None, device="cpu", plots=True):
                             class_names=test_set.classes)
 
 
+def _say(*values, **options):
+    """print, on rank 0 only (every rank runs the same command under mpiexec)."""
+    if distributed.is_main():
+        print(*values, **options)
+
+
 def cmd_train(args):
+    distributed.init()
+    distributed.share_cores()
     if args.backend:
         mc.set_backend(args.backend)
     config, resumed = _train_config(args)
@@ -504,32 +537,35 @@ def cmd_train(args):
         where = f"epoch {trainer.epoch}"
         if trainer.partial_epoch is not None:
             where = f"epoch {trainer.epoch + 1}, batch {trainer.partial_epoch['batches']}"
-        print(f"resumed from {resumed[0]} after {where}")
+        _say(f"resumed from {resumed[0]} after {where}")
     missing = trainer.missing_files()
     if trainer.epoch >= config["epochs"] and not missing:
         raise UsageError(f"the run already has {mc.train.plural(trainer.epoch, 'epoch')}; pass "
                          f"--epochs N with N > {trainer.epoch} to continue it")
     kernels = mc.backend.kernels_for(np.empty(1, np.float32)).NAME
+    ranks = distributed.world_size()
+    shards = "" if ranks == 1 else (f" on {ranks} ranks ({config['batch_size'] // ranks} images "
+                                    f"each of the global batch {config['batch_size']})")
     if trainer.epoch >= config["epochs"]:
-        print(f"the run is finished but lacks {', '.join(missing)}; writing them")
+        _say(f"the run is finished but lacks {', '.join(missing)}; writing them")
     else:
-        print(f"training {config['model']} on {config['data']} for "
-              f"{mc.train.plural(config['epochs'], 'epoch')} ({kernels} kernels); checkpoints "
-              f"in {out_dir}")
+        _say(f"training {config['model']} on {config['data']} for "
+             f"{mc.train.plural(config['epochs'], 'epoch')}{shards} ({kernels} kernels); "
+             f"checkpoints in {out_dir}")
     try:
         trainer.fit(config["epochs"])
     except TrainingInterrupted as stop:
-        print(f"{stop}\ncontinue with: minicnn train --resume {trainer.last_checkpoint}",
-              file=sys.stderr)
+        _say(f"{stop}\ncontinue with: minicnn train --resume {trainer.last_checkpoint}",
+             file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         if os.path.exists(trainer.last_checkpoint):
-            print(f"\ninterrupted; continue from the last checkpoint with: minicnn train "
-                  f"--resume {trainer.last_checkpoint}", file=sys.stderr)
+            _say(f"\ninterrupted; continue from the last checkpoint with: minicnn train "
+                 f"--resume {trainer.last_checkpoint}", file=sys.stderr)
         else:
-            print("\ninterrupted before the first checkpoint", file=sys.stderr)
+            _say("\ninterrupted before the first checkpoint", file=sys.stderr)
         return 130
-    print(f"test accuracy: {100 * trainer.history[-1]['test_top1']:.2f}%")
+    _say(f"test accuracy: {100 * trainer.history[-1]['test_top1']:.2f}%")
     return 0
 
 
@@ -910,6 +946,8 @@ def main(argv=None):
         with _plain_warnings(args.command):
             return args.run(args)
     except UsageError as error:
+        if distributed.is_initialized() and distributed.world_size() > 1:
+            distributed.abort(f"minicnn {args.command}: error: {error}", 2)   # maybe one rank
         print(f"minicnn {args.command}: error: {error}", file=sys.stderr)
         return 2
     except TrainingDiverged as error:

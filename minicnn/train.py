@@ -28,6 +28,15 @@ once, without a checkpoint.
 
 A loss that becomes NaN or infinite stops the run with TrainingDiverged; checkpoints are only
 written after a finite step, so the last one on disk is good.
+
+Data-parallel (``mpiexec -n N``, see ``minicnn.distributed``): give every rank the model wrapped
+in ``nn.parallel.DistributedDataParallel``, a training loader over its ``DistributedSampler``
+shard and a test loader over its own disjoint part of the test set. Each step then sums the
+loss, the correct answers, the images and any stop request over the ranks (one small
+Allreduce), so the progress, the divergence check and a Ctrl-C stop are the same on every rank;
+the evaluation is summed likewise. Only rank 0 prints and writes files; every rank resumes
+from its checkpoint, which holds the unwrapped model (as a single process writes it). With the
+same number of ranks, a resumed run repeats the uninterrupted one exactly.
 """
 
 import json
@@ -41,8 +50,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from minicnn import distributed
 from minicnn.evaluate import as_batch, evaluate, topk_correct
 from minicnn.nn.functional import cross_entropy
+from minicnn.nn.parallel import DistributedDataParallel
 from minicnn.random import get_rng_state, set_rng_state
 from minicnn.utils import plotting
 from minicnn.utils.checkpoint import atomic_write, load_checkpoint, save_checkpoint
@@ -138,6 +149,35 @@ def _loader_state(loader):
     return loader.state_dict() if hasattr(loader, "state_dict") else None
 
 
+class _Silent:
+    """Where the ranks other than 0 send their progress and summaries."""
+
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+def _sum_over_ranks(evaluation):
+    """An ``evaluate`` result of this rank's test shard -> the result over every rank's shard."""
+    if distributed.world_size() == 1:
+        return evaluation
+    images = evaluation["images"]
+    confusion = evaluation["confusion"]
+    sums = distributed.all_reduce(np.concatenate([
+        [evaluation["loss"] * images, evaluation["top1"] * images,
+         evaluation["top5"] * images, images], confusion.ravel()]).astype(np.float64))
+    images = int(sums[3])
+    return {"loss": float(sums[0]) / images, "top1": round(float(sums[1])) / images,
+            "top5": round(float(sums[2])) / images,
+            "confusion": np.rint(sums[4:]).astype(np.int64).reshape(confusion.shape),
+            "images": images}
+
+
 # ----- the trainer ------------------------------------------------------------------------------
 class Trainer:
     """Trains ``model`` with ``optimizer`` on ``train_loader`` (an iterable of (images, labels)
@@ -166,12 +206,21 @@ class Trainer:
         self.plots, self.class_names = plots, class_names
         self.stream = sys.stderr if stream is None else stream   # progress and notices
         self.out = sys.stdout if out is None else out            # one summary line per epoch
+        if not distributed.is_main():
+            self.stream = self.out = _Silent()
         self.epoch = 0                  # epochs completed
         self.history = []               # one dict per completed epoch
         self.best_metric = None         # best test top-1 so far (train accuracy without a test set)
         self.partial_epoch = None       # running sums of an epoch stopped part-way, to resume it
         self.last_evaluation = None
         self._stop_requested = False
+
+    @property
+    def network(self):
+        """The model inside a DistributedDataParallel wrapper (or the model): what checkpoints,
+        plots and the parameter check see, so that they do not depend on the wrapping."""
+        model = self.model
+        return model.module if isinstance(model, DistributedDataParallel) else model
 
     # ----- paths --------------------------------------------------------------------------------
     def _path(self, name):
@@ -189,7 +238,7 @@ class Trainer:
     def state_dict(self):
         return {
             "epoch": self.epoch,
-            "model": self.model.state_dict(),
+            "model": self.network.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "rng": get_rng_state(),
@@ -201,7 +250,7 @@ class Trainer:
         }
 
     def load_state_dict(self, state):
-        self.model.load_state_dict(state["model"])
+        self.network.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
             if state["scheduler"] is None:
@@ -274,19 +323,24 @@ class Trainer:
             self.optimizer.zero_grad()
             logits = self.model(inputs)
             loss = self.loss_fn(logits, labels)
-            value = loss.item()
-            if not math.isfinite(value):
-                raise self._diverged(f"the loss is {value}", batch)
             loss.backward()
             self.optimizer.step()
+            # the step over every rank: loss sum, correct answers, images, stop requests
+            step = distributed.all_reduce(np.array(
+                [loss.item() * len(labels), topk_correct(logits.numpy(), labels, 1).sum(),
+                 len(labels), self._stop_requested], dtype=np.float64))
+            if not math.isfinite(step[0]):
+                raise self._diverged(f"the loss is {step[0] / step[2]}", batch)
             if self.scheduler is not None and self.scheduler_interval == "step":
                 self.scheduler.step()
-            loss_sum += value * len(labels)
-            correct += int(topk_correct(logits.numpy(), labels, 1).sum())
-            images += len(labels)
+            loss_sum += float(step[0])
+            correct += int(step[1])
+            images += int(step[2])
+            stop = bool(step[3])          # every rank decides alike; a later request waits
+            self._stop_requested |= stop  # for the next step
             bar.update(batch, images - sums["images"], loss=f"{loss_sum / images:.4f}",
                        acc=f"{100 * correct / images:.2f}%")
-            if self._stop_requested and batch < total:   # at the last batch, end the epoch
+            if stop and batch < total:   # at the last batch, end the epoch
                 self._stop_inside_epoch(batch, loss_sum, correct, images,
                                         time.perf_counter() - start, sums["lr"])
         seconds = time.perf_counter() - start
@@ -305,7 +359,7 @@ class Trainer:
         raise TrainingInterrupted(f"stopped after epoch {self.epoch + 1}, batch {batch}{saved}")
 
     def _check_parameters(self):
-        for name, param in self.model.named_parameters():
+        for name, param in self.network.named_parameters():
             if not np.isfinite(param.numpy()).all():
                 raise self._diverged(f"parameter {name} is not finite", None)
 
@@ -314,7 +368,7 @@ class Trainer:
         """Train until ``epochs`` epochs are complete (counting those of a resumed run); returns
         the history (one dict per epoch). Raises FileExistsError, before training, when a new
         run (no epoch done, nothing resumed) would overwrite the run ``out_dir`` holds."""
-        if self.out_dir is not None:
+        if self.out_dir is not None and distributed.is_main():
             os.makedirs(self.out_dir, exist_ok=True)
             existing = holds_run(self.out_dir)
             if self.epoch == 0 and self.partial_epoch is None and existing:
@@ -324,14 +378,14 @@ class Trainer:
             self._remove_partial_files()
         with self._stop_on_interrupt():
             self._fit(epochs)
-        if self.out_dir is not None:
+        if self.out_dir is not None and distributed.is_main():
             self._complete_files()
-        if self.plots and self.out_dir is not None:
-            written = self.save_plots()
-            if written:
-                self.stream.write(f"plots: {', '.join(map(os.path.basename, written))} in "
-                                  f"{self.out_dir}\n")
-                self.stream.flush()
+            if self.plots:
+                written = self.save_plots()
+                if written:
+                    self.stream.write(f"plots: {', '.join(map(os.path.basename, written))} in "
+                                      f"{self.out_dir}\n")
+                    self.stream.flush()
         return self.history
 
     def _remove_partial_files(self):
@@ -377,7 +431,7 @@ class Trainer:
                       "train_accuracy": train["accuracy"], "seconds": train["seconds"],
                       "images_per_second": train["images"] / max(train["seconds"], 1e-9)}
             if self.test_loader is not None:
-                test = evaluate(self.model, self.test_loader, self.device)
+                test = _sum_over_ranks(evaluate(self.model, self.test_loader, self.device))
                 self.last_evaluation = test
                 record.update(test_loss=test["loss"], test_top1=test["top1"],
                               test_top5=test["top5"])
@@ -390,9 +444,15 @@ class Trainer:
             self._save(improved)
             self.out.write(self._summary(record, epochs) + "\n")
             self.out.flush()
-            if self._stop_requested and self.epoch < epochs:
+            if self._stop_agreed() and self.epoch < epochs:
                 saved = f"; checkpoint: {self.last_checkpoint}" if self.out_dir is not None else ""
                 raise TrainingInterrupted(f"stopped after epoch {self.epoch}{saved}")
+
+    def _stop_agreed(self):
+        """Whether any rank was asked to stop: all ranks must stop at the same point."""
+        requests = distributed.all_reduce(np.array([self._stop_requested], dtype=np.float64))
+        self._stop_requested = bool(requests[0])
+        return self._stop_requested
 
     def _summary(self, record, epochs):
         width = len(str(epochs))
@@ -405,7 +465,7 @@ class Trainer:
                        f"({record['images_per_second']:.0f} img/s)")
 
     def _save(self, improved):
-        if self.out_dir is None:
+        if self.out_dir is None or not distributed.is_main():
             return
         state = self.state_dict()
         if improved:
@@ -433,7 +493,7 @@ class Trainer:
                                            self.class_names,
                                            f"test set after epoch {self.epoch}")
             written.append(path)
-        weight = plotting.first_layer_filters(self.model)
+        weight = plotting.first_layer_filters(self.network)
         if weight is not None:
             path = self._path("filters.png")
             plotting.plot_filters(weight, path)

@@ -17,4 +17,5 @@ from minicnn.data.datasets import (CIFAR10, CIFAR100, EMBEDDED_ROOT, MNIST, Arra
                                    FashionMNIST, Subset, embedded_fashion_mnist)
 from minicnn.data.download import DownloadError
 from minicnn.data.loader import DataLoader
+from minicnn.data.sampler import DistributedSampler
 from minicnn.data import transforms

@@ -23,22 +23,28 @@ class DataLoader:
     """Iterate over ``dataset`` in batches of ``batch_size``: each batch is (images float32
     numpy array (n, C, H, W), labels int64 numpy array (n,)).
 
-    shuffle: a new order every epoch, drawn from ``seed``; drop_last: skip the last, smaller
-    batch; seed: an int (None: drawn from minicnn's default generator, so ``mc.manual_seed``
-    makes it repeatable); transform: applied to each whole batch after the dataset's own
-    transform; prefetch: prepare the next batches in a background thread.
+    shuffle: a new order every epoch, drawn from ``seed``; sampler: instead of shuffle, an
+    iterable of dataset indices that gives the order (a ``DistributedSampler``: this rank's
+    shard; the loader calls its ``set_epoch(epoch)`` before each epoch, so a resumed run gets
+    the same orders); drop_last: skip the last, smaller batch; seed: an int (None: drawn from
+    minicnn's default generator, so ``mc.manual_seed`` makes it repeatable); transform:
+    applied to each whole batch after the dataset's own transform; prefetch: prepare the next
+    batches in a background thread.
 
     The dataset needs ``len()`` and either ``get_batch(indices, generator)`` (minicnn datasets:
     one vectorised call per batch) or ``dataset[i] -> (image, label)``.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, *, drop_last=False, seed=None,
-                 transform=None, prefetch=True):
+    def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, *, drop_last=False,
+                 seed=None, transform=None, prefetch=True):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size <= 0:
             raise ValueError(f"batch_size should be a positive integer value, "
                              f"but got batch_size={batch_size!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("sampler option is mutually exclusive with shuffle")
         self.dataset = dataset
+        self.sampler = sampler
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
@@ -50,9 +56,10 @@ class DataLoader:
         self._position = None   # (epoch, batches consumed) of the iteration in progress
 
     def __len__(self):
+        samples = len(self.dataset if self.sampler is None else self.sampler)
         if self.drop_last:
-            return len(self.dataset) // self.batch_size
-        return -(-len(self.dataset) // self.batch_size)
+            return samples // self.batch_size
+        return -(-samples // self.batch_size)
 
     # ---------------------------------------------------------------- state, for resuming
     def state_dict(self):
@@ -75,6 +82,10 @@ class DataLoader:
     # ---------------------------------------------------------------- the batches
     def order(self, epoch):
         """The dataset indices of ``epoch``, in the order batches take them."""
+        if self.sampler is not None:
+            if hasattr(self.sampler, "set_epoch"):
+                self.sampler.set_epoch(epoch)
+            return np.fromiter(self.sampler, dtype=np.int64)
         if self.shuffle:
             return np.random.default_rng([self.seed, epoch, 0]).permutation(len(self.dataset))
         return np.arange(len(self.dataset))

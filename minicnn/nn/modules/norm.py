@@ -17,6 +17,7 @@ class _BatchNorm(Module):
     (or the batch's, when track_running_stats=False)."""
 
     expected_dims = ()
+    _functional = staticmethod(F.batch_norm)   # SyncBatchNorm swaps in its collective version
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, dtype=np.float32, *, bias=True):
@@ -70,9 +71,9 @@ class _BatchNorm(Module):
                 factor = 1.0 / int(self.num_batches_tracked)
         use_batch_stats = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
-        return F.batch_norm(input, self.running_mean if track else None,
-                            self.running_var if track else None, self.weight, self.bias,
-                            use_batch_stats, factor, self.eps)
+        return self._functional(input, self.running_mean if track else None,
+                                self.running_var if track else None, self.weight, self.bias,
+                                use_batch_stats, factor, self.eps)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
