@@ -1,0 +1,67 @@
+"""Every kernels/*.cu compiles for the GPUs we support, with no GPU here: NVRTC through CuPy's
+low-level bindings for sm_75, sm_80, sm_86, sm_90 (and sm_100 when the installed NVRTC knows
+it), as `-arch=sm_XX` so that ptxas runs and reports resource errors (too much shared memory,
+too many registers); and nvcc -cubin with every warning an error, where nvcc is installed.
+
+These must not be skipped in CI: `pip install ".[test]"` brings cupy-cuda13x and the NVRTC
+wheel (setup.py). Only nvcc is optional (it is not on every user's machine).
+"""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+KERNELS = ROOT / "kernels"
+SOURCES = sorted(KERNELS.glob("*.cu"))
+ARCHITECTURES = [75, 80, 86, 90, 100]
+
+
+def nvrtc_compile(source, architecture):
+    """The cubin of ``source`` for sm_``architecture``; raises with NVRTC's log on failure."""
+    from cupy.cuda import nvrtc
+    program = nvrtc.createProgram(source.read_text(), source.name, [], [])
+    try:
+        try:
+            nvrtc.compileProgram(program, [f"-arch=sm_{architecture}", "-std=c++17",
+                                           f"-I{KERNELS}"])
+        except nvrtc.NVRTCError as error:
+            raise AssertionError(f"{source.name} for sm_{architecture}: {error}\n"
+                                 + nvrtc.getProgramLog(program)) from None
+        log = nvrtc.getProgramLog(program).strip()
+        return nvrtc.getCUBIN(program), log
+    finally:
+        nvrtc.destroyProgram(program)
+
+
+def supported_architectures():
+    from cupy.cuda import nvrtc
+    return set(nvrtc.getSupportedArchs())
+
+
+def test_the_kernel_files_are_the_families_of_csrc():
+    assert [p.stem for p in SOURCES] == sorted(p.stem for p in (ROOT / "csrc").glob("*.c")
+                                               if p.stem != "runtime")
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+def test_nvrtc_compiles_for_the_architecture(source, architecture):
+    pytest.importorskip("cupy", reason="CuPy is installed by pip install '.[test]'")
+    if architecture not in supported_architectures():
+        assert architecture >= 100, f"NVRTC does not know sm_{architecture}"
+        pytest.skip(f"this NVRTC does not know sm_{architecture}")
+    cubin, log = nvrtc_compile(source, architecture)
+    assert cubin[:4] == b"\x7fELF"
+    assert log == "", log  # no warnings either
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+def test_nvcc_compiles_without_warnings(source, tmp_path):
+    result = subprocess.run(["nvcc", "-cubin", "-arch=sm_80", "-std=c++17", "-Werror",
+                             "all-warnings", f"-I{KERNELS}", "-o", str(tmp_path / "k.cubin"),
+                             str(source)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
