@@ -5,8 +5,7 @@ One decision point: ``kernels_for(array)`` returns the kernel set (a module with
 
 - ``"numpy"``: the NumPy reference kernels, always available;
 - ``"c"``: the C kernels of ``csrc/`` (CPU arrays), built by ``pip install``;
-- ``"cuda"``: kernels for CuPy arrays (today the reference kernels run through CuPy; the
-  hand-written CUDA kernels of ``kernels/`` plug in here);
+- ``"cuda"``: the CUDA kernels of ``kernels/`` (``cuda.py``), for CuPy arrays;
 - ``"auto"`` (default): the fastest kernel set built for that kind of array.
 
 The C kernels take non-empty float32 / float64 arrays; any other array runs on the reference.
@@ -118,8 +117,17 @@ def kernels_for(array):
     name = get_backend()
     on_gpu = get_array_module(array) is not np
     if on_gpu:
-        # the reference kernels are written against the array API that NumPy and CuPy share
-        return reference
+        if name == "c":
+            raise RuntimeError("backend 'c' needs NumPy arrays; move the model and data with "
+                               ".to('cpu') or select backend 'cuda', 'numpy' or 'auto'")
+        if name == "numpy":
+            # the reference runs through CuPy (written against the array API the two share),
+            # so that it can be compared with the CUDA kernels on a GPU
+            return reference
+        # the CUDA kernels take non-empty float32 / float64 arrays, as the C kernels do
+        from minicnn.backend import cuda
+        usable = array.dtype in (np.float32, np.float64) and array.size > 0
+        return cuda if usable else reference
     if name == "cuda":
         raise RuntimeError("backend 'cuda' needs CuPy arrays; move the model and data with "
                            ".to('cuda') or select backend 'c', 'numpy' or 'auto'")
