@@ -201,6 +201,53 @@ def test_optimizer_updates_match_reference(cuda, dtype, seed, nesterov, amsgrad,
         each(assert_close, *results)
 
 
+# ----- a network trained through the CUDA kernel set ----------------------------------------
+
+def test_training_steps_on_the_cuda_kernels_match_the_reference(module, monkeypatch):
+    """Every op of a small network and the optimizers' updates, as the layers call them, go
+    through minicnn.backend.cuda (the emulated kernels standing in for the C set, the one set
+    that takes NumPy arrays): forward, backward and three SGD (Nesterov) and Adam steps in
+    float64 give the reference's parameters within 1e-10."""
+    import minicnn as mc
+    import minicnn.nn as nn
+    import minicnn.nn.functional as F
+    from minicnn import backend
+
+    def train(kernel_set):
+        mc.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+                              nn.MaxPool2d(3, 2, padding=1), nn.LocalResponseNorm(3),
+                              nn.Conv2d(6, 8, 3, stride=2, groups=2),
+                              nn.AvgPool2d(2, ceil_mode=True), nn.Dropout(0.3), nn.Flatten(),
+                              nn.Linear(8, 5)).double()
+        parameters = list(model.parameters())
+        optimizers = [mc.optim.SGD(parameters[:4], lr=0.1, momentum=0.9, nesterov=True),
+                      mc.optim.Adam(parameters[4:], lr=1e-2, weight_decay=1e-3)]
+        rng = np.random.default_rng(0)
+        x, labels = rng.standard_normal((4, 3, 10, 10)), np.array([0, 4, 2, 2])
+        for _ in range(3):
+            with backend.use(kernel_set):
+                loss = F.cross_entropy(model(mc.tensor(x)), labels, label_smoothing=0.1)
+                for optimizer in optimizers:
+                    optimizer.zero_grad()
+                loss.backward()
+                for optimizer in optimizers:
+                    optimizer.step()
+        return [p.numpy().copy() for p in parameters]
+
+    expected = train("numpy")
+    with cuda_emulation.emulated_cuda(module) as cuda:
+        launched = cuda_emulation.RecordingModule(module)
+        monkeypatch.setattr(cuda.runtime(), "kernels", launched)
+        monkeypatch.setattr(backend, "_c_kernels", lambda: cuda)
+        ours = train("c")
+    assert {"im2col_f64", "col2im_f64", "batch_norm_backward_f64", "lrn_backward_f64",
+            "max_pool2d_backward_f64", "avg_pool2d_backward_f64", "dropout_apply_f64",
+            "softmax_cross_entropy_backward_f64", "sgd_step_f64", "adam_step_f64"} <= launched.used
+    for a, b in zip(ours, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
+
+
 # ----- the wrappers' checks and launch errors -----------------------------------------------
 
 def test_bad_arguments_raise_before_any_launch(cuda):
