@@ -205,8 +205,8 @@ def test_optimizer_updates_match_reference(cuda, dtype, seed, nesterov, amsgrad,
 
 def test_training_steps_on_the_cuda_kernels_match_the_reference(module, monkeypatch):
     """Every op of a small network and the optimizers' updates, as the layers call them, go
-    through minicnn.backend.cuda (the emulated kernels standing in for the C set, the one set
-    that takes NumPy arrays): forward, backward and three SGD (Nesterov) and Adam steps in
+    through minicnn.backend.cuda (the emulated kernels, chosen for every float NumPy array):
+    forward, backward and three SGD (Nesterov) and Adam steps in
     float64 give the reference's parameters within 1e-10."""
     import minicnn as mc
     import minicnn.nn as nn
@@ -239,8 +239,10 @@ def test_training_steps_on_the_cuda_kernels_match_the_reference(module, monkeypa
     with cuda_emulation.emulated_cuda(module) as cuda:
         launched = cuda_emulation.RecordingModule(module)
         monkeypatch.setattr(cuda.runtime(), "kernels", launched)
-        monkeypatch.setattr(backend, "_c_kernels", lambda: cuda)
-        ours = train("c")
+        monkeypatch.setattr(backend, "_choices", {})
+        monkeypatch.setattr(backend, "_choose", lambda name, array: (
+            cuda if array.dtype in (np.float32, np.float64) and array.size > 0 else reference))
+        ours = train("auto")
     assert {"im2col_f64", "col2im_f64", "batch_norm_backward_f64", "lrn_backward_f64",
             "max_pool2d_backward_f64", "avg_pool2d_backward_f64", "dropout_apply_f64",
             "softmax_cross_entropy_backward_f64", "sgd_step_f64", "adam_step_f64"} <= launched.used
@@ -249,6 +251,13 @@ def test_training_steps_on_the_cuda_kernels_match_the_reference(module, monkeypa
 
 
 # ----- the wrappers' checks and launch errors -----------------------------------------------
+
+def test_the_cuda_set_has_every_kernel_of_the_reference():
+    from minicnn.backend import cuda
+    names = [name for name, value in vars(reference).items() if callable(value)
+             and getattr(value, "__module__", None) == reference.__name__ and name[0] != "_"]
+    assert [name for name in names if not hasattr(cuda, name)] == []
+
 
 def test_bad_arguments_raise_before_any_launch(cuda):
     x = np.ones((2, 3, 4, 4), np.float32)

@@ -453,11 +453,6 @@ def lrn_backward(grad_y, x, y, scale, size, alpha, beta, k):
 
 # ----- dropout ------------------------------------------------------------------------------
 
-# the mask is drawn by NumPy from minicnn's generator (the caller moves it to the GPU), so that
-# every kernel set sees the same mask for the same seed
-dropout_mask = reference.dropout_mask
-
-
 def dropout_apply(x, mask):
     x = _floats("x", x)
     mask = _floats("mask", mask, like=x, like_name="x")
@@ -465,6 +460,27 @@ def dropout_apply(x, mask):
     y = _empty("dropout_apply", x.shape, x.dtype)
     _launch("dropout_apply", x.dtype, x.size, x, mask, y, np.int64(x.size))
     return y
+
+
+# ----- kernels the CUDA set takes from the reference -----------------------------------------
+# As in the C set: the dropout mask is drawn by NumPy from minicnn's generator (the caller moves
+# it to the GPU), so that every kernel set sees the same mask for the same seed. The others run
+# through CuPy as cuBLAS products (linear, adaptive average pooling) or a few elementwise passes.
+
+dropout_mask = reference.dropout_mask
+leaky_relu_forward, leaky_relu_backward = reference.leaky_relu_forward, reference.leaky_relu_backward
+softmax_forward, softmax_backward = reference.softmax_forward, reference.softmax_backward
+log_softmax_forward = reference.log_softmax_forward
+log_softmax_backward = reference.log_softmax_backward
+linear_forward = reference.linear_forward
+linear_backward_input, linear_backward_weight = (reference.linear_backward_input,
+                                                 reference.linear_backward_weight)
+avg_pool2d_divisor = reference.avg_pool2d_divisor
+adaptive_avg_pool2d_forward = reference.adaptive_avg_pool2d_forward
+adaptive_avg_pool2d_backward = reference.adaptive_avg_pool2d_backward
+adaptive_max_pool2d_forward = reference.adaptive_max_pool2d_forward
+batch_norm_inference_forward = reference.batch_norm_inference_forward
+batch_norm_inference_backward = reference.batch_norm_inference_backward
 
 
 # ----- optimizer updates (in place) ---------------------------------------------------------
