@@ -14,6 +14,7 @@ import ctypes
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -119,10 +120,13 @@ def build(sanitizer=None, sources=None):
         + "    for (const EmulatedKernel &kernel : kernels)\n"
         + "        if (std::strcmp(kernel.name, name) == 0) return &kernel;\n"
         + "    return nullptr;\n}\n")
-    subprocess.run(["g++", *flags, f"-I{work}", str(work / "emulated_kernels.cpp"), "-o",
-                    str(work / "kernels.so")], check=True, capture_output=True, text=True)
+    compiled = subprocess.run(["g++", *flags, f"-I{work}", str(work / "emulated_kernels.cpp"),
+                               "-o", str(work / "kernels.so")], capture_output=True, text=True)
+    if compiled.returncode != 0:
+        raise RuntimeError(f"g++ could not build the emulated kernels:\n{compiled.stderr}")
     folder.mkdir(exist_ok=True)
     os.replace(work / "kernels.so", library)  # atomic: a parallel build never sees half a file
+    shutil.rmtree(work)
     return library
 
 
