@@ -110,7 +110,7 @@ class _CupyKernels:
         for path in sorted(folder.glob("*.cu*")):
             digest.update(path.name.encode() + path.read_bytes())
         self._stamp = f"// minicnn kernels {digest.hexdigest()[:16]}\n"
-        self._options = ("-std=c++17", f"-I{folder}")
+        self._options = (f"-I{folder}",)
 
     def get_function(self, name):
         base = name.rsplit("_", 1)[0]
