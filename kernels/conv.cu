@@ -3,7 +3,8 @@
  * x (N, C, H, W); kernel kh x kw, stride sh, sw, zero padding ph, pw, dilation dh, dw;
  * output oh = (H + 2 ph - dh (kh - 1) - 1) / sh + 1 rows (ow likewise).
  *
- *   im2col   cols[(c*kh + i)*kw + j, (n*oh + y)*ow + x] = x[n, c, y*sh - ph + i*dh, x*sw - pw + j*dw]
+ *   im2col   cols[(c*kh + i)*kw + j, (n*oh + y)*ow + x]
+ *              = x[n, c, y*sh - ph + i*dh, x*sw - pw + j*dw]
  *            (0 where that position is padding)                 cols: (C*kh*kw, N*oh*ow)
  *   col2im   the adjoint: x[n, c, h, w] = sum of the cols entries read from (h, w)
  *

@@ -10,7 +10,8 @@
  *            buf = g (first step) or momentum * buf + (1 - dampening) * g
  *            g = g + momentum * buf (Nesterov) or buf ; param -= lr * g
  *   Adam     g as above (or, decoupled (AdamW), param *= 1 - lr * weight_decay)
- *            m = lerp(m, g, 1 - beta1) ; v = beta2 * v + (1 - beta2) * g * g ; v_max = max(v_max, v)
+ *            m = lerp(m, g, 1 - beta1) ; v = beta2 * v + (1 - beta2) * g * g
+ *            v_max = max(v_max, v) (amsgrad), which replaces v below
  *            param -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
  *   RMSprop  s = alpha * s + (1 - alpha) * g * g ; a = lerp(a, g, 1 - alpha) (centered)
  *            d = sqrt(s - a * a) + eps (centered) or sqrt(s) + eps

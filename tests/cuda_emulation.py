@@ -76,8 +76,8 @@ def kernel_table(sources):
     functions = [f for path in files for f in _top_level_functions(path.read_text())]
     syncing = set()
     while True:
-        found = {name for name, _, _, body in functions
-                 if "__syncthreads" in body or any(re.search(rf"\b{s}\s*\(", body) for s in syncing)}
+        found = {name for name, _, _, body in functions if "__syncthreads" in body
+                 or any(re.search(rf"\b{s}\s*\(", body) for s in syncing)}
         if found <= syncing:
             break
         syncing |= found
@@ -290,8 +290,9 @@ def exercise(cuda, dtype, seed=0):
                               centered=True, maximize=True)),
     }
     for name, (state, options) in updates.items():
-        arrays = [normal(4, 5), normal(4, 5)] + [np.abs(normal(4, 5)) * (0.1 if i else 1) + (0 if i else 1)
-                                                  for i in range(len(state))]
+        # param, grad, then the state: the first array about 1, the others small and >= 0
+        arrays = [normal(4, 5), normal(4, 5), 1 + np.abs(normal(4, 5))]
+        arrays += [0.1 * np.abs(normal(4, 5)) for _ in state[1:]]
         results = []
         for kernels in (cuda, reference):
             copies = [a.copy() for a in arrays]

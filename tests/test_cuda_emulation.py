@@ -94,7 +94,8 @@ def test_avg_pool_matches_reference(cuda, config, ceil_mode, count_include_pad):
     assert_close(cuda.avg_pool2d_forward(x, *args), reference.avg_pool2d_forward(x, *args))
     grad_y = normal(rng, (N, C, oh, ow), dtype)
     args = (H, W, kh, kw, sh, sw, ph, pw, count_include_pad)
-    assert_close(cuda.avg_pool2d_backward(grad_y, *args), reference.avg_pool2d_backward(grad_y, *args))
+    assert_close(cuda.avg_pool2d_backward(grad_y, *args),
+                 reference.avg_pool2d_backward(grad_y, *args))
 
 
 @given(config=windows(max_channels=5), affine=st.booleans(), shift=st.floats(-3, 3),

@@ -468,7 +468,8 @@ def dropout_apply(x, mask):
 # through CuPy as cuBLAS products (linear, adaptive average pooling) or a few elementwise passes.
 
 dropout_mask = reference.dropout_mask
-leaky_relu_forward, leaky_relu_backward = reference.leaky_relu_forward, reference.leaky_relu_backward
+leaky_relu_forward = reference.leaky_relu_forward
+leaky_relu_backward = reference.leaky_relu_backward
 softmax_forward, softmax_backward = reference.softmax_forward, reference.softmax_backward
 log_softmax_forward = reference.log_softmax_forward
 log_softmax_backward = reference.log_softmax_backward
