@@ -97,11 +97,13 @@ def require_device():
 
 
 class _CupyKernels:
-    """The kernels, one cupy.RawModule per .cu file, compiled on first use."""
+    """The kernels, one cupy.RawModule per .cu file, compiled on first use; each kernel looked
+    up once per device."""
 
     def __init__(self, cupy):
         self._cupy = cupy
         self._modules = {}
+        self._functions = {}
         self._lock = threading.Lock()
         self._files = kernel_files()
         folder = kernel_directory()
@@ -113,15 +115,18 @@ class _CupyKernels:
         self._options = (f"-I{folder}",)
 
     def get_function(self, name):
-        base = name.rsplit("_", 1)[0]
-        path = self._files[base]
-        with self._lock:
-            module = self._modules.get(path)
-            if module is None:
-                module = self._cupy.RawModule(code=self._stamp + path.read_text(),
-                                              options=self._options)
-                self._modules[path] = module
-        return module.get_function(name)
+        key = (self._cupy.cuda.runtime.getDevice(), name)
+        function = self._functions.get(key)
+        if function is None:
+            path = self._files[name.rsplit("_", 1)[0]]
+            with self._lock:
+                module = self._modules.get(path)
+                if module is None:
+                    module = self._cupy.RawModule(code=self._stamp + path.read_text(),
+                                                  options=self._options)
+                    self._modules[path] = module
+            function = self._functions[key] = module.get_function(name)
+        return function
 
 
 class Runtime:
