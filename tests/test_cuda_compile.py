@@ -76,3 +76,42 @@ def test_nvcc_compiles_without_warnings(source, tmp_path):
                              "all-warnings", f"-I{KERNELS}", "-o", str(tmp_path / "k.cubin"),
                              str(source)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_loader_compiles_what_it_finds_once_per_file():
+    """minicnn.backend.cuda's loader, with a stand-in for cupy.RawModule that compiles the code
+    and options it is given with NVRTC (as RawModule would on a GPU, for sm_80): every kernel
+    the Python side launches is in the cubin of the file the loader picked, and each file is
+    compiled once."""
+    needs_nvrtc()
+    from cupy.cuda import nvrtc
+
+    from minicnn.backend import cuda
+
+    compiled = []
+
+    class RawModule:
+        def __init__(self, code, options):
+            program = nvrtc.createProgram(code, "minicnn.cu", [], [])
+            nvrtc.compileProgram(program, ["-arch=sm_80", "-ftz=true", *options])
+            self.cubin = nvrtc.getCUBIN(program)
+            nvrtc.destroyProgram(program)
+            compiled.append(code)
+
+        def get_function(self, name):
+            assert name.encode() + b"\0" in self.cubin, name
+            return name
+
+    class FakeCupy:
+        class cuda:
+            class runtime:
+                getDevice = staticmethod(lambda: 0)
+
+    FakeCupy.RawModule = RawModule
+    kernels = cuda._CupyKernels(FakeCupy)
+    names = [base + suffix for base in cuda.kernel_files() for suffix in ("_f32", "_f64")]
+    assert len(names) == 36
+    for name in names + names:
+        assert kernels.get_function(name) == name
+    assert len(compiled) == len(SOURCES)
+    assert all(code.startswith("// minicnn kernels ") for code in compiled)
