@@ -1,7 +1,7 @@
 """On a GPU (skipped without one): the CUDA kernels through CuPy against the NumPy reference,
 with the very tests of test_cuda_emulation.py (inputs made on the CPU, moved to the GPU, results
-moved back), and the gradients of a small network on the CUDA kernel set against the reference
-on the CPU in float64. benchmarks/gpu_check.sh runs this file.
+moved back), float64 gradient checks of the ops on the CUDA kernel set, and the gradients of a
+small network on the CUDA kernel set against the reference on the CPU. benchmarks/gpu_check.sh runs this file.
 """
 
 import numpy as np
@@ -70,6 +70,40 @@ def test_network_gradients_on_the_cuda_kernels_match_the_reference():
         gradients[device] = [p.grad.numpy().copy() for p in model.parameters()]
     for ours, spec in zip(gradients["cuda"], gradients["cpu"]):
         np.testing.assert_allclose(ours, spec, rtol=1e-10, atol=1e-10 * np.abs(spec).max())
+
+
+def _on_gpu(rng, *shape):
+    return mc.tensor(rng.standard_normal(shape), requires_grad=True, device="cuda")
+
+
+GRADCHECKS = {
+    "conv2d": (lambda x, w: F.conv2d(x, w, stride=2, padding=1, dilation=2, groups=2),
+               [(2, 4, 9, 8), (6, 2, 3, 2)]),
+    "max_pool2d": (lambda x: F.max_pool2d(x, 3, 2, padding=1, ceil_mode=True), [(2, 3, 7, 6)]),
+    "avg_pool2d": (lambda x: F.avg_pool2d(x, 3, 2, padding=1, ceil_mode=True,
+                                          count_include_pad=False), [(2, 3, 7, 6)]),
+    # times x: the sum of a batch norm's outputs barely depends on x, which leaves its
+    # gradient to rounding noise
+    "batch_norm": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True) * x,
+                   [(3, 4, 5, 5), (4,), (4,)]),
+    "local_response_norm": (lambda x: F.local_response_norm(x, 3, alpha=1e-1, k=2.0),
+                            [(2, 5, 4, 4)]),
+    "relu": (lambda x: F.relu(x), [(3, 7)]),
+    "cross_entropy": (lambda z: F.cross_entropy(z, np.array([1, 0, 3]), label_smoothing=0.1),
+                      [(3, 5)]),
+}
+
+
+@pytest.mark.parametrize("name", GRADCHECKS)
+def test_gradcheck_on_the_cuda_kernels(name):
+    """Central differences in float64 on the GPU, the ops running on the CUDA kernel set."""
+    from minicnn.utils.gradcheck import gradcheck
+    fn, shapes = GRADCHECKS[name]
+    rng = np.random.default_rng(0)
+    inputs = [_on_gpu(rng, *shape) for shape in shapes]
+    with mc.backend("cuda"):
+        result = gradcheck(fn, inputs, max_elements=30)
+    assert result, str(result)
 
 
 def test_kernels_for_picks_the_cuda_set_for_cupy_arrays():
