@@ -21,7 +21,7 @@ import numpy as np
 
 from minicnn.autograd import Function
 from minicnn.backend import get_array_module
-from minicnn.backend.geometry import PADDING_MODES, Window, pair, same_padding, transpose_output_size
+from minicnn.backend.geometry import Window, padding_for, pair, transpose_output_size
 from minicnn.nn.functional._arguments import check_input, run_batched
 
 __all__ = ["conv2d", "conv_transpose2d"]
@@ -95,9 +95,9 @@ class ConvTranspose2d(Function):
 
 # ----- the public functions and their argument checks --------------------------------------
 
-def _check(op, input, weight, bias, groups):
-    """The tensors (input 3-d or 4-d, weight 4-d, bias None or 1-d, one float dtype) and groups;
-    returns groups as an int."""
+def _check(op, input, weight, bias, groups, transposed):
+    """Tensors of one float dtype (input 3-d or 4-d, weight 4-d, bias 1-d or None) whose channels
+    agree with groups; returns groups as an int."""
     check_input(op, input, (3, 4))
     check_input(op, weight, (4,), "weight")
     if bias is not None:
@@ -111,6 +111,14 @@ def _check(op, input, weight, bias, groups):
     if weight.shape[0] % groups != 0:
         raise ValueError(f"{op}: weight.shape[0] = {weight.shape[0]} must be divisible by "
                          f"groups={groups}")
+    C_in, C_out = weight.shape[0], weight.shape[1] * groups
+    if not transposed:
+        C_in, C_out = C_out, C_in
+    if input.shape[-3] != C_in:
+        raise ValueError(f"{op}: groups={groups} and weight of shape {weight.shape} expect input "
+                         f"with {C_in} channels, got input of shape {input.shape}")
+    if bias is not None and bias.shape != (C_out,):
+        raise ValueError(f"{op}: bias must have shape ({C_out},), got {bias.shape}")
     return int(groups)
 
 
@@ -132,26 +140,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Raises TypeError / ValueError naming the argument that is wrong.
     """
     op = "conv2d"
-    groups = _check(op, input, weight, bias, groups)
-    F, C_per_group, kh, kw = weight.shape
+    groups = _check(op, input, weight, bias, groups, transposed=False)
+    kernel = weight.shape[2:]
     stride, dilation = pair(stride, "stride", op, 1), pair(dilation, "dilation", op, 1)
-    extra = (0, 0)
-    if padding == "same":
-        if stride != (1, 1):
-            raise ValueError(f"{op}: padding='same' is not supported for strided convolutions")
-        padding, extra = same_padding((kh, kw), dilation)
-    elif isinstance(padding, str):
-        if padding not in PADDING_MODES:
-            raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', "
-                             f"got {padding!r}")
-        padding = (0, 0)
-    padding = pair(padding, "padding", op, 0)
-    if input.shape[-3] != C_per_group * groups:
-        raise ValueError(f"{op}: groups={groups} and weight of shape {weight.shape} expect input "
-                         f"with {C_per_group * groups} channels, got input of shape {input.shape}")
-    if bias is not None and bias.shape != (F,):
-        raise ValueError(f"{op}: bias must have shape ({F},), got {bias.shape}")
-    window = Window(kh, kw, *stride, *padding, *dilation)
+    padding, extra = padding_for(padding, kernel, stride, dilation, op)
+    window = Window(*kernel, *stride, *padding, *dilation)
     H, W = input.shape[-2:]
     _check_output(op, window.output_hw(H + extra[0], W + extra[1]), input, window)
     return run_batched(Conv2d, input, weight, bias, window=window, groups=groups, extra_hw=extra)
@@ -168,24 +161,18 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     Raises TypeError / ValueError naming the argument that is wrong.
     """
     op = "conv_transpose2d"
-    groups = _check(op, input, weight, bias, groups)
-    C_in, C_out_per_group, kh, kw = weight.shape
+    groups = _check(op, input, weight, bias, groups, transposed=True)
+    kernel = weight.shape[2:]
     stride, dilation = pair(stride, "stride", op, 1), pair(dilation, "dilation", op, 1)
     padding = pair(padding, "padding", op, 0)
     output_padding = pair(output_padding, "output_padding", op, 0)
-    if input.shape[-3] != C_in:
-        raise ValueError(f"{op}: weight of shape {weight.shape} expects input with {C_in} "
-                         f"channels, got input of shape {input.shape}")
-    if bias is not None and bias.shape != (C_out_per_group * groups,):
-        raise ValueError(f"{op}: bias must have shape ({C_out_per_group * groups},), "
-                         f"got {bias.shape}")
     if any(o >= max(s, d) for o, s, d in zip(output_padding, stride, dilation)):
         raise ValueError(f"{op}: output_padding must be smaller than either stride or dilation, "
                          f"got output_padding={output_padding}, stride={stride}, "
                          f"dilation={dilation}")
-    window = Window(kh, kw, *stride, *padding, *dilation)
+    window = Window(*kernel, *stride, *padding, *dilation)
     output_hw = tuple(transpose_output_size(size, *args) for size, *args in zip(
-        input.shape[-2:], (kh, kw), stride, padding, output_padding, dilation))
+        input.shape[-2:], kernel, stride, padding, output_padding, dilation))
     _check_output(op, output_hw, input, window)
     return run_batched(ConvTranspose2d, input, weight, bias, window=window, groups=groups,
                        output_hw=output_hw)

@@ -42,7 +42,8 @@ class BatchNormInference(Function):
         planes = _as_planes(x)
         y, invstd = self.kernels.batch_norm_inference_forward(planes, running_mean, running_var,
                                                               weight, bias, eps)
-        self.save_for_backward(planes, running_mean, invstd, weight)
+        # a copy: training may update the buffer in place before this backward runs
+        self.save_for_backward(planes, running_mean.copy(), invstd, weight)
         return y.reshape(x.shape)
 
     def backward(self, grad_y):
