@@ -36,10 +36,12 @@ setup(
     package_data={"minicnn": ["data/embedded/*"], "minicnn._kernels": ["*.cu", "*.cuh"]},
     install_requires=["numpy>=1.22", "cffi>=1.15"],
     extras_require={
-        # the CUDA compile checks run NVRTC through CuPy without a GPU (Linux wheels only)
-        "test": ["pytest>=7", "hypothesis>=6",
-                 "cupy-cuda13x; platform_system == 'Linux'",
-                 "nvidia-cuda-nvrtc>=13,<14; platform_system == 'Linux'"],
+        "test": ["pytest>=7", "hypothesis>=6"],
+        # the CUDA compile checks of the test suite: NVRTC through CuPy, no GPU needed (Linux
+        # wheels). A machine with a GPU uses the CuPy of its own CUDA instead (".[cuda]"): two
+        # CuPy packages must not be installed together.
+        "cudacheck": ["cupy-cuda13x; platform_system == 'Linux'",
+                      "nvidia-cuda-nvrtc>=13,<14; platform_system == 'Linux'"],
         "cuda": ["cupy-cuda12x"],
         "plot": ["matplotlib"],
     },

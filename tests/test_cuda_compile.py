@@ -3,8 +3,8 @@ low-level bindings for sm_75, sm_80, sm_86, sm_90 (and sm_100 when the installed
 it), as `-arch=sm_XX` so that ptxas runs and reports resource errors (too much shared memory,
 too many registers); and nvcc -cubin with every warning an error, where nvcc is installed.
 
-These are not skipped in CI (CI=true): `pip install ".[test]"` brings cupy-cuda13x and the
-NVRTC wheel (setup.py). Only nvcc is optional (it is not on every user's machine).
+These are not skipped in CI (CI=true): `pip install ".[test,cudacheck]"` brings cupy-cuda13x and
+the NVRTC wheel (setup.py). Only nvcc is optional (it is not on every user's machine).
 """
 
 import os
@@ -26,7 +26,7 @@ def needs_nvrtc():
     if os.environ.get("CI", "").lower() in ("1", "true"):
         import cupy  # noqa: F401  (an ImportError fails the test)
     else:
-        pytest.importorskip("cupy", reason="CuPy is installed by pip install '.[test]'")
+        pytest.importorskip("cupy", reason="pip install '.[cudacheck]' installs CuPy")
 
 
 def nvrtc_compile(source, architecture):
