@@ -5,8 +5,11 @@ initial weights and batches: prints both loss curves and fails if they part.
     python3 benchmarks/gpu_resnet20_curve.py [--steps 200] [--batch 32]
 
 float32 rounds differently on the two devices (cuBLAS's sums, fused multiply-adds), and SGD
-amplifies the difference over the steps, so the check is on the mean loss of each window of 20
-steps: within 2% of each other, and falling.
+amplifies the difference step by step: two CPU kernel sets (C and the NumPy reference), from the
+same start, differ by 0.01% in the mean loss of steps 0-19, 5% in steps 20-39 and up to 32% in
+steps 80-99 (where the loss, memorising 256 random images, is down to 0.02). So the check is:
+the first 5 steps within 1e-3 of each other (before the difference has grown), every window of
+20 steps within a factor of 2, and the loss at the end below a tenth of the start.
 """
 
 import argparse
@@ -51,16 +54,17 @@ def main():
     cpu_set = "c" if ckernels.available() else "numpy"
     cpu = loss_curve("cpu", cpu_set, args.steps, args.batch)
     gpu = loss_curve("cuda", "cuda", args.steps, args.batch)
-    print(f"{'steps':>9s} {'cpu (' + cpu_set + ')':>10s} {'cuda':>10s} {'rel diff':>9s}")
-    failed = False
+    print(f"{'steps':>9s} {'cpu (' + cpu_set + ')':>10s} {'cuda':>10s} {'ratio':>7s}")
+    failed = not np.all(np.isfinite(gpu))
     for start in range(0, args.steps, 20):
         a, b = cpu[start:start + 20].mean(), gpu[start:start + 20].mean()
-        difference = abs(a - b) / abs(a)
-        failed |= difference > 0.02 or not np.isfinite(b)
-        print(f"{start:4d}-{start + 19:<4d} {a:10.4f} {b:10.4f} {difference:9.2%}")
-    falling = gpu[-20:].mean() < gpu[:20].mean()
-    print(f"first step: cpu {cpu[0]:.6f}, cuda {gpu[0]:.6f}; loss falling on cuda: {falling}")
-    if failed or not falling:
+        failed |= not 0.5 <= b / a <= 2
+        print(f"{start:4d}-{start + 19:<4d} {a:10.4f} {b:10.4f} {b / a:7.3f}")
+    early = np.max(np.abs(gpu[:5] - cpu[:5]) / np.abs(cpu[:5]))
+    learned = gpu[-20:].mean() < 0.1 * gpu[:20].mean()
+    print(f"first 5 steps: largest relative difference {early:.2e}; the loss on cuda fell "
+          f"below a tenth: {learned}")
+    if failed or early > 1e-3 or not learned:
         sys.exit("the loss curves part")
     print("loss curves agree")
 
