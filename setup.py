@@ -44,11 +44,19 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
-    packages=find_packages(include=["minicnn", "minicnn.*"]),
-    package_data={"minicnn": ["data/embedded/*"]},
+    # the CUDA sources (kernels/) ship inside the package as minicnn/_kernels, where
+    # minicnn.backend.cuda finds them in an installed wheel
+    packages=find_packages(include=["minicnn", "minicnn.*"]) + ["minicnn._kernels"],
+    package_dir={"minicnn._kernels": "kernels"},
+    package_data={"minicnn": ["data/embedded/*"], "minicnn._kernels": ["*.cu", "*.cuh"]},
     install_requires=["numpy>=1.22", "cffi>=1.15"],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "matplotlib"],
+        # the CUDA compile checks of the test suite: NVRTC through CuPy, no GPU needed (Linux
+        # wheels). A machine with a GPU uses the CuPy of its own CUDA instead (".[cuda]"): two
+        # CuPy packages must not be installed together.
+        "cudacheck": ["cupy-cuda13x; platform_system == 'Linux'",
+                      "nvidia-cuda-nvrtc>=13,<14; platform_system == 'Linux'"],
         "cuda": ["cupy-cuda12x"],
         "plot": ["matplotlib"],
         # mpi4py and an MPI from the package index (no system MPI needed; on a cluster,

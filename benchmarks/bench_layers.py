@@ -3,6 +3,7 @@ kernels when torch is installed): forward, and forward + backward (both gradient
 
     python3 benchmarks/bench_layers.py                 # every case, numpy and c kernel sets
     python3 benchmarks/bench_layers.py --sets c --repeat 3 --only resnet20
+    python3 benchmarks/bench_layers.py --device cuda  # CUDA kernels vs PyTorch (cuDNN) on a GPU
 
 Cases, float32, batch 128 unless said: the convolutions of the CIFAR ResNet-20 (each shape
 with the number of times the network uses it), AlexNet's conv1 (batch 32), a VGG conv (batch 8),
@@ -72,12 +73,31 @@ def conv_flops(case):
 
 # ----- running one case on minicnn or PyTorch -----------------------------------------------
 
+DEVICE = "cpu"   # --device: where minicnn's and PyTorch's tensors live
+
+
+def synchronized(fn):
+    """fn, then a wait for the GPU to finish (kernel launches return before the work ends)."""
+    if DEVICE == "cpu":
+        return fn
+
+    def run():
+        fn()
+        mc.backend.cupy.cuda.Device().synchronize()
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.synchronize()
+    return run
+
+
 def minicnn_step(case, rng):
     """(forward, forward_backward): closures running the case on minicnn tensors."""
-    x = mc.tensor(rng.standard_normal(case["x"]).astype(np.float32), requires_grad=True)
+    def tensor(array):
+        return mc.tensor(array, requires_grad=True, device=DEVICE)
+
+    x = tensor(rng.standard_normal(case["x"]).astype(np.float32))
     if case["kind"] == "conv":
-        w = mc.tensor(rng.standard_normal(case["w"]).astype(np.float32) * 0.1, requires_grad=True)
-        b = mc.tensor(np.zeros(case["w"][0], np.float32), requires_grad=True)
+        w = tensor(rng.standard_normal(case["w"]).astype(np.float32) * 0.1)
+        b = tensor(np.zeros(case["w"][0], np.float32))
         params = (x, w, b)
 
         def op():
@@ -89,8 +109,7 @@ def minicnn_step(case, rng):
             return F.max_pool2d(x, case["kernel"], case["stride"])
     else:
         C = case["x"][1]
-        weight = mc.tensor(np.ones(C, np.float32), requires_grad=True)
-        bias = mc.tensor(np.zeros(C, np.float32), requires_grad=True)
+        weight, bias = tensor(np.ones(C, np.float32)), tensor(np.zeros(C, np.float32))
         params = (x, weight, bias)
 
         def op():
@@ -104,18 +123,22 @@ def minicnn_step(case, rng):
             p.grad = None
         y = op()
         if grad is None:
-            grad = rng.standard_normal(y.shape).astype(np.float32)
+            grad = mc.tensor(rng.standard_normal(y.shape).astype(np.float32), device=DEVICE)
         y.backward(grad)
 
     return op, forward_backward
 
 
 def torch_step(case, rng):
-    x = torch.tensor(rng.standard_normal(case["x"]).astype(np.float32), requires_grad=True)
+    device = "cuda" if DEVICE == "cuda" and torch.cuda.is_available() else "cpu"
+
+    def tensor(array):
+        return torch.tensor(array, requires_grad=True, device=device)
+
+    x = tensor(rng.standard_normal(case["x"]).astype(np.float32))
     if case["kind"] == "conv":
-        w = torch.tensor(rng.standard_normal(case["w"]).astype(np.float32) * 0.1,
-                         requires_grad=True)
-        b = torch.zeros(case["w"][0], requires_grad=True)
+        w = tensor(rng.standard_normal(case["w"]).astype(np.float32) * 0.1)
+        b = tensor(np.zeros(case["w"][0], np.float32))
         params = (x, w, b)
 
         def op():
@@ -127,7 +150,7 @@ def torch_step(case, rng):
             return torch_F.max_pool2d(x, case["kernel"], case["stride"])
     else:
         C = case["x"][1]
-        weight, bias = torch.ones(C, requires_grad=True), torch.zeros(C, requires_grad=True)
+        weight, bias = tensor(np.ones(C, np.float32)), tensor(np.zeros(C, np.float32))
         params = (x, weight, bias)
 
         def op():
@@ -141,7 +164,8 @@ def torch_step(case, rng):
             p.grad = None
         y = op()
         if grad is None:
-            grad = torch.tensor(rng.standard_normal(tuple(y.shape)).astype(np.float32))
+            grad = torch.tensor(rng.standard_normal(tuple(y.shape)).astype(np.float32),
+                                device=device)
         y.backward(grad)
 
     return op, forward_backward
@@ -215,7 +239,7 @@ def on_kernels(name, fn):
     def run():
         with mc.backend(name):
             fn()
-    return run
+    return synchronized(run)
 
 
 # ----- the report ---------------------------------------------------------------------------
@@ -232,7 +256,14 @@ def main():
     parser.add_argument("--sets", default="numpy,c", help="kernel sets, comma-separated")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", default="", help="run the cases whose name contains this")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: minicnn's CUDA kernels (and the reference through CuPy) "
+                             "against PyTorch on the GPU (cuDNN); default sets numpy,cuda")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
+    if DEVICE == "cuda" and args.sets == "numpy,c":
+        args.sets = "numpy,cuda"
     sets = [s for s in args.sets.split(",") if s]
     if "c" in sets and not ckernels.available():
         print("C kernels unavailable:", ckernels.unavailable_reason())
@@ -254,8 +285,8 @@ def main():
         forward_runners, total_runners = {}, {}
         if torch is not None:
             forward, forward_backward = torch_step(case, rng)
-            forward_runners["torch"] = without_grad(forward, torch.no_grad)
-            total_runners["torch"] = forward_backward
+            forward_runners["torch"] = synchronized(without_grad(forward, torch.no_grad))
+            total_runners["torch"] = synchronized(forward_backward)
         for name in sets:
             forward, forward_backward = minicnn_step(case, rng)
             forward_runners[name] = on_kernels(name, without_grad(forward, mc.no_grad))

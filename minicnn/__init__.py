@@ -27,13 +27,17 @@ float64 = np.float64
 int64 = np.int64
 
 
-def tensor(data, dtype=None, requires_grad=False):
-    """A new leaf Tensor holding a copy of ``data`` (float32 unless data is float64)."""
+def tensor(data, dtype=None, requires_grad=False, device=None):
+    """A new leaf Tensor holding a copy of ``data`` (float32 unless data is float64), on
+    ``device`` ("cpu" or "cuda"; by default where data is)."""
     if isinstance(data, Tensor):
         data = data.array
     if hasattr(data, "copy"):
         data = data.copy()
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    if device is None:
+        return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    moved = Tensor(data, dtype=dtype).to(device).detach()
+    return moved.requires_grad_(requires_grad)
 
 
 def from_numpy(array):

@@ -248,11 +248,9 @@ def _move(array, device):
     xp = get_array_module(array)
     if device == "cpu":
         return array if xp is np else xp.asnumpy(array)
-    try:
-        import cupy
-    except ImportError:
-        raise RuntimeError("device 'cuda' needs CuPy (pip install cupy-cuda12x)") from None
-    return cupy.asarray(array)
+    from minicnn.backend import cuda
+    cuda.require_device()
+    return cuda.cupy_or_none().asarray(array)
 
 
 # ----- matrix product -----------------------------------------------------------------------

@@ -5,8 +5,7 @@ One decision point: ``kernels_for(array)`` returns the kernel set (a module with
 
 - ``"numpy"``: the NumPy reference kernels, always available;
 - ``"c"``: the C kernels of ``csrc/`` (CPU arrays), built by ``pip install``;
-- ``"cuda"``: kernels for CuPy arrays (today the reference kernels run through CuPy; the
-  hand-written CUDA kernels of ``kernels/`` plug in here);
+- ``"cuda"``: the CUDA kernels of ``kernels/`` (``cuda.py``), for CuPy arrays;
 - ``"auto"`` (default): the fastest kernel set built for that kind of array.
 
 The C kernels take non-empty float32 / float64 NumPy arrays: under "auto" any other array runs on
@@ -135,8 +134,18 @@ def _choose(name, array):
     if name == "cuda" and not on_gpu:
         raise RuntimeError("backend 'cuda' needs CuPy arrays; move the model and data with "
                            ".to('cuda') or select backend 'c', 'numpy' or 'auto'")
-    if name == "numpy" or on_gpu and name != "c":
-        # the reference kernels are written against the array API that NumPy and CuPy share
+    if name == "numpy":
+        # the reference kernels are written against the array API that NumPy and CuPy share:
+        # on CuPy arrays they can be compared with the CUDA kernels
+        return reference
+    if on_gpu and name != "c":
+        if array.dtype in (np.float32, np.float64) and array.size > 0:
+            from minicnn.backend import cuda
+            return cuda
+        if name == "cuda":
+            raise RuntimeError(f"backend 'cuda' cannot run an array of dtype {array.dtype} and "
+                               f"shape {array.shape}: the CUDA kernels take non-empty float32 / "
+                               "float64 CuPy arrays; select 'auto' or 'numpy'")
         return reference
     if not ckernels.available():
         if name == "c":

@@ -38,9 +38,25 @@ def _blas():
 def _kernel_sets():
     sets = {"numpy": "available (the reference)"}
     sets["c"] = "available" if ckernels.available() else "missing: " + ckernels.unavailable_reason()
-    sets["cuda"] = ("available (CuPy " + backend.cupy.__version__ + ")" if backend.cupy is not None
-                    else "missing: CuPy is not installed")
+    gpu = _gpu()
+    sets["cuda"] = (f"available ({gpu['gpu']}, CUDA runtime {gpu['cuda_runtime']}, "
+                    f"CuPy {gpu['cupy']}, kernels in {gpu['kernels']})" if "gpu" in gpu
+                    else "missing: " + gpu["reason"])
     return sets
+
+
+def _gpu():
+    """The first GPU's name, the CUDA runtime and CuPy versions and the kernel sources, or
+    ``reason``: why the CUDA kernel set cannot run."""
+    from minicnn.backend import cuda
+    reason = cuda.unavailable_reason()
+    if reason:
+        return {"reason": reason}
+    runtime = backend.cupy.cuda.runtime
+    version = runtime.runtimeGetVersion()
+    return {"gpu": runtime.getDeviceProperties(0)["name"].decode(),
+            "cuda_runtime": f"{version // 1000}.{version % 1000 // 10}",
+            "cupy": backend.cupy.__version__, "kernels": str(cuda.kernel_directory())}
 
 
 def info(file=None, quiet=False):

@@ -1,0 +1,572 @@
+"""The CUDA kernels of ``kernels/`` (one ``.cu`` per family), loaded with CuPy and launched with
+validated arguments.
+
+Each function has the name, arguments and results of its kernel in ``reference.py``, on CuPy
+arrays. It checks everything before a launch with the validators the C kernels use
+(``validate.py``): CuPy arrays (a NumPy array among them is refused, naming it) of float32 /
+float64, one dtype per call, C-contiguous (copied when not), ranks and shapes that agree, sizes
+>= 1 and element counts that fit in int64. Matrix products go to cuBLAS through ``cupy.matmul``;
+the convolution family is the reference's tiled products around the im2col / col2im kernels.
+
+The sources ship inside the package (``minicnn/_kernels`` in a wheel; ``kernels/`` in a source
+checkout). Each file is compiled by NVRTC the first time one of its kernels runs, once per
+process (``cupy.RawModule``; CuPy also caches the binaries on disk). A failed launch (an invalid
+configuration, out of memory) raises a RuntimeError / MemoryError naming the kernel; with
+``MINICNN_CUDA_SYNC=1`` every launch is followed by a synchronisation, so that an error that
+CUDA reports later (an illegal address) names its kernel too.
+
+``Runtime`` holds where the kernels run: the array module, the compiled kernels and the launch
+shape. The tests swap in a runtime of NumPy arrays and the same kernels compiled for the CPU
+(tests/cuda_emulation.py), which runs every function of this module without a GPU.
+"""
+
+import contextlib
+import hashlib
+import operator
+import os
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from minicnn.backend import reference
+from minicnn.backend import validate as check
+
+NAME = "cuda"
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+_SUFFIX = {np.dtype(np.float32): "_f32", np.dtype(np.float64): "_f64"}
+
+
+# ----- the kernel sources and the device ----------------------------------------------------
+
+def kernel_directory():
+    """The folder of the .cu sources: minicnn/_kernels when installed, else the checkout's
+    kernels/."""
+    for folder in (_PACKAGE / "_kernels", _PACKAGE.parent / "kernels"):
+        if (folder / "kernel.cuh").is_file():
+            return folder
+    raise RuntimeError(f"the CUDA kernel sources are missing (looked in {_PACKAGE / '_kernels'} "
+                       f"and {_PACKAGE.parent / 'kernels'}); reinstall minicnn")
+
+
+def kernel_files():
+    """{kernel name without its dtype suffix: the .cu file that defines it}."""
+    files = {}
+    for path in sorted(kernel_directory().glob("*.cu")):
+        for name in re.findall(r"__global__\s+void\s+NAME\((\w+)\)", path.read_text()):
+            files[name] = path
+    return files
+
+
+def cupy_or_none():
+    from minicnn import backend
+    return backend.cupy
+
+
+def device_count():
+    """How many CUDA devices CuPy sees (0 without CuPy, a driver or a GPU)."""
+    cupy = cupy_or_none()
+    if cupy is None:
+        return 0
+    try:
+        return cupy.cuda.runtime.getDeviceCount()
+    except Exception:  # noqa: BLE001  (CuPy raises its own error types when no driver loads)
+        return 0
+
+
+def unavailable_reason():
+    """Why the CUDA kernel set cannot run here ("" when it can)."""
+    if cupy_or_none() is None:
+        return "CuPy is not installed (pip install cupy-cuda12x or cupy-cuda13x)"
+    if device_count() == 0:
+        return "CuPy found no CUDA device (no GPU, or no driver)"
+    return ""
+
+
+def available():
+    return not unavailable_reason()
+
+
+def require_device():
+    """Raise a RuntimeError saying what is missing when arrays cannot go to a GPU."""
+    reason = unavailable_reason()
+    if reason:
+        raise RuntimeError("device 'cuda': " + reason)
+
+
+class _CupyKernels:
+    """The kernels, one cupy.RawModule per .cu file, compiled on first use; each kernel looked
+    up once per device."""
+
+    def __init__(self, cupy):
+        self._cupy = cupy
+        self._modules = {}
+        self._functions = {}
+        self._lock = threading.Lock()
+        self._files = kernel_files()
+        folder = kernel_directory()
+        # CuPy's disk cache is keyed by the source text; the headers it includes count too
+        digest = hashlib.sha256()
+        for path in sorted(folder.glob("*.cu*")):
+            digest.update(path.name.encode() + path.read_bytes())
+        self._stamp = f"// minicnn kernels {digest.hexdigest()[:16]}\n"
+        self._options = (f"-I{folder}",)
+
+    def get_function(self, name):
+        key = (self._cupy.cuda.runtime.getDevice(), name)
+        function = self._functions.get(key)
+        if function is None:
+            path = self._files[name.rsplit("_", 1)[0]]
+            with self._lock:
+                module = self._modules.get(path)
+                if module is None:
+                    module = self._cupy.RawModule(code=self._stamp + path.read_text(),
+                                                  options=self._options)
+                    self._modules[path] = module
+            function = self._functions[key] = module.get_function(name)
+        return function
+
+
+class Runtime:
+    """Where the kernels run: ``xp`` (cupy, or numpy under the tests' emulation), ``kernels``
+    (anything with get_function(name) -> kernel(grid, block, args, shared_mem=...)), and the
+    launch shape: ``block`` threads a block, at most ``max_blocks`` blocks (every kernel loops
+    over its work, so a smaller grid is still correct)."""
+
+    def __init__(self, xp, kernels, block=256, max_blocks=4096):
+        self.xp, self.kernels, self.block, self.max_blocks = xp, kernels, block, max_blocks
+        self.synchronize = os.environ.get("MINICNN_CUDA_SYNC", "") not in ("", "0")
+
+
+_runtime = None
+_runtime_lock = threading.Lock()
+
+
+def runtime():
+    """The process's runtime, made on first use (needs CuPy and a device)."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            require_device()
+            _runtime = Runtime(cupy_or_none(), _CupyKernels(cupy_or_none()))
+        return _runtime
+
+
+@contextlib.contextmanager
+def runtime_override(replacement):
+    """Run the kernels on another Runtime inside the block (the tests' CPU emulation)."""
+    global _runtime
+    with _runtime_lock:
+        previous, _runtime = _runtime, replacement
+    try:
+        yield replacement
+    finally:
+        with _runtime_lock:
+            _runtime = previous
+
+
+def _empty(kernel, shape, dtype, zeros=False):
+    xp = runtime().xp
+    try:
+        return xp.zeros(shape, dtype) if zeros else xp.empty(shape, dtype)
+    except MemoryError as error:
+        raise MemoryError(f"CUDA kernel {kernel}: no memory for its output of shape "
+                          f"{tuple(shape)} ({error})") from error
+
+
+def _launch(kernel, dtype, work, *args, per_block=False):
+    """Launch ``kernel`` for ``dtype`` over ``work`` items: elements (one thread each, the grid
+    covering them up to max_blocks) or, with ``per_block``, rows / channels (one block each,
+    with a block of accum values of dynamic shared memory for its reductions)."""
+    run = runtime()
+    name = kernel + _SUFFIX[np.dtype(dtype)]
+    if per_block:
+        grid, shared = min(work, run.max_blocks), run.block * np.dtype(np.float64).itemsize
+    else:
+        grid, shared = min(-(-work // run.block), run.max_blocks), 0
+    try:
+        run.kernels.get_function(name)((max(grid, 1),), (run.block,), args, shared_mem=shared)
+        if run.synchronize:
+            run.xp.cuda.Device().synchronize()
+    except RuntimeError as error:  # CuPy's CUDA errors, the emulation's launch errors
+        raise RuntimeError(f"CUDA kernel {name} (grid {grid}, block {run.block}) failed: "
+                           f"{error}") from error
+
+
+def _floats(name, array, **options):
+    return check.floats(name, array, runtime().xp, **options)
+
+
+def _sizes(*values):
+    return tuple(np.int64(v) for v in values)
+
+
+# ----- ReLU ---------------------------------------------------------------------------------
+
+def relu_forward(x):
+    x = _floats("x", x)
+    y = _empty("relu_forward", x.shape, x.dtype)
+    _launch("relu_forward", x.dtype, x.size, x, y, np.int64(x.size))
+    return y
+
+
+def relu_backward(grad_y, y):
+    y = _floats("y", y)
+    grad_y = _floats("grad_y", grad_y, like=y, like_name="y")
+    check.same_shape("grad_y", grad_y, y.shape, "y")
+    grad_x = _empty("relu_backward", y.shape, y.dtype)
+    _launch("relu_backward", y.dtype, y.size, grad_y, y, grad_x, np.int64(y.size))
+    return grad_x
+
+
+# ----- softmax cross-entropy ----------------------------------------------------------------
+
+def _cross_entropy_arguments(function, logits_name, logits, target, weight, ignore_index,
+                             label_smoothing):
+    xp = runtime().xp
+    logits = _floats(logits_name, logits, ndim=2)
+    check.positive_sizes(logits_name, logits.shape)
+    M, C = logits.shape
+    target = check.int64s("target", target, (M,), xp)
+    ignore_index = int(operator.index(ignore_index))
+    if not -2 ** 63 <= ignore_index < 2 ** 63:
+        raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
+    outside = (target != ignore_index) & ((target < 0) | (target >= C))
+    if outside.any():
+        raise IndexError(f"{function}: target {int(target[outside][0])} is out of bounds for "
+                         f"{C} classes")
+    if weight is not None:
+        weight = _floats("weight", weight, like=logits, like_name=logits_name)
+        if weight.shape != (C,):
+            raise ValueError(f"weight must have shape ({C},), got {weight.shape}")
+    return logits, target, weight, np.int64(ignore_index), np.float64(label_smoothing)
+
+
+def softmax_cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing):
+    logits, target, weight, ignore_index, label_smoothing = _cross_entropy_arguments(
+        "softmax_cross_entropy_forward", "logits", logits, target, weight, ignore_index,
+        label_smoothing)
+    M, C = logits.shape
+    loss = _empty("softmax_cross_entropy_forward", (M,), logits.dtype)
+    log_probs = _empty("softmax_cross_entropy_forward", (M, C), logits.dtype)
+    _launch("softmax_cross_entropy_forward", logits.dtype, M, logits, target, weight,
+            ignore_index, label_smoothing, loss, log_probs, *_sizes(M, C), per_block=True)
+    return loss, log_probs
+
+
+def softmax_cross_entropy_backward(grad_loss, log_probs, target, weight, ignore_index,
+                                   label_smoothing):
+    log_probs, target, weight, ignore_index, label_smoothing = _cross_entropy_arguments(
+        "softmax_cross_entropy_backward", "log_probs", log_probs, target, weight, ignore_index,
+        label_smoothing)
+    M, C = log_probs.shape
+    grad_loss = _floats("grad_loss", grad_loss, like=log_probs, like_name="log_probs")
+    check.same_shape("grad_loss", grad_loss, (M,), "target")
+    grad_logits = _empty("softmax_cross_entropy_backward", (M, C), log_probs.dtype)
+    _launch("softmax_cross_entropy_backward", log_probs.dtype, M, grad_loss, log_probs, target,
+            weight, ignore_index, label_smoothing, grad_logits, *_sizes(M, C), per_block=True)
+    return grad_logits
+
+
+# ----- convolution --------------------------------------------------------------------------
+
+def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
+    x = _floats("x", x, ndim=4)
+    check.positive_sizes("x", x.shape)
+    window = check.window((kh, kw, sh, sw, ph, pw, dh, dw))
+    N, C, H, W = x.shape
+    oh, ow = check.output_hw("im2col", H, W, window)
+    check.positive_sizes("cols", (C, kh, kw, N, oh, ow))
+    cols = _empty("im2col", (C * kh * kw, N * oh * ow), x.dtype)
+    _launch("im2col", x.dtype, cols.size, x, cols, *_sizes(N, C, H, W, *window))
+    return cols
+
+
+def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
+    N, C, H, W = check.int32s("NCHW", (N, C, H, W), 1)
+    check.positive_sizes("x", (N, C, H, W))
+    window = check.window((kh, kw, sh, sw, ph, pw, dh, dw))
+    oh, ow = check.output_hw("col2im", H, W, window)
+    cols = _floats("cols", cols, ndim=2)
+    check.positive_sizes("cols", (C, kh, kw, N, oh, ow))
+    if cols.shape != (C * kh * kw, N * oh * ow):
+        raise ValueError(f"cols must have shape (C*kh*kw, N*oh*ow) = {(C * kh * kw, N * oh * ow)},"
+                         f" got {cols.shape}")
+    x = _empty("col2im", (N, C, H, W), cols.dtype)
+    _launch("col2im", cols.dtype, x.size, cols, x, *_sizes(N, C, H, W, *window))
+    return x
+
+
+# the conv family: the reference's tiled matrix products (cupy.matmul: cuBLAS) around the
+# im2col / col2im kernels above
+
+def conv2d_forward(x, weight, groups, window):
+    x, weight, groups, window = check.conv2d_operands(x, weight, groups, window, runtime().xp)
+    return reference._conv2d_forward(x, weight, groups, window, im2col)
+
+
+def conv2d_backward_input(grad_y, weight, groups, window, input_hw):
+    grad_y, weight, groups, window, input_hw = check.conv2d_backward_input_operands(
+        grad_y, weight, groups, window, input_hw, runtime().xp)
+    return reference._conv2d_backward_input(grad_y, weight, groups, window, input_hw, col2im)
+
+
+def conv2d_backward_weight(x, grad_y, groups, window):
+    x, grad_y, groups, window = check.conv2d_backward_weight_operands(x, grad_y, groups, window,
+                                                                      runtime().xp)
+    return reference._conv2d_backward_weight(x, grad_y, groups, window, im2col)
+
+
+# ----- pooling ------------------------------------------------------------------------------
+
+def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
+    x = _floats("x", x, ndim=4)
+    check.positive_sizes("x", x.shape)
+    window = check.window((kh, kw, sh, sw, ph, pw, dh, dw))
+    oh, ow = check.int32s(("oh", "ow"), (oh, ow), 1)
+    N, C, H, W = x.shape
+    check.pooled_hw(H, W, window, oh, ow)
+    check.positive_sizes("y", (N, C, oh, ow))
+    y = _empty("max_pool2d_forward", (N, C, oh, ow), x.dtype)
+    indices = _empty("max_pool2d_forward", (N, C, oh, ow), np.int64)
+    _launch("max_pool2d_forward", x.dtype, y.size, x, y, indices,
+            *_sizes(N, C, H, W, *window, oh, ow))
+    return y, indices
+
+
+def max_pool2d_backward(grad_y, indices, H, W):
+    grad_y = _floats("grad_y", grad_y, ndim=4)
+    check.positive_sizes("grad_y", grad_y.shape)
+    indices = check.int64s("indices", indices, grad_y.shape, runtime().xp)
+    N, C, oh, ow = grad_y.shape
+    H, W = check.int32s(("H", "W"), (H, W), 1)
+    check.int32s(("oh", "ow"), (oh, ow), 1)
+    check.positive_sizes("grad_x", (N, C, H, W))
+    if ((indices < -1) | (indices >= H * W)).any():
+        raise IndexError(f"indices must be -1 or a position h*W + w in [0, {H * W}) of the "
+                         f"input plane")
+    grad_x = _empty("max_pool2d_backward", (N, C, H, W), grad_y.dtype, zeros=True)
+    _launch("max_pool2d_backward", grad_y.dtype, N * C, grad_y, indices, grad_x,
+            *_sizes(N, C, oh, ow, H, W))
+    return grad_x
+
+
+def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
+    x = _floats("x", x, ndim=4)
+    check.positive_sizes("x", x.shape)
+    window = check.window((kh, kw, sh, sw, ph, pw, 1, 1))
+    oh, ow = check.int32s(("oh", "ow"), (oh, ow), 1)
+    N, C, H, W = x.shape
+    check.pooled_hw(H, W, window, oh, ow)
+    kh, kw, sh, sw, ph, pw, _, _ = window
+    check.positive_sizes("y", (N, C, oh, ow))
+    y = _empty("avg_pool2d_forward", (N, C, oh, ow), x.dtype)
+    _launch("avg_pool2d_forward", x.dtype, y.size, x, y,
+            *_sizes(N, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow), np.int32(bool(count_include_pad)))
+    return y
+
+
+def avg_pool2d_backward(grad_y, H, W, kh, kw, sh, sw, ph, pw, count_include_pad):
+    grad_y = _floats("grad_y", grad_y, ndim=4)
+    check.positive_sizes("grad_y", grad_y.shape)
+    H, W = check.int32s(("H", "W"), (H, W), 1)
+    window = check.window((kh, kw, sh, sw, ph, pw, 1, 1))
+    N, C, oh, ow = grad_y.shape
+    check.int32s(("oh", "ow"), (oh, ow), 1)
+    check.pooled_hw(H, W, window, oh, ow)
+    kh, kw, sh, sw, ph, pw, _, _ = window
+    check.positive_sizes("grad_x", (N, C, H, W))
+    grad_x = _empty("avg_pool2d_backward", (N, C, H, W), grad_y.dtype)
+    _launch("avg_pool2d_backward", grad_y.dtype, grad_x.size, grad_y, grad_x,
+            *_sizes(N, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow),
+            np.int32(bool(count_include_pad)))
+    return grad_x
+
+
+# ----- batch norm ---------------------------------------------------------------------------
+
+def _channel_vector(name, array, like, C, optional=False):
+    return check.channel_vector(name, array, like, C, optional, runtime().xp)
+
+
+def batch_norm_forward(x, weight, bias, eps):
+    x = _floats("x", x, ndim=4)
+    check.positive_sizes("x", x.shape)
+    N, C, H, W = x.shape
+    weight = _channel_vector("weight", weight, x, C, optional=True)
+    bias = _channel_vector("bias", bias, x, C, optional=True)
+    y = _empty("batch_norm_forward", x.shape, x.dtype)
+    mean, var, invstd = (_empty("batch_norm_forward", (C,), x.dtype) for _ in range(3))
+    _launch("batch_norm_forward", x.dtype, C, x, weight, bias, np.float64(eps), y, mean, var,
+            invstd, *_sizes(N, C, H, W), per_block=True)
+    return y, mean, var, invstd
+
+
+def batch_norm_backward(grad_y, x, weight, mean, invstd):
+    x = _floats("x", x, ndim=4)
+    check.positive_sizes("x", x.shape)
+    N, C, H, W = x.shape
+    grad_y = _floats("grad_y", grad_y, like=x, like_name="x")
+    check.same_shape("grad_y", grad_y, x.shape, "x")
+    weight = _channel_vector("weight", weight, x, C, optional=True)
+    mean = _channel_vector("mean", mean, x, C)
+    invstd = _channel_vector("invstd", invstd, x, C)
+    grad_x = _empty("batch_norm_backward", x.shape, x.dtype)
+    grad_weight = _empty("batch_norm_backward", (C,), x.dtype)
+    grad_bias = _empty("batch_norm_backward", (C,), x.dtype)
+    _launch("batch_norm_backward", x.dtype, C, grad_y, x, weight, mean, invstd, grad_x,
+            grad_weight, grad_bias, *_sizes(N, C, H, W), per_block=True)
+    return grad_x, grad_weight, grad_bias
+
+
+# ----- local response norm ------------------------------------------------------------------
+
+def _lrn_scalars(size, alpha, beta, k):
+    size, = check.int32s(("size",), (size,), 1)
+    return np.int64(size), np.float64(alpha), np.float64(beta), np.float64(k)
+
+
+def lrn_forward(x, size, alpha, beta, k):
+    x = _floats("x", x, ndim=4)
+    check.positive_sizes("x", x.shape)
+    scalars = _lrn_scalars(size, alpha, beta, k)
+    y = _empty("lrn_forward", x.shape, x.dtype)
+    scale = _empty("lrn_forward", x.shape, x.dtype)
+    _launch("lrn_forward", x.dtype, x.size, x, y, scale, *_sizes(*x.shape), *scalars)
+    return y, scale
+
+
+def lrn_backward(grad_y, x, y, scale, size, alpha, beta, k):
+    x = _floats("x", x, ndim=4)
+    check.positive_sizes("x", x.shape)
+    arrays = []
+    for name, array in (("grad_y", grad_y), ("y", y), ("scale", scale)):
+        array = _floats(name, array, like=x, like_name="x")
+        check.same_shape(name, array, x.shape, "x")
+        arrays.append(array)
+    grad_y, y, scale = arrays
+    scalars = _lrn_scalars(size, alpha, beta, k)
+    grad_x = _empty("lrn_backward", x.shape, x.dtype)
+    _launch("lrn_backward", x.dtype, x.size, grad_y, x, y, scale, grad_x, *_sizes(*x.shape),
+            *scalars)
+    return grad_x
+
+
+# ----- dropout ------------------------------------------------------------------------------
+
+def dropout_apply(x, mask):
+    x = _floats("x", x)
+    mask = _floats("mask", mask, like=x, like_name="x")
+    check.same_shape("mask", mask, x.shape, "x")
+    y = _empty("dropout_apply", x.shape, x.dtype)
+    _launch("dropout_apply", x.dtype, x.size, x, mask, y, np.int64(x.size))
+    return y
+
+
+# ----- kernels the CUDA set takes from the reference -----------------------------------------
+# As in the C set: the dropout mask is drawn by NumPy from minicnn's generator (the caller moves
+# it to the GPU), so that every kernel set sees the same mask for the same seed. The others run
+# through CuPy as cuBLAS products (linear, adaptive average pooling) or a few elementwise passes.
+
+dropout_mask = reference.dropout_mask
+leaky_relu_forward = reference.leaky_relu_forward
+leaky_relu_backward = reference.leaky_relu_backward
+softmax_forward, softmax_backward = reference.softmax_forward, reference.softmax_backward
+log_softmax_forward = reference.log_softmax_forward
+log_softmax_backward = reference.log_softmax_backward
+linear_forward = reference.linear_forward
+linear_backward_input, linear_backward_weight = (reference.linear_backward_input,
+                                                 reference.linear_backward_weight)
+avg_pool2d_divisor = reference.avg_pool2d_divisor
+adaptive_avg_pool2d_forward = reference.adaptive_avg_pool2d_forward
+adaptive_avg_pool2d_backward = reference.adaptive_avg_pool2d_backward
+adaptive_max_pool2d_forward = reference.adaptive_max_pool2d_forward
+batch_norm_inference_forward = reference.batch_norm_inference_forward
+batch_norm_inference_backward = reference.batch_norm_inference_backward
+
+
+# ----- optimizer updates (in place) ---------------------------------------------------------
+
+class _InPlace:
+    """The arrays an update writes, checked and made C-contiguous; ``finish()`` copies the
+    results back into arrays that were not contiguous."""
+
+    def __init__(self, param, grad, **state):
+        xp = runtime().xp
+        if not isinstance(param, xp.ndarray) or param.dtype not in check.FLOATS:
+            raise TypeError(f"param must be a float32 or float64 {xp.__name__}.ndarray, got "
+                            f"{getattr(param, 'dtype', type(param).__name__)}")
+        self.dtype = param.dtype
+        self.grad = _floats("grad", grad, like=param, like_name="param")
+        check.same_shape("grad", self.grad, param.shape, "param")
+        self._originals = {"param": param}
+        self._originals.update((name, array) for name, array in state.items() if array is not None)
+        for name, array in self._originals.items():
+            if name != "param":
+                _floats(name, array, like=param, like_name="param")
+                check.same_shape(name, array, param.shape, "param")
+        named = list(self._originals.items()) + [("grad", grad)]
+        for a, (name_a, array_a) in enumerate(named):
+            for name_b, array_b in named[a + 1:]:
+                if xp.may_share_memory(array_a, array_b):
+                    raise ValueError(f"{name_a} and {name_b} overlap in memory; the update "
+                                     "needs separate arrays")
+        self.arrays = {name: xp.ascontiguousarray(array) for name, array in self._originals.items()}
+        self.size = np.int64(param.size)
+
+    def __getitem__(self, name):
+        return self.arrays.get(name)
+
+    def finish(self):
+        for name, original in self._originals.items():
+            if self.arrays[name] is not original:
+                original[...] = self.arrays[name]
+
+
+def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
+             maximize, first_step):
+    if momentum != 0 and momentum_buffer is None:
+        raise ValueError("momentum_buffer is needed when momentum != 0")
+    update = _InPlace(param, grad, momentum_buffer=momentum_buffer if momentum != 0 else None)
+    _launch("sgd_step", update.dtype, int(update.size), update["param"], update.grad,
+            update["momentum_buffer"], update.size, np.float64(lr), np.float64(momentum),
+            np.float64(dampening), np.float64(weight_decay), np.int32(bool(nesterov)),
+            np.int32(bool(maximize)), np.int32(bool(first_step)))
+    update.finish()
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
+              weight_decay, decoupled_weight_decay, amsgrad, maximize):
+    if amsgrad and max_exp_avg_sq is None:
+        raise ValueError("max_exp_avg_sq is needed when amsgrad is on")
+    if exp_avg is None or exp_avg_sq is None:
+        raise ValueError("exp_avg and exp_avg_sq are needed")
+    step = check.integer("step", step, 1)
+    update = _InPlace(param, grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
+                      max_exp_avg_sq=max_exp_avg_sq if amsgrad else None)
+    _launch("adam_step", update.dtype, int(update.size), update["param"], update.grad,
+            update["exp_avg"], update["exp_avg_sq"], update["max_exp_avg_sq"], update.size,
+            np.int64(step), np.float64(lr), np.float64(beta1), np.float64(beta2),
+            np.float64(eps), np.float64(weight_decay), np.int32(bool(decoupled_weight_decay)),
+            np.int32(bool(amsgrad)), np.int32(bool(maximize)))
+    update.finish()
+
+
+def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
+                 weight_decay, momentum, centered, maximize):
+    if square_avg is None:
+        raise ValueError("square_avg is needed")
+    if centered and grad_avg is None:
+        raise ValueError("grad_avg is needed when centered is on")
+    if momentum > 0 and momentum_buffer is None:
+        raise ValueError("momentum_buffer is needed when momentum > 0")
+    update = _InPlace(param, grad, square_avg=square_avg,
+                      grad_avg=grad_avg if centered else None,
+                      momentum_buffer=momentum_buffer if momentum > 0 else None)
+    _launch("rmsprop_step", update.dtype, int(update.size), update["param"], update.grad,
+            update["square_avg"], update["grad_avg"], update["momentum_buffer"], update.size,
+            np.float64(lr), np.float64(alpha), np.float64(eps), np.float64(weight_decay),
+            np.float64(momentum), np.int32(bool(centered)), np.int32(bool(maximize)))
+    update.finish()
