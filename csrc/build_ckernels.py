@@ -37,9 +37,9 @@ def make_builder(module_name="minicnn._ckernels", extra_compile_args=(), extra_l
         '#include "minicnn.h"',
         sources=[str(path) if absolute_paths else os.path.relpath(path) for path in sources],
         include_dirs=[str(HERE)],
-        extra_compile_args=["-O3", "-std=c11"] + _openmp_flags() + list(extra_compile_args)
+        extra_compile_args=["-O3", "-std=c11", "-pthread"] + _openmp_flags() + list(extra_compile_args)
         + os.environ.get("MINICNN_CFLAGS", "").split(),
-        extra_link_args=_openmp_flags() + list(extra_link_args)
+        extra_link_args=["-pthread"] + _openmp_flags() + list(extra_link_args)
         + os.environ.get("MINICNN_LDFLAGS", "").split(),
     )
     return builder

@@ -22,6 +22,13 @@ typedef double accum;
 
 int minicnn_openmp_threads(void);
 
+/* threadpool.c: run(ctx, item, worker) for every item in [0, items) on at most `threads`
+ * threads (worker 0 is the caller, workers < threads), items claimed dynamically;
+ * minicnn_pool_threads(items) is the thread count to size per-worker buffers for */
+int minicnn_pool_threads(int64_t items);
+void minicnn_parallel_for(int64_t items, int threads, void (*run)(void *, int64_t, int),
+                          void *ctx);
+
 #define MINICNN_PARALLEL_MIN 32768
 #define MINICNN_PRAGMA(x) _Pragma(#x)
 #define OMP_FOR(work) \

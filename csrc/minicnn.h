@@ -58,6 +58,42 @@ int col2im_f64(const double *cols, double *x, int64_t N, int64_t C, int64_t H, i
                 int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                 int64_t dh, int64_t dw);
 
+/* gemm.c: C (M, N) = A (M, K) @ B (K, N), or += when accumulate is 1; row-major, A stored
+ * (K, M) when trans_a (B likewise), rows lda / ldb / ldc elements apart */
+int gemm_f32(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const float *a,
+             int64_t lda, const float *b, int64_t ldb, int accumulate, float *c, int64_t ldc);
+int gemm_f64(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const double *a,
+             int64_t lda, const double *b, int64_t ldb, int accumulate, double *c, int64_t ldc);
+/* the micro-kernel in use: "portable", "avx2" or "avx512"; set one, or "auto" (the default,
+ * also read from MINICNN_GEMM_KERNEL): MINICNN_BAD_ARGUMENT for a name this CPU cannot run */
+const char *minicnn_gemm_kernel(void);
+int minicnn_set_gemm_kernel(const char *name);
+
+/* conv2d.c: convolution on the GEMM, im2col / col2im fused into it; x (N, C, H, W),
+ * weight (F, C/groups, kh, kw), y (N, F, oh, ow); every output element written */
+int conv2d_forward_f32(const float *x, const float *weight, float *y, int64_t N, int64_t C,
+                       int64_t H, int64_t W, int64_t F, int64_t groups, int64_t kh, int64_t kw,
+                       int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw);
+int conv2d_forward_f64(const double *x, const double *weight, double *y, int64_t N, int64_t C,
+                       int64_t H, int64_t W, int64_t F, int64_t groups, int64_t kh, int64_t kw,
+                       int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw);
+int conv2d_backward_input_f32(const float *grad_y, const float *weight, float *grad_x,
+                              int64_t N, int64_t C, int64_t H, int64_t W, int64_t F,
+                              int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                              int64_t ph, int64_t pw, int64_t dh, int64_t dw);
+int conv2d_backward_input_f64(const double *grad_y, const double *weight, double *grad_x,
+                              int64_t N, int64_t C, int64_t H, int64_t W, int64_t F,
+                              int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                              int64_t ph, int64_t pw, int64_t dh, int64_t dw);
+int conv2d_backward_weight_f32(const float *x, const float *grad_y, float *grad_weight,
+                               int64_t N, int64_t C, int64_t H, int64_t W, int64_t F,
+                               int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                               int64_t ph, int64_t pw, int64_t dh, int64_t dw);
+int conv2d_backward_weight_f64(const double *x, const double *grad_y, double *grad_weight,
+                               int64_t N, int64_t C, int64_t H, int64_t W, int64_t F,
+                               int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                               int64_t ph, int64_t pw, int64_t dh, int64_t dw);
+
 /* pooling.c: x (N, C, H, W) <-> y, indices (N, C, oh, ow) */
 int max_pool2d_forward_f32(const float *x, float *y, int64_t *indices, int64_t N, int64_t C,
                             int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,

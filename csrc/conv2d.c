@@ -1,0 +1,514 @@
+/* conv2d.c: 2-d convolution, forward and both gradients, on the GEMM of gemm.c with im2col and
+ * col2im fused into it: the column matrix is never built beyond one packed panel.
+ *
+ * x (N, C, H, W), weight (F, C/G, kh, kw), y (N, F, oh, ow), G groups; per group g, with
+ * cols = im2col(x_g) (C/G*kh*kw, N*oh*ow) as in conv.c (column q = n*oh*ow + oy*ow + ox):
+ *
+ *   forward          y_g  (F/G, N*oh*ow)      = W_g (F/G, C/G*kh*kw) @ cols
+ *                    B is packed straight from x; a tile lands in y's NCHW layout
+ *   input gradient   dx_g = col2im(W_g^T (C/G*kh*kw, F/G) @ dy_g (F/G, N*oh*ow))
+ *                    each tile of W_g^T @ dy_g is added into dx where im2col read it
+ *   weight gradient  dW_g (F/G, C/G*kh*kw)     = dy_g @ cols^T
+ *                    B = cols^T is packed straight from x, A = dy_g from dy's NCHW layout
+ *
+ * Threads (threadpool.c): one parallel call per convolution, over independent items claimed
+ * dynamically. Forward: (group, block of columns). Input gradient: (group, images, block of
+ * channels): an item owns its part of dx, so no two items write the same element (no atomics)
+ * and every element sums in a fixed order. Weight gradient: (group, chunk of columns q), each
+ * chunk into its own partial dW; the item that finishes a group's last chunk adds the partials
+ * in chunk order, so the result does not depend on the thread count either. */
+#ifndef real
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
+
+struct conv_geometry {
+    int64_t N, C, H, W, F, G, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+    int64_t Cg, Fg, P, taps;  /* channels and filters per group, oh*ow, kh*kw */
+};
+
+/* sizes that make sense, every element count inside int64 and every index inside 2^62 */
+static int conv_geometry_set(struct conv_geometry *g, int64_t N, int64_t C, int64_t H, int64_t W,
+                             int64_t F, int64_t G, int64_t kh, int64_t kw, int64_t sh,
+                             int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw) {
+    int64_t count;
+    const int64_t limit = (int64_t)1 << 31;
+    if (!COUNT(&count, N, C, H, W, F, G) || H >= limit || W >= limit || C % G != 0
+        || F % G != 0 || !window_ok(kh, sh, ph, dh) || !window_ok(kw, sw, pw, dw))
+        return 0;
+    const int64_t oh = window_output_size(H, kh, sh, ph, dh);
+    const int64_t ow = window_output_size(W, kw, sw, pw, dw);
+    if (!COUNT(&count, N, F, oh, ow, 4) || !COUNT(&count, N, C, H, W, 4)
+        || !COUNT(&count, F, C, kh, kw, 64) || !COUNT(&count, C, kh, kw, N, oh, ow))
+        return 0;
+    *g = (struct conv_geometry){N, C, H, W, F, G, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
+                                C / G, F / G, oh * ow, kh * kw};
+    return 1;
+}
+
+/* A stretch of columns q = n*P + oy*ow + ox with one (n, oy) and consecutive ox. */
+struct column_run {
+    int64_t n, oy, ox, length, start;  /* start: its offset from the first column */
+};
+
+/* columns [q, q + count) as runs; returns how many (at most count) */
+static int column_runs(const struct conv_geometry *g, int64_t q, int64_t count,
+                       struct column_run *runs) {
+    int n_runs = 0;
+    int64_t n = q / g->P, oy = q % g->P / g->ow, ox = q % g->ow;
+    for (int64_t start = 0; start < count;) {
+        const int64_t length = g->ow - ox < count - start ? g->ow - ox : count - start;
+        runs[n_runs++] = (struct column_run){n, oy, ox, length, start};
+        start += length;
+        ox = 0;
+        if (++oy == g->oh) {
+            oy = 0;
+            n++;
+        }
+    }
+    return n_runs;
+}
+
+/* the ox in [run->ox, run->ox + run->length) whose input column ox*sw + offset is in [0, W) */
+static void run_inside(const struct conv_geometry *g, const struct column_run *run,
+                       int64_t offset, int64_t *first, int64_t *last) {
+    int64_t lo = offset >= 0 ? 0 : (-offset + g->sw - 1) / g->sw;
+    int64_t hi = g->W - 1 - offset >= 0 ? (g->W - 1 - offset) / g->sw + 1 : 0;
+    if (lo < run->ox) lo = run->ox;
+    if (hi > run->ox + run->length) hi = run->ox + run->length;
+    *first = lo;
+    *last = hi > lo ? hi : lo;
+}
+
+/* items of a parallel call split into `parts` nearly equal ranges: range `part` of `total` */
+static void split_range(int64_t total, int64_t parts, int64_t part, int64_t *begin,
+                        int64_t *end) {
+    *begin = total * part / parts;
+    *end = total * (part + 1) / parts;
+}
+
+static int64_t gcd(int64_t a, int64_t b) {
+    while (b) {
+        const int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+#define GENERIC_FILE "conv2d.c"
+#include "generic.h"
+#else
+
+/* ----- forward: y_g = W_g @ im2col(x_g) ----------------------------------------------------- */
+
+struct NAME(conv_job) {
+    struct conv_geometry g;
+    const struct gemm_kernel *kernel;
+    const real *x, *dy;
+    real *y, *dx, *dw;
+    const real *packed_a;  /* per group, group_stride elements apart */
+    int64_t group_stride, blocks, channel_block, images_per_item, chunks;
+    real *workspace;       /* per worker, worker_stride elements apart */
+    size_t worker_stride;
+    real *partials;        /* weight gradient: per (group, chunk) */
+    _Atomic int64_t *chunks_done;
+};
+
+struct NAME(conv_product) {
+    const struct NAME(conv_job) *job;
+    int64_t group;
+    real *out;  /* weight gradient: where this item's (F/G, C/G*kh*kw) product goes */
+};
+
+/* B = im2col(x_g): rows (c, i, j), columns q */
+static void NAME(pack_im2col)(const struct gemm_product *product, int64_t p0, int64_t kc,
+                              int64_t j0, int64_t nc, int nr, void *out) {
+    const struct NAME(conv_product) *cp = product->context;
+    const struct conv_geometry *g = &cp->job->g;
+    const real *x = cp->job->x + cp->group * g->Cg * g->H * g->W;
+    real *dst = out;
+    struct column_run runs[GEMM_MAX_NR];
+    for (int64_t jr = 0; jr < nc; jr += nr, dst += kc * nr) {
+        const int64_t columns = product->n - (j0 + jr) < nr ? product->n - (j0 + jr) : nr;
+        const int n_runs = column_runs(g, j0 + jr, columns, runs);
+        for (int64_t p = 0; p < kc; p++) {
+            const int64_t row = p0 + p, c = row / g->taps, i = row / g->kw % g->kh;
+            const int64_t offset = row % g->kw * g->dw - g->pw;
+            real *to = dst + p * nr;
+            for (int r = 0; r < n_runs; r++) {
+                const struct column_run *run = &runs[r];
+                real *o = to + run->start - run->ox;  /* o[ox] is column ox of the run */
+                const int64_t h = run->oy * g->sh - g->ph + i * g->dh;
+                int64_t first, last, ox = run->ox;
+                if (h < 0 || h >= g->H) {
+                    for (; ox < run->ox + run->length; ox++) o[ox] = 0;
+                    continue;
+                }
+                run_inside(g, run, offset, &first, &last);
+                for (; ox < first; ox++) o[ox] = 0;
+                const real *in = x + (run->n * g->C + c) * g->H * g->W + h * g->W + offset;
+                if (g->sw == 1) {
+                    for (; ox < last; ox++) o[ox] = in[ox];
+                } else {
+                    for (; ox < last; ox++) o[ox] = in[ox * g->sw];
+                }
+                for (; ox < run->ox + run->length; ox++) o[ox] = 0;
+            }
+            for (int64_t t = columns; t < nr; t++) to[t] = 0;
+        }
+    }
+}
+
+static void *NAME(forward_tile)(const struct gemm_product *product, int64_t i, int64_t j,
+                                int64_t *rs) {
+    const struct NAME(conv_product) *cp = product->context;
+    const struct conv_geometry *g = &cp->job->g;
+    const int64_t n = j / g->P, p = j % g->P;
+    if (p + cp->job->kernel->nr > g->P) return NULL;  /* the tile spans two images */
+    *rs = g->P;
+    return cp->job->y + (n * g->F + cp->group * g->Fg + i) * g->P + p;
+}
+
+static void NAME(forward_update)(const struct gemm_product *product, int64_t i, int64_t j,
+                                 int mr, int nr, const void *ab, int64_t rs_ab, int accumulate) {
+    const struct NAME(conv_product) *cp = product->context;
+    const struct conv_geometry *g = &cp->job->g;
+    const real *from = ab;
+    for (int t = 0; t < nr; t++) {
+        const int64_t n = (j + t) / g->P, p = (j + t) % g->P;
+        real *out = cp->job->y + (n * g->F + cp->group * g->Fg + i) * g->P + p;
+        for (int r = 0; r < mr; r++) {
+            out[r * g->P] = accumulate ? out[r * g->P] + from[r * rs_ab + t] : from[r * rs_ab + t];
+        }
+    }
+}
+
+static void NAME(forward_item)(void *context, int64_t item, int worker) {
+    const struct NAME(conv_job) *job = context;
+    const struct conv_geometry *g = &job->g;
+    const int64_t group = item / job->blocks, block = item % job->blocks;
+    const struct NAME(conv_product) cp = {job, group, NULL};
+    const struct gemm_product product = {g->Fg, g->N * g->P, g->Cg * g->taps,
+                                         NAME(pack_im2col), NAME(forward_tile),
+                                         NAME(forward_update), &cp};
+    const int64_t j0 = block * job->kernel->nc;
+    const int64_t j1 = j0 + job->kernel->nc < product.n ? j0 + job->kernel->nc : product.n;
+    NAME(gemm_run)(&product, job->kernel, job->packed_a + group * job->group_stride, 0, g->Fg,
+                   j0, j1, 0, product.k, 0, job->workspace + worker * job->worker_stride);
+}
+
+/* the packed weights of every group, as A (rows f, columns (c, i, j)) or transposed */
+static real *NAME(pack_weights)(const struct conv_geometry *g, const real *weight,
+                                const struct gemm_kernel *kernel, int transposed,
+                                int64_t *group_stride) {
+    const int64_t K = g->Cg * g->taps;
+    const int64_t m = transposed ? K : g->Fg, k = transposed ? g->Fg : K;
+    *group_stride = round_up(m, kernel->mr) * k;
+    real *packed = malloc((size_t)(*group_stride * g->G) * sizeof(real));
+    if (packed == NULL) return NULL;
+    for (int64_t group = 0; group < g->G; group++) {
+        NAME(gemm_pack_a)(weight + group * g->Fg * K, transposed ? 1 : K, transposed ? K : 1, m,
+                          0, k, kernel, packed + group * *group_stride);
+    }
+    return packed;
+}
+
+static int NAME(conv_workspace)(struct NAME(conv_job) *job, int threads, size_t extra) {
+    job->worker_stride = gemm_packed_b_bytes(job->kernel, sizeof(real)) / sizeof(real) + extra;
+    job->workspace = malloc((size_t)threads * job->worker_stride * sizeof(real));
+    return job->workspace != NULL;
+}
+
+int NAME(conv2d_forward)(const real *x, const real *weight, real *y, int64_t N, int64_t C,
+                         int64_t H, int64_t W, int64_t F, int64_t groups, int64_t kh,
+                         int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
+                         int64_t dw) {
+    struct NAME(conv_job) job = {0};
+    if (!conv_geometry_set(&job.g, N, C, H, W, F, groups, kh, kw, sh, sw, ph, pw, dh, dw))
+        return MINICNN_BAD_ARGUMENT;
+    job.kernel = NAME(gemm_kernel)();
+    job.x = x;
+    job.y = y;
+    job.blocks = (N * job.g.P + job.kernel->nc - 1) / job.kernel->nc;
+    const int threads = minicnn_pool_threads(groups * job.blocks);
+    real *packed = NAME(pack_weights)(&job.g, weight, job.kernel, 0, &job.group_stride);
+    job.packed_a = packed;
+    if (packed == NULL || !NAME(conv_workspace)(&job, threads, 0)) {
+        free(packed);
+        return MINICNN_OUT_OF_MEMORY;
+    }
+    minicnn_parallel_for(groups * job.blocks, threads, NAME(forward_item), &job);
+    free(packed);
+    free(job.workspace);
+    return MINICNN_OK;
+}
+
+/* ----- input gradient: dx_g = col2im(W_g^T @ dy_g) ------------------------------------------ */
+
+/* B = dy_g: rows f, columns q */
+static void NAME(pack_grad_y)(const struct gemm_product *product, int64_t p0, int64_t kc,
+                              int64_t j0, int64_t nc, int nr, void *out) {
+    const struct NAME(conv_product) *cp = product->context;
+    const struct conv_geometry *g = &cp->job->g;
+    real *dst = out;
+    for (int64_t jr = 0; jr < nc; jr += nr, dst += kc * nr) {
+        const int64_t q = j0 + jr;
+        const int64_t columns = product->n - q < nr ? product->n - q : nr;
+        for (int64_t p = 0; p < kc; p++) {
+            real *to = dst + p * nr;
+            for (int64_t t = 0; t < columns;) {  /* one image at a time */
+                const int64_t n = (q + t) / g->P, pixel = (q + t) % g->P;
+                const int64_t length = g->P - pixel < columns - t ? g->P - pixel : columns - t;
+                const real *in = cp->job->dy + (n * g->F + cp->group * g->Fg + p0 + p) * g->P
+                    + pixel;
+                for (int64_t s = 0; s < length; s++) to[t + s] = in[s];
+                t += length;
+            }
+            for (int64_t t = columns; t < nr; t++) to[t] = 0;
+        }
+    }
+}
+
+static void *NAME(no_tile)(const struct gemm_product *product, int64_t i, int64_t j,
+                           int64_t *rs) {
+    (void)product, (void)i, (void)j, (void)rs;
+    return NULL;
+}
+
+/* add a tile of dcols (rows (c, i, j), columns q) into dx where im2col read it from */
+static void NAME(col2im_update)(const struct gemm_product *product, int64_t i, int64_t j,
+                                int mr, int nr, const void *ab, int64_t rs_ab, int accumulate) {
+    (void)accumulate;  /* always add: each item zeroes its part of dx first */
+    const struct NAME(conv_product) *cp = product->context;
+    const struct conv_geometry *g = &cp->job->g;
+    struct column_run runs[GEMM_MAX_NR];
+    const int n_runs = column_runs(g, j, nr, runs);
+    for (int r = 0; r < mr; r++) {
+        const int64_t row = i + r, c = row / g->taps, ki = row / g->kw % g->kh;
+        const int64_t offset = row % g->kw * g->dw - g->pw;
+        const real *from = (const real *)ab + r * rs_ab;
+        for (int u = 0; u < n_runs; u++) {
+            const struct column_run *run = &runs[u];
+            const int64_t h = run->oy * g->sh - g->ph + ki * g->dh;
+            if (h < 0 || h >= g->H) continue;
+            int64_t first, last;
+            run_inside(g, run, offset, &first, &last);
+            real *out = cp->job->dx + (run->n * g->C + cp->group * g->Cg + c) * g->H * g->W
+                + h * g->W + offset;
+            const real *in = from + run->start - run->ox;
+            if (g->sw == 1) {
+                for (int64_t ox = first; ox < last; ox++) out[ox] += in[ox];
+            } else {
+                for (int64_t ox = first; ox < last; ox++) out[ox * g->sw] += in[ox];
+            }
+        }
+    }
+}
+
+static void NAME(backward_input_item)(void *context, int64_t item, int worker) {
+    const struct NAME(conv_job) *job = context;
+    const struct conv_geometry *g = &job->g;
+    const int64_t channel_blocks = (g->Cg + job->channel_block - 1) / job->channel_block;
+    const int64_t image_blocks = (g->N + job->images_per_item - 1) / job->images_per_item;
+    const int64_t group = item / (image_blocks * channel_blocks);
+    const int64_t n0 = item / channel_blocks % image_blocks * job->images_per_item;
+    const int64_t c0 = item % channel_blocks * job->channel_block;
+    const int64_t n1 = n0 + job->images_per_item < g->N ? n0 + job->images_per_item : g->N;
+    const int64_t c1 = c0 + job->channel_block < g->Cg ? c0 + job->channel_block : g->Cg;
+    for (int64_t n = n0; n < n1; n++) {  /* this item's part of dx, summed into below */
+        memset(job->dx + (n * g->C + group * g->Cg + c0) * g->H * g->W, 0,
+               (size_t)((c1 - c0) * g->H * g->W) * sizeof(real));
+    }
+    const struct NAME(conv_product) cp = {job, group, NULL};
+    const struct gemm_product product = {g->Cg * g->taps, g->N * g->P, g->Fg,
+                                         NAME(pack_grad_y), NAME(no_tile),
+                                         NAME(col2im_update), &cp};
+    NAME(gemm_run)(&product, job->kernel, job->packed_a + group * job->group_stride,
+                   c0 * g->taps, c1 * g->taps, n0 * g->P, n1 * g->P, 0, g->Fg, 0,
+                   job->workspace + worker * job->worker_stride);
+}
+
+int NAME(conv2d_backward_input)(const real *grad_y, const real *weight, real *grad_x, int64_t N,
+                                int64_t C, int64_t H, int64_t W, int64_t F, int64_t groups,
+                                int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                                int64_t pw, int64_t dh, int64_t dw) {
+    struct NAME(conv_job) job = {0};
+    if (!conv_geometry_set(&job.g, N, C, H, W, F, groups, kh, kw, sh, sw, ph, pw, dh, dw))
+        return MINICNN_BAD_ARGUMENT;
+    const struct conv_geometry *g = &job.g;
+    job.kernel = NAME(gemm_kernel)();
+    job.dy = grad_y;
+    job.dx = grad_x;
+    /* channel blocks of about 128 rows (c, i, j) that start on a panel of MR rows */
+    const int64_t unit = job.kernel->mr / gcd(job.kernel->mr, g->taps);
+    const int64_t units = 128 / (unit * g->taps) > 1 ? 128 / (unit * g->taps) : 1;
+    job.channel_block = unit * units < g->Cg ? unit * units : g->Cg;
+    job.images_per_item = g->P >= 1024 ? 1 : 1024 / g->P;
+    const int64_t items = groups * ((g->Cg + job.channel_block - 1) / job.channel_block)
+        * ((N + job.images_per_item - 1) / job.images_per_item);
+    const int threads = minicnn_pool_threads(items);
+    real *packed = NAME(pack_weights)(g, weight, job.kernel, 1, &job.group_stride);
+    job.packed_a = packed;
+    if (packed == NULL || !NAME(conv_workspace)(&job, threads, 0)) {
+        free(packed);
+        return MINICNN_OUT_OF_MEMORY;
+    }
+    minicnn_parallel_for(items, threads, NAME(backward_input_item), &job);
+    free(packed);
+    free(job.workspace);
+    return MINICNN_OK;
+}
+
+/* ----- weight gradient: dW_g = dy_g @ im2col(x_g)^T ----------------------------------------- */
+
+/* A = dy_g: rows f, columns q in [q0, q0 + kc), one k block laid out as gemm_pack_a does */
+static void NAME(pack_grad_y_rows)(const struct NAME(conv_job) *job, int64_t group, int64_t q0,
+                                   int64_t kc, real *dst) {
+    const struct conv_geometry *g = &job->g;
+    const int mr = job->kernel->mr;
+    for (int64_t ir = 0; ir < g->Fg; ir += mr, dst += kc * mr) {
+        const int rows = g->Fg - ir < mr ? (int)(g->Fg - ir) : mr;
+        for (int r = 0; r < mr; r++) {
+            if (r >= rows) {
+                for (int64_t p = 0; p < kc; p++) dst[p * mr + r] = 0;
+                continue;
+            }
+            for (int64_t p = 0; p < kc;) {  /* one image at a time */
+                const int64_t n = (q0 + p) / g->P, pixel = (q0 + p) % g->P;
+                const int64_t length = g->P - pixel < kc - p ? g->P - pixel : kc - p;
+                const real *in = job->dy + (n * g->F + group * g->Fg + ir + r) * g->P + pixel;
+                for (int64_t s = 0; s < length; s++) dst[(p + s) * mr + r] = in[s];
+                p += length;
+            }
+        }
+    }
+}
+
+/* B = im2col(x_g)^T: rows q, columns (c, i, j) */
+static void NAME(pack_im2col_transposed)(const struct gemm_product *product, int64_t p0,
+                                         int64_t kc, int64_t j0, int64_t nc, int nr,
+                                         void *out) {
+    const struct NAME(conv_product) *cp = product->context;
+    const struct conv_geometry *g = &cp->job->g;
+    const real *x = cp->job->x + cp->group * g->Cg * g->H * g->W;
+    struct column_run runs[GEMM_MAX_KC];
+    const int n_runs = column_runs(g, p0, kc, runs);
+    real *dst = out;
+    for (int64_t jr = 0; jr < nc; jr += nr, dst += kc * nr) {
+        for (int t = 0; t < nr; t++) {
+            const int64_t column = j0 + jr + t;
+            if (column >= product->n) {
+                for (int64_t p = 0; p < kc; p++) dst[p * nr + t] = 0;
+                continue;
+            }
+            const int64_t c = column / g->taps, i = column / g->kw % g->kh;
+            const int64_t offset = column % g->kw * g->dw - g->pw;
+            for (int u = 0; u < n_runs; u++) {
+                const struct column_run *run = &runs[u];
+                real *o = dst + (run->start - run->ox) * nr + t;  /* o[ox * nr]: column ox */
+                const int64_t h = run->oy * g->sh - g->ph + i * g->dh;
+                int64_t first, last, ox = run->ox;
+                if (h < 0 || h >= g->H) {
+                    for (; ox < run->ox + run->length; ox++) o[ox * nr] = 0;
+                    continue;
+                }
+                run_inside(g, run, offset, &first, &last);
+                for (; ox < first; ox++) o[ox * nr] = 0;
+                const real *in = x + (run->n * g->C + c) * g->H * g->W + h * g->W + offset;
+                for (; ox < last; ox++) o[ox * nr] = in[ox * g->sw];
+                for (; ox < run->ox + run->length; ox++) o[ox * nr] = 0;
+            }
+        }
+    }
+}
+
+static void *NAME(weight_tile)(const struct gemm_product *product, int64_t i, int64_t j,
+                               int64_t *rs) {
+    const struct NAME(conv_product) *cp = product->context;
+    *rs = product->n;
+    return cp->out + i * product->n + j;
+}
+
+static void NAME(weight_update)(const struct gemm_product *product, int64_t i, int64_t j,
+                                int mr, int nr, const void *ab, int64_t rs_ab, int accumulate) {
+    const struct NAME(conv_product) *cp = product->context;
+    const real *from = ab;
+    for (int r = 0; r < mr; r++) {
+        real *out = cp->out + (i + r) * product->n + j;
+        for (int t = 0; t < nr; t++) {
+            out[t] = accumulate ? out[t] + from[r * rs_ab + t] : from[r * rs_ab + t];
+        }
+    }
+}
+
+static void NAME(backward_weight_item)(void *context, int64_t item, int worker) {
+    const struct NAME(conv_job) *job = context;
+    const struct conv_geometry *g = &job->g;
+    const int64_t group = item / job->chunks, chunk = item % job->chunks;
+    const int64_t size = g->Fg * g->Cg * g->taps;  /* of one group's dW */
+    real *dw = job->dw + group * size;
+    const struct NAME(conv_product) cp = {
+        job, group, job->chunks == 1 ? dw : job->partials + item * size};
+    const struct gemm_product product = {g->Fg, g->Cg * g->taps, g->N * g->P,
+                                         NAME(pack_im2col_transposed), NAME(weight_tile),
+                                         NAME(weight_update), &cp};
+    real *packed_b = job->workspace + worker * job->worker_stride;
+    real *packed_a = packed_b + gemm_packed_b_bytes(job->kernel, sizeof(real)) / sizeof(real);
+    int64_t q0, q1;
+    split_range(product.k, job->chunks, chunk, &q0, &q1);
+    const int64_t kc_max = gemm_block_k(q1 - q0, job->kernel->kc);
+    for (int64_t q = q0; q < q1; q += kc_max) {
+        const int64_t kc = q1 - q < kc_max ? q1 - q : kc_max;
+        NAME(pack_grad_y_rows)(job, group, q, kc, packed_a);
+        NAME(gemm_run)(&product, job->kernel, packed_a, 0, g->Fg, 0, product.n, q, q + kc,
+                       q > q0, packed_b);
+    }
+    if (job->chunks == 1) return;
+    /* the last chunk of the group to finish adds the partials, in chunk order */
+    if (atomic_fetch_add(&job->chunks_done[group], 1) != job->chunks - 1) return;
+    const real *partials = job->partials + group * job->chunks * size;
+    for (int64_t e = 0; e < size; e++) {
+        real sum = partials[e];
+        for (int64_t c = 1; c < job->chunks; c++) sum += partials[c * size + e];
+        dw[e] = sum;
+    }
+}
+
+int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_weight, int64_t N,
+                                 int64_t C, int64_t H, int64_t W, int64_t F, int64_t groups,
+                                 int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                                 int64_t pw, int64_t dh, int64_t dw) {
+    struct NAME(conv_job) job = {0};
+    if (!conv_geometry_set(&job.g, N, C, H, W, F, groups, kh, kw, sh, sw, ph, pw, dh, dw))
+        return MINICNN_BAD_ARGUMENT;
+    const struct conv_geometry *g = &job.g;
+    job.kernel = NAME(gemm_kernel)();
+    job.x = x;
+    job.dy = grad_y;
+    job.dw = grad_weight;
+    /* chunks of at least 1024 columns, at most 16: a fixed split, whatever the thread count */
+    const int64_t columns = N * g->P;
+    job.chunks = columns / 1024 < 1 ? 1 : columns / 1024 > 16 ? 16 : columns / 1024;
+    const int64_t items = groups * job.chunks;
+    const int threads = minicnn_pool_threads(items);
+    const size_t partials = job.chunks == 1 ? 0 : (size_t)(items * g->Fg * g->Cg * g->taps);
+    job.partials = malloc((partials + 1) * sizeof(real));
+    job.chunks_done = calloc((size_t)groups, sizeof(*job.chunks_done));
+    if (job.partials == NULL || job.chunks_done == NULL
+        || !NAME(conv_workspace)(&job, threads,
+                                 (size_t)(round_up(g->Fg, job.kernel->mr) * job.kernel->kc))) {
+        free(job.partials);
+        free(job.chunks_done);
+        return MINICNN_OUT_OF_MEMORY;
+    }
+    minicnn_parallel_for(items, threads, NAME(backward_weight_item), &job);
+    free(job.partials);
+    free(job.chunks_done);
+    free(job.workspace);
+    return MINICNN_OK;
+}
+
+#endif
