@@ -71,15 +71,42 @@ static int column_runs(const struct conv_geometry *g, int64_t q, int64_t count,
     return n_runs;
 }
 
-/* the ox in [run->ox, run->ox + run->length) whose input column ox*sw + offset is in [0, W) */
-static void run_inside(const struct conv_geometry *g, const struct column_run *run,
-                       int64_t offset, int64_t *first, int64_t *last) {
-    int64_t lo = offset >= 0 ? 0 : (-offset + g->sw - 1) / g->sw;
-    int64_t hi = g->W - 1 - offset >= 0 ? (g->W - 1 - offset) / g->sw + 1 : 0;
-    if (lo < run->ox) lo = run->ox;
-    if (hi > run->ox + run->length) hi = run->ox + run->length;
+/* One row (c, i, j) of im2col: where its entries come from, worked out once per call. */
+struct im2col_row {
+    int64_t channel;   /* c * H * W */
+    int64_t h_offset;  /* i * dh - ph: row oy reads input row oy * sh + h_offset */
+    int64_t w_offset;  /* j * dw - pw: column ox reads input column ox * sw + w_offset */
+    int64_t ox_first, ox_last;  /* the ox whose input column is inside [0, W) */
+};
+
+static struct im2col_row *im2col_rows(const struct conv_geometry *g) {
+    const int64_t K = g->Cg * g->taps;
+    struct im2col_row *rows = malloc((size_t)K * sizeof(*rows));
+    if (rows == NULL) return NULL;
+    for (int64_t row = 0; row < K; row++) {
+        const int64_t offset = row % g->kw * g->dw - g->pw;
+        int64_t first = offset >= 0 ? 0 : (-offset + g->sw - 1) / g->sw;
+        int64_t last = g->W - 1 - offset >= 0 ? (g->W - 1 - offset) / g->sw + 1 : 0;
+        if (first > g->ow) first = g->ow;
+        if (last < first) last = first;
+        if (last > g->ow) last = g->ow;
+        rows[row] = (struct im2col_row){row / g->taps * g->H * g->W,
+                                        row / g->kw % g->kh * g->dh - g->ph, offset, first, last};
+    }
+    return rows;
+}
+
+/* the part [*first, *last) of a run that a row reads from inside the image (empty when the
+ * run's input row is padding); returns the input row, or -1 */
+static int64_t run_inside(const struct conv_geometry *g, const struct column_run *run,
+                          const struct im2col_row *row, int64_t *first, int64_t *last) {
+    const int64_t h = run->oy * g->sh + row->h_offset;
+    int64_t lo = row->ox_first > run->ox ? row->ox_first : run->ox;
+    int64_t hi = row->ox_last < run->ox + run->length ? row->ox_last : run->ox + run->length;
+    if (h < 0 || h >= g->H || hi < lo) lo = hi = run->ox;
     *first = lo;
-    *last = hi > lo ? hi : lo;
+    *last = hi;
+    return lo == hi ? -1 : h;
 }
 
 /* items of a parallel call split into `parts` nearly equal ranges: range `part` of `total` */
@@ -109,6 +136,7 @@ struct NAME(conv_job) {
     const struct gemm_kernel *kernel;
     const real *x, *dy;
     real *y, *dx, *dw;
+    const struct im2col_row *rows;  /* the rows of im2col(x_g), the same for every group */
     const real *packed_a;  /* per group, group_stride elements apart */
     int64_t group_stride, blocks, channel_block, images_per_item, chunks;
     real *workspace;       /* per worker, worker_stride elements apart */
@@ -135,21 +163,16 @@ static void NAME(pack_im2col)(const struct gemm_product *product, int64_t p0, in
         const int64_t columns = product->n - (j0 + jr) < nr ? product->n - (j0 + jr) : nr;
         const int n_runs = column_runs(g, j0 + jr, columns, runs);
         for (int64_t p = 0; p < kc; p++) {
-            const int64_t row = p0 + p, c = row / g->taps, i = row / g->kw % g->kh;
-            const int64_t offset = row % g->kw * g->dw - g->pw;
+            const struct im2col_row *row = &cp->job->rows[p0 + p];
             real *to = dst + p * nr;
             for (int r = 0; r < n_runs; r++) {
                 const struct column_run *run = &runs[r];
                 real *o = to + run->start - run->ox;  /* o[ox] is column ox of the run */
-                const int64_t h = run->oy * g->sh - g->ph + i * g->dh;
                 int64_t first, last, ox = run->ox;
-                if (h < 0 || h >= g->H) {
-                    for (; ox < run->ox + run->length; ox++) o[ox] = 0;
-                    continue;
-                }
-                run_inside(g, run, offset, &first, &last);
+                const int64_t h = run_inside(g, run, row, &first, &last);
                 for (; ox < first; ox++) o[ox] = 0;
-                const real *in = x + (run->n * g->C + c) * g->H * g->W + h * g->W + offset;
+                const real *in = x + run->n * g->C * g->H * g->W + row->channel + h * g->W
+                    + row->w_offset;
                 if (g->sw == 1) {
                     for (; ox < last; ox++) o[ox] = in[ox];
                 } else {
@@ -235,15 +258,15 @@ int NAME(conv2d_forward)(const real *x, const real *weight, real *y, int64_t N, 
     job.blocks = (N * job.g.P + job.kernel->nc - 1) / job.kernel->nc;
     const int threads = minicnn_pool_threads(groups * job.blocks);
     real *packed = NAME(pack_weights)(&job.g, weight, job.kernel, 0, &job.group_stride);
+    struct im2col_row *rows = im2col_rows(&job.g);
     job.packed_a = packed;
-    if (packed == NULL || !NAME(conv_workspace)(&job, threads, 0)) {
-        free(packed);
-        return MINICNN_OUT_OF_MEMORY;
-    }
-    minicnn_parallel_for(groups * job.blocks, threads, NAME(forward_item), &job);
+    job.rows = rows;
+    if (packed != NULL && rows != NULL && NAME(conv_workspace)(&job, threads, 0))
+        minicnn_parallel_for(groups * job.blocks, threads, NAME(forward_item), &job);
     free(packed);
+    free(rows);
     free(job.workspace);
-    return MINICNN_OK;
+    return job.workspace == NULL ? MINICNN_OUT_OF_MEMORY : MINICNN_OK;
 }
 
 /* ----- input gradient: dx_g = col2im(W_g^T @ dy_g) ------------------------------------------ */
@@ -287,17 +310,15 @@ static void NAME(col2im_update)(const struct gemm_product *product, int64_t i, i
     struct column_run runs[GEMM_MAX_NR];
     const int n_runs = column_runs(g, j, nr, runs);
     for (int r = 0; r < mr; r++) {
-        const int64_t row = i + r, c = row / g->taps, ki = row / g->kw % g->kh;
-        const int64_t offset = row % g->kw * g->dw - g->pw;
+        const struct im2col_row *row = &cp->job->rows[i + r];
         const real *from = (const real *)ab + r * rs_ab;
         for (int u = 0; u < n_runs; u++) {
             const struct column_run *run = &runs[u];
-            const int64_t h = run->oy * g->sh - g->ph + ki * g->dh;
-            if (h < 0 || h >= g->H) continue;
             int64_t first, last;
-            run_inside(g, run, offset, &first, &last);
-            real *out = cp->job->dx + (run->n * g->C + cp->group * g->Cg + c) * g->H * g->W
-                + h * g->W + offset;
+            const int64_t h = run_inside(g, run, row, &first, &last);
+            if (h < 0) continue;
+            real *out = cp->job->dx + (run->n * g->C + cp->group * g->Cg) * g->H * g->W
+                + row->channel + h * g->W + row->w_offset;
             const real *in = from + run->start - run->ox;
             if (g->sw == 1) {
                 for (int64_t ox = first; ox < last; ox++) out[ox] += in[ox];
@@ -351,15 +372,15 @@ int NAME(conv2d_backward_input)(const real *grad_y, const real *weight, real *gr
         * ((N + job.images_per_item - 1) / job.images_per_item);
     const int threads = minicnn_pool_threads(items);
     real *packed = NAME(pack_weights)(g, weight, job.kernel, 1, &job.group_stride);
+    struct im2col_row *rows = im2col_rows(g);
     job.packed_a = packed;
-    if (packed == NULL || !NAME(conv_workspace)(&job, threads, 0)) {
-        free(packed);
-        return MINICNN_OUT_OF_MEMORY;
-    }
-    minicnn_parallel_for(items, threads, NAME(backward_input_item), &job);
+    job.rows = rows;
+    if (packed != NULL && rows != NULL && NAME(conv_workspace)(&job, threads, 0))
+        minicnn_parallel_for(items, threads, NAME(backward_input_item), &job);
     free(packed);
+    free(rows);
     free(job.workspace);
-    return MINICNN_OK;
+    return job.workspace == NULL ? MINICNN_OUT_OF_MEMORY : MINICNN_OK;
 }
 
 /* ----- weight gradient: dW_g = dy_g @ im2col(x_g)^T ----------------------------------------- */
@@ -404,20 +425,15 @@ static void NAME(pack_im2col_transposed)(const struct gemm_product *product, int
                 for (int64_t p = 0; p < kc; p++) dst[p * nr + t] = 0;
                 continue;
             }
-            const int64_t c = column / g->taps, i = column / g->kw % g->kh;
-            const int64_t offset = column % g->kw * g->dw - g->pw;
+            const struct im2col_row *row = &cp->job->rows[column];
             for (int u = 0; u < n_runs; u++) {
                 const struct column_run *run = &runs[u];
                 real *o = dst + (run->start - run->ox) * nr + t;  /* o[ox * nr]: column ox */
-                const int64_t h = run->oy * g->sh - g->ph + i * g->dh;
                 int64_t first, last, ox = run->ox;
-                if (h < 0 || h >= g->H) {
-                    for (; ox < run->ox + run->length; ox++) o[ox * nr] = 0;
-                    continue;
-                }
-                run_inside(g, run, offset, &first, &last);
+                const int64_t h = run_inside(g, run, row, &first, &last);
                 for (; ox < first; ox++) o[ox * nr] = 0;
-                const real *in = x + (run->n * g->C + c) * g->H * g->W + h * g->W + offset;
+                const real *in = x + run->n * g->C * g->H * g->W + row->channel + h * g->W
+                    + row->w_offset;
                 for (; ox < last; ox++) o[ox * nr] = in[ox * g->sw];
                 for (; ox < run->ox + run->length; ox++) o[ox * nr] = 0;
             }
@@ -495,20 +511,19 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     const int64_t items = groups * job.chunks;
     const int threads = minicnn_pool_threads(items);
     const size_t partials = job.chunks == 1 ? 0 : (size_t)(items * g->Fg * g->Cg * g->taps);
+    struct im2col_row *rows = im2col_rows(g);
+    job.rows = rows;
     job.partials = malloc((partials + 1) * sizeof(real));
     job.chunks_done = calloc((size_t)groups, sizeof(*job.chunks_done));
-    if (job.partials == NULL || job.chunks_done == NULL
-        || !NAME(conv_workspace)(&job, threads,
-                                 (size_t)(round_up(g->Fg, job.kernel->mr) * job.kernel->kc))) {
-        free(job.partials);
-        free(job.chunks_done);
-        return MINICNN_OUT_OF_MEMORY;
-    }
-    minicnn_parallel_for(items, threads, NAME(backward_weight_item), &job);
+    if (rows != NULL && job.partials != NULL && job.chunks_done != NULL
+        && NAME(conv_workspace)(&job, threads,
+                                (size_t)(round_up(g->Fg, job.kernel->mr) * job.kernel->kc)))
+        minicnn_parallel_for(items, threads, NAME(backward_weight_item), &job);
+    free(rows);
     free(job.partials);
     free(job.chunks_done);
     free(job.workspace);
-    return MINICNN_OK;
+    return job.workspace == NULL ? MINICNN_OUT_OF_MEMORY : MINICNN_OK;
 }
 
 #endif
