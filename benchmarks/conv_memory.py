@@ -19,8 +19,8 @@ import numpy as np
 
 import minicnn as mc
 import minicnn.nn.functional as F
-from minicnn.backend import ckernels
-from minicnn.nn.functional import conv
+from minicnn import backend
+from minicnn.backend import ckernels, reference
 
 MiB = 2 ** 20
 
@@ -30,7 +30,7 @@ def measure(x_array, w_array, b_array, upstream, limit):
     x = mc.tensor(x_array, requires_grad=True)
     w = mc.tensor(w_array, requires_grad=True)
     b = mc.tensor(b_array, requires_grad=True)
-    previous = conv.set_workspace_limit(limit)
+    previous = backend.set_workspace_limit(limit)
     ckernels.buffer_pool.clear()
     try:
         tracemalloc.start()
@@ -41,7 +41,7 @@ def measure(x_array, w_array, b_array, upstream, limit):
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     finally:
-        conv.set_workspace_limit(previous)
+        backend.set_workspace_limit(previous)
     return peak / MiB, seconds
 
 
@@ -64,10 +64,10 @@ def main():
     print(f"  input {x.nbytes / MiB:.1f} MiB, output {N * F_out * S * S * item / MiB:.1f} MiB, "
           f"column matrix of the batch {C * 9 * N * S * S * item / MiB:.1f} MiB")
     image_columns = C * 9 * S * S * item
-    tile = max(1, conv.TILE_ELEMENTS * item // image_columns)
+    tile = max(1, reference.TILE_ELEMENTS * item // image_columns)
     print(f"  one image's columns {image_columns / MiB:.2f} MiB; a tile holds {min(tile, N)} "
           f"image(s) unless the workspace limit is lower")
-    limits = [("no limit", None), ("default 256 MiB", conv.DEFAULT_WORKSPACE_LIMIT),
+    limits = [("no limit", None), ("default 256 MiB", backend.DEFAULT_WORKSPACE_LIMIT),
               ("1 MiB", MiB), ("64 KiB", 64 * 2 ** 10)]
     kernel_sets = ["numpy"] + (["c"] if ckernels.available() else [])
     print(f"  {'kernels':<9}{'workspace limit':<20}{'peak MiB':>10}{'seconds':>10}")

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import minicnn as mc
 import minicnn.nn.functional as F
 from minicnn.backend import ckernels, reference
+from minicnn.backend.geometry import Window, output_size
 from minicnn.utils.gradcheck import gradcheck
 
 pytestmark = pytest.mark.skipif(not ckernels.available(),
@@ -57,10 +58,6 @@ def each(assertion, actual, expected):
 
 # ----- drawn configurations -----------------------------------------------------------------
 
-def out_size(size, k, s, p, d):
-    return (size + 2 * p - d * (k - 1) - 1) // s + 1
-
-
 @st.composite
 def windows(draw, dilation=True, max_channels=3):
     """x of shape (N, C, H, W) and a window (kh, kw, sh, sw, ph, pw, dh, dw) that fits."""
@@ -70,7 +67,7 @@ def windows(draw, dilation=True, max_channels=3):
     sh, sw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
     dh, dw = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if dilation else (1, 1)
-    assume(out_size(H, kh, sh, ph, dh) >= 1 and out_size(W, kw, sw, pw, dw) >= 1)
+    assume(output_size(H, kh, sh, ph, dh) >= 1 and output_size(W, kw, sw, pw, dw) >= 1)
     dtype = draw(st.sampled_from(DTYPES))
     seed = draw(st.integers(0, 2 ** 16))
     return (N, C, H, W), (kh, kw, sh, sw, ph, pw, dh, dw), dtype, np.random.default_rng(seed)
@@ -92,6 +89,22 @@ def test_im2col_and_col2im_match_reference_bit_for_bit(config):
          reference.col2im(cols, N, C, H, W, *window))
 
 
+@given(windows(), st.integers(1, 3), st.integers(1, 3))
+def test_conv_family_matches_reference(config, groups, f_per_group):
+    """conv2d_forward, conv2d_backward_input and conv2d_backward_weight, arithmetic: 1e-12 / 1e-5."""
+    (N, C, H, W), window, dtype, rng = config
+    window = Window(*window)
+    x = normal(rng, (N, C * groups, H, W), dtype)
+    weight = normal(rng, (f_per_group * groups, C, window.kh, window.kw), dtype)
+    y = reference.conv2d_forward(x, weight, groups, window)
+    each(assert_close, ckernels.conv2d_forward(x, weight, groups, window), y)
+    grad_y = normal(rng, y.shape, dtype)
+    each(assert_close, ckernels.conv2d_backward_input(grad_y, weight, groups, window, (H, W)),
+         reference.conv2d_backward_input(grad_y, weight, groups, window, (H, W)))
+    each(assert_close, ckernels.conv2d_backward_weight(x, grad_y, groups, window),
+         reference.conv2d_backward_weight(x, grad_y, groups, window))
+
+
 def test_im2col_reads_non_contiguous_input():
     x = np.arange(2 * 3 * 6 * 5, dtype=np.float64).reshape(2, 3, 6, 5)[:, ::2, :, ::-1]
     assert_same(ckernels.im2col(x, 3, 2, 1, 2, 1, 0, 1, 1), reference.im2col(x, 3, 2, 1, 2, 1, 0, 1, 1))
@@ -106,7 +119,7 @@ def test_max_pool_matches_reference_bit_for_bit(config, ceil_mode, with_ties):
     if with_ties:  # ties, -inf and NaN: the tie-breaking rules must agree too
         x = np.round(x).astype(dtype)
         x.flat[rng.integers(0, x.size, 2)] = [-np.inf, np.nan]
-    oh, ow = out_size(H, kh, sh, ph, dh) + ceil_mode, out_size(W, kw, sw, pw, dw)
+    oh, ow = output_size(H, kh, sh, ph, dh) + ceil_mode, output_size(W, kw, sw, pw, dw)
     args = (kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
     y, indices = reference.max_pool2d_forward(x, *args)
     each(assert_same, ckernels.max_pool2d_forward(x, *args), (y, indices))
@@ -119,7 +132,7 @@ def test_max_pool_matches_reference_bit_for_bit(config, ceil_mode, with_ties):
 def test_avg_pool_matches_reference(config, ceil_mode, count_include_pad):
     (N, C, H, W), (kh, kw, sh, sw, ph, pw, _, _), dtype, rng = config
     x = normal(rng, (N, C, H, W), dtype)
-    oh, ow = out_size(H, kh, sh, ph, 1) + ceil_mode, out_size(W, kw, sw, pw, 1)
+    oh, ow = output_size(H, kh, sh, ph, 1) + ceil_mode, output_size(W, kw, sw, pw, 1)
     # PyTorch's ceil_mode rule: the last window starts inside the image or its left padding
     assume((oh - 1) * sh < H + ph)
     args = (kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad)
@@ -386,7 +399,7 @@ BAD_CALLS = {
     "zero output": (lambda: ckernels.max_pool2d_forward(x4, 2, 2, 1, 1, 0, 0, 1, 1, 0, 2),
                     ValueError, "oh must be >= 1"),
     "huge output": (lambda: ckernels.max_pool2d_forward(x4, 2, 2, 1, 1, 0, 0, 1, 1, 2 ** 40, 2 ** 40),
-                    ValueError, "oh and ow must be < 2"),
+                    ValueError, "oh must be < 2"),
     "cols shape": (lambda: ckernels.col2im(np.zeros((27, 49), np.float32), 2, 3, 5, 5, *window),
                    ValueError, "cols must have shape"),
     "indices shape": (lambda: ckernels.max_pool2d_backward(np.zeros((1, 1, 2, 2)),
@@ -417,6 +430,22 @@ BAD_CALLS = {
                                           False), ValueError, "step must be >= 1"),
     "float size": (lambda: ckernels.im2col(x4, 3.0, 3, 1, 1, 1, 1, 1, 1), TypeError,
                    "kh must be an integer"),
+    "conv groups": (lambda: ckernels.conv2d_forward(x4, np.zeros((3, 1, 3, 3), np.float32), 2,
+                                                    window), ValueError, "divisible by groups"),
+    "conv channels": (lambda: ckernels.conv2d_forward(x4, np.zeros((4, 2, 3, 3), np.float32), 1,
+                                                      window), ValueError, "x must have 2 channels"),
+    "conv window kernel": (lambda: ckernels.conv2d_forward(x4, np.zeros((4, 3, 2, 2), np.float32),
+                                                           1, window), ValueError, "window's kernel"),
+    "conv window type": (lambda: ckernels.conv2d_forward(x4, np.zeros((4, 3, 3, 3), np.float32),
+                                                         1, (3, 3)), TypeError, "window must be"),
+    "conv grad_y size": (lambda: ckernels.conv2d_backward_input(
+        np.zeros((2, 4, 4, 5), np.float32), np.zeros((4, 3, 3, 3), np.float32), 1, window, (5, 5)),
+        ValueError, "grad_y must have the shape"),
+    "conv input_hw": (lambda: ckernels.conv2d_backward_input(
+        np.zeros((2, 4, 5, 5), np.float32), np.zeros((4, 3, 3, 3), np.float32), 1, window, 5),
+        TypeError, "input_hw"),
+    "conv weight-gradient grad_y": (lambda: ckernels.conv2d_backward_weight(
+        x4, np.zeros((2, 4, 5, 5)), 1, window), TypeError, "grad_y must have the dtype"),
 }
 
 

@@ -4,7 +4,6 @@ the 1x1 shortcut, argument checking, and the Conv2d / ConvTranspose2d layers."""
 
 import math
 import runpy
-import types
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,9 +15,12 @@ from hypothesis import strategies as st
 import minicnn as mc
 import minicnn.nn as nn
 import minicnn.nn.functional as F
+from minicnn import backend
 from minicnn.backend import ckernels, reference
+from minicnn.backend.geometry import Window
+from minicnn.backend.geometry import output_size as conv_output_size
+from minicnn.backend.geometry import transpose_output_size as conv_transpose_output_size
 from minicnn.nn.functional import conv as conv_module
-from minicnn.nn.functional.conv import conv_output_size, conv_transpose_output_size
 from minicnn.utils.gradcheck import gradcheck
 
 
@@ -27,7 +29,7 @@ def small_tiles():
     """Tiles of 100 column entries: the small drawn batches then run in several tiles, of one
     image and of several, with a partial last tile (the default tile is 2^20 entries)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(conv_module, "TILE_ELEMENTS", 100)
+        patch.setattr(reference, "TILE_ELEMENTS", 100)
         yield
 
 
@@ -357,30 +359,27 @@ def test_float32_stays_float32():
 @contextmanager
 def workspace(nbytes):
     """Run a block under another workspace limit (None: no limit)."""
-    previous = conv_module.set_workspace_limit(nbytes)
+    previous = backend.set_workspace_limit(nbytes)
     try:
         yield
     finally:
-        conv_module.set_workspace_limit(previous)
+        backend.set_workspace_limit(previous)
 
 
 def spy_on_kernels(monkeypatch):
-    """Record the shape of the first argument of every im2col / col2im call a conv makes."""
+    """Record the shape of the first argument of every im2col / col2im call the conv family of
+    either kernel set makes."""
     calls = {"im2col": [], "col2im": []}
-    choose_kernels = conv_module.kernels_for
 
-    def spying_kernels_for(array):
-        kernels = choose_kernels(array)
+    def spy(name, kernel):
+        def run(*args):
+            calls[name].append(args[0].shape)
+            return kernel(*args)
+        return run
 
-        def spy(name):
-            def run(*args):
-                calls[name].append(args[0].shape)
-                return getattr(kernels, name)(*args)
-            return run
-
-        return types.SimpleNamespace(im2col=spy("im2col"), col2im=spy("col2im"))
-
-    monkeypatch.setattr(conv_module, "kernels_for", spying_kernels_for)
+    for kernels in (reference, ckernels):
+        for name in calls:
+            monkeypatch.setattr(kernels, name, spy(name, getattr(kernels, name)))
     return calls
 
 
@@ -410,7 +409,7 @@ def test_a_limit_above_a_tile_changes_nothing_and_one_below_shrinks_the_tiles(
 
     # two images a tile: their columns are (C*kh*kw, 2*oh*ow) = (4*9, 2 * 9*4), float64
     tile_elements = 4 * 9 * 2 * 9 * 4
-    monkeypatch.setattr(conv_module, "TILE_ELEMENTS", tile_elements)
+    monkeypatch.setattr(reference, "TILE_ELEMENTS", tile_elements)
     calls = spy_on_kernels(monkeypatch)
     results = []
     for limit in (None, 8 * tile_elements, 8 * tile_elements - 1, 1):
@@ -439,15 +438,15 @@ def test_a_batch_gives_the_results_of_its_tiles_run_one_by_one(drawn, N, tile_el
     config = dict(config, N=N)
     make_inputs, run = (transpose_inputs, run_transpose) if transposed else (conv_inputs, run_conv)
     x, w, b = make_inputs(config, np.random.default_rng(17), dtype)
-    tilings, tiles = [], conv_module._tiles
+    tilings, tiles = [], reference._tiles
 
     def recording_tiles(*args):
         tilings.append(list(tiles(*args)))
         return tilings[-1]
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(conv_module, "TILE_ELEMENTS", tile_elements)
-        patch.setattr(conv_module, "_tiles", recording_tiles)
+        patch.setattr(reference, "TILE_ELEMENTS", tile_elements)
+        patch.setattr(reference, "_tiles", recording_tiles)
         y = run(config, x, w, b)
         grad_y = np.random.default_rng(18).standard_normal(y.shape).astype(dtype)
         y.backward(grad_y)
@@ -476,9 +475,9 @@ def test_empty_batch_gives_empty_output():
 
 def test_workspace_limit_is_checked():
     with pytest.raises(ValueError, match="nbytes"):
-        conv_module.set_workspace_limit(0)
+        backend.set_workspace_limit(0)
     with pytest.raises(ValueError, match="nbytes"):
-        conv_module.set_workspace_limit(1.5)
+        backend.set_workspace_limit(1.5)
 
 
 @pytest.mark.parametrize("groups", [1, 2])
@@ -493,7 +492,7 @@ def test_pointwise_shortcut_equals_general_path(groups, kernel_set, monkeypatch)
     calls = spy_on_kernels(monkeypatch)
     shortcut = forward_backward(pointwise, inputs)
     assert calls == {"im2col": [], "col2im": []}
-    monkeypatch.setattr(conv_module._Geometry, "is_pointwise", property(lambda self: False))
+    monkeypatch.setattr(Window, "is_pointwise", property(lambda self: False))
     general = forward_backward(pointwise, inputs)
     assert calls["col2im"] and len(calls["im2col"]) == 2 * len(calls["col2im"])   # per tile
     for got, expected in zip(shortcut, general):

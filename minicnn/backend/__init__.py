@@ -73,6 +73,34 @@ def use(name):
         set_backend(previous)
 
 
+DEFAULT_WORKSPACE_LIMIT = 256 * 2 ** 20
+_workspace_limit = DEFAULT_WORKSPACE_LIMIT
+
+
+def set_workspace_limit(nbytes):
+    """Largest scratch memory, in bytes, that one convolution step may use for its column matrix
+    (default 256 MiB; ``None``: no limit). Returns the previous limit.
+
+    The reference convolution runs a batch in tiles of images of about 2^20 column entries
+    (reference.TILE_ELEMENTS) unless one image has more. A limit below that makes the tiles
+    smaller, down to one image (so one image's columns are the floor), which changes the results
+    by rounding only; a limit above it changes nothing. Raises ValueError for anything but a
+    positive int or None."""
+    global _workspace_limit
+    valid = nbytes is None or (isinstance(nbytes, int) and not isinstance(nbytes, bool)
+                               and nbytes >= 1)
+    if not valid:
+        raise ValueError(f"set_workspace_limit: nbytes must be a positive int or None, "
+                         f"got {nbytes!r}")
+    previous, _workspace_limit = _workspace_limit, nbytes
+    return previous
+
+
+def get_workspace_limit():
+    """The scratch-memory budget of a convolution step in bytes (None: unlimited)."""
+    return _workspace_limit
+
+
 def warn_once(key, message):
     if key not in _warned:
         _warned.add(key)

@@ -21,6 +21,7 @@ import threading
 import numpy as np
 
 from minicnn.backend import reference
+from minicnn.backend import validate as check
 
 
 def _load_extension():
@@ -50,7 +51,6 @@ except (ImportError, OSError) as error:  # not built, or built for another platf
 NAME = "c"
 
 _C_TYPE = {np.dtype(np.float32): ("float[]", "_f32"), np.dtype(np.float64): ("double[]", "_f64")}
-_MAX_ELEMENTS = 2 ** 62  # keeps every index product of the kernels inside int64
 
 
 # ----- the extension, its threads and its completeness ---------------------------------------
@@ -96,7 +96,7 @@ def openmp_threads():
 
 def set_num_threads(n):
     """Run the C kernels on ``n`` OpenMP threads (n >= 1)."""
-    n = _size("n", n, minimum=1)
+    n = check.integer("n", n, minimum=1)
     if _ckernels is not None:
         _ckernels.lib.minicnn_set_num_threads(n)
 
@@ -175,87 +175,6 @@ class BufferPool:
 buffer_pool = BufferPool(int(os.environ.get("MINICNN_BUFFER_POOL_MB", "1024")) << 20)
 
 
-# ----- argument checks ----------------------------------------------------------------------
-
-def _size(name, value, minimum=0):
-    """A Python integer >= minimum."""
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _floats(name, array, ndim=None, like=None, like_name=None):
-    """``array`` as a C-contiguous float32 / float64 ndarray (a copy if it was not contiguous),
-    of rank ``ndim`` and, when ``like`` is given, of like's dtype. A NumPy scalar counts as a
-    0-d array."""
-    if isinstance(array, np.generic):
-        array = np.asarray(array)
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(array).__name__}")
-    if array.dtype not in _C_TYPE:
-        raise TypeError(f"{name} must be float32 or float64, got {array.dtype}")
-    if like is not None and array.dtype != like.dtype:
-        raise TypeError(f"{name} must have the dtype of {like_name} ({like.dtype}), "
-                        f"got {array.dtype}")
-    if ndim is not None and array.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions, got shape {array.shape}")
-    return np.require(array, requirements="C")   # np.ascontiguousarray would make a 0-d array 1-d
-
-
-def _int64s(name, array, shape):
-    """``array`` as a C-contiguous int64 ndarray of the given shape."""
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(array).__name__}")
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integers, got {array.dtype}")
-    if array.shape != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
-    return np.ascontiguousarray(array, dtype=np.int64)
-
-
-def _same_shape(name, array, shape, shape_name):
-    if array.shape != tuple(shape):
-        raise ValueError(f"{name} must have the shape of {shape_name} {tuple(shape)}, "
-                         f"got {array.shape}")
-
-
-def _positive_sizes(name, shape):
-    """Every size >= 1, and the element count inside int64."""
-    if any(size < 1 for size in shape):
-        raise ValueError(f"{name} must have every size >= 1, got shape {tuple(shape)}")
-    count = 1
-    for size in shape:
-        count *= int(size)
-    if count > _MAX_ELEMENTS:
-        raise ValueError(f"{name} of shape {tuple(shape)} has too many elements ({count})")
-
-
-def _window(kernel, stride, padding, dilation=(1, 1)):
-    """Check a pooling / convolution window: kernel, stride, dilation >= 1, padding >= 0."""
-    kh, kw = (_size(n, v, 1) for n, v in zip(("kh", "kw"), kernel))
-    sh, sw = (_size(n, v, 1) for n, v in zip(("sh", "sw"), stride))
-    ph, pw = (_size(n, v, 0) for n, v in zip(("ph", "pw"), padding))
-    dh, dw = (_size(n, v, 1) for n, v in zip(("dh", "dw"), dilation))
-    for name, value in zip(("kh", "kw", "sh", "sw", "ph", "pw", "dh", "dw"),
-                           (kh, kw, sh, sw, ph, pw, dh, dw)):
-        if value >= 2 ** 31:
-            raise ValueError(f"{name} must be < 2**31, got {value}")
-    return kh, kw, sh, sw, ph, pw, dh, dw
-
-
-def _output_size(name, in_size, k, stride, pad, dilation):
-    """floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1, which must be >= 1."""
-    size = (in_size + 2 * pad - dilation * (k - 1) - 1) // stride + 1
-    if size < 1:
-        raise ValueError(f"{name}: the window (kernel {k}, dilation {dilation}) does not fit "
-                         f"in the padded input ({in_size} + 2*{pad}); output size would be {size}")
-    return size
-
-
 # ----- calling into C -----------------------------------------------------------------------
 
 def _pointer(array):
@@ -277,16 +196,16 @@ def _call(kernel, dtype, *args):
 # ----- ReLU ---------------------------------------------------------------------------------
 
 def relu_forward(x):
-    x = _floats("x", x)
+    x = check.floats("x", x)
     y = buffer_pool.empty(x.shape, x.dtype)
     _call("relu_forward", x.dtype, _pointer(x), _pointer(y), x.size)
     return y
 
 
 def relu_backward(grad_y, y):
-    y = _floats("y", y)
-    grad_y = _floats("grad_y", grad_y, like=y, like_name="y")
-    _same_shape("grad_y", grad_y, y.shape, "y")
+    y = check.floats("y", y)
+    grad_y = check.floats("grad_y", grad_y, like=y, like_name="y")
+    check.same_shape("grad_y", grad_y, y.shape, "y")
     grad_x = buffer_pool.empty(y.shape, y.dtype)
     _call("relu_backward", y.dtype, _pointer(grad_y), _pointer(y), _pointer(grad_x), y.size)
     return grad_x
@@ -296,10 +215,10 @@ def relu_backward(grad_y, y):
 
 def _cross_entropy_arguments(function, logits_name, logits, target, weight, ignore_index,
                              label_smoothing):
-    logits = _floats(logits_name, logits, ndim=2)
-    _positive_sizes(logits_name, logits.shape)
+    logits = check.floats(logits_name, logits, ndim=2)
+    check.positive_sizes(logits_name, logits.shape)
     M, C = logits.shape
-    target = _int64s("target", target, (M,))
+    target = check.int64s("target", target, (M,))
     ignore_index = int(operator.index(ignore_index))
     if not -2 ** 63 <= ignore_index < 2 ** 63:
         raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
@@ -308,7 +227,7 @@ def _cross_entropy_arguments(function, logits_name, logits, target, weight, igno
         raise IndexError(f"{function}: target {int(target[outside][0])} is out of bounds for "
                          f"{C} classes")
     if weight is not None:
-        weight = _floats("weight", weight, like=logits, like_name=logits_name)
+        weight = check.floats("weight", weight, like=logits, like_name=logits_name)
         if weight.shape != (C,):
             raise ValueError(f"weight must have shape ({C},), got {weight.shape}")
     label_smoothing = float(label_smoothing)
@@ -336,8 +255,8 @@ def softmax_cross_entropy_backward(grad_loss, log_probs, target, weight, ignore_
         "softmax_cross_entropy_backward", "log_probs", log_probs, target, weight, ignore_index,
         label_smoothing)
     M, C = log_probs.shape
-    grad_loss = _floats("grad_loss", grad_loss, like=log_probs, like_name="log_probs")
-    _same_shape("grad_loss", grad_loss, (M,), "target")
+    grad_loss = check.floats("grad_loss", grad_loss, like=log_probs, like_name="log_probs")
+    check.same_shape("grad_loss", grad_loss, (M,), "target")
     grad_logits = buffer_pool.empty((M, C), log_probs.dtype)
     weight_pointer = _ckernels.ffi.NULL if weight is None else _pointer(weight)
     _call("softmax_cross_entropy_backward", log_probs.dtype, _pointer(grad_loss),
@@ -346,72 +265,77 @@ def softmax_cross_entropy_backward(grad_loss, log_probs, target, weight, ignore_
     return grad_logits
 
 
-# ----- convolution: im2col / col2im ---------------------------------------------------------
+# ----- convolution --------------------------------------------------------------------------
 
 def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
-    x = _floats("x", x, ndim=4)
-    _positive_sizes("x", x.shape)
-    kh, kw, sh, sw, ph, pw, dh, dw = _window((kh, kw), (sh, sw), (ph, pw), (dh, dw))
+    x = check.floats("x", x, ndim=4)
+    check.positive_sizes("x", x.shape)
+    window = check.window((kh, kw, sh, sw, ph, pw, dh, dw))
     N, C, H, W = x.shape
-    oh = _output_size("im2col", H, kh, sh, ph, dh)
-    ow = _output_size("im2col", W, kw, sw, pw, dw)
-    _positive_sizes("cols", (C, kh, kw, N, oh, ow))
+    oh, ow = check.output_hw("im2col", H, W, window)
+    check.positive_sizes("cols", (C, kh, kw, N, oh, ow))
     cols = buffer_pool.empty((C * kh * kw, N * oh * ow), x.dtype)
-    _call("im2col", x.dtype, _pointer(x), _pointer(cols), N, C, H, W, kh, kw, sh, sw, ph, pw,
-          dh, dw)
+    _call("im2col", x.dtype, _pointer(x), _pointer(cols), N, C, H, W, *window)
     return cols
 
 
 def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
-    N, C, H, W = (_size(name, v, 1) for name, v in zip("NCHW", (N, C, H, W)))
-    _positive_sizes("x", (N, C, H, W))
-    kh, kw, sh, sw, ph, pw, dh, dw = _window((kh, kw), (sh, sw), (ph, pw), (dh, dw))
-    oh = _output_size("col2im", H, kh, sh, ph, dh)
-    ow = _output_size("col2im", W, kw, sw, pw, dw)
-    cols = _floats("cols", cols, ndim=2)
-    _positive_sizes("cols", (C, kh, kw, N, oh, ow))
+    N, C, H, W = check.int32s("NCHW", (N, C, H, W), 1)
+    check.positive_sizes("x", (N, C, H, W))
+    window = check.window((kh, kw, sh, sw, ph, pw, dh, dw))
+    oh, ow = check.output_hw("col2im", H, W, window)
+    cols = check.floats("cols", cols, ndim=2)
+    check.positive_sizes("cols", (C, kh, kw, N, oh, ow))
     if cols.shape != (C * kh * kw, N * oh * ow):
         raise ValueError(f"cols must have shape (C*kh*kw, N*oh*ow) = {(C * kh * kw, N * oh * ow)},"
                          f" got {cols.shape}")
     x = buffer_pool.empty((N, C, H, W), cols.dtype)
-    _call("col2im", cols.dtype, _pointer(cols), _pointer(x), N, C, H, W, kh, kw, sh, sw, ph, pw,
-          dh, dw)
+    _call("col2im", cols.dtype, _pointer(cols), _pointer(x), N, C, H, W, *window)
     return x
+
+
+# the conv family: the reference's tiled matrix products around the C im2col / col2im above
+
+def conv2d_forward(x, weight, groups, window):
+    x, weight, groups, window = check.conv2d_operands(x, weight, groups, window)
+    return reference._conv2d_forward(x, weight, groups, window, im2col)
+
+
+def conv2d_backward_input(grad_y, weight, groups, window, input_hw):
+    grad_y, weight, groups, window, input_hw = check.conv2d_backward_input_operands(
+        grad_y, weight, groups, window, input_hw)
+    return reference._conv2d_backward_input(grad_y, weight, groups, window, input_hw, col2im)
+
+
+def conv2d_backward_weight(x, grad_y, groups, window):
+    x, grad_y, groups, window = check.conv2d_backward_weight_operands(x, grad_y, groups, window)
+    return reference._conv2d_backward_weight(x, grad_y, groups, window, im2col)
 
 
 # ----- pooling ------------------------------------------------------------------------------
 
-def _pooled_sizes(oh, ow):
-    oh, ow = _size("oh", oh, 1), _size("ow", ow, 1)
-    if max(oh, ow) >= 2 ** 31:
-        raise ValueError(f"oh and ow must be < 2**31, got {oh}, {ow}")
-    return oh, ow
-
-
 def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    x = _floats("x", x, ndim=4)
-    _positive_sizes("x", x.shape)
-    kh, kw, sh, sw, ph, pw, dh, dw = _window((kh, kw), (sh, sw), (ph, pw), (dh, dw))
-    oh, ow = _pooled_sizes(oh, ow)
+    x = check.floats("x", x, ndim=4)
+    check.positive_sizes("x", x.shape)
+    window = check.window((kh, kw, sh, sw, ph, pw, dh, dw))
+    oh, ow = check.int32s(("oh", "ow"), (oh, ow), 1)
     N, C, H, W = x.shape
-    _positive_sizes("y", (N, C, oh, ow))
+    check.positive_sizes("y", (N, C, oh, ow))
     y = buffer_pool.empty((N, C, oh, ow), x.dtype)
     indices = buffer_pool.empty((N, C, oh, ow), np.int64)
     _call("max_pool2d_forward", x.dtype, _pointer(x), _pointer(y), _int64_pointer(indices),
-          N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+          N, C, H, W, *window, oh, ow)
     return y, indices
 
 
 def max_pool2d_backward(grad_y, indices, H, W):
-    grad_y = _floats("grad_y", grad_y, ndim=4)
-    _positive_sizes("grad_y", grad_y.shape)
-    indices = _int64s("indices", indices, grad_y.shape)
-    H, W = _size("H", H, 1), _size("W", W, 1)
+    grad_y = check.floats("grad_y", grad_y, ndim=4)
+    check.positive_sizes("grad_y", grad_y.shape)
+    indices = check.int64s("indices", indices, grad_y.shape)
     N, C, oh, ow = grad_y.shape
-    _positive_sizes("grad_x", (N, C, H, W))
-    _pooled_sizes(oh, ow)
-    if max(H, W) >= 2 ** 31:
-        raise ValueError(f"H and W must be < 2**31, got {H}, {W}")
+    H, W = check.int32s(("H", "W"), (H, W), 1)
+    check.int32s(("oh", "ow"), (oh, ow), 1)
+    check.positive_sizes("grad_x", (N, C, H, W))
     grad_x = buffer_pool.empty((N, C, H, W), grad_y.dtype)
     status = getattr(_ckernels.lib, "max_pool2d_backward" + _C_TYPE[grad_y.dtype][1])(
         _pointer(grad_y), _int64_pointer(indices), _pointer(grad_x), N, C, oh, ow, H, W)
@@ -424,12 +348,12 @@ def max_pool2d_backward(grad_y, indices, H, W):
 
 
 def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
-    x = _floats("x", x, ndim=4)
-    _positive_sizes("x", x.shape)
-    kh, kw, sh, sw, ph, pw, _, _ = _window((kh, kw), (sh, sw), (ph, pw))
-    oh, ow = _pooled_sizes(oh, ow)
+    x = check.floats("x", x, ndim=4)
+    check.positive_sizes("x", x.shape)
+    kh, kw, sh, sw, ph, pw, _, _ = check.window((kh, kw, sh, sw, ph, pw, 1, 1))
+    oh, ow = check.int32s(("oh", "ow"), (oh, ow), 1)
     N, C, H, W = x.shape
-    _positive_sizes("y", (N, C, oh, ow))
+    check.positive_sizes("y", (N, C, oh, ow))
     y = buffer_pool.empty((N, C, oh, ow), x.dtype)
     _call("avg_pool2d_forward", x.dtype, _pointer(x), _pointer(y), N, C, H, W, kh, kw, sh, sw,
           ph, pw, oh, ow, int(bool(count_include_pad)))
@@ -437,15 +361,13 @@ def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
 
 
 def avg_pool2d_backward(grad_y, H, W, kh, kw, sh, sw, ph, pw, count_include_pad):
-    grad_y = _floats("grad_y", grad_y, ndim=4)
-    _positive_sizes("grad_y", grad_y.shape)
-    H, W = _size("H", H, 1), _size("W", W, 1)
-    kh, kw, sh, sw, ph, pw, _, _ = _window((kh, kw), (sh, sw), (ph, pw))
+    grad_y = check.floats("grad_y", grad_y, ndim=4)
+    check.positive_sizes("grad_y", grad_y.shape)
+    H, W = check.int32s(("H", "W"), (H, W), 1)
+    kh, kw, sh, sw, ph, pw, _, _ = check.window((kh, kw, sh, sw, ph, pw, 1, 1))
     N, C, oh, ow = grad_y.shape
-    _pooled_sizes(oh, ow)
-    _positive_sizes("grad_x", (N, C, H, W))
-    if max(H, W) >= 2 ** 31:
-        raise ValueError(f"H and W must be < 2**31, got {H}, {W}")
+    check.int32s(("oh", "ow"), (oh, ow), 1)
+    check.positive_sizes("grad_x", (N, C, H, W))
     grad_x = buffer_pool.empty((N, C, H, W), grad_y.dtype)
     _call("avg_pool2d_backward", grad_y.dtype, _pointer(grad_y), _pointer(grad_x), N, C, H, W,
           kh, kw, sh, sw, ph, pw, oh, ow, int(bool(count_include_pad)))
@@ -454,27 +376,16 @@ def avg_pool2d_backward(grad_y, H, W, kh, kw, sh, sw, ph, pw, count_include_pad)
 
 # ----- batch norm ---------------------------------------------------------------------------
 
-def _channel_vector(name, array, like, C, optional=False):
-    """None (when optional) or a float array of shape (C,) with like's dtype."""
-    if array is None and optional:
-        return None
-    array = _floats(name, array, like=like, like_name="x")
-    if array.shape != (C,):
-        raise ValueError(f"{name} must have shape ({C},) (one value per channel of x), "
-                         f"got {array.shape}")
-    return array
-
-
 def _optional_pointer(array):
     return _ckernels.ffi.NULL if array is None else _pointer(array)
 
 
 def batch_norm_forward(x, weight, bias, eps):
-    x = _floats("x", x, ndim=4)
-    _positive_sizes("x", x.shape)
+    x = check.floats("x", x, ndim=4)
+    check.positive_sizes("x", x.shape)
     N, C, H, W = x.shape
-    weight = _channel_vector("weight", weight, x, C, optional=True)
-    bias = _channel_vector("bias", bias, x, C, optional=True)
+    weight = check.channel_vector("weight", weight, x, C, optional=True)
+    bias = check.channel_vector("bias", bias, x, C, optional=True)
     eps = float(eps)
     if not eps >= 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
@@ -486,14 +397,14 @@ def batch_norm_forward(x, weight, bias, eps):
 
 
 def batch_norm_backward(grad_y, x, weight, mean, invstd):
-    x = _floats("x", x, ndim=4)
-    _positive_sizes("x", x.shape)
+    x = check.floats("x", x, ndim=4)
+    check.positive_sizes("x", x.shape)
     N, C, H, W = x.shape
-    grad_y = _floats("grad_y", grad_y, like=x, like_name="x")
-    _same_shape("grad_y", grad_y, x.shape, "x")
-    weight = _channel_vector("weight", weight, x, C, optional=True)
-    mean = _channel_vector("mean", mean, x, C)
-    invstd = _channel_vector("invstd", invstd, x, C)
+    grad_y = check.floats("grad_y", grad_y, like=x, like_name="x")
+    check.same_shape("grad_y", grad_y, x.shape, "x")
+    weight = check.channel_vector("weight", weight, x, C, optional=True)
+    mean = check.channel_vector("mean", mean, x, C)
+    invstd = check.channel_vector("invstd", invstd, x, C)
     grad_x = buffer_pool.empty(x.shape, x.dtype)
     grad_weight, grad_bias = np.empty(C, x.dtype), np.empty(C, x.dtype)
     _call("batch_norm_backward", x.dtype, _pointer(grad_y), _pointer(x),
@@ -504,17 +415,10 @@ def batch_norm_backward(grad_y, x, weight, mean, invstd):
 
 # ----- local response norm ------------------------------------------------------------------
 
-def _lrn_size(size):
-    size = _size("size", size, 1)
-    if size >= 2 ** 31:
-        raise ValueError(f"size must be < 2**31, got {size}")
-    return size
-
-
 def lrn_forward(x, size, alpha, beta, k):
-    x = _floats("x", x, ndim=4)
-    _positive_sizes("x", x.shape)
-    size = _lrn_size(size)
+    x = check.floats("x", x, ndim=4)
+    check.positive_sizes("x", x.shape)
+    size, = check.int32s(("size",), (size,), 1)
     y = buffer_pool.empty(x.shape, x.dtype)
     scale = buffer_pool.empty(x.shape, x.dtype)
     _call("lrn_forward", x.dtype, _pointer(x), _pointer(y), _pointer(scale), *x.shape, size,
@@ -523,15 +427,15 @@ def lrn_forward(x, size, alpha, beta, k):
 
 
 def lrn_backward(grad_y, x, y, scale, size, alpha, beta, k):
-    x = _floats("x", x, ndim=4)
-    _positive_sizes("x", x.shape)
+    x = check.floats("x", x, ndim=4)
+    check.positive_sizes("x", x.shape)
     arrays = []
     for name, array in (("grad_y", grad_y), ("y", y), ("scale", scale)):
-        array = _floats(name, array, like=x, like_name="x")
-        _same_shape(name, array, x.shape, "x")
+        array = check.floats(name, array, like=x, like_name="x")
+        check.same_shape(name, array, x.shape, "x")
         arrays.append(array)
     grad_y, y, scale = arrays
-    size = _lrn_size(size)
+    size, = check.int32s(("size",), (size,), 1)
     grad_x = buffer_pool.empty(x.shape, x.dtype)
     _call("lrn_backward", x.dtype, _pointer(grad_y), _pointer(x), _pointer(y), _pointer(scale),
           _pointer(grad_x), *x.shape, size, float(alpha), float(beta), float(k))
@@ -545,9 +449,9 @@ dropout_mask = reference.dropout_mask
 
 
 def dropout_apply(x, mask):
-    x = _floats("x", x)
-    mask = _floats("mask", mask, like=x, like_name="x")
-    _same_shape("mask", mask, x.shape, "x")
+    x = check.floats("x", x)
+    mask = check.floats("mask", mask, like=x, like_name="x")
+    check.same_shape("mask", mask, x.shape, "x")
     y = buffer_pool.empty(x.shape, x.dtype)
     _call("dropout_apply", x.dtype, _pointer(x), _pointer(mask), _pointer(y), x.size)
     return y
@@ -564,14 +468,14 @@ class _InPlace:
             raise TypeError(f"param must be a float32 or float64 numpy.ndarray, got "
                             f"{getattr(param, 'dtype', type(param).__name__)}")
         self.dtype = param.dtype
-        self.grad = _floats("grad", grad, like=param, like_name="param")
-        _same_shape("grad", self.grad, param.shape, "param")
+        self.grad = check.floats("grad", grad, like=param, like_name="param")
+        check.same_shape("grad", self.grad, param.shape, "param")
         self._originals = {"param": param}
         self._originals.update((name, array) for name, array in state.items() if array is not None)
         for name, array in self._originals.items():
             if name != "param":
-                _floats(name, array, like=param, like_name="param")
-                _same_shape(name, array, param.shape, "param")
+                check.floats(name, array, like=param, like_name="param")
+                check.same_shape(name, array, param.shape, "param")
             if not array.flags.writeable:
                 raise ValueError(f"{name} is read-only; the update writes it in place")
         named = list(self._originals.items()) + [("grad", grad)]
@@ -611,7 +515,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
         raise ValueError("max_exp_avg_sq is needed when amsgrad is on")
     if exp_avg is None or exp_avg_sq is None:
         raise ValueError("exp_avg and exp_avg_sq are needed")
-    step = _size("step", step, 1)
+    step = check.integer("step", step, 1)
     update = _InPlace(param, grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
                       max_exp_avg_sq=max_exp_avg_sq if amsgrad else None)
     _call("adam_step", update.dtype, update.pointer("param"), _pointer(update.grad),

@@ -11,7 +11,7 @@ The same formulas run inside ``minicnn.summary``.
 
 from collections import namedtuple
 
-from minicnn.nn.functional.conv import conv_output_size as window_output_size
+from minicnn.backend import geometry
 
 ConvLayer = namedtuple("ConvLayer", ["output_shape", "weights", "biases", "params", "mult_adds"])
 
@@ -36,7 +36,7 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1, ceil_mo
     if size + 2 * padding < dilation * (kernel_size - 1) + 1:
         raise ValueError(f"the window (kernel_size={kernel_size}, dilation={dilation}) is larger "
                          f"than the padded input ({size} + 2 * {padding})")
-    return window_output_size(size, kernel_size, stride, padding, dilation, ceil_mode)
+    return geometry.output_size(size, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def conv_layer(input_shape, out_channels, kernel_size, stride=1, padding=0, dilation=1,

@@ -10,28 +10,16 @@ import numpy as np
 from minicnn.autograd import Function, Tensor
 from minicnn.backend import get_array_module, kernels_for
 from minicnn.backend.reference import _avg_pool2d_divisor
-from minicnn.nn.functional.conv import conv_output_size
+from minicnn.backend.geometry import output_size, pair
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"]
-
-
-def _pair(value, name, op, minimum):
-    """(a, b) from an int or a sequence of one or two ints, each at least ``minimum``."""
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
-    if len(items) not in (1, 2) or not all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
-        raise TypeError(f"{op}: {name} must be an int or a tuple of two ints, got {value!r}")
-    pair = (int(items[0]), int(items[-1]))
-    if min(pair) < minimum:
-        raise ValueError(f"{op}: {name} must be at least {minimum}, got {value!r}")
-    return pair
 
 
 def _stride(stride, kernel, op):
     """The stride pair; None (or an empty sequence, as PyTorch allows) means the kernel size."""
     if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
         return kernel
-    return _pair(stride, "stride", op, 1)
+    return pair(stride, "stride", op, 1)
 
 
 def _check_input(input, op):
@@ -46,8 +34,8 @@ def _check_input(input, op):
 
 def _output_hw(input, kernel, stride, padding, dilation, ceil_mode, op):
     H, W = input.shape[-2:]
-    oh = conv_output_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
-    ow = conv_output_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
+    oh = output_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
+    ow = output_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
     if oh < 1 or ow < 1:
         raise ValueError(f"{op}: input of size {H}x{W} is too small for kernel_size={kernel}, "
                          f"stride={stride}, padding={padding}, dilation={dilation} "
@@ -83,10 +71,10 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     the input plane (int64), as PyTorch does."""
     op = "max_pool2d"
     _check_input(input, op)
-    kernel = _pair(kernel_size, "kernel_size", op, 1)
+    kernel = pair(kernel_size, "kernel_size", op, 1)
     stride = _stride(stride, kernel, op)
-    padding = _pair(padding, "padding", op, 0)
-    dilation = _pair(dilation, "dilation", op, 1)
+    padding = pair(padding, "padding", op, 0)
+    dilation = pair(dilation, "dilation", op, 1)
     for p, k, d in zip(padding, kernel, dilation):
         if p > ((k - 1) * d + 1) // 2:
             raise ValueError(f"{op}: padding should be at most half of the effective kernel "
@@ -133,9 +121,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     ``divisor_override`` when given."""
     op = "avg_pool2d"
     _check_input(input, op)
-    kernel = _pair(kernel_size, "kernel_size", op, 1)
+    kernel = pair(kernel_size, "kernel_size", op, 1)
     stride = _stride(stride, kernel, op)
-    padding = _pair(padding, "padding", op, 0)
+    padding = pair(padding, "padding", op, 0)
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(f"{op}: padding should be at most half of kernel_size, got "
                          f"padding={padding} and kernel_size={kernel}")

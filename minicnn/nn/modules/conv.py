@@ -6,7 +6,7 @@ import numpy as np
 
 from minicnn.nn import functional as F
 from minicnn.nn import init
-from minicnn.nn.functional.conv import conv_transpose_output_size
+from minicnn.backend.geometry import transpose_output_size
 from minicnn.nn.modules.module import Module, Parameter
 
 
@@ -122,9 +122,8 @@ class ConvTranspose2d(_ConvNd):
             raise ValueError(f"output_size must have 2 entries (or 4), got {output_size!r}")
         padding = []
         for d, wanted in enumerate(output_size):
-            smallest = conv_transpose_output_size(input.shape[d - 2], self.kernel_size[d],
-                                                  self.stride[d], self.padding[d], 0,
-                                                  self.dilation[d])
+            smallest = transpose_output_size(input.shape[d - 2], self.kernel_size[d],
+                                             self.stride[d], self.padding[d], 0, self.dilation[d])
             largest = smallest + max(self.stride[d], self.dilation[d]) - 1
             if not smallest <= wanted <= largest:
                 raise ValueError(f"requested an output size of {output_size}, but valid sizes "

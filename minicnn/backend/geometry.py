@@ -1,0 +1,81 @@
+"""Convolution and pooling geometry, in one place: the window of a layer and its output size.
+
+A window of kh x kw taps, dilated by dh, dw, slides with stride sh, sw over an input with ph, pw
+zeros on each side; output position (a, b) covers input rows a*sh - ph + i*dh (i < kh) and
+columns b*sw - pw + j*dw (j < kw). Conv, transposed conv and pooling all use these formulas,
+in Python here and in C / CUDA, whose kernels check them again (they never trust a caller).
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+PADDING_MODES = ("same", "valid")
+
+
+def pair(value, name, op, minimum=None):
+    """(h, w) from an int or a sequence of one or two ints (PyTorch's forms), each >= minimum.
+
+    Raises TypeError for a non-integer, ValueError for a wrong length or a value below minimum,
+    naming ``op`` and the argument ``name``."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    if len(items) not in (1, 2):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    hw = (int(items[0]), int(items[-1]))
+    if minimum is not None and min(hw) < minimum:
+        raise ValueError(f"{op}: {name} must be at least {minimum}, got {value!r}")
+    return hw
+
+
+def output_size(size, kernel, stride=1, padding=0, dilation=1, ceil_mode=False):
+    """Output length of a window sliding over ``size`` positions (conv and pooling alike):
+
+        floor((size + 2 padding - dilation (kernel - 1) - 1) / stride) + 1
+
+    ``ceil_mode`` rounds up instead but, as PyTorch does, drops a last window that would start
+    inside the right padding. The result may be < 1; callers reject that."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    if not ceil_mode:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def transpose_output_size(size, kernel, stride=1, padding=0, output_padding=0, dilation=1):
+    """Output length of a transposed convolution (the input length of the matching conv):
+    (size - 1) stride - 2 padding + dilation (kernel - 1) + output_padding + 1."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def same_padding(kernel, dilation):
+    """padding="same" at stride 1: (padding before, extra zeros after) per dimension. The total
+    is dilation (kernel - 1); when it is odd PyTorch puts the extra row / column at the end."""
+    totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    return tuple(t // 2 for t in totals), tuple(t % 2 for t in totals)
+
+
+class Window(NamedTuple):
+    """A convolution / pooling window: kernel kh x kw, stride sh, sw, zero padding ph, pw on
+    each side, dilation dh, dw (the scalar arguments of im2col / col2im, in their order)."""
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+    dh: int = 1
+    dw: int = 1
+
+    def output_hw(self, H, W, ceil_mode=False):
+        """(oh, ow) on an H x W input."""
+        return (output_size(H, self.kh, self.sh, self.ph, self.dh, ceil_mode),
+                output_size(W, self.kw, self.sw, self.pw, self.dw, ceil_mode))
+
+    @property
+    def is_pointwise(self):
+        """1x1, stride 1, no padding: im2col would return the input itself, rearranged."""
+        return self == (1, 1, 1, 1, 0, 0, 1, 1)

@@ -1,0 +1,183 @@
+"""The checks that protect memory, shared by every compiled kernel set (C and CUDA).
+
+A compiled kernel trusts the pointers and sizes it gets, so its wrapper runs these first:
+arrays of the kernel set's array module (``xp``: numpy or cupy) in float32 / float64, one dtype
+per call, C-contiguous (copied when not), ranks and shapes that agree with each other and with
+the sizes passed, sizes >= 1 and element counts that fit in int64. A failed check raises a
+TypeError / ValueError that names the argument. Whether an argument makes sense for the layer
+(groups dividing the channels, padding at most half the kernel, ...) is the functional op's
+check, made once, before any kernel set runs.
+"""
+
+import operator
+
+import numpy as np
+
+from minicnn.backend.geometry import Window
+
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+MAX_ELEMENTS = 2 ** 62      # keeps every index product of the kernels inside int64
+MAX_INT32 = 2 ** 31 - 1     # hyper-parameters and planes the kernels index with 32-bit ints
+
+
+def integer(name, value, minimum=0):
+    """``value`` as a Python int >= minimum."""
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def int32s(names, values, minimum):
+    """Integers >= minimum and < 2**31, one per name."""
+    checked = tuple(integer(name, value, minimum) for name, value in zip(names, values))
+    for name, value in zip(names, checked):
+        if value > MAX_INT32:
+            raise ValueError(f"{name} must be < 2**31, got {value}")
+    return checked
+
+
+def floats(name, array, xp=np, ndim=None, like=None, like_name=None):
+    """``array`` as a C-contiguous float32 / float64 array of module ``xp`` (a copy when it was
+    not contiguous), of rank ``ndim`` and, when ``like`` is given, of like's dtype. A scalar of
+    the module counts as a 0-d array."""
+    if isinstance(array, np.generic):
+        array = xp.asarray(array)
+    if not isinstance(array, xp.ndarray):
+        raise TypeError(f"{name} must be a {xp.__name__}.ndarray, got {type(array).__name__}")
+    if array.dtype not in FLOATS:
+        raise TypeError(f"{name} must be float32 or float64, got {array.dtype}")
+    if like is not None and array.dtype != like.dtype:
+        raise TypeError(f"{name} must have the dtype of {like_name} ({like.dtype}), "
+                        f"got {array.dtype}")
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {array.shape}")
+    return array if array.flags.c_contiguous else xp.ascontiguousarray(array)
+
+
+def int64s(name, array, shape, xp=np):
+    """``array`` as a C-contiguous int64 array of module ``xp`` and the given shape."""
+    if not isinstance(array, xp.ndarray):
+        raise TypeError(f"{name} must be a {xp.__name__}.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got {array.dtype}")
+    if array.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
+    return xp.ascontiguousarray(array, dtype=xp.int64)
+
+
+def same_shape(name, array, shape, shape_name):
+    if array.shape != tuple(shape):
+        raise ValueError(f"{name} must have the shape of {shape_name} {tuple(shape)}, "
+                         f"got {array.shape}")
+
+
+def positive_sizes(name, shape):
+    """Every size >= 1, and the element count inside int64."""
+    if any(size < 1 for size in shape):
+        raise ValueError(f"{name} must have every size >= 1, got shape {tuple(shape)}")
+    count = 1
+    for size in shape:
+        count *= int(size)
+    if count > MAX_ELEMENTS:
+        raise ValueError(f"{name} of shape {tuple(shape)} has too many elements ({count})")
+
+
+def window(value):
+    """A Window (or a sequence of its 8 ints): kernel, stride, dilation >= 1, padding >= 0,
+    each < 2**31."""
+    if not isinstance(value, (tuple, list)) or len(value) != len(Window._fields):
+        raise TypeError(f"window must be a Window (kh, kw, sh, sw, ph, pw, dh, dw), got {value!r}")
+    kh, kw, sh, sw = int32s(Window._fields[:4], value[:4], 1)
+    ph, pw = int32s(Window._fields[4:6], value[4:6], 0)
+    dh, dw = int32s(Window._fields[6:], value[6:], 1)
+    return Window(kh, kw, sh, sw, ph, pw, dh, dw)
+
+
+def output_hw(op, H, W, window):
+    """(oh, ow) of ``window`` on an H x W input, which must both be >= 1."""
+    sizes = window.output_hw(H, W)
+    for in_size, size, k, p, d in zip((H, W), sizes, window[:2], window[4:6], window[6:]):
+        if size < 1:
+            raise ValueError(f"{op}: the window (kernel {k}, dilation {d}) does not fit in the "
+                             f"padded input ({in_size} + 2*{p}); output size would be {size}")
+    return sizes
+
+
+def channel_vector(name, array, like, C, optional=False, xp=np):
+    """None (when optional) or a float array of shape (C,) with like's dtype."""
+    if array is None and optional:
+        return None
+    array = floats(name, array, xp, like=like, like_name="x")
+    if array.shape != (C,):
+        raise ValueError(f"{name} must have shape ({C},) (one value per channel of x), "
+                         f"got {array.shape}")
+    return array
+
+
+# ----- the convolution family: x (N, C, H, W), weight (F, C/G, kh, kw), y (N, F, oh, ow) ------
+
+def _conv_operand(name, array, xp, like=None, like_name=None):
+    array = floats(name, array, xp, ndim=4, like=like, like_name=like_name)
+    positive_sizes(name, array.shape)
+    return array
+
+
+def _groups_and_window(groups, value, weight):
+    groups, = int32s(("groups",), (groups,), 1)
+    checked = window(value)
+    if weight.shape[2:] != checked[:2]:
+        raise ValueError(f"weight of shape {weight.shape} does not match the window's kernel "
+                         f"{checked[:2]}")
+    if weight.shape[0] % groups != 0:
+        raise ValueError(f"weight.shape[0] ({weight.shape[0]}) must be divisible by groups "
+                         f"({groups})")
+    return groups, checked
+
+
+def _channels(name, array, expected):
+    if array.shape[1] != expected:
+        raise ValueError(f"{name} must have {expected} channels, got shape {array.shape}")
+
+
+def conv2d_operands(x, weight, groups, value, xp=np):
+    """The arguments of conv2d_forward, checked: (x, weight, groups, window)."""
+    x = _conv_operand("x", x, xp)
+    weight = _conv_operand("weight", weight, xp, like=x, like_name="x")
+    groups, checked = _groups_and_window(groups, value, weight)
+    _channels("x", x, weight.shape[1] * groups)
+    output_hw("conv2d_forward", *x.shape[2:], checked)
+    return x, weight, groups, checked
+
+
+def conv2d_backward_input_operands(grad_y, weight, groups, value, input_hw, xp=np):
+    """The arguments of conv2d_backward_input, checked: (grad_y, weight, groups, window,
+    input_hw)."""
+    grad_y = _conv_operand("grad_y", grad_y, xp)
+    weight = _conv_operand("weight", weight, xp, like=grad_y, like_name="grad_y")
+    groups, checked = _groups_and_window(groups, value, weight)
+    _channels("grad_y", grad_y, weight.shape[0])
+    if not isinstance(input_hw, (tuple, list)) or len(input_hw) != 2:
+        raise TypeError(f"input_hw must be a pair (H, W), got {input_hw!r}")
+    H, W = int32s(("H", "W"), input_hw, 1)
+    oh, ow = output_hw("conv2d_backward_input", H, W, checked)
+    same_shape("grad_y", grad_y, (*grad_y.shape[:2], oh, ow), "the convolution's output")
+    positive_sizes("grad_x", (grad_y.shape[0], weight.shape[1] * groups, H, W))
+    return grad_y, weight, groups, checked, (H, W)
+
+
+def conv2d_backward_weight_operands(x, grad_y, groups, value, xp=np):
+    """The arguments of conv2d_backward_weight, checked: (x, grad_y, groups, window)."""
+    x = _conv_operand("x", x, xp)
+    grad_y = _conv_operand("grad_y", grad_y, xp, like=x, like_name="x")
+    groups, checked = int32s(("groups",), (groups,), 1)[0], window(value)
+    for name, array in (("x", x), ("grad_y", grad_y)):
+        if array.shape[1] % groups != 0:
+            raise ValueError(f"{name}.shape[1] ({array.shape[1]}) must be divisible by groups "
+                             f"({groups})")
+    oh, ow = output_hw("conv2d_backward_weight", *x.shape[2:], checked)
+    same_shape("grad_y", grad_y, (x.shape[0], grad_y.shape[1], oh, ow), "the convolution's output")
+    return x, grad_y, groups, checked
