@@ -294,22 +294,37 @@ def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
     return x
 
 
-# the conv family: the reference's tiled matrix products around the C im2col / col2im above
+# the conv family: csrc/conv2d.c, im2col and col2im fused into the packing of its own GEMM
 
 def conv2d_forward(x, weight, groups, window):
     x, weight, groups, window = check.conv2d_operands(x, weight, groups, window)
-    return reference._conv2d_forward(x, weight, groups, window, im2col)
+    N, C, H, W = x.shape
+    F = weight.shape[0]
+    y = buffer_pool.empty((N, F, *window.output_hw(H, W)), x.dtype)
+    _call("conv2d_forward", x.dtype, _pointer(x), _pointer(weight), _pointer(y), N, C, H, W, F,
+          groups, *window)
+    return y
 
 
 def conv2d_backward_input(grad_y, weight, groups, window, input_hw):
-    grad_y, weight, groups, window, input_hw = check.conv2d_backward_input_operands(
+    grad_y, weight, groups, window, (H, W) = check.conv2d_backward_input_operands(
         grad_y, weight, groups, window, input_hw)
-    return reference._conv2d_backward_input(grad_y, weight, groups, window, input_hw, col2im)
+    N, F = grad_y.shape[:2]
+    C = weight.shape[1] * groups
+    grad_x = buffer_pool.empty((N, C, H, W), grad_y.dtype)
+    _call("conv2d_backward_input", grad_y.dtype, _pointer(grad_y), _pointer(weight),
+          _pointer(grad_x), N, C, H, W, F, groups, *window)
+    return grad_x
 
 
 def conv2d_backward_weight(x, grad_y, groups, window):
     x, grad_y, groups, window = check.conv2d_backward_weight_operands(x, grad_y, groups, window)
-    return reference._conv2d_backward_weight(x, grad_y, groups, window, im2col)
+    N, C, H, W = x.shape
+    F = grad_y.shape[1]
+    grad_weight = np.empty((F, C // groups, window.kh, window.kw), x.dtype)
+    _call("conv2d_backward_weight", x.dtype, _pointer(x), _pointer(grad_y), _pointer(grad_weight),
+          N, C, H, W, F, groups, *window)
+    return grad_weight
 
 
 # ----- pooling ------------------------------------------------------------------------------
