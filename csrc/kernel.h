@@ -28,6 +28,10 @@ int minicnn_openmp_threads(void);
 int minicnn_pool_threads(int64_t items);
 void minicnn_parallel_for(int64_t items, int threads, void (*run)(void *, int64_t, int),
                           void *ctx);
+/* run(ctx, begin, end) over pieces of [0, n) on the pool, about four a thread, when `work`
+ * (elements touched) is large enough to pay for waking the threads; else run(ctx, 0, n) */
+void minicnn_parallel_ranges(int64_t n, double work, void (*run)(void *, int64_t, int64_t),
+                             void *ctx);
 
 #define MINICNN_PARALLEL_MIN 32768
 #define MINICNN_PRAGMA(x) _Pragma(#x)

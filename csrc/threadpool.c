@@ -138,3 +138,28 @@ void minicnn_parallel_for(int64_t items, int threads, void (*run)(void *, int64_
     pthread_mutex_unlock(&lock);
     pthread_mutex_unlock(&submit);
 }
+
+struct range_job {
+    void (*run)(void *, int64_t, int64_t);
+    void *ctx;
+    int64_t n, chunk;
+};
+
+static void range_item(void *context, int64_t item, int worker) {
+    (void)worker;
+    const struct range_job *job = context;
+    const int64_t begin = item * job->chunk;
+    job->run(job->ctx, begin, begin + job->chunk < job->n ? begin + job->chunk : job->n);
+}
+
+void minicnn_parallel_ranges(int64_t n, double work, void (*run)(void *, int64_t, int64_t),
+                             void *ctx) {
+    const int threads = work >= MINICNN_PARALLEL_MIN ? minicnn_pool_threads(n) : 1;
+    if (threads <= 1) {
+        if (n > 0) run(ctx, 0, n);
+        return;
+    }
+    const int64_t pieces = n < 4 * (int64_t)threads ? n : 4 * (int64_t)threads;
+    struct range_job job = {run, ctx, n, (n + pieces - 1) / pieces};
+    minicnn_parallel_for((n + job.chunk - 1) / job.chunk, threads, range_item, &job);
+}
