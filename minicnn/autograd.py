@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from minicnn import backend
 from minicnn.backend import get_array_module
 
 _grad_mode = threading.local()
@@ -232,10 +233,10 @@ class Tensor:
         return in_place(self, other)
 
     def add_(self, other, alpha=1):
-        return self._inplace(np.add, other if alpha == 1 else _raw(other) * alpha)
+        return self._inplace(np.add, other if alpha == 1 else raw(other) * alpha)
 
     def sub_(self, other, alpha=1):
-        return self._inplace(np.subtract, other if alpha == 1 else _raw(other) * alpha)
+        return self._inplace(np.subtract, other if alpha == 1 else raw(other) * alpha)
 
     def mul_(self, other):
         return self._inplace(np.multiply, other)
@@ -265,7 +266,7 @@ class Tensor:
 
     def copy_(self, source):
         self._check_inplace()
-        self.array[...] = _raw(source)
+        self.array[...] = raw(source)
         return self
 
     # ----- the backward pass ------------------------------------------------------------------
@@ -281,7 +282,7 @@ class Tensor:
                                    f"got shape {self.shape}")
             seed = xp.ones_like(self.array)
         else:
-            seed = xp.asarray(_raw(gradient), dtype=self.dtype)
+            seed = xp.asarray(raw(gradient), dtype=self.dtype)
             if seed.shape != self.array.shape:
                 raise ValueError(f"gradient has shape {seed.shape}, expected {self.shape}")
         if self.grad_fn is None:
@@ -292,7 +293,8 @@ class Tensor:
     # operators and math methods are attached by minicnn.ops
 
 
-def _raw(value):
+def raw(value):
+    """The array of a Tensor; anything else as it is."""
     return value.array if isinstance(value, Tensor) else value
 
 
@@ -356,9 +358,10 @@ class Function:
 
     Subclasses write ``forward(*arrays, **options)`` returning an array (or a tuple of arrays)
     and ``backward(*grad_outputs)`` returning one gradient array (or None) per positional
-    input, in order (a single input may return a bare array). ``Subclass.apply(*inputs, **options)`` runs it on Tensors.
-    Non-tensor positional inputs (None, numbers) are passed to forward unchanged and get no
-    gradient; ``self.needs_grad[i]`` says which inputs want one.
+    input, in order (a single input may return a bare array). ``Subclass.apply(*inputs,
+    **options)`` runs it on Tensors. Non-tensor positional inputs (None, numbers) are passed to
+    forward unchanged and get no gradient; ``self.needs_grad[i]`` says which inputs want one.
+    ``self.kernels`` is the kernel set the op runs on (see ``kernels``).
     """
 
     def __init__(self):
@@ -368,6 +371,16 @@ class Function:
         self.num_outputs = 1
         self._saved_versions = []
         self._released = False
+        self._kernels = None
+
+    @property
+    def kernels(self):
+        """The kernel set for this op's first tensor input (backend.kernels_for), chosen when the
+        forward pass first asks, and recorded (backend.trace, MINICNN_LOG=kernels)."""
+        if self._kernels is None:
+            self._kernels = backend.kernels_for(self._dispatch_array)
+            backend.record(type(self).__name__, self._kernels)
+        return self._kernels
 
     @classmethod
     def apply(cls, *inputs, **options):
@@ -375,7 +388,9 @@ class Function:
         fn.needs_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
         tensor_positions = [i for i, x in enumerate(inputs) if isinstance(x, Tensor)]
         arrays = [x.array if isinstance(x, Tensor) else x for x in inputs]
+        fn._dispatch_array = arrays[tensor_positions[0]] if tensor_positions else None
         outputs = fn.forward(*arrays, **options)
+        fn._dispatch_array = None
         single = not isinstance(outputs, tuple)
         outputs = (outputs,) if single else outputs
         tensors = [x for x in inputs if isinstance(x, Tensor)]

@@ -7,13 +7,14 @@
     minicnn summary resnet50 --input 3x224x224
     minicnn gradcheck conv2d --in-channels 2 --out-channels 3 --kernel-size 3 --stride 2 --padding 1
     minicnn models
-    minicnn info
+    minicnn info --trace resnet20
 
 Every subcommand has ``--help``. Bad arguments, unknown models and missing data end with a
 message and exit status 2; a diverged training run ends with exit status 1.
 """
 
 import argparse
+import collections
 import os
 import sys
 
@@ -516,6 +517,19 @@ def cmd_models(args):
 def cmd_info(args):
     from minicnn.backend import info
     info.info()
+    if args.trace:
+        name = args.trace.lower()
+        if name not in mc.models.names():
+            raise UsageError(f"unknown model {args.trace!r}; `minicnn models` lists them")
+        model = mc.models.create(name)
+        x = np.random.default_rng(0).standard_normal((2, *mc.models.input_size(name)))
+        with mc.backend.trace() as records:
+            loss = mc.nn.functional.cross_entropy(model(mc.tensor(x.astype(np.float32))),
+                                                  np.zeros(2, np.int64))
+            loss.backward()
+        print(f"kernel sets of one training step of {name} (a random batch of 2):")
+        for (op, kernels), count in sorted(collections.Counter(records).items()):
+            print(f"  {op:24s} {kernels:6s} x{count}")
     return 0
 
 
@@ -724,6 +738,9 @@ def build_parser():
     info = commands.add_parser("info", help="kernel sets, BLAS and threads in use",
                                description="Which kernel sets are built and selected, the BLAS "
                                            "library and the thread counts.")
+    info.add_argument("--trace", metavar="MODEL",
+                      help="also run one training step of MODEL and list the kernel set each "
+                           "op ran on (MINICNN_LOG=kernels logs every op of any run)")
     info.set_defaults(run=cmd_info)
     return parser
 

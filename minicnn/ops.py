@@ -128,6 +128,7 @@ class Sub(Function):
         return a - b
 
     def backward(self, grad):
+        # d(a-b)/da = 1 ; d(a-b)/db = -1, each summed back to its input's shape
         return sum_to_shape(grad, self.shapes[0]), sum_to_shape(-grad, self.shapes[1])
 
 
@@ -155,14 +156,6 @@ class Div(Function):
         return grad_a, grad_b
 
 
-class Neg(Function):
-    def forward(self, a):
-        return -a
-
-    def backward(self, grad):
-        return -grad
-
-
 class Pow(Function):
     def forward(self, a, b):
         out = a ** b
@@ -184,82 +177,51 @@ class Pow(Function):
         return grad_a, grad_b
 
 
-class Exp(Function):
+class Elementwise(Function):
+    """y = f(a) elementwise, for the ops that _elementwise makes from ``f(xp, a)`` and
+    ``derivative(xp, dy, saved)`` = dy * dy/da, ``saved`` being a, y or None (``saves``)."""
+
     def forward(self, a):
-        out = get_array_module(a).exp(a)
-        self.save_for_backward(out)
-        return out
+        y = self.f(get_array_module(a), a)
+        self.save_for_backward({"a": a, "y": y}.get(self.saves))
+        return y
 
     def backward(self, grad):
-        out, = self.saved
-        return grad * out
+        # da = dy * f'(a), elementwise (any shape), f' as the table below states
+        saved, = self.saved
+        return self.derivative(get_array_module(grad), grad, saved)
 
 
-class Log(Function):
-    def forward(self, a):
-        self.save_for_backward(a)
-        return get_array_module(a).log(a)
+def _elementwise(name, f, derivative, saves, floating=True):
+    """The Function class ``name`` and the function that applies it (integer and boolean inputs
+    enter as float32 when ``floating``, as in PyTorch's floating-point functions)."""
+    function = type(name, (Elementwise,), {"f": staticmethod(f), "saves": saves,
+                                           "derivative": staticmethod(derivative)})
 
-    def backward(self, grad):
-        a, = self.saved
-        return grad / a
-
-
-class Sqrt(Function):
-    def forward(self, a):
-        out = get_array_module(a).sqrt(a)
-        self.save_for_backward(out)
-        return out
-
-    def backward(self, grad):
-        # d sqrt(a)/da = 1 / (2 sqrt(a))
-        out, = self.saved
-        return grad / (2 * out)
+    def apply(a):
+        a = as_tensor(a)
+        return function.apply(_floating(a) if floating else a)
+    return function, apply
 
 
-class Abs(Function):
-    def forward(self, a):
-        self.save_for_backward(a)
-        return get_array_module(a).abs(a)
-
-    def backward(self, grad):
-        a, = self.saved
-        return grad * get_array_module(a).sign(a)
+def _sigmoid(xp, a):
+    """1 / (1 + e^-a) for a >= 0 and e^a / (1 + e^a) otherwise: neither overflows."""
+    e = xp.exp(-xp.abs(a))
+    return xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
 
 
-class Tanh(Function):
-    def forward(self, a):
-        out = get_array_module(a).tanh(a)
-        self.save_for_backward(out)
-        return out
-
-    def backward(self, grad):
-        # d tanh(a)/da = 1 - tanh(a)^2
-        out, = self.saved
-        return grad * (1 - out * out)
-
-
-class Sigmoid(Function):
-    def forward(self, a):
-        xp = get_array_module(a)
-        # 1 / (1 + e^-a) for a >= 0 and e^a / (1 + e^a) otherwise: neither overflows
-        e = xp.exp(-xp.abs(a))
-        out = xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
-        self.save_for_backward(out)
-        return out
-
-    def backward(self, grad):
-        # d sigma(a)/da = sigma(a) (1 - sigma(a))
-        out, = self.saved
-        return grad * out * (1 - out)
-
-
-class Clone(Function):
-    def forward(self, a):
-        return a.copy()
-
-    def backward(self, grad):
-        return grad
+# name, y = f(xp, a), da = derivative(xp, dy, saved) = dy * dy/da, what it saves (a, y or None)
+Neg, neg = _elementwise("Neg", lambda xp, a: -a, lambda xp, dy, _: -dy, None, floating=False)
+Clone, clone = _elementwise("Clone", lambda xp, a: a.copy(), lambda xp, dy, _: dy, None,
+                            floating=False)
+Abs, abs = _elementwise("Abs", lambda xp, a: xp.abs(a), lambda xp, dy, a: dy * xp.sign(a), "a",
+                        floating=False)
+Exp, exp = _elementwise("Exp", lambda xp, a: xp.exp(a), lambda xp, dy, y: dy * y, "y")
+Log, log = _elementwise("Log", lambda xp, a: xp.log(a), lambda xp, dy, a: dy / a, "a")
+Sqrt, sqrt = _elementwise("Sqrt", lambda xp, a: xp.sqrt(a), lambda xp, dy, y: dy / (2 * y), "y")
+Tanh, tanh = _elementwise("Tanh", lambda xp, a: xp.tanh(a), lambda xp, dy, y: dy * (1 - y * y),
+                          "y")
+Sigmoid, sigmoid = _elementwise("Sigmoid", _sigmoid, lambda xp, dy, y: dy * y * (1 - y), "y")
 
 
 class Cast(Function):
@@ -268,6 +230,7 @@ class Cast(Function):
         return a.astype(dtype)
 
     def backward(self, grad):
+        # the identity map: dy goes back in the input's dtype
         return grad.astype(self.dtype_in), None
 
 
@@ -277,6 +240,7 @@ class ToDevice(Function):
         return _move(a, device)
 
     def backward(self, grad):
+        # the identity map: dy goes back to the input's device
         return _move(grad, self.device_in), None
 
 
@@ -338,6 +302,7 @@ class Mean(Function):
         return total / self.count if self.count else get_array_module(a).full_like(total, np.nan)
 
     def backward(self, grad):
+        # every averaged element receives dy / count (the elements per mean); da has a's shape
         xp = get_array_module(grad)
         if not self.keepdim:
             grad = xp.expand_dims(grad, self.dims)
@@ -360,6 +325,7 @@ class AMax(Function):
         return out if keepdim else out.squeeze(axis=dims)
 
     def backward(self, grad):
+        # da = dy * [a == max] / (number of ties), so tied maxima share dy evenly; da has a's shape
         a, out = self.saved
         xp = get_array_module(a)
         hits = (a == out)
@@ -385,6 +351,7 @@ class MaxAlongDim(Function):
         return values, index.astype(np.int64)
 
     def backward(self, grad_values, grad_index):
+        # dy goes to the first max along dim (its index), 0 elsewhere; da has a's shape
         xp = get_array_module(grad_values)
         if len(self.shape) == 0:
             return grad_values, None, None, None
@@ -421,6 +388,7 @@ class Reshape(Function):
         return a.reshape(shape)
 
     def backward(self, grad):
+        # da = dy reshaped back to a's shape
         return grad.reshape(self.shape), None
 
 
@@ -430,6 +398,7 @@ class Permute(Function):
         return a.transpose(dims)
 
     def backward(self, grad):
+        # da = dy with the axes put back (the inverse permutation)
         return grad.transpose(np.argsort(self.dims)), None
 
 
@@ -464,6 +433,7 @@ class Stack(Function):
         return get_array_module(arrays[0]).stack(arrays, axis=dim)
 
     def backward(self, grad):
+        # da_i = dy[..., i, ...], the slice along dim that a_i became
         return tuple(grad.take(i, axis=self.dim) for i in range(grad.shape[self.dim]))
 
 
@@ -479,6 +449,11 @@ def _binary(fn, a, b, *options, floating=False):
     a, b = cast(as_tensor(a, like), dtype), cast(as_tensor(b, like), dtype)
     _broadcast_shape(a.shape, b.shape)
     return fn.apply(a, b, *options)
+
+
+def _floating(a):
+    """Integer and boolean tensors enter floating-point functions as float32, as in PyTorch."""
+    return a if a.dtype.kind == "f" else cast(a, np.float32)
 
 
 def add(a, b):
@@ -499,43 +474,6 @@ def div(a, b):
 
 def pow(a, b):
     return _binary(Pow, a, b)
-
-
-def _floating(a):
-    """Integer and boolean tensors enter floating-point functions as float32, as in PyTorch."""
-    return a if a.dtype.kind == "f" else cast(a, np.float32)
-
-
-def neg(a):
-    return Neg.apply(as_tensor(a))
-
-
-def exp(a):
-    return Exp.apply(_floating(as_tensor(a)))
-
-
-def log(a):
-    return Log.apply(_floating(as_tensor(a)))
-
-
-def sqrt(a):
-    return Sqrt.apply(_floating(as_tensor(a)))
-
-
-def abs(a):
-    return Abs.apply(as_tensor(a))
-
-
-def tanh(a):
-    return Tanh.apply(_floating(as_tensor(a)))
-
-
-def sigmoid(a):
-    return Sigmoid.apply(_floating(as_tensor(a)))
-
-
-def clone(a):
-    return Clone.apply(a)
 
 
 def cast(a, dtype):
@@ -584,14 +522,19 @@ def mean(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
     return Mean.apply(a, dims, bool(keepdim if keepdims is None else keepdims))
 
 
-def _extreme(a, dim, keepdim, take_min):
+def _amax(a, dim, keepdim, take_min):
+    """The max (min) over dim: an int, a tuple or None (every axis); ties share the gradient."""
+    if dim is None and a.numel() == 0:
+        raise RuntimeError("max() / min() of an empty tensor needs a dim to reduce over")
+    return AMax.apply(a, _normalize_dims(dim, a.ndim), bool(keepdim), take_min)
+
+
+def _max(a, dim, keepdim, take_min):
+    if isinstance(dim, Tensor):
+        return _binary(Maximum, a, dim, take_min)
     if dim is None:
-        if a.numel() == 0:
-            raise RuntimeError("max() / min() of an empty tensor needs a dim to reduce over")
-        return AMax.apply(a, _normalize_dims(None, a.ndim), bool(keepdim), take_min)
-    axis = _wrap_dim(dim, a.ndim)
-    values, indices = MaxAlongDim.apply(a, axis, bool(keepdim), take_min)
-    return MaxResult(values, indices)
+        return _amax(a, None, keepdim, take_min)
+    return MaxResult(*MaxAlongDim.apply(a, _wrap_dim(dim, a.ndim), bool(keepdim), take_min))
 
 
 def maximum(a, b):
@@ -606,39 +549,33 @@ def minimum(a, b):
 def max(a, dim=None, keepdim=False):
     """``max(a)``: the largest element; ``max(a, dim)``: (values, indices) along dim;
     ``max(a, other_tensor)``: the elementwise maximum. As PyTorch."""
-    if isinstance(dim, Tensor):
-        return maximum(a, dim)
-    return _extreme(a, dim, keepdim, take_min=False)
+    return _max(a, dim, keepdim, take_min=False)
 
 
 def min(a, dim=None, keepdim=False):
-    if isinstance(dim, Tensor):
-        return minimum(a, dim)
-    return _extreme(a, dim, keepdim, take_min=True)
+    return _max(a, dim, keepdim, take_min=True)
 
 
 def amax(a, dim=None, keepdim=False):
-    return _extreme(a, None, keepdim, take_min=False) if dim is None else \
-        AMax.apply(a, _normalize_dims(dim, a.ndim), bool(keepdim), False)
+    return _amax(a, dim, keepdim, take_min=False)
 
 
 def amin(a, dim=None, keepdim=False):
-    return _extreme(a, None, keepdim, take_min=True) if dim is None else \
-        AMax.apply(a, _normalize_dims(dim, a.ndim), bool(keepdim), True)
+    return _amax(a, dim, keepdim, take_min=True)
+
+
+def _arg(find, a, dim, keepdim):
+    """The int64 index of the extreme ``find`` (argmax / argmin) picks, along dim or overall."""
+    index = find(a.array) if dim is None else find(a.array, axis=dim, keepdims=keepdim)
+    return Tensor(get_array_module(a.array).asarray(index).astype(np.int64))
 
 
 def argmax(a, dim=None, keepdim=False):
-    xp = get_array_module(a.array)
-    if dim is None:
-        return Tensor(xp.asarray(xp.argmax(a.array), dtype=np.int64))
-    return Tensor(xp.argmax(a.array, axis=dim, keepdims=keepdim).astype(np.int64))
+    return _arg(get_array_module(a.array).argmax, a, dim, keepdim)
 
 
 def argmin(a, dim=None, keepdim=False):
-    xp = get_array_module(a.array)
-    if dim is None:
-        return Tensor(xp.asarray(xp.argmin(a.array), dtype=np.int64))
-    return Tensor(xp.argmin(a.array, axis=dim, keepdims=keepdim).astype(np.int64))
+    return _arg(get_array_module(a.array).argmin, a, dim, keepdim)
 
 
 def reshape(a, *shape):

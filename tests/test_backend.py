@@ -1,7 +1,8 @@
 """The backend switch: one decision point (kernels_for) chooses the kernel set from the array's
 type and the selected backend (set_backend, the ``with minicnn.backend(...)`` block, the
-MINICNN_BACKEND variable), "auto" falls back to NumPy once with a warning when the C kernels are
-missing, and mc.info() reports what runs."""
+MINICNN_BACKEND variable), once per (backend, kind of array); "auto" falls back to NumPy once with
+a warning when the C kernels are missing, a forced set that cannot run an array raises, every op
+dispatches through it and records the set it ran on, and mc.info() reports what runs."""
 
 import io
 import threading
@@ -11,6 +12,8 @@ import numpy as np
 import pytest
 
 import minicnn as mc
+import minicnn.nn as nn
+import minicnn.nn.functional as F
 from minicnn import backend
 from minicnn.backend import ckernels, reference
 
@@ -63,6 +66,7 @@ def test_environment_variable_selects_the_backend_of_a_new_thread(monkeypatch):
 
 
 def test_missing_c_kernels_fall_back_once_with_a_warning(monkeypatch):
+    monkeypatch.setattr(backend, "_choices", {})
     monkeypatch.setattr(ckernels, "_ckernels", None)
     monkeypatch.setattr(ckernels, "_load_error", ImportError("simulated"))
     monkeypatch.setattr(backend, "_warned", set())
@@ -99,8 +103,61 @@ def test_info_prints_and_returns_the_report():
 
 
 @pytest.mark.skipif(not ckernels.available(), reason="C kernels not built")
-def test_integer_and_empty_arrays_run_on_the_reference():
-    with mc.backend("c"):
+def test_integer_and_empty_arrays_run_on_the_reference_under_auto_and_are_refused_by_c():
+    with mc.backend("auto"):
         assert backend.kernels_for(np.zeros(3, np.int64)) is reference
         assert backend.kernels_for(np.zeros((0, 4), np.float32)) is reference
         assert backend.kernels_for(np.zeros(3, np.float32)) is ckernels
+    with mc.backend("c"):
+        assert backend.kernels_for(np.zeros(3, np.float32)) is ckernels
+        with pytest.raises(RuntimeError, match="backend 'c' cannot run .* dtype int64"):
+            backend.kernels_for(np.zeros(3, np.int64))
+        with pytest.raises(RuntimeError, match=r"shape \(0, 4\)"):
+            backend.kernels_for(np.zeros((0, 4), np.float32))
+        with pytest.raises(RuntimeError, match="backend 'c' cannot run"):
+            F.relu(mc.tensor(np.zeros((0, 3), np.float32)))
+
+
+def test_the_choice_is_made_once_per_backend_and_kind_of_array(monkeypatch):
+    monkeypatch.setattr(backend, "_choices", {})
+    calls = []
+    choose = backend._choose
+    monkeypatch.setattr(backend, "_choose", lambda *args: calls.append(args[0]) or choose(*args))
+    with mc.backend("numpy"):
+        for _ in range(3):
+            backend.kernels_for(np.zeros(2, np.float32))
+            backend.kernels_for(np.ones((4, 5), np.float32))
+        backend.kernels_for(np.zeros(2, np.float64))
+    with mc.backend("auto"):
+        backend.kernels_for(np.zeros(2, np.float32))
+    assert calls == ["numpy", "numpy", "auto"]
+
+
+def small_net():
+    mc.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.LeakyReLU(), nn.MaxPool2d(2),
+                         nn.AvgPool2d(2, divisor_override=3), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(2, 3), nn.Softmax(dim=1))
+
+
+@pytest.mark.parametrize("name", ["numpy"] + (["c"] if ckernels.available() else []))
+def test_every_op_with_a_hot_loop_runs_on_the_selected_set_and_records_it(name):
+    model = small_net()
+    x = mc.tensor(np.random.default_rng(0).standard_normal((2, 1, 10, 10)).astype(np.float32),
+                  requires_grad=True)
+    with mc.backend(name), backend.trace() as records:
+        model(x).sum().backward()
+        model.eval()
+        model(x)
+        F.adaptive_max_pool2d(x, 2)
+    ops = [op for op, _ in records]
+    assert {kernels for _, kernels in records} == {name}
+    for op in ("Conv2d", "BatchNorm", "BatchNormInference", "LeakyReLU", "MaxPool2d",
+               "AvgPool2d", "AdaptiveAvgPool2d", "Linear", "Softmax", "AdaptiveMaxPool2d"):
+        assert op in ops
+
+
+def test_the_kernels_log(monkeypatch, caplog):
+    with caplog.at_level("DEBUG", logger="minicnn.kernels"), mc.backend("numpy"):
+        F.relu(mc.tensor(np.ones(3, np.float32)))
+    assert "ReLU: numpy kernels" in caplog.text

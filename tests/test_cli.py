@@ -178,3 +178,12 @@ def test_summary_prints_the_parameter_count(capsys):
 def test_info_names_the_kernel_sets(capsys):
     status, out, _ = run(capsys, "info")
     assert status == 0 and "numpy" in out and "BLAS" in out
+
+
+def test_info_trace_lists_the_kernel_set_of_each_op(capsys):
+    with mc.backend("numpy"):
+        status, out, _ = run(capsys, "info", "--trace", "lenet5")
+    assert status == 0 and "kernel sets of one training step of lenet5" in out
+    assert "Conv2d                   numpy  x3" in out and "Linear" in out
+    status, _, err = run(capsys, "info", "--trace", "no-such-net")
+    assert status == 2 and "unknown model" in err

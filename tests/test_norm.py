@@ -59,6 +59,11 @@ def test_batch_norm_eval_gradcheck():
     mean, var = mc.tensor(rng.standard_normal(4)), mc.tensor(rng.uniform(0.5, 2, 4))
     check(gradcheck(lambda x, w, b: F.batch_norm(x, mean, var, w, b, training=False),
                     [x, weight, bias]))
+    # without affine parameters, and on (N, C) input (float32 statistics: taken in x's dtype)
+    x2 = leaf(rng.standard_normal((5, 4)))
+    mean32 = mc.tensor(mean.numpy().astype(np.float32))
+    var32 = mc.tensor(var.numpy().astype(np.float32))
+    check(gradcheck(lambda x: F.batch_norm(x, mean32, var32, training=False), [x2]))
 
 
 def test_reference_batch_norm_backward_equals_the_formula_term_by_term():

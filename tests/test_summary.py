@@ -191,6 +191,7 @@ VGG16_LECTURE_TABLE = [  # (layer, output H, W, C, weights), as the lecture's ta
 ]
 
 
+@pytest.mark.slow
 def test_vgg16_reproduces_the_lecture_table(no_init):
     summary = mc.summary(_zeroed(mc.models.create("vgg16")), (3, 224, 224))
     rows = [row for row in summary.rows
@@ -212,6 +213,27 @@ def test_vgg16_reproduces_the_lecture_table(no_init):
     conv_mult_adds = sum(h * w * c * weights // c for _, h, w, c, weights in
                          VGG16_LECTURE_TABLE if weights)
     assert summary.total_mult_adds == conv_mult_adds == 15_470_264_320
+
+
+def test_vgg16_at_32x32_has_the_lecture_table_scaled_down(no_init):
+    """The default run's stand-in for the 224x224 table above (15 G multiply-adds, slow): at
+    32x32 every map is 7 times smaller on each side, the adaptive pool restores the 7x7 that the
+    classifier expects, and weights, receptive fields and jumps are those of the table."""
+    summary = mc.summary(_zeroed(mc.models.create("vgg16")), (3, 32, 32))
+    rows = [row for row in summary.rows
+            if row.type.split()[0] in ("Input", "Conv2d", "MaxPool2d", "Linear")]
+    assert len(rows) == len(VGG16_LECTURE_TABLE)
+    for row, (label, height, width, channels, weights) in zip(rows, VGG16_LECTURE_TABLE):
+        assert row.weights == weights, label
+        shape = (1, channels, height // 7, width // 7) if height > 1 else (1, channels)
+        assert row.output_shape == shape, label
+    assert summary.total_params == 138_357_544
+    assert summary.row("features.30").receptive_field == (212, 212)
+    assert summary.row("features.30").jump == (32, 32)
+    conv_mult_adds = sum(h * w * weights // 49 for _, h, w, _, weights in VGG16_LECTURE_TABLE
+                         if weights and h > 1)
+    classifier_mult_adds = sum(weights for _, h, _, _, weights in VGG16_LECTURE_TABLE if h == 1)
+    assert summary.total_mult_adds == conv_mult_adds + classifier_mult_adds
 
 
 def test_alexnet_conv1_and_pool5(no_init):

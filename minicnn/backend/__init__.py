@@ -9,12 +9,16 @@ One decision point: ``kernels_for(array)`` returns the kernel set (a module with
   hand-written CUDA kernels of ``kernels/`` plug in here);
 - ``"auto"`` (default): the fastest kernel set built for that kind of array.
 
-The C kernels take non-empty float32 / float64 arrays; any other array runs on the reference.
+The C kernels take non-empty float32 / float64 NumPy arrays: under "auto" any other array runs on
+the reference; under "c" it is an error, as is a NumPy array under "cuda". The choice is made once
+per (backend, kind of array) and cached. Every op records the set it ran on: ``trace()`` collects
+the records (``minicnn info --trace``), and ``MINICNN_LOG=kernels`` logs them on stderr.
 
 Select with ``minicnn.set_backend(name)``, ``with minicnn.backend(name):`` or the
 ``MINICNN_BACKEND`` variable.
 """
 
+import logging
 import os
 import sys
 import threading
@@ -107,37 +111,65 @@ def warn_once(key, message):
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
-def _c_kernels():
-    from minicnn.backend import ckernels
-    return ckernels if ckernels.available() else None
+_choices = {}   # (backend, array type, dtype, empty) -> kernel set
+_traces = []    # the record lists of the trace() blocks open now
+_log = logging.getLogger("minicnn.kernels")
+if "kernels" in os.environ.get("MINICNN_LOG", "").split(","):
+    _log.addHandler(logging.StreamHandler())
+    _log.setLevel(logging.DEBUG)
 
 
 def kernels_for(array):
-    """The kernel set that runs an op on ``array`` under the selected backend."""
-    from minicnn.backend import reference
-    name = get_backend()
+    """The kernel set that runs an op on ``array`` under the selected backend. Raises
+    RuntimeError when the selected backend cannot run such an array."""
+    key = (get_backend(), type(array), array.dtype, array.size == 0)
+    kernels = _choices.get(key)
+    if kernels is None:
+        kernels = _choices[key] = _choose(key[0], array)
+    return kernels
+
+
+def _choose(name, array):
+    from minicnn.backend import ckernels, reference
     on_gpu = get_array_module(array) is not np
-    if on_gpu:
-        # the reference kernels are written against the array API that NumPy and CuPy share
-        return reference
-    if name == "cuda":
+    if name == "cuda" and not on_gpu:
         raise RuntimeError("backend 'cuda' needs CuPy arrays; move the model and data with "
                            ".to('cuda') or select backend 'c', 'numpy' or 'auto'")
-    if name in ("c", "auto"):
-        kernels = _c_kernels()
-        if kernels is not None:
-            # the C kernels take non-empty float32 / float64 arrays: other arrays (integers,
-            # an empty batch) run on the reference, which takes any
-            usable = array.dtype in (np.float32, np.float64) and array.size > 0
-            return kernels if usable else reference
+    if name == "numpy" or on_gpu and name != "c":
+        # the reference kernels are written against the array API that NumPy and CuPy share
+        return reference
+    if not ckernels.available():
         if name == "c":
-            from minicnn.backend import ckernels
             raise RuntimeError("the C kernels are not available: " + ckernels.unavailable_reason())
-        from minicnn.backend import ckernels
         warn_once("c-missing", "minicnn: the C kernels are not available ("
                   + ckernels.unavailable_reason() + "), running on the NumPy reference kernels "
                   "(reinstall with `pip install .` and a C compiler to build them)")
+        return reference
+    if not on_gpu and array.dtype in (np.float32, np.float64) and array.size > 0:
+        return ckernels
+    if name == "c":
+        raise RuntimeError(f"backend 'c' cannot run an array of type {type(array).__name__}, "
+                           f"dtype {array.dtype} and shape {array.shape}: the C kernels take "
+                           "non-empty float32 / float64 NumPy arrays; select 'auto' or 'numpy'")
     return reference
+
+
+def record(op, kernels):
+    """Note that ``op`` (a Function's name) ran on ``kernels``, for trace() and the log."""
+    _log.debug("%s: %s kernels", op, kernels.NAME)
+    for records in _traces:
+        records.append((op, kernels.NAME))
+
+
+@contextmanager
+def trace():
+    """``with trace() as records:`` collects (op, kernel set name) for each op run in the block."""
+    records = []
+    _traces.append(records)
+    try:
+        yield records
+    finally:
+        _traces.remove(records)
 
 
 def index_add(target, index, values):

@@ -51,9 +51,21 @@ def transpose_output_size(size, kernel, stride=1, padding=0, output_padding=0, d
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
-def same_padding(kernel, dilation):
-    """padding="same" at stride 1: (padding before, extra zeros after) per dimension. The total
-    is dilation (kernel - 1); when it is odd PyTorch puts the extra row / column at the end."""
+def padding_for(padding, kernel, stride, dilation, op):
+    """(zeros before, extra zeros after) per dimension for ``padding``: an int or pair (none
+    after), "valid" (no padding) or "same" (stride 1 only; the output keeps the input's size: the
+    total dilation (kernel - 1) is split, an odd one's extra row / column at the end as PyTorch).
+    Raises ValueError for another string or "same" with a stride."""
+    if not isinstance(padding, str):
+        return pair(padding, "padding", op, 0), (0, 0)
+    if padding not in PADDING_MODES:
+        raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', "
+                         f"got {padding!r}")
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if stride != (1, 1):
+        raise ValueError(f"{op}: padding='same' is not supported for strided convolutions "
+                         f"(stride={stride})")
     totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
     return tuple(t // 2 for t in totals), tuple(t % 2 for t in totals)
 

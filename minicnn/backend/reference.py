@@ -25,6 +25,64 @@ def relu_backward(grad_y, y):
     return grad_y * (y > 0)
 
 
+def leaky_relu_forward(x, negative_slope):
+    """y = x if x > 0 else negative_slope * x"""
+    return get_array_module(x).where(x > 0, x, x * negative_slope)
+
+
+def leaky_relu_backward(grad_y, x, negative_slope):
+    """dx = dy * (1 if x > 0 else negative_slope)"""
+    return get_array_module(x).where(x > 0, grad_y, grad_y * negative_slope)
+
+
+# ----- softmax along an axis (dim None: a 0-d x) --------------------------------------------
+
+def _shifted(x, dim):
+    """x - max(x) along dim, so that exp cannot overflow (an empty x has no max, and needs none)."""
+    return x - x.max(axis=dim, keepdims=True) if x.size else x
+
+
+def softmax_forward(x, dim):
+    """y = exp(x) / sum(exp(x)), computed on x - max(x)."""
+    e = get_array_module(x).exp(_shifted(x, dim))
+    return e / e.sum(axis=dim, keepdims=True)
+
+
+def softmax_backward(grad_y, y, dim):
+    """dx = y * (dy - sum(dy * y))"""
+    return y * (grad_y - (grad_y * y).sum(axis=dim, keepdims=True))
+
+
+def log_softmax_forward(x, dim):
+    """y = x - log(sum(exp(x))), computed on x - max(x) (log-sum-exp); an empty x stays empty."""
+    xp = get_array_module(x)
+    shifted = _shifted(x, dim)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True)) if x.size else x.copy()
+
+
+def log_softmax_backward(grad_y, y, dim):
+    """dx = dy - softmax(x) * sum(dy), with softmax(x) = exp(y)"""
+    return grad_y - get_array_module(y).exp(y) * grad_y.sum(axis=dim, keepdims=True)
+
+
+# ----- linear: x (..., in), weight (out, in), y (..., out) ----------------------------------
+
+def linear_forward(x, weight, bias):
+    """y = x @ W^T + b   (bias (out,) or None)"""
+    y = x @ weight.T
+    return y + bias if bias is not None else y
+
+
+def linear_backward_input(grad_y, weight):
+    """dx = dy @ W   (..., in)"""
+    return grad_y @ weight
+
+
+def linear_backward_weight(grad_y, x):
+    """dW = dy^T @ x, summed over every leading dimension   (out, in)"""
+    return grad_y.reshape(-1, grad_y.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+
+
 # ----- softmax cross-entropy ----------------------------------------------------------------
 
 def softmax_cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing):
@@ -119,7 +177,7 @@ def max_pool2d_backward(grad_y, indices, H, W):
     return grad_x.reshape(N, C, H, W)
 
 
-def _avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, xp):
+def avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, xp):
     """The divisor of every window (oh, ow), PyTorch's rule: with count_include_pad the window
     clipped to the padded image [-p, size + p), otherwise clipped to the image [0, size)."""
     def extents(out_size, stride, padding, kernel, size):
@@ -133,7 +191,7 @@ def _avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad,
 
 def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
     """y[n,c,a,b] = (sum of x[n,c] over window (a, b), padding counting 0) / divisor[a,b]
-    (see _avg_pool2d_divisor)."""
+    (see avg_pool2d_divisor)."""
     xp = get_array_module(x)
     N, C, H, W = x.shape
     span_h, span_w = (oh - 1) * sh + 1, (ow - 1) * sw + 1
@@ -142,7 +200,7 @@ def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
     for i in range(kh):
         for j in range(kw):
             total += padded[:, :, i:i + span_h:sh, j:j + span_w:sw]
-    divisor = _avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, xp)
+    divisor = avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, xp)
     return total / divisor.astype(x.dtype)
 
 
@@ -151,7 +209,7 @@ def avg_pool2d_backward(grad_y, H, W, kh, kw, sh, sw, ph, pw, count_include_pad)
     grad_y (N, C, oh, ow) -> dx (N, C, H, W)."""
     xp = get_array_module(grad_y)
     N, C, oh, ow = grad_y.shape
-    divisor = _avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, xp)
+    divisor = avg_pool2d_divisor(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, xp)
     share = grad_y / divisor.astype(grad_y.dtype)
     span_h, span_w = (oh - 1) * sh + 1, (ow - 1) * sw + 1
     grad_padded = xp.zeros((N, C, max(span_h + kh - 1, H + ph), max(span_w + kw - 1, W + pw)),
@@ -160,6 +218,53 @@ def avg_pool2d_backward(grad_y, H, W, kh, kw, sh, sw, ph, pw, count_include_pad)
         for j in range(kw):
             grad_padded[:, :, i:i + span_h:sh, j:j + span_w:sw] += share
     return grad_padded[:, :, ph:ph + H, pw:pw + W].copy()
+
+
+# ----- adaptive pooling: output (a, b) pools the input rows [floor(a H / oh), ceil((a+1) H / oh))
+# and the columns [floor(b W / ow), ceil((b+1) W / ow)), PyTorch's windows
+
+def _adaptive_windows(size, out_size):
+    return [(a * size // out_size, -(-(a + 1) * size // out_size)) for a in range(out_size)]
+
+
+def _averaging_matrix(size, out_size, dtype, xp):
+    """A (out_size, size): row a holds 1 / window length over window a, zeros elsewhere."""
+    matrix = np.zeros((out_size, size))
+    for a, (start, end) in enumerate(_adaptive_windows(size, out_size)):
+        matrix[a, start:end] = 1.0 / (end - start)
+    return xp.asarray(matrix.astype(dtype))
+
+
+def adaptive_avg_pool2d_forward(x, oh, ow):
+    """y = A_h @ x @ A_w^T with the averaging matrices A_h (oh, H), A_w (ow, W), per plane."""
+    xp = get_array_module(x)
+    H, W = x.shape[-2:]
+    return _averaging_matrix(H, oh, x.dtype, xp) @ x @ _averaging_matrix(W, ow, x.dtype, xp).T
+
+
+def adaptive_avg_pool2d_backward(grad_y, H, W):
+    """dx = A_h^T @ dy @ A_w   (N, C, oh, ow) -> (N, C, H, W)"""
+    xp = get_array_module(grad_y)
+    oh, ow = grad_y.shape[-2:]
+    return (_averaging_matrix(H, oh, grad_y.dtype, xp).T @ grad_y
+            @ _averaging_matrix(W, ow, grad_y.dtype, xp))
+
+
+def adaptive_max_pool2d_forward(x, oh, ow):
+    """y[n,c,a,b] = max of x[n,c] over window (a, b); indices as max_pool2d_forward's (the first
+    max in scan order; max_pool2d_backward is the backward). Returns (y, indices)."""
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    y = xp.empty((N, C, oh, ow), dtype=x.dtype)
+    indices = xp.empty((N, C, oh, ow), dtype=xp.int64)
+    for a, (top, bottom) in enumerate(_adaptive_windows(H, oh)):
+        for b, (left, right) in enumerate(_adaptive_windows(W, ow)):
+            window = x[:, :, top:bottom, left:right].reshape(N, C, -1)
+            best = window.argmax(axis=2)
+            y[:, :, a, b] = xp.take_along_axis(window, best[:, :, None], axis=2)[:, :, 0]
+            width = right - left
+            indices[:, :, a, b] = (top + best // width) * W + left + best % width
+    return y, indices
 
 
 # ----- batch norm ---------------------------------------------------------------------------
@@ -197,6 +302,30 @@ def batch_norm_backward(grad_y, x, weight, mean, invstd):
     grad_x = scale[:, None, None] * (M * grad_y - sum_dy[:, None, None]
                                      - xhat * sum_dy_xhat[:, None, None])
     return grad_x, sum_dy_xhat, sum_dy
+
+
+def batch_norm_inference_forward(x, running_mean, running_var, weight, bias, eps):
+    """y = (x - running_mean) * invstd * weight + bias, invstd = 1 / sqrt(running_var + eps)
+    (the running statistics taken in x's dtype). Returns (y, invstd (C,))."""
+    xp = get_array_module(x)
+    invstd = 1 / xp.sqrt(running_var.astype(x.dtype) + eps)
+    y = (x - running_mean.astype(x.dtype)[:, None, None]) * invstd[:, None, None]
+    if weight is not None:
+        y = y * weight[:, None, None]
+    if bias is not None:
+        y = y + bias[:, None, None]
+    return y, invstd
+
+
+def batch_norm_inference_backward(grad_y, x, running_mean, invstd, weight):
+    """A fixed affine map per channel: dx = dy * weight * invstd (N, C, H, W);
+    dweight = sum(dy * xhat) (C,) with xhat = (x - running_mean) * invstd ; dbias = sum(dy) (C,).
+    Returns (grad_x, grad_weight, grad_bias); weight None counts as 1."""
+    axes = (0, 2, 3)
+    scaled = grad_y if weight is None else grad_y * weight[:, None, None]
+    xhat = (x - running_mean.astype(x.dtype)[:, None, None]) * invstd[:, None, None]
+    return (scaled * invstd[:, None, None], (grad_y * xhat).sum(axis=axes),
+            grad_y.sum(axis=axes))
 
 
 # ----- local response norm ------------------------------------------------------------------

@@ -18,6 +18,7 @@ import numbers
 
 import numpy as np
 
+from minicnn.backend.geometry import pair
 from minicnn.random import default_generator
 
 
@@ -138,16 +139,6 @@ class Normalize(Transform):
         return f"mean={self.mean.tolist()}, std={self.std.tolist()}"
 
 
-def _pair(value, name):
-    if isinstance(value, numbers.Integral):
-        return int(value), int(value)
-    if len(value) == 1:
-        return int(value[0]), int(value[0])
-    if len(value) != 2:
-        raise ValueError(f"{name} must be an int or a sequence of 2 ints, got {value!r}")
-    return int(value[0]), int(value[1])
-
-
 def _padding_lrtb(padding):
     """torchvision's padding forms: p (all sides), (left/right, top/bottom) or
     (left, top, right, bottom); returns (left, right, top, bottom)."""
@@ -187,7 +178,7 @@ class RandomCrop(RandomTransform):
     def __init__(self, size, padding=None, pad_if_needed=False, fill=0, padding_mode="constant",
                  generator=None):
         super().__init__(generator)
-        self.size = _pair(size, "size")
+        self.size = pair(size, "size", "RandomCrop", 1)
         self.padding = _padding_lrtb(padding) if padding is not None else (0, 0, 0, 0)
         if padding_mode not in _PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")

@@ -54,10 +54,10 @@ def conv_layer(input_shape, out_channels, kernel_size, stride=1, padding=0, dila
     if channels % groups or out_channels % groups:
         raise ValueError(f"groups={groups} must divide in_channels={channels} and "
                          f"out_channels={out_channels}")
-    kh, kw = pair(kernel_size)
-    sh, sw = pair(stride)
-    ph, pw = pair(padding)
-    dh, dw = pair(dilation)
+    kh, kw = geometry.pair(kernel_size, "kernel_size", "conv_layer")
+    sh, sw = geometry.pair(stride, "stride", "conv_layer")
+    ph, pw = geometry.pair(padding, "padding", "conv_layer")
+    dh, dw = geometry.pair(dilation, "dilation", "conv_layer")
     out_h = conv_output_size(height, kh, sh, ph, dh)
     out_w = conv_output_size(width, kw, sw, pw, dw)
     weights = out_channels * (channels // groups) * kh * kw
@@ -81,11 +81,3 @@ def receptive_fields(layers):
         result.append((receptive_field, jump))
     return result
 
-
-def pair(value):
-    """An int or a pair of ints, as an (h, w) pair."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"expected an int or a pair of ints, got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)

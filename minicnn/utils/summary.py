@@ -34,7 +34,8 @@ from minicnn import nn
 from minicnn.autograd import Tensor, enable_grad
 from minicnn.backend import get_array_module
 from minicnn.random import get_rng_state, set_rng_state
-from minicnn.utils.conv_arithmetic import pair, receptive_field_step
+from minicnn.backend.geometry import pair
+from minicnn.utils.conv_arithmetic import receptive_field_step
 
 
 @dataclass
@@ -145,9 +146,9 @@ def _tensors(value):
 def _type_label(module):
     label = type(module).__name__
     if hasattr(module, "kernel_size"):
-        kh, kw = pair(module.kernel_size)
+        kh, kw = pair(module.kernel_size, "kernel_size", "summary")
         stride = getattr(module, "stride", None)
-        sh, sw = pair(stride if stride is not None else module.kernel_size)
+        sh, sw = pair(stride if stride is not None else module.kernel_size, "stride", "summary")
         label += f" {kh}x{kw}" if (sh, sw) == (1, 1) else f" {kh}x{kw}/{sh}" if sh == sw \
             else f" {kh}x{kw}/{sh}x{sw}"
     return label
@@ -156,7 +157,7 @@ def _type_label(module):
 def _mult_adds(module, output):
     """Multiply-adds of a conv or linear layer (zero for everything else)."""
     if isinstance(module, nn.Conv2d):
-        kh, kw = pair(module.kernel_size)
+        kh, kw = pair(module.kernel_size, "kernel_size", "summary")
         return output.numel() * (module.in_channels // module.groups) * kh * kw
     if isinstance(module, nn.Linear):
         return output.numel() * module.in_features
@@ -218,10 +219,10 @@ class _Tracer:
         jump = tuple(max(f[1][axis] for f in fields) for axis in range(2))
         in_size, out_size = sources[0].shape[2:], output.shape[2:]
         if hasattr(module, "kernel_size"):
-            kernel = pair(module.kernel_size)
+            kernel = pair(module.kernel_size, "kernel_size", "summary")
             stride = pair(module.stride if getattr(module, "stride", None) is not None
-                          else module.kernel_size)
-            dilation = pair(getattr(module, "dilation", 1))
+                          else module.kernel_size, "stride", "summary")
+            dilation = pair(getattr(module, "dilation", 1), "dilation", "summary")
         elif hasattr(module, "output_size"):
             # adaptive pooling: regular windows only when the output size divides the input
             if any(i % o for i, o in zip(in_size, out_size)):

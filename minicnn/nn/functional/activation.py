@@ -1,7 +1,6 @@
 """Activation functions: ReLU, leaky ReLU, sigmoid, tanh, softmax, log-softmax."""
 
 from minicnn.autograd import Function
-from minicnn.backend import get_array_module, kernels_for
 from minicnn.ops import _normalize_dims, sigmoid, tanh
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"]
@@ -9,7 +8,6 @@ __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"]
 
 class ReLU(Function):
     def forward(self, x):
-        self.kernels = kernels_for(x)
         y = self.kernels.relu_forward(x)
         self.save_for_backward(y)
         return y
@@ -24,49 +22,38 @@ class LeakyReLU(Function):
     def forward(self, x, negative_slope):
         self.negative_slope = negative_slope
         self.save_for_backward(x)
-        return get_array_module(x).where(x > 0, x, x * negative_slope)
+        return self.kernels.leaky_relu_forward(x, negative_slope)
 
     def backward(self, grad_y):
-        # dx = dy * (1 if x > 0 else slope)
+        # dx = dy * (1 if x > 0 else slope)   shapes: any, elementwise
         x, = self.saved
-        return get_array_module(x).where(x > 0, grad_y, grad_y * self.negative_slope), None
-
-
-def _shifted(x, dim):
-    """x - max(x) along dim, so that exp cannot overflow (an empty x has no max, and needs none)."""
-    return x - x.max(axis=dim, keepdims=True) if x.size else x
+        return self.kernels.leaky_relu_backward(grad_y, x, self.negative_slope), None
 
 
 class Softmax(Function):
     def forward(self, x, dim):
-        xp = get_array_module(x)
-        e = xp.exp(_shifted(x, dim))
-        y = e / e.sum(axis=dim, keepdims=True)
         self.dim = dim
+        y = self.kernels.softmax_forward(x, dim)
         self.save_for_backward(y)
         return y
 
     def backward(self, grad_y):
-        # dx = y * (dy - sum(dy * y))   along dim
+        # dx = y * (dy - sum(dy * y))   along dim; shapes: any
         y, = self.saved
-        return y * (grad_y - (grad_y * y).sum(axis=self.dim, keepdims=True)), None
+        return self.kernels.softmax_backward(grad_y, y, self.dim), None
 
 
 class LogSoftmax(Function):
     def forward(self, x, dim):
-        xp = get_array_module(x)
-        shifted = _shifted(x, dim)
-        # log-sum-exp; an empty x has nothing to normalise (and the log of its empty sums is -inf)
-        y = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True)) if x.size else x.copy()
         self.dim = dim
+        y = self.kernels.log_softmax_forward(x, dim)
         self.save_for_backward(y)
         return y
 
     def backward(self, grad_y):
-        # dx = dy - softmax(x) * sum(dy)   along dim
+        # dx = dy - softmax(x) * sum(dy)   along dim; shapes: any
         y, = self.saved
-        xp = get_array_module(y)
-        return grad_y - xp.exp(y) * grad_y.sum(axis=self.dim, keepdims=True), None
+        return self.kernels.log_softmax_backward(grad_y, y, self.dim), None
 
 
 def relu(input, inplace=False):

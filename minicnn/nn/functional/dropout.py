@@ -8,7 +8,7 @@ is drawn from minicnn's default generator (``minicnn.manual_seed`` makes it repe
 import warnings
 
 from minicnn.autograd import Function, Tensor
-from minicnn.backend import get_array_module, kernels_for
+from minicnn.backend import get_array_module
 from minicnn.random import default_generator
 
 __all__ = ["dropout", "dropout2d"]
@@ -16,7 +16,6 @@ __all__ = ["dropout", "dropout2d"]
 
 class Dropout(Function):
     def forward(self, x, p, mask_shape):
-        self.kernels = kernels_for(x)
         xp = get_array_module(x)
         mask = xp.asarray(self.kernels.dropout_mask(mask_shape, p, x.dtype, default_generator()))
         self.mask = xp.ascontiguousarray(xp.broadcast_to(mask, x.shape))

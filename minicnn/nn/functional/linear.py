@@ -9,18 +9,18 @@ __all__ = ["linear", "flatten"]
 class Linear(Function):
     def forward(self, x, weight, bias):
         self.save_for_backward(x, weight)
-        y = x @ weight.T
-        return y + bias if bias is not None else y
+        return self.kernels.linear_forward(x, weight, bias)
 
     def backward(self, grad_y):
         # y = x W^T + b;  x (..., in), W (out, in), dy (..., out):
         # dx = dy @ W ; dW = dy^T @ x (summed over every leading dim) ; db = sum of dy
         x, weight = self.saved
-        grad_x = grad_y @ weight if self.needs_grad[0] else None
-        grad_weight = grad_bias = None
+        grad_x = grad_weight = grad_bias = None
+        if self.needs_grad[0]:
+            grad_x = self.kernels.linear_backward_input(grad_y, weight)
         if self.needs_grad[1]:
-            grad_weight = grad_y.reshape(-1, grad_y.shape[-1]).T @ x.reshape(-1, x.shape[-1])
-        if len(self.needs_grad) > 2 and self.needs_grad[2]:
+            grad_weight = self.kernels.linear_backward_weight(grad_y, x)
+        if self.needs_grad[2]:
             grad_bias = grad_y.reshape(-1, grad_y.shape[-1]).sum(axis=0)
         return grad_x, grad_weight, grad_bias
 

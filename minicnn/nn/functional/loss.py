@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 
 from minicnn.autograd import Function, Tensor
-from minicnn.backend import get_array_module, kernels_for
+from minicnn.backend import get_array_module
 from minicnn.nn.functional.activation import log_softmax
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss"]
@@ -19,7 +19,6 @@ REDUCTIONS = ("mean", "sum", "none")
 
 class SoftmaxCrossEntropy(Function):
     def forward(self, logits, target, weight, ignore_index, label_smoothing):
-        self.kernels = kernels_for(logits)
         loss, log_probs = self.kernels.softmax_cross_entropy_forward(
             logits, target, weight, ignore_index, label_smoothing)
         self.save_for_backward(log_probs, target, weight)

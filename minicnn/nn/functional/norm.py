@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from minicnn.autograd import Function, Tensor
-from minicnn.backend import get_array_module, kernels_for
+from minicnn.autograd import Function, Tensor, raw
+from minicnn.nn.functional._arguments import check_input
 
 __all__ = ["batch_norm", "local_response_norm"]
 
@@ -14,13 +14,8 @@ def _as_planes(x):
     return x.reshape(x.shape[0], x.shape[1], -1, 1)
 
 
-def _raw(value):
-    return value.array if isinstance(value, Tensor) else value
-
-
 class BatchNorm(Function):
     def forward(self, x, weight, bias, running_mean, running_var, momentum, eps):
-        self.kernels = kernels_for(x)
         planes = _as_planes(x)
         y, mean, invstd = self.kernels.batch_norm_forward(planes, weight, bias, eps)
         if running_mean is not None:
@@ -42,6 +37,24 @@ class BatchNorm(Function):
         return grad_x.reshape(grad_y.shape), grad_weight, grad_bias
 
 
+class BatchNormInference(Function):
+    def forward(self, x, weight, bias, running_mean, running_var, eps):
+        planes = _as_planes(x)
+        y, invstd = self.kernels.batch_norm_inference_forward(planes, running_mean, running_var,
+                                                              weight, bias, eps)
+        # a copy: training may update the buffer in place before this backward runs
+        self.save_for_backward(planes, running_mean.copy(), invstd, weight)
+        return y.reshape(x.shape)
+
+    def backward(self, grad_y):
+        # y = (x - running_mean) * invstd * w + b, a fixed affine map per channel:
+        # dx = dy * w * invstd (N, C, *) ; dw = sum(dy xhat) (C,) ; db = sum(dy) (C,)
+        planes, running_mean, invstd, weight = self.saved
+        grad_x, grad_weight, grad_bias = self.kernels.batch_norm_inference_backward(
+            _as_planes(grad_y), planes, running_mean, invstd, weight)
+        return grad_x.reshape(grad_y.shape), grad_weight, grad_bias
+
+
 def _check_channel_vector(value, name, num_channels):
     if value is None:
         return
@@ -60,12 +73,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     variance), and, when running_mean / running_var are given, update them in place as
     running = (1 - momentum) * running + momentum * batch (unbiased variance for running_var).
     Otherwise normalise with running_mean, running_var."""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"batch_norm: input must be a Tensor, got {type(input).__name__}")
+    check_input("batch_norm", input)
     if input.ndim < 2:
         raise ValueError(f"batch_norm: input must be (N, C, *), got shape {input.shape}")
-    if input.dtype not in (np.float32, np.float64):
-        raise TypeError(f"batch_norm: input must be float32 or float64, got {input.dtype}")
     C = input.shape[1]
     for name, value in (("running_mean", running_mean), ("running_var", running_var),
                         ("weight", weight), ("bias", bias)):
@@ -79,33 +89,18 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if running_mean is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when "
                              "training=False")
-        return _batch_norm_inference(input, running_mean, running_var, weight, bias, eps)
+        return BatchNormInference.apply(input, weight, bias, running_mean=running_mean.array,
+                                        running_var=running_var.array, eps=float(eps))
     if input.numel() // max(C, 1) <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {input.shape}")
-    return BatchNorm.apply(input, weight, bias, running_mean=_raw(running_mean),
-                           running_var=_raw(running_var), momentum=float(momentum),
+    return BatchNorm.apply(input, weight, bias, running_mean=raw(running_mean),
+                           running_var=raw(running_var), momentum=float(momentum),
                            eps=float(eps))
-
-
-def _batch_norm_inference(input, running_mean, running_var, weight, bias, eps):
-    """y = (x - running_mean) / sqrt(running_var + eps) * weight + bias: a fixed per-channel
-    affine map, so the tensor ops carry its gradient."""
-    xp = get_array_module(input.array)
-    shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
-    mean = running_mean.array.astype(input.dtype).reshape(shape)
-    invstd = (1 / xp.sqrt(running_var.array.astype(input.dtype) + eps)).reshape(shape)
-    y = (input - Tensor(mean)) * Tensor(invstd)
-    if weight is not None:
-        y = y * weight.reshape(shape)
-    if bias is not None:
-        y = y + bias.reshape(shape)
-    return y
 
 
 class LocalResponseNorm(Function):
     def forward(self, x, size, alpha, beta, k):
-        self.kernels = kernels_for(x)
         self.options = (size, alpha, beta, k)
         planes = _as_planes(x)
         y, scale = self.kernels.lrn_forward(planes, *self.options)
@@ -124,13 +119,10 @@ class LocalResponseNorm(Function):
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     """y_c = x_c / (k + alpha / size * sum of x_j^2 over the channels j in
     [c - size//2, c + (size-1)//2]) ^ beta, on input (N, C, *) (PyTorch's and Caffe's LRN)."""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"local_response_norm: input must be a Tensor, got {type(input).__name__}")
+    check_input("local_response_norm", input)
     if input.ndim < 3:
         raise ValueError(f"local_response_norm: expected 3D or higher dimensionality input "
                          f"(got {input.ndim} dimensions)")
-    if input.dtype not in (np.float32, np.float64):
-        raise TypeError(f"local_response_norm: input must be float32 or float64, got {input.dtype}")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
     if input.numel() == 0:

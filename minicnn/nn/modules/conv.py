@@ -6,48 +6,35 @@ import numpy as np
 
 from minicnn.nn import functional as F
 from minicnn.nn import init
-from minicnn.backend.geometry import transpose_output_size
+from minicnn.backend.geometry import pair, transpose_output_size
 from minicnn.nn.modules.module import Module, Parameter
 
 
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
 class _ConvNd(Module):
-    """What Conv2d and ConvTranspose2d share: arguments, parameters, initialisation, repr."""
+    """What Conv2d and ConvTranspose2d share: arguments, parameters, initialisation, repr.
+    The layer checks what it needs to build its weight; the functional op checks the rest when
+    the layer runs."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
                  transposed, output_padding, groups, bias, padding_mode, dtype):
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                            ("groups", groups)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if min(_pair(kernel_size)) < 1:
-            raise ValueError(f"kernel_size must be positive, got {kernel_size!r}")
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise ValueError(f"groups must be a positive integer, got {groups!r}")
-        if in_channels % groups != 0:
-            raise ValueError(f"in_channels ({in_channels}) must be divisible by groups ({groups})")
-        if out_channels % groups != 0:
-            raise ValueError(f"out_channels ({out_channels}) must be divisible by groups "
-                             f"({groups})")
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"invalid padding string {padding!r}, should be one of "
-                                 "{'same', 'valid'}")
-            if padding == "same" and _pair(stride) != (1, 1):
-                raise ValueError("padding='same' is not supported for strided convolutions")
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if value % groups != 0:
+                raise ValueError(f"{name} ({value}) must be divisible by groups ({groups})")
         if padding_mode != "zeros":
             raise ValueError(f"padding_mode must be 'zeros' (the only mode minicnn implements), "
                              f"got {padding_mode!r}")
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size)
-        self.stride = _pair(stride)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
-        self.dilation = _pair(dilation)
+        op = type(self).__name__
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = pair(kernel_size, "kernel_size", op, 1)
+        self.stride, self.dilation = pair(stride, "stride", op), pair(dilation, "dilation", op)
+        self.padding = padding if isinstance(padding, str) else pair(padding, "padding", op)
         self.transposed = transposed
-        self.output_padding = _pair(output_padding)
+        self.output_padding = pair(output_padding, "output_padding", op)
         self.groups = groups
         self.padding_mode = padding_mode
         if transposed:

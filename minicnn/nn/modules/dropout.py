@@ -5,10 +5,10 @@ from minicnn.nn.modules.module import Module
 
 
 class _DropoutNd(Module):
+    """Stores p (checked by the functional op when the layer runs) and inplace."""
+
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
         self.p, self.inplace = p, inplace
 
     def extra_repr(self):
