@@ -4,6 +4,7 @@
  *
  *   forward   mean = sum x / M ; var = sum (x - mean)^2 / M (biased, two passes)
  *             invstd = 1 / sqrt(var + eps) ; y = (x - mean) * invstd * weight + bias
+ *   inference y = (x - running_mean) * invstd * weight + bias, invstd given (one pass)
  *   backward  xhat = (x - mean) * invstd
  *             dweight = sum dy * xhat ; dbias = sum dy                          (C,)
  *             dx = (invstd / M) * weight * (M * dy - sum dy - xhat * sum dy * xhat)
@@ -77,7 +78,7 @@ static accum NAME(sum_grad)(const real *dy, const real *x, int64_t n, accum mean
 }
 
 struct NAME(batch_norm_args) {
-    const real *x, *grad_y, *weight, *bias, *mean_in, *invstd_in;
+    const real *x, *grad_y, *weight, *bias, *mean_in, *invstd_in;  /* *_in: given, (C,) */
     double eps;
     real *y, *mean, *invstd, *grad_x, *grad_weight, *grad_bias;
     int64_t N, C, S;
@@ -158,6 +159,39 @@ int NAME(batch_norm_backward)(const real *grad_y, const real *x, const real *wei
                                          .grad_weight = grad_weight, .grad_bias = grad_bias,
                                          .N = N, .C = C, .S = H * W};
     minicnn_parallel_ranges(C, (double)N * C * H * W, NAME(batch_norm_backward_range), &args);
+    return MINICNN_OK;
+}
+
+/* y = (x - mean) * invstd, times weight, plus bias, in the reference's order of operations;
+ * over (n, c) planes */
+static void NAME(batch_norm_inference_range)(void *context, int64_t p0, int64_t p1) {
+    const struct NAME(batch_norm_args) *a = context;
+    for (int64_t p = p0; p < p1; p++) {
+        const int64_t c = p % a->C;
+        const real m = a->mean_in[c], inv = a->invstd_in[c];
+        const real *in = a->x + p * a->S;
+        real *out = a->y + p * a->S;
+        for (int64_t s = 0; s < a->S; s++) out[s] = (in[s] - m) * inv;
+        if (a->weight) {
+            const real scale = a->weight[c];
+            for (int64_t s = 0; s < a->S; s++) out[s] = out[s] * scale;
+        }
+        if (a->bias) {
+            const real shift = a->bias[c];
+            for (int64_t s = 0; s < a->S; s++) out[s] = out[s] + shift;
+        }
+    }
+}
+
+int NAME(batch_norm_inference_forward)(const real *x, const real *running_mean,
+                                       const real *invstd, const real *weight, const real *bias,
+                                       real *y, int64_t N, int64_t C, int64_t H, int64_t W) {
+    if (!batch_norm_sizes_ok(N, C, H, W)) return MINICNN_BAD_ARGUMENT;
+    struct NAME(batch_norm_args) args = {.x = x, .weight = weight, .bias = bias,
+                                         .mean_in = running_mean, .invstd_in = invstd, .y = y,
+                                         .N = N, .C = C, .S = H * W};
+    minicnn_parallel_ranges(N * C, (double)N * C * H * W, NAME(batch_norm_inference_range),
+                            &args);
     return MINICNN_OK;
 }
 

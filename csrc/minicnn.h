@@ -140,6 +140,14 @@ int batch_norm_backward_f64(const double *grad_y, const double *x, const double 
                              double *grad_weight, double *grad_bias, int64_t N, int64_t C,
                              int64_t H, int64_t W);
 
+int batch_norm_inference_forward_f32(const float *x, const float *running_mean,
+                                     const float *invstd, const float *weight, const float *bias,
+                                     float *y, int64_t N, int64_t C, int64_t H, int64_t W);
+int batch_norm_inference_forward_f64(const double *x, const double *running_mean,
+                                     const double *invstd, const double *weight,
+                                     const double *bias, double *y, int64_t N, int64_t C,
+                                     int64_t H, int64_t W);
+
 /* lrn.c: every array (N, C, H, W) */
 int lrn_forward_f32(const float *x, float *y, float *scale, int64_t N, int64_t C, int64_t H,
                      int64_t W, int64_t size, double alpha, double beta, double k);

@@ -424,6 +424,22 @@ def batch_norm_backward(grad_y, x, weight, mean, invstd):
     return grad_x, grad_weight, grad_bias
 
 
+def batch_norm_inference_forward(x, running_mean, running_var, weight, bias, eps):
+    x = check.floats("x", x, ndim=4)
+    check.positive_sizes("x", x.shape)
+    N, C, H, W = x.shape
+    statistics = [check.channel_vector(name, check.floats(name, value).astype(x.dtype), x, C)
+                  for name, value in (("running_mean", running_mean), ("running_var", running_var))]
+    weight = check.channel_vector("weight", weight, x, C, optional=True)
+    bias = check.channel_vector("bias", bias, x, C, optional=True)
+    invstd = 1 / np.sqrt(statistics[1] + float(eps))   # as the reference forms it
+    y = buffer_pool.empty(x.shape, x.dtype)
+    _call("batch_norm_inference_forward", x.dtype, _pointer(x), _pointer(statistics[0]),
+          _pointer(invstd), _optional_pointer(weight), _optional_pointer(bias), _pointer(y),
+          N, C, H, W)
+    return y, invstd
+
+
 # ----- local response norm ------------------------------------------------------------------
 
 def lrn_forward(x, size, alpha, beta, k):
@@ -470,7 +486,6 @@ avg_pool2d_divisor = reference.avg_pool2d_divisor
 adaptive_avg_pool2d_forward = reference.adaptive_avg_pool2d_forward
 adaptive_avg_pool2d_backward = reference.adaptive_avg_pool2d_backward
 adaptive_max_pool2d_forward = reference.adaptive_max_pool2d_forward
-batch_norm_inference_forward = reference.batch_norm_inference_forward
 batch_norm_inference_backward = reference.batch_norm_inference_backward
 
 
