@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))   # this checkout's minicnn, in the workers too
 MODELS = {"resnet20": (3, 32, 32), "lenet5": (1, 28, 28)}
 THREAD_VARIABLES = ("MINICNN_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                     "MKL_NUM_THREADS")
@@ -241,7 +242,6 @@ def worker(args):
 
 def measure(framework, model, mode, threads, options):
     env = dict(os.environ, **{variable: str(threads) for variable in THREAD_VARIABLES})
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", framework,
                "--model", model, "--mode", mode, "--threads", str(threads),
                "--batch", str(options.batch), "--steps", str(options.steps),

@@ -2,7 +2,7 @@
  *
  * x (N, C, H, W); per channel c, over its M = N*H*W values (sums accumulated in double):
  *
- *   forward   mean = sum x / M ; var = sum (x - mean)^2 / M (biased, two passes)
+ *   forward   mean = sum x / M ; var = sum (x - mean)^2 / M (biased; one pass, shifted)
  *             invstd = 1 / sqrt(var + eps) ; y = (x - mean) * invstd * weight + bias
  *   inference y = (x - running_mean) * invstd * weight + bias, invstd given (one pass)
  *   backward  xhat = (x - mean) * invstd
@@ -88,17 +88,21 @@ static void NAME(batch_norm_forward_range)(void *context, int64_t c0, int64_t c1
     const struct NAME(batch_norm_args) *a = context;
     const int64_t N = a->N, C = a->C, S = a->S, M = N * S;
     for (int64_t c = c0; c < c1; c++) {
-        accum sum = 0;
-        for (int64_t n = 0; n < N; n++) sum += NAME(sum_shifted)(a->x + (n * C + c) * S, S, 0, NULL);
-        const accum channel_mean = sum / M;
-        accum squares = 0;
+        /* one pass: sums of x - K and (x - K)^2 with K = the channel's first value, close
+         * enough to the mean that var = E[(x-K)^2] - E[x-K]^2 loses no digits that matter */
+        const accum K = a->x[c * S];
+        accum sum = 0, squares = 0;
         for (int64_t n = 0; n < N; n++) {
             accum plane_squares;
-            NAME(sum_shifted)(a->x + (n * C + c) * S, S, channel_mean, &plane_squares);
+            sum += NAME(sum_shifted)(a->x + (n * C + c) * S, S, K, &plane_squares);
             squares += plane_squares;
         }
+        const accum shifted_mean = sum / M;
+        const accum channel_mean = K + shifted_mean;
+        accum variance = squares / M - shifted_mean * shifted_mean;
+        if (variance < 0) variance = 0;
         const real m = (real)channel_mean;
-        const real inv = (real)(1 / sqrt(squares / M + a->eps));
+        const real inv = (real)(1 / sqrt(variance + a->eps));
         const real scale = a->weight ? a->weight[c] : 1, shift = a->bias ? a->bias[c] : 0;
         a->mean[c] = m;
         a->invstd[c] = inv;

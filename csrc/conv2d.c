@@ -434,7 +434,11 @@ static void NAME(pack_im2col_transposed)(const struct gemm_product *product, int
                 for (; ox < first; ox++) o[ox * nr] = 0;
                 const real *in = x + run->n * g->C * g->H * g->W + row->channel + h * g->W
                     + row->w_offset;
-                for (; ox < last; ox++) o[ox * nr] = in[ox * g->sw];
+                if (g->sw == 1) {
+                    for (; ox < last; ox++) o[ox * nr] = in[ox];
+                } else {
+                    for (; ox < last; ox++) o[ox * nr] = in[ox * g->sw];
+                }
                 for (; ox < run->ox + run->length; ox++) o[ox * nr] = 0;
             }
         }
