@@ -49,7 +49,7 @@ KERNELS = supported_kernels() if ckernels.available() else []
 @pytest.fixture(params=KERNELS)
 def gemm_kernel(request):
     assert lib().minicnn_set_gemm_kernel(request.param.encode()) == 0
-    assert ffi().string(lib().minicnn_gemm_kernel()).decode() == request.param
+    assert ckernels.gemm_kernel() == request.param
     yield request.param
     lib().minicnn_set_gemm_kernel(b"auto")
 
@@ -196,9 +196,8 @@ def run_python(code, env=None):
 
 def test_the_environment_forces_the_portable_kernel():
     result = run_python("""
-        from minicnn.backend import ckernels
-        lib, ffi = ckernels._ckernels.lib, ckernels._ckernels.ffi
-        print(ffi.string(lib.minicnn_gemm_kernel()).decode())
+        import minicnn as mc
+        print(mc.info(quiet=True)["gemm_kernel"])
     """, env=dict(os.environ, MINICNN_GEMM_KERNEL="portable"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ["portable"]

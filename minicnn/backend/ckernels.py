@@ -94,6 +94,14 @@ def openmp_threads():
     return int(_ckernels.lib.minicnn_openmp_threads()) if _ckernels is not None else 0
 
 
+def gemm_kernel():
+    """The micro-kernel of the C convolutions' GEMM: "avx512", "avx2" or "portable" (chosen
+    for this CPU, or forced by MINICNN_GEMM_KERNEL); "" when the extension is missing."""
+    if _ckernels is None:
+        return ""
+    return _ckernels.ffi.string(_ckernels.lib.minicnn_gemm_kernel()).decode()
+
+
 def set_num_threads(n):
     """Run the C kernels on ``n`` OpenMP threads (n >= 1)."""
     n = check.integer("n", n, minimum=1)
