@@ -168,19 +168,23 @@ static void NAME(pack_im2col)(const struct gemm_product *product, int64_t p0, in
             for (int r = 0; r < n_runs; r++) {
                 const struct column_run *run = &runs[r];
                 real *o = to + run->start - run->ox;  /* o[ox] is column ox of the run */
-                int64_t first, last, ox = run->ox;
+                int64_t first, last;
                 const int64_t h = run_inside(g, run, row, &first, &last);
-                for (; ox < first; ox++) o[ox] = 0;
-                const real *in = x + run->n * g->C * g->H * g->W + row->channel + h * g->W
-                    + row->w_offset;
-                if (g->sw == 1) {
-                    for (; ox < last; ox++) o[ox] = in[ox];
-                } else {
-                    for (; ox < last; ox++) o[ox] = in[ox * g->sw];
+                const int64_t end = run->ox + run->length;
+                /* the C library's memcpy / memset: vector code whatever this file's target */
+                if (first > run->ox) memset(o + run->ox, 0, (size_t)(first - run->ox) * sizeof(real));
+                if (first < last) {
+                    const real *in = x + run->n * g->C * g->H * g->W + row->channel + h * g->W
+                        + row->w_offset;
+                    if (g->sw == 1) {
+                        memcpy(o + first, in + first, (size_t)(last - first) * sizeof(real));
+                    } else {
+                        for (int64_t ox = first; ox < last; ox++) o[ox] = in[ox * g->sw];
+                    }
                 }
-                for (; ox < run->ox + run->length; ox++) o[ox] = 0;
+                if (end > last) memset(o + last, 0, (size_t)(end - last) * sizeof(real));
             }
-            for (int64_t t = columns; t < nr; t++) to[t] = 0;
+            if (columns < nr) memset(to + columns, 0, (size_t)(nr - columns) * sizeof(real));
         }
     }
 }
@@ -287,10 +291,10 @@ static void NAME(pack_grad_y)(const struct gemm_product *product, int64_t p0, in
                 const int64_t length = g->P - pixel < columns - t ? g->P - pixel : columns - t;
                 const real *in = cp->job->dy + (n * g->F + cp->group * g->Fg + p0 + p) * g->P
                     + pixel;
-                for (int64_t s = 0; s < length; s++) to[t + s] = in[s];
+                memcpy(to + t, in, (size_t)length * sizeof(real));
                 t += length;
             }
-            for (int64_t t = columns; t < nr; t++) to[t] = 0;
+            if (columns < nr) memset(to + columns, 0, (size_t)(nr - columns) * sizeof(real));
         }
     }
 }
