@@ -9,7 +9,8 @@
  *   input gradient   dx_g = col2im(W_g^T (C/G*kh*kw, F/G) @ dy_g (F/G, N*oh*ow))
  *                    each tile of W_g^T @ dy_g is added into dx where im2col read it
  *   weight gradient  dW_g (F/G, C/G*kh*kw)     = dy_g @ cols^T
- *                    B = cols^T is packed straight from x, A = dy_g from dy's NCHW layout
+ *                    a sum over columns q, contiguous in dy_g's rows and in cols' rows: dot
+ *                    products of rows packed straight from dy and x (no transposition)
  *
  * Threads (threadpool.c): one parallel call per convolution, over independent items claimed
  * dynamically. Forward: (group, block of columns). Input gradient: (group, images, block of
@@ -47,6 +48,9 @@ static int conv_geometry_set(struct conv_geometry *g, int64_t N, int64_t C, int6
                                 C / G, F / G, oh * ow, kh * kw};
     return 1;
 }
+
+/* the widest panel packed: NR columns of a micro-kernel, or a slice of the weight gradient */
+#define MAX_PANEL_COLUMNS 1024
 
 /* A stretch of columns q = n*P + oy*ow + ox with one (n, oy) and consecutive ox. */
 struct column_run {
@@ -134,6 +138,7 @@ static int64_t gcd(int64_t a, int64_t b) {
 struct NAME(conv_job) {
     struct conv_geometry g;
     const struct gemm_kernel *kernel;
+    const struct gemm_dot_kernel *dot;  /* weight gradient */
     const real *x, *dy;
     real *y, *dx, *dw;
     const struct im2col_row *rows;  /* the rows of im2col(x_g), the same for every group */
@@ -148,7 +153,6 @@ struct NAME(conv_job) {
 struct NAME(conv_product) {
     const struct NAME(conv_job) *job;
     int64_t group;
-    real *out;  /* weight gradient: where this item's (F/G, C/G*kh*kw) product goes */
 };
 
 /* B = im2col(x_g): rows (c, i, j), columns q */
@@ -158,9 +162,9 @@ static void NAME(pack_im2col)(const struct gemm_product *product, int64_t p0, in
     const struct conv_geometry *g = &cp->job->g;
     const real *x = cp->job->x + cp->group * g->Cg * g->H * g->W;
     real *dst = out;
-    struct column_run runs[GEMM_MAX_NR];
+    struct column_run runs[MAX_PANEL_COLUMNS];
     for (int64_t jr = 0; jr < nc; jr += nr, dst += kc * nr) {
-        const int64_t columns = product->n - (j0 + jr) < nr ? product->n - (j0 + jr) : nr;
+        const int64_t columns = nc - jr < nr ? nc - jr : nr;
         const int n_runs = column_runs(g, j0 + jr, columns, runs);
         for (int64_t p = 0; p < kc; p++) {
             const struct im2col_row *row = &cp->job->rows[p0 + p];
@@ -171,18 +175,17 @@ static void NAME(pack_im2col)(const struct gemm_product *product, int64_t p0, in
                 int64_t first, last;
                 const int64_t h = run_inside(g, run, row, &first, &last);
                 const int64_t end = run->ox + run->length;
-                /* the C library's memcpy / memset: vector code whatever this file's target */
-                if (first > run->ox) memset(o + run->ox, 0, (size_t)(first - run->ox) * sizeof(real));
+                for (int64_t ox = run->ox; ox < first; ox++) o[ox] = 0;
                 if (first < last) {
                     const real *in = x + run->n * g->C * g->H * g->W + row->channel + h * g->W
                         + row->w_offset;
-                    if (g->sw == 1) {
+                    if (g->sw == 1 && last - first >= 16) {  /* the C library's vector copy */
                         memcpy(o + first, in + first, (size_t)(last - first) * sizeof(real));
                     } else {
                         for (int64_t ox = first; ox < last; ox++) o[ox] = in[ox * g->sw];
                     }
                 }
-                if (end > last) memset(o + last, 0, (size_t)(end - last) * sizeof(real));
+                for (int64_t ox = last; ox < end; ox++) o[ox] = 0;
             }
             if (columns < nr) memset(to + columns, 0, (size_t)(nr - columns) * sizeof(real));
         }
@@ -217,7 +220,7 @@ static void NAME(forward_item)(void *context, int64_t item, int worker) {
     const struct NAME(conv_job) *job = context;
     const struct conv_geometry *g = &job->g;
     const int64_t group = item / job->blocks, block = item % job->blocks;
-    const struct NAME(conv_product) cp = {job, group, NULL};
+    const struct NAME(conv_product) cp = {job, group};
     const struct gemm_product product = {g->Fg, g->N * g->P, g->Cg * g->taps,
                                          NAME(pack_im2col), NAME(forward_tile),
                                          NAME(forward_update), &cp};
@@ -283,7 +286,7 @@ static void NAME(pack_grad_y)(const struct gemm_product *product, int64_t p0, in
     real *dst = out;
     for (int64_t jr = 0; jr < nc; jr += nr, dst += kc * nr) {
         const int64_t q = j0 + jr;
-        const int64_t columns = product->n - q < nr ? product->n - q : nr;
+        const int64_t columns = nc - jr < nr ? nc - jr : nr;
         for (int64_t p = 0; p < kc; p++) {
             real *to = dst + p * nr;
             for (int64_t t = 0; t < columns;) {  /* one image at a time */
@@ -347,7 +350,7 @@ static void NAME(backward_input_item)(void *context, int64_t item, int worker) {
         memset(job->dx + (n * g->C + group * g->Cg + c0) * g->H * g->W, 0,
                (size_t)((c1 - c0) * g->H * g->W) * sizeof(real));
     }
-    const struct NAME(conv_product) cp = {job, group, NULL};
+    const struct NAME(conv_product) cp = {job, group};
     const struct gemm_product product = {g->Cg * g->taps, g->N * g->P, g->Fg,
                                          NAME(pack_grad_y), NAME(no_tile),
                                          NAME(col2im_update), &cp};
@@ -389,106 +392,50 @@ int NAME(conv2d_backward_input)(const real *grad_y, const real *weight, real *gr
 
 /* ----- weight gradient: dW_g = dy_g @ im2col(x_g)^T ----------------------------------------- */
 
-/* A = dy_g: rows f, columns q in [q0, q0 + kc), one k block laid out as gemm_pack_a does */
-static void NAME(pack_grad_y_rows)(const struct NAME(conv_job) *job, int64_t group, int64_t q0,
-                                   int64_t kc, real *dst) {
-    const struct conv_geometry *g = &job->g;
-    const int mr = job->kernel->mr;
-    for (int64_t ir = 0; ir < g->Fg; ir += mr, dst += kc * mr) {
-        const int rows = g->Fg - ir < mr ? (int)(g->Fg - ir) : mr;
-        for (int r = 0; r < mr; r++) {
-            if (r >= rows) {
-                for (int64_t p = 0; p < kc; p++) dst[p * mr + r] = 0;
-                continue;
-            }
-            for (int64_t p = 0; p < kc;) {  /* one image at a time */
-                const int64_t n = (q0 + p) / g->P, pixel = (q0 + p) % g->P;
-                const int64_t length = g->P - pixel < kc - p ? g->P - pixel : kc - p;
-                const real *in = job->dy + (n * g->F + group * g->Fg + ir + r) * g->P + pixel;
-                for (int64_t s = 0; s < length; s++) dst[(p + s) * mr + r] = in[s];
-                p += length;
-            }
-        }
-    }
-}
-
-/* B = im2col(x_g)^T: rows q, columns (c, i, j) */
-static void NAME(pack_im2col_transposed)(const struct gemm_product *product, int64_t p0,
-                                         int64_t kc, int64_t j0, int64_t nc, int nr,
-                                         void *out) {
-    const struct NAME(conv_product) *cp = product->context;
-    const struct conv_geometry *g = &cp->job->g;
-    const real *x = cp->job->x + cp->group * g->Cg * g->H * g->W;
-    struct column_run runs[GEMM_MAX_KC];
-    const int n_runs = column_runs(g, p0, kc, runs);
-    real *dst = out;
-    for (int64_t jr = 0; jr < nc; jr += nr, dst += kc * nr) {
-        for (int t = 0; t < nr; t++) {
-            const int64_t column = j0 + jr + t;
-            if (column >= product->n) {
-                for (int64_t p = 0; p < kc; p++) dst[p * nr + t] = 0;
-                continue;
-            }
-            const struct im2col_row *row = &cp->job->rows[column];
-            for (int u = 0; u < n_runs; u++) {
-                const struct column_run *run = &runs[u];
-                real *o = dst + (run->start - run->ox) * nr + t;  /* o[ox * nr]: column ox */
-                int64_t first, last, ox = run->ox;
-                const int64_t h = run_inside(g, run, row, &first, &last);
-                for (; ox < first; ox++) o[ox * nr] = 0;
-                const real *in = x + run->n * g->C * g->H * g->W + row->channel + h * g->W
-                    + row->w_offset;
-                if (g->sw == 1) {
-                    for (; ox < last; ox++) o[ox * nr] = in[ox];
-                } else {
-                    for (; ox < last; ox++) o[ox * nr] = in[ox * g->sw];
-                }
-                for (; ox < run->ox + run->length; ox++) o[ox * nr] = 0;
-            }
-        }
-    }
-}
-
-static void *NAME(weight_tile)(const struct gemm_product *product, int64_t i, int64_t j,
-                               int64_t *rs) {
-    const struct NAME(conv_product) *cp = product->context;
-    *rs = product->n;
-    return cp->out + i * product->n + j;
-}
-
-static void NAME(weight_update)(const struct gemm_product *product, int64_t i, int64_t j,
-                                int mr, int nr, const void *ab, int64_t rs_ab, int accumulate) {
-    const struct NAME(conv_product) *cp = product->context;
-    const real *from = ab;
-    for (int r = 0; r < mr; r++) {
-        real *out = cp->out + (i + r) * product->n + j;
-        for (int t = 0; t < nr; t++) {
-            out[t] = accumulate ? out[t] + from[r * rs_ab + t] : from[r * rs_ab + t];
-        }
-    }
-}
-
+/* For each slice of the item's chunk of columns q, dy_g's rows and im2col's rows are packed as
+ * rows of the slice (contiguous copies, zero-padded to whole vectors), and each MR x NR block
+ * of dW gets the dot products of its rows (gemm_dot_kernel). */
 static void NAME(backward_weight_item)(void *context, int64_t item, int worker) {
     const struct NAME(conv_job) *job = context;
     const struct conv_geometry *g = &job->g;
+    const struct gemm_dot_kernel *dot = job->dot;
+    const int mr = dot->mr, nr = dot->nr;
     const int64_t group = item / job->chunks, chunk = item % job->chunks;
-    const int64_t size = g->Fg * g->Cg * g->taps;  /* of one group's dW */
+    const int64_t K = g->Cg * g->taps, size = g->Fg * K;  /* dW_g is (F/G, K) */
     real *dw = job->dw + group * size;
-    const struct NAME(conv_product) cp = {
-        job, group, job->chunks == 1 ? dw : job->partials + item * size};
-    const struct gemm_product product = {g->Fg, g->Cg * g->taps, g->N * g->P,
-                                         NAME(pack_im2col_transposed), NAME(weight_tile),
-                                         NAME(weight_update), &cp};
-    real *packed_b = job->workspace + worker * job->worker_stride;
-    real *packed_a = packed_b + gemm_packed_b_bytes(job->kernel, sizeof(real)) / sizeof(real);
+    real *out = job->chunks == 1 ? dw : job->partials + item * size;
+    memset(out, 0, (size_t)size * sizeof(real));
+    const struct NAME(conv_product) cp = {job, group};
+    const struct gemm_product product = {g->Fg, g->N * g->P, K, NULL, NULL, NULL, &cp};
+    const int64_t rows_padded = round_up(g->Fg, mr);
+    real *a = job->workspace + worker * job->worker_stride;  /* rows_padded x slice */
+    real *b = a + rows_padded * MAX_PANEL_COLUMNS;           /* nr x slice */
+    real tile[GEMM_MAX_MR * GEMM_MAX_NR];
     int64_t q0, q1;
-    split_range(product.k, job->chunks, chunk, &q0, &q1);
-    const int64_t kc_max = gemm_block_k(q1 - q0, job->kernel->kc);
-    for (int64_t q = q0; q < q1; q += kc_max) {
-        const int64_t kc = q1 - q < kc_max ? q1 - q : kc_max;
-        NAME(pack_grad_y_rows)(job, group, q, kc, packed_a);
-        NAME(gemm_run)(&product, job->kernel, packed_a, 0, g->Fg, 0, product.n, q, q + kc,
-                       q > q0, packed_b);
+    split_range(product.n, job->chunks, chunk, &q0, &q1);
+    const int64_t slice = gemm_block_k(q1 - q0, MAX_PANEL_COLUMNS - dot->lanes);
+    for (int64_t q = q0; q < q1; q += slice) {
+        const int64_t length = q1 - q < slice ? q1 - q : slice;
+        const int64_t padded = round_up(length, dot->lanes);
+        NAME(pack_grad_y)(&product, 0, g->Fg, q, length, (int)padded, a);
+        memset(a + g->Fg * padded, 0, (size_t)((rows_padded - g->Fg) * padded) * sizeof(real));
+        for (int64_t t0 = 0; t0 < K; t0 += nr) {
+            const int columns = K - t0 < nr ? (int)(K - t0) : nr;
+            NAME(pack_im2col)(&product, t0, columns, q, length, (int)padded, b);
+            memset(b + columns * padded, 0, (size_t)((nr - columns) * padded) * sizeof(real));
+            for (int64_t r0 = 0; r0 < g->Fg; r0 += mr) {
+                const int rows = g->Fg - r0 < mr ? (int)(g->Fg - r0) : mr;
+                if (rows == mr && columns == nr) {
+                    dot->run(padded, a + r0 * padded, padded, b, padded, out + r0 * K + t0, K);
+                    continue;
+                }
+                memset(tile, 0, sizeof(tile));
+                dot->run(padded, a + r0 * padded, padded, b, padded, tile, nr);
+                for (int r = 0; r < rows; r++) {
+                    for (int t = 0; t < columns; t++) out[(r0 + r) * K + t0 + t] += tile[r * nr + t];
+                }
+            }
+        }
     }
     if (job->chunks == 1) return;
     /* the last chunk of the group to finish adds the partials, in chunk order */
@@ -509,7 +456,7 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     if (!conv_geometry_set(&job.g, N, C, H, W, F, groups, kh, kw, sh, sw, ph, pw, dh, dw))
         return MINICNN_BAD_ARGUMENT;
     const struct conv_geometry *g = &job.g;
-    job.kernel = NAME(gemm_kernel)();
+    job.dot = NAME(gemm_dot_kernel)();
     job.x = x;
     job.dy = grad_y;
     job.dw = grad_weight;
@@ -523,9 +470,9 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     job.rows = rows;
     job.partials = malloc((partials + 1) * sizeof(real));
     job.chunks_done = calloc((size_t)groups, sizeof(*job.chunks_done));
-    if (rows != NULL && job.partials != NULL && job.chunks_done != NULL
-        && NAME(conv_workspace)(&job, threads,
-                                (size_t)(round_up(g->Fg, job.kernel->mr) * job.kernel->kc)))
+    job.worker_stride = (size_t)((round_up(g->Fg, job.dot->mr) + job.dot->nr) * MAX_PANEL_COLUMNS);
+    job.workspace = malloc((size_t)threads * job.worker_stride * sizeof(real));
+    if (rows != NULL && job.partials != NULL && job.chunks_done != NULL && job.workspace != NULL)
         minicnn_parallel_for(items, threads, NAME(backward_weight_item), &job);
     free(rows);
     free(job.partials);

@@ -72,6 +72,49 @@ GEMM_MICRO_KERNEL(micro_avx512_f32, "avx512f", float, __m512, 16, 8, 2, _mm512_s
 GEMM_MICRO_KERNEL(micro_avx512_f64, "avx512f", double, __m512d, 8, 8, 2, _mm512_setzero_pd,
                   _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_add_pd,
                   _mm512_set1_pd)
+
+/* one vector dot-product kernel: MR x NR sums along p, vectors of `lanes` */
+#define GEMM_DOT_KERNEL(name, isa, real_t, vec, lanes, MR, NR, zero, load, fmadd, reduce) \
+    __attribute__((target(isa))) static void name(int64_t k, const void *pa, int64_t lda, \
+                                                  const void *pb, int64_t ldb, void *pc, \
+                                                  int64_t rs) { \
+        const real_t *a = pa, *b = pb; \
+        real_t *c = pc; \
+        vec acc[MR][NR]; \
+        _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) \
+            _Pragma("GCC unroll 8") for (int t = 0; t < NR; t++) acc[r][t] = zero(); \
+        for (int64_t p = 0; p < k; p += lanes) { \
+            vec av[MR]; \
+            _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) av[r] = load(a + r * lda + p); \
+            _Pragma("GCC unroll 8") for (int t = 0; t < NR; t++) { \
+                const vec bv = load(b + t * ldb + p); \
+                _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) \
+                    acc[r][t] = fmadd(av[r], bv, acc[r][t]); \
+            } \
+        } \
+        _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) \
+            _Pragma("GCC unroll 8") for (int t = 0; t < NR; t++) c[r * rs + t] += reduce(acc[r][t]); \
+    }
+
+__attribute__((target("avx2,fma"))) static float sum_avx2_f32(__m256 v) {
+    __m128 half = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+    return _mm_cvtss_f32(_mm_add_ss(half, _mm_movehdup_ps(half)));
+}
+
+__attribute__((target("avx2,fma"))) static double sum_avx2_f64(__m256d v) {
+    __m128d half = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(half, _mm_unpackhi_pd(half, half)));
+}
+
+GEMM_DOT_KERNEL(dot_avx2_f32, "avx2,fma", float, __m256, 8, 3, 4, _mm256_setzero_ps,
+                _mm256_loadu_ps, _mm256_fmadd_ps, sum_avx2_f32)
+GEMM_DOT_KERNEL(dot_avx2_f64, "avx2,fma", double, __m256d, 4, 3, 4, _mm256_setzero_pd,
+                _mm256_loadu_pd, _mm256_fmadd_pd, sum_avx2_f64)
+GEMM_DOT_KERNEL(dot_avx512_f32, "avx512f", float, __m512, 16, 4, 4, _mm512_setzero_ps,
+                _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_reduce_add_ps)
+GEMM_DOT_KERNEL(dot_avx512_f64, "avx512f", double, __m512d, 8, 4, 4, _mm512_setzero_pd,
+                _mm512_loadu_pd, _mm512_fmadd_pd, _mm512_reduce_add_pd)
 #endif
 
 enum gemm_isa { GEMM_AUTO = -1, GEMM_PORTABLE = 0, GEMM_AVX2 = 1, GEMM_AVX512 = 2 };
@@ -148,6 +191,44 @@ const struct gemm_kernel *NAME(gemm_kernel)(void) {
         {"avx2", 6, 64 / (int)sizeof(real), 256, 1024 / sizeof(real), NAME(micro_avx2)},
         {"avx512", 8, 128 / (int)sizeof(real), 256 * 4 / sizeof(real), 1024 / sizeof(real),
          NAME(micro_avx512)},
+#endif
+    };
+    return &kernels[gemm_isa()];
+}
+
+#define PORTABLE_DOT_MR 2
+#define PORTABLE_DOT_NR 4
+#define PORTABLE_LANES ((int)(32 / sizeof(real)))
+
+/* the portable dot-product kernel: partial sums in lanes the compiler maps onto vectors */
+static void NAME(dot_portable)(int64_t k, const void *pa, int64_t lda, const void *pb,
+                               int64_t ldb, void *pc, int64_t rs) {
+    const real *a = pa, *b = pb;
+    real *c = pc;
+    real acc[PORTABLE_DOT_MR][PORTABLE_DOT_NR][PORTABLE_LANES] = {{{0}}};
+    for (int64_t p = 0; p < k; p += PORTABLE_LANES) {
+        for (int r = 0; r < PORTABLE_DOT_MR; r++) {
+            for (int t = 0; t < PORTABLE_DOT_NR; t++) {
+                for (int l = 0; l < PORTABLE_LANES; l++)
+                    acc[r][t][l] += a[r * lda + p + l] * b[t * ldb + p + l];
+            }
+        }
+    }
+    for (int r = 0; r < PORTABLE_DOT_MR; r++) {
+        for (int t = 0; t < PORTABLE_DOT_NR; t++) {
+            real sum = 0;
+            for (int l = 0; l < PORTABLE_LANES; l++) sum += acc[r][t][l];
+            c[r * rs + t] += sum;
+        }
+    }
+}
+
+const struct gemm_dot_kernel *NAME(gemm_dot_kernel)(void) {
+    static const struct gemm_dot_kernel kernels[] = {
+        {"portable", PORTABLE_DOT_MR, PORTABLE_DOT_NR, PORTABLE_LANES, NAME(dot_portable)},
+#ifdef GEMM_X86
+        {"avx2", 3, 4, 32 / (int)sizeof(real), NAME(dot_avx2)},
+        {"avx512", 4, 4, 64 / (int)sizeof(real), NAME(dot_avx512)},
 #endif
     };
     return &kernels[gemm_isa()];

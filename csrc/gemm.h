@@ -41,6 +41,21 @@ struct gemm_product {
 const struct gemm_kernel *gemm_kernel_f32(void);
 const struct gemm_kernel *gemm_kernel_f64(void);
 
+/* A dot-product micro-kernel, for products whose k runs along memory in both operands (the
+ * weight gradient sums over pixels, contiguous in dy and in the rows of im2col):
+ * c[r * rs + t] += sum over p < k of a[r * lda + p] * b[t * ldb + p] for r < mr, t < nr,
+ * with k a multiple of `lanes` (the operands zero-padded). Vectors run along p; each of the
+ * mr * nr sums is reduced across its lanes at the end. */
+struct gemm_dot_kernel {
+    const char *name;
+    int mr, nr, lanes;
+    void (*run)(int64_t k, const void *a, int64_t lda, const void *b, int64_t ldb, void *c,
+                int64_t rs);
+};
+
+const struct gemm_dot_kernel *gemm_dot_kernel_f32(void);
+const struct gemm_dot_kernel *gemm_dot_kernel_f64(void);
+
 /* k split into equal blocks of at most kc_max: the block length */
 static inline int64_t gemm_block_k(int64_t k, int64_t kc_max) {
     const int64_t blocks = (k + kc_max - 1) / kc_max;
