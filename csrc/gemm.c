@@ -22,7 +22,12 @@
  * agree to rounding, not bit for bit.
  *
  * gemm_f32 / gemm_f64 are the plain product on strided matrices (BLAS's transposes and leading
- * dimensions); conv2d.c builds the convolutions on gemm_run with products of its own. */
+ * dimensions); conv2d.c builds the convolutions on gemm_run with products of its own.
+ *
+ * Beside them, dot-product micro-kernels (gemm_dot_kernel, same three instruction sets) for a
+ * product whose k runs along memory in both operands, as the weight gradient's sum over pixels
+ * does: vectors along k, an MR x NR block of sums reduced across lanes at the end, so that
+ * neither operand needs transposing into panels. */
 #ifndef real
 #include <stdlib.h>
 #include <string.h>
