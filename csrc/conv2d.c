@@ -432,7 +432,8 @@ static void NAME(backward_weight_item)(void *context, int64_t item, int worker) 
                 memset(tile, 0, sizeof(tile));
                 dot->run(padded, a + r0 * padded, padded, b, padded, tile, nr);
                 for (int r = 0; r < rows; r++) {
-                    for (int t = 0; t < columns; t++) out[(r0 + r) * K + t0 + t] += tile[r * nr + t];
+                    for (int t = 0; t < columns; t++)
+                        out[(r0 + r) * K + t0 + t] += tile[r * nr + t];
                 }
             }
         }

@@ -98,7 +98,8 @@ GEMM_MICRO_KERNEL(micro_avx512_f64, "avx512f", double, __m512d, 8, 8, 2, _mm512_
             } \
         } \
         _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) \
-            _Pragma("GCC unroll 8") for (int t = 0; t < NR; t++) c[r * rs + t] += reduce(acc[r][t]); \
+            _Pragma("GCC unroll 8") for (int t = 0; t < NR; t++) \
+                c[r * rs + t] += reduce(acc[r][t]); \
     }
 
 __attribute__((target("avx2,fma"))) static float sum_avx2_f32(__m256 v) {

@@ -5,7 +5,7 @@
  *   sizes make no sense (the Python wrappers check first; C re-checks and never trusts them).
  * - Sums are accumulated in double for both dtypes (`accum`), so float32 reductions over a
  *   whole batch stay within 1e-5 of the reference.
- * - OMP_FOR(work) opens an OpenMP parallel for on minicnn_openmp_threads() threads when `work`
+ * - minicnn_parallel_ranges(n, work, ...) splits a loop over the thread pool when `work`
  *   (elements touched) is large enough to pay for waking the threads; a product of sizes that
  *   could pass int64 is written in double.
  */
@@ -34,14 +34,6 @@ void minicnn_parallel_ranges(int64_t n, double work, void (*run)(void *, int64_t
                              void *ctx);
 
 #define MINICNN_PARALLEL_MIN 32768
-#define MINICNN_PRAGMA(x) _Pragma(#x)
-#define OMP_FOR(work) \
-    MINICNN_PRAGMA(omp parallel for num_threads(minicnn_openmp_threads()) \
-                   if ((work) >= MINICNN_PARALLEL_MIN) schedule(static))
-/* the same, OR-ing the int `flag` of every thread into the one after the loop */
-#define OMP_FOR_ANY(work, flag) \
-    MINICNN_PRAGMA(omp parallel for num_threads(minicnn_openmp_threads()) \
-                   if ((work) >= MINICNN_PARALLEL_MIN) schedule(static) reduction(||: flag))
 
 /* a * b into *out; false on overflow or a negative factor */
 static inline int checked_mul(int64_t a, int64_t b, int64_t *out) {

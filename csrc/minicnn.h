@@ -15,10 +15,9 @@ enum minicnn_status {
     MINICNN_OK = 0, MINICNN_BAD_ARGUMENT = 1, MINICNN_BAD_INDEX = 2, MINICNN_OUT_OF_MEMORY = 3
 };
 
-/* runtime.c: OpenMP threads */
+/* runtime.c: the kernels' threads (the name is older than their thread pool) */
 int minicnn_openmp_threads(void);
 void minicnn_set_num_threads(int n);
-int minicnn_has_openmp(void);
 
 /* activation.c: ReLU over n elements */
 int relu_forward_f32(const float *x, float *y, int64_t n);

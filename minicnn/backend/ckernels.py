@@ -24,25 +24,8 @@ from minicnn.backend import reference
 from minicnn.backend import validate as check
 
 
-def _load_extension():
-    """Import minicnn._ckernels with OpenMP threads that sleep when idle. libgomp's default
-    keeps them spinning for a while after each kernel, which on a machine with as many threads
-    as cores takes the cores from the BLAS threads of the matrix product that follows (ResNet-20's
-    16->16 conv, forward + backward on 2 cores: 281 ms spinning, 106 ms sleeping). libgomp reads
-    OMP_WAIT_POLICY when it loads; a value the user set is kept, ours is removed afterwards."""
-    user_policy = os.environ.get("OMP_WAIT_POLICY")
-    if user_policy is None:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    try:
-        extension = importlib.import_module("minicnn._ckernels")
-    finally:
-        if user_policy is None:
-            del os.environ["OMP_WAIT_POLICY"]
-    return extension
-
-
-try:
-    _ckernels = _load_extension()
+try:  # its threads are its own (csrc/threadpool.c) and sleep when idle: no OpenMP
+    _ckernels = importlib.import_module("minicnn._ckernels")
     _load_error = None
 except (ImportError, OSError) as error:  # not built, or built for another platform
     _ckernels = None
@@ -60,7 +43,7 @@ def _threads_from_environment():
         value = os.environ.get(variable, "").split(",")[0].strip()
         if value.isdigit() and int(value) > 0:
             return int(value)
-    return 0  # OpenMP's default: one thread per core
+    return 0  # the kernels' default: one thread per core
 
 
 if _ckernels is not None:
@@ -90,7 +73,8 @@ def unavailable_reason():
 
 
 def openmp_threads():
-    """OpenMP threads the C kernels use (0 when the extension is missing)."""
+    """Threads the C kernels use (0 when the extension is missing); the name is older than
+    their own thread pool."""
     return int(_ckernels.lib.minicnn_openmp_threads()) if _ckernels is not None else 0
 
 
@@ -103,7 +87,7 @@ def gemm_kernel():
 
 
 def set_num_threads(n):
-    """Run the C kernels on ``n`` OpenMP threads (n >= 1)."""
+    """Run the C kernels on ``n`` threads (n >= 1)."""
     n = check.integer("n", n, minimum=1)
     if _ckernels is not None:
         _ckernels.lib.minicnn_set_num_threads(n)
