@@ -30,7 +30,8 @@ struct conv_geometry {
     int64_t Cg, Fg, P, taps;  /* channels and filters per group, oh*ow, kh*kw */
 };
 
-/* sizes that make sense, every element count inside int64 and every index inside 2^62 */
+/* sizes that make sense, and every element count small enough that no index or product of
+ * the kernels (16 weight-gradient chunks of N*oh*ow columns, ...) passes int64 */
 static int conv_geometry_set(struct conv_geometry *g, int64_t N, int64_t C, int64_t H, int64_t W,
                              int64_t F, int64_t G, int64_t kh, int64_t kw, int64_t sh,
                              int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw) {
@@ -41,7 +42,7 @@ static int conv_geometry_set(struct conv_geometry *g, int64_t N, int64_t C, int6
         return 0;
     const int64_t oh = window_output_size(H, kh, sh, ph, dh);
     const int64_t ow = window_output_size(W, kw, sw, pw, dw);
-    if (!COUNT(&count, N, F, oh, ow, 4) || !COUNT(&count, N, C, H, W, 4)
+    if (!COUNT(&count, N, F, oh, ow, 64) || !COUNT(&count, N, C, H, W, 64)
         || !COUNT(&count, F, C, kh, kw, 64) || !COUNT(&count, C, kh, kw, N, oh, ow))
         return 0;
     *g = (struct conv_geometry){N, C, H, W, F, G, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
@@ -246,8 +247,9 @@ static real *NAME(pack_weights)(const struct conv_geometry *g, const real *weigh
     return packed;
 }
 
-static int NAME(conv_workspace)(struct NAME(conv_job) *job, int threads, size_t extra) {
-    job->worker_stride = gemm_packed_b_bytes(job->kernel, sizeof(real)) / sizeof(real) + extra;
+/* a packed B block per worker */
+static int NAME(conv_workspace)(struct NAME(conv_job) *job, int threads) {
+    job->worker_stride = gemm_packed_b_bytes(job->kernel, sizeof(real)) / sizeof(real);
     job->workspace = malloc((size_t)threads * job->worker_stride * sizeof(real));
     return job->workspace != NULL;
 }
@@ -268,7 +270,7 @@ int NAME(conv2d_forward)(const real *x, const real *weight, real *y, int64_t N, 
     struct im2col_row *rows = im2col_rows(&job.g);
     job.packed_a = packed;
     job.rows = rows;
-    if (packed != NULL && rows != NULL && NAME(conv_workspace)(&job, threads, 0))
+    if (packed != NULL && rows != NULL && NAME(conv_workspace)(&job, threads))
         minicnn_parallel_for(groups * job.blocks, threads, NAME(forward_item), &job);
     free(packed);
     free(rows);
@@ -382,7 +384,7 @@ int NAME(conv2d_backward_input)(const real *grad_y, const real *weight, real *gr
     struct im2col_row *rows = im2col_rows(g);
     job.packed_a = packed;
     job.rows = rows;
-    if (packed != NULL && rows != NULL && NAME(conv_workspace)(&job, threads, 0))
+    if (packed != NULL && rows != NULL && NAME(conv_workspace)(&job, threads))
         minicnn_parallel_for(items, threads, NAME(backward_input_item), &job);
     free(packed);
     free(rows);
