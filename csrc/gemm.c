@@ -280,10 +280,16 @@ void NAME(gemm_run)(const struct gemm_product *product, const struct gemm_kernel
                     const int rows = i1 - ir < mr ? (int)(i1 - ir) : mr;
                     const real *a_panel = a_block + ir * kc;
                     int64_t rs;
-                    real *c = rows == mr && columns == nr
-                        ? product->tile(product, ir, jc + jr, &rs) : NULL;
-                    if (c != NULL) {
+                    real *c = columns == nr ? product->tile(product, ir, jc + jr, &rs) : NULL;
+                    if (c != NULL && rows == mr) {
                         kernel->run(kc, a_panel, b_panel, c, rs, add);
+                    } else if (c != NULL) {  /* the last rows of C: row by row, contiguous */
+                        kernel->run(kc, a_panel, b_panel, ab, nr, 0);
+                        for (int r = 0; r < rows; r++) {
+                            real *out = c + r * rs;
+                            const real *in = ab + r * nr;
+                            for (int t = 0; t < nr; t++) out[t] = add ? out[t] + in[t] : in[t];
+                        }
                     } else {
                         kernel->run(kc, a_panel, b_panel, ab, nr, 0);
                         product->update(product, ir, jc + jr, rows, columns, ab, nr, add);
@@ -307,17 +313,18 @@ static void NAME(strided_pack_b)(const struct gemm_product *product, int64_t p0,
                                  int64_t j0, int64_t nc, int nr, void *out) {
     const struct NAME(strided) *s = product->context;
     real *dst = out;
-    for (int64_t jr = 0; jr < nc; jr += nr) {
-        const int columns = nc - jr < nr ? (int)(nc - jr) : nr;
-        for (int64_t p = 0; p < kc; p++, dst += nr) {
-            const real *from = s->b + (p0 + p) * s->b_rs + (j0 + jr) * s->b_cs;
+    for (int64_t p = 0; p < kc; p++) {  /* along B's rows: one stream of memory at a time */
+        const real *from = s->b + (p0 + p) * s->b_rs + j0 * s->b_cs;
+        for (int64_t jr = 0; jr < nc; jr += nr) {
+            const int columns = nc - jr < nr ? (int)(nc - jr) : nr;
+            real *to = dst + jr * kc + p * nr;
             int t = 0;
             if (s->b_cs == 1) {
-                for (; t < columns; t++) dst[t] = from[t];
+                for (; t < columns; t++) to[t] = from[jr + t];
             } else {
-                for (; t < columns; t++) dst[t] = from[t * s->b_cs];
+                for (; t < columns; t++) to[t] = from[(jr + t) * s->b_cs];
             }
-            for (; t < nr; t++) dst[t] = 0;
+            for (; t < nr; t++) to[t] = 0;
         }
     }
 }

@@ -29,7 +29,7 @@ struct gemm_product {
      * kc rows of nr at dst + t * kc * nr, columns past n zero */
     void (*pack_b)(const struct gemm_product *product, int64_t p0, int64_t kc, int64_t j0,
                    int64_t nc, int nr, void *dst);
-    /* where the full tile at (i, j) lives, its rows *rs apart; NULL: use update */
+    /* where the tile at (i, j), NR columns wide, lives, its rows *rs apart; NULL: use update */
     void *(*tile)(const struct gemm_product *product, int64_t i, int64_t j, int64_t *rs);
     /* C[i + r, j + t] = or += ab[r * rs_ab + t] for r < mr, t < nr */
     void (*update)(const struct gemm_product *product, int64_t i, int64_t j, int mr, int nr,
