@@ -444,10 +444,10 @@ static void NAME(backward_weight_item)(void *context, int64_t item, int worker) 
     /* the last chunk of the group to finish adds the partials, in chunk order */
     if (atomic_fetch_add(&job->chunks_done[group], 1) != job->chunks - 1) return;
     const real *partials = job->partials + group * job->chunks * size;
-    for (int64_t e = 0; e < size; e++) {
-        real sum = partials[e];
-        for (int64_t c = 1; c < job->chunks; c++) sum += partials[c * size + e];
-        dw[e] = sum;
+    memcpy(dw, partials, (size_t)size * sizeof(real));
+    for (int64_t c = 1; c < job->chunks; c++) {  /* a partial at a time: vector adds */
+        const real *partial = partials + c * size;
+        for (int64_t e = 0; e < size; e++) dw[e] += partial[e];
     }
 }
 
