@@ -3,10 +3,11 @@ extension's ffi: the product against numpy.matmul on drawn shapes (edge sizes, t
 operands, leading dimensions, accumulation), the convolutions against the reference with every
 micro-kernel this CPU can run (the portable one forced, as on a CPU without AVX2), the same
 bits whatever the thread count, the kernel choice refused or taken from the environment, and
-the thread pool after a fork and beside PyTorch's OpenMP runtime.
+the thread pool after a fork, beside PyTorch's OpenMP runtime and (slow) under ThreadSanitizer.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -245,3 +246,58 @@ def test_convolutions_run_on_their_own_threads_after_torch_loaded_its_openmp():
     result = run_python("import torch\n" + textwrap.dedent(CONV_CHECK) + "check(); print('ok')")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ok" in result.stdout
+
+
+THREADED_CALLS = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "minicnn.h"
+
+int main(void) {
+    minicnn_set_num_threads(3);
+    const int64_t N = 4, C = 8, H = 9, W = 9, F = 8;
+    float *x = malloc(sizeof(float) * N * C * H * W), *w = malloc(sizeof(float) * F * C * 9);
+    float *y = malloc(sizeof(float) * N * F * H * W), *dx = malloc(sizeof(float) * N * C * H * W);
+    float *dw = malloc(sizeof(float) * F * C * 9);
+    for (int i = 0; i < N * C * H * W; i++) x[i] = (float)(i % 7) - 3;
+    for (int i = 0; i < F * C * 9; i++) w[i] = (float)(i % 5) - 2;
+    for (int round = 0; round < 20; round++) {
+        if (conv2d_forward_f32(x, w, y, N, C, H, W, F, 1, 3, 3, 1, 1, 1, 1, 1, 1)
+            || conv2d_backward_input_f32(y, w, dx, N, C, H, W, F, 1, 3, 3, 1, 1, 1, 1, 1, 1)
+            || conv2d_backward_weight_f32(x, y, dw, N, C, H, W, F, 1, 3, 3, 1, 1, 1, 1, 1, 1)
+            || batch_norm_forward_f32(y, NULL, NULL, 1e-5, y, w, w + F, N, F, H, W)
+            || relu_backward_f32(y, y, y, N * F * H * W))
+            return 1;
+    }
+    pid_t pid = fork();  /* the child makes a pool of its own */
+    if (pid == 0)
+        _exit(conv2d_backward_weight_f32(x, y, dw, N, C, H, W, F, 1, 3, 3, 1, 1, 1, 1, 1, 1));
+    int status;
+    waitpid(pid, &status, 0);
+    printf("child %d\n", WEXITSTATUS(status));
+    return 0;
+}
+"""
+
+
+@pytest.mark.slow
+def test_thread_pool_under_thread_sanitizer(tmp_path):
+    """The kernels that run on the pool, called from C on three threads and after a fork,
+    built with -fsanitize=thread: no data race, no lock misuse."""
+    compiler = shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("gcc is not installed")
+    (tmp_path / "calls.c").write_text(THREADED_CALLS)
+    csrc = ROOT / "csrc"
+    built = subprocess.run([compiler, "-O1", "-g", "-std=c11", "-pthread", "-fsanitize=thread",
+                            f"-I{csrc}", str(tmp_path / "calls.c"),
+                            *map(str, sorted(csrc.glob("*.c"))), "-lm", "-o",
+                            str(tmp_path / "calls")], capture_output=True, text=True)
+    if built.returncode != 0 and "tsan" in built.stderr:
+        pytest.skip("gcc's ThreadSanitizer runtime (libtsan) is not installed")
+    assert built.returncode == 0, built.stderr[-3000:]
+    ran = subprocess.run([str(tmp_path / "calls")], capture_output=True, text=True, timeout=300)
+    assert "ThreadSanitizer" not in ran.stderr, ran.stderr[-5000:]
+    assert ran.returncode == 0 and "child 0" in ran.stdout, ran.stdout + ran.stderr[-3000:]
