@@ -7,7 +7,8 @@
  *   forward          y_g  (F/G, N*oh*ow)      = W_g (F/G, C/G*kh*kw) @ cols
  *                    B is packed straight from x; a tile lands in y's NCHW layout
  *   input gradient   dx_g = col2im(W_g^T (C/G*kh*kw, F/G) @ dy_g (F/G, N*oh*ow))
- *                    each tile of W_g^T @ dy_g is added into dx where im2col read it
+ *                    each tile of W_g^T @ dy_g is added into dx where im2col read it; at
+ *                    stride 1, the forward instead: dx = conv2d(dy, W flipped, transposed)
  *   weight gradient  dW_g (F/G, C/G*kh*kw)     = dy_g @ cols^T
  *                    a sum over columns q, contiguous in dy_g's rows and in cols' rows: dot
  *                    products of rows packed straight from dy and x (no transposition)
@@ -361,6 +362,33 @@ static void NAME(backward_input_item)(void *context, int64_t item, int worker) {
                    job->workspace + worker * job->worker_stride);
 }
 
+/* At stride 1 the input gradient is a convolution of dy: with the weights flipped in space and
+ * their two channel axes swapped, W'[c, f, i, j] = W[f, c, kh-1-i, kw-1-j], and the padding
+ * d (k - 1) - p (when that is >= 0), dx = conv2d(dy, W') reaches every dx[h] from the
+ * dy[h + p - i d] that im2col read from it. The forward's packing and direct NCHW stores then
+ * replace col2im's scatter. */
+static int NAME(backward_input_as_convolution)(const real *grad_y, const real *weight,
+                                               real *grad_x, const struct conv_geometry *g) {
+    const int64_t taps = g->taps, size = g->F * g->Cg * taps;
+    real *flipped = malloc((size_t)size * sizeof(real));
+    if (flipped == NULL) return MINICNN_OUT_OF_MEMORY;
+    for (int64_t group = 0; group < g->G; group++) {
+        for (int64_t f = 0; f < g->Fg; f++) {
+            for (int64_t c = 0; c < g->Cg; c++) {
+                const real *from = weight + ((group * g->Fg + f) * g->Cg + c) * taps;
+                real *to = flipped + ((group * g->Cg + c) * g->Fg + f) * taps;
+                for (int64_t t = 0; t < taps; t++) to[t] = from[taps - 1 - t];
+            }
+        }
+    }
+    const int status = NAME(conv2d_forward)(grad_y, flipped, grad_x, g->N, g->F, g->oh, g->ow,
+                                            g->C, g->G, g->kh, g->kw, 1, 1,
+                                            g->dh * (g->kh - 1) - g->ph,
+                                            g->dw * (g->kw - 1) - g->pw, g->dh, g->dw);
+    free(flipped);
+    return status;
+}
+
 int NAME(conv2d_backward_input)(const real *grad_y, const real *weight, real *grad_x, int64_t N,
                                 int64_t C, int64_t H, int64_t W, int64_t F, int64_t groups,
                                 int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
@@ -369,6 +397,10 @@ int NAME(conv2d_backward_input)(const real *grad_y, const real *weight, real *gr
     if (!conv_geometry_set(&job.g, N, C, H, W, F, groups, kh, kw, sh, sw, ph, pw, dh, dw))
         return MINICNN_BAD_ARGUMENT;
     const struct conv_geometry *g = &job.g;
+    /* as a convolution unless dx has too few channels a group to fill a panel of rows */
+    if (sh == 1 && sw == 1 && dh * (kh - 1) >= ph && dw * (kw - 1) >= pw
+        && g->Cg >= NAME(gemm_kernel)()->mr)
+        return NAME(backward_input_as_convolution)(grad_y, weight, grad_x, g);
     job.kernel = NAME(gemm_kernel)();
     job.dy = grad_y;
     job.dx = grad_x;

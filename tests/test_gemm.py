@@ -124,7 +124,8 @@ def test_gemm_refuses_leading_dimensions_shorter_than_a_row():
 
 # (N, C, H, W, F, groups, window): ResNet-like layers (several panels, images that share a tile,
 # k split into blocks: 32*9 = 288 > 256, weight-gradient chunks), odd sizes, stride > kernel,
-# padding, dilation, groups, batch 1, channels 1
+# padding, dilation, groups, batch 1, channels 1; the input gradient runs as a convolution at
+# stride 1 and through col2im otherwise (stride > 1, or padding past the kernel's span)
 GEOMETRIES = [
     (2, 16, 32, 32, 16, 1, Window(3, 3, 1, 1, 1, 1, 1, 1)),
     (3, 32, 8, 8, 32, 1, Window(3, 3, 1, 1, 1, 1, 1, 1)),
@@ -136,6 +137,7 @@ GEOMETRIES = [
     (4, 8, 11, 6, 8, 8, Window(3, 3, 1, 1, 1, 1, 1, 1)),
     (1, 3, 17, 7, 5, 1, Window(4, 1, 3, 1, 0, 0, 1, 1)),
     (40, 2, 3, 3, 3, 1, Window(3, 3, 1, 1, 1, 1, 1, 1)),
+    (2, 3, 5, 6, 4, 1, Window(1, 2, 1, 1, 1, 2, 1, 1)),   # padding past the kernel: col2im
 ]
 
 
