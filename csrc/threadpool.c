@@ -1,13 +1,13 @@
-/* threadpool.c: the threads that run the GEMM-based convolutions (pthreads, not OpenMP).
+/* threadpool.c: the threads every C kernel runs on (POSIX threads, not OpenMP).
  *
  * minicnn_parallel_for(items, threads, run, ctx) calls run(ctx, item, worker) once for every
  * item in [0, items), on the calling thread (worker 0) and up to threads - 1 pool threads
  * (workers 1, 2, ...), each claiming the next item with one atomic increment (dynamic
  * scheduling). Why not OpenMP:
  *
- * - Independence from the runtime loaded first. When another library (PyTorch) has loaded its
- *   own libgomp, our `#pragma omp` regions run on its runtime with its wait policy: threads that
- *   spin between regions, slowing a ResNet-20 step 4x. These threads are ours.
+ * - Independence from the runtime loaded first. When another library (PyTorch) had loaded its
+ *   own libgomp, the kernels' former `#pragma omp` regions ran on its runtime with its wait
+ *   policy: threads that spin between regions, slowing a ResNet-20 step 4x. These are ours.
  * - No stall on a descheduled thread. An idle pool thread sleeps on a condition variable; the
  *   caller does not wait for threads that have not woken yet: it closes the job once every item
  *   is claimed and waits only for the threads that hold one. On a loaded machine a descheduled
@@ -15,7 +15,8 @@
  *
  * One job runs at a time. A call made while the pool is busy (from another Python thread, or
  * from inside an item) runs its items on the calling thread. A forked child starts with no pool
- * threads and makes new ones on first use. */
+ * threads and makes new ones on first use. minicnn_parallel_ranges (below) splits a plain loop
+ * into pieces for the elementwise and per-plane kernels. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
