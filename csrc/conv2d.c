@@ -146,6 +146,7 @@ struct NAME(conv_job) {
     const struct im2col_row *rows;  /* the rows of im2col(x_g), the same for every group */
     const real *packed_a;  /* per group, group_stride elements apart */
     int64_t group_stride, blocks, channel_block, images_per_item, chunks;
+    int64_t pairs;         /* weight gradient at stride 1: (c, i) pairs packed at a time */
     real *workspace;       /* per worker, worker_stride elements apart */
     size_t worker_stride;
     real *partials;        /* weight gradient: per (group, chunk) */
@@ -426,6 +427,105 @@ int NAME(conv2d_backward_input)(const real *grad_y, const real *weight, real *gr
 
 /* ----- weight gradient: dW_g = dy_g @ im2col(x_g)^T ----------------------------------------- */
 
+/* out[r * ldo + t] += the dot products of A's rows r < m (packed, lda apart, zero rows up to
+ * a multiple of MR) and B's rows t < columns (b_rows[t]; rows past `columns` are read, their
+ * products dropped), over k */
+static void NAME(dot_block)(const struct gemm_dot_kernel *dot, int64_t k, const real *a,
+                            int64_t lda, const real *const *b_rows, int64_t m, int columns,
+                            real *out, int64_t ldo) {
+    real tile[GEMM_MAX_MR * GEMM_MAX_NR];
+    for (int64_t r0 = 0; r0 < m; r0 += dot->mr) {
+        const int rows = m - r0 < dot->mr ? (int)(m - r0) : dot->mr;
+        if (rows == dot->mr && columns == dot->nr) {
+            dot->run(k, a + r0 * lda, lda, (const void *const *)b_rows, out + r0 * ldo, ldo);
+            continue;
+        }
+        memset(tile, 0, sizeof(tile));
+        dot->run(k, a + r0 * lda, lda, (const void *const *)b_rows, tile, dot->nr);
+        for (int r = 0; r < rows; r++) {
+            for (int t = 0; t < columns; t++) out[(r0 + r) * ldo + t] += tile[r * dot->nr + t];
+        }
+    }
+}
+
+/* The last chunk of a group to finish adds the group's partials into dW, in chunk order. */
+static void NAME(add_partials)(const struct NAME(conv_job) *job, int64_t group, int64_t size) {
+    if (atomic_fetch_add(&job->chunks_done[group], 1) != job->chunks - 1) return;
+    real *dw = job->dw + group * size;
+    const real *partials = job->partials + group * job->chunks * size;
+    memcpy(dw, partials, (size_t)size * sizeof(real));
+    for (int64_t c = 1; c < job->chunks; c++) {  /* a partial at a time: vector adds */
+        const real *partial = partials + c * size;
+        for (int64_t e = 0; e < size; e++) dw[e] += partial[e];
+    }
+}
+
+/* Stride 1: the im2col rows (c, i, j) for j = 0 .. kw-1 are one input row, shifted by j*dw.
+ * A slice of whole output rows is laid out with each row in a segment of W + 2 pw columns;
+ * per (c, i) one padded copy of the input rows (zeros where the window reads padding) gives
+ * the kw rows of im2col as views at offsets j*dw, and dy's rows sit in the same segments,
+ * zero past ow. So the packing writes x once per (c, i), not once per (c, i, j). */
+static void NAME(backward_weight_rows_item)(void *context, int64_t item, int worker) {
+    const struct NAME(conv_job) *job = context;
+    const struct conv_geometry *g = &job->g;
+    const struct gemm_dot_kernel *dot = job->dot;
+    const int64_t group = item / job->chunks, chunk = item % job->chunks;
+    const int64_t K = g->Cg * g->taps, size = g->Fg * K;
+    real *out = job->chunks == 1 ? job->dw + group * size : job->partials + item * size;
+    memset(out, 0, (size_t)size * sizeof(real));
+    const int64_t segment = g->W + 2 * g->pw, shift = g->dw * (g->kw - 1);
+    const int64_t pairs = job->pairs, span = MAX_PANEL_COLUMNS + shift;
+    real *a = job->workspace + worker * job->worker_stride;   /* rows_padded x slice */
+    real *rows_x = a + round_up(g->Fg, dot->mr) * MAX_PANEL_COLUMNS;  /* pairs x span */
+    real *zeros = rows_x + pairs * span;                       /* a slice of zeros */
+    int64_t y0, y1;  /* output rows (n, oy) of this chunk */
+    split_range(g->N * g->oh, job->chunks, chunk, &y0, &y1);
+    const int64_t slice_rows = (MAX_PANEL_COLUMNS - dot->lanes) / segment;
+    for (int64_t y = y0; y < y1; y += slice_rows) {
+        const int64_t count = y1 - y < slice_rows ? y1 - y : slice_rows;
+        const int64_t length = round_up(count * segment, dot->lanes);
+        memset(a, 0, (size_t)(round_up(g->Fg, dot->mr) * length) * sizeof(real));
+        memset(zeros, 0, (size_t)length * sizeof(real));
+        for (int64_t f = 0; f < g->Fg; f++) {
+            for (int64_t r = 0; r < count; r++) {
+                const int64_t n = (y + r) / g->oh, oy = (y + r) % g->oh;
+                memcpy(a + f * length + r * segment,
+                       job->dy + ((n * g->F + group * g->Fg + f) * g->oh + oy) * g->ow,
+                       (size_t)g->ow * sizeof(real));
+            }
+        }
+        for (int64_t p0 = 0; p0 < g->Cg * g->kh; p0 += pairs) {  /* pairs (c, i) */
+            const int64_t p1 = p0 + pairs < g->Cg * g->kh ? p0 + pairs : g->Cg * g->kh;
+            for (int64_t p = p0; p < p1; p++) {
+                const int64_t c = p / g->kh, i = p % g->kh;
+                real *row = rows_x + (p - p0) * span;
+                memset(row, 0, (size_t)(length + shift) * sizeof(real));
+                for (int64_t r = 0; r < count; r++) {
+                    const int64_t n = (y + r) / g->oh, oy = (y + r) % g->oh;
+                    const int64_t h = oy - g->ph + i * g->dh;
+                    if (h < 0 || h >= g->H) continue;
+                    memcpy(row + r * segment + g->pw,
+                           job->x + ((n * g->C + group * g->Cg + c) * g->H + h) * g->W,
+                           (size_t)g->W * sizeof(real));
+                }
+            }
+            /* the rows (c, i, j) of these pairs, nr at a time */
+            const int64_t t_begin = p0 * g->kw, t_end = p1 * g->kw;
+            for (int64_t t0 = t_begin; t0 < t_end; t0 += dot->nr) {
+                const real *b_rows[GEMM_MAX_NR];
+                const int columns = t_end - t0 < dot->nr ? (int)(t_end - t0) : dot->nr;
+                for (int t = 0; t < dot->nr; t++) {
+                    const int64_t row = t0 + t, j = row % g->kw;
+                    b_rows[t] = t < columns ? rows_x + (row / g->kw - p0) * span + j * g->dw
+                                            : zeros;
+                }
+                NAME(dot_block)(dot, length, a, length, b_rows, g->Fg, columns, out + t0, K);
+            }
+        }
+    }
+    if (job->chunks > 1) NAME(add_partials)(job, group, size);
+}
+
 /* For each slice of the item's chunk of columns q, dy_g's rows and im2col's rows are packed as
  * rows of the slice (contiguous copies, zero-padded to whole vectors), and each MR x NR block
  * of dW gets the dot products of its rows (gemm_dot_kernel). */
@@ -436,15 +536,13 @@ static void NAME(backward_weight_item)(void *context, int64_t item, int worker) 
     const int mr = dot->mr, nr = dot->nr;
     const int64_t group = item / job->chunks, chunk = item % job->chunks;
     const int64_t K = g->Cg * g->taps, size = g->Fg * K;  /* dW_g is (F/G, K) */
-    real *dw = job->dw + group * size;
-    real *out = job->chunks == 1 ? dw : job->partials + item * size;
+    real *out = job->chunks == 1 ? job->dw + group * size : job->partials + item * size;
     memset(out, 0, (size_t)size * sizeof(real));
     const struct NAME(conv_product) cp = {job, group};
     const struct gemm_product product = {g->Fg, g->N * g->P, K, NULL, NULL, NULL, &cp};
     const int64_t rows_padded = round_up(g->Fg, mr);
     real *a = job->workspace + worker * job->worker_stride;  /* rows_padded x slice */
     real *b = a + rows_padded * MAX_PANEL_COLUMNS;           /* nr x slice */
-    real tile[GEMM_MAX_MR * GEMM_MAX_NR];
     int64_t q0, q1;
     split_range(product.n, job->chunks, chunk, &q0, &q1);
     const int64_t slice = gemm_block_k(q1 - q0, MAX_PANEL_COLUMNS - dot->lanes);
@@ -457,30 +555,12 @@ static void NAME(backward_weight_item)(void *context, int64_t item, int worker) 
             const int columns = K - t0 < nr ? (int)(K - t0) : nr;
             NAME(pack_im2col)(&product, t0, columns, q, length, (int)padded, b);
             memset(b + columns * padded, 0, (size_t)((nr - columns) * padded) * sizeof(real));
-            for (int64_t r0 = 0; r0 < g->Fg; r0 += mr) {
-                const int rows = g->Fg - r0 < mr ? (int)(g->Fg - r0) : mr;
-                if (rows == mr && columns == nr) {
-                    dot->run(padded, a + r0 * padded, padded, b, padded, out + r0 * K + t0, K);
-                    continue;
-                }
-                memset(tile, 0, sizeof(tile));
-                dot->run(padded, a + r0 * padded, padded, b, padded, tile, nr);
-                for (int r = 0; r < rows; r++) {
-                    for (int t = 0; t < columns; t++)
-                        out[(r0 + r) * K + t0 + t] += tile[r * nr + t];
-                }
-            }
+            const real *b_rows[GEMM_MAX_NR];
+            for (int t = 0; t < nr; t++) b_rows[t] = b + t * padded;
+            NAME(dot_block)(dot, padded, a, padded, b_rows, g->Fg, columns, out + t0, K);
         }
     }
-    if (job->chunks == 1) return;
-    /* the last chunk of the group to finish adds the partials, in chunk order */
-    if (atomic_fetch_add(&job->chunks_done[group], 1) != job->chunks - 1) return;
-    const real *partials = job->partials + group * job->chunks * size;
-    memcpy(dw, partials, (size_t)size * sizeof(real));
-    for (int64_t c = 1; c < job->chunks; c++) {  /* a partial at a time: vector adds */
-        const real *partial = partials + c * size;
-        for (int64_t e = 0; e < size; e++) dw[e] += partial[e];
-    }
+    if (job->chunks > 1) NAME(add_partials)(job, group, size);
 }
 
 int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_weight, int64_t N,
@@ -495,9 +575,16 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     job.x = x;
     job.dy = grad_y;
     job.dw = grad_weight;
-    /* chunks of at least 1024 columns, at most 16: a fixed split, whatever the thread count */
-    const int64_t columns = N * g->P;
+    /* whole output rows in a slice's segments (stride 1, rows that fit), else any columns */
+    const int64_t segment = W + 2 * pw, shift = dw * (kw - 1);
+    const int by_rows = sh == 1 && sw == 1 && segment <= MAX_PANEL_COLUMNS - job.dot->lanes
+        && shift <= MAX_PANEL_COLUMNS;
+    /* chunks of at least 1024 columns, at most 16: a fixed split, whatever the thread count
+     * (at most one a row when splitting rows) */
+    const int64_t columns = N * g->P, most = by_rows ? N * g->oh : 16;
     job.chunks = columns / 1024 < 1 ? 1 : columns / 1024 > 16 ? 16 : columns / 1024;
+    if (job.chunks > most) job.chunks = most;
+    job.pairs = job.dot->nr / gcd(job.dot->nr, kw);  /* pairs * kw rows: whole blocks of nr */
     const int64_t items = groups * job.chunks;
     const int threads = minicnn_pool_threads(items);
     const size_t partials = job.chunks == 1 ? 0 : (size_t)(items * g->Fg * g->Cg * g->taps);
@@ -505,10 +592,14 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     job.rows = rows;
     job.partials = malloc((partials + 1) * sizeof(real));
     job.chunks_done = calloc((size_t)groups, sizeof(*job.chunks_done));
-    job.worker_stride = (size_t)((round_up(g->Fg, job.dot->mr) + job.dot->nr) * MAX_PANEL_COLUMNS);
+    /* per worker: dy's rows, then nr rows of im2col or `pairs` padded input rows, zeros */
+    job.worker_stride = (size_t)(round_up(g->Fg, job.dot->mr) * MAX_PANEL_COLUMNS
+                                 + job.dot->nr * (MAX_PANEL_COLUMNS + (by_rows ? shift : 0))
+                                 + MAX_PANEL_COLUMNS);
     job.workspace = malloc((size_t)threads * job.worker_stride * sizeof(real));
     if (rows != NULL && job.partials != NULL && job.chunks_done != NULL && job.workspace != NULL)
-        minicnn_parallel_for(items, threads, NAME(backward_weight_item), &job);
+        minicnn_parallel_for(items, threads, by_rows ? NAME(backward_weight_rows_item)
+                                                     : NAME(backward_weight_item), &job);
     free(rows);
     free(job.partials);
     free(job.chunks_done);

@@ -81,9 +81,10 @@ GEMM_MICRO_KERNEL(micro_avx512_f64, "avx512f", double, __m512d, 8, 8, 2, _mm512_
 /* one vector dot-product kernel: MR x NR sums along p, vectors of `lanes` */
 #define GEMM_DOT_KERNEL(name, isa, real_t, vec, lanes, MR, NR, zero, load, fmadd, reduce) \
     __attribute__((target(isa))) static void name(int64_t k, const void *pa, int64_t lda, \
-                                                  const void *pb, int64_t ldb, void *pc, \
+                                                  const void *const *pb, void *pc, \
                                                   int64_t rs) { \
-        const real_t *a = pa, *b = pb; \
+        const real_t *a = pa; \
+        const real_t *const *b = (const real_t *const *)pb; \
         real_t *c = pc; \
         vec acc[MR][NR]; \
         _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) \
@@ -92,7 +93,7 @@ GEMM_MICRO_KERNEL(micro_avx512_f64, "avx512f", double, __m512d, 8, 8, 2, _mm512_
             vec av[MR]; \
             _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) av[r] = load(a + r * lda + p); \
             _Pragma("GCC unroll 8") for (int t = 0; t < NR; t++) { \
-                const vec bv = load(b + t * ldb + p); \
+                const vec bv = load(b[t] + p); \
                 _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) \
                     acc[r][t] = fmadd(av[r], bv, acc[r][t]); \
             } \
@@ -207,16 +208,17 @@ const struct gemm_kernel *NAME(gemm_kernel)(void) {
 #define PORTABLE_LANES ((int)(32 / sizeof(real)))
 
 /* the portable dot-product kernel: partial sums in lanes the compiler maps onto vectors */
-static void NAME(dot_portable)(int64_t k, const void *pa, int64_t lda, const void *pb,
-                               int64_t ldb, void *pc, int64_t rs) {
-    const real *a = pa, *b = pb;
+static void NAME(dot_portable)(int64_t k, const void *pa, int64_t lda,
+                               const void *const *pb, void *pc, int64_t rs) {
+    const real *a = pa;
+    const real *const *b = (const real *const *)pb;
     real *c = pc;
     real acc[PORTABLE_DOT_MR][PORTABLE_DOT_NR][PORTABLE_LANES] = {{{0}}};
     for (int64_t p = 0; p < k; p += PORTABLE_LANES) {
         for (int r = 0; r < PORTABLE_DOT_MR; r++) {
             for (int t = 0; t < PORTABLE_DOT_NR; t++) {
                 for (int l = 0; l < PORTABLE_LANES; l++)
-                    acc[r][t][l] += a[r * lda + p + l] * b[t * ldb + p + l];
+                    acc[r][t][l] += a[r * lda + p + l] * b[t][p + l];
             }
         }
     }

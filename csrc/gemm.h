@@ -43,13 +43,14 @@ const struct gemm_kernel *gemm_kernel_f64(void);
 
 /* A dot-product micro-kernel, for products whose k runs along memory in both operands (the
  * weight gradient sums over pixels, contiguous in dy and in the rows of im2col):
- * c[r * rs + t] += sum over p < k of a[r * lda + p] * b[t * ldb + p] for r < mr, t < nr,
- * with k a multiple of `lanes` (the operands zero-padded). Vectors run along p; each of the
- * mr * nr sums is reduced across its lanes at the end. */
+ * c[r * rs + t] += sum over p < k of a[r * lda + p] * b[t][p] for r < mr, t < nr, with k a
+ * multiple of `lanes` (the operands zero-padded). Vectors run along p; each of the mr * nr
+ * sums is reduced across its lanes at the end. B's rows come as pointers: they may be views
+ * of one buffer at different offsets. */
 struct gemm_dot_kernel {
     const char *name;
     int mr, nr, lanes;
-    void (*run)(int64_t k, const void *a, int64_t lda, const void *b, int64_t ldb, void *c,
+    void (*run)(int64_t k, const void *a, int64_t lda, const void *const *b, void *c,
                 int64_t rs);
 };
 

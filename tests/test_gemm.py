@@ -125,7 +125,8 @@ def test_gemm_refuses_leading_dimensions_shorter_than_a_row():
 # (N, C, H, W, F, groups, window): ResNet-like layers (several panels, images that share a tile,
 # k split into blocks: 32*9 = 288 > 256, weight-gradient chunks), odd sizes, stride > kernel,
 # padding, dilation, groups, batch 1, channels 1; the input gradient runs as a convolution at
-# stride 1 and through col2im otherwise (stride > 1, or padding past the kernel's span)
+# stride 1 and through col2im otherwise (stride > 1, or padding past the kernel's span), the
+# weight gradient on padded input rows at stride 1 and on im2col's rows otherwise
 GEOMETRIES = [
     (2, 16, 32, 32, 16, 1, Window(3, 3, 1, 1, 1, 1, 1, 1)),
     (3, 32, 8, 8, 32, 1, Window(3, 3, 1, 1, 1, 1, 1, 1)),
@@ -138,6 +139,9 @@ GEOMETRIES = [
     (1, 3, 17, 7, 5, 1, Window(4, 1, 3, 1, 0, 0, 1, 1)),
     (40, 2, 3, 3, 3, 1, Window(3, 3, 1, 1, 1, 1, 1, 1)),
     (2, 3, 5, 6, 4, 1, Window(1, 2, 1, 1, 1, 2, 1, 1)),   # padding past the kernel: col2im
+    (2, 4, 9, 10, 6, 2, Window(2, 3, 1, 1, 1, 0, 2, 1)),
+    (3, 5, 7, 10, 4, 1, Window(3, 2, 1, 1, 0, 1, 1, 3)),
+    (1, 2, 2, 1100, 3, 1, Window(1, 3, 1, 1, 0, 1, 1, 1)),  # rows wider than a slice
 ]
 
 
