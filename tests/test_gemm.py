@@ -188,6 +188,24 @@ def test_same_bits_on_one_thread_and_three(geometry):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv2d_gradcheck_on_the_fused_kernels(stride, gemm_kernel):
+    """float64 central differences through F.conv2d on the C set: at stride 1 with more channels
+    a group than a panel's rows, the input gradient runs as a convolution and the weight
+    gradient on padded rows; at stride 2 through col2im and im2col's rows."""
+    import minicnn as mc
+    import minicnn.nn.functional as F
+    from minicnn.utils.gradcheck import gradcheck
+
+    rng = np.random.default_rng(5)
+    x, w = (mc.tensor(rng.standard_normal(shape), dtype=np.float64, requires_grad=True)
+            for shape in ((2, 16, 5, 6), (16, 8, 3, 3)))
+    with mc.backend("c"):
+        result = gradcheck(lambda x, w: F.conv2d(x, w, stride=stride, padding=1, groups=2),
+                           [x, w], max_elements=120)
+    assert result, str(result)
+
+
 def test_a_kernel_the_cpu_cannot_run_or_an_unknown_name_is_refused():
     assert "portable" in KERNELS
     assert lib().minicnn_set_gemm_kernel(b"sse9") != 0
