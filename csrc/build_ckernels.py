@@ -1,11 +1,10 @@
 """cffi (API mode) build of the C kernels as ``minicnn._ckernels``: setup.py runs it.
 
 The declarations come from ``minicnn.h`` (minus its preprocessor lines); every ``.c`` file in
-this folder is compiled, with OpenMP where the compiler supports it.
+this folder is compiled, with POSIX threads (threadpool.c; no OpenMP).
 """
 
 import os
-import sys
 from pathlib import Path
 
 from cffi import FFI
@@ -17,12 +16,6 @@ HEADER = HERE / "minicnn.h"
 def _declarations():
     return "\n".join(line for line in HEADER.read_text().splitlines()
                      if not line.lstrip().startswith("#"))
-
-
-def _openmp_flags():
-    if os.environ.get("MINICNN_NO_OPENMP") or sys.platform == "darwin":
-        return []
-    return ["-fopenmp"]
 
 
 def make_builder(module_name="minicnn._ckernels", extra_compile_args=(), extra_link_args=(),
@@ -37,9 +30,9 @@ def make_builder(module_name="minicnn._ckernels", extra_compile_args=(), extra_l
         '#include "minicnn.h"',
         sources=[str(path) if absolute_paths else os.path.relpath(path) for path in sources],
         include_dirs=[str(HERE)],
-        extra_compile_args=["-O3", "-std=c11"] + _openmp_flags() + list(extra_compile_args)
+        extra_compile_args=["-O3", "-std=c11", "-pthread"] + list(extra_compile_args)
         + os.environ.get("MINICNN_CFLAGS", "").split(),
-        extra_link_args=_openmp_flags() + list(extra_link_args)
+        extra_link_args=["-pthread"] + list(extra_link_args)
         + os.environ.get("MINICNN_LDFLAGS", "").split(),
     )
     return builder

@@ -45,15 +45,22 @@ static int conv_geometry_ok(int64_t N, int64_t C, int64_t H, int64_t W, int64_t 
 #include "generic.h"
 #else
 
-int NAME(im2col)(const real *x, real *cols, int64_t N, int64_t C, int64_t H, int64_t W,
-                 int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
-                 int64_t dh, int64_t dw) {
-    int64_t oh, ow;
-    if (!conv_geometry_ok(N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, &oh, &ow))
-        return MINICNN_BAD_ARGUMENT;
-    const int64_t rows = C * kh * kw, columns = N * oh * ow;
-    OMP_FOR(rows * columns)
-    for (int64_t task = 0; task < rows * N; task++) {
+/* every argument of the two kernels, for their pieces on the thread pool */
+struct NAME(im2col_args) {
+    const real *x, *cols;
+    real *out;
+    int64_t N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, columns;
+};
+
+static void NAME(im2col_range)(void *context, int64_t begin, int64_t end) {
+    const struct NAME(im2col_args) *args = context;
+    const real *x = args->x;
+    real *cols = args->out;
+    const int64_t N = args->N, C = args->C, H = args->H, W = args->W, kh = args->kh;
+    const int64_t kw = args->kw, sh = args->sh, sw = args->sw, ph = args->ph, pw = args->pw;
+    const int64_t dh = args->dh, dw = args->dw, oh = args->oh, ow = args->ow;
+    const int64_t columns = args->columns;
+    for (int64_t task = begin; task < end; task++) {
         const int64_t row = task / N, n = task % N;
         const int64_t c = row / (kh * kw), i = row / kw % kh, j = row % kw;
         const real *plane = x + (n * C + c) * H * W;
@@ -79,18 +86,32 @@ int NAME(im2col)(const real *x, real *cols, int64_t N, int64_t C, int64_t H, int
             for (; xo < ow; xo++) out[xo] = 0;
         }
     }
-    return MINICNN_OK;
 }
 
-int NAME(col2im)(const real *cols, real *x, int64_t N, int64_t C, int64_t H, int64_t W,
+int NAME(im2col)(const real *x, real *cols, int64_t N, int64_t C, int64_t H, int64_t W,
                  int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                  int64_t dh, int64_t dw) {
     int64_t oh, ow;
     if (!conv_geometry_ok(N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, &oh, &ow))
         return MINICNN_BAD_ARGUMENT;
-    const int64_t columns = N * oh * ow;
-    OMP_FOR(C * kh * kw * columns)
-    for (int64_t p = 0; p < N * C; p++) {  /* c outer, n inner: cols is read front to back */
+    const int64_t rows = C * kh * kw, columns = N * oh * ow;
+    struct NAME(im2col_args) args = {.x = x, .out = cols, .N = N, .C = C, .H = H, .W = W,
+                                     .kh = kh, .kw = kw,
+                                     .sh = sh, .sw = sw, .ph = ph, .pw = pw, .dh = dh,
+                                     .dw = dw, .oh = oh, .ow = ow, .columns = columns};
+    minicnn_parallel_ranges(rows * N, rows * columns, NAME(im2col_range), &args);
+    return MINICNN_OK;
+}
+
+static void NAME(col2im_range)(void *context, int64_t begin, int64_t end) {
+    const struct NAME(im2col_args) *args = context;
+    const real *cols = args->cols;
+    real *x = args->out;
+    const int64_t N = args->N, C = args->C, H = args->H, W = args->W, kh = args->kh;
+    const int64_t kw = args->kw, sh = args->sh, sw = args->sw, ph = args->ph, pw = args->pw;
+    const int64_t dh = args->dh, dw = args->dw, oh = args->oh, ow = args->ow;
+    const int64_t columns = args->columns;
+    for (int64_t p = begin; p < end; p++) {  /* c outer, n inner: cols is read front to back */
         const int64_t c = p / N, n = p % N;
         real *plane = x + (n * C + c) * H * W;
         memset(plane, 0, (size_t)(H * W) * sizeof(real));
@@ -115,6 +136,20 @@ int NAME(col2im)(const real *cols, real *x, int64_t N, int64_t C, int64_t H, int
             }
         }
     }
+}
+
+int NAME(col2im)(const real *cols, real *x, int64_t N, int64_t C, int64_t H, int64_t W,
+                 int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                 int64_t dh, int64_t dw) {
+    int64_t oh, ow;
+    if (!conv_geometry_ok(N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, &oh, &ow))
+        return MINICNN_BAD_ARGUMENT;
+    const int64_t columns = N * oh * ow;
+    struct NAME(im2col_args) args = {.cols = cols, .out = x, .N = N, .C = C, .H = H, .W = W,
+                                     .kh = kh, .kw = kw,
+                                     .sh = sh, .sw = sw, .ph = ph, .pw = pw, .dh = dh,
+                                     .dw = dw, .oh = oh, .ow = ow, .columns = columns};
+    minicnn_parallel_ranges(N * C, C * kh * kw * columns, NAME(col2im_range), &args);
     return MINICNN_OK;
 }
 

@@ -11,10 +11,20 @@
 #include "generic.h"
 #else
 
+struct NAME(dropout_args) {
+    const real *x, *mask;
+    real *y;
+};
+
+static void NAME(dropout_range)(void *context, int64_t begin, int64_t end) {
+    const struct NAME(dropout_args) *a = context;
+    for (int64_t i = begin; i < end; i++) a->y[i] = a->x[i] * a->mask[i];
+}
+
 int NAME(dropout_apply)(const real *x, const real *mask, real *y, int64_t n) {
     if (n < 0) return MINICNN_BAD_ARGUMENT;
-    OMP_FOR(n)
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] * mask[i];
+    struct NAME(dropout_args) args = {x, mask, y};
+    minicnn_parallel_ranges(n, (double)n, NAME(dropout_range), &args);
     return MINICNN_OK;
 }
 

@@ -5,7 +5,7 @@
  *   sizes make no sense (the Python wrappers check first; C re-checks and never trusts them).
  * - Sums are accumulated in double for both dtypes (`accum`), so float32 reductions over a
  *   whole batch stay within 1e-5 of the reference.
- * - OMP_FOR(work) opens an OpenMP parallel for on minicnn_openmp_threads() threads when `work`
+ * - minicnn_parallel_ranges(n, work, ...) splits a loop over the thread pool when `work`
  *   (elements touched) is large enough to pay for waking the threads; a product of sizes that
  *   could pass int64 is written in double.
  */
@@ -22,15 +22,18 @@ typedef double accum;
 
 int minicnn_openmp_threads(void);
 
+/* threadpool.c: run(ctx, item, worker) for every item in [0, items) on at most `threads`
+ * threads (worker 0 is the caller, workers < threads), items claimed dynamically;
+ * minicnn_pool_threads(items) is the thread count to size per-worker buffers for */
+int minicnn_pool_threads(int64_t items);
+void minicnn_parallel_for(int64_t items, int threads, void (*run)(void *, int64_t, int),
+                          void *ctx);
+/* run(ctx, begin, end) over pieces of [0, n) on the pool, about four a thread, when `work`
+ * (elements touched) is large enough to pay for waking the threads; else run(ctx, 0, n) */
+void minicnn_parallel_ranges(int64_t n, double work, void (*run)(void *, int64_t, int64_t),
+                             void *ctx);
+
 #define MINICNN_PARALLEL_MIN 32768
-#define MINICNN_PRAGMA(x) _Pragma(#x)
-#define OMP_FOR(work) \
-    MINICNN_PRAGMA(omp parallel for num_threads(minicnn_openmp_threads()) \
-                   if ((work) >= MINICNN_PARALLEL_MIN) schedule(static))
-/* the same, OR-ing the int `flag` of every thread into the one after the loop */
-#define OMP_FOR_ANY(work, flag) \
-    MINICNN_PRAGMA(omp parallel for num_threads(minicnn_openmp_threads()) \
-                   if ((work) >= MINICNN_PARALLEL_MIN) schedule(static) reduction(||: flag))
 
 /* a * b into *out; false on overflow or a negative factor */
 static inline int checked_mul(int64_t a, int64_t b, int64_t *out) {

@@ -26,15 +26,24 @@ static int targets_ok(const int64_t *target, int64_t M, int64_t C, int64_t ignor
 #include "generic.h"
 #else
 
-int NAME(softmax_cross_entropy_forward)(const real *logits, const int64_t *target,
-                                        const real *weight, int64_t ignore_index,
-                                        double label_smoothing, real *loss, real *log_probs,
-                                        int64_t M, int64_t C) {
-    int64_t count;
-    if (!COUNT(&count, M, C) || !targets_ok(target, M, C, ignore_index))
-        return MINICNN_BAD_ARGUMENT;
-    OMP_FOR(count)
-    for (int64_t i = 0; i < M; i++) {
+/* every argument of the two kernels, for their pieces (ranges of rows) on the thread pool */
+struct NAME(loss_args) {
+    const real *logits, *grad_loss, *log_probs, *weight;
+    const int64_t *target;
+    int64_t ignore_index, C;
+    double label_smoothing;
+    accum weight_sum;
+    real *loss, *out;
+};
+
+static void NAME(softmax_cross_entropy_forward_range)(void *context, int64_t begin, int64_t end) {
+    const struct NAME(loss_args) *args = context;
+    const real *logits = args->logits, *weight = args->weight;
+    const int64_t *target = args->target;
+    const int64_t ignore_index = args->ignore_index, C = args->C;
+    const double label_smoothing = args->label_smoothing;
+    real *loss = args->loss, *log_probs = args->out;
+    for (int64_t i = begin; i < end; i++) {
         const real *z = logits + i * C;
         real *logp = log_probs + i * C;
         real zmax = z[0];
@@ -56,20 +65,33 @@ int NAME(softmax_cross_entropy_forward)(const real *logits, const int64_t *targe
         loss[i] = (real)(label_smoothing > 0 ? (1 - label_smoothing) * nll + label_smoothing / C * smooth
                                              : nll);
     }
-    return MINICNN_OK;
 }
 
-int NAME(softmax_cross_entropy_backward)(const real *grad_loss, const real *log_probs,
-                                         const int64_t *target, const real *weight,
-                                         int64_t ignore_index, double label_smoothing,
-                                         real *grad_logits, int64_t M, int64_t C) {
+int NAME(softmax_cross_entropy_forward)(const real *logits, const int64_t *target,
+                                        const real *weight, int64_t ignore_index,
+                                        double label_smoothing, real *loss, real *log_probs,
+                                        int64_t M, int64_t C) {
     int64_t count;
     if (!COUNT(&count, M, C) || !targets_ok(target, M, C, ignore_index))
         return MINICNN_BAD_ARGUMENT;
-    accum weight_sum = 0;
-    for (int64_t c = 0; c < C; c++) weight_sum += weight ? weight[c] : 1;
-    OMP_FOR(count)
-    for (int64_t i = 0; i < M; i++) {
+    struct NAME(loss_args) args = {.logits = logits, .target = target, .weight = weight,
+                                         .ignore_index = ignore_index,
+                                         .label_smoothing = label_smoothing, .loss = loss,
+                                         .out = log_probs, .C = C};
+    minicnn_parallel_ranges(M, count, NAME(softmax_cross_entropy_forward_range), &args);
+    return MINICNN_OK;
+}
+
+static void NAME(softmax_cross_entropy_backward_range)(void *context, int64_t begin, int64_t end) {
+    const struct NAME(loss_args) *args = context;
+    const real *grad_loss = args->grad_loss, *log_probs = args->log_probs;
+    const real *weight = args->weight;
+    const int64_t *target = args->target;
+    const int64_t ignore_index = args->ignore_index, C = args->C;
+    const double label_smoothing = args->label_smoothing;
+    const accum weight_sum = args->weight_sum;
+    real *grad_logits = args->out;
+    for (int64_t i = begin; i < end; i++) {
         const real *logp = log_probs + i * C;
         real *dz = grad_logits + i * C;
         if (target[i] == ignore_index) {
@@ -85,6 +107,23 @@ int NAME(softmax_cross_entropy_backward)(const real *grad_loss, const real *log_
             dz[c] = (real)(grad_loss[i] * ((1 - label_smoothing) * nll + label_smoothing / C * smooth));
         }
     }
+}
+
+int NAME(softmax_cross_entropy_backward)(const real *grad_loss, const real *log_probs,
+                                         const int64_t *target, const real *weight,
+                                         int64_t ignore_index, double label_smoothing,
+                                         real *grad_logits, int64_t M, int64_t C) {
+    int64_t count;
+    if (!COUNT(&count, M, C) || !targets_ok(target, M, C, ignore_index))
+        return MINICNN_BAD_ARGUMENT;
+    accum weight_sum = 0;
+    for (int64_t c = 0; c < C; c++) weight_sum += weight ? weight[c] : 1;
+    struct NAME(loss_args) args = {.grad_loss = grad_loss, .log_probs = log_probs,
+                                         .target = target, .weight = weight,
+                                         .ignore_index = ignore_index,
+                                         .label_smoothing = label_smoothing,
+                                         .weight_sum = weight_sum, .out = grad_logits, .C = C};
+    minicnn_parallel_ranges(M, count, NAME(softmax_cross_entropy_backward_range), &args);
     return MINICNN_OK;
 }
 

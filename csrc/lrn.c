@@ -21,13 +21,23 @@ static int lrn_sizes_ok(int64_t N, int64_t C, int64_t H, int64_t W, int64_t size
 #include "generic.h"
 #else
 
-int NAME(lrn_forward)(const real *x, real *y, real *scale, int64_t N, int64_t C, int64_t H,
-                      int64_t W, int64_t size, double alpha, double beta, double k) {
-    if (!lrn_sizes_ok(N, C, H, W, size)) return MINICNN_BAD_ARGUMENT;
-    const int64_t S = H * W, before = size / 2, after = (size - 1) / 2;
-    const real coefficient = (real)(alpha / (double)size), exponent = (real)-beta;
-    OMP_FOR((double)N * C * S * size)
-    for (int64_t p = 0; p < N * C; p++) {
+/* every argument of the two kernels, for their pieces (ranges of planes) on the thread pool */
+struct NAME(lrn_args) {
+    const real *x, *y, *grad_y, *scale;
+    real *y_out, *scale_out, *grad_x;
+    int64_t C, S, before, after;
+    real coefficient, exponent;
+    double k;
+};
+
+static void NAME(lrn_forward_range)(void *context, int64_t begin, int64_t end) {
+    const struct NAME(lrn_args) *args = context;
+    const real *x = args->x;
+    real *y = args->y_out, *scale = args->scale_out;
+    const int64_t C = args->C, S = args->S, before = args->before, after = args->after;
+    const real coefficient = args->coefficient, exponent = args->exponent;
+    const double k = args->k;
+    for (int64_t p = begin; p < end; p++) {
         const int64_t n = p / C, c = p % C;
         const int64_t first = c - before > 0 ? c - before : 0;
         const int64_t last = c + after < C - 1 ? c + after : C - 1;
@@ -44,18 +54,29 @@ int NAME(lrn_forward)(const real *x, real *y, real *scale, int64_t N, int64_t C,
             out[s] = in[s] * pow(out_scale[s], exponent);
         }
     }
+}
+
+int NAME(lrn_forward)(const real *x, real *y, real *scale, int64_t N, int64_t C, int64_t H,
+                      int64_t W, int64_t size, double alpha, double beta, double k) {
+    if (!lrn_sizes_ok(N, C, H, W, size)) return MINICNN_BAD_ARGUMENT;
+    const int64_t S = H * W, before = size / 2, after = (size - 1) / 2;
+    const real coefficient = (real)(alpha / (double)size), exponent = (real)-beta;
+    struct NAME(lrn_args) args = {.x = x, .y_out = y, .scale_out = scale, .C = C, .S = S,
+                                        .before = before, .after = after,
+                                        .coefficient = coefficient, .exponent = exponent,
+                                        .k = k};
+    minicnn_parallel_ranges(N * C, (double)N * C * S * size,
+                            NAME(lrn_forward_range), &args);
     return MINICNN_OK;
 }
 
-int NAME(lrn_backward)(const real *grad_y, const real *x, const real *y, const real *scale,
-                       real *grad_x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t size,
-                       double alpha, double beta, double k) {
-    (void)k;  /* the forward's scale already holds it */
-    if (!lrn_sizes_ok(N, C, H, W, size)) return MINICNN_BAD_ARGUMENT;
-    const int64_t S = H * W, before = (size - 1) / 2, after = size / 2;
-    const real coefficient = (real)(2 * alpha * beta / (double)size), exponent = (real)-beta;
-    OMP_FOR((double)N * C * S * size)
-    for (int64_t p = 0; p < N * C; p++) {
+static void NAME(lrn_backward_range)(void *context, int64_t begin, int64_t end) {
+    const struct NAME(lrn_args) *args = context;
+    const real *grad_y = args->grad_y, *x = args->x, *y = args->y, *scale = args->scale;
+    real *grad_x = args->grad_x;
+    const int64_t C = args->C, S = args->S, before = args->before, after = args->after;
+    const real coefficient = args->coefficient, exponent = args->exponent;
+    for (int64_t p = begin; p < end; p++) {
         const int64_t n = p / C, c = p % C;
         const int64_t first = c - before > 0 ? c - before : 0;
         const int64_t last = c + after < C - 1 ? c + after : C - 1;
@@ -69,6 +90,21 @@ int NAME(lrn_backward)(const real *grad_y, const real *x, const real *y, const r
         for (int64_t s = 0; s < S; s++)
             dx[s] = dy[s] * pow(sc[s], exponent) - coefficient * in[s] * dx[s];
     }
+}
+
+int NAME(lrn_backward)(const real *grad_y, const real *x, const real *y, const real *scale,
+                       real *grad_x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t size,
+                       double alpha, double beta, double k) {
+    (void)k;  /* the forward's scale already holds it */
+    if (!lrn_sizes_ok(N, C, H, W, size)) return MINICNN_BAD_ARGUMENT;
+    const int64_t S = H * W, before = (size - 1) / 2, after = size / 2;
+    const real coefficient = (real)(2 * alpha * beta / (double)size), exponent = (real)-beta;
+    struct NAME(lrn_args) args = {.grad_y = grad_y, .x = x, .y = y, .scale = scale,
+                                        .grad_x = grad_x, .C = C, .S = S, .before = before,
+                                        .after = after, .coefficient = coefficient,
+                                        .exponent = exponent};
+    minicnn_parallel_ranges(N * C, (double)N * C * S * size,
+                            NAME(lrn_backward_range), &args);
     return MINICNN_OK;
 }
 

@@ -15,10 +15,9 @@ enum minicnn_status {
     MINICNN_OK = 0, MINICNN_BAD_ARGUMENT = 1, MINICNN_BAD_INDEX = 2, MINICNN_OUT_OF_MEMORY = 3
 };
 
-/* runtime.c: OpenMP threads */
+/* runtime.c: the kernels' threads (the name is older than their thread pool) */
 int minicnn_openmp_threads(void);
 void minicnn_set_num_threads(int n);
-int minicnn_has_openmp(void);
 
 /* activation.c: ReLU over n elements */
 int relu_forward_f32(const float *x, float *y, int64_t n);
@@ -58,6 +57,42 @@ int col2im_f64(const double *cols, double *x, int64_t N, int64_t C, int64_t H, i
                 int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                 int64_t dh, int64_t dw);
 
+/* gemm.c: C (M, N) = A (M, K) @ B (K, N), or += when accumulate is 1; row-major, A stored
+ * (K, M) when trans_a (B likewise), rows lda / ldb / ldc elements apart */
+int gemm_f32(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const float *a,
+             int64_t lda, const float *b, int64_t ldb, int accumulate, float *c, int64_t ldc);
+int gemm_f64(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const double *a,
+             int64_t lda, const double *b, int64_t ldb, int accumulate, double *c, int64_t ldc);
+/* the micro-kernel in use: "portable", "avx2" or "avx512"; set one, or "auto" (the default,
+ * also read from MINICNN_GEMM_KERNEL): MINICNN_BAD_ARGUMENT for a name this CPU cannot run */
+const char *minicnn_gemm_kernel(void);
+int minicnn_set_gemm_kernel(const char *name);
+
+/* conv2d.c: convolution on the GEMM, im2col / col2im fused into it; x (N, C, H, W),
+ * weight (F, C/groups, kh, kw), y (N, F, oh, ow); every output element written */
+int conv2d_forward_f32(const float *x, const float *weight, float *y, int64_t N, int64_t C,
+                       int64_t H, int64_t W, int64_t F, int64_t groups, int64_t kh, int64_t kw,
+                       int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw);
+int conv2d_forward_f64(const double *x, const double *weight, double *y, int64_t N, int64_t C,
+                       int64_t H, int64_t W, int64_t F, int64_t groups, int64_t kh, int64_t kw,
+                       int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw);
+int conv2d_backward_input_f32(const float *grad_y, const float *weight, float *grad_x,
+                              int64_t N, int64_t C, int64_t H, int64_t W, int64_t F,
+                              int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                              int64_t ph, int64_t pw, int64_t dh, int64_t dw);
+int conv2d_backward_input_f64(const double *grad_y, const double *weight, double *grad_x,
+                              int64_t N, int64_t C, int64_t H, int64_t W, int64_t F,
+                              int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                              int64_t ph, int64_t pw, int64_t dh, int64_t dw);
+int conv2d_backward_weight_f32(const float *x, const float *grad_y, float *grad_weight,
+                               int64_t N, int64_t C, int64_t H, int64_t W, int64_t F,
+                               int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                               int64_t ph, int64_t pw, int64_t dh, int64_t dw);
+int conv2d_backward_weight_f64(const double *x, const double *grad_y, double *grad_weight,
+                               int64_t N, int64_t C, int64_t H, int64_t W, int64_t F,
+                               int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                               int64_t ph, int64_t pw, int64_t dh, int64_t dw);
+
 /* pooling.c: x (N, C, H, W) <-> y, indices (N, C, oh, ow) */
 int max_pool2d_forward_f32(const float *x, float *y, int64_t *indices, int64_t N, int64_t C,
                             int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,
@@ -88,7 +123,7 @@ int avg_pool2d_backward_f64(const double *grad_y, double *grad_x, int64_t N, int
                              int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow,
                              int count_include_pad);
 
-/* batchnorm.c: x (N, C, H, W); weight, bias NULL or (C,); mean, invstd (C,) */
+/* batchnorm.c: x (N, C, H, W); weight, bias NULL or (C,); mean, var, invstd (C,) */
 int batch_norm_forward_f32(const float *x, const float *weight, const float *bias, double eps,
                             float *y, float *mean, float *var, float *invstd, int64_t N,
                             int64_t C, int64_t H, int64_t W);
@@ -103,6 +138,14 @@ int batch_norm_backward_f64(const double *grad_y, const double *x, const double 
                              const double *mean, const double *invstd, double *grad_x,
                              double *grad_weight, double *grad_bias, int64_t N, int64_t C,
                              int64_t H, int64_t W);
+
+int batch_norm_inference_forward_f32(const float *x, const float *running_mean,
+                                     const float *invstd, const float *weight, const float *bias,
+                                     float *y, int64_t N, int64_t C, int64_t H, int64_t W);
+int batch_norm_inference_forward_f64(const double *x, const double *running_mean,
+                                     const double *invstd, const double *weight,
+                                     const double *bias, double *y, int64_t N, int64_t C,
+                                     int64_t H, int64_t W);
 
 /* lrn.c: every array (N, C, H, W) */
 int lrn_forward_f32(const float *x, float *y, float *scale, int64_t N, int64_t C, int64_t H,

@@ -12,9 +12,11 @@
  *   avg backward   dx[h,w] = sum of dy[a,b] / divisor[a,b] over the windows that hold (h, w)
  *   divisor        with count_include_pad the window clipped to [-p, size + p), else to [0, size)
  *
- * One loop iteration owns one (n, c) plane, so the backward passes write disjoint memory (no
- * atomics) and sum in a fixed order: the reference's, (a, b) for max, (i, j) for average. */
+ * One loop iteration owns one (n, c) plane (ranges of planes run on the thread pool), so the
+ * backward passes write disjoint memory (no atomics) and sum in a fixed order: the reference's,
+ * (a, b) for max, (i, j) for average. */
 #ifndef real
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,15 +58,25 @@ static int64_t *avg_pool_divisors(int64_t H, int64_t W, int64_t kh, int64_t kw, 
 #include "generic.h"
 #else
 
-int NAME(max_pool2d_forward)(const real *x, real *y, int64_t *indices, int64_t N, int64_t C,
-                             int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-                             int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t oh,
-                             int64_t ow) {
-    if (!pool_sizes_ok(N, C, H, W, oh, ow) || !window_ok(kh, sh, ph, dh)
-        || !window_ok(kw, sw, pw, dw))
-        return MINICNN_BAD_ARGUMENT;
-    OMP_FOR((double)N * C * oh * ow * kh * kw)
-    for (int64_t p = 0; p < N * C; p++) {
+/* every argument of the four kernels, for their pieces (ranges of planes) on the thread pool */
+struct NAME(pool_args) {
+    const real *x, *grad_y;
+    real *y, *grad_x;
+    int64_t *indices;
+    const int64_t *indices_in, *divisor;
+    int64_t H, W, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+    _Atomic int bad_index;
+};
+
+static void NAME(max_pool2d_forward_range)(void *context, int64_t p0, int64_t p1) {
+    struct NAME(pool_args) *args = context;
+    const real *x = args->x;
+    real *y = args->y;
+    int64_t *indices = args->indices;
+    const int64_t H = args->H, W = args->W, kh = args->kh, kw = args->kw, sh = args->sh;
+    const int64_t sw = args->sw, ph = args->ph, pw = args->pw, dh = args->dh, dw = args->dw;
+    const int64_t oh = args->oh, ow = args->ow;
+    for (int64_t p = p0; p < p1; p++) {
         const real *in = x + p * H * W;
         real *out = y + p * oh * ow;
         int64_t *argmax = indices + p * oh * ow;
@@ -90,15 +102,16 @@ int NAME(max_pool2d_forward)(const real *x, real *y, int64_t *indices, int64_t N
             }
         }
     }
-    return MINICNN_OK;
 }
 
-int NAME(max_pool2d_backward)(const real *grad_y, const int64_t *indices, real *grad_x,
-                              int64_t N, int64_t C, int64_t oh, int64_t ow, int64_t H, int64_t W) {
-    if (!pool_sizes_ok(N, C, H, W, oh, ow)) return MINICNN_BAD_ARGUMENT;
+static void NAME(max_pool2d_backward_range)(void *context, int64_t p0, int64_t p1) {
+    struct NAME(pool_args) *args = context;
+    const real *grad_y = args->grad_y;
+    const int64_t *indices = args->indices_in;
+    real *grad_x = args->grad_x;
+    const int64_t H = args->H, W = args->W, oh = args->oh, ow = args->ow;
     int bad_index = 0;
-    OMP_FOR_ANY((double)N * C * (oh * ow + H * W), bad_index)
-    for (int64_t p = 0; p < N * C; p++) {
+    for (int64_t p = p0; p < p1; p++) {
         const real *dy = grad_y + p * oh * ow;
         const int64_t *argmax = indices + p * oh * ow;
         real *dx = grad_x + p * H * W;
@@ -111,19 +124,17 @@ int NAME(max_pool2d_backward)(const real *grad_y, const int64_t *indices, real *
             }
         }
     }
-    return bad_index ? MINICNN_BAD_INDEX : MINICNN_OK;
+    if (bad_index) atomic_store(&args->bad_index, 1);
 }
 
-int NAME(avg_pool2d_forward)(const real *x, real *y, int64_t N, int64_t C, int64_t H, int64_t W,
-                             int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
-                             int64_t pw, int64_t oh, int64_t ow, int count_include_pad) {
-    if (!pool_sizes_ok(N, C, H, W, oh, ow) || !window_ok(kh, sh, ph, 1)
-        || !window_ok(kw, sw, pw, 1))
-        return MINICNN_BAD_ARGUMENT;
-    int64_t *divisor = avg_pool_divisors(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad);
-    if (divisor == NULL) return MINICNN_OUT_OF_MEMORY;
-    OMP_FOR((double)N * C * oh * ow * kh * kw)
-    for (int64_t p = 0; p < N * C; p++) {
+static void NAME(avg_pool2d_forward_range)(void *context, int64_t p0, int64_t p1) {
+    struct NAME(pool_args) *args = context;
+    const real *x = args->x;
+    real *y = args->y;
+    const int64_t *divisor = args->divisor;
+    const int64_t H = args->H, W = args->W, kh = args->kh, kw = args->kw, sh = args->sh;
+    const int64_t sw = args->sw, ph = args->ph, pw = args->pw, oh = args->oh, ow = args->ow;
+    for (int64_t p = p0; p < p1; p++) {
         const real *in = x + p * H * W;
         real *out = y + p * oh * ow;
         for (int64_t a = 0; a < oh; a++) {
@@ -141,21 +152,16 @@ int NAME(avg_pool2d_forward)(const real *x, real *y, int64_t N, int64_t C, int64
             }
         }
     }
-    free(divisor);
-    return MINICNN_OK;
 }
 
-int NAME(avg_pool2d_backward)(const real *grad_y, real *grad_x, int64_t N, int64_t C,
-                              int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-                              int64_t ph, int64_t pw, int64_t oh, int64_t ow,
-                              int count_include_pad) {
-    if (!pool_sizes_ok(N, C, H, W, oh, ow) || !window_ok(kh, sh, ph, 1)
-        || !window_ok(kw, sw, pw, 1))
-        return MINICNN_BAD_ARGUMENT;
-    int64_t *divisor = avg_pool_divisors(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad);
-    if (divisor == NULL) return MINICNN_OUT_OF_MEMORY;
-    OMP_FOR((double)N * C * ((double)oh * ow * kh * kw + H * W))
-    for (int64_t p = 0; p < N * C; p++) {
+static void NAME(avg_pool2d_backward_range)(void *context, int64_t p0, int64_t p1) {
+    struct NAME(pool_args) *args = context;
+    const real *grad_y = args->grad_y;
+    real *grad_x = args->grad_x;
+    const int64_t *divisor = args->divisor;
+    const int64_t H = args->H, W = args->W, kh = args->kh, kw = args->kw, sh = args->sh;
+    const int64_t sw = args->sw, ph = args->ph, pw = args->pw, oh = args->oh, ow = args->ow;
+    for (int64_t p = p0; p < p1; p++) {
         const real *dy = grad_y + p * oh * ow;
         real *dx = grad_x + p * H * W;
         memset(dx, 0, (size_t)(H * W) * sizeof(real));
@@ -173,6 +179,64 @@ int NAME(avg_pool2d_backward)(const real *grad_y, real *grad_x, int64_t N, int64
             }
         }
     }
+}
+
+int NAME(max_pool2d_forward)(const real *x, real *y, int64_t *indices, int64_t N, int64_t C,
+                             int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                             int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t oh,
+                             int64_t ow) {
+    if (!pool_sizes_ok(N, C, H, W, oh, ow) || !window_ok(kh, sh, ph, dh)
+        || !window_ok(kw, sw, pw, dw))
+        return MINICNN_BAD_ARGUMENT;
+    struct NAME(pool_args) args = {.x = x, .y = y, .indices = indices, .H = H, .W = W,
+                                   .kh = kh, .kw = kw, .sh = sh, .sw = sw, .ph = ph, .pw = pw,
+                                   .dh = dh, .dw = dw, .oh = oh, .ow = ow};
+    minicnn_parallel_ranges(N * C, (double)N * C * oh * ow * kh * kw,
+                            NAME(max_pool2d_forward_range), &args);
+    return MINICNN_OK;
+}
+
+int NAME(max_pool2d_backward)(const real *grad_y, const int64_t *indices, real *grad_x,
+                              int64_t N, int64_t C, int64_t oh, int64_t ow, int64_t H, int64_t W) {
+    if (!pool_sizes_ok(N, C, H, W, oh, ow)) return MINICNN_BAD_ARGUMENT;
+    struct NAME(pool_args) args = {.grad_y = grad_y, .indices_in = indices,
+                                   .grad_x = grad_x, .H = H, .W = W, .oh = oh, .ow = ow};
+    minicnn_parallel_ranges(N * C, (double)N * C * (oh * ow + H * W),
+                            NAME(max_pool2d_backward_range), &args);
+    return atomic_load(&args.bad_index) ? MINICNN_BAD_INDEX : MINICNN_OK;
+}
+
+int NAME(avg_pool2d_forward)(const real *x, real *y, int64_t N, int64_t C, int64_t H, int64_t W,
+                             int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                             int64_t pw, int64_t oh, int64_t ow, int count_include_pad) {
+    if (!pool_sizes_ok(N, C, H, W, oh, ow) || !window_ok(kh, sh, ph, 1)
+        || !window_ok(kw, sw, pw, 1))
+        return MINICNN_BAD_ARGUMENT;
+    int64_t *divisor = avg_pool_divisors(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad);
+    if (divisor == NULL) return MINICNN_OUT_OF_MEMORY;
+    struct NAME(pool_args) args = {.x = x, .y = y, .divisor = divisor, .H = H, .W = W,
+                                   .kh = kh, .kw = kw, .sh = sh, .sw = sw, .ph = ph, .pw = pw,
+                                   .oh = oh, .ow = ow};
+    minicnn_parallel_ranges(N * C, (double)N * C * oh * ow * kh * kw,
+                            NAME(avg_pool2d_forward_range), &args);
+    free(divisor);
+    return MINICNN_OK;
+}
+
+int NAME(avg_pool2d_backward)(const real *grad_y, real *grad_x, int64_t N, int64_t C,
+                              int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                              int64_t ph, int64_t pw, int64_t oh, int64_t ow,
+                              int count_include_pad) {
+    if (!pool_sizes_ok(N, C, H, W, oh, ow) || !window_ok(kh, sh, ph, 1)
+        || !window_ok(kw, sw, pw, 1))
+        return MINICNN_BAD_ARGUMENT;
+    int64_t *divisor = avg_pool_divisors(H, W, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad);
+    if (divisor == NULL) return MINICNN_OUT_OF_MEMORY;
+    struct NAME(pool_args) args = {.grad_y = grad_y, .grad_x = grad_x, .divisor = divisor,
+                                   .H = H, .W = W, .kh = kh, .kw = kw, .sh = sh, .sw = sw,
+                                   .ph = ph, .pw = pw, .oh = oh, .ow = ow};
+    minicnn_parallel_ranges(N * C, (double)N * C * ((double)oh * ow * kh * kw + H * W),
+                            NAME(avg_pool2d_backward_range), &args);
     free(divisor);
     return MINICNN_OK;
 }

@@ -159,6 +159,20 @@ def test_batch_norm_matches_reference(config, affine, shift, spread):
          reference.batch_norm_backward(grad_y, x, weight, mean, invstd))
 
 
+@given(windows(max_channels=6), st.booleans(), st.sampled_from([np.float32, np.float64]))
+def test_batch_norm_inference_matches_reference_bit_for_bit(config, affine, statistics_dtype):
+    """The same operations in the same order, and statistics of either dtype."""
+    (N, C, H, W), _, dtype, rng = config
+    x = normal(rng, (N, C, H, W), dtype)
+    running_mean = normal(rng, C, statistics_dtype)
+    running_var = np.abs(normal(rng, C, statistics_dtype)) + 0.1
+    weight = normal(rng, C, dtype) if affine else None
+    bias = normal(rng, C, dtype) if affine else None
+    each(assert_same,
+         ckernels.batch_norm_inference_forward(x, running_mean, running_var, weight, bias, 1e-5),
+         reference.batch_norm_inference_forward(x, running_mean, running_var, weight, bias, 1e-5))
+
+
 @given(windows(max_channels=7), st.integers(1, 6), st.sampled_from([1e-4, 1e-2, 1.0]),
        st.sampled_from([0.5, 0.75, 1.0]), st.sampled_from([1.0, 2.0]))
 def test_lrn_matches_reference(config, size, alpha, beta, k):

@@ -5,7 +5,7 @@
   -2^63 to 2^64: each call returns or raises a Python exception, and the process is never
   killed by a signal;
 - the kernels built with -fsanitize=address,undefined, running the cross-checks of
-  test_ckernels.py and the fuzz (slow: run it by name,
+  test_ckernels.py and test_gemm.py and the fuzz (slow: run it by name,
   ``python3 -m pytest -m slow tests/test_ckernels_safety.py``);
 - with the extension blocked, minicnn imports, says once that it runs on NumPy, and trains.
 """
@@ -98,6 +98,15 @@ REFUSALS = textwrap.dedent('''
         "im2col window too big": lambda: lib.im2col_f32(NULL, NULL, 1, 1, 2, 2, 3, 3, 2, 2, 0, 0, 1, 1),
         "im2col overflow": lambda: lib.im2col_f64(NULL, NULL, big, big, big, 1, 1, 1, 1, 1, 0, 0, 1, 1),
         "col2im zero stride": lambda: lib.col2im_f64(NULL, NULL, 1, 1, 4, 4, 3, 3, 0, 1, 1, 1, 1, 1),
+        "conv groups not dividing C": lambda: lib.conv2d_forward_f32(
+            NULL, NULL, NULL, 1, 3, 4, 4, 4, 2, 3, 3, 1, 1, 1, 1, 1, 1),
+        "conv window too big": lambda: lib.conv2d_backward_input_f64(
+            NULL, NULL, NULL, 1, 1, 2, 2, 1, 1, 3, 3, 1, 1, 0, 0, 1, 1),
+        "conv overflow": lambda: lib.conv2d_backward_weight_f32(
+            NULL, NULL, NULL, big, big, 1, 1, big, 1, 1, 1, 1, 1, 0, 0, 1, 1),
+        "gemm zero size": lambda: lib.gemm_f64(0, 0, 0, 1, 1, NULL, 1, NULL, 1, 0, NULL, 1),
+        "gemm short leading dimension": lambda: lib.gemm_f32(1, 0, 4, 4, 4, NULL, 3, NULL, 4, 0,
+                                                             NULL, 4),
         "max pool zero kernel": lambda: lib.max_pool2d_forward_f32(
             NULL, NULL, NULL, 1, 1, 4, 4, 0, 2, 2, 2, 0, 0, 1, 1, 2, 2),
         "max pool zero output": lambda: lib.max_pool2d_forward_f64(
@@ -168,7 +177,7 @@ def test_c_kernels_under_address_and_undefined_behaviour_sanitizers(tmp_path):
     checks = run_python(swap_in + "import pytest; from minicnn.backend import ckernels; "
                         "assert ckernels._ckernels.__name__ == '_ckernels_asan'; "
                         "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
-                        "'tests/test_ckernels.py']))", env=env)
+                        "'tests/test_ckernels.py', 'tests/test_gemm.py']))", env=env)
     report = checks.stdout[-3000:] + checks.stderr[-5000:]
     assert "Sanitizer" not in checks.stderr and "runtime error" not in checks.stderr, report
     assert checks.returncode == 0, report

@@ -24,25 +24,8 @@ from minicnn.backend import reference
 from minicnn.backend import validate as check
 
 
-def _load_extension():
-    """Import minicnn._ckernels with OpenMP threads that sleep when idle. libgomp's default
-    keeps them spinning for a while after each kernel, which on a machine with as many threads
-    as cores takes the cores from the BLAS threads of the matrix product that follows (ResNet-20's
-    16->16 conv, forward + backward on 2 cores: 281 ms spinning, 106 ms sleeping). libgomp reads
-    OMP_WAIT_POLICY when it loads; a value the user set is kept, ours is removed afterwards."""
-    user_policy = os.environ.get("OMP_WAIT_POLICY")
-    if user_policy is None:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    try:
-        extension = importlib.import_module("minicnn._ckernels")
-    finally:
-        if user_policy is None:
-            del os.environ["OMP_WAIT_POLICY"]
-    return extension
-
-
-try:
-    _ckernels = _load_extension()
+try:  # its threads are its own (csrc/threadpool.c) and sleep when idle: no OpenMP
+    _ckernels = importlib.import_module("minicnn._ckernels")
     _load_error = None
 except (ImportError, OSError) as error:  # not built, or built for another platform
     _ckernels = None
@@ -60,7 +43,7 @@ def _threads_from_environment():
         value = os.environ.get(variable, "").split(",")[0].strip()
         if value.isdigit() and int(value) > 0:
             return int(value)
-    return 0  # OpenMP's default: one thread per core
+    return 0  # the kernels' default: one thread per core
 
 
 if _ckernels is not None:
@@ -90,12 +73,21 @@ def unavailable_reason():
 
 
 def openmp_threads():
-    """OpenMP threads the C kernels use (0 when the extension is missing)."""
+    """Threads the C kernels use (0 when the extension is missing); the name is older than
+    their own thread pool."""
     return int(_ckernels.lib.minicnn_openmp_threads()) if _ckernels is not None else 0
 
 
+def gemm_kernel():
+    """The micro-kernel of the C convolutions' GEMM: "avx512", "avx2" or "portable" (chosen
+    for this CPU, or forced by MINICNN_GEMM_KERNEL); "" when the extension is missing."""
+    if _ckernels is None:
+        return ""
+    return _ckernels.ffi.string(_ckernels.lib.minicnn_gemm_kernel()).decode()
+
+
 def set_num_threads(n):
-    """Run the C kernels on ``n`` OpenMP threads (n >= 1)."""
+    """Run the C kernels on ``n`` threads (n >= 1)."""
     n = check.integer("n", n, minimum=1)
     if _ckernels is not None:
         _ckernels.lib.minicnn_set_num_threads(n)
@@ -292,22 +284,37 @@ def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
     return x
 
 
-# the conv family: the reference's tiled matrix products around the C im2col / col2im above
+# the conv family: csrc/conv2d.c, im2col and col2im fused into the packing of its own GEMM
 
 def conv2d_forward(x, weight, groups, window):
     x, weight, groups, window = check.conv2d_operands(x, weight, groups, window)
-    return reference._conv2d_forward(x, weight, groups, window, im2col)
+    N, C, H, W = x.shape
+    F = weight.shape[0]
+    y = buffer_pool.empty((N, F, *window.output_hw(H, W)), x.dtype)
+    _call("conv2d_forward", x.dtype, _pointer(x), _pointer(weight), _pointer(y), N, C, H, W, F,
+          groups, *window)
+    return y
 
 
 def conv2d_backward_input(grad_y, weight, groups, window, input_hw):
-    grad_y, weight, groups, window, input_hw = check.conv2d_backward_input_operands(
+    grad_y, weight, groups, window, (H, W) = check.conv2d_backward_input_operands(
         grad_y, weight, groups, window, input_hw)
-    return reference._conv2d_backward_input(grad_y, weight, groups, window, input_hw, col2im)
+    N, F = grad_y.shape[:2]
+    C = weight.shape[1] * groups
+    grad_x = buffer_pool.empty((N, C, H, W), grad_y.dtype)
+    _call("conv2d_backward_input", grad_y.dtype, _pointer(grad_y), _pointer(weight),
+          _pointer(grad_x), N, C, H, W, F, groups, *window)
+    return grad_x
 
 
 def conv2d_backward_weight(x, grad_y, groups, window):
     x, grad_y, groups, window = check.conv2d_backward_weight_operands(x, grad_y, groups, window)
-    return reference._conv2d_backward_weight(x, grad_y, groups, window, im2col)
+    N, C, H, W = x.shape
+    F = grad_y.shape[1]
+    grad_weight = np.empty((F, C // groups, window.kh, window.kw), x.dtype)
+    _call("conv2d_backward_weight", x.dtype, _pointer(x), _pointer(grad_y), _pointer(grad_weight),
+          N, C, H, W, F, groups, *window)
+    return grad_weight
 
 
 # ----- pooling ------------------------------------------------------------------------------
@@ -415,6 +422,22 @@ def batch_norm_backward(grad_y, x, weight, mean, invstd):
     return grad_x, grad_weight, grad_bias
 
 
+def batch_norm_inference_forward(x, running_mean, running_var, weight, bias, eps):
+    x = check.floats("x", x, ndim=4)
+    check.positive_sizes("x", x.shape)
+    N, C, H, W = x.shape
+    statistics = [check.channel_vector(name, check.floats(name, value).astype(x.dtype), x, C)
+                  for name, value in (("running_mean", running_mean), ("running_var", running_var))]
+    weight = check.channel_vector("weight", weight, x, C, optional=True)
+    bias = check.channel_vector("bias", bias, x, C, optional=True)
+    invstd = 1 / np.sqrt(statistics[1] + float(eps))   # as the reference forms it
+    y = buffer_pool.empty(x.shape, x.dtype)
+    _call("batch_norm_inference_forward", x.dtype, _pointer(x), _pointer(statistics[0]),
+          _pointer(invstd), _optional_pointer(weight), _optional_pointer(bias), _pointer(y),
+          N, C, H, W)
+    return y, invstd
+
+
 # ----- local response norm ------------------------------------------------------------------
 
 def lrn_forward(x, size, alpha, beta, k):
@@ -461,7 +484,6 @@ avg_pool2d_divisor = reference.avg_pool2d_divisor
 adaptive_avg_pool2d_forward = reference.adaptive_avg_pool2d_forward
 adaptive_avg_pool2d_backward = reference.adaptive_avg_pool2d_backward
 adaptive_max_pool2d_forward = reference.adaptive_max_pool2d_forward
-batch_norm_inference_forward = reference.batch_norm_inference_forward
 batch_norm_inference_backward = reference.batch_norm_inference_backward
 
 

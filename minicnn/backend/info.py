@@ -62,7 +62,7 @@ def _gpu():
 def info(file=None, quiet=False):
     """Print (unless ``quiet``) and return a dict: minicnn, NumPy and Python versions, the
     selected backend and the kernel set it runs for NumPy arrays, every kernel set with its
-    state, the BLAS with its threads, and the OpenMP threads of the C kernels."""
+    state, the BLAS with its threads, and the threads and GEMM micro-kernel of the C kernels."""
     import minicnn
     try:
         active = backend.kernels_for(np.empty(1, np.float32)).NAME
@@ -77,6 +77,7 @@ def info(file=None, quiet=False):
         "kernel_sets": _kernel_sets(),
         "blas": _blas(),
         "openmp_threads": ckernels.openmp_threads(),
+        "gemm_kernel": ckernels.gemm_kernel(),
         "cpu_count": os.cpu_count(),
     }
     if not quiet:
@@ -92,6 +93,7 @@ def info(file=None, quiet=False):
             f"{' (' + blas['architecture'] + ' kernels)' if blas['architecture'] else ''}",
             f"BLAS threads:          {threads}",
             f"OpenMP threads (C):    {report['openmp_threads'] or 'no C kernels'}",
+            f"GEMM micro-kernel (C): {report['gemm_kernel'] or 'no C kernels'}",
             f"CPU cores:             {report['cpu_count']}",
         ]
         print("\n".join(lines), file=file)

@@ -1,0 +1,610 @@
+/* conv2d.c: 2-d convolution, forward and both gradients, on the GEMM of gemm.c with im2col and
+ * col2im fused into it: the column matrix is never built beyond one packed panel.
+ *
+ * x (N, C, H, W), weight (F, C/G, kh, kw), y (N, F, oh, ow), G groups; per group g, with
+ * cols = im2col(x_g) (C/G*kh*kw, N*oh*ow) as in conv.c (column q = n*oh*ow + oy*ow + ox):
+ *
+ *   forward          y_g  (F/G, N*oh*ow)      = W_g (F/G, C/G*kh*kw) @ cols
+ *                    B is packed straight from x; a tile lands in y's NCHW layout
+ *   input gradient   dx_g = col2im(W_g^T (C/G*kh*kw, F/G) @ dy_g (F/G, N*oh*ow))
+ *                    each tile of W_g^T @ dy_g is added into dx where im2col read it; at
+ *                    stride 1, the forward instead: dx = conv2d(dy, W flipped, transposed)
+ *   weight gradient  dW_g (F/G, C/G*kh*kw)     = dy_g @ cols^T
+ *                    a sum over columns q, contiguous in dy_g's rows and in cols' rows: dot
+ *                    products of rows packed straight from dy and x (no transposition)
+ *
+ * Threads (threadpool.c): one parallel call per convolution, over independent items claimed
+ * dynamically. Forward: (group, block of columns). Input gradient: (group, images, block of
+ * channels): an item owns its part of dx, so no two items write the same element (no atomics)
+ * and every element sums in a fixed order. Weight gradient: (group, chunk of columns q), each
+ * chunk into its own partial dW; the item that finishes a group's last chunk adds the partials
+ * in chunk order, so the result does not depend on the thread count either. */
+#ifndef real
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
+
+struct conv_geometry {
+    int64_t N, C, H, W, F, G, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+    int64_t Cg, Fg, P, taps;  /* channels and filters per group, oh*ow, kh*kw */
+};
+
+/* sizes that make sense, and every element count small enough that no index or product of
+ * the kernels (16 weight-gradient chunks of N*oh*ow columns, ...) passes int64 */
+static int conv_geometry_set(struct conv_geometry *g, int64_t N, int64_t C, int64_t H, int64_t W,
+                             int64_t F, int64_t G, int64_t kh, int64_t kw, int64_t sh,
+                             int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw) {
+    int64_t count;
+    const int64_t limit = (int64_t)1 << 31;
+    if (!COUNT(&count, N, C, H, W, F, G) || H >= limit || W >= limit || C % G != 0
+        || F % G != 0 || !window_ok(kh, sh, ph, dh) || !window_ok(kw, sw, pw, dw))
+        return 0;
+    const int64_t oh = window_output_size(H, kh, sh, ph, dh);
+    const int64_t ow = window_output_size(W, kw, sw, pw, dw);
+    if (!COUNT(&count, N, F, oh, ow, 64) || !COUNT(&count, N, C, H, W, 64)
+        || !COUNT(&count, F, C, kh, kw, 64) || !COUNT(&count, C, kh, kw, N, oh, ow))
+        return 0;
+    *g = (struct conv_geometry){N, C, H, W, F, G, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
+                                C / G, F / G, oh * ow, kh * kw};
+    return 1;
+}
+
+/* the widest panel packed: NR columns of a micro-kernel, or a slice of the weight gradient */
+#define MAX_PANEL_COLUMNS 1024
+
+/* A stretch of columns q = n*P + oy*ow + ox with one (n, oy) and consecutive ox. */
+struct column_run {
+    int64_t n, oy, ox, length, start;  /* start: its offset from the first column */
+};
+
+/* columns [q, q + count) as runs; returns how many (at most count) */
+static int column_runs(const struct conv_geometry *g, int64_t q, int64_t count,
+                       struct column_run *runs) {
+    int n_runs = 0;
+    int64_t n = q / g->P, oy = q % g->P / g->ow, ox = q % g->ow;
+    for (int64_t start = 0; start < count;) {
+        const int64_t length = g->ow - ox < count - start ? g->ow - ox : count - start;
+        runs[n_runs++] = (struct column_run){n, oy, ox, length, start};
+        start += length;
+        ox = 0;
+        if (++oy == g->oh) {
+            oy = 0;
+            n++;
+        }
+    }
+    return n_runs;
+}
+
+/* One row (c, i, j) of im2col: where its entries come from, worked out once per call. */
+struct im2col_row {
+    int64_t channel;   /* c * H * W */
+    int64_t h_offset;  /* i * dh - ph: row oy reads input row oy * sh + h_offset */
+    int64_t w_offset;  /* j * dw - pw: column ox reads input column ox * sw + w_offset */
+    int64_t ox_first, ox_last;  /* the ox whose input column is inside [0, W) */
+};
+
+static struct im2col_row *im2col_rows(const struct conv_geometry *g) {
+    const int64_t K = g->Cg * g->taps;
+    struct im2col_row *rows = malloc((size_t)K * sizeof(*rows));
+    if (rows == NULL) return NULL;
+    for (int64_t row = 0; row < K; row++) {
+        const int64_t offset = row % g->kw * g->dw - g->pw;
+        int64_t first = offset >= 0 ? 0 : (-offset + g->sw - 1) / g->sw;
+        int64_t last = g->W - 1 - offset >= 0 ? (g->W - 1 - offset) / g->sw + 1 : 0;
+        if (first > g->ow) first = g->ow;
+        if (last < first) last = first;
+        if (last > g->ow) last = g->ow;
+        rows[row] = (struct im2col_row){row / g->taps * g->H * g->W,
+                                        row / g->kw % g->kh * g->dh - g->ph, offset, first, last};
+    }
+    return rows;
+}
+
+/* the part [*first, *last) of a run that a row reads from inside the image (empty when the
+ * run's input row is padding); returns the input row, or -1 */
+static int64_t run_inside(const struct conv_geometry *g, const struct column_run *run,
+                          const struct im2col_row *row, int64_t *first, int64_t *last) {
+    const int64_t h = run->oy * g->sh + row->h_offset;
+    int64_t lo = row->ox_first > run->ox ? row->ox_first : run->ox;
+    int64_t hi = row->ox_last < run->ox + run->length ? row->ox_last : run->ox + run->length;
+    if (h < 0 || h >= g->H || hi < lo) lo = hi = run->ox;
+    *first = lo;
+    *last = hi;
+    return lo == hi ? -1 : h;
+}
+
+/* items of a parallel call split into `parts` nearly equal ranges: range `part` of `total` */
+static void split_range(int64_t total, int64_t parts, int64_t part, int64_t *begin,
+                        int64_t *end) {
+    *begin = total * part / parts;
+    *end = total * (part + 1) / parts;
+}
+
+static int64_t gcd(int64_t a, int64_t b) {
+    while (b) {
+        const int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+#define GENERIC_FILE "conv2d.c"
+#include "generic.h"
+#else
+
+/* ----- forward: y_g = W_g @ im2col(x_g) ----------------------------------------------------- */
+
+struct NAME(conv_job) {
+    struct conv_geometry g;
+    const struct gemm_kernel *kernel;
+    const struct gemm_dot_kernel *dot;  /* weight gradient */
+    const real *x, *dy;
+    real *y, *dx, *dw;
+    const struct im2col_row *rows;  /* the rows of im2col(x_g), the same for every group */
+    const real *packed_a;  /* per group, group_stride elements apart */
+    int64_t group_stride, blocks, channel_block, images_per_item, chunks;
+    int64_t pairs;         /* weight gradient at stride 1: (c, i) pairs packed at a time */
+    real *workspace;       /* per worker, worker_stride elements apart */
+    size_t worker_stride;
+    real *partials;        /* weight gradient: per (group, chunk) */
+    _Atomic int64_t *chunks_done;
+};
+
+struct NAME(conv_product) {
+    const struct NAME(conv_job) *job;
+    int64_t group;
+};
+
+/* B = im2col(x_g): rows (c, i, j), columns q */
+static void NAME(pack_im2col)(const struct gemm_product *product, int64_t p0, int64_t kc,
+                              int64_t j0, int64_t nc, int nr, void *out) {
+    const struct NAME(conv_product) *cp = product->context;
+    const struct conv_geometry *g = &cp->job->g;
+    const real *x = cp->job->x + cp->group * g->Cg * g->H * g->W;
+    real *dst = out;
+    struct column_run runs[MAX_PANEL_COLUMNS];
+    for (int64_t jr = 0; jr < nc; jr += nr, dst += kc * nr) {
+        const int64_t columns = nc - jr < nr ? nc - jr : nr;
+        const int n_runs = column_runs(g, j0 + jr, columns, runs);
+        for (int64_t p = 0; p < kc; p++) {
+            const struct im2col_row *row = &cp->job->rows[p0 + p];
+            real *to = dst + p * nr;
+            for (int r = 0; r < n_runs; r++) {
+                const struct column_run *run = &runs[r];
+                real *o = to + run->start - run->ox;  /* o[ox] is column ox of the run */
+                int64_t first, last;
+                const int64_t h = run_inside(g, run, row, &first, &last);
+                const int64_t end = run->ox + run->length;
+                for (int64_t ox = run->ox; ox < first; ox++) o[ox] = 0;
+                if (first < last) {
+                    const real *in = x + run->n * g->C * g->H * g->W + row->channel + h * g->W
+                        + row->w_offset;
+                    if (g->sw == 1 && last - first >= 16) {  /* the C library's vector copy */
+                        memcpy(o + first, in + first, (size_t)(last - first) * sizeof(real));
+                    } else {
+                        for (int64_t ox = first; ox < last; ox++) o[ox] = in[ox * g->sw];
+                    }
+                }
+                for (int64_t ox = last; ox < end; ox++) o[ox] = 0;
+            }
+            if (columns < nr) memset(to + columns, 0, (size_t)(nr - columns) * sizeof(real));
+        }
+    }
+}
+
+static void *NAME(forward_tile)(const struct gemm_product *product, int64_t i, int64_t j,
+                                int64_t *rs) {
+    const struct NAME(conv_product) *cp = product->context;
+    const struct conv_geometry *g = &cp->job->g;
+    const int64_t n = j / g->P, p = j % g->P;
+    if (p + cp->job->kernel->nr > g->P) return NULL;  /* the tile spans two images */
+    *rs = g->P;
+    return cp->job->y + (n * g->F + cp->group * g->Fg + i) * g->P + p;
+}
+
+static void NAME(forward_update)(const struct gemm_product *product, int64_t i, int64_t j,
+                                 int mr, int nr, const void *ab, int64_t rs_ab, int accumulate) {
+    const struct NAME(conv_product) *cp = product->context;
+    const struct conv_geometry *g = &cp->job->g;
+    const real *from = ab;
+    for (int t = 0; t < nr; t++) {
+        const int64_t n = (j + t) / g->P, p = (j + t) % g->P;
+        real *out = cp->job->y + (n * g->F + cp->group * g->Fg + i) * g->P + p;
+        for (int r = 0; r < mr; r++) {
+            out[r * g->P] = accumulate ? out[r * g->P] + from[r * rs_ab + t] : from[r * rs_ab + t];
+        }
+    }
+}
+
+static void NAME(forward_item)(void *context, int64_t item, int worker) {
+    const struct NAME(conv_job) *job = context;
+    const struct conv_geometry *g = &job->g;
+    const int64_t group = item / job->blocks, block = item % job->blocks;
+    const struct NAME(conv_product) cp = {job, group};
+    const struct gemm_product product = {g->Fg, g->N * g->P, g->Cg * g->taps,
+                                         NAME(pack_im2col), NAME(forward_tile),
+                                         NAME(forward_update), &cp};
+    const int64_t j0 = block * job->kernel->nc;
+    const int64_t j1 = j0 + job->kernel->nc < product.n ? j0 + job->kernel->nc : product.n;
+    NAME(gemm_run)(&product, job->kernel, job->packed_a + group * job->group_stride, 0, g->Fg,
+                   j0, j1, 0, product.k, 0, job->workspace + worker * job->worker_stride);
+}
+
+/* the packed weights of every group, as A (rows f, columns (c, i, j)) or transposed */
+static real *NAME(pack_weights)(const struct conv_geometry *g, const real *weight,
+                                const struct gemm_kernel *kernel, int transposed,
+                                int64_t *group_stride) {
+    const int64_t K = g->Cg * g->taps;
+    const int64_t m = transposed ? K : g->Fg, k = transposed ? g->Fg : K;
+    *group_stride = round_up(m, kernel->mr) * k;
+    real *packed = malloc((size_t)(*group_stride * g->G) * sizeof(real));
+    if (packed == NULL) return NULL;
+    for (int64_t group = 0; group < g->G; group++) {
+        NAME(gemm_pack_a)(weight + group * g->Fg * K, transposed ? 1 : K, transposed ? K : 1, m,
+                          0, k, kernel, packed + group * *group_stride);
+    }
+    return packed;
+}
+
+/* a packed B block per worker */
+static int NAME(conv_workspace)(struct NAME(conv_job) *job, int threads) {
+    job->worker_stride = gemm_packed_b_bytes(job->kernel, sizeof(real)) / sizeof(real);
+    job->workspace = malloc((size_t)threads * job->worker_stride * sizeof(real));
+    return job->workspace != NULL;
+}
+
+int NAME(conv2d_forward)(const real *x, const real *weight, real *y, int64_t N, int64_t C,
+                         int64_t H, int64_t W, int64_t F, int64_t groups, int64_t kh,
+                         int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
+                         int64_t dw) {
+    struct NAME(conv_job) job = {0};
+    if (!conv_geometry_set(&job.g, N, C, H, W, F, groups, kh, kw, sh, sw, ph, pw, dh, dw))
+        return MINICNN_BAD_ARGUMENT;
+    job.kernel = NAME(gemm_kernel)();
+    job.x = x;
+    job.y = y;
+    job.blocks = (N * job.g.P + job.kernel->nc - 1) / job.kernel->nc;
+    const int threads = minicnn_pool_threads(groups * job.blocks);
+    real *packed = NAME(pack_weights)(&job.g, weight, job.kernel, 0, &job.group_stride);
+    struct im2col_row *rows = im2col_rows(&job.g);
+    job.packed_a = packed;
+    job.rows = rows;
+    if (packed != NULL && rows != NULL && NAME(conv_workspace)(&job, threads))
+        minicnn_parallel_for(groups * job.blocks, threads, NAME(forward_item), &job);
+    free(packed);
+    free(rows);
+    free(job.workspace);
+    return job.workspace == NULL ? MINICNN_OUT_OF_MEMORY : MINICNN_OK;
+}
+
+/* ----- input gradient: dx_g = col2im(W_g^T @ dy_g) ------------------------------------------ */
+
+/* B = dy_g: rows f, columns q */
+static void NAME(pack_grad_y)(const struct gemm_product *product, int64_t p0, int64_t kc,
+                              int64_t j0, int64_t nc, int nr, void *out) {
+    const struct NAME(conv_product) *cp = product->context;
+    const struct conv_geometry *g = &cp->job->g;
+    real *dst = out;
+    for (int64_t jr = 0; jr < nc; jr += nr, dst += kc * nr) {
+        const int64_t q = j0 + jr;
+        const int64_t columns = nc - jr < nr ? nc - jr : nr;
+        for (int64_t p = 0; p < kc; p++) {
+            real *to = dst + p * nr;
+            for (int64_t t = 0; t < columns;) {  /* one image at a time */
+                const int64_t n = (q + t) / g->P, pixel = (q + t) % g->P;
+                const int64_t length = g->P - pixel < columns - t ? g->P - pixel : columns - t;
+                const real *in = cp->job->dy + (n * g->F + cp->group * g->Fg + p0 + p) * g->P
+                    + pixel;
+                memcpy(to + t, in, (size_t)length * sizeof(real));
+                t += length;
+            }
+            if (columns < nr) memset(to + columns, 0, (size_t)(nr - columns) * sizeof(real));
+        }
+    }
+}
+
+static void *NAME(no_tile)(const struct gemm_product *product, int64_t i, int64_t j,
+                           int64_t *rs) {
+    (void)product, (void)i, (void)j, (void)rs;
+    return NULL;
+}
+
+/* add a tile of dcols (rows (c, i, j), columns q) into dx where im2col read it from */
+static void NAME(col2im_update)(const struct gemm_product *product, int64_t i, int64_t j,
+                                int mr, int nr, const void *ab, int64_t rs_ab, int accumulate) {
+    (void)accumulate;  /* always add: each item zeroes its part of dx first */
+    const struct NAME(conv_product) *cp = product->context;
+    const struct conv_geometry *g = &cp->job->g;
+    struct column_run runs[GEMM_MAX_NR];
+    const int n_runs = column_runs(g, j, nr, runs);
+    for (int r = 0; r < mr; r++) {
+        const struct im2col_row *row = &cp->job->rows[i + r];
+        const real *from = (const real *)ab + r * rs_ab;
+        for (int u = 0; u < n_runs; u++) {
+            const struct column_run *run = &runs[u];
+            int64_t first, last;
+            const int64_t h = run_inside(g, run, row, &first, &last);
+            if (h < 0) continue;
+            real *out = cp->job->dx + (run->n * g->C + cp->group * g->Cg) * g->H * g->W
+                + row->channel + h * g->W + row->w_offset;
+            const real *in = from + run->start - run->ox;
+            if (g->sw == 1) {
+                for (int64_t ox = first; ox < last; ox++) out[ox] += in[ox];
+            } else {
+                for (int64_t ox = first; ox < last; ox++) out[ox * g->sw] += in[ox];
+            }
+        }
+    }
+}
+
+static void NAME(backward_input_item)(void *context, int64_t item, int worker) {
+    const struct NAME(conv_job) *job = context;
+    const struct conv_geometry *g = &job->g;
+    const int64_t channel_blocks = (g->Cg + job->channel_block - 1) / job->channel_block;
+    const int64_t image_blocks = (g->N + job->images_per_item - 1) / job->images_per_item;
+    const int64_t group = item / (image_blocks * channel_blocks);
+    const int64_t n0 = item / channel_blocks % image_blocks * job->images_per_item;
+    const int64_t c0 = item % channel_blocks * job->channel_block;
+    const int64_t n1 = n0 + job->images_per_item < g->N ? n0 + job->images_per_item : g->N;
+    const int64_t c1 = c0 + job->channel_block < g->Cg ? c0 + job->channel_block : g->Cg;
+    for (int64_t n = n0; n < n1; n++) {  /* this item's part of dx, summed into below */
+        memset(job->dx + (n * g->C + group * g->Cg + c0) * g->H * g->W, 0,
+               (size_t)((c1 - c0) * g->H * g->W) * sizeof(real));
+    }
+    const struct NAME(conv_product) cp = {job, group};
+    const struct gemm_product product = {g->Cg * g->taps, g->N * g->P, g->Fg,
+                                         NAME(pack_grad_y), NAME(no_tile),
+                                         NAME(col2im_update), &cp};
+    NAME(gemm_run)(&product, job->kernel, job->packed_a + group * job->group_stride,
+                   c0 * g->taps, c1 * g->taps, n0 * g->P, n1 * g->P, 0, g->Fg, 0,
+                   job->workspace + worker * job->worker_stride);
+}
+
+/* At stride 1 the input gradient is a convolution of dy: with the weights flipped in space and
+ * their two channel axes swapped, W'[c, f, i, j] = W[f, c, kh-1-i, kw-1-j], and the padding
+ * d (k - 1) - p (when that is >= 0), dx = conv2d(dy, W') reaches every dx[h] from the
+ * dy[h + p - i d] that im2col read from it. The forward's packing and direct NCHW stores then
+ * replace col2im's scatter. */
+static int NAME(backward_input_as_convolution)(const real *grad_y, const real *weight,
+                                               real *grad_x, const struct conv_geometry *g) {
+    const int64_t taps = g->taps, size = g->F * g->Cg * taps;
+    real *flipped = malloc((size_t)size * sizeof(real));
+    if (flipped == NULL) return MINICNN_OUT_OF_MEMORY;
+    for (int64_t group = 0; group < g->G; group++) {
+        for (int64_t f = 0; f < g->Fg; f++) {
+            for (int64_t c = 0; c < g->Cg; c++) {
+                const real *from = weight + ((group * g->Fg + f) * g->Cg + c) * taps;
+                real *to = flipped + ((group * g->Cg + c) * g->Fg + f) * taps;
+                for (int64_t t = 0; t < taps; t++) to[t] = from[taps - 1 - t];
+            }
+        }
+    }
+    const int status = NAME(conv2d_forward)(grad_y, flipped, grad_x, g->N, g->F, g->oh, g->ow,
+                                            g->C, g->G, g->kh, g->kw, 1, 1,
+                                            g->dh * (g->kh - 1) - g->ph,
+                                            g->dw * (g->kw - 1) - g->pw, g->dh, g->dw);
+    free(flipped);
+    return status;
+}
+
+int NAME(conv2d_backward_input)(const real *grad_y, const real *weight, real *grad_x, int64_t N,
+                                int64_t C, int64_t H, int64_t W, int64_t F, int64_t groups,
+                                int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                                int64_t pw, int64_t dh, int64_t dw) {
+    struct NAME(conv_job) job = {0};
+    if (!conv_geometry_set(&job.g, N, C, H, W, F, groups, kh, kw, sh, sw, ph, pw, dh, dw))
+        return MINICNN_BAD_ARGUMENT;
+    const struct conv_geometry *g = &job.g;
+    /* as a convolution unless dx has too few channels a group to fill a panel of rows */
+    if (sh == 1 && sw == 1 && dh * (kh - 1) >= ph && dw * (kw - 1) >= pw
+        && g->Cg >= NAME(gemm_kernel)()->mr)
+        return NAME(backward_input_as_convolution)(grad_y, weight, grad_x, g);
+    job.kernel = NAME(gemm_kernel)();
+    job.dy = grad_y;
+    job.dx = grad_x;
+    /* channel blocks of about 128 rows (c, i, j) that start on a panel of MR rows */
+    const int64_t unit = job.kernel->mr / gcd(job.kernel->mr, g->taps);
+    const int64_t units = 128 / (unit * g->taps) > 1 ? 128 / (unit * g->taps) : 1;
+    job.channel_block = unit * units < g->Cg ? unit * units : g->Cg;
+    job.images_per_item = g->P >= 1024 ? 1 : 1024 / g->P;
+    const int64_t items = groups * ((g->Cg + job.channel_block - 1) / job.channel_block)
+        * ((N + job.images_per_item - 1) / job.images_per_item);
+    const int threads = minicnn_pool_threads(items);
+    real *packed = NAME(pack_weights)(g, weight, job.kernel, 1, &job.group_stride);
+    struct im2col_row *rows = im2col_rows(g);
+    job.packed_a = packed;
+    job.rows = rows;
+    if (packed != NULL && rows != NULL && NAME(conv_workspace)(&job, threads))
+        minicnn_parallel_for(items, threads, NAME(backward_input_item), &job);
+    free(packed);
+    free(rows);
+    free(job.workspace);
+    return job.workspace == NULL ? MINICNN_OUT_OF_MEMORY : MINICNN_OK;
+}
+
+/* ----- weight gradient: dW_g = dy_g @ im2col(x_g)^T ----------------------------------------- */
+
+/* out[r * ldo + t] += the dot products of A's rows r < m (packed, lda apart, zero rows up to
+ * a multiple of MR) and B's rows t < columns (b_rows[t]; rows past `columns` are read, their
+ * products dropped), over k */
+static void NAME(dot_block)(const struct gemm_dot_kernel *dot, int64_t k, const real *a,
+                            int64_t lda, const real *const *b_rows, int64_t m, int columns,
+                            real *out, int64_t ldo) {
+    real tile[GEMM_MAX_MR * GEMM_MAX_NR];
+    for (int64_t r0 = 0; r0 < m; r0 += dot->mr) {
+        const int rows = m - r0 < dot->mr ? (int)(m - r0) : dot->mr;
+        if (rows == dot->mr && columns == dot->nr) {
+            dot->run(k, a + r0 * lda, lda, (const void *const *)b_rows, out + r0 * ldo, ldo);
+            continue;
+        }
+        memset(tile, 0, sizeof(tile));
+        dot->run(k, a + r0 * lda, lda, (const void *const *)b_rows, tile, dot->nr);
+        for (int r = 0; r < rows; r++) {
+            for (int t = 0; t < columns; t++) out[(r0 + r) * ldo + t] += tile[r * dot->nr + t];
+        }
+    }
+}
+
+/* The last chunk of a group to finish adds the group's partials into dW, in chunk order. */
+static void NAME(add_partials)(const struct NAME(conv_job) *job, int64_t group, int64_t size) {
+    if (atomic_fetch_add(&job->chunks_done[group], 1) != job->chunks - 1) return;
+    real *dw = job->dw + group * size;
+    const real *partials = job->partials + group * job->chunks * size;
+    memcpy(dw, partials, (size_t)size * sizeof(real));
+    for (int64_t c = 1; c < job->chunks; c++) {  /* a partial at a time: vector adds */
+        const real *partial = partials + c * size;
+        for (int64_t e = 0; e < size; e++) dw[e] += partial[e];
+    }
+}
+
+/* Stride 1: the im2col rows (c, i, j) for j = 0 .. kw-1 are one input row, shifted by j*dw.
+ * A slice of whole output rows is laid out with each row in a segment of W + 2 pw columns;
+ * per (c, i) one padded copy of the input rows (zeros where the window reads padding) gives
+ * the kw rows of im2col as views at offsets j*dw, and dy's rows sit in the same segments,
+ * zero past ow. So the packing writes x once per (c, i), not once per (c, i, j). */
+static void NAME(backward_weight_rows_item)(void *context, int64_t item, int worker) {
+    const struct NAME(conv_job) *job = context;
+    const struct conv_geometry *g = &job->g;
+    const struct gemm_dot_kernel *dot = job->dot;
+    const int64_t group = item / job->chunks, chunk = item % job->chunks;
+    const int64_t K = g->Cg * g->taps, size = g->Fg * K;
+    real *out = job->chunks == 1 ? job->dw + group * size : job->partials + item * size;
+    memset(out, 0, (size_t)size * sizeof(real));
+    const int64_t segment = g->W + 2 * g->pw, shift = g->dw * (g->kw - 1);
+    const int64_t pairs = job->pairs, span = MAX_PANEL_COLUMNS + shift;
+    real *a = job->workspace + worker * job->worker_stride;   /* rows_padded x slice */
+    real *rows_x = a + round_up(g->Fg, dot->mr) * MAX_PANEL_COLUMNS;  /* pairs x span */
+    real *zeros = rows_x + pairs * span;                       /* a slice of zeros */
+    int64_t y0, y1;  /* output rows (n, oy) of this chunk */
+    split_range(g->N * g->oh, job->chunks, chunk, &y0, &y1);
+    const int64_t slice_rows = (MAX_PANEL_COLUMNS - dot->lanes) / segment;
+    for (int64_t y = y0; y < y1; y += slice_rows) {
+        const int64_t count = y1 - y < slice_rows ? y1 - y : slice_rows;
+        const int64_t length = round_up(count * segment, dot->lanes);
+        memset(a, 0, (size_t)(round_up(g->Fg, dot->mr) * length) * sizeof(real));
+        memset(zeros, 0, (size_t)length * sizeof(real));
+        for (int64_t f = 0; f < g->Fg; f++) {
+            for (int64_t r = 0; r < count; r++) {
+                const int64_t n = (y + r) / g->oh, oy = (y + r) % g->oh;
+                memcpy(a + f * length + r * segment,
+                       job->dy + ((n * g->F + group * g->Fg + f) * g->oh + oy) * g->ow,
+                       (size_t)g->ow * sizeof(real));
+            }
+        }
+        for (int64_t p0 = 0; p0 < g->Cg * g->kh; p0 += pairs) {  /* pairs (c, i) */
+            const int64_t p1 = p0 + pairs < g->Cg * g->kh ? p0 + pairs : g->Cg * g->kh;
+            for (int64_t p = p0; p < p1; p++) {
+                const int64_t c = p / g->kh, i = p % g->kh;
+                real *row = rows_x + (p - p0) * span;
+                memset(row, 0, (size_t)(length + shift) * sizeof(real));
+                for (int64_t r = 0; r < count; r++) {
+                    const int64_t n = (y + r) / g->oh, oy = (y + r) % g->oh;
+                    const int64_t h = oy - g->ph + i * g->dh;
+                    if (h < 0 || h >= g->H) continue;
+                    memcpy(row + r * segment + g->pw,
+                           job->x + ((n * g->C + group * g->Cg + c) * g->H + h) * g->W,
+                           (size_t)g->W * sizeof(real));
+                }
+            }
+            /* the rows (c, i, j) of these pairs, nr at a time */
+            const int64_t t_begin = p0 * g->kw, t_end = p1 * g->kw;
+            for (int64_t t0 = t_begin; t0 < t_end; t0 += dot->nr) {
+                const real *b_rows[GEMM_MAX_NR];
+                const int columns = t_end - t0 < dot->nr ? (int)(t_end - t0) : dot->nr;
+                for (int t = 0; t < dot->nr; t++) {
+                    const int64_t row = t0 + t, j = row % g->kw;
+                    b_rows[t] = t < columns ? rows_x + (row / g->kw - p0) * span + j * g->dw
+                                            : zeros;
+                }
+                NAME(dot_block)(dot, length, a, length, b_rows, g->Fg, columns, out + t0, K);
+            }
+        }
+    }
+    if (job->chunks > 1) NAME(add_partials)(job, group, size);
+}
+
+/* For each slice of the item's chunk of columns q, dy_g's rows and im2col's rows are packed as
+ * rows of the slice (contiguous copies, zero-padded to whole vectors), and each MR x NR block
+ * of dW gets the dot products of its rows (gemm_dot_kernel). */
+static void NAME(backward_weight_item)(void *context, int64_t item, int worker) {
+    const struct NAME(conv_job) *job = context;
+    const struct conv_geometry *g = &job->g;
+    const struct gemm_dot_kernel *dot = job->dot;
+    const int mr = dot->mr, nr = dot->nr;
+    const int64_t group = item / job->chunks, chunk = item % job->chunks;
+    const int64_t K = g->Cg * g->taps, size = g->Fg * K;  /* dW_g is (F/G, K) */
+    real *out = job->chunks == 1 ? job->dw + group * size : job->partials + item * size;
+    memset(out, 0, (size_t)size * sizeof(real));
+    const struct NAME(conv_product) cp = {job, group};
+    const struct gemm_product product = {g->Fg, g->N * g->P, K, NULL, NULL, NULL, &cp};
+    const int64_t rows_padded = round_up(g->Fg, mr);
+    real *a = job->workspace + worker * job->worker_stride;  /* rows_padded x slice */
+    real *b = a + rows_padded * MAX_PANEL_COLUMNS;           /* nr x slice */
+    int64_t q0, q1;
+    split_range(product.n, job->chunks, chunk, &q0, &q1);
+    const int64_t slice = gemm_block_k(q1 - q0, MAX_PANEL_COLUMNS - dot->lanes);
+    for (int64_t q = q0; q < q1; q += slice) {
+        const int64_t length = q1 - q < slice ? q1 - q : slice;
+        const int64_t padded = round_up(length, dot->lanes);
+        NAME(pack_grad_y)(&product, 0, g->Fg, q, length, (int)padded, a);
+        memset(a + g->Fg * padded, 0, (size_t)((rows_padded - g->Fg) * padded) * sizeof(real));
+        for (int64_t t0 = 0; t0 < K; t0 += nr) {
+            const int columns = K - t0 < nr ? (int)(K - t0) : nr;
+            NAME(pack_im2col)(&product, t0, columns, q, length, (int)padded, b);
+            memset(b + columns * padded, 0, (size_t)((nr - columns) * padded) * sizeof(real));
+            const real *b_rows[GEMM_MAX_NR];
+            for (int t = 0; t < nr; t++) b_rows[t] = b + t * padded;
+            NAME(dot_block)(dot, padded, a, padded, b_rows, g->Fg, columns, out + t0, K);
+        }
+    }
+    if (job->chunks > 1) NAME(add_partials)(job, group, size);
+}
+
+int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_weight, int64_t N,
+                                 int64_t C, int64_t H, int64_t W, int64_t F, int64_t groups,
+                                 int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                                 int64_t pw, int64_t dh, int64_t dw) {
+    struct NAME(conv_job) job = {0};
+    if (!conv_geometry_set(&job.g, N, C, H, W, F, groups, kh, kw, sh, sw, ph, pw, dh, dw))
+        return MINICNN_BAD_ARGUMENT;
+    const struct conv_geometry *g = &job.g;
+    job.dot = NAME(gemm_dot_kernel)();
+    job.x = x;
+    job.dy = grad_y;
+    job.dw = grad_weight;
+    /* whole output rows in a slice's segments (stride 1, rows that fit), else any columns */
+    const int64_t segment = W + 2 * pw, shift = dw * (kw - 1);
+    const int by_rows = sh == 1 && sw == 1 && segment <= MAX_PANEL_COLUMNS - job.dot->lanes
+        && shift <= MAX_PANEL_COLUMNS;
+    /* chunks of at least 1024 columns, at most 16: a fixed split, whatever the thread count
+     * (at most one a row when splitting rows) */
+    const int64_t columns = N * g->P, most = by_rows ? N * g->oh : 16;
+    job.chunks = columns / 1024 < 1 ? 1 : columns / 1024 > 16 ? 16 : columns / 1024;
+    if (job.chunks > most) job.chunks = most;
+    job.pairs = job.dot->nr / gcd(job.dot->nr, kw);  /* pairs * kw rows: whole blocks of nr */
+    const int64_t items = groups * job.chunks;
+    const int threads = minicnn_pool_threads(items);
+    const size_t partials = job.chunks == 1 ? 0 : (size_t)(items * g->Fg * g->Cg * g->taps);
+    struct im2col_row *rows = im2col_rows(g);
+    job.rows = rows;
+    job.partials = malloc((partials + 1) * sizeof(real));
+    job.chunks_done = calloc((size_t)groups, sizeof(*job.chunks_done));
+    /* per worker: dy's rows, then nr rows of im2col or `pairs` padded input rows, zeros */
+    job.worker_stride = (size_t)(round_up(g->Fg, job.dot->mr) * MAX_PANEL_COLUMNS
+                                 + job.dot->nr * (MAX_PANEL_COLUMNS + (by_rows ? shift : 0))
+                                 + MAX_PANEL_COLUMNS);
+    job.workspace = malloc((size_t)threads * job.worker_stride * sizeof(real));
+    if (rows != NULL && job.partials != NULL && job.chunks_done != NULL && job.workspace != NULL)
+        minicnn_parallel_for(items, threads, by_rows ? NAME(backward_weight_rows_item)
+                                                     : NAME(backward_weight_item), &job);
+    free(rows);
+    free(job.partials);
+    free(job.chunks_done);
+    free(job.workspace);
+    return job.workspace == NULL ? MINICNN_OUT_OF_MEMORY : MINICNN_OK;
+}
+
+#endif
