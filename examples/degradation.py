@@ -81,7 +81,7 @@ def main():
     for model in models:
         print("  minicnn " + " ".join(command(model, args.data, 182, f"runs/{model}-cifar10")))
     if args.out:
-        plt = plotting._pyplot()
+        plt = plotting.pyplot()
         figure, axes = plt.subplots(figsize=(7, 4.5))
         for index, model in enumerate(models):
             colour = f"C{index}"
@@ -96,7 +96,7 @@ def main():
         axes.legend(fontsize=8)
         axes.set_title(f"CIFAR-10, {args.subset} training images: dashed training error, "
                        "solid test error", fontsize=9)
-        plotting._save_png(figure, args.out)
+        plotting.save_png(figure, args.out)
         print(f"saved {args.out}")
 
 

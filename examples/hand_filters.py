@@ -54,7 +54,7 @@ def main():
     if args.out:
         if not plotting.available():
             raise SystemExit("--out needs matplotlib (pip install matplotlib)")
-        plt = plotting._pyplot()
+        plt = plotting.pyplot()
         figure, axes = plt.subplots(1, 5, figsize=(13, 3))
         axes[0].imshow(image, cmap="gray")
         axes[0].set_title(f"input: {label}")
@@ -66,7 +66,7 @@ def main():
             ax.set_title(name, fontsize=9)
         for ax in axes:
             ax.set_axis_off()
-        plotting._save_png(figure, args.out)
+        plotting.save_png(figure, args.out)
         print(f"saved {args.out}")
 
 

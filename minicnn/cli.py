@@ -230,7 +230,7 @@ def _train_config(args):
         _check_config(config)
         return config, None
     path = args.resume or os.path.join(args.out or _default_out(config_of=given), "last.npz")
-    state = _load(path)
+    state = load_state(path)
     config = _stored_config(state, path)
     conflicts = [f"--{key.replace('_', '-')} {value} (checkpoint: {config.get(key)})"
                  for key, value in given.items()
@@ -570,7 +570,7 @@ def cmd_train(args):
 
 
 # ====================================================================================== eval
-def _load(path):
+def load_state(path):
     """The checkpoint at ``path`` as a dict; UsageError for a missing, unreadable or refused
     file."""
     try:
@@ -588,7 +588,7 @@ def cmd_eval(args):
         mc.set_backend(args.backend)
     probabilities, labels, names = [], None, []
     for path in args.checkpoints:
-        state = _load(path)
+        state = load_state(path)
         config = _stored_config(state, path)
         if not isinstance(state.get("model"), dict) or not _is_int(state.get("epoch"), 0):
             raise UsageError(f"{path}: the checkpoint lacks its model weights or epoch")

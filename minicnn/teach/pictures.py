@@ -45,8 +45,8 @@ def _require_matplotlib(out):
 
 
 def _save(figure, out):
-    plt = plotting._pyplot()
-    plotting._save_png(figure, out)
+    plt = plotting.pyplot()
+    plotting.save_png(figure, out)
     plt.close(figure)
     print(f"saved {out}")
 
@@ -105,7 +105,7 @@ def cmd_show_im2col(args):
 
 
 def _im2col_figure(x, cols, args, oh, ow):
-    plt = plotting._pyplot()
+    plt = plotting.pyplot()
     from matplotlib.patches import Rectangle
     size, pad, k = args.size, args.padding, args.kernel
     channels = x.shape[1]
@@ -175,8 +175,8 @@ def _im2col_figure(x, cols, args, oh, ow):
 # ============================================================================ checkpoints
 def load_model(path):
     """(model in eval mode, config, test set) from a checkpoint written by ``minicnn train``."""
-    from minicnn.cli import DATASETS, _load, build_datasets, build_model
-    state = _load(path)
+    from minicnn.cli import DATASETS, build_datasets, build_model, load_state
+    state = load_state(path)
     config = dict(state.get("config") or {})
     if "model" not in config or "data" not in config:
         raise _usage_error(f"{path}: the checkpoint has no training configuration (it was not "
@@ -210,8 +210,8 @@ def _show_image(axes, image, title):
 # ================================================================================== filters
 def cmd_show_filters(args):
     _require_matplotlib(args.out)
-    from minicnn.cli import _load
-    state = _load(args.checkpoint)
+    from minicnn.cli import load_state
+    state = load_state(args.checkpoint)
     name, weight = next(((name, value.numpy()) for name, value in state["model"].items()
                          if value.ndim == 4), (None, None))
     if weight is None:
@@ -282,7 +282,7 @@ def cmd_show_activations(args):
 
 
 def _activations_figure(image, maps, layers, label, predicted, count):
-    plt = plotting._pyplot()
+    plt = plotting.pyplot()
     columns = count
     figure, grid = plt.subplots(len(layers) + 1, columns, figsize=(1.3 * columns,
                                                                   1.5 * (len(layers) + 1)),
@@ -331,7 +331,7 @@ def cmd_show_saliency(args):
     print("saliency map:")
     print("\n".join("    " + line for line in text_heat_map(heat)))
     if args.out:
-        plt = plotting._pyplot()
+        plt = plotting.pyplot()
         figure, (a, b, c) = plt.subplots(1, 3, figsize=(9, 3.4))
         _show_image(a, image, f"input: {test_set.classes[label]}")
         b.imshow(heat, cmap="hot", interpolation="nearest")
@@ -435,7 +435,7 @@ def _mass_radius(erf, fraction):
 
 
 def _receptive_field_figure(name, rows, erf, layer, theoretical, radius, source):
-    plt = plotting._pyplot()
+    plt = plotting.pyplot()
     from matplotlib.patches import Rectangle
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2),
                                          gridspec_kw={"width_ratios": [3, 2]})
@@ -512,7 +512,7 @@ def cmd_zoo(args):
         print(f"  {entry['model']:18s} {entry['top1']:5.1f}% {mult_adds / 1e9:8.2f} G "
               f"{params / 1e6:6.1f} M  {entry['source']}")
     if args.out:
-        plt = plotting._pyplot()
+        plt = plotting.pyplot()
         figure, axes = plt.subplots(figsize=(8, 5.5))
         for entry, mult_adds, params in table:
             axes.scatter(mult_adds / 1e9, entry["top1"], s=params / 1e5, alpha=0.5)

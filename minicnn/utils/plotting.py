@@ -38,14 +38,17 @@ def notice_skipped(stream):
         stream.flush()
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg back end (PNG files, no display); ImportError without
+    matplotlib."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
 
 
-def _save_png(figure, path):
+def save_png(figure, path):
+    """Write ``figure`` to ``path`` as a PNG (120 dpi), atomically."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     atomic_write(path, lambda file: file.write(buffer.getvalue()))
@@ -55,7 +58,7 @@ def plot_history(history, out_dir, title=None):
     """``loss.png`` and ``accuracy.png`` in ``out_dir`` from a Trainer's history, titled
     "``title``: loss per epoch" (and accuracy); returns the paths. The epoch axis has integer
     ticks only, and a one-epoch history is drawn at epoch 1 of an axis from 0 to 2."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
     epochs = [record["epoch"] for record in history]
     paths = []
@@ -75,7 +78,7 @@ def plot_history(history, out_dir, title=None):
         axes.grid(alpha=0.3)
         axes.legend()
         path = os.path.join(out_dir, f"{name}.png")
-        _save_png(figure, path)
+        save_png(figure, path)
         plt.close(figure)
         paths.append(path)
     return paths
@@ -83,7 +86,7 @@ def plot_history(history, out_dir, title=None):
 
 def plot_confusion_matrix(confusion, path, class_names=None, title="confusion matrix"):
     """A (K, K) count matrix (row = true class) as a heat map with the counts written in."""
-    plt = _pyplot()
+    plt = pyplot()
     confusion = np.asarray(confusion)
     classes = len(confusion)
     names = list(class_names) if class_names is not None else [str(k) for k in range(classes)]
@@ -99,7 +102,7 @@ def plot_confusion_matrix(confusion, path, class_names=None, title="confusion ma
         for (row, column), count in np.ndenumerate(confusion):
             axes.text(column, row, str(count), ha="center", va="center", fontsize=7,
                       color="white" if count > threshold else "black")
-    _save_png(figure, path)
+    save_png(figure, path)
     plt.close(figure)
 
 
@@ -142,14 +145,14 @@ def filter_grid(weight, padding=1):
 def plot_filters(weight, path, title=None):
     """The filters of a first convolution (F, C, kh, kw) as a PNG grid, titled ``title``
     (default: "N first-layer filters, C x kh x kw")."""
-    plt = _pyplot()
+    plt = pyplot()
     grid = filter_grid(weight)
     figure, axes = plt.subplots(figsize=(6, 6 * grid.shape[0] / grid.shape[1]))
     axes.imshow(grid, cmap=None if grid.ndim == 3 else "gray", interpolation="nearest")
     axes.set_axis_off()
     filters, channels, kh, kw = np.shape(weight)
     axes.set_title(title or f"{filters} first-layer filters, {channels} x {kh} x {kw}")
-    _save_png(figure, path)
+    save_png(figure, path)
     plt.close(figure)
 
 
