@@ -197,7 +197,7 @@ def test_plots_have_titles_and_one_epoch_sits_on_an_integer_axis(tmp_path, monke
     pytest.importorskip("matplotlib")
     from minicnn.utils import plotting
     figures = {}
-    monkeypatch.setattr(plotting, "_save_png",
+    monkeypatch.setattr(plotting, "save_png",
                         lambda figure, path: figures.setdefault(os.path.basename(path), figure))
     history = [{"epoch": 1, "train_loss": 0.9, "train_accuracy": 0.6, "test_loss": 0.8,
                 "test_top1": 0.7}]
