@@ -1,9 +1,7 @@
 """Normalisation: batch normalisation and local response normalisation (across channels)."""
 
-import numpy as np
-
 from minicnn.autograd import Function, Tensor, raw
-from minicnn.nn.functional._arguments import check_input
+from minicnn.nn.functional._arguments import check_input, check_int
 
 __all__ = ["batch_norm", "local_response_norm"]
 
@@ -64,6 +62,13 @@ def _check_channel_vector(value, name, num_channels):
                          f"with {num_channels} channels, got {value.shape}")
 
 
+def check_momentum(momentum):
+    """Raises TypeError unless momentum is a number. nn.BatchNorm runs it when it is built."""
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
+        raise TypeError(f"batch_norm: momentum must be a number, got {momentum!r} (nn.BatchNorm "
+                        "turns momentum=None into a cumulative average before calling this)")
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Normalise each channel of ``input`` (N, C, *) and scale and shift it by weight, bias (C,).
@@ -90,9 +95,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if not (eps > 0 if training else eps >= 0):     # NaN fails both
         raise ValueError(f"batch_norm: eps must be {'positive during training' if training else 'non-negative'}, "
                          f"got {eps}")
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
-        raise TypeError(f"batch_norm: momentum must be a number, got {momentum!r} (nn.BatchNorm "
-                        "turns momentum=None into a cumulative average before calling this)")
+    check_momentum(momentum)
     if not training:
         if running_mean is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when "
@@ -130,10 +133,8 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     if input.ndim < 3:
         raise ValueError(f"local_response_norm: expected 3D or higher dimensionality input "
                          f"(got {input.ndim} dimensions)")
-    if (isinstance(size, bool) or not isinstance(size, (int, np.integer))
-            or not 1 <= size < 2 ** 31):
-        raise ValueError(f"local_response_norm: size must be an int in [1, 2**31), got {size!r}")
+    size = check_int(size, "size", "local_response_norm", 1)
     if input.numel() == 0:
         return input
-    return LocalResponseNorm.apply(input, size=int(size), alpha=float(alpha), beta=float(beta),
+    return LocalResponseNorm.apply(input, size=size, alpha=float(alpha), beta=float(beta),
                                    k=float(k))
