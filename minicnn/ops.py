@@ -8,6 +8,7 @@ choose their result dtype as PyTorch does (``result_type``).
 import builtins
 import math
 from collections import namedtuple
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -110,97 +111,60 @@ def result_type(*operands):
     return _combine(ranked["dim"], _combine(ranked["zero"], ranked["number"]))
 
 
-# ----- elementwise arithmetic ---------------------------------------------------------------
-
-class Add(Function):
-    def forward(self, a, b):
-        self.shapes = a.shape, b.shape
-        return a + b
-
-    def backward(self, grad):
-        # d(a+b)/da = d(a+b)/db = 1
-        return sum_to_shape(grad, self.shapes[0]), sum_to_shape(grad, self.shapes[1])
-
-
-class Sub(Function):
-    def forward(self, a, b):
-        self.shapes = a.shape, b.shape
-        return a - b
-
-    def backward(self, grad):
-        # d(a-b)/da = 1 ; d(a-b)/db = -1, each summed back to its input's shape
-        return sum_to_shape(grad, self.shapes[0]), sum_to_shape(-grad, self.shapes[1])
-
-
-class Mul(Function):
-    def forward(self, a, b):
-        self.save_for_backward(a, b)
-        return a * b
-
-    def backward(self, grad):
-        # d(ab)/da = b ; d(ab)/db = a
-        a, b = self.saved
-        return sum_to_shape(grad * b, a.shape), sum_to_shape(grad * a, b.shape)
-
-
-class Div(Function):
-    def forward(self, a, b):
-        self.save_for_backward(a, b)
-        return a / b
-
-    def backward(self, grad):
-        # d(a/b)/da = 1/b ; d(a/b)/db = -a/b^2
-        a, b = self.saved
-        grad_a = sum_to_shape(grad / b, a.shape) if self.needs_grad[0] else None
-        grad_b = sum_to_shape(-grad * a / (b * b), b.shape) if self.needs_grad[1] else None
-        return grad_a, grad_b
-
-
-class Pow(Function):
-    def forward(self, a, b):
-        out = a ** b
-        self.save_for_backward(a, b, out)
-        return out
-
-    def backward(self, grad):
-        # d(a^b)/da = b a^(b-1) (0 where b == 0) ; d(a^b)/db = a^b log(a) (0 where a == 0 and
-        # b >= 0), the limits PyTorch takes where the formulas give 0 * inf
-        a, b, out = self.saved
-        xp = get_array_module(a)
-        grad_a = grad_b = None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if self.needs_grad[0]:
-                grad_a = sum_to_shape(grad * xp.where(b == 0, 0, b * a ** (b - 1)), a.shape)
-            if self.needs_grad[1]:
-                grad_b = sum_to_shape(grad * xp.where((a == 0) & (b >= 0), 0, out * xp.log(a)),
-                                      b.shape)
-        return grad_a, grad_b
-
+# ----- elementwise functions ---------------------------------------------------------------
 
 class Elementwise(Function):
-    """y = f(a) elementwise, for the ops that _elementwise makes from ``f(xp, a)`` and
-    ``derivative(xp, dy, saved)`` = dy * dy/da, ``saved`` being a, y or None (``saves``)."""
+    """y = f(xp, a) or f(xp, a, b) elementwise (broadcast), for the ops of the tables below, which
+    give f, one ``derivatives`` entry per input (dy * dy/da as a function of dy and s, where s
+    holds xp and the saved a, b, y) and ``saves``: which of a, b, y backward needs."""
 
-    def forward(self, a):
-        y = self.f(get_array_module(a), a)
-        self.save_for_backward({"a": a, "y": y}.get(self.saves))
+    def forward(self, *inputs):
+        y = self.f(get_array_module(inputs[0]), *inputs)
+        self.shapes = [x.shape for x in inputs]
+        self.save_for_backward(*[dict(zip("ab", inputs), y=y)[name] for name in self.saves])
         return y
 
     def backward(self, grad):
-        # da = dy * f'(a), elementwise (any shape), f' as the table below states
-        saved, = self.saved
-        return self.derivative(get_array_module(grad), grad, saved)
+        # da = dy * dy/da (and db = dy * dy/db) as the tables state, each summed back over the
+        # axes that broadcasting stretched (sum_to_shape): a gradient has its input's shape.
+        # 0 * inf and the like are the tables' business, so NumPy's warnings are off.
+        s = SimpleNamespace(xp=get_array_module(grad), **dict(zip(self.saves, self.saved)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return tuple(sum_to_shape(derivative(grad, s), shape) if needed else None
+                         for derivative, shape, needed
+                         in zip(self.derivatives, self.shapes, self.needs_grad))
 
 
-def _elementwise(name, f, derivative, saves, floating=True):
+def _function(name, f, derivatives, saves):
+    return type(name, (Elementwise,), {"f": staticmethod(f), "derivatives": derivatives,
+                                       "saves": saves})
+
+
+def _unary(name, f, derivative, saves="", floating=True):
     """The Function class ``name`` and the function that applies it (integer and boolean inputs
     enter as float32 when ``floating``, as in PyTorch's floating-point functions)."""
-    function = type(name, (Elementwise,), {"f": staticmethod(f), "saves": saves,
-                                           "derivative": staticmethod(derivative)})
+    function = _function(name, f, (derivative,), saves)
 
     def apply(a):
         a = as_tensor(a)
         return function.apply(_floating(a) if floating else a)
+    return function, apply
+
+
+def _binary(name, f, derivative_a, derivative_b, saves="", floating=False):
+    """The Function class ``name`` and the function that applies it to a and b, both converted to
+    their PyTorch result dtype (float32 at least when ``floating``: integer division gives
+    floats)."""
+    function = _function(name, f, (derivative_a, derivative_b), saves)
+
+    def apply(a, b):
+        dtype = result_type(a, b)
+        if floating and dtype.kind != "f":
+            dtype = np.dtype(np.float32)
+        like = a if isinstance(a, Tensor) else as_tensor(b)
+        a, b = cast(as_tensor(a, like), dtype), cast(as_tensor(b, like), dtype)
+        _broadcast_shape(a.shape, b.shape)
+        return function.apply(a, b)
     return function, apply
 
 
@@ -210,18 +174,41 @@ def _sigmoid(xp, a):
     return xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
 
 
-# name, y = f(xp, a), da = derivative(xp, dy, saved) = dy * dy/da, what it saves (a, y or None)
-Neg, neg = _elementwise("Neg", lambda xp, a: -a, lambda xp, dy, _: -dy, None, floating=False)
-Clone, clone = _elementwise("Clone", lambda xp, a: a.copy(), lambda xp, dy, _: dy, None,
-                            floating=False)
-Abs, abs = _elementwise("Abs", lambda xp, a: xp.abs(a), lambda xp, dy, a: dy * xp.sign(a), "a",
-                        floating=False)
-Exp, exp = _elementwise("Exp", lambda xp, a: xp.exp(a), lambda xp, dy, y: dy * y, "y")
-Log, log = _elementwise("Log", lambda xp, a: xp.log(a), lambda xp, dy, a: dy / a, "a")
-Sqrt, sqrt = _elementwise("Sqrt", lambda xp, a: xp.sqrt(a), lambda xp, dy, y: dy / (2 * y), "y")
-Tanh, tanh = _elementwise("Tanh", lambda xp, a: xp.tanh(a), lambda xp, dy, y: dy * (1 - y * y),
-                          "y")
-Sigmoid, sigmoid = _elementwise("Sigmoid", _sigmoid, lambda xp, dy, y: dy * y * (1 - y), "y")
+def _share(winner, loser):
+    """The winner's share of dy in a max: 1, and 1/2 on a tie (as PyTorch)."""
+    return (winner > loser) + 0.5 * (winner == loser)
+
+
+# name, y = f(xp, a), da = dy * dy/da, what backward needs (of a, y)
+Neg, neg = _unary("Neg", lambda xp, a: -a, lambda dy, s: -dy, floating=False)
+Clone, clone = _unary("Clone", lambda xp, a: a.copy(), lambda dy, s: dy, floating=False)
+Abs, abs = _unary("Abs", lambda xp, a: xp.abs(a), lambda dy, s: dy * s.xp.sign(s.a), "a",
+                  floating=False)
+Exp, exp = _unary("Exp", lambda xp, a: xp.exp(a), lambda dy, s: dy * s.y, "y")
+Log, log = _unary("Log", lambda xp, a: xp.log(a), lambda dy, s: dy / s.a, "a")
+Sqrt, sqrt = _unary("Sqrt", lambda xp, a: xp.sqrt(a), lambda dy, s: dy / (2 * s.y), "y")
+Tanh, tanh = _unary("Tanh", lambda xp, a: xp.tanh(a), lambda dy, s: dy * (1 - s.y * s.y), "y")
+Sigmoid, sigmoid = _unary("Sigmoid", _sigmoid, lambda dy, s: dy * s.y * (1 - s.y), "y")
+
+# name, y = f(xp, a, b), da = dy * dy/da, db = dy * dy/db, what backward needs (of a, b, y)
+Add, add = _binary("Add", lambda xp, a, b: a + b, lambda dy, s: dy, lambda dy, s: dy)
+Sub, sub = _binary("Sub", lambda xp, a, b: a - b, lambda dy, s: dy, lambda dy, s: -dy)
+Mul, mul = _binary("Mul", lambda xp, a, b: a * b, lambda dy, s: dy * s.b,
+                   lambda dy, s: dy * s.a, "ab")
+Div, div = _binary("Div", lambda xp, a, b: a / b, lambda dy, s: dy / s.b,
+                   lambda dy, s: -dy * s.a / (s.b * s.b), "ab", floating=True)
+# d(a^b)/da = b a^(b-1) (0 where b == 0) ; d(a^b)/db = a^b log(a) (0 where a == 0 and b >= 0),
+# the limits PyTorch takes where the formulas give 0 * inf
+Pow, pow = _binary("Pow", lambda xp, a, b: a ** b,
+                   lambda dy, s: dy * s.xp.where(s.b == 0, 0, s.b * s.a ** (s.b - 1)),
+                   lambda dy, s: dy * s.xp.where((s.a == 0) & (s.b >= 0), 0, s.y * s.xp.log(s.a)),
+                   "aby")
+Maximum, maximum = _binary("Maximum", lambda xp, a, b: xp.maximum(a, b),
+                           lambda dy, s: dy * _share(s.a, s.b),
+                           lambda dy, s: dy * (1 - _share(s.a, s.b)), "ab")
+Minimum, minimum = _binary("Minimum", lambda xp, a, b: xp.minimum(a, b),
+                           lambda dy, s: dy * _share(s.b, s.a),
+                           lambda dy, s: dy * (1 - _share(s.b, s.a)), "ab")
 
 
 class Cast(Function):
@@ -363,23 +350,6 @@ class MaxAlongDim(Function):
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 
 
-class Maximum(Function):
-    """Elementwise max (or min) of two tensors, broadcast."""
-
-    def forward(self, a, b, take_min):
-        self.save_for_backward(a, b)
-        self.take_min = take_min
-        xp = get_array_module(a)
-        return xp.minimum(a, b) if take_min else xp.maximum(a, b)
-
-    def backward(self, grad):
-        # the winner takes the gradient; a tie shares it equally, as in PyTorch
-        a, b = self.saved
-        share_a = ((a < b) if self.take_min else (a > b)) + 0.5 * (a == b)
-        return (sum_to_shape(grad * share_a, a.shape), sum_to_shape(grad * (1 - share_a), b.shape),
-                None)
-
-
 # ----- shape ops ----------------------------------------------------------------------------
 
 class Reshape(Function):
@@ -439,41 +409,9 @@ class Stack(Function):
 
 # ----- functions of tensors -----------------------------------------------------------------
 
-def _binary(fn, a, b, *options, floating=False):
-    """Function fn on a and b (then options), both converted to their PyTorch result dtype
-    (float32 at least when ``floating``: integer division gives floats)."""
-    dtype = result_type(a, b)
-    if floating and dtype.kind != "f":
-        dtype = np.dtype(np.float32)
-    like = a if isinstance(a, Tensor) else as_tensor(b)
-    a, b = cast(as_tensor(a, like), dtype), cast(as_tensor(b, like), dtype)
-    _broadcast_shape(a.shape, b.shape)
-    return fn.apply(a, b, *options)
-
-
 def _floating(a):
     """Integer and boolean tensors enter floating-point functions as float32, as in PyTorch."""
     return a if a.dtype.kind == "f" else cast(a, np.float32)
-
-
-def add(a, b):
-    return _binary(Add, a, b)
-
-
-def sub(a, b):
-    return _binary(Sub, a, b)
-
-
-def mul(a, b):
-    return _binary(Mul, a, b)
-
-
-def div(a, b):
-    return _binary(Div, a, b, floating=True)
-
-
-def pow(a, b):
-    return _binary(Pow, a, b)
 
 
 def cast(a, dtype):
@@ -531,19 +469,10 @@ def _amax(a, dim, keepdim, take_min):
 
 def _max(a, dim, keepdim, take_min):
     if isinstance(dim, Tensor):
-        return _binary(Maximum, a, dim, take_min)
+        return (minimum if take_min else maximum)(a, dim)
     if dim is None:
         return _amax(a, None, keepdim, take_min)
     return MaxResult(*MaxAlongDim.apply(a, _wrap_dim(dim, a.ndim), bool(keepdim), take_min))
-
-
-def maximum(a, b):
-    """The elementwise larger of a and b (broadcast)."""
-    return _binary(Maximum, a, b, False)
-
-
-def minimum(a, b):
-    return _binary(Maximum, a, b, True)
 
 
 def max(a, dim=None, keepdim=False):
