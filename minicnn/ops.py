@@ -148,6 +148,7 @@ def _unary(name, f, derivative, saves="", floating=True):
     def apply(a):
         a = as_tensor(a)
         return function.apply(_floating(a) if floating else a)
+    apply.__name__ = apply.__qualname__ = name.lower()
     return function, apply
 
 
@@ -165,6 +166,7 @@ def _binary(name, f, derivative_a, derivative_b, saves="", floating=False):
         a, b = cast(as_tensor(a, like), dtype), cast(as_tensor(b, like), dtype)
         _broadcast_shape(a.shape, b.shape)
         return function.apply(a, b)
+    apply.__name__ = apply.__qualname__ = name.lower()
     return function, apply
 
 
@@ -273,27 +275,23 @@ class Sum(Function):
         return a.sum(axis=dims, keepdims=keepdim)
 
     def backward(self, grad):
-        # every summed element receives the gradient of its sum
+        # every summed element receives the gradient of its sum: da = dy broadcast to a's shape
         xp = get_array_module(grad)
         if not self.keepdim:
             grad = xp.expand_dims(grad, self.dims)
         return xp.broadcast_to(grad, self.shape).copy(), None, None
 
 
-class Mean(Function):
+class Mean(Sum):
     def forward(self, a, dims, keepdim):
-        self.shape, self.dims, self.keepdim = a.shape, dims, keepdim
+        total = super().forward(a, dims, keepdim)
         self.count = int(np.prod([a.shape[d] for d in dims]))
-        total = a.sum(axis=dims, keepdims=keepdim)
         # the mean of nothing is nan, as in PyTorch (without NumPy's warning)
         return total / self.count if self.count else get_array_module(a).full_like(total, np.nan)
 
     def backward(self, grad):
         # every averaged element receives dy / count (the elements per mean); da has a's shape
-        xp = get_array_module(grad)
-        if not self.keepdim:
-            grad = xp.expand_dims(grad, self.dims)
-        return xp.broadcast_to(grad / builtins.max(self.count, 1), self.shape).copy(), None, None
+        return super().backward(grad / builtins.max(self.count, 1))
 
 
 class AMax(Function):
@@ -314,7 +312,6 @@ class AMax(Function):
     def backward(self, grad):
         # da = dy * [a == max] / (number of ties), so tied maxima share dy evenly; da has a's shape
         a, out = self.saved
-        xp = get_array_module(a)
         hits = (a == out)
         grad = grad.reshape(out.shape)
         return hits * (grad / hits.sum(axis=self.dims, keepdims=True)), None, None, None
@@ -634,42 +631,21 @@ def _reflected(fn):
     return lambda self, other: fn(other, self)
 
 
-Tensor.__add__ = add
-Tensor.__radd__ = _reflected(add)
-Tensor.__sub__ = sub
-Tensor.__rsub__ = _reflected(sub)
-Tensor.__mul__ = mul
-Tensor.__rmul__ = _reflected(mul)
-Tensor.__truediv__ = div
-Tensor.__rtruediv__ = _reflected(div)
-Tensor.__pow__ = pow
-Tensor.__rpow__ = _reflected(pow)
-Tensor.__matmul__ = matmul
-Tensor.__rmatmul__ = _reflected(matmul)
-Tensor.__neg__ = neg
-Tensor.__pos__ = lambda self: self
-Tensor.__abs__ = abs
-Tensor.__getitem__ = getitem
-Tensor.__setitem__ = setitem
-Tensor.__eq__ = _compare(np.equal)
-Tensor.__ne__ = _compare(np.not_equal)
-Tensor.__lt__ = _compare(np.less)
-Tensor.__le__ = _compare(np.less_equal)
-Tensor.__gt__ = _compare(np.greater)
-Tensor.__ge__ = _compare(np.greater_equal)
+for name, fn in (("add", add), ("sub", sub), ("mul", mul), ("truediv", div), ("pow", pow),
+                 ("matmul", matmul)):
+    setattr(Tensor, f"__{name}__", fn)                 # tensor + other
+    setattr(Tensor, f"__r{name}__", _reflected(fn))    # other + tensor
+for name, fn in (("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
+                 ("gt", np.greater), ("ge", np.greater_equal)):
+    setattr(Tensor, f"__{name}__", _compare(fn))
+for fn in (add, sub, mul, div, pow, matmul, neg, exp, log, sqrt, abs, tanh, sigmoid, sum, mean,
+           max, min, amax, amin, argmax, argmin, maximum, minimum, reshape, view, permute,
+           transpose, flatten, squeeze, unsqueeze):
+    setattr(Tensor, fn.__name__, fn)                   # tensor.exp() is exp(tensor)
+del name, fn
+Tensor.__neg__, Tensor.__pos__, Tensor.__abs__ = neg, lambda self: self, abs
+Tensor.__getitem__, Tensor.__setitem__ = getitem, setitem
 Tensor.__hash__ = object.__hash__
-Tensor.add, Tensor.sub, Tensor.mul, Tensor.div, Tensor.pow = add, sub, mul, div, pow
-Tensor.matmul, Tensor.neg = matmul, neg
-Tensor.exp, Tensor.log, Tensor.sqrt, Tensor.abs = exp, log, sqrt, abs
-Tensor.tanh, Tensor.sigmoid = tanh, sigmoid
-Tensor.sum, Tensor.mean = sum, mean
-Tensor.max, Tensor.min, Tensor.amax, Tensor.amin = max, min, amax, amin
-Tensor.argmax, Tensor.argmin = argmax, argmin
-Tensor.maximum, Tensor.minimum = maximum, minimum
-Tensor.reshape = reshape
-Tensor.view = view
-Tensor.permute, Tensor.transpose, Tensor.flatten = permute, transpose, flatten
-Tensor.squeeze, Tensor.unsqueeze = squeeze, unsqueeze
 Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))))
 
 
