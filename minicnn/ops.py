@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from minicnn.autograd import Function, Tensor
+from minicnn.autograd import Function, Tensor, raw
 from minicnn.backend import get_array_module, index_add
 
 
@@ -322,12 +322,9 @@ class MaxAlongDim(Function):
 
     def forward(self, a, dim, keepdim, take_min):
         xp = get_array_module(a)
-        if a.ndim == 0:
-            return a.copy(), xp.zeros((), dtype=np.int64)
         if a.shape[dim] == 0:
             raise IndexError(f"max() / min(): expected reduction dim {dim} to have non-zero size")
-        index = (xp.argmin if take_min else xp.argmax)(a, axis=dim)
-        index = xp.expand_dims(index, dim)
+        index = (xp.argmin if take_min else xp.argmax)(a, axis=dim, keepdims=True)
         values = xp.take_along_axis(a, index, axis=dim)
         self.shape, self.dim, self.index = a.shape, dim, index
         if not keepdim:
@@ -337,8 +334,6 @@ class MaxAlongDim(Function):
     def backward(self, grad_values, grad_index):
         # dy goes to the first max along dim (its index), 0 elsewhere; da has a's shape
         xp = get_array_module(grad_values)
-        if len(self.shape) == 0:
-            return grad_values, None, None, None
         grad = xp.zeros(self.shape, dtype=grad_values.dtype)
         xp.put_along_axis(grad, self.index, grad_values.reshape(self.index.shape), axis=self.dim)
         return grad, None, None, None
@@ -469,7 +464,10 @@ def _max(a, dim, keepdim, take_min):
         return (minimum if take_min else maximum)(a, dim)
     if dim is None:
         return _amax(a, None, keepdim, take_min)
-    return MaxResult(*MaxAlongDim.apply(a, _wrap_dim(dim, a.ndim), bool(keepdim), take_min))
+    dim = _wrap_dim(dim, a.ndim)
+    if a.ndim == 0:     # a 0-d tensor is its own max, at index 0, as a 1-element vector's
+        a, keepdim = reshape(a, 1), False
+    return MaxResult(*MaxAlongDim.apply(a, dim, bool(keepdim), take_min))
 
 
 def max(a, dim=None, keepdim=False):
@@ -585,7 +583,7 @@ def getitem(a, index):
 def setitem(a, index, value):
     """``a[index] = value``: an in-place update outside the graph, as ``add_`` and the others."""
     a._check_inplace()
-    a.array[_raw_index(index)] = value.array if isinstance(value, Tensor) else value
+    a.array[_raw_index(index)] = raw(value)
 
 
 def cat(tensors, dim=0):
@@ -619,10 +617,7 @@ def stack(tensors, dim=0):
 
 
 def _compare(ufunc):
-    def compare(a, b):
-        b = b.array if isinstance(b, Tensor) else b
-        return Tensor(ufunc(a.array, b))
-    return compare
+    return lambda a, b: Tensor(ufunc(a.array, raw(b)))
 
 
 # ----- Tensor methods -----------------------------------------------------------------------
