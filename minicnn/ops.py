@@ -549,10 +549,7 @@ def flatten(a, start_dim=0, end_dim=-1):
     start, end = _wrap_dim(start_dim, a.ndim), _wrap_dim(end_dim, a.ndim)
     if start > end:
         raise RuntimeError("flatten(): start_dim cannot come after end_dim")
-    shape = a.shape[:start] + (-1,) + a.shape[end + 1:]
-    if a.numel() == 0:
-        shape = a.shape[:start] + (int(np.prod(a.shape[start:end + 1])),) + a.shape[end + 1:]
-    return reshape(a, shape)
+    return reshape(a, a.shape[:start] + (math.prod(a.shape[start:end + 1]),) + a.shape[end + 1:])
 
 
 def squeeze(a, dim=None):
