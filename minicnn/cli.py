@@ -22,6 +22,7 @@ would surprise a script that reads it afterwards).
 
 import argparse
 import collections
+import logging
 import os
 import pickle
 import sys
@@ -921,11 +922,25 @@ def build_parser():
     return parser
 
 
+class _PlainLine(logging.Handler):
+    """Prints a record of the "minicnn" logger as "minicnn COMMAND: warning: ..."."""
+
+    def __init__(self, command):
+        super().__init__(logging.WARNING)
+        self.command = command
+
+    def emit(self, record):
+        _warn(self.command, record.getMessage().removeprefix("minicnn: "))
+
+
 @contextmanager
 def _plain_warnings(command):
-    """While the command runs, minicnn's own warnings (the C kernels missing, ...) print as
-    one line, "minicnn COMMAND: warning: ...", without the file and source line."""
+    """While the command runs, minicnn's own warnings and the warnings of its "minicnn" logger
+    (the C kernels missing, ...) print as one line, "minicnn COMMAND: warning: ...", without the
+    file and source line."""
     package = os.path.dirname(os.path.abspath(mc.__file__))
+    logger, handler = logging.getLogger("minicnn"), _PlainLine(command)
+    logger.addHandler(handler)
     with warnings.catch_warnings():
         show = warnings.showwarning
 
@@ -936,7 +951,10 @@ def _plain_warnings(command):
             print(f"minicnn {command}: warning: {text}", file=file or sys.stderr)
 
         warnings.showwarning = showwarning
-        yield
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
 
 
 def main(argv=None):

@@ -8,10 +8,11 @@ choose their result dtype as PyTorch does (``result_type``).
 import builtins
 import math
 from collections import namedtuple
+from types import SimpleNamespace
 
 import numpy as np
 
-from minicnn.autograd import Function, Tensor
+from minicnn.autograd import Function, Tensor, raw
 from minicnn.backend import get_array_module, index_add
 
 
@@ -110,97 +111,62 @@ def result_type(*operands):
     return _combine(ranked["dim"], _combine(ranked["zero"], ranked["number"]))
 
 
-# ----- elementwise arithmetic ---------------------------------------------------------------
-
-class Add(Function):
-    def forward(self, a, b):
-        self.shapes = a.shape, b.shape
-        return a + b
-
-    def backward(self, grad):
-        # d(a+b)/da = d(a+b)/db = 1
-        return sum_to_shape(grad, self.shapes[0]), sum_to_shape(grad, self.shapes[1])
-
-
-class Sub(Function):
-    def forward(self, a, b):
-        self.shapes = a.shape, b.shape
-        return a - b
-
-    def backward(self, grad):
-        # d(a-b)/da = 1 ; d(a-b)/db = -1, each summed back to its input's shape
-        return sum_to_shape(grad, self.shapes[0]), sum_to_shape(-grad, self.shapes[1])
-
-
-class Mul(Function):
-    def forward(self, a, b):
-        self.save_for_backward(a, b)
-        return a * b
-
-    def backward(self, grad):
-        # d(ab)/da = b ; d(ab)/db = a
-        a, b = self.saved
-        return sum_to_shape(grad * b, a.shape), sum_to_shape(grad * a, b.shape)
-
-
-class Div(Function):
-    def forward(self, a, b):
-        self.save_for_backward(a, b)
-        return a / b
-
-    def backward(self, grad):
-        # d(a/b)/da = 1/b ; d(a/b)/db = -a/b^2
-        a, b = self.saved
-        grad_a = sum_to_shape(grad / b, a.shape) if self.needs_grad[0] else None
-        grad_b = sum_to_shape(-grad * a / (b * b), b.shape) if self.needs_grad[1] else None
-        return grad_a, grad_b
-
-
-class Pow(Function):
-    def forward(self, a, b):
-        out = a ** b
-        self.save_for_backward(a, b, out)
-        return out
-
-    def backward(self, grad):
-        # d(a^b)/da = b a^(b-1) (0 where b == 0) ; d(a^b)/db = a^b log(a) (0 where a == 0 and
-        # b >= 0), the limits PyTorch takes where the formulas give 0 * inf
-        a, b, out = self.saved
-        xp = get_array_module(a)
-        grad_a = grad_b = None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if self.needs_grad[0]:
-                grad_a = sum_to_shape(grad * xp.where(b == 0, 0, b * a ** (b - 1)), a.shape)
-            if self.needs_grad[1]:
-                grad_b = sum_to_shape(grad * xp.where((a == 0) & (b >= 0), 0, out * xp.log(a)),
-                                      b.shape)
-        return grad_a, grad_b
-
+# ----- elementwise functions ---------------------------------------------------------------
 
 class Elementwise(Function):
-    """y = f(a) elementwise, for the ops that _elementwise makes from ``f(xp, a)`` and
-    ``derivative(xp, dy, saved)`` = dy * dy/da, ``saved`` being a, y or None (``saves``)."""
+    """y = f(xp, a) or f(xp, a, b) elementwise (broadcast), for the ops of the tables below, which
+    give f, one ``derivatives`` entry per input (dy * dy/da as a function of dy and s, where s
+    holds xp and the saved a, b, y) and ``saves``: which of a, b, y backward needs."""
 
-    def forward(self, a):
-        y = self.f(get_array_module(a), a)
-        self.save_for_backward({"a": a, "y": y}.get(self.saves))
+    def forward(self, *inputs):
+        y = self.f(get_array_module(inputs[0]), *inputs)
+        self.shapes = [x.shape for x in inputs]
+        self.save_for_backward(*[dict(zip("ab", inputs), y=y)[name] for name in self.saves])
         return y
 
     def backward(self, grad):
-        # da = dy * f'(a), elementwise (any shape), f' as the table below states
-        saved, = self.saved
-        return self.derivative(get_array_module(grad), grad, saved)
+        # da = dy * dy/da (and db = dy * dy/db) as the tables state, each summed back over the
+        # axes that broadcasting stretched (sum_to_shape): a gradient has its input's shape.
+        # 0 * inf and the like are the tables' business, so NumPy's warnings are off.
+        s = SimpleNamespace(xp=get_array_module(grad), **dict(zip(self.saves, self.saved)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return tuple(sum_to_shape(derivative(grad, s), shape) if needed else None
+                         for derivative, shape, needed
+                         in zip(self.derivatives, self.shapes, self.needs_grad))
 
 
-def _elementwise(name, f, derivative, saves, floating=True):
+def _function(name, f, derivatives, saves):
+    return type(name, (Elementwise,), {"f": staticmethod(f), "derivatives": derivatives,
+                                       "saves": saves})
+
+
+def _unary(name, f, derivative, saves="", floating=True):
     """The Function class ``name`` and the function that applies it (integer and boolean inputs
     enter as float32 when ``floating``, as in PyTorch's floating-point functions)."""
-    function = type(name, (Elementwise,), {"f": staticmethod(f), "saves": saves,
-                                           "derivative": staticmethod(derivative)})
+    function = _function(name, f, (derivative,), saves)
 
     def apply(a):
         a = as_tensor(a)
         return function.apply(_floating(a) if floating else a)
+    apply.__name__ = apply.__qualname__ = name.lower()
+    return function, apply
+
+
+def _binary(name, f, derivative_a, derivative_b, saves="", floating=False):
+    """The Function class ``name`` and the function that applies it to a and b, both converted to
+    their PyTorch result dtype (float32 at least when ``floating``: integer division gives
+    floats)."""
+    function = _function(name, f, (derivative_a, derivative_b), saves)
+
+    def apply(a, b):
+        dtype = result_type(a, b)
+        if floating and dtype.kind != "f":
+            dtype = np.dtype(np.float32)
+        like = a if isinstance(a, Tensor) else as_tensor(b)
+        a, b = cast(as_tensor(a, like), dtype), cast(as_tensor(b, like), dtype)
+        _broadcast_shape(a.shape, b.shape)
+        return function.apply(a, b)
+    apply.__name__ = apply.__qualname__ = name.lower()
     return function, apply
 
 
@@ -210,18 +176,41 @@ def _sigmoid(xp, a):
     return xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
 
 
-# name, y = f(xp, a), da = derivative(xp, dy, saved) = dy * dy/da, what it saves (a, y or None)
-Neg, neg = _elementwise("Neg", lambda xp, a: -a, lambda xp, dy, _: -dy, None, floating=False)
-Clone, clone = _elementwise("Clone", lambda xp, a: a.copy(), lambda xp, dy, _: dy, None,
-                            floating=False)
-Abs, abs = _elementwise("Abs", lambda xp, a: xp.abs(a), lambda xp, dy, a: dy * xp.sign(a), "a",
-                        floating=False)
-Exp, exp = _elementwise("Exp", lambda xp, a: xp.exp(a), lambda xp, dy, y: dy * y, "y")
-Log, log = _elementwise("Log", lambda xp, a: xp.log(a), lambda xp, dy, a: dy / a, "a")
-Sqrt, sqrt = _elementwise("Sqrt", lambda xp, a: xp.sqrt(a), lambda xp, dy, y: dy / (2 * y), "y")
-Tanh, tanh = _elementwise("Tanh", lambda xp, a: xp.tanh(a), lambda xp, dy, y: dy * (1 - y * y),
-                          "y")
-Sigmoid, sigmoid = _elementwise("Sigmoid", _sigmoid, lambda xp, dy, y: dy * y * (1 - y), "y")
+def _share(winner, loser):
+    """The winner's share of dy in a max: 1, and 1/2 on a tie (as PyTorch)."""
+    return (winner > loser) + 0.5 * (winner == loser)
+
+
+# name, y = f(xp, a), da = dy * dy/da, what backward needs (of a, y)
+Neg, neg = _unary("Neg", lambda xp, a: -a, lambda dy, s: -dy, floating=False)
+Clone, clone = _unary("Clone", lambda xp, a: a.copy(), lambda dy, s: dy, floating=False)
+Abs, abs = _unary("Abs", lambda xp, a: xp.abs(a), lambda dy, s: dy * s.xp.sign(s.a), "a",
+                  floating=False)
+Exp, exp = _unary("Exp", lambda xp, a: xp.exp(a), lambda dy, s: dy * s.y, "y")
+Log, log = _unary("Log", lambda xp, a: xp.log(a), lambda dy, s: dy / s.a, "a")
+Sqrt, sqrt = _unary("Sqrt", lambda xp, a: xp.sqrt(a), lambda dy, s: dy / (2 * s.y), "y")
+Tanh, tanh = _unary("Tanh", lambda xp, a: xp.tanh(a), lambda dy, s: dy * (1 - s.y * s.y), "y")
+Sigmoid, sigmoid = _unary("Sigmoid", _sigmoid, lambda dy, s: dy * s.y * (1 - s.y), "y")
+
+# name, y = f(xp, a, b), da = dy * dy/da, db = dy * dy/db, what backward needs (of a, b, y)
+Add, add = _binary("Add", lambda xp, a, b: a + b, lambda dy, s: dy, lambda dy, s: dy)
+Sub, sub = _binary("Sub", lambda xp, a, b: a - b, lambda dy, s: dy, lambda dy, s: -dy)
+Mul, mul = _binary("Mul", lambda xp, a, b: a * b, lambda dy, s: dy * s.b,
+                   lambda dy, s: dy * s.a, "ab")
+Div, div = _binary("Div", lambda xp, a, b: a / b, lambda dy, s: dy / s.b,
+                   lambda dy, s: -dy * s.a / (s.b * s.b), "ab", floating=True)
+# d(a^b)/da = b a^(b-1) (0 where b == 0) ; d(a^b)/db = a^b log(a) (0 where a == 0 and b >= 0),
+# the limits PyTorch takes where the formulas give 0 * inf
+Pow, pow = _binary("Pow", lambda xp, a, b: a ** b,
+                   lambda dy, s: dy * s.xp.where(s.b == 0, 0, s.b * s.a ** (s.b - 1)),
+                   lambda dy, s: dy * s.xp.where((s.a == 0) & (s.b >= 0), 0, s.y * s.xp.log(s.a)),
+                   "aby")
+Maximum, maximum = _binary("Maximum", lambda xp, a, b: xp.maximum(a, b),
+                           lambda dy, s: dy * _share(s.a, s.b),
+                           lambda dy, s: dy * (1 - _share(s.a, s.b)), "ab")
+Minimum, minimum = _binary("Minimum", lambda xp, a, b: xp.minimum(a, b),
+                           lambda dy, s: dy * _share(s.b, s.a),
+                           lambda dy, s: dy * (1 - _share(s.b, s.a)), "ab")
 
 
 class Cast(Function):
@@ -284,27 +273,23 @@ class Sum(Function):
         return a.sum(axis=dims, keepdims=keepdim)
 
     def backward(self, grad):
-        # every summed element receives the gradient of its sum
+        # every summed element receives the gradient of its sum: da = dy broadcast to a's shape
         xp = get_array_module(grad)
         if not self.keepdim:
             grad = xp.expand_dims(grad, self.dims)
         return xp.broadcast_to(grad, self.shape).copy(), None, None
 
 
-class Mean(Function):
+class Mean(Sum):
     def forward(self, a, dims, keepdim):
-        self.shape, self.dims, self.keepdim = a.shape, dims, keepdim
+        total = super().forward(a, dims, keepdim)
         self.count = int(np.prod([a.shape[d] for d in dims]))
-        total = a.sum(axis=dims, keepdims=keepdim)
         # the mean of nothing is nan, as in PyTorch (without NumPy's warning)
         return total / self.count if self.count else get_array_module(a).full_like(total, np.nan)
 
     def backward(self, grad):
         # every averaged element receives dy / count (the elements per mean); da has a's shape
-        xp = get_array_module(grad)
-        if not self.keepdim:
-            grad = xp.expand_dims(grad, self.dims)
-        return xp.broadcast_to(grad / builtins.max(self.count, 1), self.shape).copy(), None, None
+        return super().backward(grad / builtins.max(self.count, 1))
 
 
 class AMax(Function):
@@ -325,7 +310,6 @@ class AMax(Function):
     def backward(self, grad):
         # da = dy * [a == max] / (number of ties), so tied maxima share dy evenly; da has a's shape
         a, out = self.saved
-        xp = get_array_module(a)
         hits = (a == out)
         grad = grad.reshape(out.shape)
         return hits * (grad / hits.sum(axis=self.dims, keepdims=True)), None, None, None
@@ -336,12 +320,9 @@ class MaxAlongDim(Function):
 
     def forward(self, a, dim, keepdim, take_min):
         xp = get_array_module(a)
-        if a.ndim == 0:
-            return a.copy(), xp.zeros((), dtype=np.int64)
         if a.shape[dim] == 0:
             raise IndexError(f"max() / min(): expected reduction dim {dim} to have non-zero size")
-        index = (xp.argmin if take_min else xp.argmax)(a, axis=dim)
-        index = xp.expand_dims(index, dim)
+        index = (xp.argmin if take_min else xp.argmax)(a, axis=dim, keepdims=True)
         values = xp.take_along_axis(a, index, axis=dim)
         self.shape, self.dim, self.index = a.shape, dim, index
         if not keepdim:
@@ -351,31 +332,12 @@ class MaxAlongDim(Function):
     def backward(self, grad_values, grad_index):
         # dy goes to the first max along dim (its index), 0 elsewhere; da has a's shape
         xp = get_array_module(grad_values)
-        if len(self.shape) == 0:
-            return grad_values, None, None, None
         grad = xp.zeros(self.shape, dtype=grad_values.dtype)
         xp.put_along_axis(grad, self.index, grad_values.reshape(self.index.shape), axis=self.dim)
         return grad, None, None, None
 
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
-
-
-class Maximum(Function):
-    """Elementwise max (or min) of two tensors, broadcast."""
-
-    def forward(self, a, b, take_min):
-        self.save_for_backward(a, b)
-        self.take_min = take_min
-        xp = get_array_module(a)
-        return xp.minimum(a, b) if take_min else xp.maximum(a, b)
-
-    def backward(self, grad):
-        # the winner takes the gradient; a tie shares it equally, as in PyTorch
-        a, b = self.saved
-        share_a = ((a < b) if self.take_min else (a > b)) + 0.5 * (a == b)
-        return (sum_to_shape(grad * share_a, a.shape), sum_to_shape(grad * (1 - share_a), b.shape),
-                None)
 
 
 # ----- shape ops ----------------------------------------------------------------------------
@@ -437,41 +399,9 @@ class Stack(Function):
 
 # ----- functions of tensors -----------------------------------------------------------------
 
-def _binary(fn, a, b, *options, floating=False):
-    """Function fn on a and b (then options), both converted to their PyTorch result dtype
-    (float32 at least when ``floating``: integer division gives floats)."""
-    dtype = result_type(a, b)
-    if floating and dtype.kind != "f":
-        dtype = np.dtype(np.float32)
-    like = a if isinstance(a, Tensor) else as_tensor(b)
-    a, b = cast(as_tensor(a, like), dtype), cast(as_tensor(b, like), dtype)
-    _broadcast_shape(a.shape, b.shape)
-    return fn.apply(a, b, *options)
-
-
 def _floating(a):
     """Integer and boolean tensors enter floating-point functions as float32, as in PyTorch."""
     return a if a.dtype.kind == "f" else cast(a, np.float32)
-
-
-def add(a, b):
-    return _binary(Add, a, b)
-
-
-def sub(a, b):
-    return _binary(Sub, a, b)
-
-
-def mul(a, b):
-    return _binary(Mul, a, b)
-
-
-def div(a, b):
-    return _binary(Div, a, b, floating=True)
-
-
-def pow(a, b):
-    return _binary(Pow, a, b)
 
 
 def cast(a, dtype):
@@ -529,19 +459,13 @@ def _amax(a, dim, keepdim, take_min):
 
 def _max(a, dim, keepdim, take_min):
     if isinstance(dim, Tensor):
-        return _binary(Maximum, a, dim, take_min)
+        return (minimum if take_min else maximum)(a, dim)
     if dim is None:
         return _amax(a, None, keepdim, take_min)
-    return MaxResult(*MaxAlongDim.apply(a, _wrap_dim(dim, a.ndim), bool(keepdim), take_min))
-
-
-def maximum(a, b):
-    """The elementwise larger of a and b (broadcast)."""
-    return _binary(Maximum, a, b, False)
-
-
-def minimum(a, b):
-    return _binary(Maximum, a, b, True)
+    dim = _wrap_dim(dim, a.ndim)
+    if a.ndim == 0:     # a 0-d tensor is its own max, at index 0, as a 1-element vector's
+        a, keepdim = reshape(a, 1), False
+    return MaxResult(*MaxAlongDim.apply(a, dim, bool(keepdim), take_min))
 
 
 def max(a, dim=None, keepdim=False):
@@ -623,10 +547,7 @@ def flatten(a, start_dim=0, end_dim=-1):
     start, end = _wrap_dim(start_dim, a.ndim), _wrap_dim(end_dim, a.ndim)
     if start > end:
         raise RuntimeError("flatten(): start_dim cannot come after end_dim")
-    shape = a.shape[:start] + (-1,) + a.shape[end + 1:]
-    if a.numel() == 0:
-        shape = a.shape[:start] + (int(np.prod(a.shape[start:end + 1])),) + a.shape[end + 1:]
-    return reshape(a, shape)
+    return reshape(a, a.shape[:start] + (math.prod(a.shape[start:end + 1]),) + a.shape[end + 1:])
 
 
 def squeeze(a, dim=None):
@@ -657,7 +578,7 @@ def getitem(a, index):
 def setitem(a, index, value):
     """``a[index] = value``: an in-place update outside the graph, as ``add_`` and the others."""
     a._check_inplace()
-    a.array[_raw_index(index)] = value.array if isinstance(value, Tensor) else value
+    a.array[_raw_index(index)] = raw(value)
 
 
 def cat(tensors, dim=0):
@@ -691,10 +612,7 @@ def stack(tensors, dim=0):
 
 
 def _compare(ufunc):
-    def compare(a, b):
-        b = b.array if isinstance(b, Tensor) else b
-        return Tensor(ufunc(a.array, b))
-    return compare
+    return lambda a, b: Tensor(ufunc(a.array, raw(b)))
 
 
 # ----- Tensor methods -----------------------------------------------------------------------
@@ -703,42 +621,21 @@ def _reflected(fn):
     return lambda self, other: fn(other, self)
 
 
-Tensor.__add__ = add
-Tensor.__radd__ = _reflected(add)
-Tensor.__sub__ = sub
-Tensor.__rsub__ = _reflected(sub)
-Tensor.__mul__ = mul
-Tensor.__rmul__ = _reflected(mul)
-Tensor.__truediv__ = div
-Tensor.__rtruediv__ = _reflected(div)
-Tensor.__pow__ = pow
-Tensor.__rpow__ = _reflected(pow)
-Tensor.__matmul__ = matmul
-Tensor.__rmatmul__ = _reflected(matmul)
-Tensor.__neg__ = neg
-Tensor.__pos__ = lambda self: self
-Tensor.__abs__ = abs
-Tensor.__getitem__ = getitem
-Tensor.__setitem__ = setitem
-Tensor.__eq__ = _compare(np.equal)
-Tensor.__ne__ = _compare(np.not_equal)
-Tensor.__lt__ = _compare(np.less)
-Tensor.__le__ = _compare(np.less_equal)
-Tensor.__gt__ = _compare(np.greater)
-Tensor.__ge__ = _compare(np.greater_equal)
+for name, fn in (("add", add), ("sub", sub), ("mul", mul), ("truediv", div), ("pow", pow),
+                 ("matmul", matmul)):
+    setattr(Tensor, f"__{name}__", fn)                 # tensor + other
+    setattr(Tensor, f"__r{name}__", _reflected(fn))    # other + tensor
+for name, fn in (("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
+                 ("gt", np.greater), ("ge", np.greater_equal)):
+    setattr(Tensor, f"__{name}__", _compare(fn))
+for fn in (add, sub, mul, div, pow, matmul, neg, exp, log, sqrt, abs, tanh, sigmoid, sum, mean,
+           max, min, amax, amin, argmax, argmin, maximum, minimum, reshape, view, permute,
+           transpose, flatten, squeeze, unsqueeze):
+    setattr(Tensor, fn.__name__, fn)                   # tensor.exp() is exp(tensor)
+del name, fn
+Tensor.__neg__, Tensor.__pos__, Tensor.__abs__ = neg, lambda self: self, abs
+Tensor.__getitem__, Tensor.__setitem__ = getitem, setitem
 Tensor.__hash__ = object.__hash__
-Tensor.add, Tensor.sub, Tensor.mul, Tensor.div, Tensor.pow = add, sub, mul, div, pow
-Tensor.matmul, Tensor.neg = matmul, neg
-Tensor.exp, Tensor.log, Tensor.sqrt, Tensor.abs = exp, log, sqrt, abs
-Tensor.tanh, Tensor.sigmoid = tanh, sigmoid
-Tensor.sum, Tensor.mean = sum, mean
-Tensor.max, Tensor.min, Tensor.amax, Tensor.amin = max, min, amax, amin
-Tensor.argmax, Tensor.argmin = argmax, argmin
-Tensor.maximum, Tensor.minimum = maximum, minimum
-Tensor.reshape = reshape
-Tensor.view = view
-Tensor.permute, Tensor.transpose, Tensor.flatten = permute, transpose, flatten
-Tensor.squeeze, Tensor.unsqueeze = squeeze, unsqueeze
 Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))))
 
 

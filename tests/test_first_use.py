@@ -48,6 +48,31 @@ def test_the_first_run_without_c_kernels_says_so_in_one_plain_line():
     assert ".py" not in lines[0]
 
 
+WITHOUT_C = ("import sys; sys.modules['minicnn._ckernels'] = None\n"
+             "import numpy as np, minicnn as mc, minicnn.nn.functional as F\n")
+TWO_OPS = ("x = mc.tensor(np.ones((1, 1, 4, 4)))\n"
+           "F.max_pool2d(x, 2); F.relu(x.double()); F.relu(x)\n")
+
+
+def test_a_script_without_c_kernels_is_told_once_in_one_plain_line():
+    done = python("-c", WITHOUT_C + TWO_OPS)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("minicnn: the C kernels are not available (")
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert ".py" not in done.stderr and "Warning" not in done.stderr
+
+
+def test_the_missing_c_kernels_line_goes_through_the_minicnn_logger():
+    silenced = python("-c", WITHOUT_C + "import logging\n"
+                      "logging.getLogger('minicnn').setLevel(logging.ERROR)\n" + TWO_OPS)
+    assert silenced.returncode == 0 and silenced.stderr == ""
+    configured = python("-c", WITHOUT_C + "import logging\n"
+                        "logging.basicConfig(format='%(levelname)s %(name)s | %(message)s')\n"
+                        + TWO_OPS)
+    assert configured.stderr.startswith("WARNING minicnn | minicnn: the C kernels are not")
+    assert len(configured.stderr.splitlines()) == 1, configured.stderr
+
+
 def test_the_cifar_example_has_no_development_data_path():
     done = python("examples/train_cifar10_resnet20.py", "--help")
     assert done.returncode == 0

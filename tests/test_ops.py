@@ -280,6 +280,16 @@ def test_full_max_min_gradcheck(name, shape, seed):
     assert_gradcheck(lambda t: getattr(mc, name)(t), leaves(values(rng, shape, "distinct")))
 
 
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_max_min_along_dim_of_a_0d_tensor(name, keepdim):
+    x = mc.tensor(np.float64(3.0), requires_grad=True)
+    values_, indices = getattr(x, name)(-1, keepdim=keepdim)    # PyTorch: 0-d results, index 0
+    assert values_.shape == () and indices.shape == () and int(indices) == 0
+    values_.backward(mc.tensor(np.float64(2.0)))
+    assert x.grad.item() == 2.0
+
+
 def test_ties_follow_torch():
     torch = pytest.importorskip("torch")
     a = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, -1.0, -1.0]])

@@ -15,6 +15,11 @@ the records (``minicnn info --trace``), and ``MINICNN_LOG=kernels`` logs them on
 
 Select with ``minicnn.set_backend(name)``, ``with minicnn.backend(name):`` or the
 ``MINICNN_BACKEND`` variable.
+
+When the C extension was not built, the first op that would have used it says so once per
+process, as a warning of the ``"minicnn"`` logger: with logging left unconfigured, Python prints
+it on stderr as one plain line (``logging.lastResort``); a configured logging shows it its own
+way; ``logging.getLogger("minicnn").setLevel(logging.ERROR)`` silences it.
 """
 
 import logging
@@ -22,7 +27,6 @@ import os
 import sys
 import threading
 import types
-import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -105,9 +109,10 @@ def get_workspace_limit():
 
 
 def warn_once(key, message):
+    """Log ``message`` as a warning of the "minicnn" logger, the first time ``key`` is seen."""
     if key not in _warned:
         _warned.add(key)
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        logging.getLogger("minicnn").warning(message)
 
 
 _choices = {}   # (backend, array type, dtype, empty) -> kernel set

@@ -26,3 +26,13 @@ def run_batched(function, input, *others, **options):
     if isinstance(outputs, tuple):
         return tuple(output.squeeze(0) for output in outputs)
     return outputs.squeeze(0)
+
+
+def check_int(value, name, op, minimum):
+    """``value`` as an int in [minimum, 2**31). Raises TypeError for anything but an int (a
+    bool included), ValueError out of that range, naming ``op`` and the argument ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{op}: {name} must be an int, got {value!r}")
+    if not minimum <= value < 2 ** 31:
+        raise ValueError(f"{op}: {name} must be an int in [{minimum}, 2**31), got {value!r}")
+    return int(value)

@@ -17,12 +17,10 @@ kernels of the conv family (``conv2d_forward``, ``conv2d_backward_input``,
 ``conv2d_backward_weight`` of the kernel set, see ``backend/reference.py``) serve both ops.
 """
 
-import numpy as np
-
 from minicnn.autograd import Function
 from minicnn.backend import get_array_module
 from minicnn.backend.geometry import Window, padding_for, pair, transpose_output_size
-from minicnn.nn.functional._arguments import check_input, run_batched
+from minicnn.nn.functional._arguments import check_input, check_int, run_batched
 
 __all__ = ["conv2d", "conv_transpose2d"]
 
@@ -109,8 +107,7 @@ def _check(op, input, weight, bias, groups, transposed):
     if 0 in weight.shape:
         raise ValueError(f"{op}: weight must have at least one channel in and out and a kernel of "
                          f"at least 1 x 1, got weight of shape {weight.shape}")
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    groups = check_int(groups, "groups", op, 1)
     if weight.shape[0] % groups != 0:
         raise ValueError(f"{op}: weight.shape[0] = {weight.shape[0]} must be divisible by "
                          f"groups={groups}")
@@ -122,7 +119,27 @@ def _check(op, input, weight, bias, groups, transposed):
                          f"with {C_in} channels, got input of shape {input.shape}")
     if bias is not None and bias.shape != (C_out,):
         raise ValueError(f"{op}: bias must have shape ({C_out},), got {bias.shape}")
-    return int(groups)
+    return groups
+
+
+def conv_geometry(op, kernel_size, stride, padding, dilation, output_padding=None):
+    """The checked Window of a convolution, or of a transposed one when ``output_padding`` is
+    given, and the zeros added at the end of each dimension: "same"'s odd row / column, or the
+    transposed convolution's output_padding (smaller than stride or dilation). Raises TypeError
+    / ValueError naming the argument. The layers run it when they are built, the ops when they
+    run."""
+    kernel = pair(kernel_size, "kernel_size", op, 1)
+    stride, dilation = pair(stride, "stride", op, 1), pair(dilation, "dilation", op, 1)
+    if output_padding is None:
+        padding, extra = padding_for(padding, kernel, stride, dilation, op)
+    else:
+        padding = pair(padding, "padding", op, 0)
+        extra = pair(output_padding, "output_padding", op, 0)
+        if any(o >= max(s, d) for o, s, d in zip(extra, stride, dilation)):
+            raise ValueError(f"{op}: output_padding must be smaller than either stride or "
+                             f"dilation, got output_padding={extra}, stride={stride}, "
+                             f"dilation={dilation}")
+    return Window(*kernel, *stride, *padding, *dilation), extra
 
 
 def _check_output(op, output_hw, input, window):
@@ -144,10 +161,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """
     op = "conv2d"
     groups = _check(op, input, weight, bias, groups, transposed=False)
-    kernel = weight.shape[2:]
-    stride, dilation = pair(stride, "stride", op, 1), pair(dilation, "dilation", op, 1)
-    padding, extra = padding_for(padding, kernel, stride, dilation, op)
-    window = Window(*kernel, *stride, *padding, *dilation)
+    window, extra = conv_geometry(op, weight.shape[2:], stride, padding, dilation)
     H, W = input.shape[-2:]
     _check_output(op, window.output_hw(H + extra[0], W + extra[1]), input, window)
     return run_batched(Conv2d, input, weight, bias, window=window, groups=groups, extra_hw=extra)
@@ -165,17 +179,11 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     """
     op = "conv_transpose2d"
     groups = _check(op, input, weight, bias, groups, transposed=True)
-    kernel = weight.shape[2:]
-    stride, dilation = pair(stride, "stride", op, 1), pair(dilation, "dilation", op, 1)
-    padding = pair(padding, "padding", op, 0)
-    output_padding = pair(output_padding, "output_padding", op, 0)
-    if any(o >= max(s, d) for o, s, d in zip(output_padding, stride, dilation)):
-        raise ValueError(f"{op}: output_padding must be smaller than either stride or dilation, "
-                         f"got output_padding={output_padding}, stride={stride}, "
-                         f"dilation={dilation}")
-    window = Window(*kernel, *stride, *padding, *dilation)
-    output_hw = tuple(transpose_output_size(size, *args) for size, *args in zip(
-        input.shape[-2:], kernel, stride, padding, output_padding, dilation))
+    window, output_padding = conv_geometry(op, weight.shape[2:], stride, padding, dilation,
+                                           output_padding)
+    (kh, kw, sh, sw, ph, pw, dh, dw), (oph, opw), (H, W) = window, output_padding, input.shape[-2:]
+    output_hw = (transpose_output_size(H, kh, sh, ph, oph, dh),
+                 transpose_output_size(W, kw, sw, pw, opw, dw))
     _check_output(op, output_hw, input, window)
     return run_batched(ConvTranspose2d, input, weight, bias, window=window, groups=groups,
                        output_hw=output_hw)

@@ -27,11 +27,17 @@ class Dropout(Function):
         return self.kernels.dropout_apply(grad_y, self.mask)
 
 
+def check_probability(p):
+    """Raises ValueError unless p is a number in [0, 1] (PyTorch's message). The layers run it
+    when they are built, the ops when they run."""
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
 def _check(input, p, op):
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    check_probability(p)
     if input.dtype.kind != "f":
         raise TypeError(f"{op}: input must be floating point, got {input.dtype}")
 

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from minicnn.autograd import Function, Tensor
+from minicnn.autograd import Function, Tensor, raw
 from minicnn.backend import get_array_module
 from minicnn.nn.functional._arguments import check_input
 from minicnn.nn.functional.activation import log_softmax
@@ -48,31 +48,35 @@ def _class_last(input):
     return input.permute(order).reshape(-1, input.shape[1])
 
 
-def _integer_target(target, input, name):
-    """Validate class-index targets against input (N, C, ...) or (C,); return the flat array."""
+def _sample_shape(input):
+    """The shape of the targets (and of the unreduced loss) for input (N, C, ...) or (C,)."""
+    return input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
+
+
+def _integer_target(target, input, ignore_index, name):
+    """Validate class-index targets against input (N, C, ...) or (C,): integers of the sample
+    shape, each a class or ignore_index. Returns them as a flat int64 array."""
     xp = get_array_module(input.array)
-    target = xp.asarray(target.array if isinstance(target, Tensor) else target)
+    target = xp.asarray(raw(target))
     if target.dtype.kind not in "iu":
         raise TypeError(f"{name}: target must hold integer class indices, got dtype {target.dtype}")
-    expected = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
-    if target.shape != expected:
-        raise ValueError(f"{name}: target must have shape {expected} for input of shape "
-                         f"{input.shape}, got {target.shape}")
-    return target.reshape(-1).astype(np.int64, copy=False)
-
-
-def _check_classes(target, ignore_index, num_classes, name):
+    if target.shape != _sample_shape(input):
+        raise ValueError(f"{name}: target must have shape {_sample_shape(input)} for input of "
+                         f"shape {input.shape}, got {target.shape}")
+    target = target.reshape(-1).astype(np.int64, copy=False)
+    num_classes = input.shape[min(1, input.ndim - 1)]
     outside = (target != ignore_index) & ((target < 0) | (target >= num_classes))
     if bool(outside.any()):
         bad = int(target[outside][0])
         raise IndexError(f"{name}: target {bad} is out of bounds for {num_classes} classes")
+    return target
 
 
 def _class_weight(weight, input, name):
     if weight is None:
         return None
-    weight = weight.array if isinstance(weight, Tensor) else weight
-    num_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
+    weight = raw(weight)
+    num_classes = input.shape[min(1, input.ndim - 1)]
     if weight.shape != (num_classes,):
         raise RuntimeError(f"{name}: weight must have shape ({num_classes},), one entry per class, "
                            f"got {weight.shape}")
@@ -99,23 +103,20 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if input.ndim == 0 or input.shape[min(1, input.ndim - 1)] == 0:
         raise ValueError(f"cross_entropy: input must have a class dimension of at least one "
                          f"class, got input of shape {input.shape}")
-    target_array = target.array if isinstance(target, Tensor) else target
-    if getattr(target_array, "dtype", np.dtype(int)).kind == "f":
+    if getattr(raw(target), "dtype", np.dtype(int)).kind == "f":
         if ignore_index >= 0:
             raise RuntimeError("cross_entropy: ignore_index is not supported for probability "
                                "targets")
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
-    labels = _integer_target(target, input, "cross_entropy")
-    num_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
-    _check_classes(labels, ignore_index, num_classes, "cross_entropy")
+    labels = _integer_target(target, input, ignore_index, "cross_entropy")
     class_weight = _class_weight(weight, input, "cross_entropy")
     loss = SoftmaxCrossEntropy.apply(_class_last(input), labels, class_weight, int(ignore_index),
                                      float(label_smoothing))
     valid = labels != ignore_index
     xp = get_array_module(labels)
     total = valid.sum() if class_weight is None else class_weight[xp.where(valid, labels, 0)][valid].sum()
-    shape = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
-    return _reduce(loss, reduction, Tensor(xp.asarray(total, dtype=input.dtype)), shape)
+    return _reduce(loss, reduction, Tensor(xp.asarray(total, dtype=input.dtype)),
+                   _sample_shape(input))
 
 
 def _soft_cross_entropy(input, target, weight, reduction, label_smoothing):
@@ -165,9 +166,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     check_input("nll_loss", input)
     if input.ndim == 0:
         raise ValueError("nll_loss: input must have a class dimension, got a 0-d tensor")
-    labels = _integer_target(target, input, "nll_loss")
-    num_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
-    _check_classes(labels, ignore_index, num_classes, "nll_loss")
+    labels = _integer_target(target, input, ignore_index, "nll_loss")
+    num_classes = input.shape[min(1, input.ndim - 1)]
     class_weight = _class_weight(weight, input, "nll_loss")
     xp = get_array_module(labels)
     valid = labels != ignore_index
@@ -175,8 +175,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     w = xp.ones(num_classes, dtype=input.dtype) if class_weight is None else class_weight
     sample_weight = (w[safe] * valid).astype(input.dtype)
     loss = NLLLoss.apply(_class_last(input), safe, sample_weight)
-    shape = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
-    return _reduce(loss, reduction, Tensor(sample_weight.sum()), shape)
+    return _reduce(loss, reduction, Tensor(sample_weight.sum()), _sample_shape(input))
 
 
 def mse_loss(input, target, reduction="mean"):

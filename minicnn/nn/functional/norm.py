@@ -1,9 +1,7 @@
 """Normalisation: batch normalisation and local response normalisation (across channels)."""
 
-import numpy as np
-
 from minicnn.autograd import Function, Tensor, raw
-from minicnn.nn.functional._arguments import check_input
+from minicnn.nn.functional._arguments import check_input, check_int
 
 __all__ = ["batch_norm", "local_response_norm"]
 
@@ -15,42 +13,35 @@ def _as_planes(x):
 
 
 class BatchNorm(Function):
-    def forward(self, x, weight, bias, running_mean, running_var, momentum, eps):
-        planes = _as_planes(x)
-        y, mean, var, invstd = self.kernels.batch_norm_forward(planes, weight, bias, eps)
-        if running_mean is not None:
-            M = planes.size // planes.shape[1]
-            unbiased_var = var * (M / (M - 1))
-            running_mean[...] = (1 - momentum) * running_mean + momentum * mean
-            running_var[...] = (1 - momentum) * running_var + momentum * unbiased_var
+    def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        planes, self.training = _as_planes(x), training
+        if training:
+            y, mean, var, invstd = self.kernels.batch_norm_forward(planes, weight, bias, eps)
+            if running_mean is not None:
+                M = planes.size // planes.shape[1]
+                unbiased_var = var * (M / (M - 1))
+                running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+                running_var[...] = (1 - momentum) * running_var + momentum * unbiased_var
+        else:
+            y, invstd = self.kernels.batch_norm_inference_forward(planes, running_mean,
+                                                                  running_var, weight, bias, eps)
+            mean = running_mean.copy()   # training may update the buffer before this backward
         self.save_for_backward(planes, weight, mean, invstd)
         return y.reshape(x.shape)
 
     def backward(self, grad_y):
-        # xhat = (x - mean) * invstd, sums per channel over the M = N*H*W values:
-        # dx = invstd / M * w * (M dy - sum(dy) - xhat sum(dy xhat))  (N, C, *)
-        # dw = sum(dy xhat) (C,) ; db = sum(dy) (C,)
+        # xhat = (x - mean) * invstd, sums per channel over the M = N*H*W values, dx (N, C, *):
+        # training, batch statistics:  dx = invstd / M * w * (M dy - sum(dy) - xhat sum(dy xhat))
+        # eval, running statistics (a fixed affine map per channel):  dx = dy * w * invstd
+        # both: dw = sum(dy xhat) (C,) ; db = sum(dy) (C,)
         planes, weight, mean, invstd = self.saved
-        grad_x, grad_weight, grad_bias = self.kernels.batch_norm_backward(
-            _as_planes(grad_y), planes, weight, mean, invstd)
-        return grad_x.reshape(grad_y.shape), grad_weight, grad_bias
-
-
-class BatchNormInference(Function):
-    def forward(self, x, weight, bias, running_mean, running_var, eps):
-        planes = _as_planes(x)
-        y, invstd = self.kernels.batch_norm_inference_forward(planes, running_mean, running_var,
-                                                              weight, bias, eps)
-        # a copy: training may update the buffer in place before this backward runs
-        self.save_for_backward(planes, running_mean.copy(), invstd, weight)
-        return y.reshape(x.shape)
-
-    def backward(self, grad_y):
-        # y = (x - running_mean) * invstd * w + b, a fixed affine map per channel:
-        # dx = dy * w * invstd (N, C, *) ; dw = sum(dy xhat) (C,) ; db = sum(dy) (C,)
-        planes, running_mean, invstd, weight = self.saved
-        grad_x, grad_weight, grad_bias = self.kernels.batch_norm_inference_backward(
-            _as_planes(grad_y), planes, running_mean, invstd, weight)
+        if self.training:
+            grads = self.kernels.batch_norm_backward(_as_planes(grad_y), planes, weight, mean,
+                                                     invstd)
+        else:
+            grads = self.kernels.batch_norm_inference_backward(_as_planes(grad_y), planes, mean,
+                                                               invstd, weight)
+        grad_x, grad_weight, grad_bias = grads
         return grad_x.reshape(grad_y.shape), grad_weight, grad_bias
 
 
@@ -62,6 +53,13 @@ def _check_channel_vector(value, name, num_channels):
     if value.shape != (num_channels,):
         raise ValueError(f"batch_norm: {name} must have shape ({num_channels},) for an input "
                          f"with {num_channels} channels, got {value.shape}")
+
+
+def check_momentum(momentum):
+    """Raises TypeError unless momentum is a number. nn.BatchNorm runs it when it is built."""
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
+        raise TypeError(f"batch_norm: momentum must be a number, got {momentum!r} (nn.BatchNorm "
+                        "turns momentum=None into a cumulative average before calling this)")
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -79,8 +77,6 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     for name, value in (("running_mean", running_mean), ("running_var", running_var),
                         ("weight", weight), ("bias", bias)):
         _check_channel_vector(value, name, C)
-    for name, value in (("running_mean", running_mean), ("running_var", running_var),
-                        ("weight", weight), ("bias", bias)):
         if value is not None and value.dtype != input.dtype:
             raise TypeError(f"batch_norm: {name} dtype {value.dtype} does not match input dtype "
                             f"{input.dtype} (convert the layer with .double() / .float())")
@@ -90,20 +86,16 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if not (eps > 0 if training else eps >= 0):     # NaN fails both
         raise ValueError(f"batch_norm: eps must be {'positive during training' if training else 'non-negative'}, "
                          f"got {eps}")
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
-        raise TypeError(f"batch_norm: momentum must be a number, got {momentum!r} (nn.BatchNorm "
-                        "turns momentum=None into a cumulative average before calling this)")
-    if not training:
-        if running_mean is None:
-            raise ValueError("batch_norm: running_mean and running_var are needed when "
-                             "training=False")
-        return BatchNormInference.apply(input, weight, bias, running_mean=running_mean.array,
-                                        running_var=running_var.array, eps=eps)
-    if input.numel() // max(C, 1) <= 1:
+    check_momentum(momentum)
+    if not training and running_mean is None:
+        raise ValueError("batch_norm: running_mean and running_var are needed when "
+                         "training=False")
+    if training and input.numel() // max(C, 1) <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {input.shape}")
     return BatchNorm.apply(input, weight, bias, running_mean=raw(running_mean),
-                           running_var=raw(running_var), momentum=float(momentum), eps=eps)
+                           running_var=raw(running_var), training=bool(training),
+                           momentum=float(momentum), eps=eps)
 
 
 class LocalResponseNorm(Function):
@@ -130,10 +122,8 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     if input.ndim < 3:
         raise ValueError(f"local_response_norm: expected 3D or higher dimensionality input "
                          f"(got {input.ndim} dimensions)")
-    if (isinstance(size, bool) or not isinstance(size, (int, np.integer))
-            or not 1 <= size < 2 ** 31):
-        raise ValueError(f"local_response_norm: size must be an int in [1, 2**31), got {size!r}")
+    size = check_int(size, "size", "local_response_norm", 1)
     if input.numel() == 0:
         return input
-    return LocalResponseNorm.apply(input, size=int(size), alpha=float(alpha), beta=float(beta),
+    return LocalResponseNorm.apply(input, size=size, alpha=float(alpha), beta=float(beta),
                                    k=float(k))

@@ -70,12 +70,11 @@ class AdaptiveAvgPool2d(Function):
         return self.kernels.adaptive_avg_pool2d_backward(grad_y, *self.input_hw)
 
 
-def _window(op, input, kernel_size, stride, padding, dilation, ceil_mode):
-    """The checked Window and output size (oh, ow); stride None (or (), as PyTorch allows)
-    means the kernel size, and padding may be at most half the (dilated) kernel."""
-    check_input(op, input, (3, 4))
-    if 0 in input.shape[-3:]:
-        raise ValueError(f"{op}: input must be non-empty, got shape {input.shape}")
+def pool_window(op, kernel_size, stride, padding, dilation):
+    """The checked Window of a pooling layer; stride None (or (), as PyTorch allows) means the
+    kernel size, and padding may be at most half the (dilated) kernel. Raises TypeError /
+    ValueError naming the argument. The layers run it when they are built, the ops when they
+    run."""
     kernel = pair(kernel_size, "kernel_size", op, 1)
     if stride is None or (isinstance(stride, (tuple, list)) and not stride):
         stride = kernel
@@ -86,14 +85,33 @@ def _window(op, input, kernel_size, stride, padding, dilation, ceil_mode):
             raise ValueError(f"{op}: padding should be at most half of the effective kernel "
                              f"size, got padding={padding}, kernel_size={kernel} and "
                              f"dilation={dilation}")
-    window = Window(*kernel, *stride, *padding, *dilation)
+    return Window(*kernel, *stride, *padding, *dilation)
+
+
+def _window(op, input, kernel_size, stride, padding, dilation, ceil_mode):
+    """The checked Window and output size (oh, ow) on a non-empty input."""
+    check_input(op, input, (3, 4))
+    if 0 in input.shape[-3:]:
+        raise ValueError(f"{op}: input must be non-empty, got shape {input.shape}")
+    window = pool_window(op, kernel_size, stride, padding, dilation)
     H, W = input.shape[-2:]
     oh, ow = window.output_hw(H, W, ceil_mode)
     if oh < 1 or ow < 1:
-        raise ValueError(f"{op}: input of size {H}x{W} is too small for kernel_size={kernel}, "
-                         f"stride={stride}, padding={padding}, dilation={dilation} "
-                         f"(output size {oh}x{ow})")
+        raise ValueError(f"{op}: input of size {H}x{W} is too small for kernel_size="
+                         f"{window[0:2]}, stride={window[2:4]}, padding={window[4:6]}, "
+                         f"dilation={window[6:8]} (output size {oh}x{ow})")
     return window, (oh, ow)
+
+
+def check_divisor_override(divisor_override, op="avg_pool2d"):
+    """divisor_override as an int (or None); raises ValueError for 0 or a non-integer."""
+    if divisor_override is None:
+        return None
+    if (isinstance(divisor_override, bool)
+            or not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0):
+        raise ValueError(f"{op}: divisor_override must be a non-zero int or None, "
+                         f"got {divisor_override!r}")
+    return int(divisor_override)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -112,27 +130,29 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     """Mean over each kh x kw window. The divisor is the window clipped to the padded image
     (``count_include_pad=True``, padding counts as zeros) or to the image itself, or
     ``divisor_override`` when given."""
-    op = "avg_pool2d"
-    window, output_hw = _window(op, input, kernel_size, stride, padding, 1, ceil_mode)
-    if divisor_override is not None:
-        if (isinstance(divisor_override, bool)
-                or not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0):
-            raise ValueError(f"{op}: divisor_override must be a non-zero int or None, "
-                             f"got {divisor_override!r}")
-        divisor_override = int(divisor_override)
+    window, output_hw = _window("avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode)
     return run_batched(AvgPool2d, input, window=window, output_hw=output_hw,
-                       count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
+                       count_include_pad=bool(count_include_pad),
+                       divisor_override=check_divisor_override(divisor_override))
 
 
-def _adaptive_output_hw(op, input, output_size):
-    """(oh, ow) from an int or a pair whose None entries keep the input's size."""
-    check_input(op, input, (3, 4))
+def adaptive_output_size(op, output_size):
+    """(oh, ow) from an int or a pair, whose None entries keep the input's size. Raises
+    ValueError for anything else. The layers run it when they are built, the ops when they
+    run."""
     items = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * 2
     if len(items) != 2 or not all(v is None or (isinstance(v, (int, np.integer))
                                                 and not isinstance(v, bool) and v >= 1)
                                   for v in items):
         raise ValueError(f"{op}: output_size must be a positive int or a pair of positive ints "
                          f"or None, got {output_size!r}")
+    return items
+
+
+def _adaptive_output_hw(op, input, output_size):
+    """(oh, ow) on a non-empty input."""
+    check_input(op, input, (3, 4))
+    items = adaptive_output_size(op, output_size)
     if 0 in input.shape[-3:]:
         raise ValueError(f"{op}: input must be non-empty, got shape {input.shape}")
     return tuple(int(size if v is None else v) for v, size in zip(items, input.shape[-2:]))

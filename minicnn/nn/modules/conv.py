@@ -6,35 +6,38 @@ import numpy as np
 
 from minicnn.nn import functional as F
 from minicnn.nn import init
-from minicnn.backend.geometry import pair, transpose_output_size
+from minicnn.backend.geometry import transpose_output_size
+from minicnn.nn.functional._arguments import check_int
+from minicnn.nn.functional.conv import conv_geometry
 from minicnn.nn.modules.module import Module, Parameter
 
 
 class _ConvNd(Module):
     """What Conv2d and ConvTranspose2d share: arguments, parameters, initialisation, repr.
-    The layer checks what it needs to build its weight; the functional op checks the rest when
-    the layer runs."""
+    The layer checks its arguments when it is built, with the functional op's own check of the
+    geometry (conv_geometry); the op checks the input when the layer runs."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
                  transposed, output_padding, groups, bias, padding_mode, dtype):
         super().__init__()
+        op = type(self).__name__
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
                             ("groups", groups)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(value, name, op, 1)
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if value % groups != 0:
-                raise ValueError(f"{name} ({value}) must be divisible by groups ({groups})")
+                raise ValueError(f"{op}: {name} ({value}) must be divisible by groups ({groups})")
         if padding_mode != "zeros":
-            raise ValueError(f"padding_mode must be 'zeros' (the only mode minicnn implements), "
-                             f"got {padding_mode!r}")
-        op = type(self).__name__
+            raise ValueError(f"{op}: padding_mode must be 'zeros' (the only mode minicnn "
+                             f"implements), got {padding_mode!r}")
+        window, extra = conv_geometry(op, kernel_size, stride, padding, dilation,
+                                      output_padding if transposed else None)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = pair(kernel_size, "kernel_size", op, 1)
-        self.stride, self.dilation = pair(stride, "stride", op), pair(dilation, "dilation", op)
-        self.padding = padding if isinstance(padding, str) else pair(padding, "padding", op)
+        self.kernel_size, self.stride = (window.kh, window.kw), (window.sh, window.sw)
+        self.padding = padding if isinstance(padding, str) else (window.ph, window.pw)
+        self.dilation = (window.dh, window.dw)
         self.transposed = transposed
-        self.output_padding = pair(output_padding, "output_padding", op)
+        self.output_padding = extra if transposed else (0, 0)
         self.groups = groups
         self.padding_mode = padding_mode
         if transposed:
@@ -96,8 +99,6 @@ class ConvTranspose2d(_ConvNd):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
                  dtype=np.float32):
-        if isinstance(padding, str):
-            raise ValueError("ConvTranspose2d: padding must be an int or a pair, not a string")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          True, output_padding, groups, bias, padding_mode, dtype)
 

@@ -1,14 +1,17 @@
 """Dropout layers: Dropout (single elements) and Dropout2d (whole channels)."""
 
 from minicnn.nn import functional as F
+from minicnn.nn.functional.dropout import check_probability
 from minicnn.nn.modules.module import Module
 
 
 class _DropoutNd(Module):
-    """Stores p (checked by the functional op when the layer runs) and inplace."""
+    """Stores p and inplace; raises ValueError unless p is in [0, 1] (the functional op's
+    check, run when the layer is built)."""
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
+        check_probability(p)
         self.p, self.inplace = p, inplace
 
     def extra_repr(self):

@@ -6,16 +6,19 @@ import numpy as np
 
 from minicnn.nn import functional as F
 from minicnn.nn import init
+from minicnn.nn.functional._arguments import check_int
 from minicnn.nn.modules.module import Module, Parameter
 
 
 class Linear(Module):
     """y = x W^T + b, W (out_features, in_features). Initialised as PyTorch's nn.Linear:
-    W and b uniform in +-1/sqrt(in_features)."""
+    W and b uniform in +-1/sqrt(in_features). Raises TypeError / ValueError for a size that is
+    not an int >= 0."""
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
         super().__init__()
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = check_int(in_features, "in_features", "Linear", 0)
+        self.out_features = check_int(out_features, "out_features", "Linear", 0)
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
         if bias:
             self.bias = Parameter(np.empty(self.out_features, dtype=dtype))

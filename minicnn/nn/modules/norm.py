@@ -5,6 +5,8 @@ import numpy as np
 from minicnn.autograd import Tensor
 from minicnn.nn import functional as F
 from minicnn.nn import init
+from minicnn.nn.functional._arguments import check_int
+from minicnn.nn.functional.norm import check_momentum
 from minicnn.nn.modules.module import Module, Parameter
 
 
@@ -14,7 +16,8 @@ class _BatchNorm(Module):
 
     Training normalises with the batch's statistics and updates the running ones with
     ``momentum`` (None: a cumulative average over the batches seen); eval uses the running ones
-    (or the batch's, when track_running_stats=False)."""
+    (or the batch's, when track_running_stats=False). Raises TypeError / ValueError for a
+    num_features that is not an int >= 0 and a momentum that is not a number or None."""
 
     expected_dims = ()
     _functional = staticmethod(F.batch_norm)   # SyncBatchNorm swaps in its collective version
@@ -22,7 +25,10 @@ class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, dtype=np.float32, *, bias=True):
         super().__init__()
-        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
+        self.num_features = check_int(num_features, "num_features", type(self).__name__, 0)
+        if momentum is not None:
+            check_momentum(momentum)
+        self.eps, self.momentum = eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = Parameter(np.empty(self.num_features, dtype=dtype))
@@ -94,10 +100,12 @@ class BatchNorm2d(_BatchNorm):
 
 
 class LocalResponseNorm(Module):
-    """y_c = x_c / (k + alpha / size * sum of x_j^2 over the size channels around c) ^ beta."""
+    """y_c = x_c / (k + alpha / size * sum of x_j^2 over the size channels around c) ^ beta.
+    Raises TypeError / ValueError for a size that is not an int >= 1."""
 
     def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
         super().__init__()
+        check_int(size, "size", type(self).__name__, 1)
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
     def forward(self, input):
