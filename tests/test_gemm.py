@@ -291,7 +291,7 @@ int main(void) {
         if (conv2d_forward_f32(x, w, y, N, C, H, W, F, 1, 3, 3, 1, 1, 1, 1, 1, 1)
             || conv2d_backward_input_f32(y, w, dx, N, C, H, W, F, 1, 3, 3, 1, 1, 1, 1, 1, 1)
             || conv2d_backward_weight_f32(x, y, dw, N, C, H, W, F, 1, 3, 3, 1, 1, 1, 1, 1, 1)
-            || batch_norm_forward_f32(y, NULL, NULL, 1e-5, y, w, w + F, N, F, H, W)
+            || batch_norm_forward_f32(y, NULL, NULL, 1e-5, y, w, w + F, w + 2 * F, N, F, H, W)
             || relu_backward_f32(y, y, y, N * F * H * W))
             return 1;
     }
