@@ -95,6 +95,16 @@ def _non_negative_float(text):
     return value
 
 
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
 def _milestones(text):
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
@@ -188,7 +198,7 @@ def _add_train_parser(commands):
                           "(default: half and three quarters of the epochs)")
     opt.add_argument("--gamma", type=_non_negative_float, help=f"default {default['gamma']}")
     opt.add_argument("--step-size", type=_positive_int, help=f"default {default['step_size']}")
-    opt.add_argument("--label-smoothing", type=_non_negative_float,
+    opt.add_argument("--label-smoothing", type=_fraction,
                      help=f"default {default['label_smoothing']}")
     run = parser.add_argument_group("run")
     run.add_argument("--seed", type=int, help=f"seed of every random choice (default {default['seed']})")
@@ -514,9 +524,24 @@ def _say(*values, **options):
         print(*values, **options)
 
 
+def _check_device(device, backend, command):
+    """UsageError, before a run folder is made, for a GPU that is not there or a backend that
+    cannot run on ``device``."""
+    if device == "cuda":
+        from minicnn.backend import cuda
+        reason = cuda.unavailable_reason()
+        if reason:
+            raise UsageError(f"--device cuda: {reason}")
+    elif backend == "cuda":
+        fix = "add --device cuda, or" if command == "train" else "minicnn eval runs on the CPU:"
+        raise UsageError(f"--backend cuda runs on GPU arrays; {fix} choose --backend numpy, c "
+                         "or auto")
+
+
 def cmd_train(args):
     distributed.init()
     distributed.share_cores()
+    _check_device(args.device, args.backend or mc.get_backend(), args.command)
     if args.backend:
         mc.set_backend(args.backend)
     config, resumed = _train_config(args)
@@ -584,6 +609,7 @@ def _load(path):
 
 
 def cmd_eval(args):
+    _check_device("cpu", args.backend or mc.get_backend(), args.command)
     if args.backend:
         mc.set_backend(args.backend)
     probabilities, labels, names = [], None, []
@@ -665,7 +691,11 @@ def cmd_summary(args):
         size = args.input or mc.models.input_size(args.name)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    print(mc.summary(model, size, model_name=args.name))
+    try:
+        table = mc.summary(model, size, model_name=args.name)
+    except ValueError as error:     # an input too small for the model, or with other channels
+        raise UsageError(f"{args.name} on a {'x'.join(map(str, size))} input: {error}") from None
+    print(table)
     return 0
 
 
@@ -748,6 +778,9 @@ def _gradcheck_case(args, rng):
     shape = (args.batch_size, args.in_channels, args.height, args.width)
     if layer == "conv2d":
         groups = args.groups
+        if args.in_channels % groups or args.out_channels % groups:
+            raise UsageError(f"--groups {groups} must divide --in-channels {args.in_channels} "
+                             f"and --out-channels {args.out_channels}")
         weight_shape = (args.out_channels, args.in_channels // max(groups, 1), args.kernel_size,
                         args.kernel_size)
         inputs = [("input", tensor(rng.standard_normal(shape))),
@@ -893,7 +926,7 @@ def _add_gradcheck_parser(commands):
 
     sub = layer_parser("cross_entropy", "softmax cross-entropy from logits (F.cross_entropy)")
     sub.add_argument("--classes", type=_positive_int, default=5, help="default 5")
-    sub.add_argument("--label-smoothing", type=float, default=0.0, help="default 0")
+    sub.add_argument("--label-smoothing", type=_fraction, default=0.0, help="default 0")
 
 
 # ====================================================================================== main
@@ -944,7 +977,14 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         with _plain_warnings(args.command):
-            return args.run(args)
+            status = args.run(args)
+        sys.stdout.flush()      # a closed pipe shows here, not at the interpreter's exit
+        return status
+    except BrokenPipeError:
+        # the reader stopped reading (`minicnn models | head -3`): as other Unix tools, end
+        # quietly; stdout goes to /dev/null so that Python's last flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except UsageError as error:
         if distributed.is_initialized() and distributed.world_size() > 1:
             distributed.abort(f"minicnn {args.command}: error: {error}", 2)   # maybe one rank
