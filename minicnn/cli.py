@@ -781,7 +781,7 @@ def _gradcheck_case(args, rng):
         if args.in_channels % groups or args.out_channels % groups:
             raise UsageError(f"--groups {groups} must divide --in-channels {args.in_channels} "
                              f"and --out-channels {args.out_channels}")
-        weight_shape = (args.out_channels, args.in_channels // max(groups, 1), args.kernel_size,
+        weight_shape = (args.out_channels, args.in_channels // groups, args.kernel_size,
                         args.kernel_size)
         inputs = [("input", tensor(rng.standard_normal(shape))),
                   ("weight", tensor(rng.standard_normal(weight_shape)))]

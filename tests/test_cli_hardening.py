@@ -250,3 +250,11 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly():
     err = process.stderr.read().decode()
     assert process.wait(timeout=120) == 1
     assert err == ""
+
+
+def test_a_run_folder_given_as_a_checkpoint_names_the_file_to_pass(trained, capsys):
+    folder = trained.parent
+    status, _, err = run(capsys, "eval", str(folder))
+    assert status == 2
+    assert one_line(err) == (f"minicnn eval: error: checkpoint '{folder}' is a folder, not a "
+                             f"checkpoint file; pass a file in it, such as {folder / 'best.npz'}")

@@ -4,6 +4,8 @@ solutions fail with the hint that names their mistake."""
 
 import ast
 
+import re
+
 import numpy as np
 import pytest
 
@@ -235,7 +237,15 @@ def test_a_file_that_does_not_import_fails_with_its_error(tmp_path, capsys):
     path = _write(tmp_path, "col2im", solution_source("col2im").replace("def col2im(", "def col2im("
                                                                         "cols x_shape, "))
     assert cli.main(["check", path]) == 1
-    assert "does not import: SyntaxError" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert re.fullmatch(r"\S+ does not import: SyntaxError: [^()]+ \(line \d+\)\n", out), out
+    assert out.count("line") == 1
+
+
+def test_checking_a_folder_is_a_usage_error(tmp_path, capsys):
+    assert cli.main(["check", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (f"minicnn check: error: {tmp_path} is a folder, not an "
+                                       "exercise file\n")
 
 
 @pytest.mark.parametrize("name", ["im2col", "col2im"])

@@ -45,11 +45,12 @@ def cmd_check(args):
     from minicnn.teach.checker import exercise_of, load_file
     try:
         module = load_file(args.file)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, IsADirectoryError) as error:
         raise _usage_error(str(error)) from None
     except Exception as error:  # noqa: BLE001  (the student's file may raise anything)
-        line = f" (line {error.lineno})" if isinstance(error, SyntaxError) else ""
-        print(f"{args.file} does not import: {type(error).__name__}: {error}{line}")
+        # a SyntaxError's own text repeats the file name: its message and line say it all
+        detail = f"{error.msg} (line {error.lineno})" if isinstance(error, SyntaxError) else error
+        print(f"{args.file} does not import: {type(error).__name__}: {detail}")
         return 1
     try:
         report = check(exercise_of(args.file, vars(module)), module, seed=args.seed)
