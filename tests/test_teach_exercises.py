@@ -258,3 +258,15 @@ def test_the_data_movement_solutions_equal_the_reference_bit_for_bit(name):
         (expected,) = part.reference(case.values).values()
         got = namespace[name](**part.prepare(case.values))
         np.testing.assert_array_equal(got, expected)
+
+
+def test_a_dir_that_cannot_hold_the_exercise_is_a_usage_error(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert cli.main(["exercise", "start", "im2col", "--dir", str(afile)]) == 2
+    assert capsys.readouterr().err == (f"minicnn exercise: error: --dir {afile} is a file, "
+                                       "not a folder\n")
+    assert cli.main(["exercise", "start", "im2col", "--dir", str(afile / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"minicnn exercise: error: cannot write {afile / 'sub' / 'im2col.py'}: "
+                   "Not a directory\n")
