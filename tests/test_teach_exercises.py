@@ -3,8 +3,11 @@ reference), every skeleton imports and reports 'not implemented', and deliberate
 solutions fail with the hint that names their mistake."""
 
 import ast
-
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -270,3 +273,18 @@ def test_a_dir_that_cannot_hold_the_exercise_is_a_usage_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == (f"minicnn exercise: error: cannot write {afile / 'sub' / 'im2col.py'}: "
                    "Not a directory\n")
+
+
+def test_the_readme_notebook_line_checks_a_solved_namespace(tmp_path):
+    """The README's line for a notebook, in a fresh interpreter after a plain `import minicnn`
+    (a subpackage that minicnn does not import itself must be imported by the line)."""
+    repo = Path(__file__).resolve().parents[1]
+    readme = " ".join((repo / "README.md").read_text(encoding="utf-8").split())
+    line = re.search(r"In a notebook, run the file in a cell and `([^`]+)`", readme).group(1)
+    solved = tmp_path / "conv_backward.py"
+    solved.write_text(solution_source("conv_backward"))
+    done = subprocess.run([sys.executable, "-c", f"import minicnn\nexec(open({str(solved)!r})"
+                           f".read())\n{line}"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(repo)})
+    assert done.returncode == 0, done.stderr
+    assert "PASSED: conv_backward" in done.stdout
