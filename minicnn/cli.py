@@ -524,24 +524,31 @@ def _say(*values, **options):
         print(*values, **options)
 
 
-def _check_device(device, backend, command):
-    """UsageError, before a run folder is made, for a GPU that is not there or a backend that
-    cannot run on ``device``."""
-    if device == "cuda":
+def _check_device(args, runs_ops=True):
+    """UsageError, before any work (a run folder, a model), for a MINICNN_BACKEND that names no
+    backend, a GPU that is not there, or the cuda backend (--backend or MINICNN_BACKEND) for a
+    command that runs ops (``runs_ops``) on the CPU."""
+    try:
+        backend = getattr(args, "backend", None) or mc.get_backend()
+    except ValueError as error:
+        raise UsageError(f"MINICNN_BACKEND: {error}") from None
+    if getattr(args, "device", "cpu") == "cuda":
         from minicnn.backend import cuda
         reason = cuda.unavailable_reason()
         if reason:
             raise UsageError(f"--device cuda: {reason}")
-    elif backend == "cuda":
-        fix = "add --device cuda, or" if command == "train" else "minicnn eval runs on the CPU:"
-        raise UsageError(f"--backend cuda runs on GPU arrays; {fix} choose --backend numpy, c "
-                         "or auto")
+    elif backend == "cuda" and runs_ops:
+        source = "--backend cuda" if getattr(args, "backend", None) else "MINICNN_BACKEND=cuda"
+        fix = ("add --device cuda, or" if args.command == "train"
+               else f"minicnn {args.command} runs on the CPU:")
+        raise UsageError(f"{source} runs on GPU arrays; {fix} choose the backend numpy, c or "
+                         "auto")
 
 
 def cmd_train(args):
     distributed.init()
     distributed.share_cores()
-    _check_device(args.device, args.backend or mc.get_backend(), args.command)
+    _check_device(args)     # here, after init: under MPI a usage error is said once
     if args.backend:
         mc.set_backend(args.backend)
     config, resumed = _train_config(args)
@@ -609,7 +616,6 @@ def _load(path):
 
 
 def cmd_eval(args):
-    _check_device("cpu", args.backend or mc.get_backend(), args.command)
     if args.backend:
         mc.set_backend(args.backend)
     probabilities, labels, names = [], None, []
@@ -930,6 +936,14 @@ def _add_gradcheck_parser(commands):
 
 
 # ====================================================================================== main
+def _runs_ops(args):
+    """Whether the command runs minicnn's ops (on CPU arrays; train checks its --device itself)."""
+    if args.command == "show":
+        return args.picture != "im2col"     # the im2col picture calls the reference alone
+    return args.command in ("eval", "summary", "gradcheck", "check") or bool(
+        getattr(args, "trace", None))
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="minicnn", description="minicnn: convolutional networks from scratch. Run "
@@ -977,6 +991,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         with _plain_warnings(args.command):
+            if args.command != "train":
+                _check_device(args, _runs_ops(args))
             status = args.run(args)
         sys.stdout.flush()      # a closed pipe shows here, not at the interpreter's exit
         return status

@@ -218,6 +218,31 @@ def test_cuda_without_a_gpu_is_one_line_before_any_run_folder(tmp_path, capsys, 
     assert status == 2 and "minicnn eval runs on the CPU" in one_line(err)
 
 
+@pytest.mark.parametrize("value, argv, message", [
+    ("bogus", ["info"], "minicnn info: error: MINICNN_BACKEND: backend must be one of ('numpy', "
+                        "'c', 'cuda', 'auto'), got 'bogus'"),
+    ("cuda", ["gradcheck", "relu"], "minicnn gradcheck: error: MINICNN_BACKEND=cuda runs on GPU "
+                                    "arrays; minicnn gradcheck runs on the CPU: choose the "
+                                    "backend numpy, c or auto"),
+    ("cuda", ["summary", "lenet5"], "minicnn summary: error: MINICNN_BACKEND=cuda runs on GPU"),
+    ("cuda", ["train", *TINY], "minicnn train: error: MINICNN_BACKEND=cuda runs on GPU arrays; "
+                               "add --device cuda, or choose the backend numpy, c or auto"),
+])
+def test_a_bad_minicnn_backend_variable_is_one_line(value, argv, message, capsys, monkeypatch,
+                                                     tmp_path):
+    monkeypatch.setenv("MINICNN_BACKEND", value)
+    monkeypatch.setattr(mc.backend._selected, "name", None, raising=False)   # read it again
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run(capsys, *argv)
+    assert status == 2 and one_line(err).startswith(message)
+
+
+def test_commands_without_ops_ignore_a_cuda_backend(capsys, monkeypatch):
+    monkeypatch.setattr(mc.backend._selected, "name", "cuda", raising=False)
+    for argv in (["models"], ["info"], ["show", "im2col"]):
+        assert run(capsys, *argv)[0] == 0
+
+
 @pytest.mark.parametrize("argv, message", [
     (["summary", "lenet5", "--input", "3x32x32"],
      "lenet5 on a 3x32x32 input: conv2d: groups=1 and weight of shape (6, 1, 5, 5) expect input "
