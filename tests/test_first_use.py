@@ -92,3 +92,10 @@ def test_an_install_ships_every_file_of_the_package(tmp_path):
     tracked = {re.sub(r"^kernels/", "minicnn/_kernels/", name)
                for name in listed.stdout.splitlines()}
     assert tracked - shipped == set()
+
+
+def test_the_lenet_example_names_a_folder_without_the_data_in_one_line(tmp_path):
+    done = python("examples/lenet_fashion_mnist.py", str(tmp_path), "--out",
+                  str(tmp_path / "run"))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"cannot read Fashion-MNIST from {tmp_path}: dataset not found")
