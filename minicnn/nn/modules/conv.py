@@ -6,14 +6,14 @@ import numpy as np
 
 from minicnn.nn import functional as F
 from minicnn.nn import init
-from minicnn.backend.geometry import pair, transpose_output_size
+from minicnn.backend.geometry import padding_for, pair, transpose_output_size
 from minicnn.nn.modules.module import Module, Parameter
 
 
 class _ConvNd(Module):
     """What Conv2d and ConvTranspose2d share: arguments, parameters, initialisation, repr.
-    The layer checks what it needs to build its weight; the functional op checks the rest when
-    the layer runs."""
+    The layer checks what it needs to build its weight, and a padding mode as PyTorch does; the
+    functional op checks the rest when the layer runs."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
                  transposed, output_padding, groups, bias, padding_mode, dtype):
@@ -33,6 +33,9 @@ class _ConvNd(Module):
         self.kernel_size = pair(kernel_size, "kernel_size", op, 1)
         self.stride, self.dilation = pair(stride, "stride", op), pair(dilation, "dilation", op)
         self.padding = padding if isinstance(padding, str) else pair(padding, "padding", op)
+        if isinstance(padding, str):
+            # an unknown mode, or "same" with a stride, is refused here, as PyTorch does
+            padding_for(padding, self.kernel_size, self.stride, self.dilation, op)
         self.transposed = transposed
         self.output_padding = pair(output_padding, "output_padding", op)
         self.groups = groups

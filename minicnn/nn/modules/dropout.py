@@ -1,14 +1,18 @@
 """Dropout layers: Dropout (single elements) and Dropout2d (whole channels)."""
 
+import numbers
+
 from minicnn.nn import functional as F
 from minicnn.nn.modules.module import Module
 
 
 class _DropoutNd(Module):
-    """Stores p (checked by the functional op when the layer runs) and inplace."""
+    """Stores p and inplace; raises ValueError for a p outside [0, 1], as PyTorch does."""
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
         self.p, self.inplace = p, inplace
 
     def extra_repr(self):
