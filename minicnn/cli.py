@@ -237,6 +237,11 @@ def _train_config(args):
         config["model_options"] = _model_options(config)
         if config["schedule"] == "multistep" and not config["milestones"]:
             config["milestones"] = _default_milestones(config["epochs"])
+        if config["data"] == "fashion-mnist-embedded" and config["data_path"]:
+            # else a forgotten --data trains on the shipped subset and ignores the path
+            raise UsageError(f"--data-path {args.data_path} names no dataset: pass --data "
+                             "fashion-mnist, mnist, cifar10 or cifar100 with it (the default "
+                             "fashion-mnist-embedded ships with minicnn)")
         _check_config(config)
         return config, None
     path = args.resume or os.path.join(args.out or _default_out(config_of=given), "last.npz")
@@ -624,7 +629,10 @@ def cmd_eval(args):
         config = _stored_config(state, path)
         if not isinstance(state.get("model"), dict) or not _is_int(state.get("epoch"), 0):
             raise UsageError(f"{path}: the checkpoint lacks its model weights or epoch")
-        if args.data_path:
+        if args.data_path and config["data"] == "fashion-mnist-embedded":
+            _warn(args.command, f"--data-path ignored: {path} was trained on the "
+                                "fashion-mnist-embedded data shipped with minicnn")
+        elif args.data_path:
             config["data_path"] = args.data_path
         else:
             _stored_data_path(config, path, args.command)

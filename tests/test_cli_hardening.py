@@ -283,3 +283,17 @@ def test_a_run_folder_given_as_a_checkpoint_names_the_file_to_pass(trained, caps
     assert status == 2
     assert one_line(err) == (f"minicnn eval: error: checkpoint '{folder}' is a folder, not a "
                              f"checkpoint file; pass a file in it, such as {folder / 'best.npz'}")
+
+
+def test_a_data_path_without_its_dataset_is_refused_or_ignored_aloud(trained, tmp_path, capsys):
+    """A forgotten --data would train on the shipped subset and ignore the path: refused;
+    eval of a run on the shipped subset says it ignores --data-path."""
+    status, _, err = run(capsys, "train", "--data-path", str(tmp_path), *TINY)
+    assert status == 2
+    assert one_line(err) == (f"minicnn train: error: --data-path {tmp_path} names no dataset: "
+                             "pass --data fashion-mnist, mnist, cifar10 or cifar100 with it (the "
+                             "default fashion-mnist-embedded ships with minicnn)")
+    status, out, err = run(capsys, "eval", str(trained), "--data-path", str(tmp_path))
+    assert status == 0 and "200 test images" in out
+    assert one_line(err) == (f"minicnn eval: warning: --data-path ignored: {trained} was trained "
+                             "on the fashion-mnist-embedded data shipped with minicnn")
