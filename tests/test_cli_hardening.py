@@ -256,7 +256,9 @@ def test_commands_without_ops_ignore_a_cuda_backend(capsys, monkeypatch):
     (["train", "--label-smoothing", "1.5"],
      "argument --label-smoothing: expected a number in [0, 1], got '1.5'"),
 ])
-def test_impossible_settings_are_usage_errors_naming_them(argv, message, capsys):
+def test_impossible_settings_are_usage_errors_naming_them(argv, message, capsys, monkeypatch,
+                                                          tmp_path):
+    monkeypatch.chdir(tmp_path)     # a regression would train into runs/ here
     try:
         status = main(argv)
     except SystemExit as exit_:     # argparse's own errors
@@ -285,9 +287,11 @@ def test_a_run_folder_given_as_a_checkpoint_names_the_file_to_pass(trained, caps
                              f"checkpoint file; pass a file in it, such as {folder / 'best.npz'}")
 
 
-def test_a_data_path_without_its_dataset_is_refused_or_ignored_aloud(trained, tmp_path, capsys):
+def test_a_data_path_without_its_dataset_is_refused_or_ignored_aloud(trained, tmp_path, capsys,
+                                                                      monkeypatch):
     """A forgotten --data would train on the shipped subset and ignore the path: refused;
     eval of a run on the shipped subset says it ignores --data-path."""
+    monkeypatch.chdir(tmp_path)     # a regression would train into runs/ here
     status, _, err = run(capsys, "train", "--data-path", str(tmp_path), *TINY)
     assert status == 2
     assert one_line(err) == (f"minicnn train: error: --data-path {tmp_path} names no dataset: "
