@@ -48,7 +48,8 @@ setup(
     # minicnn.backend.cuda finds them in an installed wheel
     packages=find_packages(include=["minicnn", "minicnn.*"]) + ["minicnn._kernels"],
     package_dir={"minicnn._kernels": "kernels"},
-    package_data={"minicnn": ["data/embedded/*"], "minicnn._kernels": ["*.cu", "*.cuh"]},
+    package_data={"minicnn": ["data/embedded/*", "teach/*.json"],
+                  "minicnn._kernels": ["*.cu", "*.cuh"]},
     install_requires=["numpy>=1.22", "cffi>=1.15"],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "matplotlib"],

@@ -38,8 +38,11 @@ def main():
     normalize = transforms.Normalize(MEAN, STD)
     augment = transforms.Compose([transforms.RandomCrop(28, padding=2), normalize])
     if args.folder:
-        train_set = mc.data.FashionMNIST(args.folder, train=True, transform=augment)
-        test_set = mc.data.FashionMNIST(args.folder, train=False, transform=normalize)
+        try:
+            train_set = mc.data.FashionMNIST(args.folder, train=True, transform=augment)
+            test_set = mc.data.FashionMNIST(args.folder, train=False, transform=normalize)
+        except (FileNotFoundError, ValueError) as error:    # no IDX files, or damaged ones
+            sys.exit(f"cannot read Fashion-MNIST from {args.folder}: {error}")
     else:
         train_set = mc.data.embedded_fashion_mnist(train=True, transform=augment)
         test_set = mc.data.embedded_fashion_mnist(train=False, transform=normalize)

@@ -96,6 +96,16 @@ def _non_negative_float(text):
     return value
 
 
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
 def _milestones(text):
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
@@ -189,7 +199,7 @@ def _add_train_parser(commands):
                           "(default: half and three quarters of the epochs)")
     opt.add_argument("--gamma", type=_non_negative_float, help=f"default {default['gamma']}")
     opt.add_argument("--step-size", type=_positive_int, help=f"default {default['step_size']}")
-    opt.add_argument("--label-smoothing", type=_non_negative_float,
+    opt.add_argument("--label-smoothing", type=_fraction,
                      help=f"default {default['label_smoothing']}")
     run = parser.add_argument_group("run")
     run.add_argument("--seed", type=int, help=f"seed of every random choice (default {default['seed']})")
@@ -228,6 +238,11 @@ def _train_config(args):
         config["model_options"] = _model_options(config)
         if config["schedule"] == "multistep" and not config["milestones"]:
             config["milestones"] = _default_milestones(config["epochs"])
+        if config["data"] == "fashion-mnist-embedded" and config["data_path"]:
+            # else a forgotten --data trains on the shipped subset and ignores the path
+            raise UsageError(f"--data-path {args.data_path} names no dataset: pass --data "
+                             "fashion-mnist, mnist, cifar10 or cifar100 with it (the default "
+                             "fashion-mnist-embedded ships with minicnn)")
         _check_config(config)
         return config, None
     path = args.resume or os.path.join(args.out or _default_out(config_of=given), "last.npz")
@@ -515,9 +530,31 @@ def _say(*values, **options):
         print(*values, **options)
 
 
+def _check_device(args, runs_ops=True):
+    """UsageError, before any work (a run folder, a model), for a MINICNN_BACKEND that names no
+    backend, a GPU that is not there, or the cuda backend (--backend or MINICNN_BACKEND) for a
+    command that runs ops (``runs_ops``) on the CPU."""
+    try:
+        backend = getattr(args, "backend", None) or mc.get_backend()
+    except ValueError as error:
+        raise UsageError(f"MINICNN_BACKEND: {error}") from None
+    if getattr(args, "device", "cpu") == "cuda":
+        from minicnn.backend import cuda
+        reason = cuda.unavailable_reason()
+        if reason:
+            raise UsageError(f"--device cuda: {reason}")
+    elif backend == "cuda" and runs_ops:
+        source = "--backend cuda" if getattr(args, "backend", None) else "MINICNN_BACKEND=cuda"
+        fix = ("add --device cuda, or" if args.command == "train"
+               else f"minicnn {args.command} runs on the CPU:")
+        raise UsageError(f"{source} runs on GPU arrays; {fix} choose the backend numpy, c or "
+                         "auto")
+
+
 def cmd_train(args):
     distributed.init()
     distributed.share_cores()
+    _check_device(args)     # here, after init: under MPI a usage error is said once
     if args.backend:
         mc.set_backend(args.backend)
     config, resumed = _train_config(args)
@@ -593,7 +630,10 @@ def cmd_eval(args):
         config = _stored_config(state, path)
         if not isinstance(state.get("model"), dict) or not _is_int(state.get("epoch"), 0):
             raise UsageError(f"{path}: the checkpoint lacks its model weights or epoch")
-        if args.data_path:
+        if args.data_path and config["data"] == "fashion-mnist-embedded":
+            _warn(args.command, f"--data-path ignored: {path} was trained on the "
+                                "fashion-mnist-embedded data shipped with minicnn")
+        elif args.data_path:
             config["data_path"] = args.data_path
         else:
             _stored_data_path(config, path, args.command)
@@ -666,7 +706,11 @@ def cmd_summary(args):
         size = args.input or mc.models.input_size(args.name)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    print(mc.summary(model, size, model_name=args.name))
+    try:
+        table = mc.summary(model, size, model_name=args.name)
+    except ValueError as error:     # an input too small for the model, or with other channels
+        raise UsageError(f"{args.name} on a {'x'.join(map(str, size))} input: {error}") from None
+    print(table)
     return 0
 
 
@@ -749,7 +793,10 @@ def _gradcheck_case(args, rng):
     shape = (args.batch_size, args.in_channels, args.height, args.width)
     if layer == "conv2d":
         groups = args.groups
-        weight_shape = (args.out_channels, args.in_channels // max(groups, 1), args.kernel_size,
+        if args.in_channels % groups or args.out_channels % groups:
+            raise UsageError(f"--groups {groups} must divide --in-channels {args.in_channels} "
+                             f"and --out-channels {args.out_channels}")
+        weight_shape = (args.out_channels, args.in_channels // groups, args.kernel_size,
                         args.kernel_size)
         inputs = [("input", tensor(rng.standard_normal(shape))),
                   ("weight", tensor(rng.standard_normal(weight_shape)))]
@@ -894,10 +941,18 @@ def _add_gradcheck_parser(commands):
 
     sub = layer_parser("cross_entropy", "softmax cross-entropy from logits (F.cross_entropy)")
     sub.add_argument("--classes", type=_positive_int, default=5, help="default 5")
-    sub.add_argument("--label-smoothing", type=float, default=0.0, help="default 0")
+    sub.add_argument("--label-smoothing", type=_fraction, default=0.0, help="default 0")
 
 
 # ====================================================================================== main
+def _runs_ops(args):
+    """Whether the command runs minicnn's ops (on CPU arrays; train checks its --device itself)."""
+    if args.command == "show":
+        return args.picture != "im2col"     # the im2col picture calls the reference alone
+    return args.command in ("eval", "summary", "gradcheck", "check") or bool(
+        getattr(args, "trace", None))
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="minicnn", description="minicnn: convolutional networks from scratch. Run "
@@ -962,7 +1017,16 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         with _plain_warnings(args.command):
-            return args.run(args)
+            if args.command != "train":
+                _check_device(args, _runs_ops(args))
+            status = args.run(args)
+        sys.stdout.flush()      # a closed pipe shows here, not at the interpreter's exit
+        return status
+    except BrokenPipeError:
+        # the reader stopped reading (`minicnn models | head -3`): as other Unix tools, end
+        # quietly; stdout goes to /dev/null so that Python's last flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except UsageError as error:
         if distributed.is_initialized() and distributed.world_size() > 1:
             distributed.abort(f"minicnn {args.command}: error: {error}", 2)   # maybe one rank

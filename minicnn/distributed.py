@@ -127,8 +127,8 @@ def local_world_size():
 
 def share_cores():
     """Give this rank's compute threads its share of the machine's cores: cores // ranks on
-    this machine for the C kernels' OpenMP and, when threadpoolctl is installed, NumPy's BLAS
-    (several ranks each running a thread per core slow each other down; torchrun sets
+    this machine for the C kernels' thread pool and, when threadpoolctl is installed, NumPy's
+    BLAS (several ranks each running a thread per core slow each other down; torchrun sets
     OMP_NUM_THREADS=1 for the same reason). Nothing changes in a world of one, or when
     MINICNN_NUM_THREADS, OMP_NUM_THREADS or OPENBLAS_NUM_THREADS chose the counts. Returns the
     thread count set, or None."""

@@ -2,7 +2,11 @@
 end in one line naming the file (exit status 2), runs are never overwritten, a finished run
 missing files is completed, warnings are one line, and argument errors name the option."""
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +15,8 @@ import minicnn as mc
 from minicnn.cli import main
 from minicnn.utils.checkpoint import load_checkpoint
 from test_cli import TINY, run
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +202,102 @@ def test_readme_counts_the_models_that_minicnn_models_lists():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     count = int(re.search(r"`minicnn models` lists the (\d+) models", readme).group(1))
     assert count == len(mc.models.names())
+
+
+def test_cuda_without_a_gpu_is_one_line_before_any_run_folder(tmp_path, capsys, monkeypatch):
+    from minicnn.backend import cuda
+    monkeypatch.setattr(cuda, "unavailable_reason", lambda: "CuPy is not installed (pip ...)")
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run(capsys, "train", "--device", "cuda", *TINY)
+    assert status == 2
+    assert one_line(err) == "minicnn train: error: --device cuda: CuPy is not installed (pip ...)"
+    status, _, err = run(capsys, "train", "--backend", "cuda", *TINY)
+    assert status == 2 and "--backend cuda runs on GPU arrays; add --device cuda" in one_line(err)
+    assert not (tmp_path / "runs").exists()
+    status, _, err = run(capsys, "eval", "best.npz", "--backend", "cuda")
+    assert status == 2 and "minicnn eval runs on the CPU" in one_line(err)
+
+
+@pytest.mark.parametrize("value, argv, message", [
+    ("bogus", ["info"], "minicnn info: error: MINICNN_BACKEND: backend must be one of ('numpy', "
+                        "'c', 'cuda', 'auto'), got 'bogus'"),
+    ("cuda", ["gradcheck", "relu"], "minicnn gradcheck: error: MINICNN_BACKEND=cuda runs on GPU "
+                                    "arrays; minicnn gradcheck runs on the CPU: choose the "
+                                    "backend numpy, c or auto"),
+    ("cuda", ["summary", "lenet5"], "minicnn summary: error: MINICNN_BACKEND=cuda runs on GPU"),
+    ("cuda", ["train", *TINY], "minicnn train: error: MINICNN_BACKEND=cuda runs on GPU arrays; "
+                               "add --device cuda, or choose the backend numpy, c or auto"),
+])
+def test_a_bad_minicnn_backend_variable_is_one_line(value, argv, message, capsys, monkeypatch,
+                                                     tmp_path):
+    monkeypatch.setenv("MINICNN_BACKEND", value)
+    monkeypatch.setattr(mc.backend._selected, "name", None, raising=False)   # read it again
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run(capsys, *argv)
+    assert status == 2 and one_line(err).startswith(message)
+
+
+def test_commands_without_ops_ignore_a_cuda_backend(capsys, monkeypatch):
+    monkeypatch.setattr(mc.backend._selected, "name", "cuda", raising=False)
+    for argv in (["models"], ["info"], ["show", "im2col"]):
+        assert run(capsys, *argv)[0] == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["summary", "lenet5", "--input", "3x32x32"],
+     "lenet5 on a 3x32x32 input: conv2d: groups=1 and weight of shape (6, 1, 5, 5) expect input "
+     "with 1 channels"),
+    (["summary", "vgg16", "--input", "3x16x16"], "vgg16 on a 3x16x16 input: max_pool2d: input "
+                                                 "of size 1x1 is too small"),
+    (["gradcheck", "conv2d", "--groups", "3", "--in-channels", "2", "--out-channels", "4"],
+     "--groups 3 must divide --in-channels 2 and --out-channels 4"),
+    (["gradcheck", "cross_entropy", "--label-smoothing", "2"],
+     "argument --label-smoothing: expected a number in [0, 1], got '2'"),
+    (["train", "--label-smoothing", "1.5"],
+     "argument --label-smoothing: expected a number in [0, 1], got '1.5'"),
+])
+def test_impossible_settings_are_usage_errors_naming_them(argv, message, capsys, monkeypatch,
+                                                          tmp_path):
+    monkeypatch.chdir(tmp_path)     # a regression would train into runs/ here
+    try:
+        status = main(argv)
+    except SystemExit as exit_:     # argparse's own errors
+        status = exit_.code
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert message in err.strip().splitlines()[-1]
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly():
+    """`minicnn models | head -1`: no BrokenPipeError traceback once head has exited."""
+    process = subprocess.Popen([sys.executable, "-m", "minicnn", "models"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    process.stdout.close()          # the reader is gone before the first line is written
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 1
+    assert err == ""
+
+
+def test_a_run_folder_given_as_a_checkpoint_names_the_file_to_pass(trained, capsys):
+    folder = trained.parent
+    status, _, err = run(capsys, "eval", str(folder))
+    assert status == 2
+    assert one_line(err) == (f"minicnn eval: error: checkpoint '{folder}' is a folder, not a "
+                             f"checkpoint file; pass a file in it, such as {folder / 'best.npz'}")
+
+
+def test_a_data_path_without_its_dataset_is_refused_or_ignored_aloud(trained, tmp_path, capsys,
+                                                                      monkeypatch):
+    """A forgotten --data would train on the shipped subset and ignore the path: refused;
+    eval of a run on the shipped subset says it ignores --data-path."""
+    monkeypatch.chdir(tmp_path)     # a regression would train into runs/ here
+    status, _, err = run(capsys, "train", "--data-path", str(tmp_path), *TINY)
+    assert status == 2
+    assert one_line(err) == (f"minicnn train: error: --data-path {tmp_path} names no dataset: "
+                             "pass --data fashion-mnist, mnist, cifar10 or cifar100 with it (the "
+                             "default fashion-mnist-embedded ships with minicnn)")
+    status, out, err = run(capsys, "eval", str(trained), "--data-path", str(tmp_path))
+    assert status == 0 and "200 test images" in out
+    assert one_line(err) == (f"minicnn eval: warning: --data-path ignored: {trained} was trained "
+                             "on the fashion-mnist-embedded data shipped with minicnn")

@@ -2,6 +2,7 @@
 kernels, and the examples' defaults (run as subprocesses, as a user runs them)."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -99,3 +100,27 @@ def test_visualize_filters_writes_next_to_the_checkpoint_not_into_the_cwd(tmp_pa
     written = sorted(path.name for path in checkpoint.parent.iterdir())
     assert written in (["best-filters.png", "best.npz"], ["best-filters.pgm", "best.npz"])
     assert str(checkpoint.parent / written[0]) in done.stdout
+
+
+def test_an_install_ships_every_file_of_the_package(tmp_path):
+    """What pip copies (build_py: the Python files and the package data) holds every file of
+    minicnn/ and kernels/ that git tracks: `minicnn zoo` once failed after `pip install .`
+    because minicnn/teach/zoo.json was left out."""
+    listed = subprocess.run(["git", "ls-files", "minicnn", "kernels"], cwd=REPO,
+                            capture_output=True, text=True)
+    if listed.returncode != 0 or not listed.stdout:
+        pytest.skip("not a git checkout")
+    done = python("setup.py", "-q", "build_py", "--build-lib", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    shipped = {path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")
+               if path.is_file()}
+    tracked = {re.sub(r"^kernels/", "minicnn/_kernels/", name)
+               for name in listed.stdout.splitlines()}
+    assert tracked - shipped == set()
+
+
+def test_the_lenet_example_names_a_folder_without_the_data_in_one_line(tmp_path):
+    done = python("examples/lenet_fashion_mnist.py", str(tmp_path), "--out",
+                  str(tmp_path / "run"))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"cannot read Fashion-MNIST from {tmp_path}: dataset not found")

@@ -87,8 +87,12 @@ def test_default_classes_and_errors(no_init):
     for bad in (0, 2.5, "10", True):
         with pytest.raises(ValueError, match="num_classes"):
             mc.models.create("resnet20", num_classes=bad)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="^unknown option 'no_such_option'; the options of "
+                                        "resnet20 are num_classes$"):
         mc.models.create("resnet20", no_such_option=1)
+    with pytest.raises(TypeError, match="^unknown option 'aux_logit'; the options of googlenet "
+                                        "are num_classes, aux_logits, init_weights, "):
+        mc.models.create("googlenet", aux_logit=True)
     with pytest.raises(ValueError, match="groups"):
         mc.models.create("alexnet", groups=4)
 

@@ -318,3 +318,18 @@ def test_state_dict_keep_vars_returns_the_parameters_themselves():
     state = model.state_dict(keep_vars=True)
     assert state["0.weight"] is model[0].weight and state["0.weight"].requires_grad
     assert list(model.state_dict(prefix="net.")) == ["net.0.weight", "net.0.bias"]
+
+
+@pytest.mark.parametrize("build", [
+    lambda nn: nn.Dropout(1.5), lambda nn: nn.Dropout(-0.1), lambda nn: nn.Dropout2d(2),
+    lambda nn: nn.Conv2d(3, 4, 3, padding="full"),
+    lambda nn: nn.Conv2d(3, 4, 3, padding="same", stride=2),
+])
+def test_layers_refuse_impossible_settings_when_built_as_torch(build):
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError) as expected:
+        build(torch.nn)
+    with pytest.raises(ValueError) as error:
+        build(nn)
+    if "dropout" in str(expected.value):    # the message is PyTorch's word for word
+        assert str(error.value) == str(expected.value)

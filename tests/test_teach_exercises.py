@@ -3,6 +3,11 @@ reference), every skeleton imports and reports 'not implemented', and deliberate
 solutions fail with the hint that names their mistake."""
 
 import ast
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -235,7 +240,15 @@ def test_a_file_that_does_not_import_fails_with_its_error(tmp_path, capsys):
     path = _write(tmp_path, "col2im", solution_source("col2im").replace("def col2im(", "def col2im("
                                                                         "cols x_shape, "))
     assert cli.main(["check", path]) == 1
-    assert "does not import: SyntaxError" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert re.fullmatch(r"\S+ does not import: SyntaxError: [^()]+ \(line \d+\)\n", out), out
+    assert out.count("line") == 1
+
+
+def test_checking_a_folder_is_a_usage_error(tmp_path, capsys):
+    assert cli.main(["check", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (f"minicnn check: error: {tmp_path} is a folder, not an "
+                                       "exercise file\n")
 
 
 @pytest.mark.parametrize("name", ["im2col", "col2im"])
@@ -248,3 +261,30 @@ def test_the_data_movement_solutions_equal_the_reference_bit_for_bit(name):
         (expected,) = part.reference(case.values).values()
         got = namespace[name](**part.prepare(case.values))
         np.testing.assert_array_equal(got, expected)
+
+
+def test_a_dir_that_cannot_hold_the_exercise_is_a_usage_error(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert cli.main(["exercise", "start", "im2col", "--dir", str(afile)]) == 2
+    assert capsys.readouterr().err == (f"minicnn exercise: error: --dir {afile} is a file, "
+                                       "not a folder\n")
+    assert cli.main(["exercise", "start", "im2col", "--dir", str(afile / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"minicnn exercise: error: cannot write {afile / 'sub' / 'im2col.py'}: "
+                   "Not a directory\n")
+
+
+def test_the_readme_notebook_line_checks_a_solved_namespace(tmp_path):
+    """The README's line for a notebook, in a fresh interpreter after a plain `import minicnn`
+    (a subpackage that minicnn does not import itself must be imported by the line)."""
+    repo = Path(__file__).resolve().parents[1]
+    readme = " ".join((repo / "README.md").read_text(encoding="utf-8").split())
+    line = re.search(r"In a notebook, run the file in a cell and `([^`]+)`", readme).group(1)
+    solved = tmp_path / "conv_backward.py"
+    solved.write_text(solution_source("conv_backward"))
+    done = subprocess.run([sys.executable, "-c", f"import minicnn\nexec(open({str(solved)!r})"
+                           f".read())\n{line}"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(repo)})
+    assert done.returncode == 0, done.stderr
+    assert "PASSED: conv_backward" in done.stdout

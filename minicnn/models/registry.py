@@ -2,6 +2,7 @@
 classes and its natural input size, so ``minicnn.models.create(name)`` and the ``minicnn``
 command can build it without knowing its family."""
 
+import inspect
 import numbers
 from collections import OrderedDict, namedtuple
 
@@ -34,13 +35,19 @@ def create(name, num_classes=None, **options):
     """A new, freshly initialised model: ``create("resnet20")``, ``create("vgg16_bn",
     num_classes=10)``, ``create("googlenet", aux_logits=True)``. ``num_classes`` defaults to
     1000 for ImageNet models and 10 for CIFAR and MNIST models; the other options are the
-    builder's (torchvision's names where torchvision has the model)."""
+    builder's (torchvision's names where torchvision has the model). Raises ValueError for an
+    unknown model or a bad num_classes, TypeError for an option the model does not have."""
     entry = _entry(name)
     if num_classes is None:
         num_classes = entry.num_classes
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) \
             or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    known = list(inspect.signature(entry.builder).parameters)
+    unknown = [option for option in options if option not in known]
+    if unknown:
+        raise TypeError(f"unknown option {unknown[0]!r}; the options of {entry.name} are "
+                        f"{', '.join(known)}")
     return entry.builder(num_classes=int(num_classes), **options)
 
 

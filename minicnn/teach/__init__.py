@@ -27,8 +27,8 @@ def check(name, namespace, seed=0):
 
 def check_file(path, seed=0):
     """Import a student's exercise file and check it (the exercise is the file's ``EXERCISE``
-    constant, else its name). Raises FileNotFoundError, ValueError (unknown exercise) and
-    whatever importing the file raises."""
+    constant, else its name). Raises FileNotFoundError, IsADirectoryError (a folder),
+    ValueError (unknown exercise) and whatever importing the file raises."""
     from minicnn.teach.checker import exercise_of, load_file
     module = load_file(path)
     return check(exercise_of(path, vars(module)), module, seed)

@@ -357,6 +357,8 @@ def load_file(path):
     """Import a student's exercise file as a module; while it loads, its folder comes first on
     the import path, so it can import the student's other exercises (``from im2col import
     im2col``)."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a folder, not an exercise file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
     name = os.path.splitext(os.path.basename(path))[0]

@@ -31,8 +31,13 @@ def cmd_exercise_start(args):
     path = os.path.join(args.dir, f"{args.name}.py")
     if os.path.exists(path) and not args.force:
         raise _usage_error(f"{path} exists (your work?); pass --force to overwrite it")
-    os.makedirs(args.dir, exist_ok=True)
-    atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+    if os.path.exists(args.dir) and not os.path.isdir(args.dir):
+        raise _usage_error(f"--dir {args.dir} is a file, not a folder")
+    try:
+        os.makedirs(args.dir, exist_ok=True)
+        atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+    except OSError as error:        # a --dir that cannot be made or written to
+        raise _usage_error(f"cannot write {path}: {error.strerror or error}") from None
     kind = "solution" if args.solution else "exercise"
     print(f"wrote the {kind} {path}")
     if not args.solution:
@@ -45,11 +50,12 @@ def cmd_check(args):
     from minicnn.teach.checker import exercise_of, load_file
     try:
         module = load_file(args.file)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, IsADirectoryError) as error:
         raise _usage_error(str(error)) from None
     except Exception as error:  # noqa: BLE001  (the student's file may raise anything)
-        line = f" (line {error.lineno})" if isinstance(error, SyntaxError) else ""
-        print(f"{args.file} does not import: {type(error).__name__}: {error}{line}")
+        # a SyntaxError's own text repeats the file name: its message and line say it all
+        detail = f"{error.msg} (line {error.lineno})" if isinstance(error, SyntaxError) else error
+        print(f"{args.file} does not import: {type(error).__name__}: {detail}")
         return 1
     try:
         report = check(exercise_of(args.file, vars(module)), module, seed=args.seed)

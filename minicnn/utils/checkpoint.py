@@ -184,8 +184,13 @@ def save_checkpoint(path, state):
 def load_checkpoint(path):
     """Read a checkpoint written by ``save_checkpoint``. Never unpickles: raises CheckpointError
     (naming ``path``) for a file that is not a well-formed checkpoint or that holds an object
-    array, FileNotFoundError when there is no file."""
+    array, FileNotFoundError when there is no file, IsADirectoryError for a folder."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        inside = [name for name in ("best.npz", "last.npz")
+                  if os.path.isfile(os.path.join(path, name))]
+        hint = f"; pass a file in it, such as {os.path.join(path, inside[0])}" if inside else ""
+        raise IsADirectoryError(f"checkpoint {path!r} is a folder, not a checkpoint file{hint}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path!r} does not exist")
     try:
