@@ -190,7 +190,7 @@ class Tensor:
         if self.dtype not in (np.float32, np.int64, np.bool_):
             extras.append(f"dtype={self.dtype}")
         if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{type(self.grad_fn).__name__}Backward>")
+            extras.append(f"grad_fn=<{type(self.grad_fn).__name__}Backward0>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + ", ".join([body] + extras) + ")"
@@ -412,6 +412,9 @@ class Function:
     forward unchanged and get no gradient; ``self.needs_grad[i]`` says which inputs want one.
     ``self.kernels`` is the kernel set the op runs on (see ``kernels``).
     """
+
+    def __repr__(self):     # PyTorch's name for the node: <MulBackward0 object at 0x...>
+        return f"<{type(self).__name__}Backward0 object at {id(self):#x}>"
 
     def __init__(self):
         self.inputs = ()

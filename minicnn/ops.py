@@ -119,7 +119,8 @@ class Elementwise(Function):
     holds xp and the saved a, b, y) and ``saves``: which of a, b, y backward needs."""
 
     def forward(self, *inputs):
-        y = self.f(get_array_module(inputs[0]), *inputs)
+        with np.errstate(all="ignore"):     # log(0) = -inf, 1/0 = inf, ... silently, as PyTorch
+            y = self.f(get_array_module(inputs[0]), *inputs)
         self.shapes = [x.shape for x in inputs]
         self.save_for_backward(*[dict(zip("ab", inputs), y=y)[name] for name in self.saves])
         return y
@@ -129,7 +130,7 @@ class Elementwise(Function):
         # axes that broadcasting stretched (sum_to_shape): a gradient has its input's shape.
         # 0 * inf and the like are the tables' business, so NumPy's warnings are off.
         s = SimpleNamespace(xp=get_array_module(grad), **dict(zip(self.saves, self.saved)))
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(all="ignore"):
             return tuple(sum_to_shape(derivative(grad, s), shape) if needed else None
                          for derivative, shape, needed
                          in zip(self.derivatives, self.shapes, self.needs_grad))
@@ -337,7 +338,8 @@ class MaxAlongDim(Function):
         return grad, None, None, None
 
 
-MaxResult = namedtuple("MaxResult", ["values", "indices"])
+MaxResult = namedtuple("max", ["values", "indices"])      # PyTorch's torch.return_types.max
+MinResult = namedtuple("min", ["values", "indices"])
 
 
 # ----- shape ops ----------------------------------------------------------------------------
@@ -465,7 +467,8 @@ def _max(a, dim, keepdim, take_min):
     dim = _wrap_dim(dim, a.ndim)
     if a.ndim == 0:     # a 0-d tensor is its own max, at index 0, as a 1-element vector's
         a, keepdim = reshape(a, 1), False
-    return MaxResult(*MaxAlongDim.apply(a, dim, bool(keepdim), take_min))
+    return (MinResult if take_min else MaxResult)(*MaxAlongDim.apply(a, dim, bool(keepdim),
+                                                                      take_min))
 
 
 def max(a, dim=None, keepdim=False):

@@ -1,6 +1,8 @@
 """Values at the edges (infinite logits, NaN in a max, near-constant batch-norm channels, views of
 non-contiguous tensors), each pinned to the value PyTorch 2.13 gives, on every kernel set."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -105,3 +107,23 @@ def test_view_of_a_non_contiguous_tensor_raises_as_pytorch():
     assert t.view(4, 3).shape == (4, 3)               # the same shape is always a view
     contiguous = mc.tensor(np.arange(12.0)).view(3, 4)
     assert contiguous.view(2, 6).shape == (2, 6)
+
+
+def test_elementwise_ops_are_silent_at_poles_as_pytorch():
+    x = mc.tensor(np.array([0.0, 1.0]), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # NumPy's RuntimeWarning would raise
+        y = x.log()
+        y.sum().backward()
+        ratio = mc.tensor(np.array([1.0, 0.0])) / mc.tensor(np.array([0.0, 0.0]))
+    assert y.tolist() == [-inf, 0.0] and x.grad.tolist() == [inf, 1.0]
+    assert ratio.numpy()[0] == inf and np.isnan(ratio.numpy()[1])
+
+
+def test_grad_fn_and_min_max_results_are_named_as_pytorch():
+    y = mc.tensor(np.array([1.0, 2.0]), requires_grad=True) * 2
+    assert repr(y).endswith("grad_fn=<MulBackward0>)")
+    assert repr(y.grad_fn).startswith("<MulBackward0 object at 0x")
+    rows = mc.tensor(np.array([[1.0, 2.0]]))
+    assert type(rows.min(dim=1)).__name__ == "min" and type(rows.max(dim=1)).__name__ == "max"
+    assert rows.min(dim=1).indices.tolist() == [0] and rows.max(dim=1).values.tolist() == [2.0]
