@@ -150,12 +150,16 @@ struct NAME(conv_job) {
     real *workspace;       /* per worker, worker_stride elements apart */
     size_t worker_stride;
     real *partials;        /* weight gradient: per (group, chunk) */
+    int64_t *offsets;      /* forward in place: per row (c, i, j), see forward_in_place_item */
+    int64_t Hp, Wp, Wv, Pv;
     _Atomic int64_t *chunks_done;
 };
 
 struct NAME(conv_product) {
     const struct NAME(conv_job) *job;
     int64_t group;
+    int64_t image;        /* forward in place: the image, and its channels padded */
+    const real *padded;
 };
 
 /* B = im2col(x_g): rows (c, i, j), columns q */
@@ -233,6 +237,99 @@ static void NAME(forward_item)(void *context, int64_t item, int worker) {
                    j0, j1, 0, product.k, 0, job->workspace + worker * job->worker_stride);
 }
 
+/* Forward in place (stride 1): one image of the group, its channels copied once with their
+ * padding into (C/G, Hp, Wp) = (C/G, H + 2 ph, W + 2 pw). Then row (c, i, j) of im2col at output
+ * (oy, ox) is padded[c, oy + i dh, ox + j dw]: along ox, a contiguous stretch of padded memory
+ * at offsets[(c, i, j)] + oy Wp + ox, so the micro-kernel reads B's rows where they lie and
+ * nothing is packed. Columns run over output rows of Wv: ow when panels of NR tile a row
+ * exactly, else Wp (columns past ow are computed and dropped, and a panel runs on into the
+ * next row); an image's columns are rounded up to whole panels (Pv). */
+static void NAME(in_place_rows)(const struct gemm_product *product, int64_t p0, int64_t kc,
+                                int64_t j, const void **rows) {
+    const struct NAME(conv_product) *cp = product->context;
+    const struct NAME(conv_job) *job = cp->job;
+    const real *start = cp->padded + j / job->Wv * job->Wp + j % job->Wv;
+    for (int64_t p = 0; p < kc; p++) rows[p] = start + job->offsets[p0 + p];
+}
+
+static void *NAME(in_place_tile)(const struct gemm_product *product, int64_t i, int64_t j,
+                                 int64_t *rs) {
+    const struct NAME(conv_product) *cp = product->context;
+    const struct conv_geometry *g = &cp->job->g;
+    /* with Wv = ow, column j is pixel j of the image; else a panel may hold dropped columns */
+    if (cp->job->Wv != g->ow || j + cp->job->kernel->nr > g->P) return NULL;
+    *rs = g->P;
+    return cp->job->y + (cp->image * g->F + cp->group * g->Fg + i) * g->P + j;
+}
+
+static void NAME(in_place_update)(const struct gemm_product *product, int64_t i, int64_t j,
+                                  int mr, int nr, const void *ab, int64_t rs_ab,
+                                  int accumulate) {
+    const struct NAME(conv_product) *cp = product->context;
+    const struct conv_geometry *g = &cp->job->g;
+    const int64_t Wv = cp->job->Wv;
+    real *y = cp->job->y + (cp->image * g->F + cp->group * g->Fg + i) * g->P;
+    for (int t = 0; t < nr;) {  /* a stretch of one output row at a time */
+        const int64_t oy = (j + t) / Wv, ox = (j + t) % Wv;
+        const int length = Wv - ox < nr - t ? (int)(Wv - ox) : nr - t;
+        if (oy >= g->oh) break;
+        for (int64_t u = 0; ox + u < g->ow && u < length; u++) {
+            for (int r = 0; r < mr; r++) {
+                real *out = y + r * g->P + oy * g->ow + ox + u;
+                const real value = ((const real *)ab)[r * rs_ab + t + u];
+                *out = accumulate ? *out + value : value;
+            }
+        }
+        t += length;
+    }
+}
+
+static void NAME(forward_in_place_item)(void *context, int64_t item, int worker) {
+    const struct NAME(conv_job) *job = context;
+    const struct conv_geometry *g = &job->g;
+    const int64_t group = item / g->N, n = item % g->N, plane = job->Hp * job->Wp;
+    real *padded = job->workspace + worker * job->worker_stride;
+    memset(padded, 0, job->worker_stride * sizeof(real));
+    for (int64_t c = 0; c < g->Cg; c++) {
+        const real *from = job->x + (n * g->C + group * g->Cg + c) * g->H * g->W;
+        for (int64_t h = 0; h < g->H; h++) {
+            memcpy(padded + c * plane + (h + g->ph) * job->Wp + g->pw, from + h * g->W,
+                   (size_t)g->W * sizeof(real));
+        }
+    }
+    const struct NAME(conv_product) cp = {job, group, n, padded};
+    const struct gemm_product product = {g->Fg, job->Pv, g->Cg * g->taps, NULL,
+                                         NAME(in_place_tile), NAME(in_place_update), &cp,
+                                         NAME(in_place_rows)};
+    NAME(gemm_run)(&product, job->kernel, job->packed_a + group * job->group_stride, 0, g->Fg,
+                   0, job->Pv, 0, product.k, 0, NULL);
+}
+
+/* Sets up the forward in place when it applies: stride 1, at most 1/8 of the columns computed
+ * and dropped, and a padded image of modest size; returns 0 (pack im2col instead) otherwise. */
+static int NAME(forward_in_place)(struct NAME(conv_job) *job) {
+    const struct conv_geometry *g = &job->g;
+    const int nr = job->kernel->nr;
+    if (g->sh != 1 || g->sw != 1 || g->H + 2 * g->ph > 4096 || g->W + 2 * g->pw > 4096)
+        return 0;
+    job->Hp = g->H + 2 * g->ph;
+    job->Wp = g->W + 2 * g->pw;
+    job->Wv = g->ow % nr == 0 ? g->ow : job->Wp;
+    job->Pv = round_up(g->oh * job->Wv, nr);
+    const int64_t slack = (g->kw - 1) * g->dw + nr;
+    if (job->Pv * 8 > g->P * 9 || g->Cg * job->Hp * job->Wp > ((int64_t)1 << 22) || slack > 4096)
+        return 0;
+    job->worker_stride = (size_t)(g->Cg * job->Hp * job->Wp + slack);
+    const int64_t K = g->Cg * g->taps;
+    job->offsets = malloc((size_t)K * sizeof(*job->offsets));
+    if (job->offsets == NULL) return 0;
+    for (int64_t row = 0; row < K; row++) {
+        const int64_t c = row / g->taps, i = row / g->kw % g->kh, j = row % g->kw;
+        job->offsets[row] = (c * job->Hp + i * g->dh) * job->Wp + j * g->dw;
+    }
+    return 1;
+}
+
 /* the packed weights of every group, as A (rows f, columns (c, i, j)) or transposed */
 static real *NAME(pack_weights)(const struct conv_geometry *g, const real *weight,
                                 const struct gemm_kernel *kernel, int transposed,
@@ -266,11 +363,21 @@ int NAME(conv2d_forward)(const real *x, const real *weight, real *y, int64_t N, 
     job.kernel = NAME(gemm_kernel)();
     job.x = x;
     job.y = y;
+    real *packed = NAME(pack_weights)(&job.g, weight, job.kernel, 0, &job.group_stride);
+    job.packed_a = packed;
+    if (packed != NULL && NAME(forward_in_place)(&job)) {  /* items (group, image) */
+        const int threads = minicnn_pool_threads(groups * N);
+        job.workspace = malloc((size_t)threads * job.worker_stride * sizeof(real));
+        if (job.workspace != NULL)
+            minicnn_parallel_for(groups * N, threads, NAME(forward_in_place_item), &job);
+        free(packed);
+        free(job.offsets);
+        free(job.workspace);
+        return job.workspace == NULL ? MINICNN_OUT_OF_MEMORY : MINICNN_OK;
+    }
     job.blocks = (N * job.g.P + job.kernel->nc - 1) / job.kernel->nc;
     const int threads = minicnn_pool_threads(groups * job.blocks);
-    real *packed = NAME(pack_weights)(&job.g, weight, job.kernel, 0, &job.group_stride);
     struct im2col_row *rows = im2col_rows(&job.g);
-    job.packed_a = packed;
     job.rows = rows;
     if (packed != NULL && rows != NULL && NAME(conv_workspace)(&job, threads))
         minicnn_parallel_for(groups * job.blocks, threads, NAME(forward_item), &job);
