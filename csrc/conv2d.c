@@ -151,7 +151,7 @@ struct NAME(conv_job) {
     size_t worker_stride;
     real *partials;        /* weight gradient: per (group, chunk) */
     int64_t *offsets;      /* forward in place: per row (c, i, j), see forward_in_place_item */
-    int64_t Hp, Wp, Wv, Pv;
+    int64_t Hp, Wp, Wv, Pv, vector_stride;
     _Atomic int64_t *chunks_done;
 };
 
@@ -241,9 +241,10 @@ static void NAME(forward_item)(void *context, int64_t item, int worker) {
  * padding into (C/G, Hp, Wp) = (C/G, H + 2 ph, W + 2 pw). Then row (c, i, j) of im2col at output
  * (oy, ox) is padded[c, oy + i dh, ox + j dw]: along ox, a contiguous stretch of padded memory
  * at offsets[(c, i, j)] + oy Wp + ox, so the micro-kernel reads B's rows where they lie and
- * nothing is packed. Columns run over output rows of Wv: ow when panels of NR tile a row
- * exactly, else Wp (columns past ow are computed and dropped, and a panel runs on into the
- * next row); an image's columns are rounded up to whole panels (Pv). */
+ * nothing is packed. Columns run over output rows of Wv: ow when a panel's vectors each fall
+ * in one output row (panels of NR tile a row, or a vector is a whole row and the vectors of a
+ * panel are rows Wp apart), else Wp (columns past ow are computed and dropped, and a panel
+ * runs on into the next row); an image's columns are rounded up to whole panels (Pv). */
 static void NAME(in_place_rows)(const struct gemm_product *product, int64_t p0, int64_t kc,
                                 int64_t j, const void **rows) {
     const struct NAME(conv_product) *cp = product->context;
@@ -300,7 +301,7 @@ static void NAME(forward_in_place_item)(void *context, int64_t item, int worker)
     const struct NAME(conv_product) cp = {job, group, n, padded};
     const struct gemm_product product = {g->Fg, job->Pv, g->Cg * g->taps, NULL,
                                          NAME(in_place_tile), NAME(in_place_update), &cp,
-                                         NAME(in_place_rows)};
+                                         NAME(in_place_rows), job->vector_stride};
     NAME(gemm_run)(&product, job->kernel, job->packed_a + group * job->group_stride, 0, g->Fg,
                    0, job->Pv, 0, product.k, 0, NULL);
 }
@@ -312,12 +313,15 @@ static int NAME(forward_in_place)(struct NAME(conv_job) *job) {
     const int nr = job->kernel->nr;
     if (g->sh != 1 || g->sw != 1 || g->H + 2 * g->ph > 4096 || g->W + 2 * g->pw > 4096)
         return 0;
+    const int lanes = job->kernel->lanes;
     job->Hp = g->H + 2 * g->ph;
     job->Wp = g->W + 2 * g->pw;
-    job->Wv = g->ow % nr == 0 ? g->ow : job->Wp;
+    job->Wv = g->ow % nr == 0 || g->ow == lanes ? g->ow : job->Wp;
+    job->vector_stride = g->ow % nr != 0 && g->ow == lanes ? job->Wp : lanes;
     job->Pv = round_up(g->oh * job->Wv, nr);
-    const int64_t slack = (g->kw - 1) * g->dw + nr;
-    if (job->Pv * 8 > g->P * 9 || g->Cg * job->Hp * job->Wp > ((int64_t)1 << 22) || slack > 4096)
+    /* reads past the last channel: a panel's last vectors, up to nr / lanes rows on */
+    const int64_t slack = (g->kw - 1) * g->dw + nr + nr / lanes * job->Wp;
+    if (job->Pv * 8 > g->P * 9 || g->Cg * job->Hp * job->Wp > ((int64_t)1 << 22) || slack > 16384)
         return 0;
     job->worker_stride = (size_t)(g->Cg * job->Hp * job->Wp + slack);
     const int64_t K = g->Cg * g->taps;

@@ -39,20 +39,23 @@
 #include <immintrin.h>
 
 /* one vector micro-kernel: MR rows x NV vectors of `lanes` elements; B_ROW(p) is where B's
- * row p starts: in the packed panel, or at the p-th of the row pointers pb holds */
-#define GEMM_MICRO_KERNEL_B(name, B_ROW, isa, real_t, vec, lanes, MR, NV, zero, load, store, \
+ * row p starts: in the packed panel, or at the p-th of the row pointers pb holds, and
+ * B_VECTORS the distance between its NV vectors (packed: lanes; in place: vs) */
+#define GEMM_MICRO_KERNEL_B(name, B_ROW, B_VECTORS, isa, real_t, vec, lanes, MR, NV, zero, load, store, \
                             fmadd, add, broadcast) \
     __attribute__((target(isa))) static void name(int64_t kc, const void *pa, const void *pb, \
-                                                  void *pc, int64_t rs, int accumulate) { \
+                                                  int64_t vs, void *pc, int64_t rs, \
+                                                  int accumulate) { \
         const real_t *a = pa; \
         real_t *c = pc; \
+        const int64_t b_vectors = B_VECTORS(lanes, vs); \
         vec acc[MR][NV]; \
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) \
             _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[r][v] = zero(); \
         for (int64_t p = 0; p < kc; p++, a += MR) { \
             const real_t *b = B_ROW(real_t, p, NV * lanes); \
             vec bv[NV]; \
-            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) bv[v] = load(b + v * lanes); \
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) bv[v] = load(b + v * b_vectors); \
             _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) { \
                 const vec ar = broadcast(a[r]); \
                 _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) \
@@ -68,9 +71,11 @@
     }
 #define GEMM_PACKED_ROW(real_t, p, step) ((const real_t *)pb + (p) * (step))
 #define GEMM_POINTED_ROW(real_t, p, step) (((const real_t *const *)pb)[p])
+#define GEMM_PACKED_VECTORS(lanes, vs) (lanes)
+#define GEMM_POINTED_VECTORS(lanes, vs) (vs)
 #define GEMM_MICRO_KERNEL(name, rows_name, ...) \
-    GEMM_MICRO_KERNEL_B(name, GEMM_PACKED_ROW, __VA_ARGS__) \
-    GEMM_MICRO_KERNEL_B(rows_name, GEMM_POINTED_ROW, __VA_ARGS__)
+    GEMM_MICRO_KERNEL_B(name, GEMM_PACKED_ROW, GEMM_PACKED_VECTORS, __VA_ARGS__) \
+    GEMM_MICRO_KERNEL_B(rows_name, GEMM_POINTED_ROW, GEMM_POINTED_VECTORS, __VA_ARGS__)
 
 GEMM_MICRO_KERNEL(micro_avx2_f32, micro_avx2_rows_f32, "avx2,fma", float, __m256, 8, 6, 2,
                   _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps,
@@ -201,25 +206,27 @@ static inline void NAME(micro_portable_b)(int64_t kc, const void *pa, const void
     }
 }
 
-static void NAME(micro_portable)(int64_t kc, const void *pa, const void *pb, void *pc,
-                                 int64_t rs, int accumulate) {
+static void NAME(micro_portable)(int64_t kc, const void *pa, const void *pb, int64_t vs,
+                                 void *pc, int64_t rs, int accumulate) {
+    (void)vs;  /* one vector: the whole row */
     NAME(micro_portable_b)(kc, pa, pb, pc, rs, accumulate, 0);
 }
 
-static void NAME(micro_portable_rows)(int64_t kc, const void *pa, const void *pb, void *pc,
-                                      int64_t rs, int accumulate) {
+static void NAME(micro_portable_rows)(int64_t kc, const void *pa, const void *pb, int64_t vs,
+                                      void *pc, int64_t rs, int accumulate) {
+    (void)vs;
     NAME(micro_portable_b)(kc, pa, pb, pc, rs, accumulate, 1);
 }
 
 const struct gemm_kernel *NAME(gemm_kernel)(void) {
     static const struct gemm_kernel kernels[] = {
-        {"portable", PORTABLE_MR, PORTABLE_NR, 256, 1024 / sizeof(real), NAME(micro_portable),
-         NAME(micro_portable_rows)},
+        {"portable", PORTABLE_MR, PORTABLE_NR, PORTABLE_NR, 256, 1024 / sizeof(real),
+         NAME(micro_portable), NAME(micro_portable_rows)},
 #ifdef GEMM_X86
-        {"avx2", 6, 64 / (int)sizeof(real), 256, 1024 / sizeof(real), NAME(micro_avx2),
-         NAME(micro_avx2_rows)},
-        {"avx512", 8, 128 / (int)sizeof(real), 256 * 4 / sizeof(real), 1024 / sizeof(real),
-         NAME(micro_avx512), NAME(micro_avx512_rows)},
+        {"avx2", 6, 64 / (int)sizeof(real), 32 / (int)sizeof(real), 256, 1024 / sizeof(real),
+         NAME(micro_avx2), NAME(micro_avx2_rows)},
+        {"avx512", 8, 128 / (int)sizeof(real), 64 / (int)sizeof(real), 256 * 4 / sizeof(real),
+         1024 / sizeof(real), NAME(micro_avx512), NAME(micro_avx512_rows)},
 #endif
     };
     return &kernels[gemm_isa()];
@@ -301,11 +308,13 @@ void NAME(gemm_run)(const struct gemm_product *product, const struct gemm_kernel
             for (int64_t jr = 0; jr < nc; jr += nr) {
                 const int columns = nc - jr < nr ? (int)(nc - jr) : nr;
                 const void *b_panel = b_rows;
-                void (*micro)(int64_t, const void *, const void *, void *, int64_t, int)
+                void (*micro)(int64_t, const void *, const void *, int64_t, void *, int64_t, int)
                     = kernel->run_rows;
+                int64_t vs = product->b_vector_stride;
                 if (product->pack_b != NULL) {
                     b_panel = packed_b + jr * kc;
                     micro = kernel->run;
+                    vs = kernel->lanes;
                 } else {  /* B in place: its rows' addresses */
                     product->b_rows(product, pc, kc, jc + jr, b_rows);
                 }
@@ -315,16 +324,16 @@ void NAME(gemm_run)(const struct gemm_product *product, const struct gemm_kernel
                     int64_t rs;
                     real *c = columns == nr ? product->tile(product, ir, jc + jr, &rs) : NULL;
                     if (c != NULL && rows == mr) {
-                        micro(kc, a_panel, b_panel, c, rs, add);
+                        micro(kc, a_panel, b_panel, vs, c, rs, add);
                     } else if (c != NULL) {  /* the last rows of C: row by row, contiguous */
-                        micro(kc, a_panel, b_panel, ab, nr, 0);
+                        micro(kc, a_panel, b_panel, vs, ab, nr, 0);
                         for (int r = 0; r < rows; r++) {
                             real *out = c + r * rs;
                             const real *in = ab + r * nr;
                             for (int t = 0; t < nr; t++) out[t] = add ? out[t] + in[t] : in[t];
                         }
                     } else {
-                        micro(kc, a_panel, b_panel, ab, nr, 0);
+                        micro(kc, a_panel, b_panel, vs, ab, nr, 0);
                         product->update(product, ir, jc + jr, rows, columns, ab, nr, add);
                     }
                 }

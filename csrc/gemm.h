@@ -15,15 +15,17 @@
 #define GEMM_MAX_KC 256
 
 /* a register-blocked micro-kernel: c (MR x NR, rows rs apart) = or += a @ b over kc steps,
- * a packed as kc columns of MR, b as kc rows of NR: packed one after another (run), or each
- * where the p-th of kc row pointers points (run_rows: B read in place, see gemm_run_rows) */
+ * a packed as kc columns of MR, b as kc rows of NR, each row NR / lanes vectors `vs` elements
+ * apart: rows packed one after another (run, vs = lanes), or each where the p-th of kc row
+ * pointers points (run_rows: B read in place, see gemm_product.b_rows) */
 struct gemm_kernel {
     const char *name;
-    int mr, nr;
+    int mr, nr, lanes;
     int64_t kc, nc;  /* cache blocks: k steps of a packed panel, columns of a packed B block */
-    void (*run)(int64_t kc, const void *a, const void *b, void *c, int64_t rs, int accumulate);
-    void (*run_rows)(int64_t kc, const void *a, const void *b_rows, void *c, int64_t rs,
-                     int accumulate);
+    void (*run)(int64_t kc, const void *a, const void *b, int64_t vs, void *c, int64_t rs,
+                int accumulate);
+    void (*run_rows)(int64_t kc, const void *a, const void *b_rows, int64_t vs, void *c,
+                     int64_t rs, int accumulate);
 };
 
 struct gemm_product {
@@ -38,10 +40,11 @@ struct gemm_product {
     void (*update)(const struct gemm_product *product, int64_t i, int64_t j, int mr, int nr,
                    const void *ab, int64_t rs_ab, int accumulate);
     const void *context;
-    /* when pack_b is NULL, B read in place: rows[p] = where B[p0 + p, j .. j + nr) lies
-     * (nr readable elements; columns past n are computed and dropped) */
+    /* when pack_b is NULL, B read in place: rows[p] = where B[p0 + p, j .. j + nr) starts,
+     * its nr / lanes vectors b_vector_stride apart (columns past n computed and dropped) */
     void (*b_rows)(const struct gemm_product *product, int64_t p0, int64_t kc, int64_t j,
                    const void **rows);
+    int64_t b_vector_stride;  /* the distance between a row's vectors there */
 };
 
 /* the micro-kernel the CPU runs for float32 / float64 (see minicnn_set_gemm_kernel) */
