@@ -130,9 +130,9 @@ GEMM_DOT_KERNEL(dot_avx2_f32, "avx2,fma", float, __m256, 8, 3, 4, _mm256_setzero
                 _mm256_loadu_ps, _mm256_fmadd_ps, sum_avx2_f32)
 GEMM_DOT_KERNEL(dot_avx2_f64, "avx2,fma", double, __m256d, 4, 3, 4, _mm256_setzero_pd,
                 _mm256_loadu_pd, _mm256_fmadd_pd, sum_avx2_f64)
-GEMM_DOT_KERNEL(dot_avx512_f32, "avx512f", float, __m512, 16, 4, 4, _mm512_setzero_ps,
+GEMM_DOT_KERNEL(dot_avx512_f32, "avx512f", float, __m512, 16, 4, 6, _mm512_setzero_ps,
                 _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_reduce_add_ps)
-GEMM_DOT_KERNEL(dot_avx512_f64, "avx512f", double, __m512d, 8, 4, 4, _mm512_setzero_pd,
+GEMM_DOT_KERNEL(dot_avx512_f64, "avx512f", double, __m512d, 8, 4, 6, _mm512_setzero_pd,
                 _mm512_loadu_pd, _mm512_fmadd_pd, _mm512_reduce_add_pd)
 #endif
 
@@ -265,7 +265,7 @@ const struct gemm_dot_kernel *NAME(gemm_dot_kernel)(void) {
         {"portable", PORTABLE_DOT_MR, PORTABLE_DOT_NR, PORTABLE_LANES, NAME(dot_portable)},
 #ifdef GEMM_X86
         {"avx2", 3, 4, 32 / (int)sizeof(real), NAME(dot_avx2)},
-        {"avx512", 4, 4, 64 / (int)sizeof(real), NAME(dot_avx512)},
+        {"avx512", 4, 6, 64 / (int)sizeof(real), NAME(dot_avx512)},
 #endif
     };
     return &kernels[gemm_isa()];
