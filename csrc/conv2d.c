@@ -150,8 +150,8 @@ struct NAME(conv_job) {
     real *workspace;       /* per worker, worker_stride elements apart */
     size_t worker_stride;
     real *partials;        /* weight gradient: per (group, chunk) */
-    int64_t *offsets;      /* forward in place: per row (c, i, j), see forward_in_place_item */
-    int64_t Hp, Wp, Wv, Pv, vector_stride;
+    int64_t *offsets;      /* forward from shifted copies: see in_place_rows */
+    int64_t copy_rows, column_copies, pitch, vector_stride, tail;
     _Atomic int64_t *chunks_done;
 };
 
@@ -237,28 +237,33 @@ static void NAME(forward_item)(void *context, int64_t item, int worker) {
                    j0, j1, 0, product.k, 0, job->workspace + worker * job->worker_stride);
 }
 
-/* Forward in place (stride 1): one image of the group, its channels copied once with their
- * padding into (C/G, Hp, Wp) = (C/G, H + 2 ph, W + 2 pw). Then row (c, i, j) of im2col at output
- * (oy, ox) is padded[c, oy + i dh, ox + j dw]: along ox, a contiguous stretch of padded memory
- * at offsets[(c, i, j)] + oy Wp + ox, so the micro-kernel reads B's rows where they lie and
- * nothing is packed. Columns run over output rows of Wv: ow when a panel's vectors each fall
- * in one output row (panels of NR tile a row, or a vector is a whole row and the vectors of a
- * panel are rows Wp apart), else Wp (columns past ow are computed and dropped, and a panel
- * runs on into the next row); an image's columns are rounded up to whole panels (Pv). */
+/* Forward from shifted copies: per image of the group, copies of x_g[c] with their padding,
+ * x_g[c, y sh + i' dh - ph, u sw + j' dw - pw] (zero in the padding) at [c, y, u], y < rows,
+ * u < pitch, so that row (c, i, j) of im2col, over the image's columns q = oy ow + ox, lies in
+ * one copy at offsets[(c, i, j)] + (oy pitch + ox): the micro-kernel reads B's rows where they
+ * lie, and its tiles land in y directly.
+ * - Rows: at stride sh = 1 one row offset i' = 0 serves every i (rows = oh + dh (kh-1); row i
+ *   starts i dh rows down); else there is a copy per i' = i (rows = oh).
+ * - Columns: at stride sw = 1, when each vector of a panel of NR columns lies in one output
+ *   row (panels tile a row, or a vector is a whole row and the panel's vectors are rows pitch
+ *   apart), one copy of padded rows (pitch = W + 2 pw; column j starts j dw in); else a copy
+ *   per j' = j of ow columns (pitch = ow), in which output rows follow each other without a
+ *   gap, so a panel may run on into the next row.
+ * The copies cost one to kh kw passes over an image, which stays in cache, where packing
+ * im2col panels cost kh kw passes per block of columns. */
 static void NAME(in_place_rows)(const struct gemm_product *product, int64_t p0, int64_t kc,
                                 int64_t j, const void **rows) {
     const struct NAME(conv_product) *cp = product->context;
     const struct NAME(conv_job) *job = cp->job;
-    const real *start = cp->padded + j / job->Wv * job->Wp + j % job->Wv;
-    for (int64_t p = 0; p < kc; p++) rows[p] = start + job->offsets[p0 + p];
+    const int64_t *offsets = job->offsets + p0;
+    const real *start = cp->padded + j / job->g.ow * job->pitch + j % job->g.ow;
+    for (int64_t p = 0; p < kc; p++) rows[p] = start + offsets[p];
 }
 
 static void *NAME(in_place_tile)(const struct gemm_product *product, int64_t i, int64_t j,
                                  int64_t *rs) {
     const struct NAME(conv_product) *cp = product->context;
     const struct conv_geometry *g = &cp->job->g;
-    /* with Wv = ow, column j is pixel j of the image; else a panel may hold dropped columns */
-    if (cp->job->Wv != g->ow || j + cp->job->kernel->nr > g->P) return NULL;
     *rs = g->P;
     return cp->job->y + (cp->image * g->F + cp->group * g->Fg + i) * g->P + j;
 }
@@ -268,68 +273,82 @@ static void NAME(in_place_update)(const struct gemm_product *product, int64_t i,
                                   int accumulate) {
     const struct NAME(conv_product) *cp = product->context;
     const struct conv_geometry *g = &cp->job->g;
-    const int64_t Wv = cp->job->Wv;
-    real *y = cp->job->y + (cp->image * g->F + cp->group * g->Fg + i) * g->P;
-    for (int t = 0; t < nr;) {  /* a stretch of one output row at a time */
-        const int64_t oy = (j + t) / Wv, ox = (j + t) % Wv;
-        const int length = Wv - ox < nr - t ? (int)(Wv - ox) : nr - t;
-        if (oy >= g->oh) break;
-        for (int64_t u = 0; ox + u < g->ow && u < length; u++) {
-            for (int r = 0; r < mr; r++) {
-                real *out = y + r * g->P + oy * g->ow + ox + u;
-                const real value = ((const real *)ab)[r * rs_ab + t + u];
-                *out = accumulate ? *out + value : value;
-            }
-        }
-        t += length;
+    real *y = cp->job->y + (cp->image * g->F + cp->group * g->Fg + i) * g->P + j;
+    for (int r = 0; r < mr; r++) {
+        const real *in = (const real *)ab + r * rs_ab;
+        real *out = y + r * g->P;
+        for (int t = 0; t < nr; t++) out[t] = accumulate ? out[t] + in[t] : in[t];
     }
 }
 
 static void NAME(forward_in_place_item)(void *context, int64_t item, int worker) {
     const struct NAME(conv_job) *job = context;
     const struct conv_geometry *g = &job->g;
-    const int64_t group = item / g->N, n = item % g->N, plane = job->Hp * job->Wp;
-    real *padded = job->workspace + worker * job->worker_stride;
-    memset(padded, 0, job->worker_stride * sizeof(real));
-    for (int64_t c = 0; c < g->Cg; c++) {
-        const real *from = job->x + (n * g->C + group * g->Cg + c) * g->H * g->W;
-        for (int64_t h = 0; h < g->H; h++) {
-            memcpy(padded + c * plane + (h + g->ph) * job->Wp + g->pw, from + h * g->W,
-                   (size_t)g->W * sizeof(real));
+    const int64_t group = item / g->N, n = item % g->N, pitch = job->pitch;
+    const int64_t row_copies = g->sh == 1 ? 1 : g->kh, rows = job->copy_rows;
+    const real *x = job->x + (n * g->C + group * g->Cg) * g->H * g->W;
+    real *copies = job->workspace + worker * job->worker_stride, *to = copies;
+    for (int64_t i = 0; i < row_copies; i++) {
+        for (int64_t j = 0; j < job->column_copies; j++) {
+            /* the columns u whose input column u sw + j dw - pw is inside [0, W) */
+            const int64_t w_offset = j * g->dw - g->pw;
+            int64_t first = w_offset >= 0 ? 0 : (-w_offset + g->sw - 1) / g->sw;
+            int64_t last = g->W - 1 - w_offset >= 0 ? (g->W - 1 - w_offset) / g->sw + 1 : 0;
+            if (last > pitch) last = pitch;
+            if (first > last) first = last;
+            for (int64_t c = 0; c < g->Cg; c++) {
+                for (int64_t y = 0; y < rows; y++, to += pitch) {
+                    const int64_t h = y * g->sh + i * g->dh - g->ph;
+                    int64_t u = 0;
+                    if (h >= 0 && h < g->H && first < last) {
+                        const real *in = x + (c * g->H + h) * g->W + w_offset;
+                        for (; u < first; u++) to[u] = 0;
+                        if (g->sw == 1) {
+                            memcpy(to + u, in + u, (size_t)(last - u) * sizeof(real));
+                            u = last;
+                        }
+                        for (; u < last; u++) to[u] = in[u * g->sw];
+                    }
+                    for (; u < pitch; u++) to[u] = 0;
+                }
+            }
         }
     }
-    const struct NAME(conv_product) cp = {job, group, n, padded};
-    const struct gemm_product product = {g->Fg, job->Pv, g->Cg * g->taps, NULL,
+    memset(to, 0, (size_t)job->tail * sizeof(real));  /* read by the last panel, dropped */
+    const struct NAME(conv_product) cp = {job, group, n, copies};
+    const struct gemm_product product = {g->Fg, g->P, g->Cg * g->taps, NULL,
                                          NAME(in_place_tile), NAME(in_place_update), &cp,
                                          NAME(in_place_rows), job->vector_stride};
     NAME(gemm_run)(&product, job->kernel, job->packed_a + group * job->group_stride, 0, g->Fg,
-                   0, job->Pv, 0, product.k, 0, NULL);
+                   0, g->P, 0, product.k, 0, NULL);
 }
 
-/* Sets up the forward in place when it applies: stride 1, at most 1/8 of the columns computed
- * and dropped, and a padded image of modest size; returns 0 (pack im2col instead) otherwise. */
+/* Sets up the forward from shifted copies when the copies of an image are of modest size;
+ * returns 0 (pack im2col panels instead) otherwise. */
 static int NAME(forward_in_place)(struct NAME(conv_job) *job) {
     const struct conv_geometry *g = &job->g;
-    const int nr = job->kernel->nr;
-    if (g->sh != 1 || g->sw != 1 || g->H + 2 * g->ph > 4096 || g->W + 2 * g->pw > 4096)
+    const int64_t row_copies = g->sh == 1 ? 1 : g->kh;
+    job->copy_rows = g->sh == 1 ? g->oh + g->dh * (g->kh - 1) : g->oh;
+    const int nr = job->kernel->nr, lanes = job->kernel->lanes;
+    const int row_vectors = g->ow % nr != 0 && g->ow == lanes;  /* a vector an output row */
+    job->column_copies = g->sw == 1 && (g->ow % nr == 0 || row_vectors) ? 1 : g->kw;
+    job->pitch = job->column_copies == 1 ? g->ow + g->dw * (g->kw - 1) : g->ow;
+    job->vector_stride = job->column_copies == 1 && row_vectors ? job->pitch : lanes;
+    job->tail = nr + nr / lanes * job->pitch;  /* the last panel's vectors, nr / lanes rows */
+    int64_t elements;
+    if (!COUNT(&elements, row_copies, job->column_copies, g->Cg, job->copy_rows, job->pitch)
+        || elements > ((int64_t)1 << 22))
         return 0;
-    const int lanes = job->kernel->lanes;
-    job->Hp = g->H + 2 * g->ph;
-    job->Wp = g->W + 2 * g->pw;
-    job->Wv = g->ow % nr == 0 || g->ow == lanes ? g->ow : job->Wp;
-    job->vector_stride = g->ow % nr != 0 && g->ow == lanes ? job->Wp : lanes;
-    job->Pv = round_up(g->oh * job->Wv, nr);
-    /* reads past the last channel: a panel's last vectors, up to nr / lanes rows on */
-    const int64_t slack = (g->kw - 1) * g->dw + nr + nr / lanes * job->Wp;
-    if (job->Pv * 8 > g->P * 9 || g->Cg * job->Hp * job->Wp > ((int64_t)1 << 22) || slack > 16384)
-        return 0;
-    job->worker_stride = (size_t)(g->Cg * job->Hp * job->Wp + slack);
+    job->worker_stride = (size_t)(elements + job->tail);
     const int64_t K = g->Cg * g->taps;
     job->offsets = malloc((size_t)K * sizeof(*job->offsets));
     if (job->offsets == NULL) return 0;
     for (int64_t row = 0; row < K; row++) {
         const int64_t c = row / g->taps, i = row / g->kw % g->kh, j = row % g->kw;
-        job->offsets[row] = (c * job->Hp + i * g->dh) * job->Wp + j * g->dw;
+        const int64_t copy = (g->sh == 1 ? 0 : i) * job->column_copies
+            + (job->column_copies == 1 ? 0 : j);
+        job->offsets[row] = ((copy * g->Cg + c) * job->copy_rows + (g->sh == 1 ? i * g->dh : 0))
+            * job->pitch + (job->column_copies == 1 ? j * g->dw : 0);
     }
     return 1;
 }
