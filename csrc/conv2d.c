@@ -1,11 +1,13 @@
 /* conv2d.c: 2-d convolution, forward and both gradients, on the GEMM of gemm.c with im2col and
- * col2im fused into it: the column matrix is never built beyond one packed panel.
+ * col2im fused into it: the column matrix is never built beyond one packed panel (or one
+ * image's shifted copies).
  *
  * x (N, C, H, W), weight (F, C/G, kh, kw), y (N, F, oh, ow), G groups; per group g, with
  * cols = im2col(x_g) (C/G*kh*kw, N*oh*ow) as in conv.c (column q = n*oh*ow + oy*ow + ox):
  *
  *   forward          y_g  (F/G, N*oh*ow)      = W_g (F/G, C/G*kh*kw) @ cols
- *                    B is packed straight from x; a tile lands in y's NCHW layout
+ *                    B read in place from shifted copies of each image (forward_in_place),
+ *                    else packed straight from x; a tile lands in y's NCHW layout
  *   input gradient   dx_g = col2im(W_g^T (C/G*kh*kw, F/G) @ dy_g (F/G, N*oh*ow))
  *                    each tile of W_g^T @ dy_g is added into dx where im2col read it; at
  *                    stride 1, the forward instead: dx = conv2d(dy, W flipped, transposed)
@@ -14,7 +16,7 @@
  *                    products of rows packed straight from dy and x (no transposition)
  *
  * Threads (threadpool.c): one parallel call per convolution, over independent items claimed
- * dynamically. Forward: (group, block of columns). Input gradient: (group, images, block of
+ * dynamically. Forward: (group, image), or (group, block of columns). Input gradient: (group, images, block of
  * channels): an item owns its part of dx, so no two items write the same element (no atomics)
  * and every element sums in a fixed order. Weight gradient: (group, chunk of columns q), each
  * chunk into its own partial dW; the item that finishes a group's last chunk adds the partials

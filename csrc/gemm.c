@@ -16,6 +16,9 @@
  * double), and portable C that the compiler vectorises for the default target (4 x 16 float,
  * 4 x 8 double). MINICNN_GEMM_KERNEL=portable|avx2|avx512 in the environment, or
  * minicnn_set_gemm_kernel(), forces one (tests force the portable one); "auto" is the default.
+ * Each comes twice: reading B from a packed panel (run), or each row of B where one of kc
+ * pointers says (run_rows), the NR columns of a row contiguous except that a kernel's vectors
+ * may lie a stride apart (conv2d.c reads an image's copies in place so, without packing).
  *
  * A tile is summed over k in the same order by every kernel that has the same kc, but the
  * vector kernels fuse multiply and add (one rounding) where the portable one may not: results

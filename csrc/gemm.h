@@ -2,7 +2,8 @@
  *
  * A product C (m x n) = A (m x k) @ B (k x n) is described by a gemm_product: A arrives packed
  * (gemm_pack_a_*), B is packed panel by panel by the product's own pack_b (a strided matrix, or
- * the columns of im2col built on the fly), and each MR x NR tile of C goes either straight into
+ * the columns of im2col built on the fly) or, without pack_b, read where it lies through the
+ * addresses of its rows (b_rows), and each MR x NR tile of C goes either straight into
  * memory (tile() returns where: rows rs apart, columns contiguous) or through update() (any
  * other layout, such as col2im's scatter into the input gradient). */
 #ifndef MINICNN_GEMM_H
