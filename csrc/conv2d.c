@@ -325,8 +325,9 @@ static void NAME(forward_in_place_item)(void *context, int64_t item, int worker)
                    0, g->P, 0, product.k, 0, NULL);
 }
 
-/* Sets up the forward from shifted copies when the copies of an image are of modest size;
- * returns 0 (pack im2col panels instead) otherwise. */
+/* Sets up the forward from shifted copies when the copies of an image are at most 2^20 elements
+ * (4 MiB of float32 a thread, a padded 64-channel 112x112 image); returns 0 (pack im2col
+ * panels instead) otherwise. */
 static int NAME(forward_in_place)(struct NAME(conv_job) *job) {
     const struct conv_geometry *g = &job->g;
     const int64_t row_copies = g->sh == 1 ? 1 : g->kh;
@@ -339,7 +340,7 @@ static int NAME(forward_in_place)(struct NAME(conv_job) *job) {
     job->tail = nr + nr / lanes * job->pitch;  /* the last panel's vectors, nr / lanes rows */
     int64_t elements;
     if (!COUNT(&elements, row_copies, job->column_copies, g->Cg, job->copy_rows, job->pitch)
-        || elements > ((int64_t)1 << 22))
+        || elements > ((int64_t)1 << 20))
         return 0;
     job->worker_stride = (size_t)(elements + job->tail);
     const int64_t K = g->Cg * g->taps;
