@@ -12,10 +12,12 @@
  *
  * weight / bias may be NULL (1 and 0). One piece of work per channel range on the thread pool
  * (threadpool.c): a channel's sums and its elements belong to one thread. Each sum runs in
- * eight independent partial sums (LANES), which the compiler keeps in vector registers: one
- * running sum would wait for each addition to finish before the next (latency-bound, a third
- * of memory bandwidth). */
+ * eight independent partial sums (LANES), one vector: one running sum would wait for each
+ * addition to finish before the next (latency-bound, a third of memory bandwidth). The loops
+ * are compiled for AVX2 and AVX-512 too (WIDE_VECTORS). */
 #ifndef real
+#include <string.h>
+
 #include "kernel.h"
 
 #define LANES 8
@@ -30,15 +32,31 @@ static int batch_norm_sizes_ok(int64_t N, int64_t C, int64_t H, int64_t W) {
 #else
 
 /* sum of v[s] - shift and of (v[s] - shift)^2 (when squares is not NULL) over s < n */
-static accum NAME(sum_shifted)(const real *v, int64_t n, accum shift, accum *squares) {
-    accum part[LANES] = {0}, square[LANES] = {0};
+/* LANES partial sums as one vector (GCC / Clang vector extensions): written as an array, the
+ * compiler kept them scalar */
+typedef accum NAME(accum_lanes) __attribute__((vector_size(LANES * sizeof(accum))));
+typedef real NAME(real_lanes) __attribute__((vector_size(LANES * sizeof(real))));
+
+static inline __attribute__((always_inline)) void NAME(load_lanes)(const real *v,
+                                                                   NAME(accum_lanes) *out) {
+    NAME(real_lanes) lanes;
+    memcpy(&lanes, v, sizeof(lanes));
+    *out = __builtin_convertvector(lanes, NAME(accum_lanes));
+}
+
+/* sum of v[s] - shift and of (v[s] - shift)^2 (when squares is not NULL) over s < n; inlined,
+ * so that it takes the vector width of the WIDE_VECTORS loop that calls it */
+static inline __attribute__((always_inline)) accum NAME(sum_shifted)(const real *v, int64_t n,
+                                                                     accum shift,
+                                                                     accum *squares) {
+    NAME(accum_lanes) part = {0}, square = {0};
     int64_t s = 0;
     for (; s + LANES <= n; s += LANES) {
-        for (int l = 0; l < LANES; l++) {
-            const accum d = (accum)v[s + l] - shift;
-            part[l] += d;
-            square[l] += d * d;
-        }
+        NAME(accum_lanes) d;
+        NAME(load_lanes)(v + s, &d);
+        d -= shift;
+        part += d;
+        square += d * d;
     }
     for (; s < n; s++) {
         const accum d = (accum)v[s] - shift;
@@ -55,15 +73,17 @@ static accum NAME(sum_shifted)(const real *v, int64_t n, accum shift, accum *squ
 }
 
 /* sum of dy[s] and of dy[s] * (x[s] - mean) over s < n */
-static accum NAME(sum_grad)(const real *dy, const real *x, int64_t n, accum mean,
-                            accum *dot) {
-    accum part[LANES] = {0}, product[LANES] = {0};
+static inline __attribute__((always_inline)) accum NAME(sum_grad)(const real *dy, const real *x,
+                                                                  int64_t n, accum mean,
+                                                                  accum *dot) {
+    NAME(accum_lanes) part = {0}, product = {0};
     int64_t s = 0;
     for (; s + LANES <= n; s += LANES) {
-        for (int l = 0; l < LANES; l++) {
-            part[l] += dy[s + l];
-            product[l] += (accum)dy[s + l] * ((accum)x[s + l] - mean);
-        }
+        NAME(accum_lanes) g, centered;
+        NAME(load_lanes)(dy + s, &g);
+        NAME(load_lanes)(x + s, &centered);
+        part += g;
+        product += g * (centered - mean);
     }
     for (; s < n; s++) {
         part[0] += dy[s];
@@ -78,6 +98,16 @@ static accum NAME(sum_grad)(const real *dy, const real *x, int64_t n, accum mean
     return total;
 }
 
+/* dx over one plane of n elements (see the backward above) */
+static inline __attribute__((always_inline)) void NAME(grad_input_plane)(
+    const real *restrict dy, const real *restrict x, real *restrict dx, int64_t n, real mean,
+    real invstd, real scale, real M, real total_dy, real total_dy_xhat) {
+    for (int64_t s = 0; s < n; s++) {
+        const real xhat = (x[s] - mean) * invstd;
+        dx[s] = scale * (M * dy[s] - total_dy - xhat * total_dy_xhat);
+    }
+}
+
 struct NAME(batch_norm_args) {
     const real *x, *grad_y, *weight, *bias, *mean_in, *invstd_in;  /* *_in: given, (C,) */
     double eps;
@@ -85,7 +115,7 @@ struct NAME(batch_norm_args) {
     int64_t N, C, S;
 };
 
-static void NAME(batch_norm_forward_range)(void *context, int64_t c0, int64_t c1) {
+WIDE_VECTORS static void NAME(batch_norm_forward_range)(void *context, int64_t c0, int64_t c1) {
     const struct NAME(batch_norm_args) *a = context;
     const int64_t N = a->N, C = a->C, S = a->S, M = N * S;
     for (int64_t c = c0; c < c1; c++) {
@@ -127,7 +157,7 @@ int NAME(batch_norm_forward)(const real *x, const real *weight, const real *bias
     return MINICNN_OK;
 }
 
-static void NAME(batch_norm_backward_range)(void *context, int64_t c0, int64_t c1) {
+WIDE_VECTORS static void NAME(batch_norm_backward_range)(void *context, int64_t c0, int64_t c1) {
     const struct NAME(batch_norm_args) *a = context;
     const int64_t N = a->N, C = a->C, S = a->S, M = N * S;
     for (int64_t c = c0; c < c1; c++) {
@@ -145,12 +175,9 @@ static void NAME(batch_norm_backward_range)(void *context, int64_t c0, int64_t c
         const real scale = inv * (a->weight ? a->weight[c] : 1) / (real)M;
         const real total_dy = (real)sum_dy, total_dy_xhat = (real)sum_dy_xhat;
         for (int64_t n = 0; n < N; n++) {
-            const real *dy = a->grad_y + (n * C + c) * S, *in = a->x + (n * C + c) * S;
-            real *dx = a->grad_x + (n * C + c) * S;
-            for (int64_t s = 0; s < S; s++) {
-                const real xhat = (in[s] - m) * inv;
-                dx[s] = scale * ((real)M * dy[s] - total_dy - xhat * total_dy_xhat);
-            }
+            const int64_t plane = (n * C + c) * S;
+            NAME(grad_input_plane)(a->grad_y + plane, a->x + plane, a->grad_x + plane, S, m, inv,
+                                   scale, (real)M, total_dy, total_dy_xhat);
         }
     }
 }
@@ -170,7 +197,7 @@ int NAME(batch_norm_backward)(const real *grad_y, const real *x, const real *wei
 
 /* y = (x - mean) * invstd, times weight, plus bias, in the reference's order of operations;
  * over (n, c) planes */
-static void NAME(batch_norm_inference_range)(void *context, int64_t p0, int64_t p1) {
+WIDE_VECTORS static void NAME(batch_norm_inference_range)(void *context, int64_t p0, int64_t p1) {
     const struct NAME(batch_norm_args) *a = context;
     for (int64_t p = p0; p < p1; p++) {
         const int64_t c = p % a->C;

@@ -1,11 +1,13 @@
 /* conv2d.c: 2-d convolution, forward and both gradients, on the GEMM of gemm.c with im2col and
- * col2im fused into it: the column matrix is never built beyond one packed panel.
+ * col2im fused into it: the column matrix is never built beyond one packed panel (or one
+ * image's shifted copies).
  *
  * x (N, C, H, W), weight (F, C/G, kh, kw), y (N, F, oh, ow), G groups; per group g, with
  * cols = im2col(x_g) (C/G*kh*kw, N*oh*ow) as in conv.c (column q = n*oh*ow + oy*ow + ox):
  *
  *   forward          y_g  (F/G, N*oh*ow)      = W_g (F/G, C/G*kh*kw) @ cols
- *                    B is packed straight from x; a tile lands in y's NCHW layout
+ *                    B read in place from shifted copies of each image (forward_in_place),
+ *                    else packed straight from x; a tile lands in y's NCHW layout
  *   input gradient   dx_g = col2im(W_g^T (C/G*kh*kw, F/G) @ dy_g (F/G, N*oh*ow))
  *                    each tile of W_g^T @ dy_g is added into dx where im2col read it; at
  *                    stride 1, the forward instead: dx = conv2d(dy, W flipped, transposed)
@@ -14,7 +16,7 @@
  *                    products of rows packed straight from dy and x (no transposition)
  *
  * Threads (threadpool.c): one parallel call per convolution, over independent items claimed
- * dynamically. Forward: (group, block of columns). Input gradient: (group, images, block of
+ * dynamically. Forward: (group, image), or (group, block of columns). Input gradient: (group, images, block of
  * channels): an item owns its part of dx, so no two items write the same element (no atomics)
  * and every element sums in a fixed order. Weight gradient: (group, chunk of columns q), each
  * chunk into its own partial dW; the item that finishes a group's last chunk adds the partials
@@ -150,12 +152,16 @@ struct NAME(conv_job) {
     real *workspace;       /* per worker, worker_stride elements apart */
     size_t worker_stride;
     real *partials;        /* weight gradient: per (group, chunk) */
+    int64_t *offsets;      /* forward from shifted copies: see in_place_rows */
+    int64_t copy_rows, column_copies, pitch, vector_stride, tail;
     _Atomic int64_t *chunks_done;
 };
 
 struct NAME(conv_product) {
     const struct NAME(conv_job) *job;
     int64_t group;
+    int64_t image;        /* forward in place: the image, and its channels padded */
+    const real *padded;
 };
 
 /* B = im2col(x_g): rows (c, i, j), columns q */
@@ -233,6 +239,123 @@ static void NAME(forward_item)(void *context, int64_t item, int worker) {
                    j0, j1, 0, product.k, 0, job->workspace + worker * job->worker_stride);
 }
 
+/* Forward from shifted copies: per image of the group, copies of x_g[c] with their padding,
+ * x_g[c, y sh + i' dh - ph, u sw + j' dw - pw] (zero in the padding) at [c, y, u], y < rows,
+ * u < pitch, so that row (c, i, j) of im2col, over the image's columns q = oy ow + ox, lies in
+ * one copy at offsets[(c, i, j)] + (oy pitch + ox): the micro-kernel reads B's rows where they
+ * lie, and its tiles land in y directly.
+ * - Rows: at stride sh = 1 one row offset i' = 0 serves every i (rows = oh + dh (kh-1); row i
+ *   starts i dh rows down); else there is a copy per i' = i (rows = oh).
+ * - Columns: at stride sw = 1, when each vector of a panel of NR columns lies in one output
+ *   row (panels tile a row, or a vector is a whole row and the panel's vectors are rows pitch
+ *   apart), one copy of padded rows (pitch = W + 2 pw; column j starts j dw in); else a copy
+ *   per j' = j of ow columns (pitch = ow), in which output rows follow each other without a
+ *   gap, so a panel may run on into the next row.
+ * The copies cost one to kh kw passes over an image, which stays in cache, where packing
+ * im2col panels cost kh kw passes per block of columns. */
+static void NAME(in_place_rows)(const struct gemm_product *product, int64_t p0, int64_t kc,
+                                int64_t j, const void **rows) {
+    const struct NAME(conv_product) *cp = product->context;
+    const struct NAME(conv_job) *job = cp->job;
+    const int64_t *offsets = job->offsets + p0;
+    const real *start = cp->padded + j / job->g.ow * job->pitch + j % job->g.ow;
+    for (int64_t p = 0; p < kc; p++) rows[p] = start + offsets[p];
+}
+
+static void *NAME(in_place_tile)(const struct gemm_product *product, int64_t i, int64_t j,
+                                 int64_t *rs) {
+    const struct NAME(conv_product) *cp = product->context;
+    const struct conv_geometry *g = &cp->job->g;
+    *rs = g->P;
+    return cp->job->y + (cp->image * g->F + cp->group * g->Fg + i) * g->P + j;
+}
+
+static void NAME(in_place_update)(const struct gemm_product *product, int64_t i, int64_t j,
+                                  int mr, int nr, const void *ab, int64_t rs_ab,
+                                  int accumulate) {
+    const struct NAME(conv_product) *cp = product->context;
+    const struct conv_geometry *g = &cp->job->g;
+    real *y = cp->job->y + (cp->image * g->F + cp->group * g->Fg + i) * g->P + j;
+    for (int r = 0; r < mr; r++) {
+        const real *in = (const real *)ab + r * rs_ab;
+        real *out = y + r * g->P;
+        for (int t = 0; t < nr; t++) out[t] = accumulate ? out[t] + in[t] : in[t];
+    }
+}
+
+static void NAME(forward_in_place_item)(void *context, int64_t item, int worker) {
+    const struct NAME(conv_job) *job = context;
+    const struct conv_geometry *g = &job->g;
+    const int64_t group = item / g->N, n = item % g->N, pitch = job->pitch;
+    const int64_t row_copies = g->sh == 1 ? 1 : g->kh, rows = job->copy_rows;
+    const real *x = job->x + (n * g->C + group * g->Cg) * g->H * g->W;
+    real *copies = job->workspace + worker * job->worker_stride, *to = copies;
+    for (int64_t i = 0; i < row_copies; i++) {
+        for (int64_t j = 0; j < job->column_copies; j++) {
+            /* the columns u whose input column u sw + j dw - pw is inside [0, W) */
+            const int64_t w_offset = j * g->dw - g->pw;
+            int64_t first = w_offset >= 0 ? 0 : (-w_offset + g->sw - 1) / g->sw;
+            int64_t last = g->W - 1 - w_offset >= 0 ? (g->W - 1 - w_offset) / g->sw + 1 : 0;
+            if (last > pitch) last = pitch;
+            if (first > last) first = last;
+            for (int64_t c = 0; c < g->Cg; c++) {
+                for (int64_t y = 0; y < rows; y++, to += pitch) {
+                    const int64_t h = y * g->sh + i * g->dh - g->ph;
+                    int64_t u = 0;
+                    if (h >= 0 && h < g->H && first < last) {
+                        const real *in = x + (c * g->H + h) * g->W + w_offset;
+                        for (; u < first; u++) to[u] = 0;
+                        if (g->sw == 1) {
+                            memcpy(to + u, in + u, (size_t)(last - u) * sizeof(real));
+                            u = last;
+                        }
+                        for (; u < last; u++) to[u] = in[u * g->sw];
+                    }
+                    for (; u < pitch; u++) to[u] = 0;
+                }
+            }
+        }
+    }
+    memset(to, 0, (size_t)job->tail * sizeof(real));  /* read by the last panel, dropped */
+    const struct NAME(conv_product) cp = {job, group, n, copies};
+    const struct gemm_product product = {g->Fg, g->P, g->Cg * g->taps, NULL,
+                                         NAME(in_place_tile), NAME(in_place_update), &cp,
+                                         NAME(in_place_rows), job->vector_stride};
+    NAME(gemm_run)(&product, job->kernel, job->packed_a + group * job->group_stride, 0, g->Fg,
+                   0, g->P, 0, product.k, 0, NULL);
+}
+
+/* Sets up the forward from shifted copies when the copies of an image are at most 2^20 elements
+ * (4 MiB of float32 a thread, a padded 64-channel 112x112 image); returns 0 (pack im2col
+ * panels instead) otherwise. */
+static int NAME(forward_in_place)(struct NAME(conv_job) *job) {
+    const struct conv_geometry *g = &job->g;
+    const int64_t row_copies = g->sh == 1 ? 1 : g->kh;
+    job->copy_rows = g->sh == 1 ? g->oh + g->dh * (g->kh - 1) : g->oh;
+    const int nr = job->kernel->nr, lanes = job->kernel->lanes;
+    const int row_vectors = g->ow % nr != 0 && g->ow == lanes;  /* a vector an output row */
+    job->column_copies = g->sw == 1 && (g->ow % nr == 0 || row_vectors) ? 1 : g->kw;
+    job->pitch = job->column_copies == 1 ? g->ow + g->dw * (g->kw - 1) : g->ow;
+    job->vector_stride = job->column_copies == 1 && row_vectors ? job->pitch : lanes;
+    job->tail = nr + nr / lanes * job->pitch;  /* the last panel's vectors, nr / lanes rows */
+    int64_t elements;
+    if (!COUNT(&elements, row_copies, job->column_copies, g->Cg, job->copy_rows, job->pitch)
+        || elements > ((int64_t)1 << 20))
+        return 0;
+    job->worker_stride = (size_t)(elements + job->tail);
+    const int64_t K = g->Cg * g->taps;
+    job->offsets = malloc((size_t)K * sizeof(*job->offsets));
+    if (job->offsets == NULL) return 0;
+    for (int64_t row = 0; row < K; row++) {
+        const int64_t c = row / g->taps, i = row / g->kw % g->kh, j = row % g->kw;
+        const int64_t copy = (g->sh == 1 ? 0 : i) * job->column_copies
+            + (job->column_copies == 1 ? 0 : j);
+        job->offsets[row] = ((copy * g->Cg + c) * job->copy_rows + (g->sh == 1 ? i * g->dh : 0))
+            * job->pitch + (job->column_copies == 1 ? j * g->dw : 0);
+    }
+    return 1;
+}
+
 /* the packed weights of every group, as A (rows f, columns (c, i, j)) or transposed */
 static real *NAME(pack_weights)(const struct conv_geometry *g, const real *weight,
                                 const struct gemm_kernel *kernel, int transposed,
@@ -266,11 +389,21 @@ int NAME(conv2d_forward)(const real *x, const real *weight, real *y, int64_t N, 
     job.kernel = NAME(gemm_kernel)();
     job.x = x;
     job.y = y;
+    real *packed = NAME(pack_weights)(&job.g, weight, job.kernel, 0, &job.group_stride);
+    job.packed_a = packed;
+    if (packed != NULL && NAME(forward_in_place)(&job)) {  /* items (group, image) */
+        const int threads = minicnn_pool_threads(groups * N);
+        job.workspace = malloc((size_t)threads * job.worker_stride * sizeof(real));
+        if (job.workspace != NULL)
+            minicnn_parallel_for(groups * N, threads, NAME(forward_in_place_item), &job);
+        free(packed);
+        free(job.offsets);
+        free(job.workspace);
+        return job.workspace == NULL ? MINICNN_OUT_OF_MEMORY : MINICNN_OK;
+    }
     job.blocks = (N * job.g.P + job.kernel->nc - 1) / job.kernel->nc;
     const int threads = minicnn_pool_threads(groups * job.blocks);
-    real *packed = NAME(pack_weights)(&job.g, weight, job.kernel, 0, &job.group_stride);
     struct im2col_row *rows = im2col_rows(&job.g);
-    job.packed_a = packed;
     job.rows = rows;
     if (packed != NULL && rows != NULL && NAME(conv_workspace)(&job, threads))
         minicnn_parallel_for(groups * job.blocks, threads, NAME(forward_item), &job);

@@ -16,6 +16,9 @@
  * double), and portable C that the compiler vectorises for the default target (4 x 16 float,
  * 4 x 8 double). MINICNN_GEMM_KERNEL=portable|avx2|avx512 in the environment, or
  * minicnn_set_gemm_kernel(), forces one (tests force the portable one); "auto" is the default.
+ * Each comes twice: reading B from a packed panel (run), or each row of B where one of kc
+ * pointers says (run_rows), the NR columns of a row contiguous except that a kernel's vectors
+ * may lie a stride apart (conv2d.c reads an image's copies in place so, without packing).
  *
  * A tile is summed over k in the same order by every kernel that has the same kc, but the
  * vector kernels fuse multiply and add (one rounding) where the portable one may not: results
@@ -38,19 +41,24 @@
 #define GEMM_X86 1
 #include <immintrin.h>
 
-/* one vector micro-kernel: MR rows x NV vectors of `lanes` elements */
-#define GEMM_MICRO_KERNEL(name, isa, real_t, vec, lanes, MR, NV, zero, load, store, fmadd, add, \
-                          broadcast) \
+/* one vector micro-kernel: MR rows x NV vectors of `lanes` elements; B_ROW(p) is where B's
+ * row p starts: in the packed panel, or at the p-th of the row pointers pb holds, and
+ * B_VECTORS the distance between its NV vectors (packed: lanes; in place: vs) */
+#define GEMM_MICRO_KERNEL_B(name, B_ROW, B_VECTORS, isa, real_t, vec, lanes, MR, NV, zero, load, store, \
+                            fmadd, add, broadcast) \
     __attribute__((target(isa))) static void name(int64_t kc, const void *pa, const void *pb, \
-                                                  void *pc, int64_t rs, int accumulate) { \
-        const real_t *a = pa, *b = pb; \
+                                                  int64_t vs, void *pc, int64_t rs, \
+                                                  int accumulate) { \
+        const real_t *a = pa; \
         real_t *c = pc; \
+        const int64_t b_vectors = B_VECTORS(lanes, vs); \
         vec acc[MR][NV]; \
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) \
             _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[r][v] = zero(); \
-        for (int64_t p = 0; p < kc; p++, a += MR, b += NV * lanes) { \
+        for (int64_t p = 0; p < kc; p++, a += MR) { \
+            const real_t *b = B_ROW(real_t, p, NV * lanes); \
             vec bv[NV]; \
-            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) bv[v] = load(b + v * lanes); \
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) bv[v] = load(b + v * b_vectors); \
             _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) { \
                 const vec ar = broadcast(a[r]); \
                 _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) \
@@ -64,19 +72,26 @@
             } \
         } \
     }
+#define GEMM_PACKED_ROW(real_t, p, step) ((const real_t *)pb + (p) * (step))
+#define GEMM_POINTED_ROW(real_t, p, step) (((const real_t *const *)pb)[p])
+#define GEMM_PACKED_VECTORS(lanes, vs) (lanes)
+#define GEMM_POINTED_VECTORS(lanes, vs) (vs)
+#define GEMM_MICRO_KERNEL(name, rows_name, ...) \
+    GEMM_MICRO_KERNEL_B(name, GEMM_PACKED_ROW, GEMM_PACKED_VECTORS, __VA_ARGS__) \
+    GEMM_MICRO_KERNEL_B(rows_name, GEMM_POINTED_ROW, GEMM_POINTED_VECTORS, __VA_ARGS__)
 
-GEMM_MICRO_KERNEL(micro_avx2_f32, "avx2,fma", float, __m256, 8, 6, 2, _mm256_setzero_ps,
-                  _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_add_ps,
-                  _mm256_set1_ps)
-GEMM_MICRO_KERNEL(micro_avx2_f64, "avx2,fma", double, __m256d, 4, 6, 2, _mm256_setzero_pd,
-                  _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_add_pd,
-                  _mm256_set1_pd)
-GEMM_MICRO_KERNEL(micro_avx512_f32, "avx512f", float, __m512, 16, 8, 2, _mm512_setzero_ps,
-                  _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_add_ps,
-                  _mm512_set1_ps)
-GEMM_MICRO_KERNEL(micro_avx512_f64, "avx512f", double, __m512d, 8, 8, 2, _mm512_setzero_pd,
-                  _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_add_pd,
-                  _mm512_set1_pd)
+GEMM_MICRO_KERNEL(micro_avx2_f32, micro_avx2_rows_f32, "avx2,fma", float, __m256, 8, 6, 2,
+                  _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps,
+                  _mm256_add_ps, _mm256_set1_ps)
+GEMM_MICRO_KERNEL(micro_avx2_f64, micro_avx2_rows_f64, "avx2,fma", double, __m256d, 4, 6, 2,
+                  _mm256_setzero_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd,
+                  _mm256_add_pd, _mm256_set1_pd)
+GEMM_MICRO_KERNEL(micro_avx512_f32, micro_avx512_rows_f32, "avx512f", float, __m512, 16, 8, 2,
+                  _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps,
+                  _mm512_add_ps, _mm512_set1_ps)
+GEMM_MICRO_KERNEL(micro_avx512_f64, micro_avx512_rows_f64, "avx512f", double, __m512d, 8, 8, 2,
+                  _mm512_setzero_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd,
+                  _mm512_add_pd, _mm512_set1_pd)
 
 /* one vector dot-product kernel: MR x NR sums along p, vectors of `lanes` */
 #define GEMM_DOT_KERNEL(name, isa, real_t, vec, lanes, MR, NR, zero, load, fmadd, reduce) \
@@ -118,9 +133,9 @@ GEMM_DOT_KERNEL(dot_avx2_f32, "avx2,fma", float, __m256, 8, 3, 4, _mm256_setzero
                 _mm256_loadu_ps, _mm256_fmadd_ps, sum_avx2_f32)
 GEMM_DOT_KERNEL(dot_avx2_f64, "avx2,fma", double, __m256d, 4, 3, 4, _mm256_setzero_pd,
                 _mm256_loadu_pd, _mm256_fmadd_pd, sum_avx2_f64)
-GEMM_DOT_KERNEL(dot_avx512_f32, "avx512f", float, __m512, 16, 4, 4, _mm512_setzero_ps,
+GEMM_DOT_KERNEL(dot_avx512_f32, "avx512f", float, __m512, 16, 4, 6, _mm512_setzero_ps,
                 _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_reduce_add_ps)
-GEMM_DOT_KERNEL(dot_avx512_f64, "avx512f", double, __m512d, 8, 4, 4, _mm512_setzero_pd,
+GEMM_DOT_KERNEL(dot_avx512_f64, "avx512f", double, __m512d, 8, 4, 6, _mm512_setzero_pd,
                 _mm512_loadu_pd, _mm512_fmadd_pd, _mm512_reduce_add_pd)
 #endif
 
@@ -174,13 +189,16 @@ const char *minicnn_gemm_kernel(void) {
 #define PORTABLE_MR 4
 #define PORTABLE_NR ((int)(64 / sizeof(real)))
 
-/* the portable micro-kernel: plain loops over a tile the compiler keeps in vector registers */
-static void NAME(micro_portable)(int64_t kc, const void *pa, const void *pb, void *pc,
-                                 int64_t rs, int accumulate) {
-    const real *a = pa, *b = pb;
+/* the portable micro-kernel: plain loops over a tile the compiler keeps in vector registers;
+ * B's rows packed (pointed == 0) or at the row pointers pb holds */
+static inline void NAME(micro_portable_b)(int64_t kc, const void *pa, const void *pb, void *pc,
+                                          int64_t rs, int accumulate, int pointed) {
+    const real *a = pa;
     real *c = pc;
     real acc[PORTABLE_MR][PORTABLE_NR] = {{0}};
-    for (int64_t p = 0; p < kc; p++, a += PORTABLE_MR, b += PORTABLE_NR) {
+    for (int64_t p = 0; p < kc; p++, a += PORTABLE_MR) {
+        const real *b = pointed ? ((const real *const *)pb)[p]
+                                : (const real *)pb + p * PORTABLE_NR;
         for (int r = 0; r < PORTABLE_MR; r++) {
             for (int t = 0; t < PORTABLE_NR; t++) acc[r][t] += a[r] * b[t];
         }
@@ -191,13 +209,27 @@ static void NAME(micro_portable)(int64_t kc, const void *pa, const void *pb, voi
     }
 }
 
+static void NAME(micro_portable)(int64_t kc, const void *pa, const void *pb, int64_t vs,
+                                 void *pc, int64_t rs, int accumulate) {
+    (void)vs;  /* one vector: the whole row */
+    NAME(micro_portable_b)(kc, pa, pb, pc, rs, accumulate, 0);
+}
+
+static void NAME(micro_portable_rows)(int64_t kc, const void *pa, const void *pb, int64_t vs,
+                                      void *pc, int64_t rs, int accumulate) {
+    (void)vs;
+    NAME(micro_portable_b)(kc, pa, pb, pc, rs, accumulate, 1);
+}
+
 const struct gemm_kernel *NAME(gemm_kernel)(void) {
     static const struct gemm_kernel kernels[] = {
-        {"portable", PORTABLE_MR, PORTABLE_NR, 256, 1024 / sizeof(real), NAME(micro_portable)},
+        {"portable", PORTABLE_MR, PORTABLE_NR, PORTABLE_NR, 256, 1024 / sizeof(real),
+         NAME(micro_portable), NAME(micro_portable_rows)},
 #ifdef GEMM_X86
-        {"avx2", 6, 64 / (int)sizeof(real), 256, 1024 / sizeof(real), NAME(micro_avx2)},
-        {"avx512", 8, 128 / (int)sizeof(real), 256 * 4 / sizeof(real), 1024 / sizeof(real),
-         NAME(micro_avx512)},
+        {"avx2", 6, 64 / (int)sizeof(real), 32 / (int)sizeof(real), 256, 1024 / sizeof(real),
+         NAME(micro_avx2), NAME(micro_avx2_rows)},
+        {"avx512", 8, 128 / (int)sizeof(real), 64 / (int)sizeof(real), 256 * 4 / sizeof(real),
+         1024 / sizeof(real), NAME(micro_avx512), NAME(micro_avx512_rows)},
 #endif
     };
     return &kernels[gemm_isa()];
@@ -236,7 +268,7 @@ const struct gemm_dot_kernel *NAME(gemm_dot_kernel)(void) {
         {"portable", PORTABLE_DOT_MR, PORTABLE_DOT_NR, PORTABLE_LANES, NAME(dot_portable)},
 #ifdef GEMM_X86
         {"avx2", 3, 4, 32 / (int)sizeof(real), NAME(dot_avx2)},
-        {"avx512", 4, 4, 64 / (int)sizeof(real), NAME(dot_avx512)},
+        {"avx512", 4, 6, 64 / (int)sizeof(real), NAME(dot_avx512)},
 #endif
     };
     return &kernels[gemm_isa()];
@@ -268,32 +300,43 @@ void NAME(gemm_run)(const struct gemm_product *product, const struct gemm_kernel
     const int64_t kc_max = gemm_block_k(p1 - p0, kernel->kc);
     if (i1 > product->m) i1 = product->m;
     real ab[GEMM_MAX_MR * GEMM_MAX_NR];
+    const void *b_rows[GEMM_MAX_KC];
     for (int64_t jc = j0; jc < j1; jc += kernel->nc) {
         const int64_t nc = j1 - jc < kernel->nc ? j1 - jc : kernel->nc;
         for (int64_t pc = p0; pc < p1; pc += kc_max) {
             const int64_t kc = p1 - pc < kc_max ? p1 - pc : kc_max;
             const int add = accumulate || pc > p0;
-            product->pack_b(product, pc, kc, jc, nc, nr, packed_b);
+            if (product->pack_b != NULL) product->pack_b(product, pc, kc, jc, nc, nr, packed_b);
             const real *a_block = packed_a + (pc - p0) * rows_padded;
             for (int64_t jr = 0; jr < nc; jr += nr) {
                 const int columns = nc - jr < nr ? (int)(nc - jr) : nr;
-                const real *b_panel = packed_b + jr * kc;
+                const void *b_panel = b_rows;
+                void (*micro)(int64_t, const void *, const void *, int64_t, void *, int64_t, int)
+                    = kernel->run_rows;
+                int64_t vs = product->b_vector_stride;
+                if (product->pack_b != NULL) {
+                    b_panel = packed_b + jr * kc;
+                    micro = kernel->run;
+                    vs = kernel->lanes;
+                } else {  /* B in place: its rows' addresses */
+                    product->b_rows(product, pc, kc, jc + jr, b_rows);
+                }
                 for (int64_t ir = i0; ir < i1; ir += mr) {
                     const int rows = i1 - ir < mr ? (int)(i1 - ir) : mr;
                     const real *a_panel = a_block + ir * kc;
                     int64_t rs;
                     real *c = columns == nr ? product->tile(product, ir, jc + jr, &rs) : NULL;
                     if (c != NULL && rows == mr) {
-                        kernel->run(kc, a_panel, b_panel, c, rs, add);
+                        micro(kc, a_panel, b_panel, vs, c, rs, add);
                     } else if (c != NULL) {  /* the last rows of C: row by row, contiguous */
-                        kernel->run(kc, a_panel, b_panel, ab, nr, 0);
+                        micro(kc, a_panel, b_panel, vs, ab, nr, 0);
                         for (int r = 0; r < rows; r++) {
                             real *out = c + r * rs;
                             const real *in = ab + r * nr;
                             for (int t = 0; t < nr; t++) out[t] = add ? out[t] + in[t] : in[t];
                         }
                     } else {
-                        kernel->run(kc, a_panel, b_panel, ab, nr, 0);
+                        micro(kc, a_panel, b_panel, vs, ab, nr, 0);
                         product->update(product, ir, jc + jr, rows, columns, ab, nr, add);
                     }
                 }

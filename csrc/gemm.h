@@ -2,7 +2,8 @@
  *
  * A product C (m x n) = A (m x k) @ B (k x n) is described by a gemm_product: A arrives packed
  * (gemm_pack_a_*), B is packed panel by panel by the product's own pack_b (a strided matrix, or
- * the columns of im2col built on the fly), and each MR x NR tile of C goes either straight into
+ * the columns of im2col built on the fly) or, without pack_b, read where it lies through the
+ * addresses of its rows (b_rows), and each MR x NR tile of C goes either straight into
  * memory (tile() returns where: rows rs apart, columns contiguous) or through update() (any
  * other layout, such as col2im's scatter into the input gradient). */
 #ifndef MINICNN_GEMM_H
@@ -15,12 +16,17 @@
 #define GEMM_MAX_KC 256
 
 /* a register-blocked micro-kernel: c (MR x NR, rows rs apart) = or += a @ b over kc steps,
- * a packed as kc columns of MR, b as kc rows of NR */
+ * a packed as kc columns of MR, b as kc rows of NR, each row NR / lanes vectors `vs` elements
+ * apart: rows packed one after another (run, vs = lanes), or each where the p-th of kc row
+ * pointers points (run_rows: B read in place, see gemm_product.b_rows) */
 struct gemm_kernel {
     const char *name;
-    int mr, nr;
+    int mr, nr, lanes;
     int64_t kc, nc;  /* cache blocks: k steps of a packed panel, columns of a packed B block */
-    void (*run)(int64_t kc, const void *a, const void *b, void *c, int64_t rs, int accumulate);
+    void (*run)(int64_t kc, const void *a, const void *b, int64_t vs, void *c, int64_t rs,
+                int accumulate);
+    void (*run_rows)(int64_t kc, const void *a, const void *b_rows, int64_t vs, void *c,
+                     int64_t rs, int accumulate);
 };
 
 struct gemm_product {
@@ -35,6 +41,11 @@ struct gemm_product {
     void (*update)(const struct gemm_product *product, int64_t i, int64_t j, int mr, int nr,
                    const void *ab, int64_t rs_ab, int accumulate);
     const void *context;
+    /* when pack_b is NULL, B read in place: rows[p] = where B[p0 + p, j .. j + nr) starts,
+     * its nr / lanes vectors b_vector_stride apart (columns past n computed and dropped) */
+    void (*b_rows)(const struct gemm_product *product, int64_t p0, int64_t kc, int64_t j,
+                   const void **rows);
+    int64_t b_vector_stride;  /* the distance between a row's vectors there */
 };
 
 /* the micro-kernel the CPU runs for float32 / float64 (see minicnn_set_gemm_kernel) */

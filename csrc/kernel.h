@@ -35,6 +35,16 @@ void minicnn_parallel_ranges(int64_t n, double work, void (*run)(void *, int64_t
 
 #define MINICNN_PARALLEL_MIN 32768
 
+/* A memory-bound loop compiled also for AVX2 and AVX-512, picked at load time by what the CPU
+ * runs (GCC / Clang function multi-versioning, which needs glibc's ifunc): the extension itself
+ * is built for the baseline target, whose 128-bit vectors leave such loops compute-bound
+ * (batch norm's double sums). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GLIBC__)
+#define WIDE_VECTORS __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define WIDE_VECTORS
+#endif
+
 /* a * b into *out; false on overflow or a negative factor */
 static inline int checked_mul(int64_t a, int64_t b, int64_t *out) {
     if (a < 0 || b < 0) return 0;

@@ -18,6 +18,7 @@ enum minicnn_status {
 /* runtime.c: the kernels' threads (the name is older than their thread pool) */
 int minicnn_openmp_threads(void);
 void minicnn_set_num_threads(int n);
+void minicnn_keep_freed_memory(void);
 
 /* activation.c: ReLU over n elements */
 int relu_forward_f32(const float *x, float *y, int64_t n);

@@ -126,7 +126,9 @@ def test_gemm_refuses_leading_dimensions_shorter_than_a_row():
 # k split into blocks: 32*9 = 288 > 256, weight-gradient chunks), odd sizes, stride > kernel,
 # padding, dilation, groups, batch 1, channels 1; the input gradient runs as a convolution at
 # stride 1 and through col2im otherwise (stride > 1, or padding past the kernel's span), the
-# weight gradient on padded input rows at stride 1 and on im2col's rows otherwise
+# weight gradient on padded input rows at stride 1 and on im2col's rows otherwise; the forward
+# reads one padded copy of an image when a row is whole panels (32 wide) or one vector (8 or 16
+# wide, depending on the kernel), else a copy per kernel column (and row, at stride 2)
 GEOMETRIES = [
     (2, 16, 32, 32, 16, 1, Window(3, 3, 1, 1, 1, 1, 1, 1)),
     (3, 32, 8, 8, 32, 1, Window(3, 3, 1, 1, 1, 1, 1, 1)),
@@ -142,6 +144,7 @@ GEOMETRIES = [
     (2, 4, 9, 10, 6, 2, Window(2, 3, 1, 1, 1, 0, 2, 1)),
     (3, 5, 7, 10, 4, 1, Window(3, 2, 1, 1, 0, 1, 1, 3)),
     (1, 2, 2, 1100, 3, 1, Window(1, 3, 1, 1, 0, 1, 1, 1)),  # rows wider than a slice
+    (2, 8, 16, 16, 8, 1, Window(3, 3, 1, 1, 1, 1, 1, 1)),
 ]
 
 

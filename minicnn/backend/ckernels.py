@@ -48,6 +48,9 @@ def _threads_from_environment():
 
 if _ckernels is not None:
     _ckernels.lib.minicnn_set_num_threads(_threads_from_environment())
+    if not any(variable in os.environ for variable in ("MALLOC_MMAP_THRESHOLD_",
+                                                       "MALLOC_TRIM_THRESHOLD_")):
+        _ckernels.lib.minicnn_keep_freed_memory()  # no page faults on each step's arrays
 
 
 def missing_kernels():
