@@ -248,7 +248,7 @@ def blas_description():
     report = mc.info(quiet=True)
     blas = report["blas"]
     return (f"BLAS {blas['name']} {blas['version']} ({blas['architecture']} kernels, "
-            f"{blas['threads']} threads); C kernels: {report['openmp_threads']} OpenMP threads")
+            f"{blas['threads']} threads); C kernels: {report['num_threads']} threads (own pool)")
 
 
 def main():

@@ -52,7 +52,7 @@ def main():
         start = time.process_time()
         step()
         times.append(time.process_time() - start)
-    print(f"ResNet-20 training step, batch {options.batch}, {ckernels.openmp_threads()} "
+    print(f"ResNet-20 training step, batch {options.batch}, {ckernels.num_threads()} "
           f"thread(s), micro-kernel {ckernels.gemm_kernel() or 'none'}: CPU time min "
           f"{min(times):.3f} s, median {statistics.median(times):.3f} s")
     profile = cProfile.Profile(time.process_time)

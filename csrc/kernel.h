@@ -20,7 +20,7 @@
 
 typedef double accum;
 
-int minicnn_openmp_threads(void);
+int minicnn_num_threads(void);
 
 /* threadpool.c: run(ctx, item, worker) for every item in [0, items) on at most `threads`
  * threads (worker 0 is the caller, workers < threads), items claimed dynamically;

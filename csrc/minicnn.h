@@ -16,7 +16,7 @@ enum minicnn_status {
 };
 
 /* runtime.c: the kernels' threads (the name is older than their thread pool) */
-int minicnn_openmp_threads(void);
+int minicnn_num_threads(void);
 void minicnn_set_num_threads(int n);
 void minicnn_keep_freed_memory(void);
 

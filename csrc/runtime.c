@@ -36,7 +36,7 @@ static int cores_available(void) {
     return online > 0 ? (int)online : 1;
 }
 
-int minicnn_openmp_threads(void) {
+int minicnn_num_threads(void) {
     return minicnn_threads > 0 ? minicnn_threads : cores_available();
 }
 

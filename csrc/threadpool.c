@@ -93,7 +93,7 @@ static void install_fork_handlers(void) {
 }
 
 int minicnn_pool_threads(int64_t items) {
-    int64_t threads = minicnn_openmp_threads();
+    int64_t threads = minicnn_num_threads();
     if (threads > MAX_POOL_THREADS) threads = MAX_POOL_THREADS;
     if (threads > items) threads = items;
     return threads < 1 ? 1 : (int)threads;

@@ -254,7 +254,7 @@ def main(out_dir):
         "world": [rank, ranks],
         "machine": {"local_ranks": distributed.local_world_size(),
                     "threads": distributed.share_cores(),
-                    "c_threads": mc.backend.ckernels.openmp_threads(),
+                    "c_threads": mc.backend.ckernels.num_threads(),
                     "cores": len(os.sched_getaffinity(0))},
         "equivalence_plain": equivalence(False, rank, ranks),
         "equivalence_sync_bn": equivalence(True, rank, ranks),

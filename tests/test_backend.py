@@ -5,6 +5,9 @@ a warning when the C kernels are missing, a forced set that cannot run an array 
 dispatches through it and records the set it ran on, and mc.info() reports what runs."""
 
 import io
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -93,8 +96,8 @@ def test_info_prints_and_returns_the_report():
     assert report["backend"] == mc.get_backend()
     assert set(report["kernel_sets"]) == {"numpy", "c", "cuda"}
     assert report["active_kernels"] == backend.kernels_for(np.zeros(1)).NAME
-    assert report["openmp_threads"] == ckernels.openmp_threads()
-    for words in ("kernels for NumPy", "BLAS", "OpenMP threads"):
+    assert report["num_threads"] == ckernels.num_threads()
+    for words in ("kernels for NumPy", "BLAS", "C kernel threads"):
         assert words in text
     with mc.backend("numpy"):
         assert mc.info(quiet=True)["active_kernels"] == "numpy"
@@ -160,3 +163,22 @@ def test_the_kernels_log(monkeypatch, caplog):
     with caplog.at_level("DEBUG", logger="minicnn.kernels"), mc.backend("numpy"):
         F.relu(mc.tensor(np.ones(3, np.float32)))
     assert "ReLU: numpy kernels" in caplog.text
+
+
+@pytest.mark.skipif(not ckernels.available(), reason="the C kernels are not built")
+@pytest.mark.parametrize("variable, value, words", [
+    ("MINICNN_NUM_THREADS", "abc", "MINICNN_NUM_THREADS must be a positive integer, got 'abc'"),
+    ("OMP_NUM_THREADS", "-3", "OMP_NUM_THREADS must be a positive integer, got '-3'"),
+    ("MINICNN_GEMM_KERNEL", "bogus", "MINICNN_GEMM_KERNEL='bogus' names no micro-kernel"),
+])
+def test_a_bad_thread_or_kernel_variable_is_said_once_and_ignored(variable, value, words):
+    env = {key: v for key, v in os.environ.items()
+           if key not in ("MINICNN_NUM_THREADS", "OMP_NUM_THREADS", "MINICNN_GEMM_KERNEL")}
+    env[variable] = value
+    done = subprocess.run([sys.executable, "-c", "import minicnn.backend.ckernels as c; "
+                           "print(c.num_threads(), c.gemm_kernel())"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count(words) == 1 and "Traceback" not in done.stderr
+    threads, kernel = done.stdout.split()
+    assert int(threads) >= 1 and kernel in ("avx512", "avx2", "portable")

@@ -179,7 +179,7 @@ def test_same_bits_on_one_thread_and_three(geometry):
     """Items own disjoint outputs and the weight gradient's chunks are fixed by the shapes, so
     the thread count changes no bit."""
     x, weight, grad_y = conv_inputs(geometry, np.float32)
-    threads = ckernels.openmp_threads()
+    threads = ckernels.num_threads()
     try:
         ckernels.set_num_threads(1)
         one = [a.copy() for a in conv_family(ckernels, geometry, x, weight, grad_y)]

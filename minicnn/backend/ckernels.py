@@ -20,7 +20,7 @@ import threading
 
 import numpy as np
 
-from minicnn.backend import reference
+from minicnn.backend import reference, warn_once
 from minicnn.backend import validate as check
 
 
@@ -39,11 +39,16 @@ _C_TYPE = {np.dtype(np.float32): ("float[]", "_f32"), np.dtype(np.float64): ("do
 # ----- the extension, its threads and its completeness ---------------------------------------
 
 def _threads_from_environment():
+    """MINICNN_NUM_THREADS, else OMP_NUM_THREADS (its first level), else 0: one thread per
+    core. A value that is no positive integer is said once and ignored."""
     for variable in ("MINICNN_NUM_THREADS", "OMP_NUM_THREADS"):
         value = os.environ.get(variable, "").split(",")[0].strip()
         if value.isdigit() and int(value) > 0:
             return int(value)
-    return 0  # the kernels' default: one thread per core
+        if value:
+            warn_once(variable, f"minicnn: {variable} must be a positive integer, got "
+                                f"{os.environ[variable]!r}; ignored")
+    return 0
 
 
 if _ckernels is not None:
@@ -75,10 +80,10 @@ def unavailable_reason():
     return ""
 
 
-def openmp_threads():
-    """Threads the C kernels use (0 when the extension is missing); the name is older than
-    their own thread pool."""
-    return int(_ckernels.lib.minicnn_openmp_threads()) if _ckernels is not None else 0
+def num_threads():
+    """Threads of the C kernels' pool (0 when the extension is missing): set_num_threads's
+    value, else MINICNN_NUM_THREADS / OMP_NUM_THREADS, else the cores this process may use."""
+    return int(_ckernels.lib.minicnn_num_threads()) if _ckernels is not None else 0
 
 
 def gemm_kernel():
@@ -87,6 +92,13 @@ def gemm_kernel():
     if _ckernels is None:
         return ""
     return _ckernels.ffi.string(_ckernels.lib.minicnn_gemm_kernel()).decode()
+
+
+if _ckernels is not None and os.environ.get("MINICNN_GEMM_KERNEL", "auto") not in ("auto",
+                                                                                 gemm_kernel()):
+    warn_once("MINICNN_GEMM_KERNEL", "minicnn: MINICNN_GEMM_KERNEL="
+              f"{os.environ['MINICNN_GEMM_KERNEL']!r} names no micro-kernel this CPU runs "
+              f"(auto, avx512, avx2, portable); using {gemm_kernel()}")
 
 
 def set_num_threads(n):

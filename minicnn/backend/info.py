@@ -1,5 +1,5 @@
 """What minicnn runs on: the kernel sets available and active, the BLAS behind NumPy's matrix
-products and its threads, and the OpenMP threads of the C kernels (``mc.info()``, ``minicnn info``).
+products and its threads, and the threads of the C kernels' pool (``mc.info()``, ``minicnn info``).
 """
 
 import os
@@ -76,7 +76,7 @@ def info(file=None, quiet=False):
         "active_kernels": active,
         "kernel_sets": _kernel_sets(),
         "blas": _blas(),
-        "openmp_threads": ckernels.openmp_threads(),
+        "num_threads": ckernels.num_threads(),
         "gemm_kernel": ckernels.gemm_kernel(),
         "cpu_count": os.cpu_count(),
     }
@@ -92,7 +92,7 @@ def info(file=None, quiet=False):
             f"BLAS:                  {blas['name']} {blas['version'] or ''}"
             f"{' (' + blas['architecture'] + ' kernels)' if blas['architecture'] else ''}",
             f"BLAS threads:          {threads}",
-            f"OpenMP threads (C):    {report['openmp_threads'] or 'no C kernels'}",
+            f"C kernel threads:      {report['num_threads'] or 'no C kernels'}",
             f"GEMM micro-kernel (C): {report['gemm_kernel'] or 'no C kernels'}",
             f"CPU cores:             {report['cpu_count']}",
         ]
