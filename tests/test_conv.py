@@ -166,7 +166,7 @@ def test_conv_output_size_hand_computed_cases():
     # ceil mode drops a last window that would start inside the right padding
     assert conv_output_size(5, 2, 2, 1, ceil_mode=True) == 3
     assert transpose_output_size(5, 3, 2, 1, 1) == 10
-    assert transpose_output_size(4, 4, 2, 1) == 8            # DCGAN-style upsampling
+    assert transpose_output_size(4, 4, 2, 1) == 8                 # DCGAN-style upsampling
 
 
 # ----- the reference kernels ----------------------------------------------------------------
