@@ -65,12 +65,15 @@ class Part:
 
 @dataclass
 class Case:
+    """One input of an exercise: ``values`` (name -> array or number) feeds every part;
+    ``label`` names the case in the report."""
     label: str
     values: dict
 
 
 @dataclass
 class Exercise:
+    """An exercise: its Parts, checked in order on the Cases that ``cases(rng)`` draws."""
     name: str
     parts: tuple
     cases: Callable            # rng -> list of Case
