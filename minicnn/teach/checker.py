@@ -218,6 +218,7 @@ class Report:
 
     @property
     def passed(self):
+        """At least one check ran, none failed, and every function was implemented."""
         return self.checks > 0 and self.failures == 0 and not self.not_implemented
 
     def __bool__(self):
@@ -227,6 +228,7 @@ class Report:
         return "\n".join(self.lines)
 
     def add(self, finding, indent="    "):
+        """Count one check (a Finding) and append its lines to the report, indented."""
         self.checks += 1
         self.failures += not finding.passed
         self.lines += [indent + line for line in finding.lines]
