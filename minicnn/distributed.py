@@ -107,6 +107,7 @@ def _current():
 
 
 def is_initialized():
+    """Whether this process has joined the world (init() ran, explicitly or on first use)."""
     return _world is not None
 
 
@@ -182,6 +183,7 @@ class Work:
         self.request, self.result, self.what = request, result, what
 
     def is_completed(self):
+        """Whether the collective is complete, without blocking (MPI_Test)."""
         return self.request is None or self.request.Test()
 
     def wait(self):

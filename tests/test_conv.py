@@ -19,7 +19,7 @@ from minicnn import backend
 from minicnn.backend import ckernels, reference
 from minicnn.backend.geometry import Window
 from minicnn.backend.geometry import output_size as conv_output_size
-from minicnn.backend.geometry import transpose_output_size as conv_transpose_output_size
+from minicnn.backend.geometry import transpose_output_size
 from minicnn.utils.gradcheck import gradcheck
 
 
@@ -60,7 +60,7 @@ def conv_configs(draw, transposed=False):
     if transposed:
         config["output_padding"] = tuple(draw(st.integers(0, max(s, d) - 1))
                                          for s, d in zip(stride, dilation))
-        out = [conv_transpose_output_size(size, k, s, p, o, d) for size, k, s, p, o, d in
+        out = [transpose_output_size(size, k, s, p, o, d) for size, k, s, p, o, d in
                zip(sizes, kernel, stride, padding, config["output_padding"], dilation)]
         assume(min(out) >= 1)
     return config
@@ -128,8 +128,8 @@ def direct_conv_transpose2d(x, w, b, stride, padding, output_padding, groups, di
     """Each input pixel adds x[n, c, h, w] w[c, f, i, j] to out[n, g*F/G + f, h*s - p + i*d, ...]"""
     N, C, H, W = x.shape
     _, Fg, kh, kw = w.shape
-    out_h = conv_transpose_output_size(H, kh, stride[0], padding[0], output_padding[0], dilation[0])
-    out_w = conv_transpose_output_size(W, kw, stride[1], padding[1], output_padding[1], dilation[1])
+    out_h = transpose_output_size(H, kh, stride[0], padding[0], output_padding[0], dilation[0])
+    out_w = transpose_output_size(W, kw, stride[1], padding[1], output_padding[1], dilation[1])
     y = np.zeros((N, Fg * groups, out_h, out_w))
     for n, c, h, w_, f, i, j in np.ndindex(N, C, H, W, Fg, kh, kw):
         r = h * stride[0] - padding[0] + i * dilation[0]
@@ -165,8 +165,8 @@ def test_conv_output_size_hand_computed_cases():
     assert conv_output_size(112, 3, 2, 0) == 55
     # ceil mode drops a last window that would start inside the right padding
     assert conv_output_size(5, 2, 2, 1, ceil_mode=True) == 3
-    assert conv_transpose_output_size(5, 3, 2, 1, 1) == 10
-    assert conv_transpose_output_size(4, 4, 2, 1) == 8            # DCGAN-style upsampling
+    assert transpose_output_size(5, 3, 2, 1, 1) == 10
+    assert transpose_output_size(4, 4, 2, 1) == 8                 # DCGAN-style upsampling
 
 
 # ----- the reference kernels ----------------------------------------------------------------

@@ -88,11 +88,12 @@ def set_workspace_limit(nbytes):
     """Largest scratch memory, in bytes, that one convolution step may use for its column matrix
     (default 256 MiB; ``None``: no limit). Returns the previous limit.
 
-    The reference convolution runs a batch in tiles of images of about 2^20 column entries
-    (reference.TILE_ELEMENTS) unless one image has more. A limit below that makes the tiles
-    smaller, down to one image (so one image's columns are the floor), which changes the results
-    by rounding only; a limit above it changes nothing. Raises ValueError for anything but a
-    positive int or None."""
+    The reference convolution (and the CUDA set, which runs its products) runs a batch in tiles
+    of images of about 2^20 column entries (reference.TILE_ELEMENTS) unless one image has more. A
+    limit below that makes the tiles smaller, down to one image (so one image's columns are the
+    floor), which changes the results by rounding only; a limit above it changes nothing. The C
+    convolutions build no column matrix (csrc/conv2d.c) and ignore it. Raises ValueError for
+    anything but a positive int or None."""
     global _workspace_limit
     valid = nbytes is None or (isinstance(nbytes, int) and not isinstance(nbytes, bool)
                                and nbytes >= 1)

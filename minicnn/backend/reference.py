@@ -453,7 +453,8 @@ def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
 # on the matrix's other sizes). A workspace limit below one tile (backend.set_workspace_limit)
 # makes the tiles smaller, down to one image; the results then change only by rounding.
 # A 1x1, stride-1, unpadded convolution needs no im2col: its columns are the input itself,
-# channels first. Another kernel set may replace the whole family (a fused GEMM, cuBLAS).
+# channels first. The C set replaces the whole family with its fused GEMM (csrc/conv2d.c); the
+# CUDA set runs these tiled products (cuBLAS) around its own im2col / col2im kernels.
 
 TILE_ELEMENTS = 2 ** 20   # column-matrix entries per tile: of 2^18 ... 2^22 and of 4096 or 8192
                           # columns a tile, the fastest for ResNet-20's convs on 2 cores

@@ -70,6 +70,7 @@ def int64s(name, array, shape, xp=np):
 
 
 def same_shape(name, array, shape, shape_name):
+    """Raise ValueError unless ``array`` has the shape ``shape`` of the array ``shape_name``."""
     if array.shape != tuple(shape):
         raise ValueError(f"{name} must have the shape of {shape_name} {tuple(shape)}, "
                          f"got {array.shape}")

@@ -28,7 +28,8 @@ class DistributedSampler:
 
     num_replicas, rank: default to ``minicnn.distributed.world_size()`` and ``rank()``.
     Call ``set_epoch(epoch)`` before each epoch for a new order (minicnn's DataLoader does it).
-    Raises ValueError for a rank outside [0, num_replicas - 1] or num_replicas < 1.
+    Raises ValueError for a rank outside [0, num_replicas - 1] or num_replicas < 1, TypeError
+    for a num_replicas, rank or seed that is not an int.
     """
 
     def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0,

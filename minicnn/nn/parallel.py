@@ -160,9 +160,9 @@ class DistributedDataParallel(Module):
         if self.find_unused_parameters:
             reached = _leaves_reached(output)
             for bucket in self._buckets:
-                for index, param in enumerate(bucket.params):
+                for param in bucket.params:
                     if id(param) not in reached:
-                        self._mark_ready(bucket, index)
+                        self._mark_ready(bucket)
 
     # ----- the reduction, driven by the backward pass -------------------------------------------
     def _grad_ready(self, param):
@@ -171,9 +171,9 @@ class DistributedDataParallel(Module):
         bucket, index = self._where[id(param)]
         bucket.view(index)[...] = np.asarray(param.grad.numpy()).reshape(-1)
         bucket.used[index] = 1
-        self._mark_ready(bucket, index)
+        self._mark_ready(bucket)
 
-    def _mark_ready(self, bucket, index):
+    def _mark_ready(self, bucket):
         bucket.ready += 1
         for started in self._buckets[:self._next_bucket]:
             started.work.is_completed()      # lets MPI move the reductions in flight forward

@@ -19,9 +19,9 @@ def check(name, namespace, seed=0):
     ``globals()``, or a module); returns a Report (``str()`` is the teaching report, truthy
     when everything passed). Raises ValueError for an unknown exercise."""
     from minicnn.teach.checker import run
+    from minicnn.teach.exercises import _check_name
     from minicnn.teach.specs import EXERCISES
-    if name not in EXERCISES:
-        raise ValueError(f"unknown exercise {name!r}; the exercises are: {', '.join(NAMES)}")
+    _check_name(name)
     return run(EXERCISES[name], namespace, seed)
 
 

@@ -65,12 +65,15 @@ class Part:
 
 @dataclass
 class Case:
+    """One input of an exercise: ``values`` (name -> array or number) feeds every part;
+    ``label`` names the case in the report."""
     label: str
     values: dict
 
 
 @dataclass
 class Exercise:
+    """An exercise: its Parts, checked in order on the Cases that ``cases(rng)`` draws."""
     name: str
     parts: tuple
     cases: Callable            # rng -> list of Case
@@ -215,6 +218,7 @@ class Report:
 
     @property
     def passed(self):
+        """At least one check ran, none failed, and every function was implemented."""
         return self.checks > 0 and self.failures == 0 and not self.not_implemented
 
     def __bool__(self):
@@ -224,6 +228,7 @@ class Report:
         return "\n".join(self.lines)
 
     def add(self, finding, indent="    "):
+        """Count one check (a Finding) and append its lines to the report, indented."""
         self.checks += 1
         self.failures += not finding.passed
         self.lines += [indent + line for line in finding.lines]

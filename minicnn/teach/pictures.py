@@ -73,6 +73,8 @@ def im2col_example(size=3, channels=1, kernel=2, stride=1, padding=0, dilation=1
 
 
 def im2col_text(x, cols, kernel, oh, ow):
+    """The lines that print x (1, C, H, W) and its columns cols (C*kernel*kernel, oh*ow), one
+    row a kernel tap (c, i, j), one column an output position (r, q)."""
     channels = x.shape[1]
     lines = [f"input x (1, {channels}, {x.shape[2]}, {x.shape[3]}):"]
     for c in range(channels):
