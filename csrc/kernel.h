@@ -37,7 +37,10 @@ void minicnn_parallel_ranges(int64_t n, double work, void (*run)(void *, int64_t
  * runs (GCC / Clang function multi-versioning, which needs glibc's ifunc): the extension itself
  * is built for the baseline target, whose 128-bit vectors leave such loops compute-bound
  * (batch norm's double sums). */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GLIBC__)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GLIBC__) \
+    && !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
+/* (not under a sanitizer: the clones' resolver runs at load, before the sanitizer's runtime is
+ * set up, and crashes there) */
 #define WIDE_VECTORS __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define WIDE_VECTORS
