@@ -7,7 +7,8 @@
  *             loss_i   = (1 - eps) w[y_i] (-log p_i,y_i) + eps / C sum_c w[c] (-log p_ic)
  *   backward  dz_ic = dloss_i ((1 - eps) w[y_i] (p_ic - [c == y_i]) + eps / C (p_ic sum(w) - w[c]))
  *
- * The forward keeps log p (M, C) for the backward. One block per row (block-stride over rows):
+ * For eps = 0 the forward's second term is left out, not multiplied by 0: a -inf logit makes
+ * its sum infinite, and PyTorch's loss stays finite there. The forward keeps log p (M, C) for the backward. One block per row (block-stride over rows):
  * its threads stride over the C classes and meet in block_sum / block_max (blockDim.x accum
  * values of dynamic shared memory). A target outside [0, C) that is not ignore_index (which
  * the Python side refuses before the launch) gives NaN, never a read out of bounds. */
@@ -51,7 +52,9 @@ extern "C" __global__ void NAME(softmax_cross_entropy_forward)(const real *logit
             } else {
                 /* logp[t] was written by thread t % blockDim.x: block_sum's barriers order it */
                 const accum nll = -(accum)logp[t] * (weight ? weight[t] : (real)1);
-                loss[i] = (real)((1 - label_smoothing) * nll + label_smoothing / C * smooth);
+                loss[i] = (real)(label_smoothing > 0
+                                     ? (1 - label_smoothing) * nll + label_smoothing / C * smooth
+                                     : nll);
             }
         }
     }

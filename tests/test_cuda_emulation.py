@@ -174,6 +174,18 @@ def test_softmax_cross_entropy_matches_reference(cuda, M, C, dtype, weighted, sm
                  reference.softmax_cross_entropy_backward(grad_loss, log_probs, *args))
 
 
+def test_softmax_cross_entropy_with_infinite_logits_matches_reference(cuda):
+    """A -inf logit, an ignored row, and float32 logits of 3e38: PyTorch's finite losses."""
+    cases = [(np.array([[0.0, -np.inf, 1.0], [1.0, 2.0, 3.0]]), np.array([0, 2])),
+             (np.array([[0.0, -np.inf, 1.0], [1.0, 2.0, 3.0]]), np.array([-100, 2])),
+             (np.array([[3e38, -3e38, 0.0, 1.0]], np.float32), np.array([0]))]
+    for logits, target in cases:
+        args = (target, None, -100, 0.0)
+        loss, log_probs = reference.softmax_cross_entropy_forward(logits, *args)
+        assert np.isfinite(loss).all()
+        assert_same(cuda.softmax_cross_entropy_forward(logits, *args)[0], loss)
+
+
 @given(dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2 ** 16), nesterov=st.booleans(),
        amsgrad=st.booleans(), decoupled=st.booleans(), centered=st.booleans(),
        step=st.integers(1, 30))
