@@ -46,10 +46,12 @@ def test_dropout_of_a_0d_tensor(kernel_set):
 
 @pytest.mark.parametrize("kernel_set", KERNEL_SETS)
 def test_linear_with_a_0d_bias_broadcasts_as_pytorch(kernel_set):
+    with mc.backend(kernel_set), pytest.raises(TypeError, match="bias dtype float32"):
+        F.linear(mc.tensor(np.ones((2, 3))), mc.tensor(np.ones((4, 3))), mc.tensor(1.0))
     with mc.backend(kernel_set):
         x = mc.tensor(np.ones((2, 3)), requires_grad=True)
         weight = mc.tensor(np.ones((4, 3)), requires_grad=True)
-        bias = mc.tensor(1.0, requires_grad=True)
+        bias = mc.tensor(np.array(1.0), requires_grad=True)            # float64, as x
         y = F.linear(x, weight, bias)
         np.testing.assert_array_equal(y.numpy(), np.full((2, 4), 4.0))
         y.sum().backward()

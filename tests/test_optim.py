@@ -339,7 +339,7 @@ def test_model_parameters_generator_and_training_loop():
     optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9)
     assert len(optimizer.param_groups[0]["params"]) == 4
     weights = [p.array for p in model.parameters()]
-    x = mc.tensor(np.random.default_rng(0).standard_normal((5, 4)))
+    x = mc.tensor(np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32))
     loss = (model(x) ** 2).mean()
     loss.backward()
     optimizer.step()
