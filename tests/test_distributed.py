@@ -19,6 +19,7 @@ import minicnn.nn.functional as F
 from minicnn import distributed
 from minicnn.data import ArrayDataset, DataLoader, DistributedSampler
 from minicnn.nn.functional.sync_batch_norm import SyncBatchNorm as SyncBatchNormFunction
+from minicnn.nn.functional.sync_batch_norm import sync_batch_norm
 from minicnn.nn.parallel import DistributedDataParallel
 from checks import assert_gradcheck
 
@@ -195,6 +196,19 @@ def test_sync_batch_norm_gradcheck_and_batch_norm_values_in_a_world_of_one():
                             training=True)
     np.testing.assert_allclose(sync(*map(mc.tensor, (x, weight, bias))).numpy(),
                                expected.numpy(), rtol=1e-13, atol=1e-14)
+
+
+def test_sync_batch_norm_on_several_ranks_checks_its_arguments_as_batch_norm(monkeypatch):
+    """The checks run before the first collective, so two ranks are only pretended here."""
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    x = mc.tensor(np.random.default_rng(0).standard_normal((2, 3, 4, 4)))
+    with pytest.raises(ValueError, match="sync_batch_norm: eps must be positive"):
+        sync_batch_norm(x, None, None, training=True, eps=float("nan"))
+    with pytest.raises(TypeError, match="sync_batch_norm: weight dtype float32"):
+        sync_batch_norm(x, None, None, weight=mc.ones(3), training=True)
+    with pytest.raises(TypeError, match="momentum must be a number"):
+        sync_batch_norm(x, mc.zeros(3).double(), mc.ones(3).double(), training=True,
+                          momentum="fast")
 
 
 def test_convert_sync_batchnorm_keeps_the_parameters_and_their_places():

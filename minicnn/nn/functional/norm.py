@@ -45,14 +45,41 @@ class BatchNorm(Function):
         return grad_x.reshape(grad_y.shape), grad_weight, grad_bias
 
 
-def _check_channel_vector(value, name, num_channels):
+def _check_channel_vector(op, value, name, input):
+    """None, or a Tensor of shape (C,) and input's dtype."""
     if value is None:
         return
     if not isinstance(value, Tensor):
-        raise TypeError(f"batch_norm: {name} must be a Tensor or None, got {type(value).__name__}")
-    if value.shape != (num_channels,):
-        raise ValueError(f"batch_norm: {name} must have shape ({num_channels},) for an input "
-                         f"with {num_channels} channels, got {value.shape}")
+        raise TypeError(f"{op}: {name} must be a Tensor or None, got {type(value).__name__}")
+    C = input.shape[1]
+    if value.shape != (C,):
+        raise ValueError(f"{op}: {name} must have shape ({C},) for an input with {C} channels, "
+                         f"got {value.shape}")
+    if value.dtype != input.dtype:
+        raise TypeError(f"{op}: {name} dtype {value.dtype} does not match input dtype "
+                        f"{input.dtype} (convert the layer with .double() / .float())")
+
+
+def check_batch_norm(op, input, running_mean, running_var, weight, bias, training, momentum,
+                     eps):
+    """The checks of batch_norm's arguments, which sync_batch_norm shares; returns eps as a
+    float. Raises TypeError / ValueError naming ``op`` and the argument."""
+    check_input(op, input)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: input must be (N, C, *), got shape {input.shape}")
+    for name, value in (("running_mean", running_mean), ("running_var", running_var),
+                        ("weight", weight), ("bias", bias)):
+        _check_channel_vector(op, value, name, input)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
+    eps = float(eps)
+    if not (eps > 0 if training else eps >= 0):     # NaN fails both
+        needed = "positive during training" if training else "non-negative"
+        raise ValueError(f"{op}: eps must be {needed}, got {eps}")
+    check_momentum(momentum)
+    if not training and running_mean is None:
+        raise ValueError(f"{op}: running_mean and running_var are needed when training=False")
+    return eps
 
 
 def check_momentum(momentum):
@@ -70,26 +97,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     variance), and, when running_mean / running_var are given, update them in place as
     running = (1 - momentum) * running + momentum * batch (unbiased variance for running_var).
     Otherwise normalise with running_mean, running_var."""
-    check_input("batch_norm", input)
-    if input.ndim < 2:
-        raise ValueError(f"batch_norm: input must be (N, C, *), got shape {input.shape}")
+    eps = check_batch_norm("batch_norm", input, running_mean, running_var, weight, bias,
+                           training, momentum, eps)
     C = input.shape[1]
-    for name, value in (("running_mean", running_mean), ("running_var", running_var),
-                        ("weight", weight), ("bias", bias)):
-        _check_channel_vector(value, name, C)
-        if value is not None and value.dtype != input.dtype:
-            raise TypeError(f"batch_norm: {name} dtype {value.dtype} does not match input dtype "
-                            f"{input.dtype} (convert the layer with .double() / .float())")
-    if (running_mean is None) != (running_var is None):
-        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
-    eps = float(eps)
-    if not (eps > 0 if training else eps >= 0):     # NaN fails both
-        raise ValueError(f"batch_norm: eps must be {'positive during training' if training else 'non-negative'}, "
-                         f"got {eps}")
-    check_momentum(momentum)
-    if not training and running_mean is None:
-        raise ValueError("batch_norm: running_mean and running_var are needed when "
-                         "training=False")
     if training and input.numel() // max(C, 1) <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {input.shape}")

@@ -12,8 +12,7 @@ import numpy as np
 from minicnn import distributed
 from minicnn.autograd import Function, raw
 from minicnn.backend import get_array_module
-from minicnn.nn.functional._arguments import check_input
-from minicnn.nn.functional.norm import _as_planes, _check_channel_vector, batch_norm
+from minicnn.nn.functional.norm import _as_planes, batch_norm, check_batch_norm
 
 __all__ = ["sync_batch_norm"]
 
@@ -87,12 +86,7 @@ def sync_batch_norm(input, running_mean, running_var, weight=None, bias=None, tr
     if not training or distributed.world_size() == 1:
         return batch_norm(input, running_mean, running_var, weight, bias, training, momentum,
                           eps)
-    check_input("sync_batch_norm", input)
-    if input.ndim < 2:
-        raise ValueError(f"sync_batch_norm: input must be (N, C, *), got shape {input.shape}")
-    for name, value in (("running_mean", running_mean), ("running_var", running_var),
-                        ("weight", weight), ("bias", bias)):
-        _check_channel_vector(value, name, input.shape[1])
+    eps = check_batch_norm("sync_batch_norm", input, running_mean, running_var, weight, bias,
+                           training, momentum, eps)
     return SyncBatchNorm.apply(input, weight, bias, running_mean=raw(running_mean),
-                               running_var=raw(running_var), momentum=float(momentum),
-                               eps=float(eps))
+                               running_var=raw(running_var), momentum=float(momentum), eps=eps)
