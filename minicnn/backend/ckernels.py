@@ -559,51 +559,15 @@ def dropout_apply(x, mask):
 
 # ----- optimizer updates (in place) ---------------------------------------------------------
 
-class _InPlace:
-    """The arrays an update writes, checked and made C-contiguous; ``finish()`` copies the
-    results back into arrays that were not contiguous."""
-
-    def __init__(self, param, grad, **state):
-        if not isinstance(param, np.ndarray) or param.dtype not in _C_TYPE:
-            raise TypeError(f"param must be a float32 or float64 numpy.ndarray, got "
-                            f"{getattr(param, 'dtype', type(param).__name__)}")
-        self.dtype = param.dtype
-        self.grad = check.floats("grad", grad, like=param, like_name="param")
-        check.same_shape("grad", self.grad, param.shape, "param")
-        self._originals = {"param": param}
-        self._originals.update((name, array) for name, array in state.items() if array is not None)
-        for name, array in self._originals.items():
-            if name != "param":
-                check.floats(name, array, like=param, like_name="param")
-                check.same_shape(name, array, param.shape, "param")
-            if not array.flags.writeable:
-                raise ValueError(f"{name} is read-only; the update writes it in place")
-        named = list(self._originals.items()) + [("grad", grad)]
-        for a, (name_a, array_a) in enumerate(named):
-            for name_b, array_b in named[a + 1:]:
-                if np.may_share_memory(array_a, array_b) and np.shares_memory(array_a, array_b):
-                    raise ValueError(f"{name_a} and {name_b} overlap in memory; the update "
-                                     "needs separate arrays")
-        self.arrays = {name: np.ascontiguousarray(array) for name, array in self._originals.items()}
-        self.size = param.size
-
-    def pointer(self, name):
-        array = self.arrays.get(name)
-        return _ckernels.ffi.NULL if array is None else _pointer(array)
-
-    def finish(self):
-        for name, original in self._originals.items():
-            if self.arrays[name] is not original:
-                original[...] = self.arrays[name]
+def _state_pointer(update, name):
+    return _optional_pointer(update.arrays.get(name))
 
 
 def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
              maximize, first_step):
-    if momentum != 0 and momentum_buffer is None:
-        raise ValueError("momentum_buffer is needed when momentum != 0")
-    update = _InPlace(param, grad, momentum_buffer=momentum_buffer if momentum != 0 else None)
-    _call("sgd_step", update.dtype, update.pointer("param"), _pointer(update.grad),
-          update.pointer("momentum_buffer"), update.size, float(lr), float(momentum),
+    update = check.InPlace(param, grad, **check.sgd_state(momentum, momentum_buffer))
+    _call("sgd_step", update.dtype, _state_pointer(update, "param"), _pointer(update.grad),
+          _state_pointer(update, "momentum_buffer"), update.size, float(lr), float(momentum),
           float(dampening), float(weight_decay), int(bool(nesterov)), int(bool(maximize)),
           int(bool(first_step)))
     update.finish()
@@ -611,16 +575,12 @@ def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
               weight_decay, decoupled_weight_decay, amsgrad, maximize):
-    if amsgrad and max_exp_avg_sq is None:
-        raise ValueError("max_exp_avg_sq is needed when amsgrad is on")
-    if exp_avg is None or exp_avg_sq is None:
-        raise ValueError("exp_avg and exp_avg_sq are needed")
     step = check.integer("step", step, 1)
-    update = _InPlace(param, grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
-                      max_exp_avg_sq=max_exp_avg_sq if amsgrad else None)
-    _call("adam_step", update.dtype, update.pointer("param"), _pointer(update.grad),
-          update.pointer("exp_avg"), update.pointer("exp_avg_sq"),
-          update.pointer("max_exp_avg_sq"), update.size, step, float(lr), float(beta1),
+    update = check.InPlace(param, grad,
+                           **check.adam_state(amsgrad, exp_avg, exp_avg_sq, max_exp_avg_sq))
+    _call("adam_step", update.dtype, _state_pointer(update, "param"), _pointer(update.grad),
+          _state_pointer(update, "exp_avg"), _state_pointer(update, "exp_avg_sq"),
+          _state_pointer(update, "max_exp_avg_sq"), update.size, step, float(lr), float(beta1),
           float(beta2), float(eps), float(weight_decay), int(bool(decoupled_weight_decay)),
           int(bool(amsgrad)), int(bool(maximize)))
     update.finish()
@@ -628,17 +588,11 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
 
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
                  weight_decay, momentum, centered, maximize):
-    if square_avg is None:
-        raise ValueError("square_avg is needed")
-    if centered and grad_avg is None:
-        raise ValueError("grad_avg is needed when centered is on")
-    if momentum > 0 and momentum_buffer is None:
-        raise ValueError("momentum_buffer is needed when momentum > 0")
-    update = _InPlace(param, grad, square_avg=square_avg,
-                      grad_avg=grad_avg if centered else None,
-                      momentum_buffer=momentum_buffer if momentum > 0 else None)
-    _call("rmsprop_step", update.dtype, update.pointer("param"), _pointer(update.grad),
-          update.pointer("square_avg"), update.pointer("grad_avg"),
-          update.pointer("momentum_buffer"), update.size, float(lr), float(alpha), float(eps),
-          float(weight_decay), float(momentum), int(bool(centered)), int(bool(maximize)))
+    update = check.InPlace(param, grad, **check.rmsprop_state(centered, momentum, square_avg,
+                                                              grad_avg, momentum_buffer))
+    _call("rmsprop_step", update.dtype, _state_pointer(update, "param"), _pointer(update.grad),
+          _state_pointer(update, "square_avg"), _state_pointer(update, "grad_avg"),
+          _state_pointer(update, "momentum_buffer"), update.size, float(lr), float(alpha),
+          float(eps), float(weight_decay), float(momentum), int(bool(centered)),
+          int(bool(maximize)))
     update.finish()

@@ -489,49 +489,13 @@ batch_norm_inference_backward = reference.batch_norm_inference_backward
 
 # ----- optimizer updates (in place) ---------------------------------------------------------
 
-class _InPlace:
-    """The arrays an update writes, checked and made C-contiguous; ``finish()`` copies the
-    results back into arrays that were not contiguous."""
-
-    def __init__(self, param, grad, **state):
-        xp = runtime().xp
-        if not isinstance(param, xp.ndarray) or param.dtype not in check.FLOATS:
-            raise TypeError(f"param must be a float32 or float64 {xp.__name__}.ndarray, got "
-                            f"{getattr(param, 'dtype', type(param).__name__)}")
-        self.dtype = param.dtype
-        self.grad = _floats("grad", grad, like=param, like_name="param")
-        check.same_shape("grad", self.grad, param.shape, "param")
-        self._originals = {"param": param}
-        self._originals.update((name, array) for name, array in state.items() if array is not None)
-        for name, array in self._originals.items():
-            if name != "param":
-                _floats(name, array, like=param, like_name="param")
-                check.same_shape(name, array, param.shape, "param")
-        named = list(self._originals.items()) + [("grad", grad)]
-        for a, (name_a, array_a) in enumerate(named):
-            for name_b, array_b in named[a + 1:]:
-                if xp.may_share_memory(array_a, array_b):
-                    raise ValueError(f"{name_a} and {name_b} overlap in memory; the update "
-                                     "needs separate arrays")
-        self.arrays = {name: xp.ascontiguousarray(array) for name, array in self._originals.items()}
-        self.size = np.int64(param.size)
-
-    def __getitem__(self, name):
-        return self.arrays.get(name)
-
-    def finish(self):
-        for name, original in self._originals.items():
-            if self.arrays[name] is not original:
-                original[...] = self.arrays[name]
-
-
 def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
              maximize, first_step):
-    if momentum != 0 and momentum_buffer is None:
-        raise ValueError("momentum_buffer is needed when momentum != 0")
-    update = _InPlace(param, grad, momentum_buffer=momentum_buffer if momentum != 0 else None)
-    _launch("sgd_step", update.dtype, int(update.size), update["param"], update.grad,
-            update["momentum_buffer"], update.size, np.float64(lr), np.float64(momentum),
+    update = check.InPlace(param, grad, runtime().xp,
+                           **check.sgd_state(momentum, momentum_buffer))
+    state = update.arrays.get
+    _launch("sgd_step", update.dtype, update.size, state("param"), update.grad,
+            state("momentum_buffer"), np.int64(update.size), np.float64(lr), np.float64(momentum),
             np.float64(dampening), np.float64(weight_decay), np.int32(bool(nesterov)),
             np.int32(bool(maximize)), np.int32(bool(first_step)))
     update.finish()
@@ -539,16 +503,13 @@ def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
               weight_decay, decoupled_weight_decay, amsgrad, maximize):
-    if amsgrad and max_exp_avg_sq is None:
-        raise ValueError("max_exp_avg_sq is needed when amsgrad is on")
-    if exp_avg is None or exp_avg_sq is None:
-        raise ValueError("exp_avg and exp_avg_sq are needed")
     step = check.integer("step", step, 1)
-    update = _InPlace(param, grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
-                      max_exp_avg_sq=max_exp_avg_sq if amsgrad else None)
-    _launch("adam_step", update.dtype, int(update.size), update["param"], update.grad,
-            update["exp_avg"], update["exp_avg_sq"], update["max_exp_avg_sq"], update.size,
-            np.int64(step), np.float64(lr), np.float64(beta1), np.float64(beta2),
+    update = check.InPlace(param, grad, runtime().xp,
+                           **check.adam_state(amsgrad, exp_avg, exp_avg_sq, max_exp_avg_sq))
+    state = update.arrays.get
+    _launch("adam_step", update.dtype, update.size, state("param"), update.grad,
+            state("exp_avg"), state("exp_avg_sq"), state("max_exp_avg_sq"),
+            np.int64(update.size), np.int64(step), np.float64(lr), np.float64(beta1), np.float64(beta2),
             np.float64(eps), np.float64(weight_decay), np.int32(bool(decoupled_weight_decay)),
             np.int32(bool(amsgrad)), np.int32(bool(maximize)))
     update.finish()
@@ -556,17 +517,11 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
 
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
                  weight_decay, momentum, centered, maximize):
-    if square_avg is None:
-        raise ValueError("square_avg is needed")
-    if centered and grad_avg is None:
-        raise ValueError("grad_avg is needed when centered is on")
-    if momentum > 0 and momentum_buffer is None:
-        raise ValueError("momentum_buffer is needed when momentum > 0")
-    update = _InPlace(param, grad, square_avg=square_avg,
-                      grad_avg=grad_avg if centered else None,
-                      momentum_buffer=momentum_buffer if momentum > 0 else None)
-    _launch("rmsprop_step", update.dtype, int(update.size), update["param"], update.grad,
-            update["square_avg"], update["grad_avg"], update["momentum_buffer"], update.size,
-            np.float64(lr), np.float64(alpha), np.float64(eps), np.float64(weight_decay),
+    update = check.InPlace(param, grad, runtime().xp, **check.rmsprop_state(
+        centered, momentum, square_avg, grad_avg, momentum_buffer))
+    state = update.arrays.get
+    _launch("rmsprop_step", update.dtype, update.size, state("param"), update.grad,
+            state("square_avg"), state("grad_avg"), state("momentum_buffer"),
+            np.int64(update.size), np.float64(lr), np.float64(alpha), np.float64(eps), np.float64(weight_decay),
             np.float64(momentum), np.int32(bool(centered)), np.int32(bool(maximize)))
     update.finish()

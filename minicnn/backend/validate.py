@@ -196,3 +196,73 @@ def conv2d_backward_weight_operands(x, grad_y, groups, value, xp=np):
     oh, ow = output_hw("conv2d_backward_weight", *x.shape[2:], checked)
     same_shape("grad_y", grad_y, (x.shape[0], grad_y.shape[1], oh, ow), "the convolution's output")
     return x, grad_y, groups, checked
+
+
+# ----- optimizer updates: the arrays an update writes in place -------------------------------
+
+class InPlace:
+    """The arrays an optimizer update writes (param and its ``state``; a state entry of None is
+    absent), each of param's dtype and shape, writeable and not overlapping another, and
+    C-contiguous in ``arrays`` (copies where they were not); ``finish()`` copies the results back
+    into the arrays that were copied. grad is checked and made contiguous too."""
+
+    def __init__(self, param, grad, xp=np, **state):
+        if not isinstance(param, xp.ndarray) or param.dtype not in FLOATS:
+            raise TypeError(f"param must be a float32 or float64 {xp.__name__}.ndarray, got "
+                            f"{getattr(param, 'dtype', type(param).__name__)}")
+        self.dtype, self.size = param.dtype, param.size
+        self.grad = floats("grad", grad, xp, like=param, like_name="param")
+        same_shape("grad", self.grad, param.shape, "param")
+        self._originals = {"param": param}
+        self._originals.update((name, array) for name, array in state.items() if array is not None)
+        for name, array in self._originals.items():
+            if name != "param":
+                floats(name, array, xp, like=param, like_name="param")
+                same_shape(name, array, param.shape, "param")
+            if not getattr(array.flags, "writeable", True):
+                raise ValueError(f"{name} is read-only; the update writes it in place")
+        named = list(self._originals.items()) + [("grad", grad)]
+        for a, (name_a, array_a) in enumerate(named):
+            for name_b, array_b in named[a + 1:]:
+                if xp.may_share_memory(array_a, array_b) and (
+                        xp is not np or np.shares_memory(array_a, array_b)):
+                    raise ValueError(f"{name_a} and {name_b} overlap in memory; the update "
+                                     "needs separate arrays")
+        self.arrays = {name: xp.ascontiguousarray(array) for name, array in self._originals.items()}
+
+    def finish(self):
+        for name, original in self._originals.items():
+            if self.arrays[name] is not original:
+                original[...] = self.arrays[name]
+
+
+def sgd_state(momentum, momentum_buffer):
+    """The state an SGD update writes: the momentum buffer when momentum != 0."""
+    if momentum != 0 and momentum_buffer is None:
+        raise ValueError("momentum_buffer is needed when momentum != 0")
+    return {"momentum_buffer": momentum_buffer if momentum != 0 else None}
+
+
+def adam_state(amsgrad, exp_avg, exp_avg_sq, max_exp_avg_sq):
+    """The state an Adam / AdamW update writes: both moments, and the running max of the second
+    under amsgrad."""
+    if exp_avg is None or exp_avg_sq is None:
+        raise ValueError("exp_avg and exp_avg_sq are needed")
+    if amsgrad and max_exp_avg_sq is None:
+        raise ValueError("max_exp_avg_sq is needed when amsgrad is on")
+    return {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
+            "max_exp_avg_sq": max_exp_avg_sq if amsgrad else None}
+
+
+def rmsprop_state(centered, momentum, square_avg, grad_avg, momentum_buffer):
+    """The state an RMSprop update writes: the square average, the gradient average when
+    centered, the momentum buffer when momentum > 0."""
+    if square_avg is None:
+        raise ValueError("square_avg is needed")
+    if centered and grad_avg is None:
+        raise ValueError("grad_avg is needed when centered is on")
+    if momentum > 0 and momentum_buffer is None:
+        raise ValueError("momentum_buffer is needed when momentum > 0")
+    return {"square_avg": square_avg, "grad_avg": grad_avg if centered else None,
+            "momentum_buffer": momentum_buffer if momentum > 0 else None}
+
