@@ -133,6 +133,28 @@ static int64_t gcd(int64_t a, int64_t b) {
     return a;
 }
 
+/* Phase copies, along one axis of a window of k taps, dilation d, stride s: output o's tap t
+ * reads input coordinate o s + t d - p = (o + t d / s) s + (t d % s) - p. A copy of phase a
+ * holds input coordinate u s + a - p at entry u, so tap t reads entry o + t d / s (its shift)
+ * of the copy of phase t d % s: contiguous in o whatever the stride. The phases in use are the
+ * multiples of gcd(d, s) below s, every one of them when k >= s / gcd(d, s) (the copy of phase
+ * a is then number a / gcd), else k different ones (copy t is tap t's). At stride 1, one copy
+ * of phase 0, tap t shifted by t d. */
+static int64_t phase_copies(int64_t k, int64_t d, int64_t s) {
+    const int64_t period = s / gcd(d, s);
+    return k < period ? k : period;
+}
+
+static int64_t phase_copy_of_tap(int64_t t, int64_t k, int64_t d, int64_t s) {
+    const int64_t g = gcd(d, s);
+    return k < s / g ? t : t * d % s / g;
+}
+
+static int64_t phase_of_copy(int64_t copy, int64_t k, int64_t d, int64_t s) {
+    const int64_t g = gcd(d, s);
+    return k < s / g ? copy * d % s : copy * g;
+}
+
 #define GENERIC_FILE "conv2d.c"
 #include "generic.h"
 #else
@@ -148,12 +170,16 @@ struct NAME(conv_job) {
     const struct im2col_row *rows;  /* the rows of im2col(x_g), the same for every group */
     const real *packed_a;  /* per group, group_stride elements apart */
     int64_t group_stride, blocks, channel_block, images_per_item, chunks;
-    int64_t pairs;         /* weight gradient at stride 1: (c, i) pairs packed at a time */
+    int64_t pairs;         /* weight gradient by rows: (c, i) pairs packed at a time */
     real *workspace;       /* per worker, worker_stride elements apart */
     size_t worker_stride;
     real *partials;        /* weight gradient: per (group, chunk) */
-    int64_t *offsets;      /* forward from shifted copies: see in_place_rows */
-    int64_t copy_rows, column_copies, pitch, vector_stride, tail;
+    int64_t *offsets;      /* forward from shifted copies (see in_place_rows); weight
+                            * gradient by rows: where tap j's view of a pair's copies starts */
+    /* forward from shifted copies (forward_in_place); the weight gradient by rows takes
+     * column_copies for its phases, pitch for a segment and tail for the largest shift */
+    int64_t row_copies, copy_rows, column_copies, pitch, vector_stride, tail;
+    int column_phases;     /* the column copies are phases (else one per j) */
     _Atomic int64_t *chunks_done;
 };
 
@@ -239,20 +265,19 @@ static void NAME(forward_item)(void *context, int64_t item, int worker) {
                    j0, j1, 0, product.k, 0, job->workspace + worker * job->worker_stride);
 }
 
-/* Forward from shifted copies: per image of the group, copies of x_g[c] with their padding,
- * x_g[c, y sh + i' dh - ph, u sw + j' dw - pw] (zero in the padding) at [c, y, u], y < rows,
- * u < pitch, so that row (c, i, j) of im2col, over the image's columns q = oy ow + ox, lies in
- * one copy at offsets[(c, i, j)] + (oy pitch + ox): the micro-kernel reads B's rows where they
- * lie, and its tiles land in y directly.
- * - Rows: at stride sh = 1 one row offset i' = 0 serves every i (rows = oh + dh (kh-1); row i
- *   starts i dh rows down); else there is a copy per i' = i (rows = oh).
- * - Columns: at stride sw = 1, when each vector of a panel of NR columns lies in one output
- *   row (panels tile a row, or a vector is a whole row and the panel's vectors are rows pitch
- *   apart), one copy of padded rows (pitch = W + 2 pw; column j starts j dw in); else a copy
- *   per j' = j of ow columns (pitch = ow), in which output rows follow each other without a
- *   gap, so a panel may run on into the next row.
- * The copies cost one to kh kw passes over an image, which stays in cache, where packing
- * im2col panels cost kh kw passes per block of columns. */
+/* Forward from shifted copies: per image of the group, phase copies of x_g[c] with their
+ * padding (see phase_copies), so that row (c, i, j) of im2col, over the image's columns
+ * q = oy ow + ox, lies in one copy at offsets[(c, i, j)] + (oy pitch + ox): the micro-kernel
+ * reads B's rows where they lie, and its tiles land in y directly.
+ * - Rows: a copy per row phase, oh + (kh-1) dh / sh rows (at stride 1, one copy; row i starts
+ *   i dh rows down).
+ * - Columns: when each vector of a panel of NR columns lies in one output row (panels tile a
+ *   row, or a vector is a whole row and the panel's vectors are rows pitch apart), a copy per
+ *   column phase, pitch = ow + (kw-1) dw / sw (column j starts (j dw) / sw in); else a copy
+ *   per j of ow columns (pitch = ow), in which output rows follow each other without a gap, so
+ *   that a panel may run on into the next row.
+ * The copies cost one to kw passes over an image, which stays in cache, where packing im2col
+ * panels cost kh kw passes per block of columns. */
 static void NAME(in_place_rows)(const struct gemm_product *product, int64_t p0, int64_t kc,
                                 int64_t j, const void **rows) {
     const struct NAME(conv_product) *cp = product->context;
@@ -287,20 +312,22 @@ static void NAME(forward_in_place_item)(void *context, int64_t item, int worker)
     const struct NAME(conv_job) *job = context;
     const struct conv_geometry *g = &job->g;
     const int64_t group = item / g->N, n = item % g->N, pitch = job->pitch;
-    const int64_t row_copies = g->sh == 1 ? 1 : g->kh, rows = job->copy_rows;
+    const int64_t rows = job->copy_rows;
     const real *x = job->x + (n * g->C + group * g->Cg) * g->H * g->W;
     real *copies = job->workspace + worker * job->worker_stride, *to = copies;
-    for (int64_t i = 0; i < row_copies; i++) {
+    for (int64_t i = 0; i < job->row_copies; i++) {
+        const int64_t h_offset = phase_of_copy(i, g->kh, g->dh, g->sh) - g->ph;
         for (int64_t j = 0; j < job->column_copies; j++) {
-            /* the columns u whose input column u sw + j dw - pw is inside [0, W) */
-            const int64_t w_offset = j * g->dw - g->pw;
+            /* the columns u whose input column u sw + w_offset is inside [0, W) */
+            const int64_t w_offset = (job->column_phases ? phase_of_copy(j, g->kw, g->dw, g->sw)
+                                                         : j * g->dw) - g->pw;
             int64_t first = w_offset >= 0 ? 0 : (-w_offset + g->sw - 1) / g->sw;
             int64_t last = g->W - 1 - w_offset >= 0 ? (g->W - 1 - w_offset) / g->sw + 1 : 0;
             if (last > pitch) last = pitch;
             if (first > last) first = last;
             for (int64_t c = 0; c < g->Cg; c++) {
                 for (int64_t y = 0; y < rows; y++, to += pitch) {
-                    const int64_t h = y * g->sh + i * g->dh - g->ph;
+                    const int64_t h = y * g->sh + h_offset;
                     int64_t u = 0;
                     if (h >= 0 && h < g->H && first < last) {
                         const real *in = x + (c * g->H + h) * g->W + w_offset;
@@ -330,16 +357,17 @@ static void NAME(forward_in_place_item)(void *context, int64_t item, int worker)
  * panels instead) otherwise. */
 static int NAME(forward_in_place)(struct NAME(conv_job) *job) {
     const struct conv_geometry *g = &job->g;
-    const int64_t row_copies = g->sh == 1 ? 1 : g->kh;
-    job->copy_rows = g->sh == 1 ? g->oh + g->dh * (g->kh - 1) : g->oh;
+    job->row_copies = phase_copies(g->kh, g->dh, g->sh);
+    job->copy_rows = g->oh + (g->kh - 1) * g->dh / g->sh;
     const int nr = job->kernel->nr, lanes = job->kernel->lanes;
     const int row_vectors = g->ow % nr != 0 && g->ow == lanes;  /* a vector an output row */
-    job->column_copies = g->sw == 1 && (g->ow % nr == 0 || row_vectors) ? 1 : g->kw;
-    job->pitch = job->column_copies == 1 ? g->ow + g->dw * (g->kw - 1) : g->ow;
-    job->vector_stride = job->column_copies == 1 && row_vectors ? job->pitch : lanes;
+    job->column_phases = g->ow % nr == 0 || row_vectors;
+    job->column_copies = job->column_phases ? phase_copies(g->kw, g->dw, g->sw) : g->kw;
+    job->pitch = job->column_phases ? g->ow + (g->kw - 1) * g->dw / g->sw : g->ow;
+    job->vector_stride = job->column_phases && row_vectors ? job->pitch : lanes;
     job->tail = nr + nr / lanes * job->pitch;  /* the last panel's vectors, nr / lanes rows */
     int64_t elements;
-    if (!COUNT(&elements, row_copies, job->column_copies, g->Cg, job->copy_rows, job->pitch)
+    if (!COUNT(&elements, job->row_copies, job->column_copies, g->Cg, job->copy_rows, job->pitch)
         || elements > ((int64_t)1 << 20))
         return 0;
     job->worker_stride = (size_t)(elements + job->tail);
@@ -348,10 +376,10 @@ static int NAME(forward_in_place)(struct NAME(conv_job) *job) {
     if (job->offsets == NULL) return 0;
     for (int64_t row = 0; row < K; row++) {
         const int64_t c = row / g->taps, i = row / g->kw % g->kh, j = row % g->kw;
-        const int64_t copy = (g->sh == 1 ? 0 : i) * job->column_copies
-            + (job->column_copies == 1 ? 0 : j);
-        job->offsets[row] = ((copy * g->Cg + c) * job->copy_rows + (g->sh == 1 ? i * g->dh : 0))
-            * job->pitch + (job->column_copies == 1 ? j * g->dw : 0);
+        const int64_t copy = phase_copy_of_tap(i, g->kh, g->dh, g->sh) * job->column_copies
+            + (job->column_phases ? phase_copy_of_tap(j, g->kw, g->dw, g->sw) : j);
+        job->offsets[row] = ((copy * g->Cg + c) * job->copy_rows + i * g->dh / g->sh) * job->pitch
+            + (job->column_phases ? j * g->dw / g->sw : 0);
     }
     return 1;
 }
@@ -593,11 +621,12 @@ static void NAME(add_partials)(const struct NAME(conv_job) *job, int64_t group, 
     }
 }
 
-/* Stride 1: the im2col rows (c, i, j) for j = 0 .. kw-1 are one input row, shifted by j*dw.
- * A slice of whole output rows is laid out with each row in a segment of W + 2 pw columns;
- * per (c, i) one padded copy of the input rows (zeros where the window reads padding) gives
- * the kw rows of im2col as views at offsets j*dw, and dy's rows sit in the same segments,
- * zero past ow. So the packing writes x once per (c, i), not once per (c, i, j). */
+/* By output rows: the im2col rows (c, i, j) for j = 0 .. kw-1 read one input row, at the
+ * column phases of j (see phase_copies; at stride 1, one phase, shifted by j dw). A slice of
+ * whole output rows is laid out with each row in a segment of ow + (kw-1) dw / sw columns; per
+ * (c, i) and column phase, one copy of the input rows (zeros where the window reads padding)
+ * gives the rows of im2col as views at offsets tap_offsets[j], and dy's rows sit in the same
+ * segments, zero past ow. So the packing writes x once per (c, i), not once per (c, i, j). */
 static void NAME(backward_weight_rows_item)(void *context, int64_t item, int worker) {
     const struct NAME(conv_job) *job = context;
     const struct conv_geometry *g = &job->g;
@@ -606,11 +635,11 @@ static void NAME(backward_weight_rows_item)(void *context, int64_t item, int wor
     const int64_t K = g->Cg * g->taps, size = g->Fg * K;
     real *out = job->chunks == 1 ? job->dw + group * size : job->partials + item * size;
     memset(out, 0, (size_t)size * sizeof(real));
-    const int64_t segment = g->W + 2 * g->pw, shift = g->dw * (g->kw - 1);
-    const int64_t pairs = job->pairs, span = MAX_PANEL_COLUMNS + shift;
+    const int64_t segment = job->pitch, phases = job->column_copies;
+    const int64_t pairs = job->pairs, span = MAX_PANEL_COLUMNS + job->tail;
     real *a = job->workspace + worker * job->worker_stride;   /* rows_padded x slice */
-    real *rows_x = a + round_up(g->Fg, dot->mr) * MAX_PANEL_COLUMNS;  /* pairs x span */
-    real *zeros = rows_x + pairs * span;                       /* a slice of zeros */
+    real *rows_x = a + round_up(g->Fg, dot->mr) * MAX_PANEL_COLUMNS;  /* pairs x phases x span */
+    real *zeros = rows_x + pairs * phases * span;              /* a slice of zeros */
     int64_t y0, y1;  /* output rows (n, oy) of this chunk */
     split_range(g->N * g->oh, job->chunks, chunk, &y0, &y1);
     const int64_t slice_rows = (MAX_PANEL_COLUMNS - dot->lanes) / segment;
@@ -631,15 +660,27 @@ static void NAME(backward_weight_rows_item)(void *context, int64_t item, int wor
             const int64_t p1 = p0 + pairs < g->Cg * g->kh ? p0 + pairs : g->Cg * g->kh;
             for (int64_t p = p0; p < p1; p++) {
                 const int64_t c = p / g->kh, i = p % g->kh;
-                real *row = rows_x + (p - p0) * span;
-                memset(row, 0, (size_t)(length + shift) * sizeof(real));
-                for (int64_t r = 0; r < count; r++) {
-                    const int64_t n = (y + r) / g->oh, oy = (y + r) % g->oh;
-                    const int64_t h = oy - g->ph + i * g->dh;
-                    if (h < 0 || h >= g->H) continue;
-                    memcpy(row + r * segment + g->pw,
-                           job->x + ((n * g->C + group * g->Cg + c) * g->H + h) * g->W,
-                           (size_t)g->W * sizeof(real));
+                for (int64_t phase = 0; phase < phases; phase++) {
+                    /* segment column u reads input column u sw + w_offset */
+                    const int64_t w_offset = phase_of_copy(phase, g->kw, g->dw, g->sw) - g->pw;
+                    int64_t first = w_offset >= 0 ? 0 : (-w_offset + g->sw - 1) / g->sw;
+                    int64_t last = g->W - 1 - w_offset >= 0 ? (g->W - 1 - w_offset) / g->sw + 1 : 0;
+                    if (last > segment) last = segment;
+                    real *row = rows_x + ((p - p0) * phases + phase) * span;
+                    memset(row, 0, (size_t)(length + job->tail) * sizeof(real));
+                    for (int64_t r = 0; r < count && first < last; r++) {
+                        const int64_t n = (y + r) / g->oh, oy = (y + r) % g->oh;
+                        const int64_t h = oy * g->sh - g->ph + i * g->dh;
+                        if (h < 0 || h >= g->H) continue;
+                        const real *in = job->x + ((n * g->C + group * g->Cg + c) * g->H + h) * g->W
+                            + w_offset;
+                        real *to = row + r * segment;
+                        if (g->sw == 1) {
+                            memcpy(to + first, in + first, (size_t)(last - first) * sizeof(real));
+                        } else {
+                            for (int64_t u = first; u < last; u++) to[u] = in[u * g->sw];
+                        }
+                    }
                 }
             }
             /* the rows (c, i, j) of these pairs, nr at a time */
@@ -649,7 +690,8 @@ static void NAME(backward_weight_rows_item)(void *context, int64_t item, int wor
                 const int columns = t_end - t0 < dot->nr ? (int)(t_end - t0) : dot->nr;
                 for (int t = 0; t < dot->nr; t++) {
                     const int64_t row = t0 + t, j = row % g->kw;
-                    b_rows[t] = t < columns ? rows_x + (row / g->kw - p0) * span + j * g->dw
+                    b_rows[t] = t < columns ? rows_x + (row / g->kw - p0) * phases * span
+                                                  + job->offsets[j]
                                             : zeros;
                 }
                 NAME(dot_block)(dot, length, a, length, b_rows, g->Fg, columns, out + t0, K);
@@ -708,10 +750,12 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     job.x = x;
     job.dy = grad_y;
     job.dw = grad_weight;
-    /* whole output rows in a slice's segments (stride 1, rows that fit), else any columns */
-    const int64_t segment = W + 2 * pw, shift = dw * (kw - 1);
-    const int by_rows = sh == 1 && sw == 1 && segment <= MAX_PANEL_COLUMNS - job.dot->lanes
-        && shift <= MAX_PANEL_COLUMNS;
+    /* whole output rows in a slice's segments (rows that fit), else any columns */
+    job.column_copies = phase_copies(kw, dw, sw);
+    job.pitch = g->ow + (kw - 1) * dw / sw;            /* a segment */
+    job.tail = (kw - 1) * dw / sw;                     /* the views' largest shift */
+    const int by_rows = job.pitch <= MAX_PANEL_COLUMNS - job.dot->lanes
+        && job.tail <= MAX_PANEL_COLUMNS;
     /* chunks of at least 1024 columns, at most 16: a fixed split, whatever the thread count
      * (at most one a row when splitting rows) */
     const int64_t columns = N * g->P, most = by_rows ? N * g->oh : 16;
@@ -725,19 +769,28 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     job.rows = rows;
     job.partials = malloc((partials + 1) * sizeof(real));
     job.chunks_done = calloc((size_t)groups, sizeof(*job.chunks_done));
-    /* per worker: dy's rows, then nr rows of im2col or `pairs` padded input rows, zeros */
-    job.worker_stride = (size_t)(round_up(g->Fg, job.dot->mr) * MAX_PANEL_COLUMNS
-                                 + job.dot->nr * (MAX_PANEL_COLUMNS + (by_rows ? shift : 0))
+    /* by rows, tap j's view of a pair's copies: offsets[j] = its phase's copy, its shift */
+    const int64_t span = MAX_PANEL_COLUMNS + job.tail;
+    job.offsets = malloc((size_t)kw * sizeof(*job.offsets));
+    for (int64_t j = 0; job.offsets != NULL && j < kw; j++)
+        job.offsets[j] = phase_copy_of_tap(j, kw, dw, sw) * span + j * dw / sw;
+    /* per worker: dy's rows, then nr rows of im2col or the pairs' padded input rows, zeros */
+    const int64_t b_part = by_rows ? job.pairs * job.column_copies * span
+                                   : job.dot->nr * MAX_PANEL_COLUMNS;
+    job.worker_stride = (size_t)(round_up(g->Fg, job.dot->mr) * MAX_PANEL_COLUMNS + b_part
                                  + MAX_PANEL_COLUMNS);
     job.workspace = malloc((size_t)threads * job.worker_stride * sizeof(real));
-    if (rows != NULL && job.partials != NULL && job.chunks_done != NULL && job.workspace != NULL)
+    const int ready = rows != NULL && job.offsets != NULL && job.partials != NULL
+        && job.chunks_done != NULL && job.workspace != NULL;
+    if (ready)
         minicnn_parallel_for(items, threads, by_rows ? NAME(backward_weight_rows_item)
                                                      : NAME(backward_weight_item), &job);
     free(rows);
+    free(job.offsets);
     free(job.partials);
     free(job.chunks_done);
     free(job.workspace);
-    return job.workspace == NULL ? MINICNN_OUT_OF_MEMORY : MINICNN_OK;
+    return ready ? MINICNN_OK : MINICNN_OUT_OF_MEMORY;
 }
 
 #endif
