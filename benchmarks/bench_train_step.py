@@ -19,6 +19,10 @@ timed), and the share of the machine's float32 FMA peak the convolutions reach; 
 measured in the same run by benchmarks/fma_peak.c, compiled here with the system's C compiler.
 `--under-load` repeats the comparison with one busy process per core running beside it
 (started and stopped by this script) and prints each framework's slowdown side by side.
+`--isa avx2` runs both frameworks as on a CPU with AVX2 + FMA and no AVX-512, the CPU the
+speed issue was measured on, on a machine that has AVX-512 (see AVX2_ONLY: minicnn's GEMM,
+NumPy, OpenBLAS, PyTorch's ATen, oneDNN and MKL each held to AVX2, and the FMA peak measured
+with AVX2); each worker prints what its libraries report they ran.
 Every figure carries the load average at the time it was taken: compare figures taken on a
 quiet machine (load well under the core count) only.
 """
@@ -39,6 +43,14 @@ sys.path.insert(0, str(ROOT))   # this checkout's minicnn, in the workers too
 MODELS = {"resnet20": (3, 32, 32), "lenet5": (1, 28, 28)}
 THREAD_VARIABLES = ("MINICNN_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                     "MKL_NUM_THREADS")
+# Each library's own switch to stay below AVX-512: minicnn's GEMM micro-kernel (csrc/gemm.c),
+# NumPy's run-time dispatch (numpy.org/devdocs/reference/simd/build-options.html), OpenBLAS's
+# kernel (Haswell: AVX2 + FMA), PyTorch's ATen kernels, oneDNN's convolutions and MKL's BLAS.
+# minicnn's batch-norm loops (target_clones in csrc/kernel.h) still take AVX-512: they are
+# bound by memory, not by the vector width.
+AVX2_ONLY = {"MINICNN_GEMM_KERNEL": "avx2", "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+             "OPENBLAS_CORETYPE": "Haswell", "ATEN_CPU_CAPABILITY": "avx2",
+             "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 
 def load_note():
@@ -134,7 +146,9 @@ def run_torch(name, batch, steps, warmup, train, threads):
         else:
             with torch.no_grad():
                 model(x)
-    return timed_steps(step, steps, warmup, base)
+    result = timed_steps(step, steps, warmup, base)
+    result["ran"] = f"ATen {torch.backends.cpu.get_cpu_capability()}"
+    return result
 
 
 def minicnn_parts(name, batch, train):
@@ -224,6 +238,15 @@ def run_minicnn_breakdown(name, batch, steps, warmup):
             "conv_gflops": flops[0] / steps / conv_s / 1e9 if conv_s else 0.0}
 
 
+def minicnn_ran():
+    """`GEMM avx2, NumPy X86_V3`: minicnn's GEMM micro-kernel and NumPy's widest dispatch."""
+    from numpy._core._multiarray_umath import __cpu_features__
+    from minicnn.backend import ckernels
+
+    numpy_level = "X86_V4" if __cpu_features__.get("X86_V4") else "X86_V3"
+    return f"GEMM {ckernels.gemm_kernel() or 'none'}, NumPy {numpy_level}"
+
+
 def worker(args):
     if args.framework == "torch":
         result = run_torch(args.model, args.batch, args.steps, args.warmup, args.mode == "train",
@@ -235,6 +258,7 @@ def worker(args):
         base = memory_baseline()
         result = timed_steps(minicnn_parts(args.model, args.batch, args.mode == "train"),
                              args.steps, args.warmup, base)
+        result["ran"] = minicnn_ran()
     print("RESULT " + json.dumps(result))
 
 
@@ -242,6 +266,8 @@ def worker(args):
 
 def measure(framework, model, mode, threads, options):
     env = dict(os.environ, **{variable: str(threads) for variable in THREAD_VARIABLES})
+    if options.isa == "avx2":
+        env.update(AVX2_ONLY)
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", framework,
                "--model", model, "--mode", mode, "--threads", str(threads),
                "--batch", str(options.batch), "--steps", str(options.steps),
@@ -258,8 +284,9 @@ def measure(framework, model, mode, threads, options):
     return result
 
 
-def fma_peak(threads, seconds=1.0):
-    """GFLOP/s of the FMA loop on `threads` threads (None without a C compiler or AVX2)."""
+def fma_peak(threads, isa, seconds=1.0):
+    """GFLOP/s of the FMA loop on `threads` threads, with the widest vectors the CPU has or with
+    AVX2 (`isa` "native" or "avx2"); None without a C compiler or AVX2."""
     compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if compiler is None:
         return None
@@ -269,8 +296,8 @@ def fma_peak(threads, seconds=1.0):
                                 "-o", str(binary)], capture_output=True, text=True)
         if built.returncode != 0:
             return None
-        ran = subprocess.run([str(binary), str(threads), str(seconds)], capture_output=True,
-                             text=True)
+        ran = subprocess.run([str(binary), str(threads), str(seconds), isa],
+                             capture_output=True, text=True)
     if ran.returncode != 0:
         return None
     _, gflops, isa = ran.stdout.split()
@@ -293,7 +320,7 @@ def compare(options, label):
                         print(f"  [{label}] {model} {mode} {threads}T {framework:8s} "
                               f"{options.batch / result['step_s']:8.1f} img/s  "
                               f"(cpu/wall {result['cpu_s'] / result['step_s']:.2f})  "
-                              f"{result['load']}", flush=True)
+                              f"{result['load']}  [{result['ran']}]", flush=True)
     return results
 
 
@@ -385,6 +412,8 @@ def main():
     parser.add_argument("--pause", type=float, default=0.5, help="seconds between processes")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per process")
     parser.add_argument("--under-load", action="store_true")
+    parser.add_argument("--isa", choices=["native", "avx2"], default="native",
+                        help="avx2: run as on a CPU without AVX-512")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--no-breakdown", action="store_true")
     parser.add_argument("--worker", choices=["minicnn", "torch"], dest="framework",
@@ -403,7 +432,7 @@ def main():
             options.no_torch = True
 
     print(f"{os.cpu_count()} cores, {load_note()}")
-    peaks = {t: fma_peak(t) for t in options.threads}
+    peaks = {t: fma_peak(t, options.isa) for t in options.threads}
     for threads, peak in peaks.items():
         print(f"FMA peak, {threads} thread(s): " + (f"{peak[0]:.1f} GFLOP/s float32 ({peak[1]}), "
                                                      f"{peak[2]}" if peak else "not measured"))

@@ -1,17 +1,19 @@
 /* fma_peak.c: the machine's float32 fused-multiply-add peak, measured, for bench_train_step.py.
  *
- *   cc -O3 -pthread fma_peak.c -o fma_peak && ./fma_peak THREADS SECONDS
+ *   cc -O3 -pthread fma_peak.c -o fma_peak && ./fma_peak THREADS SECONDS [avx2]
  *
  * Each of THREADS threads runs a loop of independent vector FMAs (12 accumulators, more than
  * the FMA latency times the FMA units, so the loop is bound by throughput alone) for SECONDS;
  * the line printed is `peak_gflops <total over the threads> <instruction set>`, 2 flops an FMA
  * lane. The instruction set is the widest this CPU runs (AVX-512, else AVX2 + FMA), chosen at
- * run time as csrc/gemm.c chooses its micro-kernel. */
+ * run time as csrc/gemm.c chooses its micro-kernel, or AVX2 + FMA when the third argument says
+ * `avx2` (the peak of an AVX2-only CPU, for bench_train_step.py --isa avx2). */
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define ACCUMULATORS 12
@@ -72,14 +74,14 @@ int main(int argc, char **argv) {
     const int threads = argc > 1 ? atoi(argv[1]) : 1;
     duration = argc > 2 ? atof(argv[2]) : 0.5;
     if (threads < 1 || threads > 1024 || duration <= 0) {
-        fprintf(stderr, "usage: fma_peak THREADS SECONDS\n");
+        fprintf(stderr, "usage: fma_peak THREADS SECONDS [avx2]\n");
         return 2;
     }
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
         fprintf(stderr, "fma_peak: this CPU has no AVX2 + FMA\n");
         return 1;
     }
-    use_avx512 = __builtin_cpu_supports("avx512f");
+    use_avx512 = __builtin_cpu_supports("avx512f") && !(argc > 3 && strcmp(argv[3], "avx2") == 0);
     pthread_t thread[1024];
     double flops[1024], total = 0;
     for (int t = 0; t < threads; t++) pthread_create(&thread[t], NULL, thread_main, &flops[t]);
