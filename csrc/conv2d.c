@@ -55,6 +55,11 @@ static int conv_geometry_set(struct conv_geometry *g, int64_t N, int64_t C, int6
 
 /* the widest panel packed: NR columns of a micro-kernel, or a slice of the weight gradient */
 #define MAX_PANEL_COLUMNS 1024
+/* the weight gradient by rows: at most this many columns a slice (the longer the sums of a
+ * dot-product call, the less its final reductions cost), and at most ROWS_SLICE_ELEMENTS in
+ * its slice of dy (kept in L2) */
+#define ROWS_SLICE_COLUMNS 4096
+#define ROWS_SLICE_ELEMENTS (1 << 17)
 
 /* A stretch of columns q = n*P + oy*ow + ox with one (n, oy) and consecutive ox. */
 struct column_run {
@@ -170,7 +175,8 @@ struct NAME(conv_job) {
     const struct im2col_row *rows;  /* the rows of im2col(x_g), the same for every group */
     const real *packed_a;  /* per group, group_stride elements apart */
     int64_t group_stride, blocks, channel_block, images_per_item, chunks;
-    int64_t pairs;         /* weight gradient by rows: (c, i) pairs packed at a time */
+    int64_t pairs, slice;  /* weight gradient by rows: (c, i) pairs packed at a time, and the
+                            * columns of a slice */
     real *workspace;       /* per worker, worker_stride elements apart */
     size_t worker_stride;
     real *partials;        /* weight gradient: per (group, chunk) */
@@ -636,13 +642,13 @@ static void NAME(backward_weight_rows_item)(void *context, int64_t item, int wor
     real *out = job->chunks == 1 ? job->dw + group * size : job->partials + item * size;
     memset(out, 0, (size_t)size * sizeof(real));
     const int64_t segment = job->pitch, phases = job->column_copies;
-    const int64_t pairs = job->pairs, span = MAX_PANEL_COLUMNS + job->tail;
+    const int64_t pairs = job->pairs, span = job->slice + job->tail;
     real *a = job->workspace + worker * job->worker_stride;   /* rows_padded x slice */
-    real *rows_x = a + round_up(g->Fg, dot->mr) * MAX_PANEL_COLUMNS;  /* pairs x phases x span */
+    real *rows_x = a + round_up(g->Fg, dot->mr) * job->slice;  /* pairs x phases x span */
     real *zeros = rows_x + pairs * phases * span;              /* a slice of zeros */
     int64_t y0, y1;  /* output rows (n, oy) of this chunk */
     split_range(g->N * g->oh, job->chunks, chunk, &y0, &y1);
-    const int64_t slice_rows = (MAX_PANEL_COLUMNS - dot->lanes) / segment;
+    const int64_t slice_rows = (job->slice - dot->lanes) / segment;
     for (int64_t y = y0; y < y1; y += slice_rows) {
         const int64_t count = y1 - y < slice_rows ? y1 - y : slice_rows;
         const int64_t length = round_up(count * segment, dot->lanes);
@@ -754,8 +760,11 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     job.column_copies = phase_copies(kw, dw, sw);
     job.pitch = g->ow + (kw - 1) * dw / sw;            /* a segment */
     job.tail = (kw - 1) * dw / sw;                     /* the views' largest shift */
-    const int by_rows = job.pitch <= MAX_PANEL_COLUMNS - job.dot->lanes
-        && job.tail <= MAX_PANEL_COLUMNS;
+    const int64_t rows_padded = round_up(g->Fg, job.dot->mr);
+    job.slice = ROWS_SLICE_ELEMENTS / rows_padded < ROWS_SLICE_COLUMNS
+        ? ROWS_SLICE_ELEMENTS / rows_padded : ROWS_SLICE_COLUMNS;
+    if (job.slice < MAX_PANEL_COLUMNS) job.slice = MAX_PANEL_COLUMNS;
+    const int by_rows = job.pitch <= job.slice - job.dot->lanes && job.tail <= job.slice;
     /* chunks of at least 1024 columns, at most 16: a fixed split, whatever the thread count
      * (at most one a row when splitting rows) */
     const int64_t columns = N * g->P, most = by_rows ? N * g->oh : 16;
@@ -770,15 +779,15 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     job.partials = malloc((partials + 1) * sizeof(real));
     job.chunks_done = calloc((size_t)groups, sizeof(*job.chunks_done));
     /* by rows, tap j's view of a pair's copies: offsets[j] = its phase's copy, its shift */
-    const int64_t span = MAX_PANEL_COLUMNS + job.tail;
+    const int64_t span = job.slice + job.tail;
     job.offsets = malloc((size_t)kw * sizeof(*job.offsets));
     for (int64_t j = 0; job.offsets != NULL && j < kw; j++)
         job.offsets[j] = phase_copy_of_tap(j, kw, dw, sw) * span + j * dw / sw;
     /* per worker: dy's rows, then nr rows of im2col or the pairs' padded input rows, zeros */
+    const int64_t slice = by_rows ? job.slice : MAX_PANEL_COLUMNS;
     const int64_t b_part = by_rows ? job.pairs * job.column_copies * span
                                    : job.dot->nr * MAX_PANEL_COLUMNS;
-    job.worker_stride = (size_t)(round_up(g->Fg, job.dot->mr) * MAX_PANEL_COLUMNS + b_part
-                                 + MAX_PANEL_COLUMNS);
+    job.worker_stride = (size_t)(rows_padded * slice + b_part + slice);
     job.workspace = malloc((size_t)threads * job.worker_stride * sizeof(real));
     const int ready = rows != NULL && job.offsets != NULL && job.partials != NULL
         && job.chunks_done != NULL && job.workspace != NULL;
