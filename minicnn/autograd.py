@@ -13,6 +13,7 @@ result in ``.grad`` of the leaves. A leaf's post-accumulate-grad hooks run as so
 """
 
 import threading
+from collections import Counter
 from contextlib import contextmanager
 
 import numpy as np
@@ -202,6 +203,9 @@ class Tensor:
         return format(repr(self), spec)
 
     def __bool__(self):
+        if self.array.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous "
+                               f"(shape {self.shape})")
         return bool(self.item())
 
     def __float__(self):
@@ -211,6 +215,9 @@ class Tensor:
         return int(self.item())
 
     def __index__(self):
+        if self.array.size != 1 or self.dtype.kind not in "biu":
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            f"index, got dtype {self.dtype} and shape {self.shape}")
         return int(self.item())
 
     # ----- in-place updates (outside the graph, as in PyTorch) --------------------------------
@@ -363,11 +370,9 @@ def run_backward(root, seed, retain_graph=False):
     pending[id(root.grad_fn)][root._output_index] = seed
     order = _topological_order(root.grad_fn)
     # leaves with hooks: how many Functions may still add to their .grad, and whether one has
-    hooked_uses, accumulated = {}, set()
-    for fn in order:
-        for tensor in fn.inputs:
-            if tensor._post_accumulate_grad_hooks and tensor.grad_fn is None:
-                hooked_uses[id(tensor)] = hooked_uses.get(id(tensor), 0) + 1
+    hooked_uses = Counter(id(tensor) for fn in order for tensor in fn.inputs
+                          if tensor._post_accumulate_grad_hooks and tensor.grad_fn is None)
+    accumulated = set()
     for fn in order:
         grad_outputs = pending.pop(id(fn), None)
         inputs = fn.inputs
@@ -413,17 +418,13 @@ class Function:
     ``self.kernels`` is the kernel set the op runs on (see ``kernels``).
     """
 
+    inputs = saved = needs_grad = _saved_versions = ()   # apply() sets them on the instance
+    num_outputs = 1
+    _released = False
+    _kernels = None
+
     def __repr__(self):     # PyTorch's name for the node: <MulBackward0 object at 0x...>
         return f"<{type(self).__name__}Backward0 object at {id(self):#x}>"
-
-    def __init__(self):
-        self.inputs = ()
-        self.saved = ()
-        self.needs_grad = ()
-        self.num_outputs = 1
-        self._saved_versions = []
-        self._released = False
-        self._kernels = None
 
     @property
     def kernels(self):
@@ -491,8 +492,7 @@ class Function:
             raise RuntimeError(
                 f"one of the tensors that {type(self).__name__}.backward needs was modified by an "
                 "in-place operation after the forward pass; compute it out of place (or clone it)")
-        xp = get_array_module(grad_outputs[0] if grad_outputs[0] is not None
-                              else next(g for g in grad_outputs if g is not None))
+        xp = get_array_module(next(g for g in grad_outputs if g is not None))
         # NumPy turns 0-d results into scalars; backward (and a kernel) always gets arrays
         grad_outputs = [xp.asarray(g) if g is not None else xp.zeros(shape, dtype)
                         for g, (shape, dtype) in zip(grad_outputs, self._output_specs)]
@@ -506,9 +506,7 @@ class Function:
     def release(self):
         """Drop the saved arrays and the links to the inputs (so that the activations can be
         freed): after this, backward through this Function is an error."""
-        self.saved = ()
-        self.inputs = ()
-        self._saved_versions = []
+        self.saved = self.inputs = self._saved_versions = ()
         self._released = True
 
 

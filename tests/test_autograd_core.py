@@ -132,9 +132,18 @@ def test_creation_functions_follow_torch_dtypes():
 def test_item_and_bool_need_one_element():
     with pytest.raises(RuntimeError):
         mc.tensor([1.0, 2.0]).item()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="more than one value is ambiguous"):
         bool(mc.tensor([1.0, 2.0]))
     assert mc.tensor([[2.5]]).item() == 2.5 and bool(mc.tensor(1.0))
+
+
+def test_index_takes_one_integer_element_as_pytorch():
+    import operator
+    assert operator.index(mc.tensor(3)) == 3 and operator.index(mc.tensor([2])) == 2
+    assert operator.index(mc.tensor(True)) == 1 and [10, 20, 30][mc.tensor(1)] == 20
+    for bad in (mc.tensor(1.5), mc.tensor([1, 2])):
+        with pytest.raises(TypeError, match="only integer tensors of a single element"):
+            operator.index(bad)
 
 
 # ----- in-place operations ------------------------------------------------------------------

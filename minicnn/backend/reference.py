@@ -96,8 +96,7 @@ def softmax_cross_entropy_forward(logits, target, weight, ignore_index, label_sm
     """
     xp = get_array_module(logits)
     M, C = logits.shape
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+    log_probs = log_softmax_forward(logits, 1)
     valid = target != ignore_index
     safe_target = xp.where(valid, target, 0)
     w = xp.ones(C, dtype=logits.dtype) if weight is None else weight
@@ -280,23 +279,27 @@ def adaptive_max_pool2d_forward(x, oh, ow):
 # ----- batch norm ---------------------------------------------------------------------------
 # x (N, C, H, W); statistics per channel over the M = N*H*W values of that channel.
 
+CHANNEL_AXES = (0, 2, 3)   # the axes a per-channel statistic sums over
+
+
+def _per_channel_affine(y, weight, bias):
+    """y * weight + bias per channel c of y (N, C, H, W); weight, bias (C,) or None for 1 and 0."""
+    y = y if weight is None else y * weight[:, None, None]
+    return y if bias is None else y + bias[:, None, None]
+
+
 def batch_norm_forward(x, weight, bias, eps):
     """mean_c = sum x / M ; var_c = sum (x - mean)^2 / M (biased) ; invstd = 1 / sqrt(var + eps)
     y = (x - mean) * invstd * weight + bias   (weight, bias (C,) or None for 1 and 0)
     The sums accumulate in float64, as in the C kernel.
     Returns (y, mean (C,), var (C,), invstd (C,))."""
     xp = get_array_module(x)
-    axes = (0, 2, 3)
-    mean = x.mean(axis=axes, dtype=xp.float64)
+    mean = x.mean(axis=CHANNEL_AXES, dtype=xp.float64)
     centered = x - mean[:, None, None]
-    var = (centered * centered).mean(axis=axes)
+    var = (centered * centered).mean(axis=CHANNEL_AXES)
     invstd = 1 / xp.sqrt(var + eps)
     mean, var, invstd = (a.astype(x.dtype) for a in (mean, var, invstd))
-    y = (x - mean[:, None, None]) * invstd[:, None, None]
-    if weight is not None:
-        y = y * weight[:, None, None]
-    if bias is not None:
-        y = y + bias[:, None, None]
+    y = _per_channel_affine((x - mean[:, None, None]) * invstd[:, None, None], weight, bias)
     return y, mean, var, invstd
 
 
@@ -307,10 +310,9 @@ def batch_norm_backward(grad_y, x, weight, mean, invstd):
     Returns (grad_x, grad_weight, grad_bias); weight None counts as 1."""
     N, C, H, W = x.shape
     M = N * H * W
-    axes = (0, 2, 3)
     xhat = (x - mean[:, None, None]) * invstd[:, None, None]
-    sum_dy = grad_y.sum(axis=axes)
-    sum_dy_xhat = (grad_y * xhat).sum(axis=axes)
+    sum_dy = grad_y.sum(axis=CHANNEL_AXES)
+    sum_dy_xhat = (grad_y * xhat).sum(axis=CHANNEL_AXES)
     scale = invstd / M if weight is None else invstd * weight / M
     grad_x = scale[:, None, None] * (M * grad_y - sum_dy[:, None, None]
                                      - xhat * sum_dy_xhat[:, None, None])
@@ -322,23 +324,18 @@ def batch_norm_inference_forward(x, running_mean, running_var, weight, bias, eps
     (the running statistics taken in x's dtype). Returns (y, invstd (C,))."""
     xp = get_array_module(x)
     invstd = 1 / xp.sqrt(running_var.astype(x.dtype) + eps)
-    y = (x - running_mean.astype(x.dtype)[:, None, None]) * invstd[:, None, None]
-    if weight is not None:
-        y = y * weight[:, None, None]
-    if bias is not None:
-        y = y + bias[:, None, None]
-    return y, invstd
+    centered = x - running_mean.astype(x.dtype)[:, None, None]
+    return _per_channel_affine(centered * invstd[:, None, None], weight, bias), invstd
 
 
 def batch_norm_inference_backward(grad_y, x, running_mean, invstd, weight):
     """A fixed affine map per channel: dx = dy * weight * invstd (N, C, H, W);
     dweight = sum(dy * xhat) (C,) with xhat = (x - running_mean) * invstd ; dbias = sum(dy) (C,).
     Returns (grad_x, grad_weight, grad_bias); weight None counts as 1."""
-    axes = (0, 2, 3)
     scaled = grad_y if weight is None else grad_y * weight[:, None, None]
     xhat = (x - running_mean.astype(x.dtype)[:, None, None]) * invstd[:, None, None]
-    return (scaled * invstd[:, None, None], (grad_y * xhat).sum(axis=axes),
-            grad_y.sum(axis=axes))
+    return (scaled * invstd[:, None, None], (grad_y * xhat).sum(axis=CHANNEL_AXES),
+            grad_y.sum(axis=CHANNEL_AXES))
 
 
 # ----- local response norm ------------------------------------------------------------------

@@ -135,8 +135,7 @@ def _soft_cross_entropy(input, target, weight, reduction, label_smoothing):
         shape = (-1,) + (1,) * (input.ndim - 2) if input.ndim >= 2 else (-1,)
         weighted = weighted * Tensor(class_weight.reshape(shape))
     loss = -weighted.sum(class_dim)
-    count = loss.numel()
-    return loss.sum() / count if reduction == "mean" else _reduce(loss, reduction, None, loss.shape)
+    return _reduce(loss, reduction, loss.numel(), loss.shape)
 
 
 class NLLLoss(Function):

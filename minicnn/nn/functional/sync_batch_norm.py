@@ -12,12 +12,10 @@ import numpy as np
 from minicnn import distributed
 from minicnn.autograd import Function, raw
 from minicnn.backend import get_array_module
+from minicnn.backend.reference import CHANNEL_AXES
 from minicnn.nn.functional.norm import _as_planes, batch_norm, check_batch_norm
 
 __all__ = ["sync_batch_norm"]
-
-_AXES = (0, 2, 3)   # the axes of (N, C, L, 1) planes that a channel's statistics run over
-
 
 def _host(array):
     """A float64 NumPy copy (collectives run on host memory)."""
@@ -31,9 +29,9 @@ class SyncBatchNorm(Function):
         planes = _as_planes(x)
         C = planes.shape[1]
         count = planes.size // C
-        mean = planes.mean(axis=_AXES) if count else xp.zeros(C, dtype=x.dtype)
+        mean = planes.mean(axis=CHANNEL_AXES) if count else xp.zeros(C, dtype=x.dtype)
         centered = planes - mean[:, None, None]
-        squares = (centered * centered).sum(axis=_AXES)
+        squares = (centered * centered).sum(axis=CHANNEL_AXES)
         local = np.concatenate([[count], _host(mean), _host(squares)])
         everyone = distributed.all_gather(local)                      # (ranks, 1 + 2C)
         counts, means, squares = everyone[:, :1], everyone[:, 1:C + 1], everyone[:, C + 1:]
