@@ -8,6 +8,9 @@ machine disturb them less than wall-clock times; both libraries are held to one 
 OPENBLAS_NUM_THREADS / MKL_NUM_THREADS=1 before starting Python for NumPy). The product of each
 layer is its forward: W (F, C*9) @ cols (C*9, N*oh*ow); the convolutions' columns count the
 forward's multiply-adds (2 N F C kh kw oh ow) for each of forward, input and weight gradient.
+The last column and the summary give the convolutions' forward + both gradients as a share of
+the one-thread FMA peak of the same instruction set (fma_peak.c, measured in the same run; the
+AVX2 peak for `--kernel avx2` and `portable`), per layer and per width of output channels.
 """
 
 import argparse
@@ -20,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from minicnn.backend import ckernels  # noqa: E402
+from bench_train_step import fma_peak  # noqa: E402
 from minicnn.backend.geometry import Window  # noqa: E402
 
 # (C, F, input size, stride, uses in ResNet-20)
@@ -50,11 +54,14 @@ def main():
         sys.exit(f"this CPU cannot run the {options.kernel} kernel")
     ckernels.set_num_threads(1)
     rng = np.random.default_rng(0)
+    peak = fma_peak(1, "native" if ckernels.gemm_kernel() == "avx512" else "avx2")
     print(f"micro-kernel {ckernels.gemm_kernel()}, batch {options.batch}, one thread, GFLOP/s "
-          f"by CPU time (best of {options.repeat})")
+          f"by CPU time (best of {options.repeat}); FMA peak "
+          + (f"{peak[0]:.1f} GFLOP/s ({peak[1]}, {peak[2]})" if peak else "not measured"))
     print(f"{'layer':22s} {'M x K x N':>18s} {'numpy':>7s} {'gemm':>7s} {'conv fwd':>9s} "
-          f"{'input gr':>9s} {'weight gr':>9s}")
+          f"{'input gr':>9s} {'weight gr':>9s} {'% peak':>7s}")
     total = {"numpy": 0.0, "gemm": 0.0, "conv": 0.0}
+    by_width = {}   # output channels: [flops, seconds] of forward + both gradients, all uses
     for C, F, size, stride, uses in LAYERS:
         window = Window(3, 3, stride, stride, 1, 1, 1, 1)
         x = rng.standard_normal((options.batch, C, size, size), dtype=np.float32)
@@ -82,14 +89,24 @@ def main():
         }
         total["numpy"] += uses * times["numpy"]
         total["gemm"] += uses * times["gemm"]
-        total["conv"] += uses * (times["fwd"] + times["input"] + times["weight"])
+        conv_seconds = times["fwd"] + times["input"] + times["weight"]
+        total["conv"] += uses * conv_seconds
+        width = by_width.setdefault(F, [0.0, 0.0])
+        width[0] += uses * 3 * flops
+        width[1] += uses * conv_seconds
+        share = f"{100 * 3 * flops / conv_seconds / 1e9 / peak[0]:6.0f}%" if peak else "      -"
         name = f"{C}->{F} {size}x{size} s{stride} (x{uses})"
         print(f"{name:22s} {f'{M} x {K} x {N}':>18s} "
               + " ".join(f"{flops / times[k] / 1e9:{w}.1f}" for k, w in
-                         (("numpy", 7), ("gemm", 7), ("fwd", 9), ("input", 9), ("weight", 9))))
+                         (("numpy", 7), ("gemm", 7), ("fwd", 9), ("input", 9), ("weight", 9)))
+              + f" {share}")
     print(f"ResNet-20's forward products: numpy {total['numpy'] * 1e3:.0f} ms, gemm "
           f"{total['gemm'] * 1e3:.0f} ms; its convolutions forward + backward (C): "
           f"{total['conv'] * 1e3:.0f} ms")
+    if peak:
+        print("forward + both gradients, every use, by output channels: " + ", ".join(
+            f"{F}: {100 * flops / seconds / 1e9 / peak[0]:.0f}%"
+            for F, (flops, seconds) in by_width.items()) + " of the FMA peak")
 
 
 if __name__ == "__main__":
