@@ -84,6 +84,17 @@ static int column_runs(const struct conv_geometry *g, int64_t q, int64_t count,
     return n_runs;
 }
 
+/* The entries u < limit of a row whose input column u sw + offset lies inside [0, W):
+ * [*first, *last), empty (first == last) when there are none. */
+static void columns_inside(const struct conv_geometry *g, int64_t offset, int64_t limit,
+                           int64_t *first, int64_t *last) {
+    int64_t lo = offset >= 0 ? 0 : (-offset + g->sw - 1) / g->sw;
+    int64_t hi = g->W - 1 - offset >= 0 ? (g->W - 1 - offset) / g->sw + 1 : 0;
+    if (hi > limit) hi = limit;
+    *first = lo < hi ? lo : hi;
+    *last = hi;
+}
+
 /* One row (c, i, j) of im2col: where its entries come from, worked out once per call. */
 struct im2col_row {
     int64_t channel;   /* c * H * W */
@@ -98,11 +109,8 @@ static struct im2col_row *im2col_rows(const struct conv_geometry *g) {
     if (rows == NULL) return NULL;
     for (int64_t row = 0; row < K; row++) {
         const int64_t offset = row % g->kw * g->dw - g->pw;
-        int64_t first = offset >= 0 ? 0 : (-offset + g->sw - 1) / g->sw;
-        int64_t last = g->W - 1 - offset >= 0 ? (g->W - 1 - offset) / g->sw + 1 : 0;
-        if (first > g->ow) first = g->ow;
-        if (last < first) last = first;
-        if (last > g->ow) last = g->ow;
+        int64_t first, last;
+        columns_inside(g, offset, g->ow, &first, &last);
         rows[row] = (struct im2col_row){row / g->taps * g->H * g->W,
                                         row / g->kw % g->kh * g->dh - g->ph, offset, first, last};
     }
@@ -324,13 +332,11 @@ static void NAME(forward_in_place_item)(void *context, int64_t item, int worker)
     for (int64_t i = 0; i < job->row_copies; i++) {
         const int64_t h_offset = phase_of_copy(i, g->kh, g->dh, g->sh) - g->ph;
         for (int64_t j = 0; j < job->column_copies; j++) {
-            /* the columns u whose input column u sw + w_offset is inside [0, W) */
+            /* column u of a copy reads input column u sw + w_offset */
             const int64_t w_offset = (job->column_phases ? phase_of_copy(j, g->kw, g->dw, g->sw)
                                                          : j * g->dw) - g->pw;
-            int64_t first = w_offset >= 0 ? 0 : (-w_offset + g->sw - 1) / g->sw;
-            int64_t last = g->W - 1 - w_offset >= 0 ? (g->W - 1 - w_offset) / g->sw + 1 : 0;
-            if (last > pitch) last = pitch;
-            if (first > last) first = last;
+            int64_t first, last;
+            columns_inside(g, w_offset, pitch, &first, &last);
             for (int64_t c = 0; c < g->Cg; c++) {
                 for (int64_t y = 0; y < rows; y++, to += pitch) {
                     const int64_t h = y * g->sh + h_offset;
@@ -669,9 +675,8 @@ static void NAME(backward_weight_rows_item)(void *context, int64_t item, int wor
                 for (int64_t phase = 0; phase < phases; phase++) {
                     /* segment column u reads input column u sw + w_offset */
                     const int64_t w_offset = phase_of_copy(phase, g->kw, g->dw, g->sw) - g->pw;
-                    int64_t first = w_offset >= 0 ? 0 : (-w_offset + g->sw - 1) / g->sw;
-                    int64_t last = g->W - 1 - w_offset >= 0 ? (g->W - 1 - w_offset) / g->sw + 1 : 0;
-                    if (last > segment) last = segment;
+                    int64_t first, last;
+                    columns_inside(g, w_offset, segment, &first, &last);
                     real *row = rows_x + ((p - p0) * phases + phase) * span;
                     memset(row, 0, (size_t)(length + job->tail) * sizeof(real));
                     for (int64_t r = 0; r < count && first < last; r++) {
