@@ -126,9 +126,12 @@ def test_gemm_refuses_leading_dimensions_shorter_than_a_row():
 # k split into blocks: 32*9 = 288 > 256, weight-gradient chunks), odd sizes, stride > kernel,
 # padding, dilation, groups, batch 1, channels 1; the input gradient runs as a convolution at
 # stride 1 and through col2im otherwise (stride > 1, or padding past the kernel's span), the
-# weight gradient on padded input rows at stride 1 and on im2col's rows otherwise; the forward
-# reads one padded copy of an image when a row is whole panels (32 wide) or one vector (8 or 16
-# wide, depending on the kernel), else a copy per kernel column (and row, at stride 2)
+# weight gradient on phase copies of the input rows (one copy at stride 1) and on im2col's rows
+# when an output row is wider than a slice; the forward reads phase copies of an image (one per
+# row phase and column phase; at stride 1 one copy) when a row is whole panels (32 wide) or one
+# vector (8 or 16 wide, depending on the kernel), else a copy per kernel column and row phase.
+# The phases: every phase of the stride (3x3, stride 2), only some (dilation 2 at stride 2:
+# one), or one per tap (kernel 3, dilation 3, stride 4: 3 different phases of 4)
 GEOMETRIES = [
     (2, 16, 32, 32, 16, 1, Window(3, 3, 1, 1, 1, 1, 1, 1)),
     (3, 32, 8, 8, 32, 1, Window(3, 3, 1, 1, 1, 1, 1, 1)),
@@ -145,6 +148,11 @@ GEOMETRIES = [
     (3, 5, 7, 10, 4, 1, Window(3, 2, 1, 1, 0, 1, 1, 3)),
     (1, 2, 2, 1100, 3, 1, Window(1, 3, 1, 1, 0, 1, 1, 1)),  # rows wider than a slice
     (2, 8, 16, 16, 8, 1, Window(3, 3, 1, 1, 1, 1, 1, 1)),
+    (2, 8, 32, 32, 16, 1, Window(3, 3, 2, 2, 1, 1, 1, 1)),   # ow 16
+    (2, 6, 19, 16, 10, 2, Window(3, 3, 2, 2, 2, 2, 2, 2)),   # dilation 2 at stride 2: one phase
+    (2, 3, 23, 35, 4, 1, Window(3, 3, 4, 4, 3, 1, 3, 3)),    # a phase per tap
+    (1, 4, 12, 31, 5, 1, Window(2, 3, 3, 2, 0, 1, 1, 1)),    # different strides, ow 16
+    (1, 2, 2, 8300, 3, 1, Window(1, 3, 1, 2, 0, 1, 1, 1)),   # stride-2 rows wider than a slice
 ]
 
 
@@ -195,7 +203,7 @@ def test_same_bits_on_one_thread_and_three(geometry):
 def test_conv2d_gradcheck_on_the_fused_kernels(stride, gemm_kernel):
     """float64 central differences through F.conv2d on the C set: at stride 1 with more channels
     a group than a panel's rows, the input gradient runs as a convolution and the weight
-    gradient on padded rows; at stride 2 through col2im and im2col's rows."""
+    gradient on padded rows; at stride 2 through col2im and the rows of phase copies."""
     import minicnn as mc
     import minicnn.nn.functional as F
     from minicnn.utils.gradcheck import gradcheck
