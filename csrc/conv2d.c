@@ -637,8 +637,10 @@ static void NAME(add_partials)(const struct NAME(conv_job) *job, int64_t group, 
  * column phases of j (see phase_copies; at stride 1, one phase, shifted by j dw). A slice of
  * whole output rows is laid out with each row in a segment of ow + (kw-1) dw / sw columns; per
  * (c, i) and column phase, one copy of the input rows (zeros where the window reads padding)
- * gives the rows of im2col as views at offsets tap_offsets[j], and dy's rows sit in the same
- * segments, zero past ow. So the packing writes x once per (c, i), not once per (c, i, j). */
+ * gives the rows of im2col as views at offsets[j] past the pair's first copy, and dy's rows
+ * sit in the same
+ * segments, zero past ow. So the packing writes x once per (c, i) and phase, not once per
+ * (c, i, j). */
 static void NAME(backward_weight_rows_item)(void *context, int64_t item, int worker) {
     const struct NAME(conv_job) *job = context;
     const struct conv_geometry *g = &job->g;
@@ -769,13 +771,15 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     job.slice = ROWS_SLICE_ELEMENTS / rows_padded < ROWS_SLICE_COLUMNS
         ? ROWS_SLICE_ELEMENTS / rows_padded : ROWS_SLICE_COLUMNS;
     if (job.slice < MAX_PANEL_COLUMNS) job.slice = MAX_PANEL_COLUMNS;
-    const int by_rows = job.pitch <= job.slice - job.dot->lanes && job.tail <= job.slice;
+    job.pairs = job.dot->nr / gcd(job.dot->nr, kw);  /* pairs * kw rows: whole blocks of nr */
+    const int64_t span = job.slice + job.tail;
+    const int by_rows = job.pitch <= job.slice - job.dot->lanes && job.tail <= job.slice
+        && job.pairs * job.column_copies * span <= ((int64_t)1 << 20);  /* 4 MiB of float32 */
     /* chunks of at least 1024 columns, at most 16: a fixed split, whatever the thread count
      * (at most one a row when splitting rows) */
     const int64_t columns = N * g->P, most = by_rows ? N * g->oh : 16;
     job.chunks = columns / 1024 < 1 ? 1 : columns / 1024 > 16 ? 16 : columns / 1024;
     if (job.chunks > most) job.chunks = most;
-    job.pairs = job.dot->nr / gcd(job.dot->nr, kw);  /* pairs * kw rows: whole blocks of nr */
     const int64_t items = groups * job.chunks;
     const int threads = minicnn_pool_threads(items);
     const size_t partials = job.chunks == 1 ? 0 : (size_t)(items * g->Fg * g->Cg * g->taps);
@@ -784,7 +788,6 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     job.partials = malloc((partials + 1) * sizeof(real));
     job.chunks_done = calloc((size_t)groups, sizeof(*job.chunks_done));
     /* by rows, tap j's view of a pair's copies: offsets[j] = its phase's copy, its shift */
-    const int64_t span = job.slice + job.tail;
     job.offsets = malloc((size_t)kw * sizeof(*job.offsets));
     for (int64_t j = 0; job.offsets != NULL && j < kw; j++)
         job.offsets[j] = phase_copy_of_tap(j, kw, dw, sw) * span + j * dw / sw;
