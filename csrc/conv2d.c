@@ -6,22 +6,25 @@
  * cols = im2col(x_g) (C/G*kh*kw, N*oh*ow) as in conv.c (column q = n*oh*ow + oy*ow + ox):
  *
  *   forward          y_g  (F/G, N*oh*ow)      = W_g (F/G, C/G*kh*kw) @ cols
- *                    B read in place from shifted copies of each image (forward_in_place),
+ *                    B read in place from phase copies of each image (forward_in_place),
  *                    else packed straight from x; a tile lands in y's NCHW layout
  *   input gradient   dx_g = col2im(W_g^T (C/G*kh*kw, F/G) @ dy_g (F/G, N*oh*ow))
  *                    each tile of W_g^T @ dy_g is added into dx where im2col read it; at
  *                    stride 1, the forward instead: dx = conv2d(dy, W flipped, transposed)
  *   weight gradient  dW_g (F/G, C/G*kh*kw)     = dy_g @ cols^T
  *                    a sum over columns q, contiguous in dy_g's rows and in cols' rows: dot
- *                    products of rows packed straight from dy and x (no transposition)
+ *                    products of dy's rows and views of phase copies of x's rows
+ *                    (backward_weight_rows_item), else of rows packed straight from dy and x
+ *                    (no transposition)
  *
  * Threads (threadpool.c): one parallel call per convolution, over independent items claimed
- * dynamically. Forward: (group, image), or (group, block of columns). Input gradient: (group, images, block of
- * channels): an item owns its part of dx, so no two items write the same element (no atomics)
+ * dynamically. Forward: (group, image), or (group, block of columns). Input gradient: (group,
+ * images, block of channels): an item owns its part of dx, so no two items write the same element (no atomics)
  * and every element sums in a fixed order. Weight gradient: (group, chunk of columns q), each
  * chunk into its own partial dW; the item that finishes a group's last chunk adds the partials
  * in chunk order, so the result does not depend on the thread count either. */
 #ifndef real
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +59,8 @@ static int conv_geometry_set(struct conv_geometry *g, int64_t N, int64_t C, int6
 /* the widest panel packed: NR columns of a micro-kernel, or a slice of the weight gradient */
 #define MAX_PANEL_COLUMNS 1024
 /* the weight gradient by rows: at most this many columns a slice (the longer the sums of a
- * dot-product call, the less its final reductions cost), and at most ROWS_SLICE_ELEMENTS in
- * its slice of dy (kept in L2) */
+ * dot-product call, the less its final reductions cost), and no more than ROWS_SLICE_ELEMENTS
+ * in its slice of dy (kept in L2) unless that leaves fewer than MAX_PANEL_COLUMNS */
 #define ROWS_SLICE_COLUMNS 4096
 #define ROWS_SLICE_ELEMENTS (1 << 17)
 
@@ -621,6 +624,14 @@ static void NAME(dot_block)(const struct gemm_dot_kernel *dot, int64_t k, const 
     }
 }
 
+/* 1 when v[0 .. n) holds no inf and no NaN */
+static int NAME(all_finite)(const real *v, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(v[i])) return 0;
+    }
+    return 1;
+}
+
 /* The last chunk of a group to finish adds the group's partials into dW, in chunk order. */
 static void NAME(add_partials)(const struct NAME(conv_job) *job, int64_t group, int64_t size) {
     if (atomic_fetch_add(&job->chunks_done[group], 1) != job->chunks - 1) return;
@@ -773,7 +784,7 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     if (job.slice < MAX_PANEL_COLUMNS) job.slice = MAX_PANEL_COLUMNS;
     job.pairs = job.dot->nr / gcd(job.dot->nr, kw);  /* pairs * kw rows: whole blocks of nr */
     const int64_t span = job.slice + job.tail;
-    const int by_rows = job.pitch <= job.slice - job.dot->lanes && job.tail <= job.slice
+    const int by_rows = job.pitch <= job.slice - job.dot->lanes
         && job.pairs * job.column_copies * span <= ((int64_t)1 << 20);  /* 4 MiB of float32 */
     /* chunks of at least 1024 columns, at most 16: a fixed split, whatever the thread count
      * (at most one a row when splitting rows) */
@@ -788,20 +799,31 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     job.partials = malloc((partials + 1) * sizeof(real));
     job.chunks_done = calloc((size_t)groups, sizeof(*job.chunks_done));
     /* by rows, tap j's view of a pair's copies: offsets[j] = its phase's copy, its shift */
-    job.offsets = malloc((size_t)kw * sizeof(*job.offsets));
+    job.offsets = by_rows ? malloc((size_t)kw * sizeof(*job.offsets)) : NULL;
     for (int64_t j = 0; job.offsets != NULL && j < kw; j++)
         job.offsets[j] = phase_copy_of_tap(j, kw, dw, sw) * span + j * dw / sw;
-    /* per worker: dy's rows, then nr rows of im2col or the pairs' padded input rows, zeros */
-    const int64_t slice = by_rows ? job.slice : MAX_PANEL_COLUMNS;
-    const int64_t b_part = by_rows ? job.pairs * job.column_copies * span
-                                   : job.dot->nr * MAX_PANEL_COLUMNS;
-    job.worker_stride = (size_t)(rows_padded * slice + b_part + slice);
+    /* per worker: dy's rows, then nr rows of im2col or the pairs' padded input rows, zeros;
+     * room for either, as a call by rows may be run again on im2col's rows (below) */
+    const int64_t by_columns = round_up(g->Fg, job.dot->mr) * MAX_PANEL_COLUMNS
+        + job.dot->nr * MAX_PANEL_COLUMNS + MAX_PANEL_COLUMNS;
+    const int64_t rows_stride = rows_padded * job.slice + job.pairs * job.column_copies * span
+        + job.slice;
+    job.worker_stride = (size_t)(by_rows && rows_stride > by_columns ? rows_stride : by_columns);
     job.workspace = malloc((size_t)threads * job.worker_stride * sizeof(real));
-    const int ready = rows != NULL && job.offsets != NULL && job.partials != NULL
+    const int ready = rows != NULL && (job.offsets != NULL || !by_rows) && job.partials != NULL
         && job.chunks_done != NULL && job.workspace != NULL;
-    if (ready)
+    if (ready) {
         minicnn_parallel_for(items, threads, by_rows ? NAME(backward_weight_rows_item)
                                                      : NAME(backward_weight_item), &job);
+        /* A view of a phase copy also reads x where dy is the zero between output rows: with
+         * finite x those products are 0, but an inf or NaN there makes a NaN in a tap that
+         * never reads it. Finite x gives a finite dW, so a dW that is not finite is computed
+         * again from im2col's rows, which hold exact zeros there (the reference's answer). */
+        if (by_rows && !NAME(all_finite)(grad_weight, F * g->Cg * g->taps)) {
+            for (int64_t group = 0; group < groups; group++) job.chunks_done[group] = 0;
+            minicnn_parallel_for(items, threads, NAME(backward_weight_item), &job);
+        }
+    }
     free(rows);
     free(job.offsets);
     free(job.partials);

@@ -182,6 +182,25 @@ def test_fused_convolutions_match_reference_with_every_kernel(geometry, dtype, g
         assert_close(actual, expected)
 
 
+@pytest.mark.parametrize("window", [Window(1, 3, 1, 1, 0, 0, 1, 1), Window(1, 3, 1, 2, 0, 0, 1, 1),
+                                    Window(3, 3, 2, 2, 1, 1, 1, 1)], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_inf_in_x_reaches_only_the_weight_gradients_of_taps_that_read_it(window, dtype,
+                                                                           gemm_kernel):
+    """The weight gradient's views of shared row copies also read x where dy is the zero
+    between output rows; an inf there must not turn other taps' gradients into NaN."""
+    for column in (0, 7, 8, 9):    # read by one tap, by several, by none (past the last window)
+        x = np.ones((2, 2, 5, 10), dtype)
+        x[1, 0, 2, column] = np.inf
+        grad_y = np.ones((2, 3, *window.output_hw(5, 10)), dtype)
+        actual = ckernels.conv2d_backward_weight(x, grad_y, 1, window)
+        expected = reference.conv2d_backward_weight(x, grad_y, 1, window)
+        np.testing.assert_array_equal(np.isfinite(actual), np.isfinite(expected))
+        np.testing.assert_array_equal(actual[~np.isfinite(expected)],
+                                      expected[~np.isfinite(expected)])
+        assert_close(actual[np.isfinite(expected)], expected[np.isfinite(expected)])
+
+
 @pytest.mark.parametrize("geometry", GEOMETRIES[:3] + GEOMETRIES[6:8], ids=str)
 def test_same_bits_on_one_thread_and_three(geometry):
     """Items own disjoint outputs and the weight gradient's chunks are fixed by the shapes, so
