@@ -9,8 +9,9 @@ OPENBLAS_NUM_THREADS / MKL_NUM_THREADS=1 before starting Python for NumPy). The 
 layer is its forward: W (F, C*9) @ cols (C*9, N*oh*ow); the convolutions' columns count the
 forward's multiply-adds (2 N F C kh kw oh ow) for each of forward, input and weight gradient.
 The last column and the summary give the convolutions' forward + both gradients as a share of
-the one-thread FMA peak of the same instruction set (fma_peak.c, measured in the same run; the
-AVX2 peak for `--kernel avx2` and `portable`), per layer and per width of output channels.
+the one-thread FMA peak of the same instruction set (fma_peak.c, measured in the same run and,
+like the rates here, by CPU time; the AVX2 peak for `--kernel avx2` and `portable`), per layer
+and per width of output channels.
 """
 
 import argparse

@@ -16,7 +16,8 @@ of each process, and that peak less the memory after the imports (model, data an
 figure to compare, as the two libraries differ in size), a breakdown of
 minicnn's training step by kernel (a separate run with every kernel of the selected kernel set
 timed), and the share of the machine's float32 FMA peak the convolutions reach; the peak is
-measured in the same run by benchmarks/fma_peak.c, compiled here with the system's C compiler.
+measured in the same run by benchmarks/fma_peak.c, compiled here with the system's C compiler
+(by its threads' CPU time, which on a quiet machine is the wall-clock time the breakdown uses).
 `--under-load` repeats the comparison with one busy process per core running beside it
 (started and stopped by this script) and prints each framework's slowdown side by side.
 `--isa avx2` runs both frameworks as on a CPU with AVX2 + FMA and no AVX-512, the CPU the
@@ -240,7 +241,10 @@ def run_minicnn_breakdown(name, batch, steps, warmup):
 
 def minicnn_ran():
     """`GEMM avx2, NumPy X86_V3`: minicnn's GEMM micro-kernel and NumPy's widest dispatch."""
-    from numpy._core._multiarray_umath import __cpu_features__
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:   # NumPy 1.x
+        from numpy.core._multiarray_umath import __cpu_features__
     from minicnn.backend import ckernels
 
     numpy_level = "X86_V4" if __cpu_features__.get("X86_V4") else "X86_V3"

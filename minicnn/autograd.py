@@ -204,7 +204,8 @@ class Tensor:
 
     def __bool__(self):
         if self.array.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous "
+            many = "no values" if self.array.size == 0 else "more than one value"
+            raise RuntimeError(f"Boolean value of Tensor with {many} is ambiguous "
                                f"(shape {self.shape})")
         return bool(self.item())
 

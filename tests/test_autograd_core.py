@@ -134,6 +134,8 @@ def test_item_and_bool_need_one_element():
         mc.tensor([1.0, 2.0]).item()
     with pytest.raises(RuntimeError, match="more than one value is ambiguous"):
         bool(mc.tensor([1.0, 2.0]))
+    with pytest.raises(RuntimeError, match="no values is ambiguous"):
+        bool(mc.zeros(0, 3))
     assert mc.tensor([[2.5]]).item() == 2.5 and bool(mc.tensor(1.0))
 
 
