@@ -7,9 +7,16 @@ records it as the ``grad_fn`` of its output, so the graph is built as the progra
 
 ``Tensor.backward`` walks that graph once in reverse topological order (found iteratively, so a
 chain of any length works), sums the gradients of a tensor used several times, and stores the
-result in ``.grad`` of the leaves. A leaf's post-accumulate-grad hooks run as soon as its
-``.grad`` is complete for this backward, while the rest of the graph is still to be walked
-(data-parallel training starts communicating a gradient there).
+result in ``.grad`` of the leaves (under a lock: concurrent backward passes on one model add up).
+A leaf's post-accumulate-grad hooks run as soon as its ``.grad`` is complete for this backward,
+while the rest of the graph is still to be walked (data-parallel training starts communicating a
+gradient there).
+
+Every write to a tensor's array counts in its version counter, which views and ``detach()`` share
+with it. A Function remembers the versions of the tensors whose arrays it saved, and its backward
+raises if one was written since. A write of values that require grad is recorded: the written
+tensor (or, for a view, its base) takes a ``CopySlices`` node as its ``grad_fn``, as in PyTorch.
+The rules, and where minicnn still differs from PyTorch, are in docs/autograd.md.
 """
 
 import threading
@@ -22,6 +29,7 @@ from minicnn import backend
 from minicnn.backend import get_array_module
 
 _grad_mode = threading.local()
+_accumulate_lock = threading.Lock()
 
 
 def is_grad_enabled():
@@ -80,8 +88,9 @@ class Tensor:
         self.grad = None
         self.grad_fn = None          # the Function whose output this is (None for a leaf)
         self._output_index = 0       # which output of grad_fn
-        self._version = [0]          # in-place changes so far, shared with detach() and views
-        self.requires_grad = False
+        self._version = [0]          # writes so far, shared with detach() and views
+        self._base, self._views = None, ()   # a view: the tensor it views, and the view ops
+        self._requires_grad = False
         self.requires_grad_(requires_grad)
 
     # ----- basic properties ------------------------------------------------------------------
@@ -111,6 +120,17 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
+    def __iter__(self):     # over the first dimension, each element a view, as PyTorch
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __contains__(self, element):
+        if not isinstance(element, Tensor) and not np.isscalar(element):
+            raise RuntimeError("Tensor.__contains__ only supports Tensor or scalar, but you "
+                               f"passed in a {type(element)}.")
+        return bool((self == element).array.any())
+
     @property
     def device(self):
         return "cpu" if get_array_module(self.array) is np else "cuda"
@@ -127,10 +147,24 @@ class Tensor:
     def data(self, value):
         self.array = _as_array(value)
 
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, requires_grad):
+        if self.grad_fn is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables."
+                               + ("" if requires_grad else _USE_DETACH))
+        self.requires_grad_(requires_grad)
+
     def requires_grad_(self, requires_grad=True):
+        if self.grad_fn is not None and not requires_grad:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables."
+                               + _USE_DETACH)
         if requires_grad and self.array.dtype.kind not in "fc":
             raise RuntimeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
-        self.requires_grad = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
         return self
 
     # ----- conversions ------------------------------------------------------------------------
@@ -197,10 +231,11 @@ class Tensor:
         return "tensor(" + ", ".join([body] + extras) + ")"
 
     def __format__(self, spec):
-        """``f"{loss:.4f}"`` formats the number of a 0-d tensor, as in PyTorch."""
+        """``f"{loss:.4f}"`` formats the number of a 0-d tensor, as in PyTorch; other tensors
+        take only the empty spec."""
         if self.ndim == 0:
             return format(self.item(), spec)
-        return format(repr(self), spec)
+        return super().__format__(spec)
 
     def __bool__(self):
         if self.array.size != 1:
@@ -221,64 +256,59 @@ class Tensor:
                             f"index, got dtype {self.dtype} and shape {self.shape}")
         return int(self.item())
 
-    # ----- in-place updates (outside the graph, as in PyTorch) --------------------------------
-    def _check_inplace(self):
-        """Refuse to change a tensor in the graph; count the change otherwise, so that a backward
-        that needs the old values can say they were overwritten."""
-        if self.requires_grad and is_grad_enabled():
-            raise RuntimeError("a tensor that requires grad cannot be changed in place while "
-                               "gradients are recorded; wrap the update in mc.no_grad()")
+    # ----- in-place writes (recorded in the graph, as in PyTorch) ------------------------------
+    def _write(self, index, value):
+        """``self[index] = value`` in place, so that every alias sees it, counted in the version
+        counter. When gradients are recorded and self or value requires grad, the write is a
+        CopySlices node on self's base (self itself unless self is a view), which becomes the
+        base's grad_fn; a view written through is given a grad_fn that views the new base."""
+        base = self if self._base is None else self._base
+        if base.requires_grad and base.grad_fn is None and is_grad_enabled():
+            raise RuntimeError(f"a {'' if base is self else 'view of a '}leaf Variable that "
+                               "requires grad is being used in an in-place operation.")
+        written = CopySlices.apply(base, value, self._views, index)
         self._version[0] += 1
-
-    def _inplace(self, ufunc, other):
-        self._check_inplace()
-        other = other.array if isinstance(other, Tensor) else other
-        ufunc(self.array, other, out=self.array, casting="same_kind")
+        if written.grad_fn is not None:
+            base.grad_fn, base._output_index, base._requires_grad = written.grad_fn, 0, True
+            if base is not self:
+                self.grad_fn, self._requires_grad = ViewOf.apply(base, self._views).grad_fn, True
         return self
 
-    def _augmented(self, out_of_place, in_place, other):
-        """``x += y`` and friends: in place, except on a non-leaf tensor of the graph, where the
-        name is rebound to a new tensor (so ``out += identity`` in a forward pass works)."""
-        if self.requires_grad and self.grad_fn is not None and is_grad_enabled():
-            return out_of_place(self, other)
-        return in_place(self, other)
+    def _inplace(self, op, other):
+        """``self = op(self, other)`` in place (add_, mul_, +=, ...): the result must keep
+        self's shape, and its dtype must cast to self's, as PyTorch's rules for in-place ops."""
+        result = op(self, other)
+        if result.shape != self.shape:
+            raise ops.ShapeError(f"output with shape {list(self.shape)} doesn't match the "
+                                 f"broadcast shape {list(result.shape)}")
+        if not np.can_cast(result.dtype, self.dtype, "same_kind"):
+            raise RuntimeError(f"result type {_type_name(result.dtype)} can't be cast to the "
+                               f"desired output type {_type_name(self.dtype)}")
+        return self._write(Ellipsis, ops.cast(result, self.dtype))
 
     def add_(self, other, alpha=1):
-        return self._inplace(np.add, other if alpha == 1 else raw(other) * alpha)
+        return self._inplace(ops.add, other if alpha == 1 else other * alpha)
 
     def sub_(self, other, alpha=1):
-        return self._inplace(np.subtract, other if alpha == 1 else raw(other) * alpha)
+        return self._inplace(ops.sub, other if alpha == 1 else other * alpha)
 
     def mul_(self, other):
-        return self._inplace(np.multiply, other)
+        return self._inplace(ops.mul, other)
 
     def div_(self, other):
-        return self._inplace(np.true_divide, other)
+        return self._inplace(ops.div, other)
 
-    def __iadd__(self, other):
-        return self._augmented(type(self).__add__, Tensor.add_, other)
-
-    def __isub__(self, other):
-        return self._augmented(type(self).__sub__, Tensor.sub_, other)
-
-    def __imul__(self, other):
-        return self._augmented(type(self).__mul__, Tensor.mul_, other)
-
-    def __itruediv__(self, other):
-        return self._augmented(type(self).__truediv__, Tensor.div_, other)
+    __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
 
     def zero_(self):
         return self.fill_(0)
 
     def fill_(self, value):
-        self._check_inplace()
-        self.array[...] = value
-        return self
+        return self._write(Ellipsis, value)
 
     def copy_(self, source):
-        self._check_inplace()
-        self.array[...] = raw(source)
-        return self
+        """Copy ``source`` (broadcast, cast to self's dtype) into self; recorded like a write."""
+        return self._write(Ellipsis, source)
 
     # ----- the backward pass ------------------------------------------------------------------
     def backward(self, gradient=None, retain_graph=False):
@@ -326,18 +356,34 @@ class _HookHandle:
             self.hooks.remove(self.hook)
 
 
+_USE_DETACH = (" If you want to use a computed variable in a subgraph that doesn't require "
+               "differentiation use var_no_grad = var.detach().")
+
+
 def raw(value):
     """The array of a Tensor; anything else as it is."""
     return value.array if isinstance(value, Tensor) else value
 
 
+def increment_version(tensor):
+    """Count a write to ``tensor``'s array made outside its own methods (an optimizer's kernel,
+    nn.init, load_state_dict), so that a backward that saved the old values raises."""
+    tensor._version[0] += 1
+
+
+def _overlaps(a, b):
+    """Whether two arrays may share memory (never, for arrays of two array libraries)."""
+    return type(a) is type(b) and get_array_module(a).may_share_memory(a, b)
+
+
 def _accumulate_leaf(tensor, grad):
     grad = grad.astype(tensor.dtype, copy=False)
-    if tensor.grad is None:
-        # a fresh array: the caller may still hold ``grad`` (e.g. the seed or an upstream buffer)
-        tensor.grad = Tensor(grad.copy())
-    else:
-        tensor.grad.array = tensor.grad.array + grad
+    with _accumulate_lock:      # read, add, write: one backward at a time
+        if tensor.grad is None:
+            # a fresh array: the caller may still hold ``grad`` (e.g. the seed or an upstream buffer)
+            tensor.grad = Tensor(grad.copy())
+        else:
+            tensor.grad.array = tensor.grad.array + grad
 
 
 def _run_post_accumulate_hooks(tensor):
@@ -349,14 +395,13 @@ def _topological_order(root_fn):
     """Functions reachable from root_fn, each after every Function that consumes its output.
     Iterative depth-first search, so deep graphs do not hit Python's recursion limit."""
     order, visited = [], {id(root_fn)}
-    stack = [(root_fn, iter(root_fn.inputs))]
+    stack = [(root_fn, iter(root_fn.next_functions))]
     while stack:
-        fn, inputs = stack[-1]
-        for tensor in inputs:
-            parent = tensor.grad_fn
-            if parent is not None and id(parent) not in visited:
+        fn, edges = stack[-1]
+        for parent, _ in edges:
+            if isinstance(parent, Function) and id(parent) not in visited:
                 visited.add(id(parent))
-                stack.append((parent, iter(parent.inputs)))
+                stack.append((parent, iter(parent.next_functions)))
                 break
         else:
             stack.pop()
@@ -371,37 +416,37 @@ def run_backward(root, seed, retain_graph=False):
     pending[id(root.grad_fn)][root._output_index] = seed
     order = _topological_order(root.grad_fn)
     # leaves with hooks: how many Functions may still add to their .grad, and whether one has
-    hooked_uses = Counter(id(tensor) for fn in order for tensor in fn.inputs
-                          if tensor._post_accumulate_grad_hooks and tensor.grad_fn is None)
+    hooked_uses = Counter(id(leaf) for fn in order for leaf, _ in fn.next_functions
+                          if isinstance(leaf, Tensor) and leaf._post_accumulate_grad_hooks)
     accumulated = set()
     for fn in order:
         grad_outputs = pending.pop(id(fn), None)
-        inputs = fn.inputs
+        edges = fn.next_functions
         if grad_outputs is None:
-            _count_down_hooked_uses(inputs, hooked_uses, accumulated)
+            _count_down_hooked_uses(edges, hooked_uses, accumulated)
             continue
         grad_inputs = fn.run_backward(grad_outputs)
+        shapes = [tensor.shape for tensor in fn.inputs]
         if not retain_graph:
             fn.release()
-        for tensor, grad in zip(inputs, grad_inputs):
-            if grad is None or not tensor.requires_grad:
+        for (parent, i), grad, shape in zip(edges, grad_inputs, shapes):
+            if grad is None or parent is None:
                 continue
-            if grad.shape != tensor.array.shape:
+            if grad.shape != shape:
                 raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape "
-                                   f"{grad.shape} for an input of shape {tensor.shape}")
-            if tensor.grad_fn is None:
-                _accumulate_leaf(tensor, grad)
-                accumulated.add(id(tensor))
+                                   f"{grad.shape} for an input of shape {shape}")
+            if isinstance(parent, Tensor):
+                _accumulate_leaf(parent, grad)
+                accumulated.add(id(parent))
                 continue
-            slots = pending.setdefault(id(tensor.grad_fn), [None] * tensor.grad_fn.num_outputs)
-            i = tensor._output_index
+            slots = pending.setdefault(id(parent), [None] * parent.num_outputs)
             slots[i] = grad if slots[i] is None else slots[i] + grad
-        _count_down_hooked_uses(inputs, hooked_uses, accumulated)
+        _count_down_hooked_uses(edges, hooked_uses, accumulated)
 
 
-def _count_down_hooked_uses(inputs, hooked_uses, accumulated):
+def _count_down_hooked_uses(edges, hooked_uses, accumulated):
     """One Function's turn is over: a hooked leaf that no later Function feeds gets its hooks."""
-    for tensor in inputs:
+    for tensor, _ in edges:
         if id(tensor) in hooked_uses:
             hooked_uses[id(tensor)] -= 1
             if hooked_uses[id(tensor)] == 0 and id(tensor) in accumulated:
@@ -419,7 +464,7 @@ class Function:
     ``self.kernels`` is the kernel set the op runs on (see ``kernels``).
     """
 
-    inputs = saved = needs_grad = _saved_versions = ()   # apply() sets them on the instance
+    inputs = next_functions = saved = needs_grad = _saved_versions = ()   # set by apply()
     num_outputs = 1
     _released = False
     _kernels = None
@@ -450,26 +495,35 @@ class Function:
         tensors = [x for x in inputs if isinstance(x, Tensor)]
         records = is_grad_enabled() and any(t.requires_grad for t in tensors)
         results = tuple(Tensor(out) for out in outputs)
-        xp = get_array_module(results[0].array)
         for result in results:
             for t in tensors:
-                # a view (reshape, permute, basic indexing) shares its base's in-place count, so
-                # a change made through either is seen by a backward that saved the other
-                if xp.may_share_memory(result.array, t.array):
+                # a view (reshape, permute, basic indexing) shares its base's version counter, so
+                # a write through either is seen by a backward that saved the other
+                if _overlaps(result.array, t.array):
                     result._version = t._version
+                    if hasattr(fn, "view_of"):
+                        result._base = t if t._base is None else t._base
+                        result._views = t._views + (fn,)
         if records:
             fn.inputs = tuple(tensors)
+            # the graph's edges, taken now: a later in-place write gives a tensor a new grad_fn
+            # but leaves this Function reading the values it was given (PyTorch's next_functions;
+            # a leaf that requires grad stands for itself, an input that does not is None)
+            fn.next_functions = tuple(((t.grad_fn, t._output_index) if t.grad_fn else (t, 0))
+                                      if t.requires_grad else (None, 0) for t in tensors)
             fn._tensor_positions = tensor_positions
             fn.num_outputs = len(outputs)
             fn._output_specs = [(out.shape, out.dtype) for out in outputs]
             for index, result in enumerate(results):
                 if result.array.dtype.kind in "fc":
-                    result.requires_grad = True
+                    result._requires_grad = True
                     result.grad_fn = fn
                     result._output_index = index
-            saved = {id(value) for value in fn.saved}
-            fn._saved_versions = [(t._version, t._version[0]) for t in tensors + list(results)
-                                  if id(t.array) in saved]
+            saved = [value for value in fn.saved if hasattr(value, "__array_interface__")
+                     or hasattr(value, "__cuda_array_interface__")]
+            fn._saved_versions = [(t._version, t._version[0], _describe(t)) for t in
+                                  tensors + list(results)
+                                  if any(_overlaps(t.array, value) for value in saved)]
         else:
             fn.release()
         return results[0] if single else results
@@ -489,10 +543,13 @@ class Function:
                 f"trying to backward through {type(self).__name__} a second time: its saved "
                 "values were freed after the first backward. Pass retain_graph=True to the "
                 "first backward() to keep them.")
-        if any(counter[0] != version for counter, version in self._saved_versions):
-            raise RuntimeError(
-                f"one of the tensors that {type(self).__name__}.backward needs was modified by an "
-                "in-place operation after the forward pass; compute it out of place (or clone it)")
+        for counter, version, tensor in self._saved_versions:
+            if counter[0] != version:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by "
+                    f"an inplace operation: {tensor}, is at version {counter[0]}; expected "
+                    f"version {version} instead. Hint: {type(self).__name__}'s backward reads "
+                    "it; write the change out of place, or clone the tensor before changing it.")
         xp = get_array_module(next(g for g in grad_outputs if g is not None))
         # NumPy turns 0-d results into scalars; backward (and a kernel) always gets arrays
         grad_outputs = [xp.asarray(g) if g is not None else xp.zeros(shape, dtype)
@@ -507,8 +564,73 @@ class Function:
     def release(self):
         """Drop the saved arrays and the links to the inputs (so that the activations can be
         freed): after this, backward through this Function is an error."""
-        self.saved = self.inputs = self._saved_versions = ()
+        self.saved = self.inputs = self.next_functions = self._saved_versions = ()
         self._released = True
+
+
+_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+               "int32": "Int", "bool": "Bool", "uint8": "Byte"}
+
+
+def _type_name(dtype):
+    """PyTorch's name of a dtype in its error messages: Float, Double, Long, ..."""
+    return _TYPE_NAMES.get(dtype.name, dtype.name)
+
+
+def _describe(tensor):
+    """A saved tensor as PyTorch's error names it: ``[torch.FloatTensor [2, 3]], which is output 0
+    of Exp``."""
+    name = f"[torch.{_type_name(tensor.dtype)}Tensor [{', '.join(map(str, tensor.shape))}]]"
+    if tensor.grad_fn is None:
+        return name
+    return f"{name}, which is output {tensor._output_index} of {type(tensor.grad_fn).__name__}"
+
+
+def _view(array, views):
+    """The view of ``array`` that the view ops ``views`` (GetItem, Reshape, ...) take in turn."""
+    for fn in views:
+        array = fn.view_of(array)
+    return array
+
+
+class CopySlices(Function):
+    """``base[views][index] = value``, written in place: the node an in-place write records."""
+
+    def forward(self, base, value, views, index):
+        self.views, self.index = views, index
+        self.value_shape = getattr(value, "shape", ())
+        _view(base, views)[index] = value
+        return base
+
+    def backward(self, grad):
+        # base_new = base_old outside the region, value (broadcast) inside it:
+        # d base_old = dy with the region zeroed ; d value = dy[region] summed to value's shape
+        grad_base = grad.copy()
+        region = _view(grad_base, self.views)
+        grad_value = None
+        if self.needs_grad[1]:
+            xp = get_array_module(grad)
+            grad_value = ops.sum_to_shape(xp.array(region[self.index]), self.value_shape)
+        region[self.index] = 0
+        return grad_base, grad_value, None, None
+
+
+class ViewOf(Function):
+    """The view ``views`` of a base, taken again after a write through it gave the base a new
+    grad_fn (PyTorch's AsStridedBackward)."""
+
+    def forward(self, base, views):
+        self.views, self.shape = views, base.shape
+        return _view(base, views)
+
+    def view_of(self, array):
+        return _view(array, self.views)
+
+    def backward(self, grad):
+        # each viewed element receives its gradient, the rest of the base none
+        grad_base = get_array_module(grad).zeros(self.shape, grad.dtype)
+        _view(grad_base, self.views)[...] = grad
+        return grad_base, None
 
 
 from minicnn import ops  # noqa: E402  (attaches the operators and math methods to Tensor)

@@ -116,20 +116,24 @@ def result_type(*operands):
 class Elementwise(Function):
     """y = f(xp, a) or f(xp, a, b) elementwise (broadcast), for the ops of the tables below, which
     give f, one ``derivatives`` entry per input (dy * dy/da as a function of dy and s, where s
-    holds xp and the saved a, b, y) and ``saves``: which of a, b, y backward needs."""
+    holds xp and the saved a, b, y) and ``saves``: for each input, which of a, b, y its
+    derivative reads. Only what a needed derivative reads is saved (as PyTorch), so a write to
+    a value that no derivative reads does not make backward raise."""
 
     def forward(self, *inputs):
         with np.errstate(all="ignore"):     # log(0) = -inf, 1/0 = inf, ... silently, as PyTorch
             y = self.f(get_array_module(inputs[0]), *inputs)
         self.shapes = [x.shape for x in inputs]
-        self.save_for_backward(*[dict(zip("ab", inputs), y=y)[name] for name in self.saves])
+        reads = "".join(names for names, needed in zip(self.saves, self.needs_grad) if needed)
+        values = dict(zip("ab", inputs), y=y)
+        self.save_for_backward(*[values[name] if name in reads else None for name in "aby"])
         return y
 
     def backward(self, grad):
         # da = dy * dy/da (and db = dy * dy/db) as the tables state, each summed back over the
         # axes that broadcasting stretched (sum_to_shape): a gradient has its input's shape.
         # 0 * inf and the like are the tables' business, so NumPy's warnings are off.
-        s = SimpleNamespace(xp=get_array_module(grad), **dict(zip(self.saves, self.saved)))
+        s = SimpleNamespace(xp=get_array_module(grad), **dict(zip("aby", self.saved)))
         with np.errstate(all="ignore"):
             return tuple(sum_to_shape(derivative(grad, s), shape) if needed else None
                          for derivative, shape, needed
@@ -144,7 +148,7 @@ def _function(name, f, derivatives, saves):
 def _unary(name, f, derivative, saves="", floating=True):
     """The Function class ``name`` and the function that applies it (integer and boolean inputs
     enter as float32 when ``floating``, as in PyTorch's floating-point functions)."""
-    function = _function(name, f, (derivative,), saves)
+    function = _function(name, f, (derivative,), (saves,))
 
     def apply(a):
         a = as_tensor(a)
@@ -153,7 +157,7 @@ def _unary(name, f, derivative, saves="", floating=True):
     return function, apply
 
 
-def _binary(name, f, derivative_a, derivative_b, saves="", floating=False):
+def _binary(name, f, derivative_a, derivative_b, saves=("", ""), floating=False):
     """The Function class ``name`` and the function that applies it to a and b, both converted to
     their PyTorch result dtype (float32 at least when ``floating``: integer division gives
     floats)."""
@@ -193,25 +197,25 @@ Sqrt, sqrt = _unary("Sqrt", lambda xp, a: xp.sqrt(a), lambda dy, s: dy / (2 * s.
 Tanh, tanh = _unary("Tanh", lambda xp, a: xp.tanh(a), lambda dy, s: dy * (1 - s.y * s.y), "y")
 Sigmoid, sigmoid = _unary("Sigmoid", _sigmoid, lambda dy, s: dy * s.y * (1 - s.y), "y")
 
-# name, y = f(xp, a, b), da = dy * dy/da, db = dy * dy/db, what backward needs (of a, b, y)
+# name, y = f(xp, a, b), da = dy * dy/da, db = dy * dy/db, what da and db read (of a, b, y)
 Add, add = _binary("Add", lambda xp, a, b: a + b, lambda dy, s: dy, lambda dy, s: dy)
 Sub, sub = _binary("Sub", lambda xp, a, b: a - b, lambda dy, s: dy, lambda dy, s: -dy)
 Mul, mul = _binary("Mul", lambda xp, a, b: a * b, lambda dy, s: dy * s.b,
-                   lambda dy, s: dy * s.a, "ab")
+                   lambda dy, s: dy * s.a, ("b", "a"))
 Div, div = _binary("Div", lambda xp, a, b: a / b, lambda dy, s: dy / s.b,
-                   lambda dy, s: -dy * s.a / (s.b * s.b), "ab", floating=True)
+                   lambda dy, s: -dy * s.a / (s.b * s.b), ("b", "ab"), floating=True)
 # d(a^b)/da = b a^(b-1) (0 where b == 0) ; d(a^b)/db = a^b log(a) (0 where a == 0 and b >= 0),
 # the limits PyTorch takes where the formulas give 0 * inf
 Pow, pow = _binary("Pow", lambda xp, a, b: a ** b,
                    lambda dy, s: dy * s.xp.where(s.b == 0, 0, s.b * s.a ** (s.b - 1)),
                    lambda dy, s: dy * s.xp.where((s.a == 0) & (s.b >= 0), 0, s.y * s.xp.log(s.a)),
-                   "aby")
+                   ("ab", "aby"))
 Maximum, maximum = _binary("Maximum", lambda xp, a, b: xp.maximum(a, b),
                            lambda dy, s: dy * _share(s.a, s.b),
-                           lambda dy, s: dy * (1 - _share(s.a, s.b)), "ab")
+                           lambda dy, s: dy * (1 - _share(s.a, s.b)), ("ab", "ab"))
 Minimum, minimum = _binary("Minimum", lambda xp, a, b: xp.minimum(a, b),
                            lambda dy, s: dy * _share(s.b, s.a),
-                           lambda dy, s: dy * (1 - _share(s.b, s.a)), "ab")
+                           lambda dy, s: dy * (1 - _share(s.b, s.a)), ("ab", "ab"))
 
 
 class Cast(Function):
@@ -247,22 +251,27 @@ def _move(array, device):
 
 class MatMul(Function):
     def forward(self, a, b):
-        self.save_for_backward(a, b)
+        # dA reads B and dB reads A: each is saved only when the other's gradient is needed
+        self.save_for_backward(a if self.needs_grad[1] else None, b if self.needs_grad[0] else None)
+        self.shapes = a.shape, b.shape
         return a @ b
 
     def backward(self, grad):
         # (..., n, k) @ (..., k, m):  dA = dY @ B^T ; dB = A^T @ dY, summed over broadcast batches.
         # A 1-d operand is a row (left) or a column (right), as in matmul itself.
         a, b = self.saved
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
-        grad2 = grad.reshape(np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-                             + (a2.shape[-2], b2.shape[-1]))
+        shape_a, shape_b = self.shapes
+        shape_a2 = (1,) + shape_a if len(shape_a) == 1 else shape_a
+        shape_b2 = shape_b + (1,) if len(shape_b) == 1 else shape_b
+        grad2 = grad.reshape(np.broadcast_shapes(shape_a2[:-2], shape_b2[:-2])
+                             + (shape_a2[-2], shape_b2[-1]))
         grad_a = grad_b = None
         if self.needs_grad[0]:
-            grad_a = sum_to_shape(grad2 @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
+            b2 = b.reshape(shape_b2)
+            grad_a = sum_to_shape(grad2 @ b2.swapaxes(-1, -2), shape_a2).reshape(shape_a)
         if self.needs_grad[1]:
-            grad_b = sum_to_shape(a2.swapaxes(-1, -2) @ grad2, b2.shape).reshape(b.shape)
+            a2 = a.reshape(shape_a2)
+            grad_b = sum_to_shape(a2.swapaxes(-1, -2) @ grad2, shape_b2).reshape(shape_b)
         return grad_a, grad_b
 
 
@@ -294,9 +303,11 @@ class Mean(Sum):
 
 
 class AMax(Function):
-    """Max (or min) over ``dims``; the gradient is shared evenly by tied maxima, as in PyTorch."""
+    """Max (or min) over ``dims``; the gradient is shared evenly by tied maxima, as in PyTorch.
+    ``nan_ties``: a NaN result is the maximum of the NaNs, which then share the gradient (the
+    rule of PyTorch's full ``max()`` / ``min()``; its ``amax`` gives NaN gradients instead)."""
 
-    def forward(self, a, dims, keepdim, take_min):
+    def forward(self, a, dims, keepdim, take_min, nan_ties):
         xp = get_array_module(a)
         for d in dims:
             if a.shape[d] == 0:
@@ -305,15 +316,18 @@ class AMax(Function):
         reduce = xp.amin if take_min else xp.amax
         out = reduce(a, axis=dims, keepdims=True)
         self.save_for_backward(a, out)
-        self.dims = dims
+        self.dims, self.nan_ties = dims, nan_ties
         return out if keepdim else out.squeeze(axis=dims)
 
     def backward(self, grad):
         # da = dy * [a == max] / (number of ties), so tied maxima share dy evenly; da has a's shape
         a, out = self.saved
         hits = (a == out)
+        if self.nan_ties:
+            xp = get_array_module(a)
+            hits |= xp.isnan(a) & xp.isnan(out)
         grad = grad.reshape(out.shape)
-        return hits * (grad / hits.sum(axis=self.dims, keepdims=True)), None, None, None
+        return hits * (grad / hits.sum(axis=self.dims, keepdims=True)), None, None, None, None
 
 
 class MaxAlongDim(Function):
@@ -346,8 +360,11 @@ MinResult = namedtuple("min", ["values", "indices"])
 
 class Reshape(Function):
     def forward(self, a, shape):
-        self.shape = a.shape
+        self.shape, self.new_shape = a.shape, shape
         return a.reshape(shape)
+
+    def view_of(self, array):    # the view ops (Reshape, Permute, GetItem) say how they view
+        return array.reshape(self.new_shape)
 
     def backward(self, grad):
         # da = dy reshaped back to a's shape
@@ -359,6 +376,9 @@ class Permute(Function):
         self.dims = dims
         return a.transpose(dims)
 
+    def view_of(self, array):
+        return array.transpose(self.dims)
+
     def backward(self, grad):
         # da = dy with the axes put back (the inverse permutation)
         return grad.transpose(np.argsort(self.dims)), None
@@ -369,34 +389,15 @@ class GetItem(Function):
         self.shape, self.index = a.shape, index
         return a[index]
 
+    def view_of(self, array):
+        return array[self.index]
+
     def backward(self, grad):
         # each selected element receives its gradient; repeated picks add up
         xp = get_array_module(grad)
         out = xp.zeros(self.shape, dtype=grad.dtype)
         index_add(out, self.index, grad)
         return out, None
-
-
-class Cat(Function):
-    def forward(self, *arrays, dim):
-        self.dim = dim
-        self.sizes = [a.shape[dim] for a in arrays]
-        return get_array_module(arrays[0]).concatenate(arrays, axis=dim)
-
-    def backward(self, grad):
-        # the gradient is cut into the pieces that were joined
-        bounds = np.cumsum(self.sizes)[:-1]
-        return tuple(get_array_module(grad).split(grad, bounds, axis=self.dim))
-
-
-class Stack(Function):
-    def forward(self, *arrays, dim):
-        self.dim = dim
-        return get_array_module(arrays[0]).stack(arrays, axis=dim)
-
-    def backward(self, grad):
-        # da_i = dy[..., i, ...], the slice along dim that a_i became
-        return tuple(grad.take(i, axis=self.dim) for i in range(grad.shape[self.dim]))
 
 
 # ----- functions of tensors -----------------------------------------------------------------
@@ -452,18 +453,18 @@ def mean(a, dim=None, keepdim=False, *, axis=None, keepdims=None):
     return Mean.apply(a, dims, bool(keepdim if keepdims is None else keepdims))
 
 
-def _amax(a, dim, keepdim, take_min):
+def _amax(a, dim, keepdim, take_min, nan_ties=False):
     """The max (min) over dim: an int, a tuple or None (every axis); ties share the gradient."""
     if dim is None and a.numel() == 0:
         raise RuntimeError("max() / min() of an empty tensor needs a dim to reduce over")
-    return AMax.apply(a, _normalize_dims(dim, a.ndim), bool(keepdim), take_min)
+    return AMax.apply(a, _normalize_dims(dim, a.ndim), bool(keepdim), take_min, nan_ties)
 
 
 def _max(a, dim, keepdim, take_min):
     if isinstance(dim, Tensor):
         return (minimum if take_min else maximum)(a, dim)
     if dim is None:
-        return _amax(a, None, keepdim, take_min)
+        return _amax(a, None, keepdim, take_min, nan_ties=True)
     dim = _wrap_dim(dim, a.ndim)
     if a.ndim == 0:     # a 0-d tensor is its own max, at index 0, as a 1-element vector's
         a, keepdim = reshape(a, 1), False
@@ -489,20 +490,6 @@ def amin(a, dim=None, keepdim=False):
     return _amax(a, dim, keepdim, take_min=True)
 
 
-def _arg(find, a, dim, keepdim):
-    """The int64 index of the extreme ``find`` (argmax / argmin) picks, along dim or overall."""
-    index = find(a.array) if dim is None else find(a.array, axis=dim, keepdims=keepdim)
-    return Tensor(get_array_module(a.array).asarray(index).astype(np.int64))
-
-
-def argmax(a, dim=None, keepdim=False):
-    return _arg(get_array_module(a.array).argmax, a, dim, keepdim)
-
-
-def argmin(a, dim=None, keepdim=False):
-    return _arg(get_array_module(a.array).argmin, a, dim, keepdim)
-
-
 def reshape(a, *shape):
     shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     shape = tuple(int(s) for s in shape)
@@ -516,52 +503,12 @@ def reshape(a, *shape):
     return Reshape.apply(a, shape)
 
 
-def view(a, *shape):
-    """``reshape`` that never copies: as in PyTorch, a shape that the tensor's strides cannot
-    express (flattening a transposed matrix, say) raises RuntimeError; ``reshape`` copies."""
-    out = reshape(a, *shape)
-    if a.numel() > 0 and not get_array_module(a.array).may_share_memory(out.array, a.array):
-        raise RuntimeError("view size is not compatible with input tensor's size and stride (at "
-                           "least one dimension spans across two contiguous subspaces). Use "
-                           ".reshape(...) instead.")
-    return out
-
-
 def permute(a, *dims):
     dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
     wrapped = tuple(_wrap_dim(d, a.ndim) for d in dims)
     if sorted(wrapped) != list(range(a.ndim)):
         raise ShapeError(f"permute needs a permutation of the {a.ndim} dimensions, got {dims}")
     return Permute.apply(a, wrapped)
-
-
-def transpose(a, dim0, dim1):
-    dim0, dim1 = _wrap_dim(dim0, a.ndim), _wrap_dim(dim1, a.ndim)
-    if a.ndim == 0:
-        return a
-    dims = list(range(a.ndim))
-    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-    return Permute.apply(a, tuple(dims))
-
-
-def flatten(a, start_dim=0, end_dim=-1):
-    if a.ndim == 0:
-        return reshape(a, 1)
-    start, end = _wrap_dim(start_dim, a.ndim), _wrap_dim(end_dim, a.ndim)
-    if start > end:
-        raise RuntimeError("flatten(): start_dim cannot come after end_dim")
-    return reshape(a, a.shape[:start] + (math.prod(a.shape[start:end + 1]),) + a.shape[end + 1:])
-
-
-def squeeze(a, dim=None):
-    """Drop the size-1 dimensions among ``dim`` (an int, a tuple, or None for all)."""
-    dims = _normalize_dims(dim, a.ndim)
-    return reshape(a, tuple(s for d, s in enumerate(a.shape) if not (d in dims and s == 1)))
-
-
-def unsqueeze(a, dim):
-    dim = _wrap_dim(dim, a.ndim + 1)
-    return reshape(a, a.shape[:dim] + (1,) + a.shape[dim:])
 
 
 def _raw_index(index):
@@ -579,39 +526,9 @@ def getitem(a, index):
 
 
 def setitem(a, index, value):
-    """``a[index] = value``: an in-place update outside the graph, as ``add_`` and the others."""
-    a._check_inplace()
-    a.array[_raw_index(index)] = raw(value)
-
-
-def cat(tensors, dim=0):
-    tensors = [as_tensor(t) for t in tensors]
-    if not tensors:
-        raise ValueError("cat needs at least one tensor")
-    for position, t in enumerate(tensors):
-        if t.ndim == 0:
-            raise RuntimeError(f"cat: the tensor at position {position} is 0-d and cannot be "
-                               "concatenated")
-    dim = _wrap_dim(dim, tensors[0].ndim)
-    first = tensors[0].shape
-    for position, t in enumerate(tensors):
-        if t.ndim != len(first) or any(t.shape[d] != first[d] for d in range(len(first)) if d != dim):
-            raise ShapeError(f"cat: sizes must match except in dimension {dim}; tensor 0 has shape "
-                             f"{tensors[0].shape}, tensor {position} has {t.shape}")
-    dtype = result_type(*tensors)
-    return Cat.apply(*(cast(t, dtype) for t in tensors), dim=dim)
-
-
-def stack(tensors, dim=0):
-    tensors = [as_tensor(t) for t in tensors]
-    if not tensors:
-        raise ValueError("stack needs at least one tensor")
-    for position, t in enumerate(tensors):
-        if t.shape != tensors[0].shape:
-            raise ShapeError(f"stack needs tensors of one shape; tensor 0 has shape "
-                             f"{tensors[0].shape}, tensor {position} has {t.shape}")
-    dtype = result_type(*tensors)
-    return Stack.apply(*(cast(t, dtype) for t in tensors), dim=_wrap_dim(dim, tensors[0].ndim + 1))
+    """``a[index] = value``: an in-place write, recorded in the graph as ``copy_`` and the
+    others (Tensor._write)."""
+    a._write(_raw_index(index), value)
 
 
 def _compare(ufunc):
@@ -632,8 +549,7 @@ for name, fn in (("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le",
                  ("gt", np.greater), ("ge", np.greater_equal)):
     setattr(Tensor, f"__{name}__", _compare(fn))
 for fn in (add, sub, mul, div, pow, matmul, neg, exp, log, sqrt, abs, tanh, sigmoid, sum, mean,
-           max, min, amax, amin, argmax, argmin, maximum, minimum, reshape, view, permute,
-           transpose, flatten, squeeze, unsqueeze):
+           max, min, amax, amin, maximum, minimum, reshape, permute):
     setattr(Tensor, fn.__name__, fn)                   # tensor.exp() is exp(tensor)
 del name, fn
 Tensor.__neg__, Tensor.__pos__, Tensor.__abs__ = neg, lambda self: self, abs
@@ -641,13 +557,5 @@ Tensor.__getitem__, Tensor.__setitem__ = getitem, setitem
 Tensor.__hash__ = object.__hash__
 Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))))
 
-
-def t(a):
-    """The transpose of a tensor of at most 2 dimensions, as ``torch.t``."""
-    if a.ndim > 2:
-        raise ShapeError(f"t() expects a tensor of at most 2 dimensions, got shape {a.shape}")
-    return a.T
-
-
-Tensor.t = t
-
+from minicnn.shape_ops import (argmax, argmin, cat, flatten, squeeze, stack, t,  # noqa: E402,F401
+                               transpose, unsqueeze, view)

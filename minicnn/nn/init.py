@@ -1,6 +1,7 @@
 """Weight initialisation, with PyTorch's names, fan computation and gains.
 
-Every function fills its tensor in place and returns it. ``generator`` is a
+Every function fills its tensor in place (a write that its version counter counts, as
+PyTorch's) and returns it. ``generator`` is a
 ``numpy.random.Generator``; without one, minicnn's default generator is used
 (``minicnn.manual_seed`` makes it repeatable).
 """
@@ -10,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from minicnn.autograd import increment_version
 from minicnn.backend import get_array_module
 from minicnn.random import default_generator
 
@@ -54,6 +56,7 @@ def _fan(tensor, mode):
 def _fill(tensor, values):
     xp = get_array_module(tensor.array)
     tensor.array[...] = xp.asarray(values).astype(tensor.dtype, copy=False)
+    increment_version(tensor)     # a write: a backward that saved the old values raises
     return tensor
 
 
@@ -69,6 +72,7 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
 
 def constant_(tensor, val):
     tensor.array[...] = val
+    increment_version(tensor)
     return tensor
 
 

@@ -38,7 +38,7 @@ class Adam(Optimizer):
             for group in self.param_groups:
                 beta1, beta2 = group["betas"]
                 amsgrad = group["amsgrad"]
-                for param in self._params_with_grad(group):
+                for param in self._params_to_update(group):
                     state = self.state[param]
                     if not state:
                         state["step"] = 0

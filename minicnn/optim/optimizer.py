@@ -11,7 +11,7 @@ from itertools import chain
 
 import numpy as np
 
-from minicnn.autograd import Tensor, enable_grad, no_grad
+from minicnn.autograd import Tensor, enable_grad, increment_version, no_grad
 from minicnn.backend import get_array_module
 
 
@@ -94,7 +94,7 @@ class Optimizer:
                         param.grad = None
                     else:
                         with no_grad():
-                            param.grad.zero_()
+                            param.grad.zero_()      # a write: counted in the grad's version
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient. ``closure`` (optional)
@@ -107,8 +107,14 @@ class Optimizer:
         with enable_grad():
             return closure()
 
-    def _params_with_grad(self, group):
-        return [param for param in group["params"] if param.grad is not None]
+    def _params_to_update(self, group):
+        """The parameters of ``group`` that this step writes (those with a gradient). Each write
+        is counted in the parameter's version, so a backward that saved the old values raises,
+        as in PyTorch (a discriminator step before the generator's backward, say)."""
+        params = [param for param in group["params"] if param.grad is not None]
+        for param in params:
+            increment_version(param)
+        return params
 
     @staticmethod
     def _zeros_like(param):

@@ -35,7 +35,7 @@ class RMSprop(Optimizer):
         with no_grad():
             for group in self.param_groups:
                 momentum, centered = group["momentum"], group["centered"]
-                for param in self._params_with_grad(group):
+                for param in self._params_to_update(group):
                     state = self.state[param]
                     if not state:
                         state["step"] = 0

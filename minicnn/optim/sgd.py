@@ -34,7 +34,7 @@ class SGD(Optimizer):
         with no_grad():
             for group in self.param_groups:
                 momentum = group["momentum"]
-                for param in self._params_with_grad(group):
+                for param in self._params_to_update(group):
                     buffer, first_step = None, False
                     if momentum != 0:
                         state = self.state[param]

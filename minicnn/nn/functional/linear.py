@@ -8,7 +8,8 @@ __all__ = ["linear", "flatten"]
 
 class Linear(Function):
     def forward(self, x, weight, bias):
-        self.save_for_backward(x, weight)
+        # dx reads W and dW reads x: each is saved only when the other's gradient is needed
+        self.save_for_backward(x if self.needs_grad[1] else None, weight if self.needs_grad[0] else None)
         self.bias_shape = None if bias is None else bias.shape
         return self.kernels.linear_forward(x, weight, bias)
 

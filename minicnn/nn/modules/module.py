@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from minicnn.autograd import Tensor, no_grad
+from minicnn.autograd import Tensor, increment_version, no_grad
 from minicnn.backend import get_array_module
 
 
@@ -219,6 +219,7 @@ class Module:
                 param.grad = None
             else:
                 param.grad.array[...] = 0
+                increment_version(param.grad)
 
     def apply(self, fn):
         for child in self.children():
@@ -310,6 +311,7 @@ class Module:
                     value = value.array if isinstance(value, Tensor) else value
                     xp = get_array_module(target.array)
                     target.array[...] = xp.asarray(value).astype(target.dtype, copy=False)
+                    increment_version(target)   # a backward that saved the old values raises
         return IncompatibleKeys(missing, unexpected)
 
     # ----- printing ---------------------------------------------------------------------------
