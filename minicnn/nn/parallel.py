@@ -236,9 +236,9 @@ def _leaves_reached(outputs):
         if id(fn) in seen:
             continue
         seen.add(id(fn))
-        for tensor in fn.inputs:
-            if tensor.grad_fn is None:
-                reached.add(id(tensor))
-            else:
-                functions.append(tensor.grad_fn)
+        for parent, _ in fn.next_functions:     # a leaf that requires grad, a Function, or None
+            if isinstance(parent, Tensor):
+                reached.add(id(parent))
+            elif parent is not None:
+                functions.append(parent)
     return reached

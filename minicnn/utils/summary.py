@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minicnn import nn
-from minicnn.autograd import Tensor, enable_grad
+from minicnn.autograd import Function, Tensor, enable_grad
 from minicnn.backend import get_array_module
 from minicnn.random import get_rng_state, set_rng_state
 from minicnn.backend.geometry import pair
@@ -307,7 +307,7 @@ def _graph_bytes(outputs, parameter_roots):
                 if id(root) not in seen_arrays:
                     seen_arrays.add(id(root))
                     total += int(root.nbytes)
-        stack.extend(t.grad_fn for t in fn.inputs if t.grad_fn is not None)
+        stack.extend(parent for parent, _ in fn.next_functions if isinstance(parent, Function))
     return total
 
 
