@@ -16,7 +16,8 @@ Every write to a tensor's array counts in its version counter, which views and `
 with it. A Function remembers the versions of the tensors whose arrays it saved, and its backward
 raises if one was written since. A write of values that require grad is recorded: the written
 tensor (or, for a view, its base) takes a ``CopySlices`` node as its ``grad_fn``, as in PyTorch.
-The rules, and where minicnn still differs from PyTorch, are in docs/autograd.md.
+The rules, and where minicnn still differs from PyTorch, are in the README (What autograd
+records).
 """
 
 import threading
@@ -126,7 +127,7 @@ class Tensor:
         return (self[i] for i in range(self.shape[0]))
 
     def __contains__(self, element):
-        if not isinstance(element, Tensor) and not np.isscalar(element):
+        if not isinstance(element, (Tensor, int, float, complex, np.number, np.bool_)):
             raise RuntimeError("Tensor.__contains__ only supports Tensor or scalar, but you "
                                f"passed in a {type(element)}.")
         return bool((self == element).array.any())
@@ -278,6 +279,10 @@ class Tensor:
         """``self = op(self, other)`` in place (add_, mul_, +=, ...): the result must keep
         self's shape, and its dtype must cast to self's, as PyTorch's rules for in-place ops."""
         result = op(self, other)
+        saved = result.grad_fn._saved_versions if result.grad_fn is not None else ()
+        if any(counter is self._version for counter, _, _ in saved):
+            # backward reads self's old values (mul_, div_): it gets a copy, as in PyTorch
+            result = op(ops.clone(self), other)
         if result.shape != self.shape:
             raise ops.ShapeError(f"output with shape {list(self.shape)} doesn't match the "
                                  f"broadcast shape {list(result.shape)}")
@@ -547,7 +552,7 @@ class Function:
             if counter[0] != version:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by "
-                    f"an inplace operation: {tensor}, is at version {counter[0]}; expected "
+                    f"an inplace operation: {tensor} is at version {counter[0]}; expected "
                     f"version {version} instead. Hint: {type(self).__name__}'s backward reads "
                     "it; write the change out of place, or clone the tensor before changing it.")
         xp = get_array_module(next(g for g in grad_outputs if g is not None))
@@ -583,7 +588,7 @@ def _describe(tensor):
     name = f"[torch.{_type_name(tensor.dtype)}Tensor [{', '.join(map(str, tensor.shape))}]]"
     if tensor.grad_fn is None:
         return name
-    return f"{name}, which is output {tensor._output_index} of {type(tensor.grad_fn).__name__}"
+    return f"{name}, which is output {tensor._output_index} of {type(tensor.grad_fn).__name__},"
 
 
 def _view(array, views):

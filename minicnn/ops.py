@@ -327,7 +327,8 @@ class AMax(Function):
             xp = get_array_module(a)
             hits |= xp.isnan(a) & xp.isnan(out)
         grad = grad.reshape(out.shape)
-        return hits * (grad / hits.sum(axis=self.dims, keepdims=True)), None, None, None, None
+        with np.errstate(all="ignore"):     # no hit (a NaN max in amax): NaN, as PyTorch
+            return hits * (grad / hits.sum(axis=self.dims, keepdims=True)), None, None, None, None
 
 
 class MaxAlongDim(Function):
