@@ -377,15 +377,17 @@ def increment_version(tensor):
 
 
 def _overlaps(a, b):
-    """Whether two arrays may share memory (never, for arrays of two array libraries)."""
-    return type(a) is type(b) and get_array_module(a).may_share_memory(a, b)
+    """Whether two arrays may share memory: never for arrays of two array libraries, nor for two
+    arrays that each own their memory (``base`` None), the common case, which costs nothing."""
+    return a is b or (type(a) is type(b) and (a.base is not None or b.base is not None)
+                      and get_array_module(a).may_share_memory(a, b))
 
 
 def _accumulate_leaf(tensor, grad):
     grad = grad.astype(tensor.dtype, copy=False)
     with _accumulate_lock:      # read, add, write: one backward at a time
         if tensor.grad is None:
-            # a fresh array: the caller may still hold ``grad`` (e.g. the seed or an upstream buffer)
+            # a fresh array: the caller may still hold ``grad`` (the seed, an upstream buffer)
             tensor.grad = Tensor(grad.copy())
         else:
             tensor.grad.array = tensor.grad.array + grad
@@ -524,11 +526,10 @@ class Function:
                     result._requires_grad = True
                     result.grad_fn = fn
                     result._output_index = index
-            saved = [value for value in fn.saved if hasattr(value, "__array_interface__")
-                     or hasattr(value, "__cuda_array_interface__")]
-            fn._saved_versions = [(t._version, t._version[0], _describe(t)) for t in
-                                  tensors + list(results)
-                                  if any(_overlaps(t.array, value) for value in saved)]
+            fn._saved_versions = [
+                (t._version, t._version[0], (t.shape, t.dtype, type(t.grad_fn), t._output_index))
+                for t in tensors + list(results)
+                if any(_overlaps(t.array, value) for value in fn.saved if value is not None)]
         else:
             fn.release()
         return results[0] if single else results
@@ -552,8 +553,8 @@ class Function:
             if counter[0] != version:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by "
-                    f"an inplace operation: {tensor} is at version {counter[0]}; expected "
-                    f"version {version} instead. Hint: {type(self).__name__}'s backward reads "
+                    f"an inplace operation: {_describe(*tensor)} is at version {counter[0]}; "
+                    f"expected version {version} instead. Hint: {type(self).__name__}'s backward reads "
                     "it; write the change out of place, or clone the tensor before changing it.")
         xp = get_array_module(next(g for g in grad_outputs if g is not None))
         # NumPy turns 0-d results into scalars; backward (and a kernel) always gets arrays
@@ -582,13 +583,11 @@ def _type_name(dtype):
     return _TYPE_NAMES.get(dtype.name, dtype.name)
 
 
-def _describe(tensor):
+def _describe(shape, dtype, op, output_index):
     """A saved tensor as PyTorch's error names it: ``[torch.FloatTensor [2, 3]], which is output 0
-    of Exp``."""
-    name = f"[torch.{_type_name(tensor.dtype)}Tensor [{', '.join(map(str, tensor.shape))}]]"
-    if tensor.grad_fn is None:
-        return name
-    return f"{name}, which is output {tensor._output_index} of {type(tensor.grad_fn).__name__},"
+    of Exp,`` (op: the class of the Function that made it; NoneType for a leaf)."""
+    name = f"[torch.{_type_name(dtype)}Tensor [{', '.join(map(str, shape))}]]"
+    return name if op is type(None) else f"{name}, which is output {output_index} of {op.__name__},"
 
 
 def _view(array, views):
