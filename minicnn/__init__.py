@@ -9,6 +9,7 @@ import numpy as np
 
 from minicnn import backend
 from minicnn.autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad
+from minicnn.autograd_hooks import inference_mode, set_grad_enabled
 from minicnn.backend import get_backend, set_backend
 from minicnn.backend.info import info
 from minicnn.ops import (abs, amax, amin, argmax, argmin, cat, exp, flatten, log, matmul, max,

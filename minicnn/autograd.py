@@ -82,7 +82,8 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # so that ndarray + Tensor calls Tensor.__radd__
-    _post_accumulate_grad_hooks = ()  # a list on the instance once a hook is registered
+    # hooks (minicnn.autograd_hooks registers them): a list on the instance once there is one
+    _grad_hooks = _post_accumulate_grad_hooks = ()
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.array = _as_array(data, dtype)
@@ -337,28 +338,7 @@ class Tensor:
             return
         run_backward(self, seed, retain_graph)
 
-    def register_post_accumulate_grad_hook(self, hook):
-        """``hook(tensor)`` runs once per backward pass, as soon as this leaf's ``.grad`` holds
-        every contribution of that pass (PyTorch's hook of the same name). Returns a handle
-        whose ``remove()`` unregisters it. Raises RuntimeError on a non-leaf tensor."""
-        if self.grad_fn is not None:
-            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
-                               "tensors")
-        if not self._post_accumulate_grad_hooks:
-            self._post_accumulate_grad_hooks = []
-        self._post_accumulate_grad_hooks.append(hook)
-        return _HookHandle(self._post_accumulate_grad_hooks, hook)
-
-    # operators and math methods are attached by minicnn.ops
-
-
-class _HookHandle:
-    def __init__(self, hooks, hook):
-        self.hooks, self.hook = hooks, hook
-
-    def remove(self):
-        if self.hook in self.hooks:
-            self.hooks.remove(self.hook)
+    # operators and math methods are attached by minicnn.ops, hooks by minicnn.autograd_hooks
 
 
 _USE_DETACH = (" If you want to use a computed variable in a subgraph that doesn't require "
@@ -384,6 +364,8 @@ def _overlaps(a, b):
 
 
 def _accumulate_leaf(tensor, grad):
+    for hook in tensor._grad_hooks:     # Tensor.register_hook: each may replace the gradient
+        grad = hook(grad)
     grad = grad.astype(tensor.dtype, copy=False)
     with _accumulate_lock:      # read, add, write: one backward at a time
         if tensor.grad is None:
@@ -432,6 +414,8 @@ def run_backward(root, seed, retain_graph=False):
         if grad_outputs is None:
             _count_down_hooked_uses(edges, hooked_uses, accumulated)
             continue
+        for index, hook in fn.output_hooks:     # Tensor.register_hook on fn's outputs
+            grad_outputs[index] = hook(grad_outputs[index])
         grad_inputs = fn.run_backward(grad_outputs)
         shapes = [tensor.shape for tensor in fn.inputs]
         if not retain_graph:
@@ -471,7 +455,8 @@ class Function:
     ``self.kernels`` is the kernel set the op runs on (see ``kernels``).
     """
 
-    inputs = next_functions = saved = needs_grad = _saved_versions = ()   # set by apply()
+    # set by apply(); output_hooks: (output index, hook) pairs, set by Tensor.register_hook
+    inputs = next_functions = saved = needs_grad = _saved_versions = output_hooks = ()
     num_outputs = 1
     _released = False
     _kernels = None
@@ -637,4 +622,5 @@ class ViewOf(Function):
         return grad_base, None
 
 
-from minicnn import ops  # noqa: E402  (attaches the operators and math methods to Tensor)
+from minicnn import autograd_hooks, ops  # noqa: E402,F401  (attach methods to Tensor)
+from minicnn.autograd_hooks import grad  # noqa: E402,F401  (torch.autograd.grad)
