@@ -394,3 +394,58 @@ def test_concurrent_backward_passes_on_one_model_add_up():
                                            err_msg=f"trial {trial}")
     finally:
         sys.setswitchinterval(switch)
+
+
+# ----- random sequences of writes, against PyTorch ----------------------------------------------
+
+SEQUENCE_STEPS = {
+    "set a row": lambda buf, h, w, i: buf.__setitem__(i, h[i % 3] * 2),
+    "+= into a row": lambda buf, h, w, i: buf[i].__iadd__(w[i % 3]),
+    "copy_ into a column": lambda buf, h, w, i: buf[:, i % 3].copy_(h[i % 3, i % 3] + w[0, 0]),
+    "scale the buffer": lambda buf, h, w, i: buf.mul_(1.0 + 0.1 * i),
+    "+= into an intermediate": lambda buf, h, w, i: h.__iadd__(buf[:3] * 0.5),
+    "set an intermediate element": lambda buf, h, w, i: h.__setitem__((i % 3, i % 3),
+                                                                       buf[i].sum()),
+    "add_ through a flat view": lambda buf, h, w, i: buf.reshape(12)[i:i + 3].add_(h[i % 3]),
+    "add_ through a transpose": lambda buf, h, w, i: buf.T[i % 3].add_(w[0, :1].sum()),
+}
+
+
+def run_sequence(lib, steps, w0, first):
+    """Apply ``steps`` to a zeros buffer and an intermediate of w; the loss and w's gradient (or
+    the error's type)."""
+    if lib is mc:
+        w = mc.tensor(w0, requires_grad=True)
+        buf = mc.zeros(4, 3, dtype=np.float64)
+        weights = mc.tensor(np.arange(12.0).reshape(4, 3))
+    else:
+        w = torch.tensor(w0, requires_grad=True)
+        buf = torch.zeros(4, 3, dtype=torch.float64)
+        weights = torch.arange(12.0, dtype=torch.float64).reshape(4, 3)
+    h = w.exp() if first == "exp" else w * 1.5       # Exp reads its output; Mul does not
+    try:
+        for name, i in steps:
+            SEQUENCE_STEPS[name](buf, h, w, i)
+        loss = (buf * weights).sum() + (h ** 2).sum()
+        loss.backward()
+    except RuntimeError as error:
+        return type(error).__name__, SAVED_VALUE_CHANGED in str(error)
+    return float(loss.detach().numpy()), w.grad.numpy()
+
+
+@pytest.mark.skipif(torch is None, reason="compares with PyTorch")
+@pytest.mark.parametrize("first", ["mul", "exp"])
+def test_random_sequences_of_writes_give_pytorch_values_gradients_and_errors(first):
+    rng = np.random.default_rng(7)
+    names = sorted(SEQUENCE_STEPS)
+    for trial in range(60):
+        steps = [(names[rng.integers(len(names))], int(rng.integers(4)))
+                 for _ in range(rng.integers(1, 6))]
+        w0 = rng.standard_normal((3, 3))
+        ours, theirs = run_sequence(mc, steps, w0, first), run_sequence(torch, steps, w0, first)
+        if isinstance(theirs[0], str):
+            assert ours == theirs, (steps, ours, theirs)
+        else:
+            np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-12, err_msg=str(steps))
+            np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-12, atol=1e-12,
+                                       err_msg=str(steps))
