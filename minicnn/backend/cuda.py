@@ -154,6 +154,14 @@ def runtime():
         return _runtime
 
 
+def reset():
+    """Forget the process's runtime (made again on first use): for the tests, which swap the
+    array library under it."""
+    global _runtime
+    with _runtime_lock:
+        _runtime = None
+
+
 @contextlib.contextmanager
 def runtime_override(replacement):
     """Run the kernels on another Runtime inside the block (the tests' CPU emulation)."""
