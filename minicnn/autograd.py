@@ -450,12 +450,11 @@ class Function:
         tensors = [x for x in inputs if isinstance(x, Tensor)]
         records = is_grad_enabled() and any(t.requires_grad for t in tensors)
         results = tuple(Tensor(out) for out in outputs)
-        xp = get_array_module(results[0].array)
         for result in results:
             for t in tensors:
                 # a view (reshape, permute, basic indexing) shares its base's in-place count, so
                 # a change made through either is seen by a backward that saved the other
-                if xp.may_share_memory(result.array, t.array):
+                if backend.may_share_memory(result.array, t.array):
                     result._version = t._version
         if records:
             fn.inputs = tuple(tensors)

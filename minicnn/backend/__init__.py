@@ -49,6 +49,12 @@ def get_array_module(array):
     return np
 
 
+def may_share_memory(a, b):
+    """Whether arrays a and b may overlap; never for arrays of two libraries (CuPy refuses to
+    compare a NumPy array)."""
+    return get_array_module(a) is get_array_module(b) and get_array_module(a).may_share_memory(a, b)
+
+
 def _validate(name):
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
