@@ -20,6 +20,7 @@ import numpy as np
 
 from minicnn import backend
 from minicnn.backend import get_array_module
+from minicnn.device import device_of, onto_device_of, tensor_to
 
 _grad_mode = threading.local()
 
@@ -113,7 +114,7 @@ class Tensor:
 
     @property
     def device(self):
-        return "cpu" if get_array_module(self.array) is np else "cuda"
+        return device_of(self.array)
 
     @property
     def is_leaf(self):
@@ -164,11 +165,10 @@ class Tensor:
     def clone(self):
         return ops.clone(self)
 
-    def to(self, target):
-        """``to(dtype)`` or ``to("cpu" | "cuda")``, returning a new tensor in the graph."""
-        if isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda"):
-            return ops.to_device(self, target.split(":")[0])
-        return ops.cast(self, np.dtype(target))
+    def to(self, *args, **kwargs):
+        """PyTorch's ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)``
+        (minicnn/device.py): a new tensor in the graph, or self when nothing changes."""
+        return tensor_to(self, *args, **kwargs)
 
     def float(self):
         return self.to(np.float32)
@@ -182,8 +182,8 @@ class Tensor:
     def cpu(self):
         return self.to("cpu")
 
-    def cuda(self):
-        return self.to("cuda")
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else device)
 
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
@@ -277,7 +277,7 @@ class Tensor:
 
     def copy_(self, source):
         self._check_inplace()
-        self.array[...] = raw(source)
+        self.array[...] = onto_device_of(self.array, raw(source))
         return self
 
     # ----- the backward pass ------------------------------------------------------------------

@@ -14,6 +14,7 @@ import numpy as np
 
 from minicnn.autograd import Function, Tensor, raw
 from minicnn.backend import get_array_module, index_add
+from minicnn.device import device_of, move_array, onto_device_of
 
 
 class ShapeError(ValueError, RuntimeError):
@@ -226,21 +227,12 @@ class Cast(Function):
 
 class ToDevice(Function):
     def forward(self, a, device):
-        self.device_in = "cpu" if get_array_module(a) is np else "cuda"
-        return _move(a, device)
+        self.device_in = device_of(a)
+        return move_array(a, device)
 
     def backward(self, grad):
         # the identity map: dy goes back to the input's device
-        return _move(grad, self.device_in), None
-
-
-def _move(array, device):
-    xp = get_array_module(array)
-    if device == "cpu":
-        return array if xp is np else xp.asnumpy(array)
-    from minicnn.backend import cuda
-    cuda.require_device()
-    return cuda.cupy_or_none().asarray(array)
+        return move_array(grad, self.device_in), None
 
 
 # ----- matrix product -----------------------------------------------------------------------
@@ -581,7 +573,7 @@ def getitem(a, index):
 def setitem(a, index, value):
     """``a[index] = value``: an in-place update outside the graph, as ``add_`` and the others."""
     a._check_inplace()
-    a.array[_raw_index(index)] = raw(value)
+    a.array[_raw_index(index)] = onto_device_of(a.array, raw(value))
 
 
 def cat(tensors, dim=0):
