@@ -22,7 +22,8 @@ refuse is NumPy's own C code taking one, e.g. ``host[...] = device_array``.
 "nvrtc" in it every RawModule fails as CuPy does when libnvrtc cannot load, with "cublas"
 every ``matmul``. ``DEVICE_COUNT`` GPUs are seen (2, so that "cuda:1" means something).
 
-``install()`` puts it in ``sys.modules`` as ``cupy`` / ``cupyx`` and in ``minicnn.backend``; the
+``installed()`` puts it in ``sys.modules`` as ``cupy`` / ``cupyx`` and in ``minicnn.backend``,
+with a CUDA runtime of 32-thread blocks (the emulation runs a thread per CUDA thread); the
 ``standin_cupy`` fixture of conftest.py does that for a test and undoes it after.
 """
 
@@ -202,9 +203,17 @@ def may_share_memory(a, b, max_work=None):
 shares_memory = may_share_memory
 
 
+# functions whose arguments after the first are host-side parameters (sizes, split points,
+# pad widths), which CuPy takes as NumPy arrays too
+_HOST_PARAMETERS = {"split", "array_split", "pad", "reshape", "transpose", "broadcast_to", "tile",
+                    "full", "zeros", "ones", "empty", "arange"}
+
+
 def _device_function(function):
     def run(*args, **kwargs):
-        _check_operands(list(args) + list(kwargs.values()))
+        data = args[:1] if function.__name__ in _HOST_PARAMETERS else list(args) + list(
+            kwargs.values())
+        _check_operands(data)
         return _on_device(function(*_host_view(args), **_host_view(kwargs)))
     run.__name__ = function.__name__
     return run
@@ -368,6 +377,10 @@ def installed():
     cuda_kernels.reset()
     MISSING.clear()
     _current.id = 0
+    # the runtime minicnn would make, with small launches: an emulated block runs one thread
+    # per CUDA thread, and every kernel loops over its work, so the results are the same
+    cuda_kernels._runtime = cuda_kernels.Runtime(module, cuda_kernels._CupyKernels(module),
+                                                 block=32, max_blocks=4)
     try:
         yield module
     finally:

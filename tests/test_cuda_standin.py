@@ -24,10 +24,16 @@ def on_gpu(array):
     return isinstance(array, cupy.ndarray)
 
 
-def small_net():
+def small_net(dtype=np.float64):
     mc.manual_seed(0)
     return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 3)).double()
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 3)).to(dtype)
+
+
+def assert_close(ours, spec, rtol):
+    """Within rtol of the array's largest magnitude (an optimizer's steps scale each element's
+    rounding differently)."""
+    np.testing.assert_allclose(ours, spec, rtol=0, atol=rtol * max(np.abs(spec).max(), 1e-300))
 
 
 # ----- the stand-in refuses as CuPy does -------------------------------------------------------
@@ -129,8 +135,11 @@ def test_module_to_moves_parameters_and_buffers_and_computes_the_same():
     assert all(on_gpu(p.grad.array) for p in model.parameters())   # the gradients moved too
     gpu_loss, gpu_grads = forward_backward(model, x, labels, "cuda")
     assert gpu_loss == pytest.approx(cpu_loss, rel=1e-12)
+    # relative to the largest gradient of all: conv1's bias gradient is zero in exact arithmetic
+    # (a batch norm follows), so each side holds rounding noise of about 1e-17 there
+    scale = max(np.abs(g).max() for g in cpu_grads)
     for ours, spec in zip(gpu_grads, cpu_grads):
-        np.testing.assert_allclose(ours, spec, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ours, spec, rtol=0, atol=1e-10 * scale)
     model.cpu()
     assert not any(on_gpu(t.array) for t in model.parameters())
 
@@ -163,7 +172,7 @@ def test_every_optimizer_keeps_its_state_on_the_gpu(name):
     assert state and all(on_gpu(v.array) for v in state)
     for ours, spec in zip(model.parameters(), reference.parameters()):
         assert on_gpu(ours.array)
-        np.testing.assert_allclose(ours.numpy(), spec.numpy(), rtol=1e-9, atol=1e-12)
+        assert_close(ours.numpy(), spec.numpy(), 1e-9)
 
 
 def test_a_gpu_checkpoint_loads_on_the_cpu_and_back(tmp_path):
@@ -206,22 +215,26 @@ def tiny_data(n=24, seed=0):
 def test_evaluate_and_predict_proba_with_tta_on_the_gpu():
     images, labels = tiny_data()
     loader = DataLoader(ArrayDataset(images, labels), batch_size=8)
-    model = small_net()
+    model = small_net(np.float32)
     expected = predict_proba(model, loader, tta="flip")
     expected_eval = evaluate(model, loader)
     model.to("cuda")
     probs, got_labels = predict_proba(model, loader, tta="flip", device="cuda")
     assert isinstance(probs, np.ndarray) and not on_gpu(probs)
-    np.testing.assert_allclose(probs, expected[0], rtol=1e-10)
+    np.testing.assert_allclose(probs, expected[0], rtol=1e-5)
     np.testing.assert_array_equal(got_labels, expected[1])
-    assert evaluate(model, loader, device="cuda") == pytest.approx(expected_eval, rel=1e-10)
+    got = evaluate(model, loader, device="cuda")
+    assert got["loss"] == pytest.approx(expected_eval["loss"], rel=1e-5)
+    np.testing.assert_array_equal(got.pop("confusion"), expected_eval.pop("confusion"))
+    assert {k: got[k] for k in expected_eval if k != "loss"} == \
+        {k: v for k, v in expected_eval.items() if k != "loss"}
 
 
 def test_trainer_fit_on_the_gpu_matches_the_cpu(tmp_path):
     images, labels = tiny_data()
     weights = {}
     for device in ("cpu", "cuda"):
-        model = small_net().to(device)
+        model = small_net(np.float32).to(device)
         loader = DataLoader(ArrayDataset(images, labels), batch_size=8, shuffle=True, seed=1)
         optimizer = mc.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
         trainer = Trainer(model, loader, loader, optimizer, out_dir=tmp_path / device,
@@ -230,7 +243,7 @@ def test_trainer_fit_on_the_gpu_matches_the_cpu(tmp_path):
         assert all(on_gpu(p.array) == (device == "cuda") for p in model.parameters())
         weights[device] = [p.numpy().copy() for p in model.parameters()]
     for ours, spec in zip(weights["cuda"], weights["cpu"]):
-        np.testing.assert_allclose(ours, spec, rtol=1e-9, atol=1e-12)
+        assert_close(ours, spec, 1e-4)
 
 
 def test_minicnn_train_device_cuda(tmp_path, capsys):
@@ -291,3 +304,15 @@ def test_resnet20_two_sgd_steps_on_the_gpu_equal_the_cpu_reference():
         results[device] = [p.numpy().copy() for p in model.parameters()]
     for ours, spec in zip(results["cuda"], results["cpu"]):
         np.testing.assert_allclose(ours, spec, rtol=0, atol=1e-12 * max(1.0, np.abs(spec).max()))
+
+
+@pytest.mark.parametrize("local_rank, local_size, expected", [(0, 1, "cuda"), (0, 3, "cuda:0"),
+                                                              (1, 3, "cuda:1"), (2, 3, "cuda:0")])
+def test_under_mpi_each_rank_on_a_machine_takes_gpu_local_rank_mod_count(
+        monkeypatch, local_rank, local_size, expected):
+    from minicnn import distributed
+    from minicnn.device import for_this_rank
+    monkeypatch.setattr(distributed, "local_rank", lambda: local_rank)
+    monkeypatch.setattr(distributed, "local_world_size", lambda: local_size)
+    assert str(for_this_rank("cuda")) == expected          # the stand-in has 2 GPUs
+    assert str(for_this_rank("cuda:1")) == "cuda:1" and str(for_this_rank("cpu")) == "cpu"
