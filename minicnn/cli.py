@@ -33,6 +33,7 @@ import numpy as np
 
 import minicnn as mc
 from minicnn import distributed
+from minicnn.device import for_this_rank
 from minicnn.teach import cli as teach
 from minicnn.train import TrainingDiverged, TrainingInterrupted
 from minicnn.utils.checkpoint import CheckpointError, load_checkpoint
@@ -564,7 +565,9 @@ def cmd_train(args):
         out_dir = args.out or os.path.dirname(resumed[0])
     else:
         out_dir = _new_run_folder(args, config)
-    trainer = build_run(config, out_dir, args.device, plots=not args.no_plots)
+    # under mpiexec, each rank on a machine takes its own GPU
+    device = str(for_this_rank(args.device))
+    trainer = build_run(config, out_dir, device, plots=not args.no_plots)
     if resumed is not None:
         try:
             trainer.load_state_dict(resumed[1])
