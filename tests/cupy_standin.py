@@ -104,9 +104,8 @@ class ndarray(np.ndarray):
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         _check_operands(inputs + (out or ()))
-        if ufunc is np.matmul and "cublas" in MISSING:
-            raise RuntimeError("CuPy failed to load libcublas.so.12: OSError: libcublas.so.12: "
-                               "cannot open shared object file: No such file or directory")
+        if ufunc is np.matmul:
+            _load_cublas()
         if out is not None:
             kwargs["out"] = tuple(_host_view(o) for o in out)
         result = getattr(ufunc, method)(*_host_view(inputs), **kwargs)
@@ -209,8 +208,20 @@ _HOST_PARAMETERS = {"split", "array_split", "pad", "reshape", "transpose", "broa
                     "full", "zeros", "ones", "empty", "arange"}
 
 
+# functions that CuPy runs on cuBLAS
+_CUBLAS = {"matmul", "dot", "vdot", "inner", "tensordot", "einsum"}
+
+
+def _load_cublas():
+    if "cublas" in MISSING:
+        raise RuntimeError("CuPy failed to load libcublas.so.12: OSError: libcublas.so.12: "
+                           "cannot open shared object file: No such file or directory")
+
+
 def _device_function(function):
     def run(*args, **kwargs):
+        if function.__name__ in _CUBLAS:
+            _load_cublas()
         data = args[:1] if function.__name__ in _HOST_PARAMETERS else list(args) + list(
             kwargs.values())
         _check_operands(data)

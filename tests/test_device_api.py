@@ -137,3 +137,30 @@ def test_a_gpu_past_the_last_is_refused(standin_cupy):
         mc.tensor(1.0).to("cuda:2")
     with pytest.raises(RuntimeError, match="invalid device ordinal"):
         nn.Linear(2, 2).to("cuda:5")
+
+
+# ----- the CUDA libraries: NVRTC and cuBLAS, checked once ------------------------------------
+
+@pytest.mark.parametrize("missing, named", [({"nvrtc"}, ["NVRTC"]), ({"cublas"}, ["cuBLAS"]),
+                                            ({"nvrtc", "cublas"}, ["NVRTC", "cuBLAS"])])
+def test_a_missing_cuda_library_is_named_before_the_first_op(standin_cupy, missing, named):
+    from minicnn.backend import cuda
+    standin_cupy.MISSING.update(missing)
+    cuda.reset()
+    assert mc.cuda.is_available() is False
+    reason = cuda.unavailable_reason()
+    problems, hint = reason.split(". pip install")
+    assert "minicnn[cuda]" in hint
+    assert ("NVRTC" in problems) == ("nvrtc" in missing)
+    assert ("cuBLAS" in problems) == ("cublas" in missing)
+    assert mc.info(quiet=True)["kernel_sets"]["cuda"] == "missing: " + reason
+    with pytest.raises(RuntimeError, match="device 'cuda': .*" + named[0]):
+        mc.tensor(1.0).cuda()
+
+
+def test_with_every_library_info_says_available_with_versions(standin_cupy, capsys):
+    report = mc.info()
+    line = report["kernel_sets"]["cuda"]
+    assert line.startswith("available (Stand-in GPU 0, CUDA runtime 12.8, driver CUDA 12.8, "
+                           "NVRTC 12.8, cuBLAS works")
+    assert "cuda   available" in capsys.readouterr().out
