@@ -10,6 +10,7 @@ import pytest
 import minicnn as mc
 import minicnn.nn as nn
 import minicnn.nn.functional as F
+from cuda_emulation import OnDevice
 from minicnn.backend import cuda as cuda_kernels
 
 pytestmark = pytest.mark.skipif(not cuda_kernels.available(),
@@ -25,29 +26,9 @@ from test_cuda_emulation import (  # noqa: E402,F401  (collected here with the G
     test_softmax_cross_entropy_matches_reference)
 
 
-class OnTheGpu:
-    """minicnn.backend.cuda with NumPy in and out: arrays go to the GPU, results come back; an
-    update's arrays (``*_step``) are copied back into the caller's."""
-
-    def __getattr__(self, name):
-        import cupy
-        function = getattr(cuda_kernels, name)
-
-        def run(*args, **options):
-            moved = [cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args]
-            result = function(*moved, **options)
-            if name.endswith("_step"):
-                for original, array in zip(args, moved):
-                    if isinstance(original, np.ndarray):
-                        original[...] = cupy.asnumpy(array)
-            back = lambda a: cupy.asnumpy(a) if isinstance(a, cupy.ndarray) else a  # noqa: E731
-            return tuple(map(back, result)) if isinstance(result, tuple) else back(result)
-        return run
-
-
 @pytest.fixture(scope="module")
 def cuda():
-    return OnTheGpu()
+    return OnDevice()
 
 
 def test_network_gradients_on_the_cuda_kernels_match_the_reference():
