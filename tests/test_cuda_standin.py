@@ -319,3 +319,20 @@ def test_under_mpi_each_rank_on_a_machine_takes_gpu_local_rank_mod_count(
     monkeypatch.setattr(distributed, "local_world_size", lambda: local_size)
     assert str(for_this_rank("cuda")) == expected          # the stand-in has 2 GPUs
     assert str(for_this_rank("cuda:1")) == "cuda:1" and str(for_this_rank("cpu")) == "cpu"
+
+
+def test_a_gpu_convolution_runs_the_batch_in_one_product_per_group(monkeypatch):
+    """On a GPU the tiles are as large as the workspace limit allows (GPU_TILE_ELEMENTS), not
+    the CPU's 2^20 column entries: a cuBLAS call per 8 images would leave most SMs idle."""
+    from minicnn.backend import reference
+    tilings, tiles = [], reference._tiles
+    monkeypatch.setattr(reference, "_tiles", lambda *args: tilings.append(list(tiles(*args)))
+                        or tilings[-1])
+    x = mc.tensor(np.ones((64, 16, 32, 32), np.float32), device="cuda", requires_grad=True)
+    w = mc.tensor(np.ones((16, 16, 3, 3), np.float32), device="cuda", requires_grad=True)
+    F.conv2d(x, w, padding=1).sum().backward()
+    assert tilings == [[(0, 64)]] * 3
+    tilings.clear()
+    with mc.backend("numpy"):                                          # the CPU's tiles
+        F.conv2d(mc.tensor(x.numpy()), mc.tensor(w.numpy()), padding=1)
+    assert len(tilings) == 1 and len(tilings[0]) == 10
