@@ -18,6 +18,18 @@ CUDA reports later (an illegal address) names its kernel too.
 ``available()`` is True once CuPy sees a GPU and NVRTC and cuBLAS work (``missing_libraries``
 checks both once per process and names what is missing); ``minicnn info`` reports it.
 
+Known differences from the CPU sets, kept on purpose: CuPy compiles every kernel with
+``-ftz=true`` (it appends the flag after the caller's options, and NVRTC honours the last), so
+float32 values below 1.2e-38 are flushed to zero on the GPU (float64 is not affected; training
+never meets such values, and flushing keeps float32 arithmetic at full speed). Batch norm and
+cross-entropy run one block per channel / row (16-64 blocks for ResNet-20's batch norms, fewer
+than the SMs of a large GPU); a two-pass reduction over several blocks a channel would fill them,
+to be weighed against cuDNN in benchmarks/gpu_check.sh's per-layer table. The argument checks
+that read GPU values (a target out of range, a max-pool index) wait for the GPU, once per loss
+forward and backward and per max-pool backward: that is the contract of every kernel set (bad
+input raises before any launch); the kernels themselves stay safe without them (NaN, never a
+read out of bounds).
+
 ``Runtime`` holds where the kernels run: the array module, the compiled kernels and the launch
 shape. The tests swap in a runtime of NumPy arrays and the same kernels compiled for the CPU
 (tests/cuda_emulation.py), which runs every function of this module without a GPU.
