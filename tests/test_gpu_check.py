@@ -22,6 +22,7 @@ def gpu_check():
     return module
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(cuda.available(), reason="a GPU is present")
 def test_without_a_gpu_the_script_says_so_and_writes_its_log(tmp_path):
     result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")],
@@ -34,14 +35,17 @@ def test_without_a_gpu_the_script_says_so_and_writes_its_log(tmp_path):
     assert (tmp_path / "log").read_text() == result.stdout
 
 
-def test_the_kernel_and_step_checks_pass_on_the_standin(standin_cupy, capsys):
-    module = gpu_check()
-    assert module.kernels() is True
-    assert module.step(batch=2, size=8) is True
+def test_the_kernel_check_passes_on_the_standin(standin_cupy, capsys):
+    assert gpu_check().kernels() is True
     out = capsys.readouterr().out
     assert "kernels: all within tolerance" in out and "relu_forward" in out
+
+
+def test_the_step_check_passes_on_the_standin(standin_cupy, capsys):
+    assert gpu_check().step(batch=2, size=8) is True
+    out = capsys.readouterr().out
     assert "ResNet-20 step: GPU equals CPU within tolerance" in out
-    assert out.count(" ok ") >= 8
+    assert out.count(" ok ") == 8
 
 
 def test_the_kernel_check_fails_on_a_wrong_kernel(standin_cupy, monkeypatch, capsys):
