@@ -252,12 +252,18 @@ def test_trainer_fit_on_the_gpu_matches_the_cpu(tmp_path):
 def test_minicnn_train_device_cuda(tmp_path, capsys):
     from minicnn.cli import main
     status = main(["train", "--model", "lenet5", "--epochs", "1", "--device", "cuda",
+                   "--schedule", "none",
                    "--train-subset", "64", "--test-subset", "32", "--batch-size", "32",
                    "--no-plots", "--out", str(tmp_path / "run")])
     captured = capsys.readouterr()
     assert status == 0, captured.err
     state = load_checkpoint(tmp_path / "run" / "last.npz")
     assert state["model"] and all(np.isfinite(v.numpy()).all() for v in state["model"].values())
+    status = main(["train", "--resume", str(tmp_path / "run" / "last.npz"), "--epochs", "2",
+                   "--device", "cuda", "--no-plots"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "resumed from" in captured.err + captured.out
 
 
 def test_summary_of_a_gpu_model():
