@@ -89,6 +89,7 @@ class device:
 
 
 CPU = device("cpu")
+_Device = device    # for the functions below whose ``device`` argument (PyTorch's name) hides it
 
 
 def device_of(array):
@@ -182,7 +183,7 @@ def to_arguments(*args, device=None, dtype=None, non_blocking=False, copy=False)
     for position, value in enumerate(args):
         if position == 0 and _is_tensor(value):
             target, kind = value.device, value.dtype
-        elif isinstance(value, (str, globals()["device"])) or (
+        elif isinstance(value, (str, _Device)) or (
                 isinstance(value, (int, np.integer)) and not isinstance(value, bool)):
             if isinstance(value, str) and value.partition(":")[0] not in TYPES:
                 kind = value          # a dtype name: to("float64")
@@ -191,7 +192,7 @@ def to_arguments(*args, device=None, dtype=None, non_blocking=False, copy=False)
         else:
             kind = value
     if target is not None:
-        target = globals()["device"](target)
+        target = _Device(target)
     if kind is not None:
         try:
             kind = np.dtype(kind)

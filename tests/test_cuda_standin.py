@@ -283,6 +283,18 @@ def test_the_device_index_is_honoured(standin_cupy, move):
     assert (t * 2).sum().item() == 8.0       # its ops run on GPU 1 (now the current one)
 
 
+def test_minicnn_train_takes_a_gpu_index(tmp_path, capsys):
+    from minicnn.cli import main
+    argv = ["train", "--model", "lenet5", "--epochs", "1", "--train-subset", "32",
+            "--test-subset", "32", "--batch-size", "32", "--no-plots"]
+    assert main(argv + ["--device", "cuda:1", "--out", str(tmp_path / "a")]) == 0
+    assert main(argv + ["--device", "cuda:2", "--out", str(tmp_path / "b")]) == 2
+    assert "--device cuda:2: this machine has 2 GPU(s)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(argv + ["--device", "gpu"])
+    assert "invalid device 'gpu'" in capsys.readouterr().err
+
+
 def test_module_to_cuda_1_trains_on_gpu_1():
     rng = np.random.default_rng(4)
     x, labels = rng.standard_normal((4, 2, 6, 6)), np.array([0, 1, 2, 1])
@@ -325,6 +337,11 @@ def test_under_mpi_each_rank_on_a_machine_takes_gpu_local_rank_mod_count(
     monkeypatch.setattr(distributed, "local_world_size", lambda: local_size)
     assert str(for_this_rank("cuda")) == expected          # the stand-in has 2 GPUs
     assert str(for_this_rank("cuda:1")) == "cuda:1" and str(for_this_rank("cpu")) == "cpu"
+
+
+def test_a_world_of_one_is_local_rank_0():
+    from minicnn import distributed
+    assert distributed.local_rank() == 0 and distributed.local_world_size() == 1
 
 
 def test_a_gpu_convolution_runs_the_batch_in_one_product_per_group(monkeypatch):
