@@ -79,7 +79,7 @@ run() {
     section "ResNet-20 img/s, TF32 off" 40 env CUPY_TF32=0 "$PY" benchmarks/gpu_check.py speed
     section "ResNet-20 img/s, TF32 on" 40 env CUPY_TF32=1 "$PY" benchmarks/gpu_check.py speed
     section "per-layer table against PyTorch (cuDNN)" 120 \
-        "$PY" benchmarks/bench_layers.py --device cuda --repeat 1 --only resnet20
+        "$PY" benchmarks/bench_layers.py --device cuda --sets cuda --repeat 3
     echo
     echo "gpu_check: $([ $failed = 0 ] && echo passed || echo FAILED) in ${SECONDS}s"
     return $failed
