@@ -48,7 +48,8 @@ def environment():
         found = importlib.util.find_spec(module) is not None
         print(f"  {module:10s} {'installed' if found else 'not installed'}")
     print(f"  g++        {shutil.which('g++') or 'not installed'}")
-    print(f"  C kernels  {'built' if ckernels.available() else 'not built: the CPU side runs on the NumPy reference'}")
+    cpu_side = "built" if ckernels.available() else "not built: the CPU side runs on the reference"
+    print(f"  C kernels  {cpu_side}")
     cupy = backend.cupy
     if cupy is None:
         print("CuPy: not installed")

@@ -19,7 +19,8 @@ import numpy as np
 
 from minicnn.backend import get_array_module
 
-__all__ = ["device", "device_of", "resolve", "for_this_rank", "move_array", "onto_device_of", "to_arguments", "tensor_to"]
+__all__ = ["device", "device_of", "resolve", "for_this_rank", "move_array", "onto_device_of",
+           "to_arguments", "tensor_to"]
 
 TYPES = ("cpu", "cuda")
 

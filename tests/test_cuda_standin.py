@@ -119,7 +119,7 @@ def test_losses_take_labels_from_anywhere(kind):
         assert loss.item() == pytest.approx(expected, rel=1e-12)
 
 
-# ----- modules, optimizers, checkpoints ------------------------------------------------------------
+# ----- modules, optimizers, checkpoints ------------------------------------------------------
 
 def forward_backward(model, x, labels, device):
     model.zero_grad()
@@ -206,7 +206,7 @@ def test_a_gpu_checkpoint_loads_on_the_cpu_and_back(tmp_path):
         np.testing.assert_array_equal(ours.numpy(), spec.numpy())
 
 
-# ----- evaluation, training, the CLI, summary ------------------------------------------------------
+# ----- evaluation, training, the CLI, summary ------------------------------------------------
 
 def tiny_data(n=24, seed=0):
     rng = np.random.default_rng(seed)
