@@ -58,7 +58,11 @@ setup(
         # CuPy packages must not be installed together.
         "cudacheck": ["cupy-cuda13x; platform_system == 'Linux'",
                       "nvidia-cuda-nvrtc>=13,<14; platform_system == 'Linux'"],
-        "cuda": ["cupy-cuda12x"],
+        # a GPU machine with only an NVIDIA driver: CuPy with CUDA's own wheels ([ctk]: the
+        # runtime, NVRTC, cuBLAS and the headers NVRTC includes). "cuda" for CUDA 12 (a driver
+        # >= 525), "cuda13" for CUDA 13 (a driver >= 580); the README's table says which
+        "cuda": ["cupy-cuda12x[ctk]>=14"],
+        "cuda13": ["cupy-cuda13x[ctk]>=14"],
         "plot": ["matplotlib"],
         # mpi4py and an MPI from the package index (no system MPI needed; on a cluster,
         # `pip install mpi4py` alone builds it against the system's MPI); threadpoolctl lets

@@ -12,6 +12,7 @@ from minicnn.autograd import Function, Tensor, enable_grad, is_grad_enabled, no_
 from minicnn.autograd_hooks import inference_mode, set_grad_enabled
 from minicnn.backend import get_backend, set_backend
 from minicnn.backend.info import info
+from minicnn.device import device
 from minicnn.ops import (abs, amax, amin, argmax, argmin, cat, exp, flatten, log, matmul, max,
                          maximum, mean, min, minimum, permute, reshape, sigmoid, sqrt, squeeze,
                          stack, sum, tanh, transpose, unsqueeze)
@@ -19,6 +20,7 @@ from minicnn.random import default_generator, get_rng_state, manual_seed, set_rn
 
 from minicnn import data, models, nn, optim, utils  # noqa: E402  (after the core they use)
 from minicnn import evaluate, train  # noqa: E402  (the trainer uses nn and utils)
+from minicnn import cuda  # noqa: E402  (mc.cuda.is_available(), as torch.cuda)
 from minicnn.utils.summary import summary  # noqa: E402
 
 __version__ = "0.1.0"
@@ -30,7 +32,7 @@ int64 = np.int64
 
 def tensor(data, dtype=None, requires_grad=False, device=None):
     """A new leaf Tensor holding a copy of ``data`` (float32 unless data is float64), on
-    ``device`` ("cpu" or "cuda"; by default where data is)."""
+    ``device`` ("cpu", "cuda", "cuda:1" or an ``mc.device``; by default where data is)."""
     if isinstance(data, Tensor):
         data = data.array
     if hasattr(data, "copy"):

@@ -28,6 +28,7 @@ import numpy as np
 
 from minicnn import backend
 from minicnn.backend import get_array_module
+from minicnn.device import device_of, onto_device_of, tensor_to
 
 _grad_mode = threading.local()
 _accumulate_lock = threading.Lock()
@@ -135,7 +136,7 @@ class Tensor:
 
     @property
     def device(self):
-        return "cpu" if get_array_module(self.array) is np else "cuda"
+        return device_of(self.array)
 
     @property
     def is_leaf(self):
@@ -200,11 +201,10 @@ class Tensor:
     def clone(self):
         return ops.clone(self)
 
-    def to(self, target):
-        """``to(dtype)`` or ``to("cpu" | "cuda")``, returning a new tensor in the graph."""
-        if isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda"):
-            return ops.to_device(self, target.split(":")[0])
-        return ops.cast(self, np.dtype(target))
+    def to(self, *args, **kwargs):
+        """PyTorch's ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)``
+        (minicnn/device.py): a new tensor in the graph, or self when nothing changes."""
+        return tensor_to(self, *args, **kwargs)
 
     def float(self):
         return self.to(np.float32)
@@ -218,8 +218,8 @@ class Tensor:
     def cpu(self):
         return self.to("cpu")
 
-    def cuda(self):
-        return self.to("cuda")
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else device)
 
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
@@ -588,7 +588,7 @@ class CopySlices(Function):
     def forward(self, base, value, views, index):
         self.views, self.index = views, index
         self.value_shape = getattr(value, "shape", ())
-        _view(base, views)[index] = value
+        _view(base, views)[index] = onto_device_of(base, value)   # across devices, as PyTorch
         return base
 
     def backward(self, grad):

@@ -33,6 +33,7 @@ import numpy as np
 
 import minicnn as mc
 from minicnn import distributed
+from minicnn.device import for_this_rank
 from minicnn.teach import cli as teach
 from minicnn.train import TrainingDiverged, TrainingInterrupted
 from minicnn.utils.checkpoint import CheckpointError, load_checkpoint
@@ -210,8 +211,8 @@ def _add_train_parser(commands):
                           "settings come from the checkpoint, --epochs may extend it")
     run.add_argument("--backend", choices=mc.backend.BACKENDS,
                      help="kernel set: numpy, c, cuda or auto (default: MINICNN_BACKEND or auto)")
-    run.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                     help="where the model and data live (cuda needs CuPy)")
+    run.add_argument("--device", type=_device_name, default="cpu",
+                     help="where the model and data live: cpu, cuda or cuda:N (cuda needs CuPy)")
     run.add_argument("--no-plots", action="store_true", help="do not draw PNG plots")
     run.add_argument("--sync-bn", action="store_const", const=True,
                      help="under mpiexec: batch-norm statistics over the global batch "
@@ -530,6 +531,16 @@ def _say(*values, **options):
         print(*values, **options)
 
 
+def _device_name(text):
+    """--device: cpu, cuda or cuda:N (argparse's type)."""
+    try:
+        if mc.device(text).type == "cpu" and text != "cpu":
+            raise RuntimeError(text)
+    except (RuntimeError, TypeError):
+        raise argparse.ArgumentTypeError(f"invalid device {text!r}: cpu, cuda or cuda:N") from None
+    return text
+
+
 def _check_device(args, runs_ops=True):
     """UsageError, before any work (a run folder, a model), for a MINICNN_BACKEND that names no
     backend, a GPU that is not there, or the cuda backend (--backend or MINICNN_BACKEND) for a
@@ -538,11 +549,15 @@ def _check_device(args, runs_ops=True):
         backend = getattr(args, "backend", None) or mc.get_backend()
     except ValueError as error:
         raise UsageError(f"MINICNN_BACKEND: {error}") from None
-    if getattr(args, "device", "cpu") == "cuda":
+    if getattr(args, "device", "cpu").startswith("cuda"):
         from minicnn.backend import cuda
         reason = cuda.unavailable_reason()
         if reason:
-            raise UsageError(f"--device cuda: {reason}")
+            raise UsageError(f"--device {args.device}: {reason}")
+        if mc.device(args.device).index is not None and \
+                mc.device(args.device).index >= cuda.device_count():
+            raise UsageError(f"--device {args.device}: this machine has "
+                             f"{cuda.device_count()} GPU(s), numbered from 0")
     elif backend == "cuda" and runs_ops:
         source = "--backend cuda" if getattr(args, "backend", None) else "MINICNN_BACKEND=cuda"
         fix = ("add --device cuda, or" if args.command == "train"
@@ -564,7 +579,9 @@ def cmd_train(args):
         out_dir = args.out or os.path.dirname(resumed[0])
     else:
         out_dir = _new_run_folder(args, config)
-    trainer = build_run(config, out_dir, args.device, plots=not args.no_plots)
+    # under mpiexec, each rank on a machine takes its own GPU
+    device = str(for_this_rank(args.device))
+    trainer = build_run(config, out_dir, device, plots=not args.no_plots)
     if resumed is not None:
         try:
             trainer.load_state_dict(resumed[1])

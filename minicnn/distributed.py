@@ -27,8 +27,8 @@ import traceback
 import numpy as np
 
 __all__ = ["init", "is_initialized", "rank", "world_size", "local_world_size", "is_main",
-           "barrier", "all_reduce", "all_gather", "broadcast", "abort", "launcher", "share_cores",
-           "DEFAULT_TIMEOUT"]
+           "barrier", "all_reduce", "all_gather", "broadcast", "abort", "launcher", "local_rank",
+           "share_cores", "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 1800.0  # seconds a collective may wait for the other ranks
 
@@ -42,9 +42,10 @@ _LAUNCH_VARIABLES = (
 
 
 class _World:
-    def __init__(self, comm, rank, size, timeout, local_size=1):
+    def __init__(self, comm, rank, size, timeout, local_size=1, local_rank=0):
         self.comm, self.rank, self.size, self.timeout = comm, rank, size, timeout
         self.local_size = local_size     # ranks on this machine
+        self.local_rank = local_rank     # this rank's index among them
 
 
 _world = None
@@ -94,7 +95,8 @@ def init(timeout=DEFAULT_TIMEOUT):
                            f"the one mpi4py uses ({MPI.Get_library_version().splitlines()[0]}); "
                            "start the job with that MPI's mpiexec")
     machine = comm.Split_type(MPI.COMM_TYPE_SHARED)
-    _world = _World(comm, comm.Get_rank(), comm.Get_size(), timeout, machine.Get_size())
+    _world = _World(comm, comm.Get_rank(), comm.Get_size(), timeout, machine.Get_size(),
+                    machine.Get_rank())
     machine.Free()
     if _world.size > 1:
         _install_abort_on_exception(_world)
@@ -124,6 +126,11 @@ def world_size():
 def local_world_size():
     """The number of ranks on this machine (they share its cores and memory)."""
     return _current().local_size
+
+
+def local_rank():
+    """This rank's index among the ranks on its machine, 0 .. local_world_size() - 1."""
+    return _current().local_rank
 
 
 def share_cores():

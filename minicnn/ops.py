@@ -14,6 +14,7 @@ import numpy as np
 
 from minicnn.autograd import Function, Tensor, raw
 from minicnn.backend import get_array_module, index_add
+from minicnn.device import device_of, move_array
 
 
 class ShapeError(ValueError, RuntimeError):
@@ -230,21 +231,12 @@ class Cast(Function):
 
 class ToDevice(Function):
     def forward(self, a, device):
-        self.device_in = "cpu" if get_array_module(a) is np else "cuda"
-        return _move(a, device)
+        self.device_in = device_of(a)
+        return move_array(a, device)
 
     def backward(self, grad):
         # the identity map: dy goes back to the input's device
-        return _move(grad, self.device_in), None
-
-
-def _move(array, device):
-    xp = get_array_module(array)
-    if device == "cpu":
-        return array if xp is np else xp.asnumpy(array)
-    from minicnn.backend import cuda
-    cuda.require_device()
-    return cuda.cupy_or_none().asarray(array)
+        return move_array(grad, self.device_in), None
 
 
 # ----- matrix product -----------------------------------------------------------------------

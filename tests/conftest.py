@@ -13,3 +13,15 @@ settings.load_profile("minicnn")
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def standin_cupy():
+    """The strict CuPy stand-in (tests/cupy_standin.py) as ``cupy`` for the device layer, its
+    kernels the CPU emulation of kernels/*.cu (so it needs g++, as test_cuda_emulation.py)."""
+    import shutil
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is not installed: the stand-in's kernels are the CPU emulation's")
+    import cupy_standin
+    with cupy_standin.installed() as cupy:
+        yield cupy

@@ -302,6 +302,32 @@ def exercise(cuda, dtype, seed=0):
     return differences
 
 
+class OnDevice:
+    """minicnn.backend.cuda with NumPy in and out, on the GPU of ``minicnn.backend.cupy`` (CuPy,
+    or the tests' stand-in): arrays go to the device, results come back; an update's arrays
+    (``*_step``) are copied back into the caller's. ``exercise(OnDevice(), dtype)`` is the
+    kernel check of a GPU (test_cuda_gpu.py, benchmarks/gpu_check.py)."""
+
+    def __getattr__(self, name):
+        from minicnn import backend
+        from minicnn.backend import cuda
+        cupy, function = backend.cupy, getattr(cuda, name)
+
+        def run(*args, **options):
+            moved = [cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args]
+            result = function(*moved, **options)
+            if name.endswith("_step"):
+                for original, array in zip(args, moved):
+                    if isinstance(original, np.ndarray):
+                        original[...] = cupy.asnumpy(array)
+            back = lambda a: cupy.asnumpy(a) if isinstance(a, cupy.ndarray) else a  # noqa: E731
+            return tuple(map(back, result)) if isinstance(result, tuple) else back(result)
+        return run
+
+
+TOLERANCES = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+
+
 class RecordingModule:
     """A module that remembers which kernels were looked up (to prove every one ran)."""
 
@@ -319,7 +345,7 @@ def main(sanitizer):
     with emulated_cuda(module) as cuda:
         for dtype in (np.float32, np.float64):
             differences = exercise(cuda, dtype)
-            tolerance = 1e-5 if dtype == np.float32 else 1e-12
+            tolerance = TOLERANCES[np.dtype(dtype)]
             wrong = {name: d for name, d in differences.items() if not d <= tolerance}
             if wrong:
                 raise SystemExit(f"{np.dtype(dtype)}: differences past {tolerance}: {wrong}")

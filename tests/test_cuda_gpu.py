@@ -10,6 +10,7 @@ import pytest
 import minicnn as mc
 import minicnn.nn as nn
 import minicnn.nn.functional as F
+from cuda_emulation import OnDevice
 from minicnn.backend import cuda as cuda_kernels
 
 pytestmark = pytest.mark.skipif(not cuda_kernels.available(),
@@ -25,34 +26,17 @@ from test_cuda_emulation import (  # noqa: E402,F401  (collected here with the G
     test_softmax_cross_entropy_matches_reference)
 
 
-class OnTheGpu:
-    """minicnn.backend.cuda with NumPy in and out: arrays go to the GPU, results come back; an
-    update's arrays (``*_step``) are copied back into the caller's."""
-
-    def __getattr__(self, name):
-        import cupy
-        function = getattr(cuda_kernels, name)
-
-        def run(*args, **options):
-            moved = [cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args]
-            result = function(*moved, **options)
-            if name.endswith("_step"):
-                for original, array in zip(args, moved):
-                    if isinstance(original, np.ndarray):
-                        original[...] = cupy.asnumpy(array)
-            back = lambda a: cupy.asnumpy(a) if isinstance(a, cupy.ndarray) else a  # noqa: E731
-            return tuple(map(back, result)) if isinstance(result, tuple) else back(result)
-        return run
-
-
 @pytest.fixture(scope="module")
 def cuda():
-    return OnTheGpu()
+    return OnDevice()
 
 
 def test_network_gradients_on_the_cuda_kernels_match_the_reference():
     """conv, batch norm, ReLU, max / avg pooling, LRN, dropout (p = 0), linear, cross-entropy:
-    every parameter's gradient in float64 on the GPU equals the CPU reference's within 1e-10."""
+    every parameter's gradient in float64 on the GPU equals the CPU reference's within 1e-10 of
+    the largest gradient of the network. Not of each parameter's own largest: conv1's bias
+    gradient is zero in exact arithmetic (a batch norm follows), so both sides hold rounding
+    noise of about 1e-17 there, which differs between cuBLAS and NumPy."""
     mc.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
                           nn.MaxPool2d(3, 2, padding=1), nn.LocalResponseNorm(3),
@@ -68,8 +52,9 @@ def test_network_gradients_on_the_cuda_kernels_match_the_reference():
             loss = F.cross_entropy(model(mc.tensor(x, device=device)), labels, label_smoothing=0.1)
             loss.backward()
         gradients[device] = [p.grad.numpy().copy() for p in model.parameters()]
+    scale = max(np.abs(spec).max() for spec in gradients["cpu"])
     for ours, spec in zip(gradients["cuda"], gradients["cpu"]):
-        np.testing.assert_allclose(ours, spec, rtol=1e-10, atol=1e-10 * np.abs(spec).max())
+        np.testing.assert_allclose(ours, spec, rtol=0, atol=1e-10 * scale)
 
 
 def _on_gpu(rng, *shape):

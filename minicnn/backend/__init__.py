@@ -89,8 +89,9 @@ def set_workspace_limit(nbytes):
     (default 256 MiB; ``None``: no limit). Returns the previous limit.
 
     The reference convolution (and the CUDA set, which runs its products) runs a batch in tiles
-    of images of about 2^20 column entries (reference.TILE_ELEMENTS) unless one image has more. A
-    limit below that makes the tiles smaller, down to one image (so one image's columns are the
+    of images of about 2^20 column entries (reference.TILE_ELEMENTS; 2^26 on a GPU,
+    GPU_TILE_ELEMENTS, so that there the limit decides) unless one image has more. A limit
+    below that makes the tiles smaller, down to one image (so one image's columns are the
     floor), which changes the results by rounding only; a limit above it changes nothing. The C
     convolutions build no column matrix (csrc/conv2d.c) and ignore it. Raises ValueError for
     anything but a positive int or None."""

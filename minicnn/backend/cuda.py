@@ -15,6 +15,21 @@ configuration, out of memory) raises a RuntimeError / MemoryError naming the ker
 ``MINICNN_CUDA_SYNC=1`` every launch is followed by a synchronisation, so that an error that
 CUDA reports later (an illegal address) names its kernel too.
 
+``available()`` is True once CuPy sees a GPU and NVRTC and cuBLAS work (``missing_libraries``
+checks both once per process and names what is missing); ``minicnn info`` reports it.
+
+Known differences from the CPU sets, kept on purpose: CuPy compiles every kernel with
+``-ftz=true`` (it appends the flag after the caller's options, and NVRTC honours the last), so
+float32 values below 1.2e-38 are flushed to zero on the GPU (float64 is not affected; training
+never meets such values, and flushing keeps float32 arithmetic at full speed). Batch norm and
+cross-entropy run one block per channel / row (16-64 blocks for ResNet-20's batch norms, fewer
+than the SMs of a large GPU); a two-pass reduction over several blocks a channel would fill them,
+to be weighed against cuDNN in benchmarks/gpu_check.sh's per-layer table. The argument checks
+that read GPU values (a target out of range, a max-pool index) wait for the GPU, once per loss
+forward and backward and per max-pool backward: that is the contract of every kernel set (bad
+input raises before any launch); the kernels themselves stay safe without them (NaN, never a
+read out of bounds).
+
 ``Runtime`` holds where the kernels run: the array module, the compiled kernels and the launch
 shape. The tests swap in a runtime of NumPy arrays and the same kernels compiled for the CPU
 (tests/cuda_emulation.py), which runs every function of this module without a GPU.
@@ -77,12 +92,54 @@ def device_count():
 
 
 def unavailable_reason():
-    """Why the CUDA kernel set cannot run here ("" when it can)."""
+    """Why the CUDA kernel set cannot run here ("" when it can): no CuPy, no GPU, or CUDA
+    libraries that do not load or work (see ``missing_libraries``)."""
     if cupy_or_none() is None:
-        return "CuPy is not installed (pip install cupy-cuda12x or cupy-cuda13x)"
+        return "CuPy is not installed (pip install 'minicnn[cuda]' or 'minicnn[cuda13]')"
     if device_count() == 0:
         return "CuPy found no CUDA device (no GPU, or no driver)"
-    return ""
+    return missing_libraries()
+
+
+_library_checks = {}    # id(the cupy module) -> missing_libraries()'s answer
+_library_lock = threading.Lock()
+
+
+def missing_libraries():
+    """What of CUDA's libraries minicnn needs is missing or broken, in words ("" when none):
+    NVRTC (it compiles the kernels of kernels/ and CuPy's own) and cuBLAS (cupy.matmul, in every
+    convolution and linear layer). Checked once per process, on the current GPU, by compiling
+    and launching one of minicnn's kernels and running a 1x1 cuBLAS product; the arrays are
+    filled by copies from the host, which need neither library."""
+    cupy = cupy_or_none()
+    with _library_lock:
+        if id(cupy) in _library_checks:
+            return _library_checks[id(cupy)]
+        problems = []
+        try:
+            x, y = cupy.empty(1, np.float32), cupy.empty(1, np.float32)
+            x.set(np.array([-1.0], np.float32))
+            kernel = _CupyKernels(cupy).get_function("relu_forward_f32")
+            kernel((1,), (1,), (x, y, np.int64(1)))
+            if y.get()[0] != 0:
+                problems.append("NVRTC: a compiled kernel gave a wrong result")
+        except Exception as error:  # noqa: BLE001  (CuPy's errors for a library that fails)
+            problems.append(f"NVRTC cannot compile and launch minicnn's kernels "
+                            f"({type(error).__name__}: {error})")
+        try:
+            a = cupy.empty((1, 1), np.float32)
+            a.set(np.full((1, 1), 3.0, np.float32))
+            if cupy.matmul(a, a).get()[0, 0] != 9.0:
+                problems.append("cuBLAS: a 1x1 product gave a wrong result")
+        except Exception as error:  # noqa: BLE001
+            problems.append(f"cuBLAS does not run a 1x1 product ({type(error).__name__}: "
+                            f"{error})")
+        answer = ""
+        if problems:
+            answer = ("; ".join(problems) + ". pip install 'minicnn[cuda]' (CUDA 12) or "
+                      "'minicnn[cuda13]' brings CuPy with CUDA's NVRTC and cuBLAS wheels")
+        _library_checks[id(cupy)] = answer
+        return answer
 
 
 def available():
@@ -152,6 +209,16 @@ def runtime():
             require_device()
             _runtime = Runtime(cupy_or_none(), _CupyKernels(cupy_or_none()))
         return _runtime
+
+
+def reset():
+    """Forget the process's runtime and library checks (made again on first use): for the
+    tests, which swap the array library under them."""
+    global _runtime
+    with _runtime_lock:
+        _runtime = None
+    with _library_lock:
+        _library_checks.clear()
 
 
 @contextlib.contextmanager

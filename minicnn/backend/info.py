@@ -40,22 +40,26 @@ def _kernel_sets():
     sets["c"] = "available" if ckernels.available() else "missing: " + ckernels.unavailable_reason()
     gpu = _gpu()
     sets["cuda"] = (f"available ({gpu['gpu']}, CUDA runtime {gpu['cuda_runtime']}, "
+                    f"driver {gpu['driver']}, NVRTC {gpu['nvrtc']}, cuBLAS works, "
                     f"CuPy {gpu['cupy']}, kernels in {gpu['kernels']})" if "gpu" in gpu
                     else "missing: " + gpu["reason"])
     return sets
 
 
 def _gpu():
-    """The first GPU's name, the CUDA runtime and CuPy versions and the kernel sources, or
-    ``reason``: why the CUDA kernel set cannot run."""
+    """The first GPU's name, the CUDA runtime, driver, NVRTC and CuPy versions and the kernel
+    sources, or ``reason``: why the CUDA kernel set cannot run (no CuPy, no GPU, or NVRTC /
+    cuBLAS missing: cuda.unavailable_reason checks both once)."""
     from minicnn.backend import cuda
     reason = cuda.unavailable_reason()
     if reason:
         return {"reason": reason}
     runtime = backend.cupy.cuda.runtime
-    version = runtime.runtimeGetVersion()
+    version = lambda v: f"{v // 1000}.{v % 1000 // 10}"  # noqa: E731  (12080 -> "12.8")
     return {"gpu": runtime.getDeviceProperties(0)["name"].decode(),
-            "cuda_runtime": f"{version // 1000}.{version % 1000 // 10}",
+            "cuda_runtime": version(runtime.runtimeGetVersion()),
+            "driver": "CUDA " + version(runtime.driverGetVersion()),
+            "nvrtc": ".".join(map(str, backend.cupy.cuda.nvrtc.getVersion())),
             "cupy": backend.cupy.__version__, "kernels": str(cuda.kernel_directory())}
 
 

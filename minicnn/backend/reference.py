@@ -451,20 +451,24 @@ def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
 # makes the tiles smaller, down to one image; the results then change only by rounding.
 # A 1x1, stride-1, unpadded convolution needs no im2col: its columns are the input itself,
 # channels first. The C set replaces the whole family with its fused GEMM (csrc/conv2d.c); the
-# CUDA set runs these tiled products (cuBLAS) around its own im2col / col2im kernels.
+# CUDA set runs these tiled products (cuBLAS) around its own im2col / col2im kernels, in tiles
+# of GPU_TILE_ELEMENTS: a GPU needs large products to fill its SMs (ResNet-20's 16->16 conv at
+# batch 128 is 1 cuBLAS call a pass, not 19), so there the workspace limit (256 MiB) decides.
 
 TILE_ELEMENTS = 2 ** 20   # column-matrix entries per tile: of 2^18 ... 2^22 and of 4096 or 8192
                           # columns a tile, the fastest for ResNet-20's convs on 2 cores
+GPU_TILE_ELEMENTS = 2 ** 26
 
 
-def _tiles(N, rows, L, itemsize):
-    """Ranges [start, stop) of the images of a batch, T at a time from image 0, with
-    T = TILE_ELEMENTS // (rows * L): the images whose column matrix, (rows, T*L), has about
-    TILE_ELEMENTS entries, or fewer under a lower workspace limit (at least one image)."""
-    elements = TILE_ELEMENTS
+def _tiles(N, rows, L, x):
+    """Ranges [start, stop) of the images of batch ``x``, T at a time from image 0, with
+    T = TILE_ELEMENTS // (rows * L) (GPU_TILE_ELEMENTS for a GPU array): the images whose column
+    matrix, (rows, T*L), has about that many entries, or fewer under a lower workspace limit (at
+    least one image)."""
+    elements = TILE_ELEMENTS if get_array_module(x) is np else GPU_TILE_ELEMENTS
     limit = get_workspace_limit()
     if limit is not None:
-        elements = min(elements, limit // itemsize)
+        elements = min(elements, limit // x.itemsize)
     per_tile = max(1, elements // (rows * L))
     for start in range(0, N, per_tile):
         yield start, min(N, start + per_tile)
@@ -509,7 +513,7 @@ def _conv2d_forward(x, weight, groups, window, im2col):
     oh, ow = window.output_hw(H, W)
     w = weight.reshape(groups, F // groups, -1)                  # (G, F/G, C/G*kh*kw)
     y = xp.empty((N, F, oh, ow), dtype=x.dtype)
-    for start, stop in _tiles(N, C * window.kh * window.kw, oh * ow, x.itemsize):
+    for start, stop in _tiles(N, C * window.kh * window.kw, oh * ow, x):
         n = stop - start
         cols = _columns(im2col, x[start:stop], window).reshape(groups, -1, n * oh * ow)
         y[start:stop] = xp.matmul(w, cols).reshape(F, n, oh, ow).transpose(1, 0, 2, 3)
@@ -523,7 +527,7 @@ def _conv2d_backward_input(grad_y, weight, groups, window, input_hw, col2im):
     C = weight.shape[1] * groups
     w_t = weight.reshape(groups, F // groups, -1).transpose(0, 2, 1)   # (G, C/G*kh*kw, F/G)
     dx = xp.empty((N, C, H, W), dtype=grad_y.dtype)
-    for start, stop in _tiles(N, C * window.kh * window.kw, oh * ow, grad_y.itemsize):
+    for start, stop in _tiles(N, C * window.kh * window.kw, oh * ow, grad_y):
         n = stop - start
         dy = _channels_first(grad_y[start:stop]).reshape(groups, F // groups, -1)
         dcols = xp.matmul(w_t, dy).reshape(-1, n * oh * ow)          # (C*kh*kw, n*oh*ow)
@@ -539,7 +543,7 @@ def _conv2d_backward_weight(x, grad_y, groups, window, im2col):
     N, C = x.shape[:2]
     F, oh, ow = grad_y.shape[1:]
     dw = xp.zeros((groups, F // groups, C // groups * window.kh * window.kw), dtype=x.dtype)
-    for start, stop in _tiles(N, C * window.kh * window.kw, oh * ow, x.itemsize):
+    for start, stop in _tiles(N, C * window.kh * window.kw, oh * ow, x):
         cols = _columns(im2col, x[start:stop], window).reshape(groups, dw.shape[2], -1)
         dy = _channels_first(grad_y[start:stop]).reshape(groups, F // groups, -1)
         dw += xp.matmul(dy, cols.transpose(0, 2, 1))

@@ -56,8 +56,8 @@ def _sample_shape(input):
 def _integer_target(target, input, ignore_index, name):
     """Validate class-index targets against input (N, C, ...) or (C,): integers of the sample
     shape, each a class or ignore_index. Returns them as a flat int64 array."""
-    xp = get_array_module(input.array)
-    target = xp.asarray(raw(target))
+    # checked where the targets are: host labels (a loader's) cost the GPU no synchronisation
+    target = get_array_module(raw(target)).asarray(raw(target))
     if target.dtype.kind not in "iu":
         raise TypeError(f"{name}: target must hold integer class indices, got dtype {target.dtype}")
     if target.shape != _sample_shape(input):
@@ -69,7 +69,7 @@ def _integer_target(target, input, ignore_index, name):
     if bool(outside.any()):
         bad = int(target[outside][0])
         raise IndexError(f"{name}: target {bad} is out of bounds for {num_classes} classes")
-    return target
+    return get_array_module(input.array).asarray(target)
 
 
 def _class_weight(weight, input, name):

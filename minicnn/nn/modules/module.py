@@ -13,6 +13,7 @@ import numpy as np
 
 from minicnn.autograd import Tensor, increment_version, no_grad
 from minicnn.backend import get_array_module
+from minicnn.device import move_array, onto_device_of, resolve, to_arguments
 
 
 class Parameter(Tensor):
@@ -241,13 +242,22 @@ class Module:
                         tensor.grad.array = convert_array(tensor.grad.array)
         return self
 
-    def to(self, target):
-        """``to(dtype)`` or ``to("cpu" | "cuda")``: converts in place and returns self."""
-        if isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda"):
-            device = target.split(":")[0]
-            return self._convert(lambda a: Tensor(a).to(device).array, floating_only=False)
-        dtype = np.dtype(target)
-        return self._convert(lambda a: a.astype(dtype, copy=False), floating_only=True)
+    def to(self, *args, **kwargs):
+        """PyTorch's ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)``
+        (minicnn/device.py): moves every parameter and buffer (and their gradients) to the
+        device, and casts the floating-point ones to the dtype, in place; returns self. A named
+        GPU ("cuda:1") becomes the current one. Raises RuntimeError when CUDA is asked for and
+        cannot run, TypeError for a dtype that is not floating point."""
+        target, dtype, _ = to_arguments(*args, **kwargs)
+        if dtype is not None and dtype.kind != "f":
+            raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired "
+                            f"dtype={dtype}")
+        if target is not None:
+            target = resolve(target)
+            self._convert(lambda a: move_array(a, target), floating_only=False)
+        if dtype is not None:
+            self._convert(lambda a: a.astype(dtype, copy=False), floating_only=True)
+        return self
 
     def float(self):
         return self.to(np.float32)
@@ -258,8 +268,8 @@ class Module:
     def cpu(self):
         return self.to("cpu")
 
-    def cuda(self):
-        return self.to("cuda")
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else device)
 
     # ----- state ------------------------------------------------------------------------------
     def state_dict(self, *, prefix="", keep_vars=False):
@@ -309,6 +319,7 @@ class Module:
                 if key in state_dict:
                     value = state_dict[key]
                     value = value.array if isinstance(value, Tensor) else value
+                    value = onto_device_of(target.array, value)
                     xp = get_array_module(target.array)
                     target.array[...] = xp.asarray(value).astype(target.dtype, copy=False)
                     increment_version(target)   # a backward that saved the old values raises
