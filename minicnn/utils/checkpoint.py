@@ -15,10 +15,16 @@ a Tensor). Dicts with keys that are not strings (an optimizer's state is keyed b
 index) and tuples are tagged too, so a structure comes back as it went in. Both saving and
 loading refuse object arrays (which only unpickling could read): nothing is ever unpickled.
 
-Loading reads each entry's ``.npy`` header first and checks the shape it announces against the
-size the archive stores, before any data is inflated, so a crafted entry (a shape of 2^40, a
-small header over gigabytes of deflated zeros) is a CheckpointError, not a MemoryError. The
-metadata may nest at most MAX_DEPTH levels, and its tags must be well formed.
+Loading bounds everything it reads before it allocates it. The zip directory is checked
+against the file first: every entry stored or deflated, a stored entry as long as its
+compressed bytes, a deflated one at most DEFLATE_RATIO times them (deflate cannot do more),
+the compressed entries no more than the file holds (so entries cannot overlap), and all the
+entries together at most MAX_INFLATED bytes more than the file's own size. Then each entry's
+``.npy`` header is checked against the size the directory gives it, and each array is read
+once: metadata that names one array twice is refused. So a crafted file (a shape of 2^40, a
+directory that claims gigabytes, a deflate bomb, one entry named 3,000 times) is a
+CheckpointError, not a MemoryError. The metadata may nest at most MAX_DEPTH levels, and its
+tags must be well formed.
 
 The file is written atomically: into a temporary file ``.NAME.XXXXXXXX.tmp`` in the same folder,
 flushed to disk, then renamed over the old one, so a write killed part-way leaves the previous
@@ -45,6 +51,12 @@ META_KEY = "__meta__"
 _TAGS = ("__array__", "__tensor__", "__tuple__", "__dict__")
 MAX_DEPTH = 100     # a trainer's checkpoint nests about 6 levels
 _CHUNK = 1 << 24    # bytes inflated at a time while reading an entry
+# deflate writes at least 2 bits for every 258 bytes it repeats, so at most about 1032 bytes
+# come out of one compressed byte
+DEFLATE_RATIO = 1032
+# what a file may inflate to beyond its own size (save_checkpoint stores its entries
+# uncompressed, so its checkpoints need none of this)
+MAX_INFLATED = 256 << 20
 
 
 class CheckpointError(ValueError):
@@ -199,9 +211,38 @@ def load_checkpoint(path):
         raise CheckpointError(f"{path!r} is not a readable .npz checkpoint ({error})") from None
     try:
         with archive:
+            _check_directory(archive, os.path.getsize(path))
             return _load_tree(archive)
     except CheckpointError as error:
         raise CheckpointError(f"{path!r}: {error}") from None
+
+
+def _check_directory(archive, file_size):
+    """CheckpointError unless the sizes that the zip directory of ``archive`` (a file of
+    ``file_size`` bytes) claims are ones the file can hold (see the module docstring)."""
+    compressed = inflated = 0
+    for info in archive.infolist():
+        name = info.filename
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise CheckpointError(f"entry {name!r:.80} uses compression method "
+                                  f"{info.compress_type}; a checkpoint's entries are stored "
+                                  "or deflated")
+        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+            raise CheckpointError(f"entry {name!r:.80} is stored uncompressed in "
+                                  f"{info.compress_size:,} bytes but its directory claims "
+                                  f"{info.file_size:,}")
+        if info.file_size > DEFLATE_RATIO * info.compress_size:
+            raise CheckpointError(f"entry {name!r:.80} claims {info.file_size:,} bytes from "
+                                  f"{info.compress_size:,} compressed, more than deflate can "
+                                  "produce")
+        compressed += info.compress_size
+        inflated += info.file_size
+    if compressed > file_size:
+        raise CheckpointError(f"its entries claim {compressed:,} compressed bytes, more than "
+                              f"the file's {file_size:,}")
+    if inflated > file_size + MAX_INFLATED:
+        raise CheckpointError(f"its entries inflate to {inflated:,} bytes, more than "
+                              f"{MAX_INFLATED >> 20} MiB beyond the file's {file_size:,}")
 
 
 def _load_tree(archive):
@@ -225,9 +266,15 @@ def _load_tree(archive):
         raise CheckpointError(f"checkpoint format version {meta.get('version')!r}; this minicnn "
                               f"reads version {VERSION}")
 
+    read = set()
+
     def array(name):
         if not isinstance(name, str) or name not in entries:
             raise CheckpointError(f"no array {name!r:.80}, which its metadata names")
+        if name in read:
+            raise CheckpointError(f"its metadata names array {name!r:.80} more than once; a "
+                                  "checkpoint names each array once")
+        read.add(name)
         return _read_entry(archive, entries[name])
 
     return _unflatten(meta["tree"], array)
