@@ -162,8 +162,16 @@ def _decode(value):
     return value.decode("latin1") if isinstance(value, bytes) else value
 
 
+# pickle opcodes an image of a batch takes (up to 11 in a Python 3 protocol-2 re-pickle of
+# CIFAR-100: file name, fine and coarse label), and those of the rest of a file (the meta
+# file's class names take up to 7 each)
+_OPCODES_PER_IMAGE = 16
+_OPCODES_PER_FILE = 10000
+
+
 def _unpickle_dict(raw, name, max_images):
-    batch = safe_loads(raw, name, max_bytes=max_images * _IMAGE_BYTES)
+    batch = safe_loads(raw, name, max_bytes=max_images * _IMAGE_BYTES,
+                       max_opcodes=_OPCODES_PER_IMAGE * max_images + _OPCODES_PER_FILE)
     if not isinstance(batch, dict):
         raise ValueError(f"{name}: expected a pickled dict, got {type(batch).__name__}")
     return {_decode(key): value for key, value in batch.items()}
