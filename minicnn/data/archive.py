@@ -13,6 +13,8 @@ its data: minicnn.data.integrity covers the official files' data by their publis
 import gzip
 import zlib
 
+from minicnn.data.integrity import HashingReader
+
 _GZIP_SIGNATURE = b"\x1f\x8b"
 _READ_ERRORS = (EOFError, OSError, zlib.error)
 _BLOCK = 512
@@ -35,11 +37,25 @@ class _Corrupt(Exception):
 
 def _open(file):
     """The tar stream of ``file``: through GzipFile when it starts as gzip does."""
-    if file.read(2) == _GZIP_SIGNATURE:
-        file.seek(0)
-        return gzip.GzipFile(fileobj=file, mode="rb")
-    file.seek(0)
-    return file
+    start = file.read(2)
+    if start == _GZIP_SIGNATURE:
+        return gzip.GzipFile(fileobj=_Prepended(start, file), mode="rb")
+    return _Prepended(start, file)
+
+
+class _Prepended:
+    """``file`` read on from where it is, as if ``start`` still came first (so that a file is
+    read once, from its start to its end, and a digest of it sees every byte once)."""
+
+    def __init__(self, start, file):
+        self.start, self.file = start, file
+
+    def read(self, size=-1):
+        if 0 <= size < len(self.start):
+            data, self.start = self.start[:size], self.start[size:]
+            return data
+        data, self.start = self.start, b""
+        return data + self.file.read(-1 if size < 0 else size - len(data))
 
 
 def _read(stream, size, keep=True):
@@ -167,14 +183,14 @@ def _corrupt(archive, error):
                       f"({type(error).__name__.lstrip('_')}: {error})")
 
 
-def read_archive_members(archive, names, max_size=None):
+def read_archive_members(archive, names, max_size=None, digest=None):
     """{basename: bytes} for the regular-file members of the tar ``archive`` (gzipped or not)
     whose basenames are in ``names``, read in one pass without extracting to disk. A member
     larger than ``max_size`` bytes, wanted or not, is refused before it is read, and so is a
     pax header or GNU long name of more than _MAX_EXTENDED_HEADER bytes, and an archive of more
     than _MAX_MEMBERS members. A truncated or corrupt archive (header checksums, and the gzip
     CRC and length, included), an oversized one, or one that lacks a name, raises ValueError
-    naming it."""
+    naming it. ``digest`` (a hashlib object) is updated with every byte of the file."""
     found = {}
 
     def want(name):
@@ -183,7 +199,7 @@ def read_archive_members(archive, names, max_size=None):
 
     try:
         with open(archive, "rb") as file:
-            stream = _open(file)
+            stream = _open(file if digest is None else HashingReader(file, digest))
             for count, (name, data) in enumerate(_walk(stream, archive, max_size, want), 1):
                 if count > _MAX_MEMBERS:
                     raise ValueError(f"{archive}: more than {_MAX_MEMBERS} members; not a "
