@@ -39,10 +39,12 @@ def capped_minicnn(*argv, cwd):
 
 
 def refused_in_one_line(status, err, *fragments):
+    """Exit status 2 and one error line, the last (after any "data from ..." note)."""
     lines = err.strip().splitlines()
-    assert status == 2 and len(lines) == 1 and "Traceback" not in err, (status, err[-2000:])
+    errors = [line for line in lines if ": error: " in line]
+    assert status == 2 and errors == lines[-1:] and "Traceback" not in err, (status, err[-2000:])
     for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+        assert fragment in errors[0], errors[0]
 
 
 # ----------------------------------------------------------------------------- building blocks
@@ -103,7 +105,8 @@ def test_deflated_zeros_is_the_deflate_of_its_input():
 
 # ----------------------------------------------------------------------------- checkpoints
 
-def test_a_checkpoint_naming_one_array_3000_times_is_refused(tmp_path):
+@pytest.mark.parametrize("command", [["eval"], ["train", "--resume"]], ids=" ".join)
+def test_a_checkpoint_naming_one_array_3000_times_is_refused(tmp_path, command):
     """1 MiB stored once, named by 3,000 weights: each reference was read again (3 GB)."""
     stream, crc, size = deflated_zeros(npy_header((1 << 18,)), 1 << 20)
     path = tmp_path / "repeat.npz"
@@ -111,7 +114,7 @@ def test_a_checkpoint_naming_one_array_3000_times_is_refused(tmp_path):
             "config": {"model": "lenet5", "data": "fashion-mnist-embedded"}}
     zip_file(path, [meta_entry(tree), ("w.npy", 8, stream, crc, size)])
     assert path.stat().st_size < 100_000
-    refused_in_one_line(*capped_minicnn("eval", path, cwd=tmp_path), "repeat.npz",
+    refused_in_one_line(*capped_minicnn(*command, path, cwd=tmp_path), "repeat.npz",
                         "names array 'w' more than once")
 
 
@@ -195,7 +198,9 @@ def test_a_cifar_batch_of_65_mi_empty_dicts_is_refused_by_the_object_count(tmp_p
 
 # ----------------------------------------------------------------------------- model options
 
-def test_a_checkpoint_asking_fractalnet_for_14_columns_is_refused_before_building(tmp_path):
+@pytest.mark.parametrize("command", [["eval"], ["train", "--resume"]], ids=" ".join)
+def test_a_checkpoint_asking_fractalnet_for_14_columns_is_refused_before_building(tmp_path,
+                                                                                  command):
     """2^14 - 1 convs a block, 4 GB: refused by fractalnet's own argument check, before any
     layer is allocated."""
     write_folder(tmp_path, cifar10_files("binary", make_cifar(10, np.random.default_rng(2))))
@@ -203,6 +208,5 @@ def test_a_checkpoint_asking_fractalnet_for_14_columns_is_refused_before_buildin
     save_checkpoint(path, {"epoch": 1, "model": {}, "config": {
         "model": "fractalnet", "model_options": {"num_columns": 14}, "data": "cifar10",
         "data_path": str(tmp_path / "cifar-10-batches-bin")}})
-    refused_in_one_line(*capped_minicnn("eval", path, "--data-path",
-                                        tmp_path / "cifar-10-batches-bin", cwd=tmp_path),
-                        "fractalnet", "num_columns must be an int in [1, 8], got 14")
+    refused_in_one_line(*capped_minicnn(*command, path, cwd=tmp_path), "fractalnet",
+                        "num_columns must be an int in [1, 8], got 14")
