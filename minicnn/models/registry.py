@@ -56,6 +56,10 @@ def create(name, num_classes=None, max_parameters=MAX_PARAMETERS, **options):
     if unknown:
         raise TypeError(f"unknown option {unknown[0]!r}; the options of {entry.name} are "
                         f"{', '.join(known)}")
+    if max_parameters is not None and num_classes > max_parameters:   # the classifier's weights
+        raise ParameterBudgetError(f"{entry.name}(num_classes={num_classes}) needs more than "
+                                   f"{max_parameters:,} parameter values (its classifier has "
+                                   "at least num_classes); pass max_parameters to allow more")
     try:
         with parameter_budget(max_parameters):
             return entry.builder(num_classes=int(num_classes), **options)
