@@ -16,6 +16,7 @@ counts; the exit status is 1 when a crash or a MemoryError was seen.
 import argparse
 import collections
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -34,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import minicnn as mc                                                  # noqa: E402
-from minicnn.data import CIFAR10, CIFAR100, MNIST                     # noqa: E402
+from minicnn.data import CIFAR10, CIFAR100, MNIST, integrity          # noqa: E402
 from minicnn.data.integrity import NotOfficialWarning                 # noqa: E402
 from minicnn.utils import checkpoint                                  # noqa: E402
 from test_datasets import (cifar10_files, cifar100_files, idx_bytes, make_cifar,  # noqa: E402
@@ -43,6 +44,10 @@ from test_small_files_big_claims import (deflated_zeros, meta_entry, npy_header,
                                          tar_header, zip_file)
 
 GiB = 1 << 30
+
+
+def md5_of(data):
+    return hashlib.md5(data).hexdigest()
 
 
 def mutations(data, rng, count):
@@ -147,14 +152,20 @@ def main():
     failures = []
     work = Path(tempfile.mkdtemp(prefix="minicnn-probe-"))
 
-    def probe(label, load, path, named=True):
+    def probe(label, load, path, named=True, expected=None):
+        """Load ``path``; ``expected``: what a load that gives no warning must return."""
         counts["files"] += 1
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                load(path)
-            counts["warned" if any(w.category is NotOfficialWarning for w in caught)
-                   else "loaded"] += 1
+                result = load(path)
+            if any(w.category is NotOfficialWarning for w in caught):
+                counts["warned"] += 1
+            elif expected is not None and not np.array_equal(result, expected):
+                counts["silently wrong"] += 1
+                failures.append(f"{label}: loaded other values without a warning")
+            else:
+                counts["loaded"] += 1
         except MemoryError as error:
             counts["MemoryError"] += 1
             failures.append(f"{label}: MemoryError {error}")
@@ -169,26 +180,36 @@ def main():
             counts["crash"] += 1
             failures.append(f"{label}: {type(error).__name__}: {str(error)[:200]}")
 
+    # the fixtures play the official files: their MD5s are published for the probe, so a
+    # warning says that a mutation changed the bytes
     data10 = make_cifar(10, rng)
+    test_images = data10["test"][0]
     kinds = []
-    for release in ("binary", "python"):
+    for index, release in enumerate(("binary", "python")):
         files = cifar10_files(release, data10)
         name = f"cifar-10-{release}.tar"
         kinds.append((f"{release} tar.gz", name + ".gz", tar_bytes(files)))
         kinds.append((f"{release} plain tar", name, tar_bytes(files, "w")))
+        CIFAR10.releases[index].md5 = md5_of(kinds[-2][2])
+        integrity.OFFICIAL_SIZES[md5_of(kinds[-2][2])] = len(kinds[-2][2])
+    integrity.MEMBER_MD5["cifar-10-batches-py"] = {
+        name.split("/")[1]: md5_of(data) for name, data in files.items()}
     for label, name, intact in kinds:
         for index, mutated in enumerate(mutations(intact, rng, args.mutations)):
             path = work / f"{index}-{name}"
             path.write_bytes(mutated)
-            probe(label, lambda p: CIFAR10(p, train=False), path)
+            probe(label, lambda p: CIFAR10(p, train=False).images, path, expected=test_images)
             path.unlink()
     folder = work / "py"
     write_folder(folder, cifar10_files("python", data10))
     batch = folder / "cifar-10-batches-py" / "test_batch"
     intact = batch.read_bytes()
-    for mutated in mutations(intact, rng, args.mutations):
+    for index, mutated in enumerate(mutations(intact, rng, args.mutations)):
+        batch = batch.with_name("test_batch")
         batch.write_bytes(mutated)
-        probe("python batch", lambda p: CIFAR10(p.parent, train=False), batch)
+        probe("python batch", lambda p: CIFAR10(p.parent, train=False).images, batch,
+              expected=test_images)
+        os.utime(batch, ns=(index, index))          # a new verdict for each mutation
     batch.write_bytes(intact)
     c100 = work / "c100"
     write_folder(c100, cifar100_files("binary", make_cifar(100, rng)))
@@ -201,18 +222,29 @@ def main():
     mnist = work / "mnist"
     mnist.mkdir()
     (mnist / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(5, np.uint8)))
-    intact = gzip.compress(idx_bytes(rng.integers(0, 256, (5, 28, 28), np.uint8)))
-    for mutated in mutations(intact, rng, args.mutations):
-        (mnist / "t10k-images-idx3-ubyte.gz").write_bytes(mutated)
-        probe("MNIST gz", lambda p: MNIST(p.parent, train=False),
-              mnist / "t10k-images-idx3-ubyte.gz")
+    images = rng.integers(0, 256, (5, 28, 28), np.uint8)
+    intact = gzip.compress(idx_bytes(images))
+    MNIST.resources = [(name, md5_of(intact) if name == "t10k-images-idx3-ubyte.gz" else md5)
+                       for name, md5 in MNIST.resources]
+    for index, mutated in enumerate(mutations(intact, rng, args.mutations)):
+        path = mnist / "t10k-images-idx3-ubyte.gz"
+        path.write_bytes(mutated)
+        os.utime(path, ns=(index, index))
+        probe("MNIST gz", lambda p: MNIST(p.parent, train=False).images[:, 0], path,
+              expected=images)
     ckpt = work / "last.npz"
     model = mc.models.create("lenet5")
     checkpoint.save_checkpoint(ckpt, {"epoch": 1, "model": model.state_dict()})
+
+    def all_weights(path):
+        state = checkpoint.load_checkpoint(path)["model"]
+        return np.concatenate([np.ravel(value.numpy()) for value in state.values()])
+
+    weights = all_weights(ckpt)
     intact = ckpt.read_bytes()
     for mutated in mutations(intact, rng, args.mutations):
         ckpt.write_bytes(mutated)
-        probe("checkpoint", checkpoint.load_checkpoint, ckpt)
+        probe("checkpoint", all_weights, ckpt, expected=weights)
     mutated_count = counts["files"]
 
     for label, data in crafted_tars():
@@ -241,10 +273,11 @@ def main():
           f"cap: {counts['refused']} refused, {counts['loaded']} loaded unchanged or "
           f"unchecked, {counts['warned']} loaded with a not-official warning; "
           f"{counts['crash']} crashes, {counts['MemoryError']} MemoryErrors, "
+          f"{counts['silently wrong']} loads of other values without a warning, "
           f"{counts['unclear message']} unclear messages; peak RSS {peak / 1e6:.0f} MB")
     for failure in failures:
         print("  " + failure)
-    return 1 if counts["crash"] or counts["MemoryError"] else 0
+    return 1 if counts["crash"] or counts["MemoryError"] or counts["silently wrong"] else 0
 
 
 if __name__ == "__main__":
