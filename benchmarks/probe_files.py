@@ -18,7 +18,6 @@ import collections
 import gzip
 import hashlib
 import io
-import json
 import os
 import pickle
 import resource
