@@ -427,3 +427,19 @@ def test_models_are_built_under_a_parameter_budget():
     with pytest.raises(ValueError, match=r"fractalnet\(num_columns=6\) needs 336,732,426 "
                                          r"parameter values"):
         mc.models.create("fractalnet", num_columns=6)
+
+
+def test_metadata_with_a_5000_digit_integer_is_a_checkpoint_error(tmp_path):
+    path = tmp_path / "digits.npz"
+    meta = json.dumps({"format": checkpoint.FORMAT, "version": checkpoint.VERSION,
+                       "tree": {"epoch": 0}}).replace("0}", "9" * 5000 + "}")
+    np.savez(path, __meta__=np.frombuffer(meta.encode(), np.uint8))
+    with pytest.raises(CheckpointError, match=r"digits\.npz'?: its metadata is not valid JSON"):
+        load_checkpoint(path)
+
+
+def test_save_checkpoint_refuses_metadata_over_its_cap(tmp_path):
+    with pytest.raises(ValueError, match=r"more than the 8,388,608 a checkpoint may hold; store "
+                                         r"long lists of numbers as arrays"):
+        save_checkpoint(tmp_path / "big.npz", {"losses": [0.5] * 3_000_000})
+    assert not (tmp_path / "big.npz").exists()

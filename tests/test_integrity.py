@@ -195,6 +195,7 @@ def test_the_warning_is_one_line_through_the_command(tmp_path, cifar10_data, cap
                                                      "official cifar-10-binary.tar.gz: MD5 ")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(SHARED_CIFAR10 is None, reason="no CIFAR-10 copy in ../shared/data")
 def test_the_shared_re_encoded_copy_warns_once():
     _, messages = integrity_warnings(CIFAR10, SHARED_CIFAR10, train=False)

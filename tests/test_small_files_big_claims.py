@@ -55,21 +55,24 @@ def npy_header(shape, descr="<f4"):
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
 
 
-def deflated_zeros(prefix, zeros, wbits=-15):
-    """(deflate stream of ``prefix`` + ``zeros`` zero bytes, its CRC-32, its length), made
-    without compressing every byte: after a full flush the compressor starts afresh, so every
-    further MiB of zeros compresses to the same bytes."""
-    chunk = bytes(1 << 20)
-    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
-    parts = [compressor.compress(prefix), compressor.flush(zlib.Z_FULL_FLUSH)]
+def deflated_repeats(prefix, chunk, count, suffix=b""):
+    """(raw deflate stream of ``prefix`` + ``count`` times ``chunk`` + ``suffix``, its CRC-32,
+    its length), made without compressing every copy: after a full flush the compressor starts
+    afresh, so every copy of ``chunk`` compresses to the same bytes."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = compressor.compress(prefix) + compressor.flush(zlib.Z_FULL_FLUSH)
     block = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
     crc = zlib.crc32(prefix)
-    for _ in range(zeros // len(chunk)):
+    for _ in range(count):
         crc = zlib.crc32(chunk, crc)
-    parts.append(block * (zeros // len(chunk)))
-    rest = bytes(zeros % len(chunk))
-    parts += [compressor.compress(rest), compressor.flush()]
-    return b"".join(parts), zlib.crc32(rest, crc), len(prefix) + zeros
+    stream = head + block * count + compressor.compress(suffix) + compressor.flush()
+    return stream, zlib.crc32(suffix, crc), len(prefix) + count * len(chunk) + len(suffix)
+
+
+def deflated_zeros(prefix, zeros):
+    """deflated_repeats of ``prefix`` and ``zeros`` zero bytes."""
+    chunk = bytes(1 << 20)
+    return deflated_repeats(prefix, chunk, zeros // len(chunk), bytes(zeros % len(chunk)))
 
 
 def zip_file(path, entries):
@@ -96,10 +99,14 @@ def meta_entry(tree):
     return (checkpoint.META_KEY + ".npy", 0, data, zlib.crc32(data), len(data))
 
 
-def test_deflated_zeros_is_the_deflate_of_its_input():
+def test_deflated_zeros_and_repeats_are_the_deflate_of_their_input():
     stream, crc, size = deflated_zeros(b"head", 3 * (1 << 20) + 5)
     data = zlib.decompress(stream, -15)
     assert data == b"head" + bytes(3 * (1 << 20) + 5) and crc == zlib.crc32(data)
+    assert size == len(data)
+    stream, crc, size = deflated_repeats(b"[", b"{}," * 1000, 7, b"{}]")
+    data = zlib.decompress(stream, -15)
+    assert data == b"[" + b"{}," * 7000 + b"{}]" and crc == zlib.crc32(data)
     assert size == len(data)
 
 
@@ -139,6 +146,21 @@ def test_a_2_mb_deflate_bomb_of_2_gb_is_refused_by_the_total_cap(tmp_path):
     assert path.stat().st_size < 2_500_000
     refused_in_one_line(*capped_minicnn("eval", path, cwd=tmp_path), "bomb.npz",
                         "entries inflate to 2,100,000,", "more than 256 MiB beyond")
+
+
+def test_metadata_of_80_million_empty_dicts_is_refused_unparsed(tmp_path):
+    """240 MB of "{}," deflated to 240 KB: json.loads would make 80 million dicts (5.8 GB)."""
+    chunk, copies = b"{}," * 100_000, 800
+    head = ('{"format": "%s", "version": %d, "tree": [' % (checkpoint.FORMAT,
+                                                         checkpoint.VERSION)).encode()
+    length = len(head) + copies * len(chunk) + 4
+    header = npy_header((length,), "|u1")
+    stream, crc, size = deflated_repeats(header + head, chunk, copies, b"{}]}")
+    path = tmp_path / "dicts.npz"
+    zip_file(path, [(checkpoint.META_KEY + ".npy", 8, stream, crc, size)])
+    assert path.stat().st_size < 1_000_000
+    refused_in_one_line(*capped_minicnn("eval", path, cwd=tmp_path), "dicts.npz",
+                        "its metadata takes 240,000,", "more than the 8,388,608")
 
 
 # ----------------------------------------------------------------------------- tar archives

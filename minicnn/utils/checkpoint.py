@@ -21,8 +21,9 @@ compressed bytes, a deflated one at most DEFLATE_RATIO times them (deflate canno
 the compressed entries no more than the file holds (so entries cannot overlap), and all the
 entries together at most MAX_INFLATED bytes more than the file's own size. Then each entry's
 ``.npy`` header is checked against the size the directory gives it, and each array is read
-once: metadata that names one array twice is refused. So a crafted file (a shape of 2^40, a
-directory that claims gigabytes, a deflate bomb, one entry named 3,000 times) is a
+once: metadata that names one array twice is refused. The JSON metadata may take MAX_META
+bytes (save_checkpoint refuses more). So a crafted file (a shape of 2^40, a directory that
+claims gigabytes, a deflate bomb, one entry named 3,000 times, 200 MB of "{}," deflated) is a
 CheckpointError, not a MemoryError. The metadata may nest at most MAX_DEPTH levels, and its
 tags must be well formed.
 
@@ -57,6 +58,9 @@ DEFLATE_RATIO = 1032
 # what a file may inflate to beyond its own size (save_checkpoint stores its entries
 # uncompressed, so its checkpoints need none of this)
 MAX_INFLATED = 256 << 20
+# the JSON metadata: a trainer's takes about 3 KB and 256 bytes an epoch; JSON makes up to 24
+# bytes of objects from one byte ("{}," is a dict), so this bounds them to about 200 MB
+MAX_META = 8 << 20
 
 
 class CheckpointError(ValueError):
@@ -184,8 +188,12 @@ def save_checkpoint(path, state):
     """Write ``state`` (see the module docstring) to ``path`` atomically as an ``.npz`` file."""
     arrays = {}
     tree = _flatten(state, "", arrays)
-    meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
-    arrays[META_KEY] = np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)
+    meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}).encode("utf-8")
+    if len(meta) > MAX_META:
+        raise ValueError(f"checkpoint: the values other than arrays take {len(meta):,} bytes "
+                         f"of JSON, more than the {MAX_META:,} a checkpoint may hold; store "
+                         "long lists of numbers as arrays")
+    arrays[META_KEY] = np.frombuffer(meta, dtype=np.uint8)
 
     def write(file):
         np.savez(file, allow_pickle=False, **arrays)
@@ -250,14 +258,17 @@ def _load_tree(archive):
                if info.filename.endswith(".npy")}
     if META_KEY not in entries:
         raise CheckpointError(f"no {META_KEY} entry: not a minicnn checkpoint")
+    if entries[META_KEY].file_size > MAX_META + 128:     # + the .npy header
+        raise CheckpointError(f"its metadata takes {entries[META_KEY].file_size:,} bytes, more "
+                              f"than the {MAX_META:,} a checkpoint may hold")
     meta = _read_entry(archive, entries[META_KEY])
     if meta.dtype != np.uint8 or meta.ndim != 1:
         raise CheckpointError(f"its {META_KEY} entry is not UTF-8 bytes: not a minicnn "
                               "checkpoint")
     try:
         meta = json.loads(meta.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"its metadata is not valid JSON ({error})") from None
+    except ValueError as error:     # not UTF-8, not JSON, or an int of over 4,300 digits
+        raise CheckpointError(f"its metadata is not valid JSON ({str(error)[:200]})") from None
     except RecursionError:
         raise CheckpointError(f"its metadata nests deeper than {MAX_DEPTH} levels") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or "tree" not in meta:
