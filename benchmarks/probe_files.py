@@ -39,8 +39,8 @@ from minicnn.data.integrity import NotOfficialWarning                 # noqa: E4
 from minicnn.utils import checkpoint                                  # noqa: E402
 from test_datasets import (cifar10_files, cifar100_files, idx_bytes, make_cifar,  # noqa: E402
                            tar_bytes, write_folder)
-from test_small_files_big_claims import (deflated_zeros, meta_entry, npy_header,  # noqa: E402
-                                         tar_header, zip_file)
+from test_small_files_big_claims import (deflated_repeats, deflated_zeros,  # noqa: E402
+                                         meta_entry, npy_header, tar_header, zip_file)
 
 GiB = 1 << 30
 
@@ -115,6 +115,13 @@ def crafted_checkpoints():
                                        len(npy_header((1 << 40,))) + 16)]
     deep = ('{"format": "%s", "version": %d, "tree": ' % (checkpoint.FORMAT, checkpoint.VERSION)
             + "[" * 10 ** 6 + "]" * 10 ** 6 + "}")
+    head = ('{"format": "%s", "version": %d, "tree": [' % (checkpoint.FORMAT,
+                                                         checkpoint.VERSION)).encode()
+    chunk = b"{}," * 100_000
+    header = npy_header((len(head) + 800 * len(chunk) + 4,), "|u1")
+    yield "80 million empty dicts in the metadata", [(checkpoint.META_KEY + ".npy", 8,
+                                                      *deflated_repeats(header + head, chunk,
+                                                                        800, b"{}]}"))]
     yield "metadata 10^6 levels deep", [(checkpoint.META_KEY + ".npy", 0, *_npy_meta(deep))]
 
 
