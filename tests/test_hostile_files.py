@@ -7,7 +7,9 @@ import io
 import json
 import pickle
 import struct
+import tarfile
 import tracemalloc
+import zlib
 import zipfile
 
 import numpy as np
@@ -15,6 +17,7 @@ import pytest
 
 from minicnn.data import CIFAR10, CIFAR100, MNIST
 from minicnn.data.idx import read_idx
+from minicnn.data.safe_pickle import safe_loads
 from minicnn.utils import checkpoint
 from minicnn.utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from test_datasets import PER_BATCH, cifar10_files, idx_bytes, make_cifar, py2_pickle, tar_bytes
@@ -366,3 +369,77 @@ def test_an_archive_of_too_many_or_too_large_members_is_refused(tmp_path, cifar1
     path.write_bytes(tar_bytes({**files, "cifar-10-batches-bin/junk": bytes(71_680_001)}))
     with pytest.raises(ValueError, match=r"member cifar-10-batches-bin/junk holds 71,680,001"):
         CIFAR10(path, train=False)
+
+
+# ----------------------------------------------------------------------------- budgets
+
+def test_a_zip_directory_that_lies_about_an_entry_is_refused(tmp_path):
+    from test_small_files_big_claims import meta_entry, zip_file
+    payload = npy_header((4,)) + bytes(16)
+    path = tmp_path / "lies.npz"
+    zip_file(path, [meta_entry({"w": {"__array__": "w"}}),
+                    ("w.npy", 0, payload, zlib.crc32(payload), len(payload) + 4096)])
+    with pytest.raises(CheckpointError, match=r"lies\.npz.*entry 'w\.npy' is stored "
+                                              r"uncompressed in 144 bytes but its directory "
+                                              r"claims 4,240"):
+        load_checkpoint(path)
+    zip_file(path, [meta_entry({"w": {"__array__": "w"}}),
+                    ("w.npy", 12, payload, zlib.crc32(payload), len(payload))])
+    with pytest.raises(CheckpointError, match=r"compression method 12; a checkpoint's entries "
+                                              r"are stored or deflated"):
+        load_checkpoint(path)
+
+
+def test_a_pickle_of_more_opcodes_than_its_batch_needs_is_refused():
+    with pytest.raises(ValueError, match=r"batch: not a valid pickled CIFAR batch .*more than "
+                                         r"1,000 opcodes"):
+        safe_loads(b"\x80\x02" + b"}" * 2000 + b".", "batch", max_opcodes=1000)
+    assert safe_loads(b"\x80\x02" + b"}" * 990 + b".", "batch", max_opcodes=1000) == {}
+
+
+@pytest.mark.parametrize("damage", ["checksum", "no end block"])
+def test_a_tar_with_a_bad_header_checksum_or_no_end_is_corrupt(tmp_path, cifar10_data, damage):
+    archive = bytearray(tar_bytes(cifar10_files("binary", cifar10_data), mode="w"))
+    if damage == "checksum":
+        archive[512 + 10] ^= 0x01                   # the second header's name
+    else:                                           # every member whole, then nothing
+        last = tarfile.open(fileobj=io.BytesIO(bytes(archive))).getmembers()[-1]
+        archive = archive[:last.offset_data + -(-last.size // 512) * 512]
+    path = tmp_path / "cifar-10-binary.tar"
+    path.write_bytes(bytes(archive))
+    with pytest.raises(ValueError, match=r"cifar-10-binary\.tar: the archive is truncated or "
+                                         r"corrupt"):
+        CIFAR10(path, train=False)
+
+
+def test_models_are_built_under_a_parameter_budget():
+    import minicnn as mc
+    with pytest.raises(ValueError, match=r"vgg11\(num_classes=1000000000\) needs more than "
+                                         r"268,435,456 parameter values \(its classifier"):
+        mc.models.create("vgg11", num_classes=10 ** 9)
+    with pytest.raises(ValueError, match=r"vgg11\(num_classes=100000\) needs more than "
+                                         r"268,435,456 parameter values \(a layer of shape "
+                                         r"\(100000, 4096\) passes that\)"):
+        mc.models.create("vgg11", num_classes=10 ** 5)
+    with pytest.raises(ValueError, match=r"lenet5\(num_classes=10\) needs more than 1,000"):
+        mc.models.create("lenet5", max_parameters=1000)
+    assert mc.models.create("lenet5", max_parameters=61706) is not None
+    with pytest.raises(ValueError, match=r"fractalnet\(num_columns=6\) needs 336,732,426 "
+                                         r"parameter values"):
+        mc.models.create("fractalnet", num_columns=6)
+
+
+def test_metadata_with_a_5000_digit_integer_is_a_checkpoint_error(tmp_path):
+    path = tmp_path / "digits.npz"
+    meta = json.dumps({"format": checkpoint.FORMAT, "version": checkpoint.VERSION,
+                       "tree": {"epoch": 0}}).replace("0}", "9" * 5000 + "}")
+    np.savez(path, __meta__=np.frombuffer(meta.encode(), np.uint8))
+    with pytest.raises(CheckpointError, match=r"digits\.npz'?: its metadata is not valid JSON"):
+        load_checkpoint(path)
+
+
+def test_save_checkpoint_refuses_metadata_over_its_cap(tmp_path):
+    with pytest.raises(ValueError, match=r"more than the 8,388,608 a checkpoint may hold; store "
+                                         r"long lists of numbers as arrays"):
+        save_checkpoint(tmp_path / "big.npz", {"losses": [0.5] * 3_000_000})
+    assert not (tmp_path / "big.npz").exists()

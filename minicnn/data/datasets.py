@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from minicnn.data import download as _download
+from minicnn.data import integrity
 from minicnn.data.archive import archive_top_folder, read_archive_members
 from minicnn.data.idx import read_idx
 from minicnn.data.safe_pickle import safe_loads
@@ -156,14 +157,54 @@ def _find_release(root, releases, train, download_hint):
 _OR_DOWNLOAD = " Or pass download=True to fetch it."
 
 
+def _archive_verdict(path, release, files, digest):
+    """The warning for an archive of ``release`` that loaded (its ``files``, the MD5
+    ``digest`` of its bytes), or None when it is the official archive or holds the official
+    members (see minicnn.data.integrity)."""
+    difference = integrity.differs(digest.hexdigest(), release.md5, os.path.getsize(path))
+    if difference is None:
+        return None
+    if release.folder in integrity.MEMBER_MD5:
+        changed = integrity.check_members(files, release.folder)
+        return f"{path}: {'; '.join(changed)}: a re-encoded or modified copy" if changed \
+            else None
+    with open(path, "rb") as file:
+        plain = file.read(2) != b"\x1f\x8b"
+    if plain:
+        return (f"{path}: a plain tar, not the official {release.archive}: its data cannot be "
+                "checked (the binary release publishes no checksum of its members and a plain "
+                "tar holds none), so a damaged byte would load as a wrong pixel")
+    return (f"{path}: not the official {release.archive}: {difference}; its members load, but "
+            "results on it are not comparable with published ones")
+
+
+def _check_folder_files(folder, release, files):
+    """Warn, once per file, about the members of an extracted python release that differ from
+    the official ones (the binary releases publish no member checksums)."""
+    for name, data in files.items():
+        path = folder / name
+        if not integrity.known(path):
+            changed = integrity.check_members({name: data}, release.folder)
+            integrity.record(path, f"{path}: {changed[0]}: a re-encoded or modified copy"
+                             if changed else None)
+
+
 # ----------------------------------------------------------------------------- CIFAR
 
 def _decode(value):
     return value.decode("latin1") if isinstance(value, bytes) else value
 
 
+# pickle opcodes an image of a batch takes (up to 11 in a Python 3 protocol-2 re-pickle of
+# CIFAR-100: file name, fine and coarse label), and those of the rest of a file (the meta
+# file's class names take up to 7 each)
+_OPCODES_PER_IMAGE = 16
+_OPCODES_PER_FILE = 10000
+
+
 def _unpickle_dict(raw, name, max_images):
-    batch = safe_loads(raw, name, max_bytes=max_images * _IMAGE_BYTES)
+    batch = safe_loads(raw, name, max_bytes=max_images * _IMAGE_BYTES,
+                       max_opcodes=_OPCODES_PER_IMAGE * max_images + _OPCODES_PER_FILE)
     if not isinstance(batch, dict):
         raise ValueError(f"{name}: expected a pickled dict, got {type(batch).__name__}")
     return {_decode(key): value for key, value in batch.items()}
@@ -228,8 +269,11 @@ class CIFAR10(ArrayDataset):
             self.root, self.releases, train, self._download_hint() + _OR_DOWNLOAD)
         self.source = path
         names = release.files(train)
-        files = read_archive_members(path, names, release.max_file_bytes) if is_archive else \
-            _read_folder_files(path, names, release.max_file_bytes)
+        if is_archive:
+            digest = None if integrity.known(path) else integrity.md5()
+            files = read_archive_members(path, names, release.max_file_bytes, digest)
+        else:
+            files = _read_folder_files(path, names, release.max_file_bytes)
         if release is self.releases[0]:
             images, labels, classes = self._parse_binary(release, files, train)
         else:
@@ -237,6 +281,11 @@ class CIFAR10(ArrayDataset):
         if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
             raise ValueError(f"{path}: labels range over [{labels.min()}, {labels.max()}] "
                              f"but there are {len(classes)} class names")
+        if is_archive:
+            if digest is not None:
+                integrity.record(path, _archive_verdict(path, release, files, digest))
+        else:
+            _check_folder_files(path, release, files)
         super().__init__(images, labels, classes, transform)
 
     def _download_hint(self):
@@ -367,15 +416,26 @@ class MNIST(ArrayDataset):
         prefix = "train" if train else "t10k"
         folder = self._find_folder()
         count = self.split_sizes[prefix]
-        images = read_idx(self._file(folder, f"{prefix}-images-idx3-ubyte"), ndim=3,
-                          max_shape=(count, 28, 28))
-        labels = read_idx(self._file(folder, f"{prefix}-labels-idx1-ubyte"), ndim=1,
-                          max_shape=(count,))
+        image_file = self._file(folder, f"{prefix}-images-idx3-ubyte")
+        label_file = self._file(folder, f"{prefix}-labels-idx1-ubyte")
+        digests = {path: integrity.md5() for path in (image_file, label_file)
+                   if path is not None and path.name in dict(self.resources)
+                   and folder != EMBEDDED_ROOT and not integrity.known(path)}
+        images = read_idx(image_file, ndim=3, max_shape=(count, 28, 28),
+                          digest=digests.get(image_file))
+        labels = read_idx(label_file, ndim=1, max_shape=(count,),
+                          digest=digests.get(label_file))
         if len(images) != len(labels):
             raise ValueError(f"{folder}: {len(images)} {prefix} images but {len(labels)} labels")
         if labels.size and labels.max() >= len(self.classes):
             raise ValueError(f"{folder}: label {labels.max()} is out of range for "
                              f"{len(self.classes)} classes")
+        for path, digest in digests.items():
+            difference = integrity.differs(digest.hexdigest(), dict(self.resources)[path.name],
+                                           os.path.getsize(path))
+            name = type(self).__name__
+            integrity.record(path, difference and f"{path}: not the official {name} file: "
+                                                  f"{difference}")
         super().__init__(images[:, None], labels, type(self).classes, transform)
         self.source = folder
 

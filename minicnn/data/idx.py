@@ -15,23 +15,27 @@ import zlib
 
 import numpy as np
 
+from minicnn.data.integrity import HashingReader
+
 _UNSIGNED_BYTE = 0x08
 _GZIP_SIGNATURE = b"\x1f\x8b"
 _CHUNK = 1 << 20
 
 
-def read_idx(path, ndim, max_shape=None):
+def read_idx(path, ndim, max_shape=None, digest=None):
     """The uint8 array held by the IDX file at ``path`` (gzipped or not), which must have
     ``ndim`` dimensions, each at most the size in ``max_shape`` (None: any). The header is
     read first: a wrong magic number, a shape over ``max_shape``, or a file that holds fewer
     or more bytes than the header announces raises ValueError naming the file, and a gzipped
-    file is inflated no further than the announced size (and its CRC checked)."""
+    file is inflated no further than the announced size (and its CRC checked). ``digest`` (a
+    hashlib object) is updated with every byte of the file."""
     path = os.fspath(path)
     try:
         with open(path, "rb") as file:
             gzipped = file.read(2) == _GZIP_SIGNATURE
             file.seek(0)
-            stream = gzip.GzipFile(fileobj=file, mode="rb") if gzipped else file
+            source = file if digest is None else HashingReader(file, digest)
+            stream = gzip.GzipFile(fileobj=source, mode="rb") if gzipped else source
             header_size = 4 + 4 * ndim
             shape = _parse_header(_read_up_to(stream, header_size), ndim, path)
             expected_size = header_size + math.prod(shape)

@@ -15,7 +15,10 @@ accept only the official layout's arguments:
 - ``_codecs.encode(text, "latin1")``: how Python 3 stores bytes in protocol 2.
 
 (NumPy 2 names ``numpy._core`` where NumPy 1 named ``numpy.core``.) Every other global is refused
-before anything runs, and an array is accepted only up to ``max_bytes``.
+before anything runs, and an array is accepted only up to ``max_bytes``. The opcodes are counted
+too, up to ``max_opcodes``: each makes at most one object or memo entry, and an empty dict is
+one byte of pickle but 64 bytes of memory, so a file within its byte cap could otherwise fill
+gigabytes with them.
 
 The pure-Python unpickler is used: its memo is a dict, where the C unpickler allocates and
 zeroes an array as long as the largest memo index a file names (4 GiB for a 7-byte pickle).
@@ -107,9 +110,9 @@ class RestrictedUnpickler(pickle._Unpickler):
     """An Unpickler that rebuilds plain containers and uint8 NumPy arrays of at most
     ``max_bytes`` bytes, and nothing else (see the module docstring)."""
 
-    def __init__(self, file, max_bytes):
+    def __init__(self, file, max_bytes, max_opcodes):
         super().__init__(file, encoding="bytes")
-        self.max_bytes = max_bytes
+        self.max_bytes, self.max_opcodes, self.opcodes = max_bytes, max_opcodes, 0
 
     def find_class(self, module, name):
         if module in ("numpy.core.multiarray", "numpy._core.multiarray") and \
@@ -169,10 +172,28 @@ class RestrictedUnpickler(pickle._Unpickler):
     def refuse_set(self):
         raise pickle.UnpicklingError("refusing a set: a CIFAR batch holds none")
 
-    dispatch = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: load_build,
-                pickle.DICT[0]: load_dict, pickle.SETITEM[0]: load_setitem,
-                pickle.SETITEMS[0]: load_setitems, pickle.EMPTY_SET[0]: refuse_set,
-                pickle.ADDITEMS[0]: refuse_set, pickle.FROZENSET[0]: refuse_set}
+    def _count(self):
+        self.opcodes += 1
+        if self.opcodes > self.max_opcodes:
+            raise ValueError(f"more than {self.max_opcodes:,} opcodes, more than the objects "
+                             "of a CIFAR batch need")
+
+
+def _counted(load):
+    def counted(unpickler):
+        unpickler._count()
+        load(unpickler)
+    return counted
+
+
+RestrictedUnpickler.dispatch = {opcode: _counted(load) for opcode, load in {
+    **pickle._Unpickler.dispatch, pickle.BUILD[0]: RestrictedUnpickler.load_build,
+    pickle.DICT[0]: RestrictedUnpickler.load_dict,
+    pickle.SETITEM[0]: RestrictedUnpickler.load_setitem,
+    pickle.SETITEMS[0]: RestrictedUnpickler.load_setitems,
+    pickle.EMPTY_SET[0]: RestrictedUnpickler.refuse_set,
+    pickle.ADDITEMS[0]: RestrictedUnpickler.refuse_set,
+    pickle.FROZENSET[0]: RestrictedUnpickler.refuse_set}.items()}
 
 
 # what the pure-Python unpickler raises on a malformed stream
@@ -180,13 +201,13 @@ _MALFORMED = (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeEr
               struct.error, OverflowError, RecursionError)
 
 
-def safe_loads(data, name="<bytes>", max_bytes=60000 * 3072):
+def safe_loads(data, name="<bytes>", max_bytes=60000 * 3072, max_opcodes=1_000_000):
     """The object pickled in ``data`` (Python 2 strings read as bytes, as the CIFAR files
     need), with the arrays of a top-level dict built. A forbidden global raises
-    pickle.UnpicklingError; a truncated or corrupt stream, or an array of more than
-    ``max_bytes`` bytes, raises ValueError; both name ``name``."""
+    pickle.UnpicklingError; a truncated or corrupt stream, an array of more than ``max_bytes``
+    bytes, or more than ``max_opcodes`` opcodes, raises ValueError; both name ``name``."""
     try:
-        value = RestrictedUnpickler(io.BytesIO(data), max_bytes).load()
+        value = RestrictedUnpickler(io.BytesIO(data), max_bytes, max_opcodes).load()
     except pickle.UnpicklingError as error:
         raise pickle.UnpicklingError(f"{name}: {error}") from None
     except _MALFORMED as error:

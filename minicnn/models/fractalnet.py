@@ -14,6 +14,7 @@ from minicnn import nn
 from minicnn.autograd import Tensor
 from minicnn.backend import get_array_module
 from minicnn.models.registry import register_model
+from minicnn.nn.modules.budget import check_parameters
 from minicnn.nn import init
 from minicnn.ops import stack
 from minicnn.random import default_generator
@@ -105,6 +106,24 @@ class DropPathPlan:
         return keep
 
 
+# a block of C columns is 2^(C-1) convs deep and holds 2^C - 1 of them: the paper's nets have 3
+# or 4 columns, and 8 (128 deep) is already past the parameter budget of models.create
+MAX_COLUMNS = 8
+
+
+def fractal_parameter_count(channels, num_columns, num_classes, in_channels=3):
+    """The parameters of a FractalNet, counted without building it: in each block, column j
+    starts with a conv from the block's input and goes on with 2^(C-1-j) - 1 convs between
+    ``out`` channels (3x3, no bias; a batch norm's weight and bias follow each conv), then an
+    FC layer with bias."""
+    count, convs = 0, 2 ** num_columns - 1
+    for out in channels:
+        count += (num_columns * 9 * in_channels * out + (convs - num_columns) * 9 * out * out
+                  + convs * 2 * out)
+        in_channels = out
+    return count + (in_channels + 1) * num_classes
+
+
 class FractalNet(nn.Module):
     """FractalNet for CIFAR (section 4 of the paper) on a 3x32x32 image: five fractal blocks
     with C = 3 columns (20 layers on the deepest path) and 64, 128, 256, 512, 512 channels,
@@ -121,9 +140,19 @@ class FractalNet(nn.Module):
     def __init__(self, num_classes=10, num_columns=3, channels=(64, 128, 256, 512, 512),
                  dropout=(0.0, 0.1, 0.2, 0.3, 0.4), local_drop=0.15, global_ratio=0.5):
         super().__init__()
+        if isinstance(num_columns, bool) or not isinstance(num_columns, int) or \
+                not 1 <= num_columns <= MAX_COLUMNS:
+            raise ValueError(f"num_columns must be an int in [1, {MAX_COLUMNS}], got "
+                             f"{num_columns!r:.40}")
+        for name, value in (("local_drop", local_drop), ("global_ratio", global_ratio)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not 0 <= value <= 1:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {value!r:.40}")
         if len(dropout) != len(channels):
             raise ValueError(f"dropout needs one rate per block ({len(channels)}), "
                              f"got {len(dropout)}")
+        check_parameters(fractal_parameter_count(channels, num_columns, num_classes),
+                         f"{num_columns} columns of {len(channels)} blocks")
         self.num_columns, self.local_drop, self.global_ratio = (num_columns, local_drop,
                                                                 global_ratio)
         blocks, in_channels = [], 3

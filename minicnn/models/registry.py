@@ -6,9 +6,14 @@ import inspect
 import numbers
 from collections import OrderedDict, namedtuple
 
+from minicnn.nn.modules.budget import ParameterBudgetError, parameter_budget
+
 ModelEntry = namedtuple("ModelEntry", ["name", "builder", "num_classes", "input_size"])
 
 _models = OrderedDict()
+# the most parameter values create() allocates by default (1 GiB of float32); the largest
+# registered model, vgg19 with 1000 classes, has 143,667,240
+MAX_PARAMETERS = 1 << 28
 
 
 def register_model(name, num_classes, input_size):
@@ -31,12 +36,15 @@ def _entry(name):
     return entry
 
 
-def create(name, num_classes=None, **options):
+def create(name, num_classes=None, max_parameters=MAX_PARAMETERS, **options):
     """A new, freshly initialised model: ``create("resnet20")``, ``create("vgg16_bn",
     num_classes=10)``, ``create("googlenet", aux_logits=True)``. ``num_classes`` defaults to
     1000 for ImageNet models and 10 for CIFAR and MNIST models; the other options are the
-    builder's (torchvision's names where torchvision has the model). Raises ValueError for an
-    unknown model or a bad num_classes, TypeError for an option the model does not have."""
+    builder's (torchvision's names where torchvision has the model). The model's parameters
+    may hold ``max_parameters`` values (None: any number); each layer checks that before it
+    allocates (minicnn.nn.modules.budget). Raises ValueError for an unknown model, a bad
+    num_classes, an option value the model refuses, or a model over ``max_parameters``;
+    TypeError for an option the model does not have."""
     entry = _entry(name)
     if num_classes is None:
         num_classes = entry.num_classes
@@ -48,7 +56,17 @@ def create(name, num_classes=None, **options):
     if unknown:
         raise TypeError(f"unknown option {unknown[0]!r}; the options of {entry.name} are "
                         f"{', '.join(known)}")
-    return entry.builder(num_classes=int(num_classes), **options)
+    if max_parameters is not None and num_classes > max_parameters:   # the classifier's weights
+        raise ParameterBudgetError(f"{entry.name}(num_classes={num_classes}) needs more than "
+                                   f"{max_parameters:,} parameter values (its classifier has "
+                                   "at least num_classes); pass max_parameters to allow more")
+    try:
+        with parameter_budget(max_parameters):
+            return entry.builder(num_classes=int(num_classes), **options)
+    except ParameterBudgetError as error:
+        described = ", ".join(f"{key}={value!r:.40}" for key, value in options.items())
+        raise ParameterBudgetError(f"{entry.name}({described or f'num_classes={num_classes}'})"
+                                   f" {error}; pass max_parameters to allow more") from None
 
 
 def names():

@@ -15,10 +15,17 @@ a Tensor). Dicts with keys that are not strings (an optimizer's state is keyed b
 index) and tuples are tagged too, so a structure comes back as it went in. Both saving and
 loading refuse object arrays (which only unpickling could read): nothing is ever unpickled.
 
-Loading reads each entry's ``.npy`` header first and checks the shape it announces against the
-size the archive stores, before any data is inflated, so a crafted entry (a shape of 2^40, a
-small header over gigabytes of deflated zeros) is a CheckpointError, not a MemoryError. The
-metadata may nest at most MAX_DEPTH levels, and its tags must be well formed.
+Loading bounds everything it reads before it allocates it. The zip directory is checked
+against the file first: every entry stored or deflated, a stored entry as long as its
+compressed bytes, a deflated one at most DEFLATE_RATIO times them (deflate cannot do more),
+the compressed entries no more than the file holds (so entries cannot overlap), and all the
+entries together at most MAX_INFLATED bytes more than the file's own size. Then each entry's
+``.npy`` header is checked against the size the directory gives it, and each array is read
+once: metadata that names one array twice is refused. The JSON metadata may take MAX_META
+bytes (save_checkpoint refuses more). So a crafted file (a shape of 2^40, a directory that
+claims gigabytes, a deflate bomb, one entry named 3,000 times, 200 MB of "{}," deflated) is a
+CheckpointError, not a MemoryError. The metadata may nest at most MAX_DEPTH levels, and its
+tags must be well formed.
 
 The file is written atomically: into a temporary file ``.NAME.XXXXXXXX.tmp`` in the same folder,
 flushed to disk, then renamed over the old one, so a write killed part-way leaves the previous
@@ -45,6 +52,15 @@ META_KEY = "__meta__"
 _TAGS = ("__array__", "__tensor__", "__tuple__", "__dict__")
 MAX_DEPTH = 100     # a trainer's checkpoint nests about 6 levels
 _CHUNK = 1 << 24    # bytes inflated at a time while reading an entry
+# deflate writes at least 2 bits for every 258 bytes it repeats, so at most about 1032 bytes
+# come out of one compressed byte
+DEFLATE_RATIO = 1032
+# what a file may inflate to beyond its own size (save_checkpoint stores its entries
+# uncompressed, so its checkpoints need none of this)
+MAX_INFLATED = 256 << 20
+# the JSON metadata: a trainer's takes about 3 KB and 256 bytes an epoch; JSON makes up to 24
+# bytes of objects from one byte ("{}," is a dict), so this bounds them to about 200 MB
+MAX_META = 8 << 20
 
 
 class CheckpointError(ValueError):
@@ -172,8 +188,12 @@ def save_checkpoint(path, state):
     """Write ``state`` (see the module docstring) to ``path`` atomically as an ``.npz`` file."""
     arrays = {}
     tree = _flatten(state, "", arrays)
-    meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
-    arrays[META_KEY] = np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)
+    meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}).encode("utf-8")
+    if len(meta) > MAX_META:
+        raise ValueError(f"checkpoint: the values other than arrays take {len(meta):,} bytes "
+                         f"of JSON, more than the {MAX_META:,} a checkpoint may hold; store "
+                         "long lists of numbers as arrays")
+    arrays[META_KEY] = np.frombuffer(meta, dtype=np.uint8)
 
     def write(file):
         np.savez(file, allow_pickle=False, **arrays)
@@ -199,9 +219,38 @@ def load_checkpoint(path):
         raise CheckpointError(f"{path!r} is not a readable .npz checkpoint ({error})") from None
     try:
         with archive:
+            _check_directory(archive, os.path.getsize(path))
             return _load_tree(archive)
     except CheckpointError as error:
         raise CheckpointError(f"{path!r}: {error}") from None
+
+
+def _check_directory(archive, file_size):
+    """CheckpointError unless the sizes that the zip directory of ``archive`` (a file of
+    ``file_size`` bytes) claims are ones the file can hold (see the module docstring)."""
+    compressed = inflated = 0
+    for info in archive.infolist():
+        name = info.filename
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise CheckpointError(f"entry {name!r:.80} uses compression method "
+                                  f"{info.compress_type}; a checkpoint's entries are stored "
+                                  "or deflated")
+        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+            raise CheckpointError(f"entry {name!r:.80} is stored uncompressed in "
+                                  f"{info.compress_size:,} bytes but its directory claims "
+                                  f"{info.file_size:,}")
+        if info.file_size > DEFLATE_RATIO * info.compress_size:
+            raise CheckpointError(f"entry {name!r:.80} claims {info.file_size:,} bytes from "
+                                  f"{info.compress_size:,} compressed, more than deflate can "
+                                  "produce")
+        compressed += info.compress_size
+        inflated += info.file_size
+    if compressed > file_size:
+        raise CheckpointError(f"its entries claim {compressed:,} compressed bytes, more than "
+                              f"the file's {file_size:,}")
+    if inflated > file_size + MAX_INFLATED:
+        raise CheckpointError(f"its entries inflate to {inflated:,} bytes, more than "
+                              f"{MAX_INFLATED >> 20} MiB beyond the file's {file_size:,}")
 
 
 def _load_tree(archive):
@@ -209,14 +258,17 @@ def _load_tree(archive):
                if info.filename.endswith(".npy")}
     if META_KEY not in entries:
         raise CheckpointError(f"no {META_KEY} entry: not a minicnn checkpoint")
+    if entries[META_KEY].file_size > MAX_META + 128:     # + the .npy header
+        raise CheckpointError(f"its metadata takes {entries[META_KEY].file_size:,} bytes, more "
+                              f"than the {MAX_META:,} a checkpoint may hold")
     meta = _read_entry(archive, entries[META_KEY])
     if meta.dtype != np.uint8 or meta.ndim != 1:
         raise CheckpointError(f"its {META_KEY} entry is not UTF-8 bytes: not a minicnn "
                               "checkpoint")
     try:
         meta = json.loads(meta.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"its metadata is not valid JSON ({error})") from None
+    except ValueError as error:     # not UTF-8, not JSON, or an int of over 4,300 digits
+        raise CheckpointError(f"its metadata is not valid JSON ({str(error)[:200]})") from None
     except RecursionError:
         raise CheckpointError(f"its metadata nests deeper than {MAX_DEPTH} levels") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or "tree" not in meta:
@@ -225,9 +277,15 @@ def _load_tree(archive):
         raise CheckpointError(f"checkpoint format version {meta.get('version')!r}; this minicnn "
                               f"reads version {VERSION}")
 
+    read = set()
+
     def array(name):
         if not isinstance(name, str) or name not in entries:
             raise CheckpointError(f"no array {name!r:.80}, which its metadata names")
+        if name in read:
+            raise CheckpointError(f"its metadata names array {name!r:.80} more than once; a "
+                                  "checkpoint names each array once")
+        read.add(name)
         return _read_entry(archive, entries[name])
 
     return _unflatten(meta["tree"], array)

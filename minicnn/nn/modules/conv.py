@@ -9,6 +9,7 @@ from minicnn.nn import init
 from minicnn.backend.geometry import transpose_output_size
 from minicnn.nn.functional._arguments import check_int
 from minicnn.nn.functional.conv import conv_geometry
+from minicnn.nn.modules.budget import empty_parameter
 from minicnn.nn.modules.module import Module, Parameter
 
 
@@ -44,9 +45,9 @@ class _ConvNd(Module):
             shape = (self.in_channels, self.out_channels // groups, *self.kernel_size)
         else:
             shape = (self.out_channels, self.in_channels // groups, *self.kernel_size)
-        self.weight = Parameter(np.empty(shape, dtype=dtype))
+        self.weight = Parameter(empty_parameter(shape, dtype))
         if bias:
-            self.bias = Parameter(np.empty(self.out_channels, dtype=dtype))
+            self.bias = Parameter(empty_parameter((self.out_channels,), dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

@@ -7,6 +7,7 @@ import numpy as np
 from minicnn.nn import functional as F
 from minicnn.nn import init
 from minicnn.nn.functional._arguments import check_int
+from minicnn.nn.modules.budget import empty_parameter
 from minicnn.nn.modules.module import Module, Parameter
 
 
@@ -19,9 +20,9 @@ class Linear(Module):
         super().__init__()
         self.in_features = check_int(in_features, "in_features", "Linear", 0)
         self.out_features = check_int(out_features, "out_features", "Linear", 0)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
+        self.weight = Parameter(empty_parameter((self.out_features, self.in_features), dtype))
         if bias:
-            self.bias = Parameter(np.empty(self.out_features, dtype=dtype))
+            self.bias = Parameter(empty_parameter((self.out_features,), dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

@@ -7,6 +7,7 @@ from minicnn.nn import functional as F
 from minicnn.nn import init
 from minicnn.nn.functional._arguments import check_int
 from minicnn.nn.functional.norm import check_momentum
+from minicnn.nn.modules.budget import empty_parameter
 from minicnn.nn.modules.module import Module, Parameter
 
 
@@ -31,9 +32,9 @@ class _BatchNorm(Module):
         self.eps, self.momentum = eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
-            self.weight = Parameter(np.empty(self.num_features, dtype=dtype))
+            self.weight = Parameter(empty_parameter((self.num_features,), dtype))
             if bias:
-                self.bias = Parameter(np.empty(self.num_features, dtype=dtype))
+                self.bias = Parameter(empty_parameter((self.num_features,), dtype))
             else:
                 self.register_parameter("bias", None)
         else:
