@@ -19,6 +19,7 @@ from minicnn.random import default_generator, get_rng_state, manual_seed, set_rn
 from minicnn import data, models, nn, optim, utils  # noqa: E402  (after the core they use)
 from minicnn import evaluate, train  # noqa: E402  (the trainer uses nn and utils)
 from minicnn.utils.summary import summary  # noqa: E402
+from minicnn.serialization import load, save  # noqa: E402
 
 __version__ = "0.1.0"
 
