@@ -8,7 +8,7 @@ The rules, checked against ``torch.utils.data.default_collate``, applied recursi
   a NumPy scalar gives a 1-d Tensor of its dtype;
 - Python floats give float64, ints int64, bools bool (``torch.tensor`` of the list: an int
   batch with a float in it gives float32, PyTorch's default float);
-- strings and bytes are returned as the list;
+- strings and bytes are returned as the sequence they came in (a tuple inside a tuple sample);
 - a dict gives a dict of collated values, a namedtuple the namedtuple, a tuple a *list* (as
   PyTorch, for backward compatibility), a list a list; their elements must have one length;
 - anything else raises TypeError.
@@ -90,11 +90,11 @@ def default_collate(batch):
         except TypeError:   # a mapping that cannot be built from a dict
             return collated
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):    # a namedtuple
-        return type(elem)(*(default_collate(list(samples)) for samples in zip(*batch)))
+        return type(elem)(*(default_collate(samples) for samples in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
         if any(len(sample) != len(elem) for sample in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
-        columns = [default_collate(list(samples)) for samples in zip(*batch)]
+        columns = [default_collate(samples) for samples in zip(*batch)]
         if isinstance(elem, tuple):
             return columns
         if isinstance(elem, collections.abc.MutableSequence):
