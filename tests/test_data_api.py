@@ -393,6 +393,46 @@ def test_workers_shut_down_and_persist():
     assert sorted(sum((b[2].tolist() for b in unordered), [])) == list(range(9))
 
 
+ORPHAN_SCRIPT = """
+import os, sys
+import minicnn as mc
+
+class Pids(mc.data.Dataset):
+    def __len__(self):
+        return 100
+
+    def __getitem__(self, i):
+        return os.getpid()
+
+loader = iter(mc.data.DataLoader(Pids(), batch_size=1, num_workers=2))
+print(next(loader).item(), next(loader).item(), flush=True)
+os._exit(0)       # the loader's process dies without shutting its workers down
+"""
+
+
+def _running(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return "\tZ" not in status.read()      # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc")
+def test_workers_exit_when_the_loader_process_dies():
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", ORPHAN_SCRIPT], capture_output=True, text=True,
+                          timeout=60, cwd=root)
+    pids = [int(pid) for pid in done.stdout.split()]
+    assert len(set(pids)) == 2, done.stderr
+    deadline = time.monotonic() + 20
+    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in pids)
+
+
 def test_iterable_dataset_in_workers():
     batches = [b.tolist() for b in DataLoader(Counting(9), batch_size=2, num_workers=2)]
     # each worker batches its own share: worker 0 has 0 2 4 6 8, worker 1 has 1 3 5 7

@@ -9,7 +9,8 @@ yields the results in the order of the tasks. A worker:
   ``WorkerInfo`` that ``get_worker_info()`` returns, then calls ``worker_init_fn(worker_id)``;
 - sends back a batch, or the exception it raised with its traceback (``ExceptionWrapper``),
   which the parent raises as an exception of the same type;
-- exits when the parent sends None or when the parent process is gone.
+- exits when the parent sends None or when the parent process is gone (checked every
+  _PARENT_POLL_SECONDS while idle).
 
 The parent waits on the result pipes and on the workers' process sentinels together, so a worker
 that dies (killed, or ``os._exit``) raises RuntimeError at once instead of hanging, and
@@ -18,7 +19,6 @@ that dies (killed, or ``os._exit``) raises RuntimeError at once instead of hangi
 
 import multiprocessing
 import multiprocessing.connection
-import os
 import pickle
 import random
 import sys
@@ -96,8 +96,7 @@ class IterableEnd:
         self.worker_id = worker_id
 
 
-def _worker_loop(fetcher, tasks, results, worker_id, num_workers, seed, worker_init_fn,
-                 parent_pid):
+def _worker_loop(fetcher, tasks, results, worker_id, num_workers, seed, worker_init_fn):
     """The body of a worker process (see the module docstring). ``fetcher`` makes a batch:
     ``fetch(epoch, batch, indices)`` for a map-style dataset, ``next_batch(iterator)`` for an
     iterable one."""
@@ -114,10 +113,11 @@ def _worker_loop(fetcher, tasks, results, worker_id, num_workers, seed, worker_i
     except Exception:  # noqa: BLE001  (raised in the parent at the first batch)
         init_error = ExceptionWrapper(where)
     iterator, iteration = None, None
+    parent = multiprocessing.parent_process()     # the loader's process, whatever started us
     while True:
         try:
             if not tasks.poll(_PARENT_POLL_SECONDS):
-                if os.getppid() != parent_pid:
+                if not parent.is_alive():
                     return
                 continue
             task = tasks.recv()
@@ -163,7 +163,7 @@ class WorkerPool:
             process = context.Process(
                 target=_worker_loop, name=f"minicnn-dataloader-{worker_id}", daemon=True,
                 args=(fetcher, task_receiver, result_sender, worker_id, num_workers,
-                      base_seed + worker_id, worker_init_fn, os.getpid()))
+                      base_seed + worker_id, worker_init_fn))
             process.start()
             task_receiver.close()
             result_sender.close()
@@ -177,7 +177,11 @@ class WorkerPool:
         return self.iteration
 
     def send(self, worker_id, task):
-        self.task_pipes[worker_id].send(task)
+        try:
+            self.task_pipes[worker_id].send(task)
+        except OSError:     # a closed pipe: the worker died, which _check_alive reports
+            self._check_alive()
+            raise
 
     def receive(self, timeout):
         """The next (iteration id, send index, data) of any worker. Raises RuntimeError when a
@@ -193,13 +197,17 @@ class WorkerPool:
                         return pipe.recv()
                     except EOFError:
                         pass   # the worker closed its end: it died, its sentinel says so
-            dead = [process for process in self.processes if not process.is_alive()]
-            if dead:
-                details = ", ".join(f"{process.pid} (exit code {process.exitcode})"
-                                    for process in dead)
-                raise RuntimeError(f"DataLoader worker (pid(s) {details}) exited unexpectedly")
+            self._check_alive()
             if deadline is not None and time.monotonic() >= deadline:
                 raise RuntimeError(f"DataLoader timed out after {timeout} seconds")
+
+    def _check_alive(self):
+        """Raise RuntimeError naming the workers that have exited."""
+        dead = [process for process in self.processes if not process.is_alive()]
+        if dead:
+            details = ", ".join(f"{process.pid} (exit code {process.exitcode})"
+                                for process in dead)
+            raise RuntimeError(f"DataLoader worker (pid(s) {details}) exited unexpectedly")
 
     def shutdown(self):
         """Ask every worker to exit, read and drop what they still send meanwhile, terminate
