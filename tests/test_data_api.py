@@ -240,6 +240,8 @@ def test_loader_arguments():
                                      "multiprocessing"),
             ({"persistent_workers": True}, "persistent_workers option needs num_workers > 0"),
             ({"timeout": -1}, "timeout option should be non-negative"),
+            ({"num_workers": 1, "prefetch_factor": 0}, "prefetch_factor option should be a "
+                                                       "positive integer"),
             ({"sampler": [0], "shuffle": True}, "sampler option is mutually exclusive with "
                                                 "shuffle")]:
         with pytest.raises(ValueError, match=message):

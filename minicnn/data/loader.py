@@ -119,8 +119,9 @@ class DataLoader:
             raise ValueError("prefetch_factor option could only be specified in "
                              "multiprocessing.let num_workers > 0 to enable multiprocessing, "
                              "otherwise set prefetch_factor to None.")
-        if prefetch_factor is not None and prefetch_factor < 0:
-            raise ValueError("prefetch_factor option should be non-negative")
+        if prefetch_factor is not None and not _positive_int(prefetch_factor):
+            raise ValueError(f"prefetch_factor option should be a positive integer, got "
+                             f"{prefetch_factor!r}")
         if persistent_workers and num_workers == 0:
             raise ValueError("persistent_workers option needs num_workers > 0")
         if iterable:
@@ -200,6 +201,12 @@ class DataLoader:
                                                     int(state["batch"]))
         self._fetcher.seed = self.seed
         self._position = None
+        self._shutdown_workers()     # persistent workers hold the old seed
+
+    def _shutdown_workers(self):
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     # ---------------------------------------------------------------- the batches
     def order(self, epoch):
@@ -317,8 +324,7 @@ class DataLoader:
 
     def __del__(self):
         if getattr(self, "_pool", None) is not None:
-            self._pool.shutdown()
-            self._pool = None
+            self._shutdown_workers()
 
     def __repr__(self):
         return (f"DataLoader(batch_size={self.batch_size}, shuffle={self.shuffle}, "

@@ -480,7 +480,8 @@ class RandomResizedCrop(RandomTransform):
             w = int(round(math.sqrt(target_area * aspect)))
             h = int(round(math.sqrt(target_area / aspect)))
             if 0 < w <= width and 0 < h <= height:
-                return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+                top = int(rng.integers(0, height - h + 1))
+                return top, int(rng.integers(0, width - w + 1)), h, w
         in_ratio = width / height
         if in_ratio < min(self.ratio):
             w, h = width, int(round(width / min(self.ratio)))
