@@ -252,6 +252,10 @@ def test_damaged_files_name_the_file(tmp_path):
         with pytest.raises((CheckpointError, pickle.UnpicklingError),
                            match=f"weights.pth.*{message}"):
             mc.load(path)
+    position = good.index(b"ctorch._utils")          # data.pkl is stored: flip one of its bytes
+    path.write_bytes(good[:position] + b"C" + good[position + 1:])
+    with pytest.raises(CheckpointError, match="weights.pth.*data.pkl' is damaged.*CRC"):
+        mc.load(path)
     with pytest.raises(FileNotFoundError):
         mc.load(tmp_path / "absent.pt")
     with pytest.raises(IsADirectoryError):

@@ -193,6 +193,14 @@ def _unpickle(file, read_storage, place, name):
                               f"{error})") from None
 
 
+def _member(archive, info):
+    """The bytes of the archive's entry ``info``; CheckpointError when they are damaged."""
+    try:
+        return archive.read(info)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as error:
+        raise CheckpointError(f"entry {info.filename!r} is damaged ({error})") from None
+
+
 def load_torch_zip(archive, name, place):
     """The object saved by ``torch.save`` in the open ZipFile ``archive`` (the file ``name``,
     for messages). Raises pickle.UnpicklingError for a refused global, CheckpointError for a
@@ -205,11 +213,16 @@ def load_torch_zip(archive, name, place):
     if pickles[0].file_size > _MAX_PICKLE_BYTES:
         raise CheckpointError(f"{name}: its data.pkl announces {pickles[0].file_size:,} bytes")
     entries = {info.filename: info for info in archive.infolist()}
-    byteorder = "little"
-    if prefix + "byteorder" in entries:
-        byteorder = archive.read(prefix + "byteorder").decode("ascii", "replace").strip()
+    try:
+        byteorder = "little"
+        if prefix + "byteorder" in entries:
+            byteorder = _member(archive, entries[prefix + "byteorder"]).decode("ascii",
+                                                                               "replace").strip()
         if byteorder not in ("little", "big"):
-            raise CheckpointError(f"{name}: unknown byte order {byteorder!r:.20}")
+            raise CheckpointError(f"unknown byte order {byteorder!r:.20}")
+        pickled = _member(archive, pickles[0])
+    except CheckpointError as error:
+        raise CheckpointError(f"{name}: {error}") from None
     storages = {}
 
     def read_storage(storage_type, key, location, numel):
@@ -223,15 +236,13 @@ def load_torch_zip(archive, name, place):
                 raise CheckpointError(f"storage {key!r:.40} announces {numel:,} elements of "
                                       f"{dtype.itemsize} bytes; the archive stores "
                                       f"{info.file_size:,} bytes")
-            data = bytearray(archive.read(info))
+            data = bytearray(_member(archive, info))
             if len(data) != info.file_size:
                 raise CheckpointError(f"storage {key!r:.40} is truncated")
             array = np.frombuffer(data, dtype=dtype).astype(storage_type.dtype, copy=False)
             storages[key] = _Storage(storage_type, array, location)
         return storages[key]
 
-    with archive.open(pickles[0]) as file:
-        pickled = file.read(_MAX_PICKLE_BYTES + 1)
     return _unpickle(io.BytesIO(pickled), read_storage, place, name)
 
 
