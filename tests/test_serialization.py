@@ -182,6 +182,26 @@ def test_reads_files_torch_saved(tmp_path, zip_format):
     _tensors_equal(state["linear"]["weight"], saved["linear"]["weight"])
 
 
+@needs_torch
+def test_reads_a_training_checkpoint_torch_saved(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[2, 4])
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    scheduler.step()
+    saved = {"net": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict(), "acc": 51.5, "epoch": 1,
+             "shape": model.weight.shape}
+    torch.save(saved, tmp_path / "ckpt.pth")
+    state = mc.load(tmp_path / "ckpt.pth")
+    assert state["scheduler"] == scheduler.state_dict()            # milestones: a Counter
+    assert state["shape"] == (2, 3) and state["acc"] == 51.5 and state["epoch"] == 1
+    adam = state["optimizer"]["state"][0]
+    _tensors_equal(adam["exp_avg"], optimizer.state_dict()["state"][0]["exp_avg"])
+    assert state["optimizer"]["param_groups"][0]["params"] == [0, 1]
+
+
 # ----------------------------------------------------------------------------- refusals
 
 def hostile_pickles(marker):
@@ -191,6 +211,7 @@ def hostile_pickles(marker):
     yield "builtins.eval", (b"\x80\x02cbuiltins\neval\n" + _text(f"__import__('os').system("
                                                                   f"'{command}')") + b"\x85R.")
     yield "torch.nn.modules.linear.Linear", b"\x80\x02ctorch.nn.modules.linear\nLinear\n)R."
+    yield "builtins.set", b"\x80\x02cbuiltins\nset\n)R."
     # the global hides inside a state dict, after a valid tensor
     yield "os.system", (handwritten_torch_pickle({"w": ("FloatStorage", "0", 1, 0, (1,), (1,))})
                         [:-2] + _text("evil") + b"cos\nsystem\n" + _text(command) + b"\x85Ru.")
@@ -222,6 +243,8 @@ def test_hostile_pickles_are_refused_naming_the_global(tmp_path):
     (b"\x80\x02\x8f.", "refusing a set"),
     (b"\x80\x02}(]K\x01u.", "dict key that is not a string"),
     (b"\x80\x02X\x01\x00\x00\x00xQ.", "refusing a persistent id"),
+    (b"\x80\x02ccollections\nCounter\n]\x85R.", "refusing a Counter of anything but"),
+    (b"\x80\x02ctorch\nSize\nX\x01\x00\x00\x00a\x85\x85R.", "refusing a torch.Size"),
 ])
 def test_other_opcodes_are_limited(pickled, message):
     data = io.BytesIO(torch_zip(pickled, {}))

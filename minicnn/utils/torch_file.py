@@ -11,7 +11,8 @@ then each storage's element count (8 bytes, little-endian) and bytes.
 Unpickling runs whatever callable a pickle names, so, as ``torch.load(weights_only=True)``, the
 unpickler here admits only these globals, each replaced by minicnn's own code:
 ``torch._utils._rebuild_tensor_v2`` / ``_rebuild_tensor`` / ``_rebuild_parameter``, the typed
-storages (``torch.FloatStorage``, ...), and ``collections.OrderedDict``; dicts, lists, tuples,
+storages (``torch.FloatStorage``, ...), ``collections.OrderedDict``, ``collections.Counter`` of
+a dict (a scheduler's milestones) and ``torch.Size`` of ints (a shape); dicts, lists, tuples,
 strings and numbers are plain opcodes. Any other global is refused, naming it, before anything
 runs. As in ``minicnn.data.safe_pickle``, the pure-Python unpickler is used (its memo is a
 dict), dict keys must be strings or ints (hashing a deeply nested key can crash the
@@ -90,10 +91,14 @@ class _TorchUnpickler(pickle._Unpickler):
             return _StorageType(name)
         if (module, name) == ("collections", "OrderedDict"):
             return collections.OrderedDict
+        if (module, name) == ("collections", "Counter"):
+            return _counter
+        if (module, name) == ("torch", "Size"):
+            return _size
         raise pickle.UnpicklingError(
             f"refusing to load the global '{module}.{name}': a PyTorch weights file may hold "
-            f"only tensors, storages, OrderedDicts and plain containers (what "
-            f"torch.load(weights_only=True) allows); nothing in the file was run")
+            f"only tensors, storages, OrderedDicts, Counters, sizes and plain containers (of "
+            f"what torch.load(weights_only=True) allows); nothing in the file was run")
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"
@@ -167,6 +172,21 @@ class _TorchUnpickler(pickle._Unpickler):
                 pickle.DICT[0]: load_dict, pickle.SETITEM[0]: load_setitem,
                 pickle.SETITEMS[0]: load_setitems, pickle.EMPTY_SET[0]: refuse_set,
                 pickle.ADDITEMS[0]: refuse_set, pickle.FROZENSET[0]: refuse_set}
+
+
+def _counter(counts=()):
+    """``collections.Counter`` of a dict (a scheduler's milestones), the one form torch writes;
+    its keys were checked as the dict was built."""
+    if type(counts) not in (dict, tuple) or (type(counts) is tuple and counts):
+        raise pickle.UnpicklingError("refusing a Counter of anything but a dict")
+    return collections.Counter(dict(counts))
+
+
+def _size(dims):
+    """``torch.Size``, a tuple of ints (a tensor's shape), as a tuple."""
+    if type(dims) is not tuple or not all(type(n) is int for n in dims):
+        raise pickle.UnpicklingError("refusing a torch.Size of anything but ints")
+    return dims
 
 
 def _rebuild_parameter(data, requires_grad, backward_hooks):
