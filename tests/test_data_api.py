@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import minicnn as mc
+from minicnn.backend import ckernels
 from minicnn.data import (ArrayDataset, BatchSampler, ConcatDataset, DataLoader, Dataset,
                           IterableDataset, RandomSampler, SequentialSampler, Subset,
                           SubsetRandomSampler, TensorDataset, WeightedRandomSampler,
@@ -303,7 +304,8 @@ class WhoLoads(Dataset):
         info = get_worker_info()
         return {"worker": info.id, "pid": os.getpid(), "seed": info.seed,
                 "numpy_draw": float(np.random.random()), "mc_draw": float(mc.rand(1).item()),
-                "marker": float(os.environ.get("MINICNN_TEST_MARKER", "-1"))}
+                "marker": float(os.environ.get("MINICNN_TEST_MARKER", "-1")),
+                "threads": ckernels.num_threads()}
 
 
 def mark_worker(worker_id):
@@ -320,6 +322,8 @@ def test_worker_info_seeds_and_worker_init_fn():
     assert len(pids) == 2 and os.getpid() not in pids
     seeds = {b["worker"][0].item(): b["seed"][0].item() for b in batches}
     assert seeds[1] == seeds[0] + 1                             # base_seed + worker_id
+    if ckernels.available():
+        assert all(b["threads"].tolist() == [1, 1] for b in batches)
     markers = [b["marker"].tolist() for b in batches]
     assert markers == [[100, 100], [101, 101], [100, 100], [101, 101]]
     draws = [b["numpy_draw"][0].item() for b in batches[:2]]

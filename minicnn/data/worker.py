@@ -1,6 +1,7 @@
 """DataLoader worker processes (``num_workers > 0``), as PyTorch's.
 
-Each worker is a process with a task pipe in and a result pipe out. The parent sends a task per
+Each worker is a process with a task pipe in and a result pipe out, and runs the C kernels on
+one thread (PyTorch sets one thread a worker too). The parent sends a task per
 batch, round-robin over the workers, at most ``prefetch_factor`` batches ahead of each, and
 yields the results in the order of the tasks. A worker:
 - seeds Python's ``random``, NumPy's global generator and minicnn's default generator with
@@ -27,6 +28,7 @@ import traceback
 
 import numpy as np
 
+from minicnn.backend import ckernels
 from minicnn.random import manual_seed
 
 __all__ = ["WorkerInfo", "get_worker_info", "ExceptionWrapper"]
@@ -101,6 +103,7 @@ def _worker_loop(fetcher, tasks, results, worker_id, num_workers, seed, worker_i
     ``fetch(epoch, batch, indices)`` for a map-style dataset, ``next_batch(iterator)`` for an
     iterable one."""
     global _worker_info
+    ckernels.set_num_threads(1)     # as PyTorch: workers side by side do not oversubscribe
     random.seed(seed)
     np.random.seed(seed % 2**32)
     manual_seed(seed)
