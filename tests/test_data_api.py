@@ -439,6 +439,20 @@ def test_workers_exit_when_the_loader_process_dies():
     assert not any(_running(pid) for pid in pids)
 
 
+def test_workers_leave_ctrl_c_to_the_loaders_process():
+    import multiprocessing
+    import signal
+    ids = []
+    for batch in DataLoader(Squares(12), batch_size=2, num_workers=2):
+        if not ids:      # Ctrl-C in a terminal reaches every process of the group
+            for worker in multiprocessing.active_children():
+                if worker.name.startswith("minicnn-dataloader"):
+                    os.kill(worker.pid, signal.SIGINT)
+            time.sleep(0.2)
+        ids += batch[2].tolist()
+    assert ids == list(range(12))
+
+
 def test_iterable_dataset_in_workers():
     batches = [b.tolist() for b in DataLoader(Counting(9), batch_size=2, num_workers=2)]
     # each worker batches its own share: worker 0 has 0 2 4 6 8, worker 1 has 1 3 5 7

@@ -11,7 +11,9 @@ yields the results in the order of the tasks. A worker:
 - sends back a batch, or the exception it raised with its traceback (``ExceptionWrapper``),
   which the parent raises as an exception of the same type;
 - exits when the parent sends None or when the parent process is gone (checked every
-  _PARENT_POLL_SECONDS while idle).
+  _PARENT_POLL_SECONDS while idle); it ignores Ctrl-C (SIGINT, which the terminal sends to every
+  process of the group), so that the loader's process decides what an interrupt does (the
+  Trainer finishes its batch and saves a checkpoint) and shuts the workers down.
 
 The parent waits on the result pipes and on the workers' process sentinels together, so a worker
 that dies (killed, or ``os._exit``) raises RuntimeError at once instead of hanging, and
@@ -22,6 +24,7 @@ import multiprocessing
 import multiprocessing.connection
 import pickle
 import random
+import signal
 import sys
 import time
 import traceback
@@ -103,6 +106,7 @@ def _worker_loop(fetcher, tasks, results, worker_id, num_workers, seed, worker_i
     ``fetch(epoch, batch, indices)`` for a map-style dataset, ``next_batch(iterator)`` for an
     iterable one."""
     global _worker_info
+    signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C is the loader's process's to handle
     ckernels.set_num_threads(1)     # as PyTorch: workers side by side do not oversubscribe
     random.seed(seed)
     np.random.seed(seed % 2**32)
