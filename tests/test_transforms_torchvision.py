@@ -26,6 +26,9 @@ def test_to_tensor_of_uint8_hwc_and_gray_images(rng):
         np.testing.assert_array_equal(tensor.numpy(), theirs.numpy())
     gray = T.ToTensor()(image[:, :, 0])
     assert gray.shape == (1, 5, 4)
+    deep = T.ToTensor()(image.astype(np.int16) * 100)             # a 16-bit image: not scaled
+    assert deep.dtype == np.int16 and deep.shape == (3, 5, 4)
+    np.testing.assert_array_equal(deep.numpy(), image.transpose(2, 0, 1).astype(np.int16) * 100)
     minicnn_image = rng.random((3, 5, 4), dtype=np.float32)     # what minicnn's datasets hand
     np.testing.assert_array_equal(T.ToTensor()(minicnn_image).numpy(), minicnn_image)
     with pytest.raises(TypeError, match="pic should be PIL Image or ndarray"):

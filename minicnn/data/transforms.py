@@ -270,9 +270,10 @@ class Cutout(RandomTransform):
 # ----------------------------------------------------------------------------- torchvision's
 
 class ToTensor:
-    """torchvision's ToTensor: an image as a float Tensor (C, H, W). A uint8 image (H, W, C) or
+    """torchvision's ToTensor: an image as a Tensor (C, H, W). A uint8 image (H, W, C) or
     (H, W), as NumPy or PIL gives it, is moved to (C, H, W) and scaled to [0, 1] (x / 255 in
-    float32); a float (H, W, C) ndarray from outside minicnn would be ambiguous here, so float
+    float32), other integer images are moved and keep their values and dtype (as torchvision);
+    a float (H, W, C) ndarray from outside minicnn would be ambiguous here, so float
     arrays are taken to be minicnn's already-scaled (C, H, W) images or (N, C, H, W) batches
     (what minicnn's datasets hand their transform) and returned as a Tensor unchanged, as
     ToTensor leaves float values unscaled. Raises TypeError for a Tensor or a non-image,
@@ -284,15 +285,18 @@ class ToTensor:
         array = np.asarray(pic)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"pic should be PIL Image or ndarray. Got {type(pic)}")
+        if array.dtype.kind == "f":
+            if array.ndim not in (3, 4):
+                raise ValueError(f"ToTensor: a float image is minicnn's (C, H, W) or a batch "
+                                 f"(N, C, H, W), got {array.ndim} dimensions")
+            return Tensor(array, dtype=array.dtype)
+        if array.ndim not in (2, 3):
+            raise ValueError(f"pic should be 2/3 dimensional. Got {array.ndim} dimensions.")
+        chw = np.ascontiguousarray((array[:, :, None] if array.ndim == 2 else array)
+                                   .transpose(2, 0, 1))
         if array.dtype == np.uint8:
-            if array.ndim not in (2, 3):
-                raise ValueError(f"pic should be 2/3 dimensional. Got {array.ndim} dimensions.")
-            chw = (array[:, :, None] if array.ndim == 2 else array).transpose(2, 0, 1)
-            return Tensor(np.ascontiguousarray(chw).astype(np.float32) / np.float32(255))
-        if array.ndim not in (3, 4):
-            raise ValueError(f"ToTensor: a float image is minicnn's (C, H, W) or a batch "
-                             f"(N, C, H, W), got {array.ndim} dimensions")
-        return Tensor(array, dtype=array.dtype)
+            return Tensor(chw.astype(np.float32) / np.float32(255))
+        return Tensor(chw, dtype=chw.dtype)     # other integers: moved, not scaled
 
     def __repr__(self):
         return "ToTensor()"
