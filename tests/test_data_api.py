@@ -439,11 +439,38 @@ def test_workers_exit_when_the_loader_process_dies():
     assert not any(_running(pid) for pid in pids)
 
 
+class InterruptedAtStart:
+    """A multiprocessing context whose processes get a Ctrl-C (SIGINT) the moment they are
+    forked, before they run any of minicnn's code."""
+
+    def __init__(self):
+        import multiprocessing
+        self.context = multiprocessing.get_context("fork")
+        self.Pipe = self.context.Pipe
+
+    def Process(self, target, **kwargs):  # noqa: N802  (multiprocessing's name)
+        import signal
+
+        def slow_to_start(*args):       # the interrupt arrives before the worker's own code
+            time.sleep(0.3)
+            target(*args)
+        process = self.context.Process(target=slow_to_start, **kwargs)
+        start = process.start
+
+        def start_and_interrupt():
+            start()
+            os.kill(process.pid, signal.SIGINT)
+        process.start = start_and_interrupt
+        return process
+
+
 def test_workers_leave_ctrl_c_to_the_loaders_process():
     import multiprocessing
     import signal
     ids = []
-    for batch in DataLoader(Squares(12), batch_size=2, num_workers=2):
+    loader = DataLoader(Squares(12), batch_size=2, num_workers=3,
+                        multiprocessing_context=InterruptedAtStart())
+    for batch in loader:
         if not ids:      # Ctrl-C in a terminal reaches every process of the group
             for worker in multiprocessing.active_children():
                 if worker.name.startswith("minicnn-dataloader"):

@@ -20,6 +20,7 @@ that dies (killed, or ``os._exit``) raises RuntimeError at once instead of hangi
 ``timeout`` seconds without a batch raises RuntimeError.
 """
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import pickle
@@ -107,6 +108,8 @@ def _worker_loop(fetcher, tasks, results, worker_id, num_workers, seed, worker_i
     iterable one."""
     global _worker_info
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C is the loader's process's to handle
+    if hasattr(signal, "pthread_sigmask"):          # blocked while we started: now ignored
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     ckernels.set_num_threads(1)     # as PyTorch: workers side by side do not oversubscribe
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -154,6 +157,20 @@ def _worker_loop(fetcher, tasks, results, worker_id, num_workers, seed, worker_i
             results.send((iteration_id, send_index, ExceptionWrapper(where)))
 
 
+@contextlib.contextmanager
+def _sigint_blocked():
+    """SIGINT blocked in this thread, so that a worker inherits it blocked until it has set it
+    to be ignored (a Ctrl-C while a worker starts would otherwise kill it)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class WorkerPool:
     """``num_workers`` worker processes serving one DataLoader (see the module docstring)."""
 
@@ -164,6 +181,10 @@ class WorkerPool:
             context = multiprocessing.get_context(context)
         self.iteration = 0
         self.task_pipes, self.result_pipes, self.processes = [], [], []
+        with _sigint_blocked():
+            self._start(fetcher, num_workers, base_seed, worker_init_fn, context)
+
+    def _start(self, fetcher, num_workers, base_seed, worker_init_fn, context):
         for worker_id in range(num_workers):
             task_receiver, task_sender = context.Pipe(duplex=False)
             result_receiver, result_sender = context.Pipe(duplex=False)
