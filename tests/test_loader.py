@@ -66,7 +66,8 @@ def augmented():
 
 
 def collect(loader, epochs=2):
-    return [(images.copy(), labels.copy()) for _ in range(epochs) for images, labels in loader]
+    return [(images.numpy().copy(), labels.numpy().copy()) for _ in range(epochs)
+            for images, labels in loader]
 
 
 def assert_same_batches(a, b):
@@ -89,7 +90,7 @@ def test_resume_mid_epoch_continues_exactly():
     first = DataLoader(augmented(), 4, shuffle=True, seed=9)
     seen = collect(first, epochs=1)
     for i, batch in enumerate(first):
-        seen.append((batch[0].copy(), batch[1].copy()))
+        seen.append((batch[0].numpy().copy(), batch[1].numpy().copy()))
         if i == 2:
             state = first.state_dict()  # saved after training batch 2 of epoch 1
             break

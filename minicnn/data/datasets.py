@@ -24,12 +24,13 @@ import numpy as np
 from minicnn.data import download as _download
 from minicnn.data import integrity
 from minicnn.data.archive import archive_top_folder, read_archive_members
+from minicnn.data.dataset import Dataset
 from minicnn.data.idx import read_idx
 from minicnn.data.safe_pickle import safe_loads
 from minicnn.data.transforms import call_transform, to_float
 
 
-class ArrayDataset:
+class ArrayDataset(Dataset):
     """A dataset over in-memory arrays: ``images`` (N, C, H, W) uint8 and ``labels`` (N,)."""
 
     def __init__(self, images, labels, classes=None, transform=None):
@@ -73,15 +74,6 @@ class ArrayDataset:
         if self.transform is not None:
             lines.append(f"transform: {self.transform!r}")
         return "\n".join(lines)
-
-
-class Subset(ArrayDataset):
-    """The images of ``dataset`` at ``indices`` (copied), with its classes and transform."""
-
-    def __init__(self, dataset, indices):
-        indices = np.asarray(indices, dtype=np.int64)
-        super().__init__(dataset.images[indices], dataset.labels[indices], dataset.classes,
-                         dataset.transform)
 
 
 # ----------------------------------------------------------------------------- file access

@@ -1,12 +1,159 @@
-"""DistributedSampler: each rank's shard of a dataset, for data-parallel training."""
+"""Samplers: the order in which a DataLoader takes a dataset's indices, as PyTorch's
+``torch.utils.data`` samplers (SequentialSampler, RandomSampler, SubsetRandomSampler,
+WeightedRandomSampler, BatchSampler), and DistributedSampler: each rank's shard of a dataset,
+for data-parallel training. Random samplers draw from NumPy generators, so the orders differ
+from PyTorch's; the rules (lengths, replacement, drop_last) are PyTorch's."""
 
 import math
+import numbers
 
 import numpy as np
 
 from minicnn import distributed
+from minicnn.data.dataset import _numpy_generator
 
-__all__ = ["DistributedSampler"]
+__all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
+           "WeightedRandomSampler", "BatchSampler", "DistributedSampler"]
+
+
+class Sampler:
+    """Base class: subclasses define ``__iter__`` (indices) and usually ``__len__``."""
+
+    def __init__(self, data_source=None):
+        pass
+
+    def __iter__(self):
+        raise NotImplementedError
+
+
+class SequentialSampler(Sampler):
+    """0, 1, ..., len(data_source) - 1."""
+
+    def __init__(self, data_source):
+        self.data_source = data_source
+
+    def __iter__(self):
+        return iter(range(len(self.data_source)))
+
+    def __len__(self):
+        return len(self.data_source)
+
+
+def _epoch_generator(generator):
+    """A generator for one pass: seeded from ``generator`` (None: minicnn's default), so each
+    pass draws a new order and ``mc.manual_seed`` makes the passes repeatable."""
+    return np.random.default_rng(int(_numpy_generator(generator).integers(2**63)))
+
+
+class RandomSampler(Sampler):
+    """A random permutation of the indices (``replacement=False``; ``num_samples`` beyond the
+    dataset's length repeats whole permutations, then part of one), or ``num_samples`` indices
+    drawn uniformly with replacement. Raises TypeError for a non-bool replacement, ValueError
+    for a num_samples that is not a positive int."""
+
+    def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
+        if not isinstance(replacement, bool):
+            raise TypeError(f"replacement should be a boolean value, but got "
+                            f"replacement={replacement}")
+        self.data_source, self.replacement, self.generator = data_source, replacement, generator
+        self._num_samples = num_samples
+        if not isinstance(self.num_samples, numbers.Integral) or \
+                isinstance(self.num_samples, bool) or self.num_samples <= 0:
+            raise ValueError(f"num_samples should be a positive integer value, but got "
+                             f"num_samples={self.num_samples}")
+
+    @property
+    def num_samples(self):
+        return len(self.data_source) if self._num_samples is None else self._num_samples
+
+    def __iter__(self):
+        size, rng = len(self.data_source), _epoch_generator(self.generator)
+        if self.replacement:
+            return iter(rng.integers(0, size, size=self.num_samples).tolist())
+        whole, part = divmod(self.num_samples, size)
+        order = [rng.permutation(size) for _ in range(whole)] + [rng.permutation(size)[:part]]
+        return iter(np.concatenate(order).tolist())
+
+    def __len__(self):
+        return self.num_samples
+
+
+class SubsetRandomSampler(Sampler):
+    """The given ``indices`` in a random order, a new one each pass."""
+
+    def __init__(self, indices, generator=None):
+        self.indices, self.generator = indices, generator
+
+    def __iter__(self):
+        order = _epoch_generator(self.generator).permutation(len(self.indices))
+        return iter([self.indices[i] for i in order])
+
+    def __len__(self):
+        return len(self.indices)
+
+
+class WeightedRandomSampler(Sampler):
+    """``num_samples`` indices in [0, len(weights)) drawn with probabilities proportional to
+    ``weights`` (with or without replacement). Raises ValueError for a num_samples that is not
+    a positive int, or weights that are not a 1-d sequence of non-negative numbers."""
+
+    def __init__(self, weights, num_samples, replacement=True, generator=None):
+        if not isinstance(num_samples, numbers.Integral) or isinstance(num_samples, bool) or \
+                num_samples <= 0:
+            raise ValueError(f"num_samples should be a positive integer value, but got "
+                             f"num_samples={num_samples}")
+        if not isinstance(replacement, bool):
+            raise ValueError(f"replacement should be a boolean value, but got "
+                             f"replacement={replacement}")
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.ndim != 1 or np.any(weights < 0) or not weights.sum() > 0:
+            raise ValueError(f"weights should be a 1-d sequence of non-negative numbers with a "
+                             f"positive sum, got shape {weights.shape}")
+        if not replacement and num_samples > np.count_nonzero(weights):
+            raise ValueError("cannot sample n_sample > prob_dist.size(-1) samples without "
+                             "replacement")
+        self.weights, self.num_samples = weights, int(num_samples)
+        self.replacement, self.generator = replacement, generator
+
+    def __iter__(self):
+        drawn = _epoch_generator(self.generator).choice(
+            len(self.weights), size=self.num_samples, replace=self.replacement,
+            p=self.weights / self.weights.sum())
+        return iter(drawn.tolist())
+
+    def __len__(self):
+        return self.num_samples
+
+
+class BatchSampler(Sampler):
+    """Lists of ``batch_size`` indices from ``sampler``; the last, smaller one is dropped when
+    ``drop_last``. Raises ValueError for a batch_size that is not a positive int or a
+    drop_last that is not a bool."""
+
+    def __init__(self, sampler, batch_size, drop_last):
+        if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or \
+                batch_size <= 0:
+            raise ValueError(f"batch_size should be a positive integer value, but got "
+                             f"batch_size={batch_size}")
+        if not isinstance(drop_last, bool):
+            raise ValueError(f"drop_last should be a boolean value, but got "
+                             f"drop_last={drop_last}")
+        self.sampler, self.batch_size, self.drop_last = sampler, int(batch_size), drop_last
+
+    def __iter__(self):
+        batch = []
+        for index in self.sampler:
+            batch.append(index)
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
+        if batch and not self.drop_last:
+            yield batch
+
+    def __len__(self):
+        if self.drop_last:
+            return len(self.sampler) // self.batch_size
+        return -(-len(self.sampler) // self.batch_size)
 
 
 def _count(value, name):
@@ -15,7 +162,7 @@ def _count(value, name):
     return int(value)
 
 
-class DistributedSampler:
+class DistributedSampler(Sampler):
     """The dataset indices of one rank, as PyTorch's ``DistributedSampler``: iterating yields
     ``num_samples`` indices, and the shards of the ``num_replicas`` ranks are disjoint.
 

@@ -39,13 +39,20 @@ class AlexNet(nn.Module):
     Initialisation as the paper: weights N(0, 0.01^2), biases 1 in conv2, conv4, conv5 and the
     hidden FC layers, 0 elsewhere. The layout (``features``, ``avgpool`` adaptive to 6x6,
     ``classifier``) and the order of the parameters are torchvision's; torchvision's own
-    AlexNet is the later one-GPU variant (64-192-384-256-256 channels, no LRN)."""
+    AlexNet is the later one-GPU variant (64-192-384-256-256 channels, no LRN), which
+    ``variant="torchvision"`` builds, with torchvision's keys, shapes and initialisation (each
+    layer's own), so that torchvision's pretrained weights load into it (61,100,840 params)."""
 
-    def __init__(self, num_classes=1000, dropout=0.5, groups=1):
+    def __init__(self, num_classes=1000, dropout=0.5, groups=1, variant="paper"):
         super().__init__()
-        if groups not in (1, 2):
-            raise ValueError(f"groups must be 1 (one tower) or 2 (the paper's two GPUs), "
-                             f"got {groups!r}")
+        if variant not in ("paper", "torchvision"):
+            raise ValueError(f"variant must be 'paper' or 'torchvision', got {variant!r}")
+        if groups not in (1, 2) or (variant == "torchvision" and groups != 1):
+            raise ValueError(f"groups must be 1 (one tower) or 2 (the paper's two GPUs; "
+                             f"variant='paper' only), got {groups!r}")
+        if variant == "torchvision":
+            self._build_torchvision(num_classes, dropout)
+            return
         conv1 = nn.Conv2d(3, 96, kernel_size=11, stride=4)
         conv2 = nn.Conv2d(96, 256, kernel_size=5, padding=2, groups=groups)
         conv3 = nn.Conv2d(256, 384, kernel_size=3, padding=1)
@@ -66,6 +73,25 @@ class AlexNet(nn.Module):
             nn.Linear(4096, num_classes),
         )
         _init_as_paper(self, biases_one=(conv2, conv4, conv5, fc6, fc7))
+
+    def _build_torchvision(self, num_classes, dropout):
+        """torchvision's one-GPU AlexNet ("One weird trick...", Krizhevsky 2014): no LRN."""
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(64, 192, kernel_size=5, padding=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(192, 384, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(inplace=True),
+            nn.Dropout(p=dropout), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
+            nn.Linear(4096, num_classes),
+        )
 
     def forward(self, x):
         x = self.avgpool(self.features(x))
@@ -113,10 +139,11 @@ class ZFNet(nn.Module):
 
 
 @register_model("alexnet", num_classes=1000, input_size=(3, 227, 227))
-def alexnet(num_classes=1000, dropout=0.5, groups=1):
+def alexnet(num_classes=1000, dropout=0.5, groups=1, variant="paper"):
     """AlexNet (Krizhevsky et al. 2012), 3x227x227, LRN; 62,378,344 params, 60,965,224 with
-    groups=2 (the two-GPU split)."""
-    return AlexNet(num_classes=num_classes, dropout=dropout, groups=groups)
+    groups=2 (the two-GPU split); variant="torchvision": torchvision's layout, for its
+    pretrained weights (61,100,840 params)."""
+    return AlexNet(num_classes=num_classes, dropout=dropout, groups=groups, variant=variant)
 
 
 @register_model("zfnet", num_classes=1000, input_size=(3, 224, 224))

@@ -44,7 +44,8 @@ import numpy as np
 from minicnn.autograd import Tensor
 from minicnn.backend import get_array_module
 
-__all__ = ["save_checkpoint", "load_checkpoint", "atomic_write", "CheckpointError"]
+__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint", "is_checkpoint",
+           "check_directory", "atomic_write", "CheckpointError"]
 
 FORMAT = "minicnn-checkpoint"
 VERSION = 1
@@ -185,7 +186,8 @@ def _unflatten(node, arrays, depth=0):
 
 # ----- files ------------------------------------------------------------------------------------
 def save_checkpoint(path, state):
-    """Write ``state`` (see the module docstring) to ``path`` atomically as an ``.npz`` file."""
+    """Write ``state`` (see the module docstring) to ``path`` atomically as an ``.npz`` file
+    (or into ``path``, when it is an open binary file)."""
     arrays = {}
     tree = _flatten(state, "", arrays)
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}).encode("utf-8")
@@ -198,7 +200,10 @@ def save_checkpoint(path, state):
     def write(file):
         np.savez(file, allow_pickle=False, **arrays)
 
-    atomic_write(path, write)
+    if hasattr(path, "write"):      # an open binary file (mc.save accepts one, as torch.save)
+        write(path)
+    else:
+        atomic_write(path, write)
 
 
 def load_checkpoint(path):
@@ -219,13 +224,13 @@ def load_checkpoint(path):
         raise CheckpointError(f"{path!r} is not a readable .npz checkpoint ({error})") from None
     try:
         with archive:
-            _check_directory(archive, os.path.getsize(path))
-            return _load_tree(archive)
+            check_directory(archive, os.path.getsize(path))
+            return read_checkpoint(archive)
     except CheckpointError as error:
         raise CheckpointError(f"{path!r}: {error}") from None
 
 
-def _check_directory(archive, file_size):
+def check_directory(archive, file_size):
     """CheckpointError unless the sizes that the zip directory of ``archive`` (a file of
     ``file_size`` bytes) claims are ones the file can hold (see the module docstring)."""
     compressed = inflated = 0
@@ -253,7 +258,14 @@ def _check_directory(archive, file_size):
                               f"{MAX_INFLATED >> 20} MiB beyond the file's {file_size:,}")
 
 
-def _load_tree(archive):
+def is_checkpoint(archive):
+    """Whether the open ZipFile ``archive`` is a minicnn checkpoint (has the metadata entry)."""
+    return META_KEY + ".npy" in archive.namelist()
+
+
+def read_checkpoint(archive):
+    """The structure stored in the open ZipFile ``archive``; raises CheckpointError (without
+    the file's name) for a malformed one."""
     entries = {info.filename[:-len(".npy")]: info for info in archive.infolist()
                if info.filename.endswith(".npy")}
     if META_KEY not in entries:
