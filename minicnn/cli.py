@@ -35,6 +35,7 @@ import minicnn as mc
 from minicnn import distributed
 from minicnn.teach import cli as teach
 from minicnn.train import TrainingDiverged, TrainingInterrupted
+from minicnn.training_state import StateError, check_recipe, check_state
 from minicnn.utils.checkpoint import CheckpointError, load_checkpoint
 
 
@@ -418,6 +419,10 @@ def _train_transform(config, normalize, image_size):
     steps = []
     augment = [] if config["augment"] == "none" else config["augment"].split(",")
     if "crop" in augment:
+        if config["crop_padding"] > min(image_size):
+            raise UsageError(f"crop_padding {config['crop_padding']} is wider than the "
+                             f"{'x'.join(map(str, image_size))} images; at most "
+                             f"{min(image_size)}")
         steps.append(transforms.RandomCrop(tuple(image_size), padding=config["crop_padding"]))
     if "flip" in augment:
         steps.append(transforms.RandomHorizontalFlip())
@@ -567,7 +572,11 @@ def cmd_train(args):
     trainer = build_run(config, out_dir, args.device, plots=not args.no_plots)
     if resumed is not None:
         try:
+            check_state(resumed[1], trainer)
+            check_recipe(resumed[1], trainer)
             trainer.load_state_dict(resumed[1])
+        except StateError as error:
+            raise UsageError(f"{resumed[0]}: cannot resume from it: {error}") from None
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
             detail = (str(error).splitlines() or [""])[0]
             raise UsageError(f"{resumed[0]}: the checkpoint's training state is malformed "
@@ -615,6 +624,8 @@ def load_state(path):
         state = load_checkpoint(path)
     except (OSError, CheckpointError) as error:
         raise UsageError(str(error)) from None
+    except ValueError as error:     # e.g. Python's limit on digits of a number in its metadata
+        raise UsageError(f"{path}: not a readable checkpoint ({error})") from None
     if not isinstance(state, dict):
         raise UsageError(f"{path}: the checkpoint holds a {type(state).__name__}, not a "
                          "training state")

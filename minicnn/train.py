@@ -55,6 +55,7 @@ from minicnn.evaluate import as_batch, evaluate, topk_correct
 from minicnn.nn.functional import cross_entropy
 from minicnn.nn.parallel import DistributedDataParallel
 from minicnn.random import get_rng_state, set_rng_state
+from minicnn.training_state import check_state, named
 from minicnn.utils import plotting
 from minicnn.utils.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 
@@ -250,15 +251,21 @@ class Trainer:
         }
 
     def load_state_dict(self, state):
-        self.network.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        """Continue from ``state``; StateError (a ValueError) naming the first field that this
+        trainer cannot resume from (see ``minicnn.training_state``)."""
+        check_state(state, self)
+        with named("model"):
+            self.network.load_state_dict(state["model"])
+        with named("optimizer"):
+            self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
-            if state["scheduler"] is None:
-                raise ValueError("resume: the checkpoint has no learning-rate schedule state")
-            self.scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        if state["loader"] is not None:
-            self.train_loader.load_state_dict(state["loader"])
+            with named("scheduler"):
+                self.scheduler.load_state_dict(state["scheduler"])
+        with named("rng"):
+            set_rng_state(state["rng"])
+        if hasattr(self.train_loader, "load_state_dict"):
+            with named("loader"):
+                self.train_loader.load_state_dict(state["loader"])
         self.epoch = int(state["epoch"])
         self.best_metric = state["best_metric"]
         self.history = list(state["history"])

@@ -86,8 +86,40 @@ class LRScheduler:
                 if key != "optimizer"}
 
     def load_state_dict(self, state_dict):
-        """Restore the attributes saved by ``state_dict``."""
+        """Restore the attributes saved by ``state_dict``. It must have this schedule's shape
+        (what its ``state_dict()`` holds: the same keys, lists of the same lengths, values
+        of the same kinds, the same strings), no NaN, and finite non-negative learning rates;
+        ValueError or TypeError naming the first field that differs."""
+        _check_like(self.state_dict(), state_dict, "scheduler state")
+        for name in ("base_lrs", "_last_lr"):
+            if name in state_dict and not all(0 <= lr < math.inf for lr in state_dict[name]):
+                raise ValueError(f"scheduler state {name}: learning rates must be finite and "
+                                 f">= 0, got {state_dict[name]!r:.80}")
         self.__dict__.update(copy.deepcopy(state_dict))
+
+
+def _check_like(current, saved, where):
+    """Raise unless ``saved`` has the structure of ``current`` (see load_state_dict)."""
+    if isinstance(current, dict):
+        if not isinstance(saved, dict) or set(saved) != set(current):
+            raise ValueError(f"{where}: expected a dict with the keys {sorted(map(str, current))}"
+                             f", got {saved!r:.80}")
+        for key in current:
+            _check_like(current[key], saved[key], f"{where}.{key}")
+    elif isinstance(current, (list, tuple)):
+        if not isinstance(saved, (list, tuple)) or len(saved) != len(current):
+            raise ValueError(f"{where}: expected a list of {len(current)}, got {saved!r:.80}")
+        for index, (a, b) in enumerate(zip(current, saved)):
+            _check_like(a, b, f"{where}[{index}]")
+    elif isinstance(current, bool) or current is None or isinstance(current, str):
+        if type(saved) is not type(current) or isinstance(current, str) and saved != current:
+            raise ValueError(f"{where}: expected {current!r:.40}, got {saved!r:.80}")
+    elif isinstance(current, int):
+        if type(saved) is not int:
+            raise TypeError(f"{where}: expected an integer, got {saved!r:.80}")
+    elif isinstance(current, float):
+        if type(saved) not in (int, float) or saved != saved:
+            raise TypeError(f"{where}: expected a number, got {saved!r:.80}")
 
 
 class StepLR(LRScheduler):
