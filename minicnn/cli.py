@@ -246,7 +246,8 @@ def _train_config(args):
                              "fashion-mnist-embedded ships with minicnn)")
         _check_config(config)
         return config, None
-    path = args.resume or os.path.join(args.out or _default_out(config_of=given), "last.npz")
+    path = _checkpoint_to_resume(args.resume or os.path.join(
+        args.out or _default_out(config_of=given), "last.npz"))
     state = load_state(path)
     config = _stored_config(state, path)
     conflicts = [f"--{key.replace('_', '-')} {value} (checkpoint: {config.get(key)})"
@@ -262,6 +263,26 @@ def _train_config(args):
                          "change --epochs")
     config.update({key: given[key] for key in RESUME_OVERRIDABLE if key in given})
     return config, (path, state)
+
+
+def _checkpoint_to_resume(path):
+    """The checkpoint that --resume PATH continues: PATH; or, when PATH is a run folder's
+    last.npz that a kill left unwritten (during epoch 1's files, after best.npz landed), the
+    folder's best.npz, which holds a complete state of its epoch. UsageError naming the
+    command that works when the folder holds no checkpoint."""
+    if os.path.basename(path) != "last.npz" or os.path.exists(path):
+        return path
+    folder = os.path.dirname(path) or "."
+    best = os.path.join(folder, "best.npz")
+    if os.path.isfile(best):
+        _say(f"{path} does not exist (the run stopped before writing it); resuming from {best}",
+             file=sys.stderr)
+        return best
+    if os.path.isdir(folder) and not mc.train.holds_run(folder):
+        raise UsageError(f"{path} does not exist: {folder} holds no checkpoint (the run stopped "
+                         f"before its first); start it afresh with the command that began it, without "
+                         f"--resume, e.g. minicnn train --out {folder}")
+    return path
 
 
 def _check_config(config):

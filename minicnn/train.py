@@ -60,7 +60,7 @@ from minicnn.utils import plotting
 from minicnn.utils.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 
 __all__ = ["Trainer", "TrainingDiverged", "TrainingInterrupted", "ProgressBar", "RUN_FILES",
-           "holds_run", "unused_run_folder", "plural"]
+           "holds_run", "logged_epochs", "unused_run_folder", "plural"]
 
 RUN_FILES = ("last.npz", "best.npz", "log.json")
 PLOT_FILES = ("loss.png", "accuracy.png", "confusion.png", "filters.png")
@@ -72,8 +72,20 @@ def plural(count, noun):
 
 
 def holds_run(folder):
-    """The names of RUN_FILES that ``folder`` holds (empty when it holds no run)."""
-    return [name for name in RUN_FILES if os.path.exists(os.path.join(folder, name))]
+    """The names of RUN_FILES that ``folder`` holds (empty when it holds no run). A log.json
+    that records no epoch is no run: it is all that a kill between the files of a stop inside
+    epoch 1 leaves."""
+    return [name for name in RUN_FILES if os.path.exists(os.path.join(folder, name))
+            and (name != "log.json" or logged_epochs(os.path.join(folder, name)) != 0)]
+
+
+def logged_epochs(path):
+    """How many epochs the log.json at ``path`` records; None when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return len(json.load(file)["epochs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def unused_run_folder(folder):
@@ -403,8 +415,8 @@ class Trainer:
                 os.remove(entry.path)
 
     def missing_files(self):
-        """Which of best.npz and log.json a run killed between its files (or written by an
-        older minicnn, which wrote last.npz first) lacks for its last completed epoch."""
+        """Which of best.npz, log.json and last.npz a run killed between its files (or written
+        by an older minicnn, which wrote last.npz first) lacks for its last completed epoch."""
         if self.out_dir is None or not self.history:
             return []
         missing = []
@@ -412,13 +424,10 @@ class Trainer:
             == self.best_metric
         if last_is_best and not os.path.exists(self.best_checkpoint):
             missing.append("best.npz")
-        try:
-            with open(self._path("log.json"), encoding="utf-8") as file:
-                logged = len(json.load(file)["epochs"])
-        except (OSError, ValueError, KeyError, TypeError):
-            logged = None
-        if logged != len(self.history):
+        if logged_epochs(self._path("log.json")) != len(self.history):
             missing.append("log.json")
+        if not os.path.exists(self.last_checkpoint):     # resumed from best.npz
+            missing.append("last.npz")
         return missing
 
     def _complete_files(self):
@@ -427,6 +436,8 @@ class Trainer:
             save_checkpoint(self.best_checkpoint, self.state_dict())
         if "log.json" in missing:
             self._write_log()
+        if "last.npz" in missing:
+            save_checkpoint(self.last_checkpoint, self.state_dict())
 
     def _fit(self, epochs):
         while self.epoch < epochs:
