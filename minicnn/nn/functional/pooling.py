@@ -72,7 +72,8 @@ class AdaptiveAvgPool2d(Function):
 
 def pool_window(op, kernel_size, stride, padding, dilation):
     """The checked Window of a pooling layer; stride None (or (), as PyTorch allows) means the
-    kernel size, and padding may be at most half the (dilated) kernel. Raises TypeError /
+    kernel size, and padding may be at most half the kernel (PyTorch checks it against the
+    dilated kernel and the plain one: the plain one decides). Raises TypeError /
     ValueError naming the argument. The layers run it when they are built, the ops when they
     run."""
     kernel = pair(kernel_size, "kernel_size", op, 1)
@@ -80,11 +81,10 @@ def pool_window(op, kernel_size, stride, padding, dilation):
         stride = kernel
     stride = pair(stride, "stride", op, 1)
     padding, dilation = pair(padding, "padding", op, 0), pair(dilation, "dilation", op, 1)
-    for p, k, d in zip(padding, kernel, dilation):
-        if p > ((k - 1) * d + 1) // 2:
-            raise ValueError(f"{op}: padding should be at most half of the effective kernel "
-                             f"size, got padding={padding}, kernel_size={kernel} and "
-                             f"dilation={dilation}")
+    for p, k in zip(padding, kernel):
+        if p > k // 2:
+            raise ValueError(f"{op}: padding should be at most half of the kernel size, got "
+                             f"padding={padding}, kernel_size={kernel} and dilation={dilation}")
     return Window(*kernel, *stride, *padding, *dilation)
 
 
