@@ -148,3 +148,35 @@ def test_both_kernel_sets_give_the_same_outcome_kind(N, C, H, k, s, p, d, dtype,
         with mc.backend(kernel_set):
             outcomes[kernel_set] = _outcome(calls[op])
     assert outcomes["numpy"] == outcomes["c"]
+
+
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+@pytest.mark.parametrize("weight_shape", [(4, 3, 3), (3,), (1, 4, 3)])
+def test_linear_refuses_a_weight_that_is_not_2d(kernel_set, weight_shape):
+    with mc.backend(kernel_set), pytest.raises(RuntimeError, match="linear: weight must be "
+                                                                   r"\(out_features, in_features"):
+        F.linear(mc.tensor(np.ones((2, 3))), mc.tensor(np.ones(weight_shape)))
+
+
+# (input, weight) shapes with no input features or no output features, and PyTorch's results:
+# a product of nothing is 0, so y = bias and every gradient of the empty side is empty
+@pytest.mark.parametrize("x_shape, weight_shape", [((2, 0), (4, 0)), ((2, 5, 0), (4, 0)),
+                                                   ((2, 3), (0, 3)), ((2, 4, 3), (0, 3))])
+def test_linear_without_input_or_output_features_runs_forward_and_backward(x_shape,
+                                                                            weight_shape):
+    rng = np.random.default_rng(0)
+    x, weight = rng.standard_normal(x_shape), rng.standard_normal(weight_shape)
+    bias = rng.standard_normal(weight_shape[0])
+    grad_y = rng.standard_normal(x_shape[:-1] + weight_shape[:1])
+    for kernel_set in ("numpy", "auto"):
+        with mc.backend(kernel_set):
+            tensors = [mc.tensor(a, requires_grad=True) for a in (x, weight, bias)]
+            y = F.linear(*tensors)
+            y.backward(mc.tensor(grad_y))
+        np.testing.assert_allclose(y.numpy(), x @ weight.T + bias)
+        np.testing.assert_allclose(tensors[0].grad.numpy(), grad_y @ weight)
+        assert tensors[1].grad.shape == weight_shape
+        np.testing.assert_allclose(tensors[1].grad.numpy(),
+                                   np.tensordot(grad_y, x, (list(range(x.ndim - 1)),) * 2))
+        np.testing.assert_allclose(tensors[2].grad.numpy(),
+                                   grad_y.sum(axis=tuple(range(grad_y.ndim - 1))))

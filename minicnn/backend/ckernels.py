@@ -499,7 +499,8 @@ def _rows(name, array, like=None, like_name=None):
     array = check.floats(name, array, like=like, like_name=like_name)
     if array.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension, got a 0-d array")
-    return np.ascontiguousarray(array.reshape(-1, array.shape[-1]))
+    rows = int(np.prod(array.shape[:-1]))     # not reshape(-1, n): n may be 0
+    return np.ascontiguousarray(array.reshape(rows, array.shape[-1]))
 
 
 def _gemm(a, trans_a, b, trans_b, M, N):
