@@ -180,3 +180,22 @@ def test_linear_without_input_or_output_features_runs_forward_and_backward(x_sha
                                    np.tensordot(grad_y, x, (list(range(x.ndim - 1)),) * 2))
         np.testing.assert_allclose(tensors[2].grad.numpy(),
                                    grad_y.sum(axis=tuple(range(grad_y.ndim - 1))))
+
+
+@pytest.mark.parametrize("ignore_index, error, message", [
+    (2 ** 63, ValueError, "ignore_index must fit in int64"),      # PyTorch: ValueError overflow
+    (-2 ** 63 - 1, ValueError, "ignore_index must fit in int64"),
+    (1.5, TypeError, "ignore_index must be an int, got 1.5"),     # PyTorch: must be int
+    (True, TypeError, "ignore_index must be an int, got True"),
+])
+@pytest.mark.parametrize("loss", [F.cross_entropy, F.nll_loss])
+def test_ignore_index_out_of_range_is_refused_alike_by_every_kernel_set(loss, ignore_index,
+                                                                        error, message):
+    logits = mc.tensor(np.random.default_rng(0).standard_normal((3, 4)))
+    for kernel_set in KERNEL_SETS:
+        with mc.backend(kernel_set), pytest.raises(error, match=message):
+            loss(logits, np.array([0, 1, 2]), ignore_index=ignore_index)
+    for kernel_set in KERNEL_SETS:         # the largest int64 ignores nothing, on every set
+        with mc.backend(kernel_set):
+            assert loss(logits, np.array([0, 1, 2]), ignore_index=2 ** 63 - 1).item() == \
+                loss(logits, np.array([0, 1, 2])).item()
