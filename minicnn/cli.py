@@ -295,6 +295,8 @@ def _check_config(config):
         raise UsageError(f"unknown model {config['model']!r}; `minicnn models` lists them")
     if config["crop_padding"] < 0 or config["cutout_size"] < 0:
         raise UsageError("--crop-padding and --cutout-size must be >= 0")
+    if config["seed"] < 0:
+        raise UsageError(f"--seed {config['seed']}: a seed must be >= 0")
 
 
 def _is_int(value, low=None):
@@ -320,7 +322,7 @@ SETTING_CHECKS = {
     "milestones": lambda v: v is None or isinstance(v, list) and all(
         _is_int(m, 1) for m in v),
     **{key: lambda v: isinstance(v, bool) for key in ("nesterov", "sync_bn")},
-    "seed": _is_int,
+    "seed": lambda v: _is_int(v, 0),
     **{key: lambda v: _is_int(v, 1) for key in ("epochs", "batch_size", "step_size")},
     **{key: lambda v: _is_int(v, 0) for key in ("crop_padding", "cutout_size")},
     **{key: lambda v: v is None or _is_int(v, 1) for key in ("train_subset", "test_subset")},

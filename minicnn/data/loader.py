@@ -41,6 +41,9 @@ class DataLoader:
                 or batch_size <= 0:
             raise ValueError(f"batch_size should be a positive integer value, "
                              f"but got batch_size={batch_size!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
         self.dataset = dataset
