@@ -199,3 +199,45 @@ def test_ignore_index_out_of_range_is_refused_alike_by_every_kernel_set(loss, ig
         with mc.backend(kernel_set):
             assert loss(logits, np.array([0, 1, 2]), ignore_index=2 ** 63 - 1).item() == \
                 loss(logits, np.array([0, 1, 2])).item()
+
+
+def _t(*shape, dtype=np.float32):
+    return mc.tensor(np.random.default_rng(0).standard_normal(shape).astype(dtype),
+                     requires_grad=True)
+
+
+# refused calls, each with the error every kernel set must give alike
+REFUSED = {
+    "conv2d groups": lambda: F.conv2d(_t(1, 4, 5, 5), _t(2, 3, 3, 3), groups=2),
+    "conv2d mixed dtypes": lambda: F.conv2d(_t(1, 3, 5, 5), _t(2, 3, 3, 3, dtype=np.float64)),
+    "conv2d input too small": lambda: F.conv2d(_t(1, 3, 2, 2), _t(2, 3, 3, 3)),
+    "conv2d stride 0": lambda: F.conv2d(_t(1, 3, 5, 5), _t(2, 3, 3, 3), stride=0),
+    "conv_transpose2d output_padding": lambda: F.conv_transpose2d(
+        _t(1, 3, 5, 5), _t(3, 2, 3, 3), stride=2, output_padding=2),
+    "max_pool2d empty": lambda: F.max_pool2d(_t(1, 3, 0, 4), 2),
+    "max_pool2d window too big": lambda: F.max_pool2d(_t(1, 3, 2, 2), 3),
+    "batch_norm channels": lambda: F.batch_norm(_t(2, 3, 4, 4), None, None, _t(4), _t(4),
+                                                training=True),
+    "batch_norm one value": lambda: F.batch_norm(_t(1, 3, 1, 1), None, None, training=True),
+    "batch_norm eps nan": lambda: F.batch_norm(_t(2, 3, 4, 4), None, None, training=True,
+                                               eps=float("nan")),
+    "local_response_norm size 0": lambda: F.local_response_norm(_t(2, 3, 4, 4), 0),
+    "dropout p 2": lambda: F.dropout(_t(2, 3), 2.0),
+    "cross_entropy class 4 of 4": lambda: F.cross_entropy(_t(3, 4), np.array([0, 1, 4])),
+    "cross_entropy class -1": lambda: F.cross_entropy(_t(3, 4), np.array([0, -1, 2])),
+    "cross_entropy label_smoothing 2": lambda: F.cross_entropy(_t(3, 4), np.array([0, 1, 2]),
+                                                               label_smoothing=2.0),
+    "linear sizes": lambda: F.linear(_t(2, 3), _t(4, 5)),
+    "adaptive_avg_pool2d 0": lambda: F.adaptive_avg_pool2d(_t(1, 3, 4, 4), 0),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED))
+def test_every_kernel_set_refuses_a_bad_call_alike(name):
+    errors = []
+    for kernel_set in KERNEL_SETS:
+        with mc.backend(kernel_set), pytest.raises(Exception) as raised:
+            output = REFUSED[name]()
+            output.sum().backward()
+        errors.append((type(raised.value), str(raised.value)))
+    assert all(error == errors[0] for error in errors), errors
