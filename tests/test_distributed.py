@@ -366,12 +366,14 @@ def test_cli_usage_error_under_mpiexec_ends_every_rank_with_status_2(tmp_path):
 
 @pytest.mark.parametrize("exit_call, status, said", [
     ("sys.exit(3)", 3, "rank 1 of 2 exited with status 3"),
-    ("sys.exit(0)", 1, "rank 1 of 2 exited with status 0"),
     ("exit(0)", 1, "rank 1 of 2 exited with status 0"),
-    ("quit(5)", 5, "rank 1 of 2 exited with status 5"),
-    ("sys.exit('no data')", 1, "rank 1 of 2 exited with status 1 (no data)"),
-    ("raise SystemExit(4)", 1, "rank 1 of 2 ended without sys.exit"),
     ("pass", 1, "rank 1 of 2 ended without sys.exit"),
+    pytest.param("sys.exit(0)", 1, "rank 1 of 2 exited with status 0", marks=pytest.mark.slow),
+    pytest.param("quit(5)", 5, "rank 1 of 2 exited with status 5", marks=pytest.mark.slow),
+    pytest.param("sys.exit('no data')", 1, "rank 1 of 2 exited with status 1 (no data)",
+                 marks=pytest.mark.slow),
+    pytest.param("raise SystemExit(4)", 1, "rank 1 of 2 ended without sys.exit",
+                 marks=pytest.mark.slow),
 ])
 def test_a_rank_that_exits_ends_the_job_with_its_rank_and_status(tmp_path, exit_call, status,
                                                                  said):
