@@ -17,7 +17,9 @@ diverged training run ends with exit status 1. Warnings are one plain line too.
 A new run never overwrites a run: without --out it goes to runs/MODEL-DATA, or runs/MODEL-DATA-1,
 -2, ... when that holds one (the user did not pick the folder, so a fresh one is as good);
 an --out that holds a run is refused, naming --resume (the user picked it: writing elsewhere
-would surprise a script that reads it afterwards).
+would surprise a script that reads it afterwards). Whatever a kill leaves in a run folder, one of
+the two works: --resume continues from last.npz, or from best.npz when the kill came before the
+first last.npz; a folder with no checkpoint holds no run, and --resume there says to start afresh.
 """
 
 import argparse

@@ -12,7 +12,9 @@ steps the learning-rate schedule, evaluates top-1 / top-5 on ``test_loader``, ap
 to the history and writes, each atomically, ``best.npz`` (when the test top-1 improved), the JSON
 log ``log.json`` and, last, ``last.npz``: ``last.npz`` is the commit point, so a run killed
 between the files resumes from the previous epoch and writes them all again, and ``fit`` on a
-finished run writes whatever of ``best.npz`` and ``log.json`` it lacks. ``fit`` removes the
+finished run writes whatever of ``best.npz``, ``log.json`` and ``last.npz`` it lacks (a run
+killed during epoch 1's files, after ``best.npz`` landed, resumes from ``best.npz``, which holds
+the same state). ``fit`` removes the
 part-written ``.NAME.*.tmp`` files a killed write leaves, and refuses to start a new run in a
 folder that holds one (see ``unused_run_folder``).
 A checkpoint holds everything the next epoch depends on: the
