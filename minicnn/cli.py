@@ -328,8 +328,8 @@ SETTING_CHECKS = {
     **{key: lambda v: _is_int(v, 1) for key in ("epochs", "batch_size", "step_size")},
     **{key: lambda v: _is_int(v, 0) for key in ("crop_padding", "cutout_size")},
     **{key: lambda v: v is None or _is_int(v, 1) for key in ("train_subset", "test_subset")},
-    **{key: _is_number for key in ("lr", "momentum", "weight_decay", "gamma",
-                                    "label_smoothing")},
+    **{key: _is_number for key in ("lr", "momentum", "weight_decay", "gamma")},
+    "label_smoothing": lambda v: _is_number(v) and v <= 1,
 }
 
 

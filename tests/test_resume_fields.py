@@ -106,6 +106,7 @@ VARIANTS = [
     ("epoch", _nan_buffer, "optimizer: loaded state 'momentum_buffer' must hold finite"),
     ("epoch", _nan_weight, "model.features.0.weight: holds NaN or infinity"),
     ("epoch", _set("rng", "state", "state", -1), "rng: Python integer -1 out of bounds"),
+    ("epoch", _set("config", "label_smoothing", 5.0), "label_smoothing=5.0"),
     ("epoch", _set("config", "crop_padding", 3000),
      "crop_padding 3000 is wider than the 28x28 images; at most 28"),
     ("epoch", _set("config", "epochs", 3), "scheduler.total_steps: 6, but this run's settings"),
