@@ -14,7 +14,10 @@ script runs alone and under ``mpiexec``.
 
 Failures: under a launcher, an exception that nobody catches prints its traceback and the rank,
 then calls ``MPI_Abort``, which ends every rank (instead of leaving the others blocked in their
-next collective). The collectives here wait at most ``timeout`` seconds (30 minutes by default,
+next collective). A rank that exits (``sys.exit``, ``exit()``, or the end of its program; Python
+never shows SystemExit to the excepthook) tells the others, with its exit status: a rank left
+waiting in a collective then aborts the job within EXIT_GRACE seconds, naming it. The collectives
+here wait at most ``timeout`` seconds (30 minutes by default,
 as PyTorch's process groups) and abort the job with a message when one is not matched in time.
 MPI has no timeouts of its own; this one is kept by polling the non-blocking operation.
 """
