@@ -108,7 +108,7 @@ struct im2col_row {
 
 static struct im2col_row *im2col_rows(const struct conv_geometry *g) {
     const int64_t K = g->Cg * g->taps;
-    struct im2col_row *rows = malloc((size_t)K * sizeof(*rows));
+    struct im2col_row *rows = minicnn_malloc((size_t)K * sizeof(*rows));
     if (rows == NULL) return NULL;
     for (int64_t row = 0; row < K; row++) {
         const int64_t offset = row % g->kw * g->dw - g->pw;
@@ -387,7 +387,7 @@ static int NAME(forward_in_place)(struct NAME(conv_job) *job) {
         return 0;
     job->worker_stride = (size_t)(elements + job->tail);
     const int64_t K = g->Cg * g->taps;
-    job->offsets = malloc((size_t)K * sizeof(*job->offsets));
+    job->offsets = minicnn_malloc((size_t)K * sizeof(*job->offsets));
     if (job->offsets == NULL) return 0;
     for (int64_t row = 0; row < K; row++) {
         const int64_t c = row / g->taps, i = row / g->kw % g->kh, j = row % g->kw;
@@ -406,7 +406,7 @@ static real *NAME(pack_weights)(const struct conv_geometry *g, const real *weigh
     const int64_t K = g->Cg * g->taps;
     const int64_t m = transposed ? K : g->Fg, k = transposed ? g->Fg : K;
     *group_stride = round_up(m, kernel->mr) * k;
-    real *packed = malloc((size_t)(*group_stride * g->G) * sizeof(real));
+    real *packed = minicnn_malloc((size_t)(*group_stride * g->G) * sizeof(real));
     if (packed == NULL) return NULL;
     for (int64_t group = 0; group < g->G; group++) {
         NAME(gemm_pack_a)(weight + group * g->Fg * K, transposed ? 1 : K, transposed ? K : 1, m,
@@ -418,7 +418,7 @@ static real *NAME(pack_weights)(const struct conv_geometry *g, const real *weigh
 /* a packed B block per worker */
 static int NAME(conv_workspace)(struct NAME(conv_job) *job, int threads) {
     job->worker_stride = gemm_packed_b_bytes(job->kernel, sizeof(real)) / sizeof(real);
-    job->workspace = malloc((size_t)threads * job->worker_stride * sizeof(real));
+    job->workspace = minicnn_malloc((size_t)threads * job->worker_stride * sizeof(real));
     return job->workspace != NULL;
 }
 
@@ -436,7 +436,7 @@ int NAME(conv2d_forward)(const real *x, const real *weight, real *y, int64_t N, 
     job.packed_a = packed;
     if (packed != NULL && NAME(forward_in_place)(&job)) {  /* items (group, image) */
         const int threads = minicnn_pool_threads(groups * N);
-        job.workspace = malloc((size_t)threads * job.worker_stride * sizeof(real));
+        job.workspace = minicnn_malloc((size_t)threads * job.worker_stride * sizeof(real));
         if (job.workspace != NULL)
             minicnn_parallel_for(groups * N, threads, NAME(forward_in_place_item), &job);
         free(packed);
@@ -547,7 +547,7 @@ static void NAME(backward_input_item)(void *context, int64_t item, int worker) {
 static int NAME(backward_input_as_convolution)(const real *grad_y, const real *weight,
                                                real *grad_x, const struct conv_geometry *g) {
     const int64_t taps = g->taps, size = g->F * g->Cg * taps;
-    real *flipped = malloc((size_t)size * sizeof(real));
+    real *flipped = minicnn_malloc((size_t)size * sizeof(real));
     if (flipped == NULL) return MINICNN_OUT_OF_MEMORY;
     for (int64_t group = 0; group < g->G; group++) {
         for (int64_t f = 0; f < g->Fg; f++) {
@@ -796,10 +796,10 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     const size_t partials = job.chunks == 1 ? 0 : (size_t)(items * g->Fg * g->Cg * g->taps);
     struct im2col_row *rows = im2col_rows(g);
     job.rows = rows;
-    job.partials = malloc((partials + 1) * sizeof(real));
-    job.chunks_done = calloc((size_t)groups, sizeof(*job.chunks_done));
+    job.partials = minicnn_malloc((partials + 1) * sizeof(real));
+    job.chunks_done = minicnn_calloc((size_t)groups, sizeof(*job.chunks_done));
     /* by rows, tap j's view of a pair's copies: offsets[j] = its phase's copy, its shift */
-    job.offsets = by_rows ? malloc((size_t)kw * sizeof(*job.offsets)) : NULL;
+    job.offsets = by_rows ? minicnn_malloc((size_t)kw * sizeof(*job.offsets)) : NULL;
     for (int64_t j = 0; job.offsets != NULL && j < kw; j++)
         job.offsets[j] = phase_copy_of_tap(j, kw, dw, sw) * span + j * dw / sw;
     /* per worker: dy's rows, then nr rows of im2col or the pairs' padded input rows, zeros;
@@ -809,7 +809,7 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     const int64_t rows_stride = rows_padded * job.slice + job.pairs * job.column_copies * span
         + job.slice;
     job.worker_stride = (size_t)(by_rows && rows_stride > by_columns ? rows_stride : by_columns);
-    job.workspace = malloc((size_t)threads * job.worker_stride * sizeof(real));
+    job.workspace = minicnn_malloc((size_t)threads * job.worker_stride * sizeof(real));
     const int ready = rows != NULL && (job.offsets != NULL || !by_rows) && job.partials != NULL
         && job.chunks_done != NULL && job.workspace != NULL;
     if (ready) {

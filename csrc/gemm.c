@@ -429,8 +429,8 @@ int NAME(gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const 
     const int64_t items = row_blocks * ((N + kernel->nc - 1) / kernel->nc);
     const int threads = minicnn_pool_threads(items);
     const size_t packed_b_elements = gemm_packed_b_bytes(kernel, sizeof(real)) / sizeof(real);
-    real *packed_a = malloc((size_t)(round_up(M, kernel->mr) * K) * sizeof(real));
-    real *packed_b = malloc((size_t)threads * packed_b_elements * sizeof(real));
+    real *packed_a = minicnn_malloc((size_t)(round_up(M, kernel->mr) * K) * sizeof(real));
+    real *packed_b = minicnn_malloc((size_t)threads * packed_b_elements * sizeof(real));
     if (packed_a == NULL || packed_b == NULL) {
         free(packed_a);
         free(packed_b);

@@ -33,6 +33,11 @@ void minicnn_parallel_ranges(int64_t n, double work, void (*run)(void *, int64_t
 
 #define MINICNN_PARALLEL_MIN 32768
 
+/* runtime.c: malloc and calloc that record the size of a failed request, which
+ * minicnn_failed_allocation reports after a kernel returned MINICNN_OUT_OF_MEMORY */
+void *minicnn_malloc(size_t bytes);
+void *minicnn_calloc(size_t count, size_t size);
+
 /* A memory-bound loop compiled also for AVX2 and AVX-512, picked at load time by what the CPU
  * runs (GCC / Clang function multi-versioning, which needs glibc's ifunc): the extension itself
  * is built for the baseline target, whose 128-bit vectors leave such loops compute-bound

@@ -15,10 +15,13 @@ enum minicnn_status {
     MINICNN_OK = 0, MINICNN_BAD_ARGUMENT = 1, MINICNN_BAD_INDEX = 2, MINICNN_OUT_OF_MEMORY = 3
 };
 
-/* runtime.c: the threads of the kernels' pool (threadpool.c), and how freed memory is kept */
+/* runtime.c: the threads of the kernels' pool (threadpool.c), how freed memory is kept, and the
+ * bytes of the allocation that made the calling thread's last kernel return
+ * MINICNN_OUT_OF_MEMORY (then reset to 0) */
 int minicnn_num_threads(void);
 void minicnn_set_num_threads(int n);
 void minicnn_keep_freed_memory(void);
+int64_t minicnn_failed_allocation(void);
 
 /* activation.c: ReLU over n elements */
 int relu_forward_f32(const float *x, float *y, int64_t n);

@@ -44,7 +44,7 @@ static int64_t *avg_pool_divisors(int64_t H, int64_t W, int64_t kh, int64_t kw, 
                                   int count_include_pad) {
     int64_t bytes;
     if (!checked_mul(oh * ow, (int64_t)sizeof(int64_t), &bytes)) return NULL;
-    int64_t *divisor = malloc((size_t)bytes);
+    int64_t *divisor = minicnn_malloc((size_t)bytes);
     if (divisor == NULL) return NULL;
     for (int64_t a = 0; a < oh; a++) {
         const int64_t rows = divisor_extent(a, sh, ph, kh, H, count_include_pad);

@@ -1,5 +1,5 @@
-/* runtime.c: the thread count the kernels run with (on the pool of threadpool.c), and how
- * freed memory is kept.
+/* runtime.c: the thread count the kernels run with (on the pool of threadpool.c), how freed
+ * memory is kept, and the size of an allocation that failed.
  *
  * MINICNN_NUM_THREADS (or else OMP_NUM_THREADS) sets it: the Python side reads them and calls
  * minicnn_set_num_threads once when the extension loads. Unset, it is the number of cores this
@@ -17,6 +17,7 @@
  * MALLOC_TRIM_THRESHOLD_ (the Python side checks). */
 #define _GNU_SOURCE
 #include <sched.h>
+#include <stdlib.h>
 #include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -49,4 +50,27 @@ void minicnn_keep_freed_memory(void) {
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 #endif
+}
+
+/* The kernels allocate their working memory in the calling thread, before their parallel loop,
+ * through these: a kernel that returns MINICNN_OUT_OF_MEMORY leaves the bytes it asked for here,
+ * for the Python side's MemoryError. */
+static _Thread_local size_t failed_bytes = 0;
+
+void *minicnn_malloc(size_t bytes) {
+    void *memory = malloc(bytes);
+    if (memory == NULL && bytes > 0) failed_bytes = bytes;
+    return memory;
+}
+
+void *minicnn_calloc(size_t count, size_t size) {
+    void *memory = calloc(count, size);
+    if (memory == NULL && count > 0 && size > 0) failed_bytes = count * size;
+    return memory;
+}
+
+int64_t minicnn_failed_allocation(void) {
+    const size_t bytes = failed_bytes;
+    failed_bytes = 0;
+    return (int64_t)bytes;
 }

@@ -17,7 +17,9 @@ diverged training run ends with exit status 1. Warnings are one plain line too.
 A new run never overwrites a run: without --out it goes to runs/MODEL-DATA, or runs/MODEL-DATA-1,
 -2, ... when that holds one (the user did not pick the folder, so a fresh one is as good);
 an --out that holds a run is refused, naming --resume (the user picked it: writing elsewhere
-would surprise a script that reads it afterwards).
+would surprise a script that reads it afterwards). Whatever a kill leaves in a run folder, one of
+the two works: --resume continues from last.npz, or from best.npz when the kill came before the
+first last.npz; a folder with no checkpoint holds no run, and --resume there says to start afresh.
 """
 
 import argparse
@@ -36,6 +38,7 @@ from minicnn import distributed
 from minicnn.device import for_this_rank
 from minicnn.teach import cli as teach
 from minicnn.train import TrainingDiverged, TrainingInterrupted
+from minicnn.training_state import StateError, check_recipe, check_state
 from minicnn.utils.checkpoint import CheckpointError, load_checkpoint
 
 
@@ -246,7 +249,8 @@ def _train_config(args):
                              "fashion-mnist-embedded ships with minicnn)")
         _check_config(config)
         return config, None
-    path = args.resume or os.path.join(args.out or _default_out(config_of=given), "last.npz")
+    path = _checkpoint_to_resume(args.resume or os.path.join(
+        args.out or _default_out(config_of=given), "last.npz"))
     state = load_state(path)
     config = _stored_config(state, path)
     conflicts = [f"--{key.replace('_', '-')} {value} (checkpoint: {config.get(key)})"
@@ -264,6 +268,26 @@ def _train_config(args):
     return config, (path, state)
 
 
+def _checkpoint_to_resume(path):
+    """The checkpoint that --resume PATH continues: PATH; or, when PATH is a run folder's
+    last.npz that a kill left unwritten (during epoch 1's files, after best.npz landed), the
+    folder's best.npz, which holds a complete state of its epoch. UsageError naming the
+    command that works when the folder holds no checkpoint."""
+    if os.path.basename(path) != "last.npz" or os.path.exists(path):
+        return path
+    folder = os.path.dirname(path) or "."
+    best = os.path.join(folder, "best.npz")
+    if os.path.isfile(best):
+        _say(f"{path} does not exist (the run stopped before writing it); resuming from {best}",
+             file=sys.stderr)
+        return best
+    if os.path.isdir(folder) and not mc.train.holds_run(folder):
+        raise UsageError(f"{path} does not exist: {folder} holds no checkpoint (the run stopped "
+                         f"before its first); start it afresh with the command that began it, without "
+                         f"--resume, e.g. minicnn train --out {folder}")
+    return path
+
+
 def _check_config(config):
     if config["data"] not in ("fashion-mnist-embedded",) and not config["data_path"]:
         raise UsageError(f"--data {config['data']} needs --data-path (the dataset's archive or "
@@ -274,6 +298,8 @@ def _check_config(config):
         raise UsageError(f"unknown model {config['model']!r}; `minicnn models` lists them")
     if config["crop_padding"] < 0 or config["cutout_size"] < 0:
         raise UsageError("--crop-padding and --cutout-size must be >= 0")
+    if config["seed"] < 0:
+        raise UsageError(f"--seed {config['seed']}: a seed must be >= 0")
 
 
 def _is_int(value, low=None):
@@ -299,12 +325,12 @@ SETTING_CHECKS = {
     "milestones": lambda v: v is None or isinstance(v, list) and all(
         _is_int(m, 1) for m in v),
     **{key: lambda v: isinstance(v, bool) for key in ("nesterov", "sync_bn")},
-    "seed": _is_int,
+    "seed": lambda v: _is_int(v, 0),
     **{key: lambda v: _is_int(v, 1) for key in ("epochs", "batch_size", "step_size")},
     **{key: lambda v: _is_int(v, 0) for key in ("crop_padding", "cutout_size")},
     **{key: lambda v: v is None or _is_int(v, 1) for key in ("train_subset", "test_subset")},
-    **{key: _is_number for key in ("lr", "momentum", "weight_decay", "gamma",
-                                    "label_smoothing")},
+    **{key: _is_number for key in ("lr", "momentum", "weight_decay", "gamma")},
+    "label_smoothing": lambda v: _is_number(v) and v <= 1,
 }
 
 
@@ -419,6 +445,10 @@ def _train_transform(config, normalize, image_size):
     steps = []
     augment = [] if config["augment"] == "none" else config["augment"].split(",")
     if "crop" in augment:
+        if config["crop_padding"] > min(image_size):
+            raise UsageError(f"crop_padding {config['crop_padding']} is wider than the "
+                             f"{'x'.join(map(str, image_size))} images; at most "
+                             f"{min(image_size)}")
         steps.append(transforms.RandomCrop(tuple(image_size), padding=config["crop_padding"]))
     if "flip" in augment:
         steps.append(transforms.RandomHorizontalFlip())
@@ -584,7 +614,11 @@ def cmd_train(args):
     trainer = build_run(config, out_dir, device, plots=not args.no_plots)
     if resumed is not None:
         try:
+            check_state(resumed[1], trainer)
+            check_recipe(resumed[1], trainer)
             trainer.load_state_dict(resumed[1])
+        except StateError as error:
+            raise UsageError(f"{resumed[0]}: cannot resume from it: {error}") from None
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
             detail = (str(error).splitlines() or [""])[0]
             raise UsageError(f"{resumed[0]}: the checkpoint's training state is malformed "
@@ -632,6 +666,8 @@ def load_state(path):
         state = load_checkpoint(path)
     except (OSError, CheckpointError) as error:
         raise UsageError(str(error)) from None
+    except ValueError as error:     # e.g. Python's limit on digits of a number in its metadata
+        raise UsageError(f"{path}: not a readable checkpoint ({error})") from None
     if not isinstance(state, dict):
         raise UsageError(f"{path}: the checkpoint holds a {type(state).__name__}, not a "
                          "training state")

@@ -14,11 +14,15 @@ script runs alone and under ``mpiexec``.
 
 Failures: under a launcher, an exception that nobody catches prints its traceback and the rank,
 then calls ``MPI_Abort``, which ends every rank (instead of leaving the others blocked in their
-next collective). The collectives here wait at most ``timeout`` seconds (30 minutes by default,
+next collective). A rank that exits (``sys.exit``, ``exit()``, or the end of its program; Python
+never shows SystemExit to the excepthook) tells the others, with its exit status: a rank left
+waiting in a collective then aborts the job within EXIT_GRACE seconds, naming it. The collectives
+here wait at most ``timeout`` seconds (30 minutes by default,
 as PyTorch's process groups) and abort the job with a message when one is not matched in time.
 MPI has no timeouts of its own; this one is kept by polling the non-blocking operation.
 """
 
+import math
 import os
 import sys
 import time
@@ -100,6 +104,7 @@ def init(timeout=DEFAULT_TIMEOUT):
     machine.Free()
     if _world.size > 1:
         _install_abort_on_exception(_world)
+        _install_exit_notice(_world)
     return _world
 
 
@@ -182,6 +187,65 @@ def _install_abort_on_exception(world):
     sys.excepthook = abort_on_exception
 
 
+# ----- a rank that exits -------------------------------------------------------------------------
+# SystemExit never reaches sys.excepthook, so a rank that calls sys.exit (or exit(), or whose
+# program simply ends) would leave the others blocked in their next collective. So each rank,
+# when it exits, sends every other rank a notice with its exit status; a rank that waits in a
+# collective (_wait) watches for notices, and when one came and its collective still is not
+# complete EXIT_GRACE seconds later, it aborts the job naming the rank that left. In the normal
+# end every rank exits after its last collective, so no wait outlives the grace.
+EXIT_GRACE = 3.0      # seconds a collective may still take to complete after a rank exited
+_EXIT_TAG = 7
+
+
+def _install_exit_notice(world):
+    import atexit
+    import builtins
+    world.notices = world.comm.Dup()         # the notices never mix with a program's messages
+    world.exit_status = None
+
+    def recording(exit_function):
+        def exit(status=None):
+            world.exit_status = status
+            exit_function(status)
+        return exit
+
+    sys.exit = recording(sys.exit)
+    for name in ("exit", "quit"):
+        if hasattr(builtins, name):
+            setattr(builtins, name, recording(getattr(builtins, name)))
+    atexit.register(_send_exit_notice, world)
+
+
+def _send_exit_notice(world):
+    status = world.exit_status
+    code = 0 if status is None else status if isinstance(status, int) else 1
+    if status is None:
+        described = "ended without sys.exit (its program returned, or raised SystemExit)"
+    else:
+        described = f"exited with status {code}" + (
+            "" if isinstance(status, int) else f" ({status})")
+    message = np.frombuffer(f"{code} rank {world.rank} of {world.size} {described}".encode(),
+                            np.uint8)
+    requests = [world.notices.Isend(message, dest=rank, tag=_EXIT_TAG)
+                for rank in range(world.size) if rank != world.rank]
+    deadline = time.monotonic() + EXIT_GRACE
+    while not all(request.Test() for request in requests) and time.monotonic() < deadline:
+        time.sleep(1e-3)
+
+
+def _exit_notice(world):
+    """(exit status, description) of a rank that exited, if its notice came; else None."""
+    from mpi4py import MPI
+    status = MPI.Status()
+    if not world.notices.Iprobe(source=MPI.ANY_SOURCE, tag=_EXIT_TAG, status=status):
+        return None
+    message = np.empty(status.Get_count(MPI.BYTE), np.uint8)
+    world.notices.Recv(message, source=status.Get_source(), tag=_EXIT_TAG)
+    code, description = message.tobytes().decode().split(" ", 1)
+    return int(code), description
+
+
 class Work:
     """A collective in progress (PyTorch's ``async_op=True`` result): ``wait()`` blocks until it
     is complete, at most the world's timeout, and returns the result array."""
@@ -201,16 +265,20 @@ class Work:
 
 
 def _wait(request, what):
-    """Wait for ``request``; past the world's timeout, abort the job. Sleeps between polls
-    (up to 1 ms) so that a rank waiting for a slower one leaves the core to it."""
+    """Wait for ``request``; past the world's timeout, or EXIT_GRACE seconds after another rank
+    exited, abort the job. Sleeps between polls (up to 1 ms) so that a rank waiting for a
+    slower one leaves the core to it."""
     timeout = _world.timeout
-    if timeout is None:
-        request.Wait()
-        return
-    deadline = time.monotonic() + timeout
+    deadline = math.inf if timeout is None else time.monotonic() + timeout
     pause = 1e-6
+    exited = None
     while not request.Test():
+        if exited is None and (exited := _exit_notice(_world)) is not None:
+            deadline = min(deadline, time.monotonic() + EXIT_GRACE)
         if time.monotonic() > deadline:
+            if exited is not None:
+                code, message = exited
+                abort(f"{what} cannot complete: {message}; aborting the job", code or 1)
             abort(f"{what} was not matched by every rank within {timeout:g} s (a rank stopped, "
                   "hangs, or runs a different program); aborting the job")
         time.sleep(pause)

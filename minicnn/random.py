@@ -10,8 +10,13 @@ _generator = np.random.default_rng()
 
 
 def manual_seed(seed):
-    """Seed the default generator; returns it."""
+    """Seed the default generator with ``seed``, an int >= 0 (what NumPy's generators take);
+    returns it. TypeError / ValueError naming the seed otherwise."""
     global _generator
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"manual_seed: seed must be an int, got {seed!r:.40}")
+    if seed < 0:
+        raise ValueError(f"manual_seed: seed must be >= 0, got {seed}")
     _generator = np.random.default_rng(seed)
     return _generator
 

@@ -12,7 +12,9 @@ steps the learning-rate schedule, evaluates top-1 / top-5 on ``test_loader``, ap
 to the history and writes, each atomically, ``best.npz`` (when the test top-1 improved), the JSON
 log ``log.json`` and, last, ``last.npz``: ``last.npz`` is the commit point, so a run killed
 between the files resumes from the previous epoch and writes them all again, and ``fit`` on a
-finished run writes whatever of ``best.npz`` and ``log.json`` it lacks. ``fit`` removes the
+finished run writes whatever of ``best.npz``, ``log.json`` and ``last.npz`` it lacks (a run
+killed during epoch 1's files, after ``best.npz`` landed, resumes from ``best.npz``, which holds
+the same state). ``fit`` removes the
 part-written ``.NAME.*.tmp`` files a killed write leaves, and refuses to start a new run in a
 folder that holds one (see ``unused_run_folder``).
 A checkpoint holds everything the next epoch depends on: the
@@ -55,11 +57,12 @@ from minicnn.evaluate import as_batch, evaluate, topk_correct
 from minicnn.nn.functional import cross_entropy
 from minicnn.nn.parallel import DistributedDataParallel
 from minicnn.random import get_rng_state, set_rng_state
+from minicnn.training_state import check_state, named
 from minicnn.utils import plotting
 from minicnn.utils.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 
 __all__ = ["Trainer", "TrainingDiverged", "TrainingInterrupted", "ProgressBar", "RUN_FILES",
-           "holds_run", "unused_run_folder", "plural"]
+           "holds_run", "logged_epochs", "unused_run_folder", "plural"]
 
 RUN_FILES = ("last.npz", "best.npz", "log.json")
 PLOT_FILES = ("loss.png", "accuracy.png", "confusion.png", "filters.png")
@@ -71,8 +74,20 @@ def plural(count, noun):
 
 
 def holds_run(folder):
-    """The names of RUN_FILES that ``folder`` holds (empty when it holds no run)."""
-    return [name for name in RUN_FILES if os.path.exists(os.path.join(folder, name))]
+    """The names of RUN_FILES that ``folder`` holds (empty when it holds no run). A log.json
+    that records no epoch is no run: it is all that a kill between the files of a stop inside
+    epoch 1 leaves."""
+    return [name for name in RUN_FILES if os.path.exists(os.path.join(folder, name))
+            and (name != "log.json" or logged_epochs(os.path.join(folder, name)) != 0)]
+
+
+def logged_epochs(path):
+    """How many epochs the log.json at ``path`` records; None when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return len(json.load(file)["epochs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def unused_run_folder(folder):
@@ -250,15 +265,21 @@ class Trainer:
         }
 
     def load_state_dict(self, state):
-        self.network.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        """Continue from ``state``; StateError (a ValueError) naming the first field that this
+        trainer cannot resume from (see ``minicnn.training_state``)."""
+        check_state(state, self)
+        with named("model"):
+            self.network.load_state_dict(state["model"])
+        with named("optimizer"):
+            self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
-            if state["scheduler"] is None:
-                raise ValueError("resume: the checkpoint has no learning-rate schedule state")
-            self.scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        if state["loader"] is not None:
-            self.train_loader.load_state_dict(state["loader"])
+            with named("scheduler"):
+                self.scheduler.load_state_dict(state["scheduler"])
+        with named("rng"):
+            set_rng_state(state["rng"])
+        if hasattr(self.train_loader, "load_state_dict"):
+            with named("loader"):
+                self.train_loader.load_state_dict(state["loader"])
         self.epoch = int(state["epoch"])
         self.best_metric = state["best_metric"]
         self.history = list(state["history"])
@@ -396,8 +417,8 @@ class Trainer:
                 os.remove(entry.path)
 
     def missing_files(self):
-        """Which of best.npz and log.json a run killed between its files (or written by an
-        older minicnn, which wrote last.npz first) lacks for its last completed epoch."""
+        """Which of best.npz, log.json and last.npz a run killed between its files (or written
+        by an older minicnn, which wrote last.npz first) lacks for its last completed epoch."""
         if self.out_dir is None or not self.history:
             return []
         missing = []
@@ -405,13 +426,10 @@ class Trainer:
             == self.best_metric
         if last_is_best and not os.path.exists(self.best_checkpoint):
             missing.append("best.npz")
-        try:
-            with open(self._path("log.json"), encoding="utf-8") as file:
-                logged = len(json.load(file)["epochs"])
-        except (OSError, ValueError, KeyError, TypeError):
-            logged = None
-        if logged != len(self.history):
+        if logged_epochs(self._path("log.json")) != len(self.history):
             missing.append("log.json")
+        if not os.path.exists(self.last_checkpoint):     # resumed from best.npz
+            missing.append("last.npz")
         return missing
 
     def _complete_files(self):
@@ -420,6 +438,8 @@ class Trainer:
             save_checkpoint(self.best_checkpoint, self.state_dict())
         if "log.json" in missing:
             self._write_log()
+        if "last.npz" in missing:
+            save_checkpoint(self.last_checkpoint, self.state_dict())
 
     def _fit(self, epochs):
         while self.epoch < epochs:

@@ -59,6 +59,7 @@ def test_auto_and_c_pick_the_c_kernels_for_numpy_arrays():
 
 def test_environment_variable_selects_the_backend_of_a_new_thread(monkeypatch):
     monkeypatch.setenv("MINICNN_BACKEND", "NumPy")
+    monkeypatch.setattr(backend, "_default", None)      # as in a process that chose nothing
     seen = []
     thread = threading.Thread(target=lambda: seen.append(
         (mc.get_backend(), backend.kernels_for(np.zeros(1)))))
@@ -182,3 +183,34 @@ def test_a_bad_thread_or_kernel_variable_is_said_once_and_ignored(variable, valu
     assert done.stderr.count(words) == 1 and "Traceback" not in done.stderr
     threads, kernel = done.stdout.split()
     assert int(threads) >= 1 and kernel in ("avx512", "avx2", "portable")
+
+
+def test_set_backend_is_for_every_thread_and_a_with_block_for_its_own(monkeypatch):
+    monkeypatch.setattr(backend, "_default", None)
+
+    def in_a_new_thread(function):
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append(function()))
+        thread.start()
+        thread.join()
+        return seen[0]
+
+    mc.set_backend("numpy")
+    assert in_a_new_thread(mc.get_backend) == "numpy"        # a new thread no longer runs "auto"
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def block():
+        with mc.backend("auto"):
+            inside.set()
+            leave.wait(10)
+    other = threading.Thread(target=block)
+    other.start()
+    inside.wait(10)
+    assert mc.get_backend() == "numpy"                       # the other thread's block stays there
+    with mc.backend("auto"):
+        assert mc.get_backend() == "auto" and in_a_new_thread(mc.get_backend) == "numpy"
+    leave.set()
+    other.join()
+    in_a_new_thread(lambda: mc.set_backend("auto"))          # set in any thread: for all
+    assert mc.get_backend() == "auto"

@@ -148,3 +148,96 @@ def test_both_kernel_sets_give_the_same_outcome_kind(N, C, H, k, s, p, d, dtype,
         with mc.backend(kernel_set):
             outcomes[kernel_set] = _outcome(calls[op])
     assert outcomes["numpy"] == outcomes["c"]
+
+
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+@pytest.mark.parametrize("weight_shape", [(4, 3, 3), (3,), (1, 4, 3)])
+def test_linear_refuses_a_weight_that_is_not_2d(kernel_set, weight_shape):
+    with mc.backend(kernel_set), pytest.raises(RuntimeError, match="linear: weight must be "
+                                                                   r"\(out_features, in_features"):
+        F.linear(mc.tensor(np.ones((2, 3))), mc.tensor(np.ones(weight_shape)))
+
+
+# (input, weight) shapes with no input features or no output features, and PyTorch's results:
+# a product of nothing is 0, so y = bias and every gradient of the empty side is empty
+@pytest.mark.parametrize("x_shape, weight_shape", [((2, 0), (4, 0)), ((2, 5, 0), (4, 0)),
+                                                   ((2, 3), (0, 3)), ((2, 4, 3), (0, 3))])
+def test_linear_without_input_or_output_features_runs_forward_and_backward(x_shape,
+                                                                            weight_shape):
+    rng = np.random.default_rng(0)
+    x, weight = rng.standard_normal(x_shape), rng.standard_normal(weight_shape)
+    bias = rng.standard_normal(weight_shape[0])
+    grad_y = rng.standard_normal(x_shape[:-1] + weight_shape[:1])
+    for kernel_set in ("numpy", "auto"):
+        with mc.backend(kernel_set):
+            tensors = [mc.tensor(a, requires_grad=True) for a in (x, weight, bias)]
+            y = F.linear(*tensors)
+            y.backward(mc.tensor(grad_y))
+        np.testing.assert_allclose(y.numpy(), x @ weight.T + bias)
+        np.testing.assert_allclose(tensors[0].grad.numpy(), grad_y @ weight)
+        assert tensors[1].grad.shape == weight_shape
+        np.testing.assert_allclose(tensors[1].grad.numpy(),
+                                   np.tensordot(grad_y, x, (list(range(x.ndim - 1)),) * 2))
+        np.testing.assert_allclose(tensors[2].grad.numpy(),
+                                   grad_y.sum(axis=tuple(range(grad_y.ndim - 1))))
+
+
+@pytest.mark.parametrize("ignore_index, error, message", [
+    (2 ** 63, ValueError, "ignore_index must fit in int64"),      # PyTorch: ValueError overflow
+    (-2 ** 63 - 1, ValueError, "ignore_index must fit in int64"),
+    (1.5, TypeError, "ignore_index must be an int, got 1.5"),     # PyTorch: must be int
+    (True, TypeError, "ignore_index must be an int, got True"),
+])
+@pytest.mark.parametrize("loss", [F.cross_entropy, F.nll_loss])
+def test_ignore_index_out_of_range_is_refused_alike_by_every_kernel_set(loss, ignore_index,
+                                                                        error, message):
+    logits = mc.tensor(np.random.default_rng(0).standard_normal((3, 4)))
+    for kernel_set in KERNEL_SETS:
+        with mc.backend(kernel_set), pytest.raises(error, match=message):
+            loss(logits, np.array([0, 1, 2]), ignore_index=ignore_index)
+    for kernel_set in KERNEL_SETS:         # the largest int64 ignores nothing, on every set
+        with mc.backend(kernel_set):
+            assert loss(logits, np.array([0, 1, 2]), ignore_index=2 ** 63 - 1).item() == \
+                loss(logits, np.array([0, 1, 2])).item()
+
+
+def _t(*shape, dtype=np.float32):
+    return mc.tensor(np.random.default_rng(0).standard_normal(shape).astype(dtype),
+                     requires_grad=True)
+
+
+# refused calls, each with the error every kernel set must give alike
+REFUSED = {
+    "conv2d groups": lambda: F.conv2d(_t(1, 4, 5, 5), _t(2, 3, 3, 3), groups=2),
+    "conv2d mixed dtypes": lambda: F.conv2d(_t(1, 3, 5, 5), _t(2, 3, 3, 3, dtype=np.float64)),
+    "conv2d input too small": lambda: F.conv2d(_t(1, 3, 2, 2), _t(2, 3, 3, 3)),
+    "conv2d stride 0": lambda: F.conv2d(_t(1, 3, 5, 5), _t(2, 3, 3, 3), stride=0),
+    "conv_transpose2d output_padding": lambda: F.conv_transpose2d(
+        _t(1, 3, 5, 5), _t(3, 2, 3, 3), stride=2, output_padding=2),
+    "max_pool2d empty": lambda: F.max_pool2d(_t(1, 3, 0, 4), 2),
+    "max_pool2d window too big": lambda: F.max_pool2d(_t(1, 3, 2, 2), 3),
+    "batch_norm channels": lambda: F.batch_norm(_t(2, 3, 4, 4), None, None, _t(4), _t(4),
+                                                training=True),
+    "batch_norm one value": lambda: F.batch_norm(_t(1, 3, 1, 1), None, None, training=True),
+    "batch_norm eps nan": lambda: F.batch_norm(_t(2, 3, 4, 4), None, None, training=True,
+                                               eps=float("nan")),
+    "local_response_norm size 0": lambda: F.local_response_norm(_t(2, 3, 4, 4), 0),
+    "dropout p 2": lambda: F.dropout(_t(2, 3), 2.0),
+    "cross_entropy class 4 of 4": lambda: F.cross_entropy(_t(3, 4), np.array([0, 1, 4])),
+    "cross_entropy class -1": lambda: F.cross_entropy(_t(3, 4), np.array([0, -1, 2])),
+    "cross_entropy label_smoothing 2": lambda: F.cross_entropy(_t(3, 4), np.array([0, 1, 2]),
+                                                               label_smoothing=2.0),
+    "linear sizes": lambda: F.linear(_t(2, 3), _t(4, 5)),
+    "adaptive_avg_pool2d 0": lambda: F.adaptive_avg_pool2d(_t(1, 3, 4, 4), 0),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED))
+def test_every_kernel_set_refuses_a_bad_call_alike(name):
+    errors = []
+    for kernel_set in KERNEL_SETS:
+        with mc.backend(kernel_set), pytest.raises(Exception) as raised:
+            output = REFUSED[name]()
+            output.sum().backward()
+        errors.append((type(raised.value), str(raised.value)))
+    assert all(error == errors[0] for error in errors), errors

@@ -229,3 +229,33 @@ def test_without_the_extension_minicnn_imports_and_trains_on_numpy():
     assert result.returncode == 0 and "numpy fallback ok" in result.stdout, \
         result.stdout + result.stderr[-3000:]
     assert "did not load" in result.stdout
+
+
+OUT_OF_MEMORY = textwrap.dedent('''
+    import resource
+    import numpy as np
+    from minicnn.backend import ckernels
+    from minicnn.backend.geometry import Window
+    window = Window(32, 32, 1, 1, 0, 0, 1, 1)
+    x = np.ones((1, 64, 32, 32), np.float32)
+    ckernels.conv2d_forward(x, np.ones((2, 64, 32, 32), np.float32), 1, window)  # pool started
+    weight = np.ones((160, 64, 32, 32), np.float32)    # 40 MiB: packing it asks as much again
+    size = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (size + (24 << 20), resource.RLIM_INFINITY))
+    try:
+        ckernels.conv2d_forward(x, weight, 1, window)
+    except MemoryError as error:
+        print(error)
+''')
+
+
+@needs_c
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc/self/status")
+def test_out_of_memory_in_a_c_kernel_is_a_memory_error_naming_it_and_the_bytes():
+    done = run_python(OUT_OF_MEMORY)
+    assert done.returncode == 0, done.stderr
+    message = done.stdout.strip()
+    assert message.startswith("C kernel conv2d_forward (float32): out of memory: its working "
+                              "memory of "), message
+    asked = int(message.split("memory of ")[1].split(" bytes")[0].replace(",", ""))
+    assert 160 * 64 * 32 * 32 * 4 <= asked < 2 * 160 * 64 * 32 * 32 * 4   # the packed weights

@@ -232,6 +232,7 @@ def test_a_bad_minicnn_backend_variable_is_one_line(value, argv, message, capsys
                                                      tmp_path):
     monkeypatch.setenv("MINICNN_BACKEND", value)
     monkeypatch.setattr(mc.backend._selected, "name", None, raising=False)   # read it again
+    monkeypatch.setattr(mc.backend, "_default", None)
     monkeypatch.chdir(tmp_path)
     status, _, err = run(capsys, *argv)
     assert status == 2 and one_line(err).startswith(message)

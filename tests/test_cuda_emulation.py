@@ -372,3 +372,23 @@ def test_every_kernel_runs_clean_under_the_sanitizer(sanitizer):
     report = result.stdout[-2000:] + result.stderr[-5000:]
     assert "Sanitizer" not in result.stderr, report
     assert result.returncode == 0 and "36 launched" in result.stdout, report
+
+
+def test_out_of_memory_is_a_memory_error_naming_the_kernel_and_the_bytes(cuda, monkeypatch):
+    from minicnn.backend import cuda as cuda_module
+
+    class NoMemory:
+        """NumPy, except that it has no memory for a new array (as CuPy's OutOfMemoryError)."""
+
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        def empty(self, shape, dtype):
+            raise MemoryError("Out of memory allocating 48 bytes")
+
+        zeros = empty
+
+    monkeypatch.setattr(cuda_module.runtime(), "xp", NoMemory())
+    with pytest.raises(MemoryError, match=r"CUDA kernel relu_forward: no memory for its output of "
+                                          r"shape \(3, 4\), 48 bytes \(Out of memory"):
+        cuda.relu_forward(np.ones((3, 4), np.float32))

@@ -362,3 +362,48 @@ def test_cli_usage_error_under_mpiexec_ends_every_rank_with_status_2(tmp_path):
     assert done.returncode == 2
     assert "--batch-size 33 is the global batch; it must be a multiple of the 2 ranks" \
         in done.stderr
+
+
+@pytest.mark.parametrize("exit_call, status, said", [
+    ("sys.exit(3)", 3, "rank 1 of 2 exited with status 3"),
+    ("exit(0)", 1, "rank 1 of 2 exited with status 0"),
+    ("pass", 1, "rank 1 of 2 ended without sys.exit"),
+    pytest.param("sys.exit(0)", 1, "rank 1 of 2 exited with status 0", marks=pytest.mark.slow),
+    pytest.param("quit(5)", 5, "rank 1 of 2 exited with status 5", marks=pytest.mark.slow),
+    pytest.param("sys.exit('no data')", 1, "rank 1 of 2 exited with status 1 (no data)",
+                 marks=pytest.mark.slow),
+    pytest.param("raise SystemExit(4)", 1, "rank 1 of 2 ended without sys.exit",
+                 marks=pytest.mark.slow),
+])
+def test_a_rank_that_exits_ends_the_job_with_its_rank_and_status(tmp_path, exit_call, status,
+                                                                 said):
+    script = tmp_path / "leave.py"
+    script.write_text(
+        "import sys\n"
+        "from minicnn import distributed\n"
+        "distributed.init()     # the default timeout: 30 minutes\n"
+        "if distributed.rank() == 1:\n"
+        f"    {exit_call}\n"
+        "else:\n"
+        "    distributed.barrier()   # rank 1 never comes\n")
+    done = run_two_ranks([str(script)], cwd=tmp_path, timeout=60)
+    assert done.returncode == status, done.stderr
+    assert f"minicnn: rank 0 of 2: barrier cannot complete: {said}" in done.stderr
+
+
+def test_ranks_that_end_apart_after_their_last_collective_end_the_job_normally(tmp_path):
+    script = tmp_path / "end.py"
+    script.write_text(
+        "import sys, time\n"
+        "import numpy as np\n"
+        "from minicnn import distributed\n"
+        "distributed.init()\n"
+        "for _ in range(100):\n"
+        "    distributed.all_reduce(np.ones(3))\n"
+        "if distributed.rank() == 0:\n"
+        f"    time.sleep({distributed.EXIT_GRACE + 2})   # writing files while rank 1 has ended\n"
+        "    print('rank 0 wrote its files')\n"
+        "sys.exit(0)\n")
+    done = run_two_ranks([str(script)], cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "rank 0 wrote its files" in done.stdout and "abort" not in done.stderr.lower()

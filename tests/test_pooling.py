@@ -68,7 +68,7 @@ def pool_configs(draw, dilation=True):
     k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     s = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     d = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if dilation else (1, 1)
-    limit = [((kk - 1) * dd + 1) // 2 if dilation else kk // 2 for kk, dd in zip(k, d)]
+    limit = [kk // 2 for kk in k]       # PyTorch's rule, dilated or not
     p = (draw(st.integers(0, limit[0])), draw(st.integers(0, limit[1])))
     shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2)),
              draw(st.integers(1, 9)), draw(st.integers(1, 9)))
@@ -420,3 +420,26 @@ def test_float32_ceil_mode_edge_cases_match_pytorch():
         ty = TF.avg_pool2d(torch.tensor(x[:, :, :13, :13]), 3, 2, **kw)
         np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-6, atol=1e-7)
 
+
+
+@pytest.mark.parametrize("kernel, padding, dilation, accepted", [
+    (3, 2, 2, False), (3, 1, 2, True), (5, 3, 3, False), (5, 2, 3, True), (4, 2, 3, True),
+    (1, 1, 1, False), (2, 1, 1, True)])
+def test_pooling_padding_is_at_most_half_the_kernel_as_pytorch(kernel, padding, dilation,
+                                                               accepted):
+    x = mc.tensor(np.random.default_rng(0).standard_normal((1, 1, 9, 9)))
+    if accepted:
+        assert F.max_pool2d(x, kernel, padding=padding, dilation=dilation).shape[0] == 1
+        return
+    with pytest.raises(ValueError, match=r"max_pool2d: padding should be at most half of the "
+                                         r"kernel size"):
+        F.max_pool2d(x, kernel, padding=padding, dilation=dilation)
+    with pytest.raises(ValueError, match="padding should be at most half"):
+        nn.MaxPool2d(kernel, padding=padding, dilation=dilation)
+    try:
+        import torch
+    except ImportError:
+        return
+    with pytest.raises(RuntimeError, match="pad should be"):
+        torch.nn.functional.max_pool2d(torch.zeros(1, 1, 9, 9), kernel, padding=padding,
+                                       dilation=dilation)

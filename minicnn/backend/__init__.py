@@ -13,8 +13,11 @@ the reference; under "c" it is an error, as is a NumPy array under "cuda". The c
 per (backend, kind of array) and cached. Every op records the set it ran on: ``trace()`` collects
 the records (``minicnn info --trace``), and ``MINICNN_LOG=kernels`` logs them on stderr.
 
-Select with ``minicnn.set_backend(name)``, ``with minicnn.backend(name):`` or the
-``MINICNN_BACKEND`` variable.
+Select with ``minicnn.set_backend(name)`` (for the whole process, every thread), ``with
+minicnn.backend(name):`` (for the block, in its own thread only) or the ``MINICNN_BACKEND``
+variable (read when neither chose). Process-wide, as PyTorch's global settings, so that the
+threads a program starts (concurrent backward passes, a serving pool) run the kernel set it
+chose; the block is per thread, as ``no_grad``, so that it never changes another thread's ops.
 
 When the C extension was not built, the first op that would have used it says so once per
 process, as a warning of the ``"minicnn"`` logger: with logging left unconfigured, Python prints
@@ -38,7 +41,8 @@ except ImportError:
 
 BACKENDS = ("numpy", "c", "cuda", "auto")
 
-_selected = threading.local()
+_default = None                  # set_backend's choice (or MINICNN_BACKEND's), for every thread
+_selected = threading.local()    # a ``with backend(...)`` block's, for its own thread
 _warned = set()
 
 
@@ -56,28 +60,31 @@ def _validate(name):
 
 
 def get_backend():
-    """The selected backend name (``"auto"`` unless changed)."""
-    name = getattr(_selected, "name", None)
-    if name is None:
-        name = _validate(os.environ.get("MINICNN_BACKEND", "auto").strip().lower() or "auto")
-        _selected.name = name
-    return name
+    """This thread's backend: its innermost ``with backend(...)`` block's, else set_backend's,
+    else MINICNN_BACKEND's, else ``"auto"``."""
+    global _default
+    if _default is None:
+        _default = _validate(os.environ.get("MINICNN_BACKEND", "auto").strip().lower() or "auto")
+    return getattr(_selected, "name", None) or _default
 
 
 def set_backend(name):
-    """Select the kernel set for the ops that follow: "numpy" | "c" | "cuda" | "auto"."""
-    _selected.name = _validate(name)
+    """Select the kernel set for the ops that follow, in every thread (a ``with backend(...)``
+    block overrides it in its own): "numpy" | "c" | "cuda" | "auto"."""
+    global _default
+    _default = _validate(name)
 
 
 @contextmanager
 def use(name):
-    """``with minicnn.backend("c"): ...`` runs the block with another kernel set."""
-    previous = get_backend()
-    set_backend(name)
+    """``with minicnn.backend("c"): ...`` runs the block, in this thread, with another kernel
+    set."""
+    previous = getattr(_selected, "name", None)
+    _selected.name = _validate(name)
     try:
         yield
     finally:
-        set_backend(previous)
+        _selected.name = previous
 
 
 DEFAULT_WORKSPACE_LIMIT = 256 * 2 ** 20

@@ -194,8 +194,15 @@ def _int64_pointer(array):
 
 
 def _call(kernel, dtype, *args):
-    """Run lib.<kernel>_f32 / _f64; a refusal from C means these wrappers missed a check."""
+    """Run lib.<kernel>_f32 / _f64. MemoryError, naming the kernel and the bytes it asked for,
+    when its working memory could not be allocated; any other refusal from C means these
+    wrappers missed a check."""
     status = getattr(_ckernels.lib, kernel + _C_TYPE[np.dtype(dtype)][1])(*args)
+    if status == _ckernels.lib.MINICNN_OUT_OF_MEMORY:
+        asked = _ckernels.lib.minicnn_failed_allocation()
+        raise MemoryError(f"C kernel {kernel} ({np.dtype(dtype)}): out of memory: its working "
+                          f"memory of {asked:,} bytes ({asked / 2**20:,.1f} MiB) could not be "
+                          "allocated")
     if status != 0:
         raise RuntimeError(f"C kernel {kernel} refused its arguments (status {status}): "
                            "the Python checks should have caught this, please report it")
@@ -492,7 +499,8 @@ def _rows(name, array, like=None, like_name=None):
     array = check.floats(name, array, like=like, like_name=like_name)
     if array.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension, got a 0-d array")
-    return np.ascontiguousarray(array.reshape(-1, array.shape[-1]))
+    rows = int(np.prod(array.shape[:-1]))     # not reshape(-1, n): n may be 0
+    return np.ascontiguousarray(array.reshape(rows, array.shape[-1]))
 
 
 def _gemm(a, trans_a, b, trans_b, M, N):

@@ -37,6 +37,7 @@ shape. The tests swap in a runtime of NumPy arrays and the same kernels compiled
 
 import contextlib
 import hashlib
+import math
 import operator
 import os
 import re
@@ -239,8 +240,9 @@ def _empty(kernel, shape, dtype, zeros=False):
     try:
         return xp.zeros(shape, dtype) if zeros else xp.empty(shape, dtype)
     except MemoryError as error:
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
         raise MemoryError(f"CUDA kernel {kernel}: no memory for its output of shape "
-                          f"{tuple(shape)} ({error})") from error
+                          f"{tuple(shape)}, {nbytes:,} bytes ({error})") from error
 
 
 def _launch(kernel, dtype, work, *args, per_block=False):

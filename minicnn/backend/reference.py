@@ -80,8 +80,8 @@ def linear_backward_input(grad_y, weight):
 
 
 def linear_backward_weight(grad_y, x):
-    """dW = dy^T @ x, summed over every leading dimension   (out, in)"""
-    return grad_y.reshape(-1, grad_y.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+    """dW = dy^T @ x, summed over every leading dimension   (out, in); in or out may be 0"""
+    return get_array_module(x).tensordot(grad_y, x, ([*range(x.ndim - 1)],) * 2)
 
 
 # ----- softmax cross-entropy ----------------------------------------------------------------

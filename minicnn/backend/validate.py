@@ -20,6 +20,37 @@ MAX_ELEMENTS = 2 ** 62      # keeps every index product of the kernels inside in
 MAX_INT32 = 2 ** 31 - 1     # hyper-parameters and planes the kernels index with 32-bit ints
 
 
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def reals(op, **values):
+    """The floats of the keyword ``values`` (hyper-parameters), in order. An int too large for
+    a float (10**400) is an OverflowError and a value that is no number a TypeError or
+    ValueError, each naming ``op`` and the argument."""
+    floats = []
+    for name, value in values.items():
+        try:
+            floats.append(float(value))
+        except OverflowError:
+            raise OverflowError(f"{op}: {name} must fit in a float (at most about 1.8e308), got "
+                                f"an int of {value.bit_length():,} bits") from None
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{op}: {name} must be a real number, got {value!r:.40}") from None
+    return tuple(floats)
+
+
+def loss_arguments(op, reduction, ignore_index=-100):
+    """A loss's ``reduction`` (one of REDUCTIONS) and its ``ignore_index`` as an int that fits
+    in int64, the kernels' target type; a float or a bool is a TypeError, as in PyTorch."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"{op}: ignore_index must be an int, got {ignore_index!r}")
+    if not -2 ** 63 <= ignore_index < 2 ** 63:
+        raise ValueError(f"{op}: ignore_index must fit in int64, got {ignore_index}")
+    return int(ignore_index)
+
+
 def integer(name, value, minimum=0):
     """``value`` as a Python int >= minimum."""
     try:

@@ -158,6 +158,9 @@ class DataLoader:
         self.persistent_workers, self.in_order = persistent_workers, in_order
         self.pin_memory, self.pin_memory_device = pin_memory, pin_memory_device
         self.generator = generator
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         self.seed = int(_numpy_generator(generator).integers(2**63)) if seed is None \
             else int(seed)
         self.transform = transform
@@ -196,9 +199,18 @@ class DataLoader:
         return {"seed": self.seed, "epoch": self.epoch, "batch": self._start_batch}
 
     def load_state_dict(self, state):
-        """Continue from ``state`` (from state_dict): the next iteration starts there."""
-        self.seed, self.epoch, self._start_batch = (int(state["seed"]), int(state["epoch"]),
-                                                    int(state["batch"]))
+        """Continue from ``state`` (from state_dict): the next iteration starts there.
+        ValueError naming the field unless it holds integers: seed and epoch >= 0, and a batch
+        of this loader (0 <= batch < len(self))."""
+        if not isinstance(state, dict) or set(state) != {"seed", "epoch", "batch"}:
+            raise ValueError(f"loader state must be a dict with the keys 'seed', 'epoch' and "
+                             f"'batch', got {state!r:.80}")
+        for name, high in (("seed", 2**128), ("epoch", 2**62), ("batch", len(self))):
+            value = state[name]
+            if type(value) is not int or not 0 <= value < high:
+                raise ValueError(f"loader state {name}: expected an integer in [0, {high}), "
+                                 f"got {value!r:.60}")
+        self.seed, self.epoch, self._start_batch = state["seed"], state["epoch"], state["batch"]
         self._fetcher.seed = self.seed
         self._position = None
         self._shutdown_workers()     # persistent workers hold the old seed

@@ -150,6 +150,10 @@ def _padding_lrtb(padding):
     (left, top, right, bottom); returns (left, right, top, bottom)."""
     if isinstance(padding, numbers.Integral):
         padding = (padding,)
+    if not isinstance(padding, (tuple, list)) or not all(
+            isinstance(p, numbers.Integral) and not isinstance(p, bool) for p in padding):
+        raise TypeError(f"padding must be an int or a sequence of 1, 2 or 4 ints, got "
+                        f"{padding!r:.60}")
     padding = tuple(int(p) for p in padding)
     if any(p < 0 for p in padding):
         raise ValueError(f"padding must be non-negative, got {padding}")

@@ -49,8 +49,8 @@ def create(name, num_classes=None, max_parameters=MAX_PARAMETERS, **options):
     if num_classes is None:
         num_classes = entry.num_classes
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) \
-            or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+            or not 1 <= num_classes < 2 ** 31:
+        raise ValueError(f"num_classes must be an integer in [1, 2**31), got {num_classes!r}")
     known = list(inspect.signature(entry.builder).parameters)
     unknown = [option for option in options if option not in known]
     if unknown:

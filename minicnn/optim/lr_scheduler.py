@@ -14,6 +14,7 @@ import copy
 import math
 from collections import Counter
 
+from minicnn.backend.validate import reals
 from minicnn.optim.optimizer import Optimizer
 
 
@@ -86,8 +87,40 @@ class LRScheduler:
                 if key != "optimizer"}
 
     def load_state_dict(self, state_dict):
-        """Restore the attributes saved by ``state_dict``."""
+        """Restore the attributes saved by ``state_dict``. It must have this schedule's shape
+        (what its ``state_dict()`` holds: the same keys, lists of the same lengths, values
+        of the same kinds, the same strings), no NaN, and finite non-negative learning rates;
+        ValueError or TypeError naming the first field that differs."""
+        _check_like(self.state_dict(), state_dict, "scheduler state")
+        for name in ("base_lrs", "_last_lr"):
+            if name in state_dict and not all(0 <= lr < math.inf for lr in state_dict[name]):
+                raise ValueError(f"scheduler state {name}: learning rates must be finite and "
+                                 f">= 0, got {state_dict[name]!r:.80}")
         self.__dict__.update(copy.deepcopy(state_dict))
+
+
+def _check_like(current, saved, where):
+    """Raise unless ``saved`` has the structure of ``current`` (see load_state_dict)."""
+    if isinstance(current, dict):
+        if not isinstance(saved, dict) or set(saved) != set(current):
+            raise ValueError(f"{where}: expected a dict with the keys {sorted(map(str, current))}"
+                             f", got {saved!r:.80}")
+        for key in current:
+            _check_like(current[key], saved[key], f"{where}.{key}")
+    elif isinstance(current, (list, tuple)):
+        if not isinstance(saved, (list, tuple)) or len(saved) != len(current):
+            raise ValueError(f"{where}: expected a list of {len(current)}, got {saved!r:.80}")
+        for index, (a, b) in enumerate(zip(current, saved)):
+            _check_like(a, b, f"{where}[{index}]")
+    elif isinstance(current, bool) or current is None or isinstance(current, str):
+        if type(saved) is not type(current) or isinstance(current, str) and saved != current:
+            raise ValueError(f"{where}: expected {current!r:.40}, got {saved!r:.80}")
+    elif isinstance(current, int):
+        if type(saved) is not int:
+            raise TypeError(f"{where}: expected an integer, got {saved!r:.80}")
+    elif isinstance(current, float):
+        if type(saved) not in (int, float) or saved != saved:
+            raise TypeError(f"{where}: expected a number, got {saved!r:.80}")
 
 
 class StepLR(LRScheduler):
@@ -97,6 +130,7 @@ class StepLR(LRScheduler):
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
             raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
+        reals("StepLR", gamma=gamma)
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -112,6 +146,7 @@ class MultiStepLR(LRScheduler):
     (by gamma ** n for an epoch listed n times)."""
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+        reals("MultiStepLR", gamma=gamma)
         self.milestones = Counter(milestones)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -140,6 +175,7 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+        reals("CosineAnnealingLR", T_max=T_max, eta_min=eta_min)
         if not T_max > 0:
             raise ValueError(f"T_max must be positive, got {T_max!r}")
         self.T_max = T_max
@@ -174,6 +210,8 @@ class LinearLR(LRScheduler):
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5,
                  last_epoch=-1):
+        reals("LinearLR", start_factor=start_factor, end_factor=end_factor,
+              total_iters=total_iters)
         if start_factor > 1.0 or start_factor <= 0:
             raise ValueError("Starting multiplicative factor expected to be greater than 0 and "
                              f"less or equal to 1 (start_factor={start_factor})")
@@ -225,6 +263,7 @@ class OneCycleLR(LRScheduler):
             self.total_steps = epochs * steps_per_epoch
         else:
             raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
+        reals("OneCycleLR", total_steps=self.total_steps)
         if not isinstance(pct_start, float) or pct_start < 0 or pct_start > 1:
             raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
         if anneal_strategy not in ("cos", "linear"):
@@ -252,6 +291,8 @@ class OneCycleLR(LRScheduler):
                      start_momentum="base_momentum", end_momentum="max_momentum"),
             ]
         max_lrs = _per_group("max_lr", optimizer, max_lr)
+        reals("OneCycleLR", div_factor=div_factor, final_div_factor=final_div_factor,
+              **{f"max_lr[{i}]": value for i, value in enumerate(max_lrs)})
         if last_epoch == -1:
             for group, group_max_lr in zip(optimizer.param_groups, max_lrs):
                 group["initial_lr"] = group_max_lr / div_factor
@@ -318,6 +359,9 @@ class ReduceLROnPlateau(LRScheduler):
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
                  threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8):
+        reals("ReduceLROnPlateau", factor=factor, threshold=threshold, eps=eps,
+              **{f"min_lr[{i}]": v for i, v in enumerate(
+                  min_lr if isinstance(min_lr, (list, tuple)) else [min_lr])})
         if factor >= 1.0:
             raise ValueError(f"Factor should be < 1.0 (factor={factor})")
         if mode not in ("min", "max"):

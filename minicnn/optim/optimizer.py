@@ -6,7 +6,9 @@ change those values between steps. ``state`` maps each parameter to a dict of wh
 remembers (momentum buffers, moment estimates, the step count), created on its first step.
 """
 
+import math
 from collections import defaultdict
+from inspect import signature
 from itertools import chain
 
 import numpy as np
@@ -148,10 +150,13 @@ class Optimizer:
         if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
             raise ValueError("state_dict must be a dict with the keys 'state' and 'param_groups'")
         saved_groups = state_dict["param_groups"]
+        if not isinstance(saved_groups, list) or not isinstance(state_dict["state"], dict):
+            raise TypeError("state_dict: 'param_groups' must be a list and 'state' a dict")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups "
                              f"({len(saved_groups)}) than the optimizer ({len(self.param_groups)})")
-        for group, saved in zip(self.param_groups, saved_groups):
+        for index, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            self._check_saved_group(index, saved)
             if len(group["params"]) != len(saved["params"]):
                 raise ValueError("loaded state dict contains a parameter group that doesn't "
                                  "match the size of optimizer's group")
@@ -173,17 +178,69 @@ class Optimizer:
         self.state = state
         self.param_groups = new_groups
 
+    def _check_saved_group(self, index, saved):
+        """A saved parameter group must list parameter indices and hold every hyper-parameter
+        of this optimizer, each of the default's kind, finite, and passing the constructor's
+        own rules (so a checkpoint cannot set what ``type(self)(..., lr=-5)`` refuses)."""
+        where = f"param_groups[{index}]"
+        if not isinstance(saved, dict) or not isinstance(saved.get("params"), list) or not all(
+                type(i) is int for i in saved["params"]):
+            raise ValueError(f"{where} must be a dict whose 'params' lists parameter indices")
+        for name, default in self.defaults.items():
+            if name not in saved:
+                raise ValueError(f"{where} lacks the hyper-parameter {name!r}")
+            if not _same_kind(default, saved[name]):
+                raise TypeError(f"{where}.{name} must be {_kind(default)}, got {saved[name]!r:.60}")
+        accepted = signature(type(self)).parameters
+        hyper = {name: saved[name] for name in self.defaults if name in accepted}
+        try:
+            signature(type(self)).bind([], **hyper)
+        except TypeError:
+            return     # a subclass whose constructor needs other arguments: nothing to reuse
+        try:
+            type(self)([Tensor(np.zeros(1), requires_grad=True)], **hyper)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{where}: {error}") from None
+
     @staticmethod
     def _restore(param, name, value):
         if name == "step":
-            return int(value)
-        if isinstance(value, Tensor) or hasattr(value, "shape"):
-            array = value.array if isinstance(value, Tensor) else value
-            if tuple(array.shape) != param.shape:
-                raise ValueError(f"loaded state {name!r} has shape {tuple(array.shape)}, but its "
-                                 f"parameter has shape {param.shape}")
-            xp = get_array_module(param.array)
-            if xp is np and get_array_module(array) is not np:
-                array = array.get()
-            return Tensor(xp.array(array, dtype=param.dtype))
-        return value
+            if type(value) is not int or value < 0:
+                raise ValueError(f"loaded state 'step' must be an integer >= 0, got {value!r:.60}")
+            return value
+        if not isinstance(value, Tensor) and not hasattr(value, "shape"):
+            raise TypeError(f"loaded state {name!r} must be an array, got {type(value).__name__}")
+        array = value.array if isinstance(value, Tensor) else value
+        if tuple(array.shape) != param.shape:
+            raise ValueError(f"loaded state {name!r} has shape {tuple(array.shape)}, but its "
+                             f"parameter has shape {param.shape}")
+        xp = get_array_module(param.array)
+        if xp is np and get_array_module(array) is not np:
+            array = array.get()
+        if array.dtype.kind != "f" or not xp.isfinite(xp.asarray(array)).all():
+            raise ValueError(f"loaded state {name!r} must hold finite floating-point values")
+        return Tensor(xp.array(array, dtype=param.dtype))
+
+
+def _kind(default):
+    if isinstance(default, bool):
+        return "True or False"
+    if isinstance(default, (int, float)):
+        return "a finite number"
+    if isinstance(default, (tuple, list)):
+        return f"a sequence of {len(default)} finite numbers"
+    return f"a {type(default).__name__}"
+
+
+def _same_kind(default, value):
+    """Whether a hyper-parameter loaded from a file is of the kind of its default: a bool, a
+    finite number, a sequence of them of the same length, or (other defaults) the same type."""
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float, np.integer, np.floating)) and \
+            not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(default, (tuple, list)):
+        return isinstance(value, (tuple, list)) and len(value) == len(default) and all(
+            _same_kind(d, v) for d, v in zip(default, value))
+    return default is None or type(value) is type(default)

@@ -1,6 +1,7 @@
 """Activation functions: ReLU, leaky ReLU, sigmoid, tanh, softmax, log-softmax."""
 
 from minicnn.autograd import Function
+from minicnn.backend import validate as check
 from minicnn.ops import _normalize_dims, sigmoid, tanh
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"]
@@ -63,7 +64,7 @@ def relu(input, inplace=False):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    return LeakyReLU.apply(input, float(negative_slope))
+    return LeakyReLU.apply(input, *check.reals("leaky_relu", negative_slope=negative_slope))
 
 
 def _softmax_dim(input, dim):

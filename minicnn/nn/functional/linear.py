@@ -30,11 +30,11 @@ class Linear(Function):
 
 def linear(input, weight, bias=None):
     """input @ weight.T + bias, with weight (out_features, in_features). Raises ShapeError for
-    an input whose last dimension is not in_features, TypeError for mixed dtypes (as PyTorch's
-    "must have the same dtype")."""
-    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
-        raise ShapeError(f"linear: input's last dimension must be in_features = {weight.shape[1]}, "
-                         f"got input of shape {input.shape}")
+    a weight that is not 2-D or an input whose last dimension is not in_features, TypeError for
+    mixed dtypes (as PyTorch's "must have the same dtype")."""
+    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise ShapeError(f"linear: weight must be (out_features, in_features) and input (..., "
+                         f"in_features), got input {input.shape} and weight {weight.shape}")
     for name, value in (("weight", weight), ("bias", bias)):
         if value is not None and value.dtype != input.dtype:
             raise TypeError(f"linear: {name} dtype {value.dtype} does not match input dtype "

@@ -10,12 +10,11 @@ import numpy as np
 
 from minicnn.autograd import Function, Tensor, raw
 from minicnn.backend import get_array_module
+from minicnn.backend import validate as check
 from minicnn.nn.functional._arguments import check_input
 from minicnn.nn.functional.activation import log_softmax
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss"]
-
-REDUCTIONS = ("mean", "sum", "none")
 
 
 class SoftmaxCrossEntropy(Function):
@@ -33,11 +32,6 @@ class SoftmaxCrossEntropy(Function):
         grad_logits = self.kernels.softmax_cross_entropy_backward(
             grad_loss, log_probs, target, weight, self.ignore_index, self.label_smoothing)
         return grad_logits, None, None, None, None
-
-
-def _check_reduction(reduction):
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
 def _class_last(input):
@@ -96,7 +90,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     """Softmax cross-entropy from logits ``input`` (N, C) or (N, C, d1, ...) or (C,), with
     ``target`` integer class indices (N,) / (N, d1, ...) / (), or class probabilities shaped
     like the input. Fused and stable: logits of 1e4 give a finite loss and gradient."""
-    _check_reduction(reduction)
+    ignore_index = check.loss_arguments("cross_entropy", reduction, ignore_index)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     check_input("cross_entropy", input)
@@ -110,7 +104,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
     labels = _integer_target(target, input, ignore_index, "cross_entropy")
     class_weight = _class_weight(weight, input, "cross_entropy")
-    loss = SoftmaxCrossEntropy.apply(_class_last(input), labels, class_weight, int(ignore_index),
+    loss = SoftmaxCrossEntropy.apply(_class_last(input), labels, class_weight, ignore_index,
                                      float(label_smoothing))
     valid = labels != ignore_index
     xp = get_array_module(labels)
@@ -161,7 +155,7 @@ class NLLLoss(Function):
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at the target classes."""
-    _check_reduction(reduction)
+    ignore_index = check.loss_arguments("nll_loss", reduction, ignore_index)
     check_input("nll_loss", input)
     if input.ndim == 0:
         raise ValueError("nll_loss: input must have a class dimension, got a 0-d tensor")
@@ -179,7 +173,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 
 def mse_loss(input, target, reduction="mean"):
     """Mean squared error: (input - target)^2, reduced."""
-    _check_reduction(reduction)
+    check.loss_arguments("mse_loss", reduction)
     target = target if isinstance(target, Tensor) else Tensor(target)
     if target.shape != input.shape:
         warnings.warn(f"mse_loss: target size {target.shape} differs from input size "

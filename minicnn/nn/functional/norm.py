@@ -1,6 +1,7 @@
 """Normalisation: batch normalisation and local response normalisation (across channels)."""
 
 from minicnn.autograd import Function, Tensor, raw
+from minicnn.backend import validate as check
 from minicnn.nn.functional._arguments import check_input, check_int
 
 __all__ = ["batch_norm", "local_response_norm"]
@@ -72,7 +73,7 @@ def check_batch_norm(op, input, running_mean, running_var, weight, bias, trainin
         _check_channel_vector(op, value, name, input)
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{op}: give both running_mean and running_var, or neither")
-    eps = float(eps)
+    eps, = check.reals(op, eps=eps)
     if not (eps > 0 if training else eps >= 0):     # NaN fails both
         needed = "positive during training" if training else "non-negative"
         raise ValueError(f"{op}: eps must be {needed}, got {eps}")
@@ -105,7 +106,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                          f"got input of shape {input.shape}")
     return BatchNorm.apply(input, weight, bias, running_mean=raw(running_mean),
                            running_var=raw(running_var), training=bool(training),
-                           momentum=float(momentum), eps=eps)
+                           momentum=check.reals("batch_norm", momentum=momentum)[0], eps=eps)
 
 
 class LocalResponseNorm(Function):
@@ -135,5 +136,5 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     size = check_int(size, "size", "local_response_norm", 1)
     if input.numel() == 0:
         return input
-    return LocalResponseNorm.apply(input, size=size, alpha=float(alpha), beta=float(beta),
-                                   k=float(k))
+    alpha, beta, k = check.reals("local_response_norm", alpha=alpha, beta=beta, k=k)
+    return LocalResponseNorm.apply(input, size=size, alpha=alpha, beta=beta, k=k)

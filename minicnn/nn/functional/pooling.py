@@ -72,7 +72,8 @@ class AdaptiveAvgPool2d(Function):
 
 def pool_window(op, kernel_size, stride, padding, dilation):
     """The checked Window of a pooling layer; stride None (or (), as PyTorch allows) means the
-    kernel size, and padding may be at most half the (dilated) kernel. Raises TypeError /
+    kernel size, and padding may be at most half the kernel (PyTorch checks it against the
+    dilated kernel and the plain one: the plain one decides). Raises TypeError /
     ValueError naming the argument. The layers run it when they are built, the ops when they
     run."""
     kernel = pair(kernel_size, "kernel_size", op, 1)
@@ -80,11 +81,10 @@ def pool_window(op, kernel_size, stride, padding, dilation):
         stride = kernel
     stride = pair(stride, "stride", op, 1)
     padding, dilation = pair(padding, "padding", op, 0), pair(dilation, "dilation", op, 1)
-    for p, k, d in zip(padding, kernel, dilation):
-        if p > ((k - 1) * d + 1) // 2:
-            raise ValueError(f"{op}: padding should be at most half of the effective kernel "
-                             f"size, got padding={padding}, kernel_size={kernel} and "
-                             f"dilation={dilation}")
+    for p, k in zip(padding, kernel):
+        if p > k // 2:
+            raise ValueError(f"{op}: padding should be at most half of the kernel size, got "
+                             f"padding={padding}, kernel_size={kernel} and dilation={dilation}")
     return Window(*kernel, *stride, *padding, *dilation)
 
 
@@ -104,13 +104,14 @@ def _window(op, input, kernel_size, stride, padding, dilation, ceil_mode):
 
 
 def check_divisor_override(divisor_override, op="avg_pool2d"):
-    """divisor_override as an int (or None); raises ValueError for 0 or a non-integer."""
+    """divisor_override as an int (or None); raises ValueError for 0, a non-integer, or one
+    of 2**31 or more in size."""
     if divisor_override is None:
         return None
-    if (isinstance(divisor_override, bool)
-            or not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0):
-        raise ValueError(f"{op}: divisor_override must be a non-zero int or None, "
-                         f"got {divisor_override!r}")
+    if (isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer))
+            or not 0 < abs(divisor_override) < 2 ** 31):
+        raise ValueError(f"{op}: divisor_override must be a non-zero int in (-2**31, 2**31) or "
+                         f"None, got {divisor_override!r}")
     return int(divisor_override)
 
 
@@ -142,10 +143,10 @@ def adaptive_output_size(op, output_size):
     run."""
     items = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * 2
     if len(items) != 2 or not all(v is None or (isinstance(v, (int, np.integer))
-                                                and not isinstance(v, bool) and v >= 1)
+                                                and not isinstance(v, bool) and 1 <= v < 2**31)
                                   for v in items):
-        raise ValueError(f"{op}: output_size must be a positive int or a pair of positive ints "
-                         f"or None, got {output_size!r}")
+        raise ValueError(f"{op}: output_size must be an int in [1, 2**31), a pair of them or "
+                         f"None, got {output_size!r}")
     return items
 
 
