@@ -561,8 +561,9 @@ class Flip(Function):
         return get_array_module(grad).flip(grad, self.dims), None
 
 
-def flip(input, *dims):
-    dims = _sizes(dims)
+def flip(input, *dims_given, dims=None):
+    """Reverse the order of elements along ``dims`` (``flip(x, (0, 1))``, ``x.flip(0, 1)``)."""
+    dims = _sizes(dims_given) if dims is None else _sizes((dims,))
     return Flip.apply(input, tuple(_wrap_dim(d, input.ndim) for d in dims)) if dims else input
 
 
@@ -798,6 +799,8 @@ def linspace(start, end, steps, dtype=np.float32, requires_grad=False):
     half = steps // 2
     values = np.where(i < half, wide(start) + step * i.astype(wide),
                       wide(end) - step * (steps - 1 - i).astype(wide))
+    if steps == 1:
+        values[:] = start
     return Tensor(values.astype(dtype), requires_grad=requires_grad)
 
 
