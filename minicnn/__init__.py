@@ -11,9 +11,9 @@ from minicnn import backend
 from minicnn.autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad
 from minicnn.backend import get_backend, set_backend
 from minicnn.backend.info import info
-from minicnn.ops import (abs, amax, amin, argmax, argmin, cat, exp, flatten, log, matmul, max,
-                         maximum, mean, min, minimum, permute, reshape, sigmoid, sqrt, squeeze,
-                         stack, sum, tanh, transpose, unsqueeze)
+from minicnn.ops import (abs, amax, amin, cat, exp, flatten, log, matmul, max, maximum, mean, min,
+                         minimum, permute, reshape, sigmoid, sqrt, squeeze, stack, sum, tanh,
+                         transpose, unsqueeze)
 from minicnn.random import default_generator, get_rng_state, manual_seed, set_rng_state
 from minicnn.tensor_api import (  # noqa: F401  (PyTorch's wider API; attaches Tensor methods)
     all, allclose, any, argmax, argmin, argsort, as_tensor, bincount, bmm, broadcast_to, ceil,

@@ -20,7 +20,9 @@ class Adadelta(Optimizer):
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False):
         check_hyperparameter("lr", lr)
-        check_hyperparameter("rho", rho, high=1.0 + 1e-12)
+        check_hyperparameter("rho", rho)
+        if rho > 1.0:
+            raise ValueError(f"Invalid rho value: {rho} (expected in [0.0, 1.0])")
         check_hyperparameter("eps", eps)
         check_hyperparameter("weight_decay", weight_decay)
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
