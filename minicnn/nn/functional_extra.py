@@ -8,6 +8,7 @@ Formulas and defaults are PyTorch 2.13's, checked by tests/test_pytorch_conforma
 """
 
 import math
+import warnings
 
 import numpy as np
 
@@ -538,4 +539,9 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
         loss = target * (ops.log(safe) - input)
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
+    if reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
+                      "support size.'batchmean' divides only by the batch size, and aligns with "
+                      "the KL div math definition.'mean' will be changed to behave the same as "
+                      "'batchmean' in the next major release.", UserWarning, stacklevel=2)
     return _reduce(loss, reduction)

@@ -40,8 +40,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
                            "this error and scale the gradients by the non-finite norm anyway, "
                            "set `error_if_nonfinite=False`")
     clip_coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
-    for g in grads:
-        g.array *= clip_coef.astype(g.dtype)
+    with np.errstate(invalid="ignore"):     # an infinite norm turns the gradients into NaN
+        for g in grads:
+            g.array *= clip_coef.astype(g.dtype)
     return Tensor(total)
 
 
