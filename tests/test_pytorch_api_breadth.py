@@ -291,3 +291,16 @@ def test_top_level_dtype_names():
     assert mc.float is mc.float32 and mc.double is mc.float64 and mc.long is mc.int64
     assert mc.tensor([1.5]).to(mc.int32).dtype == np.int32
     assert mc.tensor([1, 0]).to(mc.bool).dtype == np.bool_
+
+
+def test_lazy_layers_take_their_sizes_from_a_checkpoint_before_any_call():
+    mc.manual_seed(0)
+    trained = nn.Sequential(nn.LazyConv2d(4, 3, groups=1), nn.LazyBatchNorm2d(), nn.Flatten(),
+                            nn.LazyLinear(2))
+    x = mc.randn(2, 3, 5, 5)
+    expected = trained.eval()(x).numpy()
+    fresh = nn.Sequential(nn.LazyConv2d(4, 3), nn.LazyBatchNorm2d(), nn.Flatten(),
+                          nn.LazyLinear(2))
+    fresh.load_state_dict(trained.state_dict())
+    assert [type(m).__name__ for m in fresh] == ["Conv2d", "BatchNorm2d", "Flatten", "Linear"]
+    np.testing.assert_array_equal(fresh.eval()(x).numpy(), expected)

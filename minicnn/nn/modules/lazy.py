@@ -1,10 +1,10 @@
 """Lazy layers: LazyLinear, LazyConv2d, LazyBatchNorm2d (and 1-d kin) infer their input size
 from the first batch, as PyTorch's.
 
-Until then their parameters are ``UninitializedParameter``s (no elements). The first call
-gives them their shapes in place, so an optimizer built before it holds the same objects, then
-initialises them as the ordinary layer does and turns the module into that layer
-(``LazyLinear`` becomes ``Linear``), as PyTorch does.
+Until then their parameters are ``UninitializedParameter``s (no elements). The first call (or
+``load_state_dict``, from the checkpoint's shapes) gives them their shapes in place, so an
+optimizer built before it holds the same objects, initialises them as the ordinary layer does,
+and turns the module into that layer (``LazyLinear`` becomes ``Linear``), as PyTorch does.
 """
 
 import warnings
@@ -33,8 +33,9 @@ class UninitializedParameter(Parameter):
 
 
 class LazyModuleMixin:
-    """The first call runs ``initialize_parameters(input)``, becomes ``cls_to_become``, and
-    then runs as that layer."""
+    """A lazy layer names the size it infers (``_input_size(input)``, or from the shape of the
+    checkpoint entry ``_state_key``: ``_size_from_state(shape)``) and gives itself that size
+    (``_materialize_for(size)``); then it becomes ``cls_to_become``."""
 
     cls_to_become = None
 
@@ -42,9 +43,19 @@ class LazyModuleMixin:
         return any(isinstance(p, UninitializedParameter) for p in self._parameters.values())
 
     def __call__(self, input, *args, **kwargs):
-        self.initialize_parameters(input)
-        self.__class__ = self.cls_to_become
+        self._become(self._input_size(input))
         return Module.__call__(self, input, *args, **kwargs)
+
+    def load_lazy_state(self, state_dict, prefix):
+        """Module.load_state_dict's first step: take the size from the checkpoint's entry."""
+        entry = state_dict.get(prefix + self._state_key)
+        if entry is not None:
+            self._become(self._size_from_state(tuple(np.shape(entry))))
+
+    def _become(self, size):
+        self._materialize_for(size)
+        self.reset_parameters()
+        self.__class__ = self.cls_to_become
 
     def _lazy_parameters(self, bias):
         self.weight = UninitializedParameter(dtype=self._dtype)
@@ -57,13 +68,13 @@ class LazyModuleMixin:
         self.weight.materialize(weight_shape)
         if self.bias is not None:
             self.bias.materialize(bias_shape)
-        self.reset_parameters()
 
 
 class LazyLinear(LazyModuleMixin, Linear):
     """A Linear layer whose in_features is the last dimension of its first input."""
 
     cls_to_become = Linear
+    _state_key = "weight"
 
     def __init__(self, out_features, bias=True, dtype=np.float32):
         with warnings.catch_warnings():     # Linear's init of its (out, 0) weight is a no-op
@@ -72,12 +83,20 @@ class LazyLinear(LazyModuleMixin, Linear):
         self._dtype = dtype
         self._lazy_parameters(bias)
 
-    def initialize_parameters(self, input):
-        self.in_features = input.shape[-1]
-        self._materialize((self.out_features, self.in_features), (self.out_features,))
+    def _input_size(self, input):
+        return input.shape[-1]
+
+    def _size_from_state(self, weight_shape):
+        return weight_shape[1]
+
+    def _materialize_for(self, in_features):
+        self.in_features = in_features
+        self._materialize((self.out_features, in_features), (self.out_features,))
 
 
 class _LazyConv(LazyModuleMixin):
+    _state_key = "weight"
+
     def __init__(self, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                  padding_mode, dtype):
         # built for groups input channels (the fewest that pass the checks) until the first call
@@ -86,12 +105,18 @@ class _LazyConv(LazyModuleMixin):
         self._dtype = dtype
         self._lazy_parameters(bias)
 
-    def initialize_parameters(self, input):
-        self.in_channels = input.shape[-1 - len(self.kernel_size)]
-        if self.in_channels % self.groups:
-            raise ValueError(f"{type(self).__name__}: in_channels ({self.in_channels}) must be "
+    def _input_size(self, input):
+        return input.shape[-1 - len(self.kernel_size)]
+
+    def _size_from_state(self, weight_shape):
+        return weight_shape[1] * self.groups
+
+    def _materialize_for(self, in_channels):
+        if in_channels % self.groups:
+            raise ValueError(f"{type(self).__name__}: in_channels ({in_channels}) must be "
                              f"divisible by groups ({self.groups})")
-        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        self.in_channels = in_channels
+        shape = (self.out_channels, in_channels // self.groups, *self.kernel_size)
         self._materialize(shape, (self.out_channels,))
 
 
@@ -122,18 +147,23 @@ class _LazyBatchNorm(LazyModuleMixin):
                  dtype=np.float32):
         super().__init__(0, eps, momentum, affine, track_running_stats, dtype)
         self._dtype = dtype
+        self._state_key = "weight" if affine else "running_mean"
         if affine:
             self._lazy_parameters(bias=True)
 
-    def initialize_parameters(self, input):
-        self.num_features = input.shape[1]
+    def _input_size(self, input):
+        return input.shape[1]
+
+    def _size_from_state(self, shape):
+        return shape[0]
+
+    def _materialize_for(self, num_features):
+        self.num_features = num_features
         if self.affine:
-            self.weight.materialize((self.num_features,))
-            self.bias.materialize((self.num_features,))
+            self._materialize((num_features,), (num_features,))
         if self.track_running_stats:
-            self.running_mean.array = np.zeros(self.num_features, dtype=self._dtype)
-            self.running_var.array = np.ones(self.num_features, dtype=self._dtype)
-        self.reset_parameters()
+            self.running_mean.array = np.zeros(num_features, dtype=self._dtype)
+            self.running_var.array = np.ones(num_features, dtype=self._dtype)
 
 
 class LazyBatchNorm2d(_LazyBatchNorm, BatchNorm2d):
