@@ -226,6 +226,15 @@ def test_scheduler_step_with_an_epoch_warns_and_uses_the_closed_form():
     assert opt.param_groups[0]["lr"] == 0.125 and sched.last_epoch == 3
 
 
+def test_reduce_on_plateau_takes_the_deprecated_epoch_too():
+    opt = mc.optim.SGD([nn.Parameter(mc.zeros(1))], lr=1.0)
+    sched = lr_scheduler.ReduceLROnPlateau(opt, patience=0)
+    sched.step(1.0)
+    with pytest.warns(UserWarning, match="deprecated"):
+        sched.step(2.0, epoch=7)
+    assert sched.last_epoch == 7 and opt.param_groups[0]["lr"] == pytest.approx(0.1)
+
+
 def test_lambda_schedules_keep_functions_out_of_their_state_dict():
     class Warmup:
         def __init__(self):

@@ -409,10 +409,15 @@ class ReduceLROnPlateau(LRScheduler):
             return value > best * (self.threshold + 1.0)
         return value > best + self.threshold
 
-    def step(self, metrics):
-        """Record this epoch's value of the monitored quantity (a number or 0-d tensor)."""
+    def step(self, metrics, epoch=None):
+        """Record this epoch's value of the monitored quantity (a number or 0-d tensor);
+        ``epoch``, PyTorch's deprecated argument, sets the epoch count (with a UserWarning)."""
         current = float(metrics)
-        self.last_epoch += 1
+        if epoch is None:
+            epoch = self.last_epoch + 1
+        else:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self.last_epoch = epoch
         if self._is_better(current, self.best):
             self.best = current
             self.num_bad_epochs = 0
