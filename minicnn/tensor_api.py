@@ -61,6 +61,7 @@ Round, _round = _unary("Round", lambda xp, a: xp.round(a), _zero_derivative, flo
 
 
 def square(input):
+    """input * input, elementwise (integers stay integers)."""
     return ops.mul(input, input)
 
 
@@ -139,6 +140,8 @@ clip = clamp
 
 
 def clamp_(input, min=None, max=None):
+    """``clamp`` in place: ``input.copy_(clamp(input, min, max))``, so it follows copy_'s
+    rules for tensors in the graph. Returns input."""
     return input.copy_(clamp(input, min, max))
 
 
@@ -186,10 +189,12 @@ def masked_fill(input, mask, value):
 
 
 def masked_fill_(input, mask, value):
+    """``masked_fill`` in place, through ``copy_`` (see clamp_). Returns input."""
     return input.copy_(masked_fill(input, mask, value))
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Elementwise |input - other| <= atol + rtol * |other| (broadcast), a bool tensor."""
     a, b = raw(input), raw(ops.as_tensor(other))
     return Tensor(get_array_module(a).isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
@@ -241,11 +246,13 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(var, mean) over ``dim``, with var's arguments."""
     return (var(input, dim, unbiased, keepdim, correction=correction),
             ops.mean(input, _normalize_dims(dim, input.ndim), keepdim=keepdim))
 
 
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(std, mean) over ``dim``, with std's arguments."""
     return (std(input, dim, unbiased, keepdim, correction=correction),
             ops.mean(input, _normalize_dims(dim, input.ndim), keepdim=keepdim))
 
@@ -298,6 +305,7 @@ class CumSum(Function):
 
 
 def cumsum(input, dim, *, dtype=None):
+    """Running sums along ``dim``: y_i = a_0 + ... + a_i (integers and booleans in int64)."""
     input = _integer_accumulator(input, dtype)
     if input.ndim == 0:
         return input
@@ -364,6 +372,7 @@ def gather(input, dim, index):
 
 
 def take_along_dim(input, indices, dim):
+    """``gather(input, dim, indices)`` (torch.take_along_dim with a dim)."""
     return gather(input, dim, indices)
 
 
@@ -411,6 +420,7 @@ def argmax(input, dim=None, keepdim=False, *, axis=None):
 
 
 def argmin(input, dim=None, keepdim=False, *, axis=None):
+    """The int64 index of the first smallest value (see argmax)."""
     return ops.argmin(input, ops._dims_argument(dim, axis), keepdim)
 
 
@@ -487,10 +497,12 @@ def expand(input, *sizes):
 
 
 def expand_as(input, other):
+    """``expand(input, other.shape)``."""
     return expand(input, other.shape)
 
 
 def broadcast_to(input, shape):
+    """``expand(input, shape)``."""
     return expand(input, shape)
 
 
@@ -547,6 +559,7 @@ def chunk(input, chunks, dim=0):
 
 
 def unbind(input, dim=0):
+    """The slices along ``dim``, each without that dimension."""
     dim = _wrap_dim(dim, input.ndim)
     return tuple(ops.getitem(input, (slice(None),) * dim + (i,)) for i in range(input.shape[dim]))
 
@@ -615,16 +628,19 @@ def tril(input, diagonal=0):
 
 
 def triu(input, diagonal=0):
+    """The upper triangle of the last two dimensions (on and above ``diagonal``), zeros below."""
     if input.ndim < 2:
         raise RuntimeError("triu: input tensor must have at least 2 dimensions")
     return Triangle.apply(input, int(diagonal), True)
 
 
 def view_as(input, other):
+    """``view(input, other.shape)``: the same elements in other's shape, never a copy."""
     return ops.view(input, other.shape)
 
 
 def reshape_as(input, other):
+    """``reshape(input, other.shape)``."""
     return ops.reshape(input, other.shape)
 
 
@@ -654,6 +670,7 @@ def outer(input, vec2):
 
 
 def dot(input, other):
+    """The inner product of two 1-d tensors of the same length (a 0-d tensor)."""
     if input.ndim != 1 or other.ndim != 1:
         raise RuntimeError(f"dot: expected 1-D tensors, got {input.shape} and {other.shape}")
     return ops.matmul(input, other)
@@ -755,14 +772,17 @@ def _converter(dtype):
 
 
 def is_tensor(obj):
+    """True for a minicnn Tensor (a Parameter included)."""
     return isinstance(obj, Tensor)
 
 
 def is_floating_point(input):
+    """True for a float32 or float64 tensor."""
     return input.dtype.kind == "f"
 
 
 def numel(input):
+    """The number of elements."""
     return input.numel()
 
 
@@ -785,6 +805,7 @@ def empty(*size, dtype=np.float32, requires_grad=False):
 
 
 def eye(n, m=None, dtype=np.float32, requires_grad=False):
+    """The n x m (m = n by default) identity matrix: ones on the diagonal."""
     return Tensor(np.eye(n, n if m is None else m, dtype=dtype), requires_grad=requires_grad)
 
 
@@ -818,12 +839,14 @@ randn_like = _like(lambda shape: default_generator().standard_normal(shape))
 
 
 def full_like(input, fill_value, dtype=None, requires_grad=False):
+    """A tensor of input's shape filled with ``fill_value`` (input's dtype by default)."""
     dtype = input.dtype if dtype is None else np.dtype(dtype)
     return Tensor(_xp(input).full(input.shape, fill_value, dtype=dtype),
                   requires_grad=requires_grad)
 
 
 def randint_like(input, low, high=None, dtype=None):
+    """Integers in [low, high) (``randint_like(x, high)`` starts at 0) of input's shape."""
     low, high = (0, low) if high is None else (low, high)
     dtype = input.dtype if dtype is None else np.dtype(dtype)
     return Tensor(default_generator().integers(low, high, size=input.shape).astype(dtype))

@@ -93,6 +93,7 @@ class ELU(Function):
 
 
 def elu(input, alpha=1.0, inplace=False):
+    """x for x > 0, alpha (e^x - 1) otherwise (Clevert et al., 2016)."""
     check_input("elu", input)
     return ELU.apply(input, float(alpha))
 
@@ -126,6 +127,7 @@ class LogSigmoid(Function):
 
 
 def logsigmoid(input):
+    """log(1 / (1 + e^-x)), computed as min(x, 0) - log(1 + e^-|x|): finite for any x."""
     check_input("logsigmoid", input)
     return LogSigmoid.apply(input)
 
@@ -319,6 +321,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
 
 
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """The deprecated name of ``interpolate`` (same arguments)."""
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 

@@ -173,4 +173,6 @@ class LazyBatchNorm2d(_LazyBatchNorm, BatchNorm2d):
 
 
 class LazyBatchNorm1d(_LazyBatchNorm, BatchNorm1d):
+    """A BatchNorm1d whose num_features is dimension 1 of its first input."""
+
     cls_to_become = BatchNorm1d
