@@ -347,7 +347,9 @@ class Gather(Function):
         # y[..i..] = a[..index[..i..]..] along dim:  da = dy added at the gathered positions
         # (an index taken twice receives both);  dy (index's shape) -> da (a's shape)
         xp = get_array_module(grad)
-        positions = list(xp.indices(self.index.shape, sparse=True))
+        ndim = self.index.ndim
+        positions = [xp.arange(n).reshape([-1 if d == i else 1 for d in range(ndim)])
+                     for i, n in enumerate(self.index.shape)]
         positions[self.dim] = self.index
         out = xp.zeros(self.shape, dtype=grad.dtype)
         index_add(out, tuple(positions), grad)
@@ -383,12 +385,13 @@ def argsort(input, dim=-1, descending=False, stable=False):
     if input.ndim == 0:
         return Tensor(xp.zeros((), dtype=np.int64))
     dim = _wrap_dim(dim, input.ndim)
+    kind = {"kind": "stable"} if xp is np else {}    # CuPy's sort is always stable
     if descending:
         # stable descending order: sort the reversed array ascending, then reverse back
         flipped = xp.flip(array, dim)
-        order = xp.flip(xp.argsort(flipped, axis=dim, kind="stable"), dim)
+        order = xp.flip(xp.argsort(flipped, axis=dim, **kind), dim)
         return Tensor((array.shape[dim] - 1 - order).astype(np.int64))
-    return Tensor(xp.argsort(array, axis=dim, kind="stable").astype(np.int64))
+    return Tensor(xp.argsort(array, axis=dim, **kind).astype(np.int64))
 
 
 def sort(input, dim=-1, descending=False, stable=False):
@@ -709,8 +712,11 @@ class Einsum(Function):
         # y = einsum(terms -> out, a_1, ..., a_n) is linear in each a_i:
         # da_i = einsum(out, other terms -> term_i, dy, a_j for j != i); a letter of a_i that
         # appears nowhere else was summed out, so dy is broadcast along it (a ones vector); a
-        # letter repeated in term_i (a diagonal) receives the gradient on that diagonal only
+        # letter repeated in term_i (a diagonal, "ii") gets a fresh letter tied to the first by
+        # an identity matrix, so the gradient lands on the diagonal only
         xp = get_array_module(grad)
+        used = set("".join(self.terms) + self.output)
+        spare = iter(c for c in string.ascii_letters if c not in used)
         grads = []
         for i, (term, a) in enumerate(zip(self.terms, self.saved)):
             if not self.needs_grad[i]:
@@ -719,15 +725,19 @@ class Einsum(Function):
             sizes = dict(zip(term, a.shape))
             terms = [self.output] + [t for j, t in enumerate(self.terms) if j != i]
             operands = [grad] + [x for j, x in enumerate(self.saved) if j != i]
-            distinct = "".join(dict.fromkeys(term))
-            for letter in distinct:
+            for letter in dict.fromkeys(term):
                 if letter not in "".join(terms):
                     terms.append(letter)
                     operands.append(xp.ones(sizes[letter], dtype=grad.dtype))
-            flat = xp.einsum(",".join(terms) + "->" + distinct, *operands)
-            out = xp.zeros(a.shape, dtype=grad.dtype)
-            xp.einsum(term + "->" + distinct, out)[...] = flat   # a writable view of out
-            grads.append(out)
+            target = ""
+            for letter in term:
+                if letter in target:
+                    fresh = next(spare)
+                    terms.append(letter + fresh)
+                    operands.append(xp.eye(sizes[letter], dtype=grad.dtype))
+                    letter = fresh
+                target += letter
+            grads.append(xp.einsum(",".join(terms) + "->" + target, *operands))
         return tuple(grads)
 
 
