@@ -436,15 +436,17 @@ def nonzero(input, *, as_tuple=False):
 
 
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
-    """The distinct values, sorted; with ``return_inverse`` / ``return_counts`` also where each
-    element went and how often each value occurs (int64). ``dim`` is not supported."""
-    if dim is not None:
-        raise NotImplementedError("unique(dim=...) is not supported by minicnn")
+    """The distinct values, sorted (with ``dim``: the distinct slices along dim, in
+    lexicographic order); with ``return_inverse`` / ``return_counts`` also where each element
+    (slice) went and how often each occurs, int64."""
     xp = _xp(input)
-    values, inverse, counts = xp.unique(raw(input), return_inverse=True, return_counts=True)
+    axis = None if dim is None else _wrap_dim(dim, input.ndim)
+    values, inverse, counts = xp.unique(raw(input), return_inverse=True, return_counts=True,
+                                        axis=axis)
     results = [Tensor(values)]
     if return_inverse:
-        results.append(Tensor(inverse.reshape(input.shape).astype(np.int64)))
+        shape = input.shape if axis is None else (input.shape[axis],)
+        results.append(Tensor(inverse.reshape(shape).astype(np.int64)))
     if return_counts:
         results.append(Tensor(counts.astype(np.int64)))
     return results[0] if len(results) == 1 else tuple(results)

@@ -289,13 +289,12 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     """Resize the spatial dims of (N, C, L) or (N, C, H, W) ``input`` to ``size`` or by
     ``scale_factor``. ``mode``: "nearest" (src = floor(dst * scale)), "nearest-exact"
     (src = floor((dst + 0.5) * scale)), "linear" (3-d) or "bilinear" (4-d), with
-    ``align_corners`` as in PyTorch (default False). Raises ValueError for a mode that does not
-    fit the input."""
+    ``align_corners`` as in PyTorch (default False); ``recompute_scale_factor`` takes the scale
+    from the output size. Raises ValueError for a mode that does not fit the input."""
     op = "interpolate"
     check_input(op, input, (3, 4))
-    if recompute_scale_factor or antialias:
-        raise NotImplementedError("interpolate: recompute_scale_factor and antialias are not "
-                                  "supported by minicnn")
+    if antialias:
+        raise NotImplementedError("interpolate: antialias is not supported by minicnn")
     linear = {"linear": 3, "bilinear": 4}
     if mode not in ("nearest", "nearest-exact") and linear.get(mode) != input.ndim:
         raise ValueError(f"{op}: mode {mode!r} does not fit a {input.ndim}-d input (nearest, "
@@ -304,6 +303,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise ValueError("align_corners option can only be set with the interpolating modes: "
                          "linear | bilinear | bicubic | trilinear")
     sizes, scales = _output_sizes(input, size, scale_factor, op)
+    if recompute_scale_factor:      # the scale from the sizes, not from scale_factor
+        scales = [n / m for n, m in zip(input.shape[2:], sizes)]
     xp = get_array_module(input.array)
     if mode in linear:
         out = input
@@ -326,28 +327,44 @@ def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=
 
 
 class Embedding(Function):
-    def forward(self, weight, indices, padding_idx):
+    def forward(self, weight, indices, padding_idx, scale_grad_by_freq):
         self.indices, self.padding_idx, self.shape = indices, padding_idx, weight.shape
+        self.scale_grad_by_freq = scale_grad_by_freq
         return weight[indices]
 
     def backward(self, grad_y):
-        # y[...] = W[indices[...]]:  dW[k] = sum of dy at the positions holding index k, and 0
-        # for padding_idx;  dy (*, D) -> dW (V, D)
+        # y[...] = W[indices[...]]:  dW[k] = sum of dy at the positions holding index k (divided
+        # by how often k occurs, with scale_grad_by_freq), and 0 for padding_idx;
+        # dy (*, D) -> dW (V, D)
         xp = get_array_module(grad_y)
         grad = xp.zeros(self.shape, dtype=grad_y.dtype)
         index_add(grad, self.indices, grad_y)
+        if self.scale_grad_by_freq:
+            counts = xp.bincount(self.indices.reshape(-1), minlength=self.shape[0])
+            grad /= xp.maximum(counts, 1).astype(grad.dtype)[:, None]
         if self.padding_idx is not None:
             grad[self.padding_idx] = 0
-        return grad, None, None
+        return grad, None, None, None
+
+
+def _renormalize_rows(weight, indices, max_norm, norm_type):
+    """PyTorch's embedding_renorm_: each looked-up row of norm above max_norm is scaled, in
+    place and outside the graph, by max_norm / (norm + 1e-7)."""
+    xp = get_array_module(weight.array)
+    rows = xp.unique(indices)
+    norms = (xp.abs(weight.array[rows]) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
+    weight.array[rows] *= scale.astype(weight.dtype)[:, None]
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
               scale_grad_by_freq=False, sparse=False):
     """The rows of ``weight`` (V, D) at the int64 indices ``input`` (*): (*, D). The row
-    padding_idx gets no gradient."""
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not "
-                                  "supported by minicnn")
+    padding_idx gets no gradient; ``max_norm`` first rescales, in place, each looked-up row
+    whose ``norm_type`` norm exceeds it; ``scale_grad_by_freq`` divides a row's gradient by how
+    often it occurs in ``input``. Raises IndexError for an index outside [0, V)."""
+    if sparse:
+        raise NotImplementedError("embedding: sparse gradients are not supported by minicnn")
     input = ops.as_tensor(input)
     if input.dtype.kind not in "iu":
         raise RuntimeError(f"embedding: Expected tensor for argument #1 'indices' to have an "
@@ -357,7 +374,9 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         raise IndexError(f"embedding: index out of range in self (num_embeddings={V})")
     if padding_idx is not None and padding_idx < 0:
         padding_idx += V
-    return Embedding.apply(weight, input.array, padding_idx)
+    if max_norm is not None:
+        _renormalize_rows(weight, input.array, float(max_norm), float(norm_type))
+    return Embedding.apply(weight, input.array, padding_idx, bool(scale_grad_by_freq))
 
 
 # ----- normalisation -------------------------------------------------------------------------
