@@ -9,7 +9,8 @@ match.
 
 Without PyTorch the rows are compared with the values PyTorch 2.13 gave, stored in
 tests/data/pytorch_conformance.npz; with it, with PyTorch too. Regenerate the file with
-``python3 tests/test_pytorch_conformance.py`` (needs torch). Every differentiable row also
+``PYTHONPATH=. python3 tests/test_pytorch_conformance.py`` from the repository root (needs
+torch; the stored values are PyTorch's alone). Every differentiable row also
 passes minicnn's float64 gradient check.
 
 Input specs: "f:3,4" normal, "p:3,4" in [0.5, 2], "u:3,4" in [0.05, 0.95], "i5:3,4" int64 in
