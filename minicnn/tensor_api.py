@@ -237,7 +237,8 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     dims = _normalize_dims(dim, input.ndim)
     deviation = input - ops.mean(input, dims, keepdim=True)
     count = math.prod(input.shape[d] for d in dims)
-    return ops.sum(deviation * deviation, dims, keepdim=keepdim) / builtins.max(0, count - correction)
+    squares = ops.sum(deviation * deviation, dims, keepdim=keepdim)
+    return squares / builtins.max(0, count - correction)
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -272,7 +273,8 @@ class Prod(Function):
         ones = xp.ones(moved.shape[:-1] + (1,), dtype=a.dtype)
         # the product of the elements before / after each one (exclusive cumulative products)
         before = xp.cumprod(xp.concatenate([ones, moved[..., :-1]], axis=-1), axis=-1)
-        after = xp.flip(xp.cumprod(xp.concatenate([ones, xp.flip(moved, -1)[..., :-1]], -1), -1), -1)
+        reversed_ = xp.flip(moved, -1)
+        after = xp.flip(xp.cumprod(xp.concatenate([ones, reversed_[..., :-1]], -1), -1), -1)
         self.save_for_backward(before * after)
         return a.prod(axis=dim, keepdims=keepdim)
 
@@ -592,7 +594,8 @@ class Roll(Function):
 
     def backward(self, grad):
         # y shifts a cyclically: da = dy shifted back
-        return get_array_module(grad).roll(grad, tuple(-s for s in self.shifts), self.dims), None, None
+        back = tuple(-s for s in self.shifts)
+        return get_array_module(grad).roll(grad, back, self.dims), None, None
 
 
 def roll(input, shifts, dims=None):
@@ -760,11 +763,11 @@ def einsum(equation, *operands):
 
 # ----- conversions ---------------------------------------------------------------------------
 
-_TYPE_NAMES = {np.dtype(np.float32): "torch.FloatTensor", np.dtype(np.float64): "torch.DoubleTensor",
-               np.dtype(np.float16): "torch.HalfTensor", np.dtype(np.int64): "torch.LongTensor",
-               np.dtype(np.int32): "torch.IntTensor", np.dtype(np.int16): "torch.ShortTensor",
-               np.dtype(np.int8): "torch.CharTensor", np.dtype(np.uint8): "torch.ByteTensor",
-               np.dtype(np.bool_): "torch.BoolTensor"}
+_TYPE_NAMES = {np.dtype(dtype): name for dtype, name in (
+    (np.float32, "torch.FloatTensor"), (np.float64, "torch.DoubleTensor"),
+    (np.float16, "torch.HalfTensor"), (np.int64, "torch.LongTensor"),
+    (np.int32, "torch.IntTensor"), (np.int16, "torch.ShortTensor"), (np.int8, "torch.CharTensor"),
+    (np.uint8, "torch.ByteTensor"), (np.bool_, "torch.BoolTensor"))}
 
 
 def type(input, dtype=None):

@@ -402,8 +402,9 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) \
         else tuple(normalized_shape)
     if input.shape[input.ndim - len(shape):] != shape or len(shape) > input.ndim:
-        raise RuntimeError(f"layer_norm: expected input with shape [*, {', '.join(map(str, shape))}]"
-                           f", but got input of size {list(input.shape)}")
+        expected = ", ".join(map(str, shape))
+        raise RuntimeError(f"layer_norm: expected input with shape [*, {expected}], but got "
+                           f"input of size {list(input.shape)}")
     out = _standardize(input, tuple(range(input.ndim - len(shape), input.ndim)), eps)
     if weight is not None:
         out = out * weight

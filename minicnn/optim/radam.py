@@ -15,7 +15,8 @@ class RAdam(Optimizer):
         m = beta1 * m + (1 - beta1) * g ;  v = beta2 * v + (1 - beta2) * g^2
         rho_inf = 2 / (1 - beta2) - 1 ;  rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)
         if rho_t > 5:  r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
-                       param = param - m / (1 - beta1^t) * lr * sqrt(1 - beta2^t) / (sqrt(v) + eps) * r
+                       param = param - m / (1 - beta1^t) * lr * sqrt(1 - beta2^t)
+                                       / (sqrt(v) + eps) * r
         else:          param = param - m / (1 - beta1^t) * lr           (plain momentum SGD)
 
     State per parameter: ``"step"``, ``"exp_avg"`` (m), ``"exp_avg_sq"`` (v).
