@@ -128,7 +128,8 @@ def log_softmax(input, dim, dtype=None):
     return nn.functional.log_softmax(input, dim, dtype=dtype)
 
 
-# PyTorch's dtype names (after every function above, some of which use the builtins)
+# PyTorch's dtype names. They shadow the builtins float, int and bool in this module: its
+# functions must not call those builtins.
 float = float32
 double = float64
 long = int64
