@@ -128,14 +128,19 @@ def log_softmax(input, dim, dtype=None):
     return nn.functional.log_softmax(input, dim, dtype=dtype)
 
 
-# PyTorch's dtype names. They shadow the builtins float, int and bool in this module: its
-# functions must not call those builtins.
-float = float32
 double = float64
 long = int64
 int32 = np.int32
 int16 = np.int16
 int8 = np.int8
 uint8 = np.uint8
-int = int32
-bool = np.bool_
+
+# PyTorch's dtype names that are also Python builtins: served by the module's __getattr__
+# (PEP 562), so that mc.float is float32 while float() in this module stays the builtin
+_DTYPE_ALIASES = {"float": float32, "int": int32, "bool": np.bool_}
+
+
+def __getattr__(name):
+    if name in _DTYPE_ALIASES:
+        return _DTYPE_ALIASES[name]
+    raise AttributeError(f"module 'minicnn' has no attribute {name!r}")

@@ -316,7 +316,9 @@ def test_lazy_layers_take_their_sizes_from_a_checkpoint_before_any_call():
 
 
 def test_the_package_functions_work_beside_the_dtype_names():
-    # mc.float / mc.int / mc.bool shadow the builtins inside minicnn/__init__.py
+    # mc.float / mc.int / mc.bool must not shadow the builtins inside minicnn/__init__.py
+    import minicnn
+    assert "float" not in vars(minicnn) and "int" not in vars(minicnn)
     assert mc.full((2,), 1.5).dtype == np.float32 and mc.full((2,), True).dtype == np.bool_
     assert mc.arange(3).dtype == np.int64 and mc.randint(0, 5, (3,)).dtype == np.int64
     assert mc.tensor([1.0, 2.0], dtype=mc.double).dtype == np.float64
