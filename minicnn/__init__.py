@@ -13,10 +13,18 @@ from minicnn.autograd_hooks import inference_mode, set_grad_enabled
 from minicnn.backend import get_backend, set_backend
 from minicnn.backend.info import info
 from minicnn.device import device
-from minicnn.ops import (abs, amax, amin, argmax, argmin, cat, exp, flatten, log, matmul, max,
-                         maximum, mean, min, minimum, permute, reshape, sigmoid, sqrt, squeeze,
-                         stack, sum, tanh, transpose, unsqueeze)
+from minicnn.ops import (abs, amax, amin, cat, exp, flatten, log, matmul, max, maximum, mean, min,
+                         minimum, permute, reshape, sigmoid, sqrt, squeeze, stack, sum, tanh,
+                         transpose, unsqueeze)
 from minicnn.random import default_generator, get_rng_state, manual_seed, set_rng_state
+from minicnn.tensor_api import (  # noqa: F401  (PyTorch's wider API; attaches Tensor methods)
+    all, allclose, any, argmax, argmin, argsort, as_tensor, bincount, bmm, broadcast_to, ceil,
+    chunk, clamp, clamp_, clip, cumsum, dot, einsum, empty, empty_like, eq, equal, eye, flip,
+    floor, floor_divide, full_like, gather, ge, gt, is_floating_point, is_tensor, isclose,
+    isfinite, isinf, isnan, le, linspace, logical_and, logical_not, logical_or, lt, masked_fill,
+    mm, ne, nonzero, norm, numel, outer, prod, rand_like, randint_like, randn_like, randperm,
+    remainder, roll, round, sign, sort, split, square, std, std_mean, take_along_dim, topk, tril,
+    triu, trunc, unbind, unique, var, var_mean, where)
 
 from minicnn import data, models, nn, optim, utils  # noqa: E402  (after the core they use)
 from minicnn import evaluate, train  # noqa: E402  (the trainer uses nn and utils)
@@ -102,3 +110,41 @@ def randint(low, high, size=None, dtype=np.int64):
     if size is None:
         low, high, size = 0, low, high
     return Tensor(default_generator().integers(low, high, size=size).astype(dtype))
+
+
+def concat(tensors, dim=0):
+    """torch.concat: an alias of ``cat``."""
+    return cat(tensors, dim)
+
+
+concatenate = concat
+
+
+def relu(input):
+    return nn.functional.relu(input)
+
+
+def softmax(input, dim, dtype=None):
+    return nn.functional.softmax(input, dim, dtype=dtype)
+
+
+def log_softmax(input, dim, dtype=None):
+    return nn.functional.log_softmax(input, dim, dtype=dtype)
+
+
+double = float64
+long = int64
+int32 = np.int32
+int16 = np.int16
+int8 = np.int8
+uint8 = np.uint8
+
+# PyTorch's dtype names that are also Python builtins: served by the module's __getattr__
+# (PEP 562), so that mc.float is float32 while float() in this module stays the builtin
+_DTYPE_ALIASES = {"float": float32, "int": int32, "bool": np.bool_}
+
+
+def __getattr__(name):
+    if name in _DTYPE_ALIASES:
+        return _DTYPE_ALIASES[name]
+    raise AttributeError(f"module 'minicnn' has no attribute {name!r}")

@@ -126,6 +126,6 @@ def argmin(a, dim=None, keepdim=False):
     return _arg(get_array_module(a.array).argmin, a, dim, keepdim)
 
 
-for fn in (view, transpose, flatten, squeeze, unsqueeze, t, argmax, argmin):
+for fn in (view, transpose, flatten, squeeze, unsqueeze, t):   # argmax: tensor_api (axis=)
     setattr(Tensor, fn.__name__, fn)                   # tensor.flatten() is flatten(tensor)
 del fn

@@ -566,7 +566,7 @@ def test_layers_reject_bad_arguments():
     with pytest.raises(ValueError, match="same"):   # checked once, by F.conv2d, as it runs
         nn.Conv2d(3, 4, 3, stride=2, padding="same")(mc.randn(1, 3, 5, 5))
     with pytest.raises(ValueError, match="padding_mode"):
-        nn.Conv2d(3, 4, 3, padding_mode="reflect")
+        nn.Conv2d(3, 4, 3, padding_mode="mirror")
     with pytest.raises(ValueError, match="kernel_size"):
         nn.Conv2d(3, 4, (3, 0))
     with pytest.raises(ValueError, match="out_channels"):

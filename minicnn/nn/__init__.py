@@ -1,5 +1,5 @@
 """Layers and containers (``import minicnn.nn as nn``), the functional ops (``nn.functional``)
 and weight initialisation (``nn.init``)."""
 
-from minicnn.nn import functional, init, parallel
+from minicnn.nn import functional, init, parallel, utils
 from minicnn.nn.modules import *  # noqa: F401,F403  (the layer classes, as in torch.nn)

@@ -5,9 +5,15 @@
 """
 
 from minicnn.optim import lr_scheduler
+from minicnn.optim.adadelta import Adadelta
+from minicnn.optim.adagrad import Adagrad
 from minicnn.optim.adam import Adam, AdamW
+from minicnn.optim.adamax import Adamax
+from minicnn.optim.nadam import NAdam
+from minicnn.optim.radam import RAdam
 from minicnn.optim.optimizer import Optimizer
 from minicnn.optim.rmsprop import RMSprop
 from minicnn.optim.sgd import SGD
 
-__all__ = ["Adam", "AdamW", "Optimizer", "RMSprop", "SGD", "lr_scheduler"]
+__all__ = ["Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam", "Optimizer", "RAdam",
+           "RMSprop", "SGD", "lr_scheduler"]

@@ -6,5 +6,5 @@ from minicnn.nn.functional.linear import flatten, linear
 from minicnn.nn.functional.loss import cross_entropy, mse_loss, nll_loss
 from minicnn.nn.functional.dropout import dropout, dropout2d
 from minicnn.nn.functional.norm import batch_norm, local_response_norm
-from minicnn.nn.functional.pooling import (adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d,
-                                           max_pool2d)
+from minicnn.nn.functional.pooling import *  # noqa: F401,F403
+from minicnn.nn.functional_extra import *  # noqa: F401,F403  (more of torch.nn.functional)

@@ -294,6 +294,9 @@ class Module:
         if not isinstance(state_dict, Mapping):
             raise TypeError("expected a mapping of names to tensors, got "
                             f"{type(state_dict).__name__}")
+        for name, module in list(self.named_modules()):
+            if hasattr(module, "load_lazy_state"):   # a lazy layer takes the checkpoint's sizes
+                module.load_lazy_state(state_dict, f"{name}." if name else "")
         own = self.state_dict()
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
