@@ -588,7 +588,10 @@ class CopySlices(Function):
     def forward(self, base, value, views, index):
         self.views, self.index = views, index
         self.value_shape = getattr(value, "shape", ())
-        _view(base, views)[index] = onto_device_of(base, value)   # across devices, as PyTorch
+        try:
+            _view(base, views)[index] = onto_device_of(base, value)   # across devices, as PyTorch
+        except ValueError as error:     # NumPy's "could not broadcast ...", as PyTorch's error
+            raise ops.ShapeError(str(error)) from None
         return base
 
     def backward(self, grad):

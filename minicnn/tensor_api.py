@@ -775,7 +775,7 @@ def type(input, dtype=None):
     such a name): ``x.to(dtype)``."""
     if dtype is None:
         name = _TYPE_NAMES.get(input.dtype, f"torch.{input.dtype}")
-        return name if input.device == "cpu" else name.replace("torch.", "torch.cuda.")
+        return name if input.device.type == "cpu" else name.replace("torch.", "torch.cuda.")
     if isinstance(dtype, str):
         by_name = {name.replace("torch.", ""): d for d, name in _TYPE_NAMES.items()}
         dtype = by_name.get(dtype.replace("torch.cuda.", "").replace("torch.", ""), dtype)

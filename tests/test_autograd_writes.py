@@ -294,6 +294,8 @@ def test_in_place_dtype_and_shape_rules_as_pytorch():
     assert counts.numpy().tolist() == [2, 0, 0]
     with pytest.raises(RuntimeError, match=r"output with shape \[3\] doesn't match the broadcast"):
         counts.add_(mc.tensor(np.ones((2, 3), dtype=np.int64)))
+    with pytest.raises(RuntimeError, match="broadcast"):     # PyTorch: RuntimeError too
+        counts.copy_(mc.tensor(np.ones(2, dtype=np.int64)))
 
 
 # ----- the Tensor protocol ---------------------------------------------------------------------

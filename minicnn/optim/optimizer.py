@@ -208,8 +208,13 @@ class Optimizer:
             if type(value) is not int or value < 0:
                 raise ValueError(f"loaded state 'step' must be an integer >= 0, got {value!r:.60}")
             return value
+        if isinstance(value, float):        # a running scalar (NAdam's mu_product)
+            if not np.isfinite(value):
+                raise ValueError(f"loaded state {name!r} must be finite, got {value!r}")
+            return value
         if not isinstance(value, Tensor) and not hasattr(value, "shape"):
-            raise TypeError(f"loaded state {name!r} must be an array, got {type(value).__name__}")
+            raise TypeError(f"loaded state {name!r} must be an array or a float, got "
+                            f"{type(value).__name__}")
         array = value.array if isinstance(value, Tensor) else value
         if tuple(array.shape) != param.shape:
             raise ValueError(f"loaded state {name!r} has shape {tuple(array.shape)}, but its "
