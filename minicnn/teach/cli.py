@@ -4,6 +4,7 @@
 ``minicnn.cli.UsageError`` (exit status 2), as everywhere in the command line.
 """
 
+import json
 import os
 
 from minicnn.teach import exercises
@@ -46,24 +47,59 @@ def cmd_exercise_start(args):
 
 
 def cmd_check(args):
-    from minicnn.teach import check
-    from minicnn.teach.checker import exercise_of, load_file
+    from minicnn.teach.grade import ImportFailure, grade_file
+    from minicnn.utils.checkpoint import atomic_write
+    quiet = args.json or args.gradescope
     try:
-        module = load_file(args.file)
-    except (FileNotFoundError, IsADirectoryError) as error:
+        report = grade_file(args.file, seed=args.seed, time_limit=args.time_limit,
+                            allow_frameworks=args.allow_frameworks)
+    except (FileNotFoundError, IsADirectoryError, ValueError) as error:
         raise _usage_error(str(error)) from None
-    except Exception as error:  # noqa: BLE001  (the student's file may raise anything)
-        # a SyntaxError's own text repeats the file name: its message and line say it all
-        detail = f"{error.msg} (line {error.lineno})" if isinstance(error, SyntaxError) else error
-        print(f"{args.file} does not import: {type(error).__name__}: {detail}")
-        return 1
-    try:
-        report = check(exercise_of(args.file, vars(module)), module, seed=args.seed)
-    except ValueError as error:
-        raise _usage_error(str(error)) from None
-    print(f"checking {args.file} (exercise {report.name}, seed {args.seed})")
-    print(report)
+    except ImportFailure as failure:
+        if not quiet:
+            print(f"{args.file} does not import: {failure}")
+            return 1
+        from minicnn.teach.checker import Report
+        from minicnn.teach.grade import exercise_name
+        with open(args.file, encoding="utf-8", errors="replace") as file:
+            report = Report(exercise_name(args.file, file.read()))
+        report.fail(f"{args.file} does not import: {failure}")
+        report.lines.append(report.summary())
+    if args.gradescope:
+        text = json.dumps(gradescope(report), indent=2) + "\n"
+        try:
+            atomic_write(args.gradescope, lambda file: file.write(text.encode("utf-8")))
+        except OSError as error:
+            raise _usage_error(f"cannot write {args.gradescope}: {error.strerror or error}") \
+                from None
+    if args.json:
+        print(json.dumps(as_json(report), indent=2))
+    elif not args.gradescope:
+        print(f"checking {args.file} (exercise {report.name}, seed {args.seed})")
+        print(report)
     return 0 if report else 1
+
+
+def as_json(report):
+    """``minicnn check --json``: the exercise, passed, score and max_score, and one entry per
+    check (name, passed, score, max_score, message); every check is worth one point."""
+    checks = [{"name": c.name, "passed": c.passed, "score": int(c.passed), "max_score": 1,
+               "message": c.message} for c in report.results]
+    return {"exercise": report.name, "passed": report.passed,
+            "score": sum(c["score"] for c in checks), "max_score": len(checks),
+            "not_implemented": report.not_implemented, "checks": checks,
+            "report": str(report)}
+
+
+def gradescope(report):
+    """Gradescope's autograder results.json (https://gradescope-autograders.readthedocs.io,
+    "Output format"): a top-level score, and tests[] with name, score, max_score, status
+    ("passed" / "failed") and output; the whole teaching report is the top-level output."""
+    tests = [{"name": c.name, "score": int(c.passed), "max_score": 1,
+              "status": "passed" if c.passed else "failed", "output": c.message}
+             for c in report.results]
+    return {"score": sum(t["score"] for t in tests), "output": str(report),
+            "visibility": "visible", "tests": tests}
 
 
 def add_parsers(commands):
@@ -89,9 +125,23 @@ def add_parsers(commands):
         "check", help="grade an exercise file against minicnn's reference",
         description="Run the functions of an exercise file against minicnn's reference on "
                     "fixed and random shapes, then a float64 gradient check, and print what is "
-                    "wrong with hints. Exit status 0 only when everything passes.")
+                    "wrong with hints. The file runs in a child process under the exercise's "
+                    "time limit; an exit, a signal or the time limit there is a failure. The "
+                    "file's code runs with YOUR rights (it can read and write your files): "
+                    "check only files you trust, or run in a container. Exit status 0 only "
+                    "when everything passes.")
     check.add_argument("file", metavar="FILE", help="the exercise file, e.g. conv_backward.py")
     check.add_argument("--seed", type=int, default=0, help="seed of the random cases (default 0)")
+    check.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                       help="stop the file's code after this long (default: the exercise's, "
+                            "60 s for most)")
+    check.add_argument("--json", action="store_true",
+                       help="print the result as JSON: per check name, passed, score, message")
+    check.add_argument("--gradescope", metavar="PATH",
+                       help="write Gradescope's results.json to PATH (one test per check)")
+    check.add_argument("--allow-frameworks", action="store_true",
+                       help="let the file import minicnn, torch, jax, ... (a course setting; "
+                            "by default an exercise is NumPy only)")
     check.set_defaults(run=cmd_check)
     from minicnn.teach import pictures
     pictures.add_parsers(commands)

@@ -10,7 +10,7 @@ own from that exercise). Fill in ``train_step``, then run ``minicnn check two_la
 
 import numpy as np
 
-from minicnn.backend.reference import im2col
+from minicnn.teach.given import im2col
 
 EXERCISE = "two_layer_convnet"
 
