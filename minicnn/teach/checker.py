@@ -218,19 +218,21 @@ def _where(error_, function):
         if frames else ""
 
 
-def call(function, kwargs):
+def call(function, kwargs, student=None):
     """``function(**kwargs)``: (result, None) or (None, message). The caller passes fresh
-    copies. sys.exit inside it is a failure of that call, not the end of the check."""
+    copies. sys.exit inside it is a failure of that call, not the end of the check. Error
+    messages name the line of ``student`` (default ``function``) where it went wrong."""
+    student = function if student is None else student
     try:
         with np.errstate(all="ignore"):      # an overflow is reported, with its hint, below
             return function(**kwargs), None
     except NotImplementedError:
         raise _NotImplemented from None
     except SystemExit as error_:
-        return None, (f"called sys.exit({error_.code!r}){_where(error_, function)}: a graded "
+        return None, (f"called sys.exit({error_.code!r}){_where(error_, student)}: a graded "
                       "function must return its result, never end the program")
     except Exception as error_:  # noqa: BLE001  (a student's code may raise anything)
-        return None, f"raised {type(error_).__name__}: {error_}{_where(error_, function)}"
+        return None, f"raised {type(error_).__name__}: {error_}{_where(error_, student)}"
 
 
 def copy(value):
@@ -341,7 +343,8 @@ def _gradient_check(report, part, function, number, case, rng):
     values = copy(case.values)
     y = np.asarray(spec.forward(values), dtype=np.float64)
     upstream = rng.standard_normal(y.shape)
-    result, problem = call(lambda **kw: spec.backward(function, kw, upstream), values)
+    result, problem = call(lambda **kw: spec.backward(function, kw, upstream), copy(values),
+                           function)
     name = f"{part.function} gradient check, case {number}"
     header = f"  gradient check, case {number} ({case.label}):"
     if problem is None and (not isinstance(result, (tuple, list)) or len(result) != len(spec.wrt)):

@@ -35,7 +35,6 @@ import tempfile
 
 FRAMEWORKS = ("minicnn", "torch", "tensorflow", "keras", "jax", "flax", "autograd", "chainer",
               "mxnet", "paddle", "tinygrad", "mlx", "theano")
-DYNAMIC = ("__import__", "importlib", "sys.modules")
 
 
 def _exercise(name):
@@ -78,12 +77,13 @@ def scan(source, allowed=()):
         if isinstance(node, ast.Import):
             found += [(node.lineno, f"import {a.name}") for a in node.names
                       if _banned(a.name, allowed)]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
-                and _banned(node.module, allowed):
-            found.append((node.lineno, f"from {node.module} import ..."))
-        elif isinstance(node, ast.ImportFrom) and node.module == "importlib" or \
-                isinstance(node, ast.Import) and any(a.name == "importlib" for a in node.names):
-            found.append((node.lineno, "importlib (an import by name)"))
+            found += [(node.lineno, "importlib (an import by name)") for a in node.names
+                      if a.name.split(".")[0] == "importlib"]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if _banned(node.module, allowed):
+                found.append((node.lineno, f"from {node.module} import ..."))
+            elif node.module.split(".")[0] == "importlib":
+                found.append((node.lineno, "importlib (an import by name)"))
         elif isinstance(node, ast.Name) and node.id == "__import__":
             found.append((node.lineno, "__import__ (an import by name)"))
         elif isinstance(node, ast.Attribute) and node.attr == "modules" and \
