@@ -37,7 +37,8 @@ OUTPUT_TOLERANCE = 1e-7
 GRADIENT_TOLERANCE = 1e-5
 GRADIENT_STEP = 1e-5
 GRADIENT_ELEMENTS = 60      # elements per input of the gradient check (all of a smaller input)
-RULE = ("an element's error is |yours - expected| / (|yours| + |expected|), 0 where both are 0; "
+RULE = ("an element's error is |yours - expected| / (|yours| + |expected|), 0 where both are 0 "
+        "(subnormals, below 2.2e-308, count as 0); "
         f"every element within {OUTPUT_TOLERANCE:g} (outputs) or {GRADIENT_TOLERANCE:g} "
         f"(gradient check: fourth-order central differences with step {GRADIENT_STEP:g}, on "
         "the elements larger than their rounding can blur); no absolute tolerance")
@@ -118,7 +119,11 @@ def arguments(*names):
 
 def error(got, expected):
     """The element-wise error of the rule: |got - expected| / (|got| + |expected|), 0 where both
-    are 0, inf where either is not finite (arrays of one shape, float64)."""
+    are 0, inf where either is not finite (arrays of one shape, float64). Subnormal values
+    (below 2.2e-308, where float64 keeps no relative precision) count as 0."""
+    tiny = np.finfo(np.float64).tiny
+    got = np.where(np.abs(got) < tiny, 0.0, got)
+    expected = np.where(np.abs(expected) < tiny, 0.0, expected)
     with np.errstate(all="ignore"):
         difference = np.abs(got - expected)
         size = np.abs(got) + np.abs(expected)

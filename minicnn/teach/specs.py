@@ -329,7 +329,8 @@ MAX_POOL = Exercise("max_pool", (
     Part("max_pool_backward", lambda v: {"dx": _max_pool_dx(v)},
          arguments("dout", "x", "pool_height", "pool_width", "stride"), outputs("dx"), (
              wrong_only_where("dx", OVERWRITE_HINT,
-                              lambda v: _max_pool_dx(v, np.ones_like(v["dout"])) > 1),
+                              lambda v: _max_pool_all_window(dict(
+                                  v, dout=np.ones_like(v["dout"]))) > 1),
              same_as("dx", "the gradient of a max goes only to the element that won the "
                            "window, not to every element of it", _max_pool_all_window),
              same_as("dx", "this is average pooling's backward (dout / (kh*kw) to every "
@@ -431,6 +432,37 @@ def _bn_dx_without(values, term):
     return gamma * invstd * (dout - kept)
 
 
+CS231N_RUNNING_HINT = ("the running average with CS231n's convention, momentum * running + "
+                       "(1 - momentum) * batch (momentum 0.9 there): here, as in PyTorch, "
+                       "momentum is the weight of the NEW batch: (1 - momentum) * running + "
+                       "momentum * batch (momentum 0.1)")
+BN_AXES_HINT = ("statistics over axis 0 only, as for a fully connected layer's (N, D) input: "
+                "spatial batch norm takes each channel's mean and variance over N, H and W "
+                "together (axis=(0, 2, 3)), M = N*H*W values")
+
+
+def _bn_over_batch_only(values):
+    """Training-mode y with the statistics of batch norm on (N, D): over axis 0 alone."""
+    x = values["x"]
+    if not values["training"] or x.shape[2] * x.shape[3] == 1:
+        return np.full_like(x, np.nan)
+    xhat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + values["eps"])
+    return values["gamma"][:, None, None] * xhat + values["beta"][:, None, None]
+
+
+def _bn_dx_over_batch_only(values, output="dx"):
+    """dx (or dgamma) of batch norm with the (N, D) axes: every (c, h, w) on its own."""
+    x, dout, eps, N = values["x"], values["dout"], values["eps"], values["x"].shape[0]
+    if N == 1 and output == "dx":
+        return np.full_like(x, np.nan)
+    xhat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps)
+    if output == "dgamma":
+        return (dout * xhat).sum(axis=0)
+    gamma = values["gamma"][:, None, None]
+    return gamma / np.sqrt(x.var(axis=0) + eps) / N * (
+        N * dout - dout.sum(axis=0) - xhat * (dout * xhat).sum(axis=0))
+
+
 def _bn_forward_cases(rng):
     cases = []
     for case in _bn_cases(rng):
@@ -448,6 +480,10 @@ BATCH_NORM = Exercise("batch_norm", (
                                         "variance, var * M / (M - 1) with M = N*H*W",
                      lambda v: (1 - v["momentum"]) * v["running_var"]
                      + v["momentum"] * v["x"].var(axis=(0, 2, 3))),
+             same_as("new_running_mean", CS231N_RUNNING_HINT,
+                     lambda v: v["momentum"] * v["running_mean"]
+                     + (1 - v["momentum"]) * v["x"].mean(axis=(0, 2, 3))),
+             same_as("y", BN_AXES_HINT, lambda v: _bn_over_batch_only(v)),
              same_as("y", "in eval mode normalise with the running statistics, not the batch's",
                      lambda v: _bn(v, True)["y"]),
              same_as("y", "normalise with the batch statistics in training mode",
@@ -455,6 +491,8 @@ BATCH_NORM = Exercise("batch_norm", (
          )),
     Part("batch_norm_backward", lambda v: dict(zip(("dx", "dgamma", "dbeta"), _bn_grads(v))),
          arguments("dout", "x", "gamma", "eps"), outputs("dx", "dgamma", "dbeta"), (
+             same_as("dx", BN_AXES_HINT, lambda v: _bn_dx_over_batch_only(v)),
+             same_as("dgamma", BN_AXES_HINT, lambda v: _bn_dx_over_batch_only(v, "dgamma")),
              same_as("dx", "missing the variance's chain term: var depends on every x, which "
                            "adds - xhat * mean(dout * xhat) inside the parentheses",
                      lambda v: _bn_dx_without(v, "variance")),
@@ -571,6 +609,12 @@ def _ce_cases(rng):
     return cases
 
 
+UNDERFLOW_HINT = ("-log(p) is inf: with logits near 1000 the right class's p underflows to 0 "
+                  "even after subtracting the max, and log(0) = -inf. Compute log p directly, "
+                  "as log-softmax: log_p = z - max(z) - log(sum(exp(z - max(z)))), never "
+                  "log(softmax(z))")
+
+
 def _ce(values):
     loss, (grad,) = _with_grads(lambda z: F.cross_entropy(z, values["labels"]),
                                 [values["logits"]], 1.0)
@@ -584,8 +628,11 @@ SOFTMAX_CROSS_ENTROPY = Exercise("softmax_cross_entropy", (
         scaled("loss", "the loss is the MEAN over the batch, not the sum",
                lambda v: len(v["labels"])),
         Mistake("loss", "exp overflowed: subtract each row's max before exp (log-sum-exp); "
-                        "the result does not change", lambda v, e, g: not np.all(
-                            np.isfinite(np.asarray(g["loss"], dtype=np.float64)))),
+                        "the result does not change", lambda v, e, g: not np.isfinite(
+                            np.asarray(g["loss"], dtype=np.float64)).all()
+                and not close(g["dlogits"], e["dlogits"])),
+        Mistake("loss", UNDERFLOW_HINT, lambda v, e, g: np.isposinf(
+            np.asarray(g["loss"], dtype=np.float64)).all() and close(g["dlogits"], e["dlogits"])),
         Mistake("dlogits", "exp overflowed: subtract each row's max before exp",
                 lambda v, e, g: not np.all(np.isfinite(np.asarray(g["dlogits"],
                                                                   dtype=np.float64)))),

@@ -1,8 +1,8 @@
 """Exercise avg_pool: average pooling, forward and backward.
 
-Each output is the mean of its window, so each element of the window receives 1/k^2 of the
-output's gradient, summed over every window that holds it. Fill in both functions, then run
-``minicnn check avg_pool.py``.
+Windows may be rectangular and overlap, and the padding's zeros count in each mean. Fill in
+both functions, then run ``minicnn check avg_pool.py`` (hints: ``minicnn exercise hint
+avg_pool``).
 """
 
 import numpy as np
@@ -19,17 +19,7 @@ def avg_pool_forward(x, pool_height, pool_width, stride, padding=0):
     PyTorch's default count_include_pad=True); oh = (H + 2*padding - pool_height) // stride + 1,
     ow = (W + 2*padding - pool_width) // stride + 1.
     """
-    N, C, H, W = x.shape
-    oh = (H + 2 * padding - pool_height) // stride + 1
-    ow = (W + 2 * padding - pool_width) // stride + 1
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    y = np.empty((N, C, oh, ow), dtype=x.dtype)
-    for r in range(oh):
-        for q in range(ow):
-            window = xp[:, :, r * stride:r * stride + pool_height,
-                        q * stride:q * stride + pool_width]
-            y[:, :, r, q] = window.mean(axis=(2, 3))
-    return y
+    raise NotImplementedError("avg_pool_forward: your code here")
 
 
 def avg_pool_backward(dout, x_shape, pool_height, pool_width, stride, padding=0):
@@ -37,12 +27,10 @@ def avg_pool_backward(dout, x_shape, pool_height, pool_width, stride, padding=0)
     derive which outputs each padded input element xp[n, c, h, w] feeds and with what weight;
     dx is dxp without the padding.
     """
-    N, C, H, W = x_shape
-    _, _, oh, ow = dout.shape
-    dxp = np.zeros((N, C, H + 2 * padding, W + 2 * padding), dtype=dout.dtype)
-    share = dout / (pool_height * pool_width)
-    for r in range(oh):
-        for q in range(ow):
-            dxp[:, :, r * stride:r * stride + pool_height,
-                q * stride:q * stride + pool_width] += share[:, :, r, q][:, :, None, None]
-    return dxp[:, :, padding:padding + H, padding:padding + W]
+    raise NotImplementedError("avg_pool_backward: your code here")
+
+
+# In a Jupyter notebook: run this file in a cell (%run avg_pool.py, or paste it in), fill in the
+# functions, then check them there:
+#     from minicnn.teach import check
+#     print(check("avg_pool", globals()))
