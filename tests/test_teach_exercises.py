@@ -14,6 +14,7 @@ import pytest
 
 from minicnn import cli
 from minicnn.teach import NAMES, check, check_file, skeleton_source, solution_source
+from minicnn.teach import exercises
 
 # (exercise, [(text in the solution, its replacement)], words of the expected hint)
 WRONG = [
@@ -257,7 +258,7 @@ def test_cli_exercise_list_start_and_check(tmp_path, capsys):
 
     assert cli.main(["exercise", "start", "conv_backward", "--dir", str(folder)]) == 2
     assert "exists" in capsys.readouterr().err
-    assert cli.main(["exercise", "start", "conv_backward", "--dir", str(folder), "--solution",
+    assert cli.main(["teacher", "solution", "conv_backward", "--dir", str(folder),
                      "--force"]) == 0
     capsys.readouterr()
     assert cli.main(["check", str(path)]) == 0
@@ -328,3 +329,59 @@ def test_the_readme_notebook_line_checks_a_solved_namespace(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(repo)})
     assert done.returncode == 0, done.stderr
     assert "PASSED: conv_backward" in done.stdout
+
+
+def test_the_skeletons_are_made_from_the_solutions():
+    for name in NAMES:
+        assert skeleton_source(name) == exercises.make_skeleton(name, solution_source(name)), \
+            f"run write_skeletons(): the {name} skeleton is out of date"
+
+
+def test_no_solution_in_a_students_install(tmp_path, monkeypatch, capsys):
+    """Without minicnn/teach/solutions (a wheel), exercises start and check; solutions are
+    refused with a message; `exercise start --solution` does not exist."""
+    monkeypatch.setattr(exercises, "SOLUTIONS", str(tmp_path / "absent"))
+    assert cli.main(["exercise", "start", "max_pool", "--dir", str(tmp_path)]) == 0
+    assert cli.main(["teacher", "solution", "max_pool", "--dir", str(tmp_path / "t")]) == 2
+    assert "the solutions are not part of this install" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["exercise", "start", "max_pool", "--solution"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_three_hint_levels(capsys, name):
+    texts = []
+    for level in (1, 2, 3):
+        assert cli.main(["exercise", "hint", name, "--level", str(level)]) == 0
+        texts.append(capsys.readouterr().out)
+        assert f"hint level {level} of 3" in texts[-1]
+    assert len(set(texts)) == 3
+    with pytest.raises(SystemExit):
+        cli.main(["exercise", "hint", name, "--level", "4"])
+
+
+def test_the_batch_norm_skeleton_does_not_give_the_closed_form_dx(capsys):
+    skeleton = " ".join(skeleton_source("batch_norm").split())
+    assert "mean(dout * xhat)" not in skeleton and "sum(dout * xhat)" not in skeleton
+    assert "Derive dgamma, dbeta and dx" in skeleton
+    assert cli.main(["exercise", "hint", "batch_norm", "--level", "3"]) == 0
+    assert "mean(dout * xhat)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_notebook_holds_the_instructions_the_skeleton_and_a_check(tmp_path, capsys):
+    import json
+    assert cli.main(["exercise", "notebook", "dropout", "--dir", str(tmp_path)]) == 0
+    book = json.loads((tmp_path / "dropout.ipynb").read_text())
+    assert book["nbformat"] == 4 and book["nbformat_minor"] >= 5
+    kinds = [cell["cell_type"] for cell in book["cells"]]
+    assert kinds == ["markdown", "code", "code"]
+    assert all(isinstance(cell["source"], list) and cell["id"] for cell in book["cells"])
+    assert "# Exercise dropout" in "".join(book["cells"][0]["source"])
+    namespace = {}
+    for cell in book["cells"][1:]:          # run it as Jupyter would: the skeleton, the check
+        exec("".join(cell["source"]), namespace)
+    assert "not implemented yet" in capsys.readouterr().out
+    namespace = {}
+    exec(solution_source("dropout"), namespace)
+    exec("".join(book["cells"][2]["source"]), namespace)
+    assert "PASSED: dropout" in capsys.readouterr().out
