@@ -58,6 +58,62 @@ WRONG = [
     ("softmax_cross_entropy", [("log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))",
                                 "log_p = np.log(np.exp(shifted) / np.exp(shifted).sum(axis=1, "
                                 "keepdims=True))")], "-log(p) is inf"),
+    ("gradient_check", [("        x[index] = old - h\n        minus = f(x)\n",
+                         "        x[index] = old\n        minus = f(x)\n"),
+                        ("grad[index] = (plus - minus) / (2 * h)",
+                         "grad[index] = (plus - minus) / h")], "one-sided difference"),
+    ("gradient_check", [("grad[index] = (plus - minus) / (2 * h)",
+                         "grad[index] = (plus - minus) / h")], "divides by 2h"),
+    ("gradient_check", [("        x[index] = old\n        grad[index] = (plus - minus) / (2 * h)",
+                         "        grad[index] = (plus - minus) / (2 * h)")],
+     "your function changed its input x"),
+    ("gradient_check", [("grad[index] = np.sum((plus - minus) * df) / (2 * h)",
+                         "grad[index] = np.sum(plus - minus) / (2 * h)")], "weight the change"),
+    ("affine_relu", [("dx = (dout @ w.T).reshape(x.shape)", "dx = dout @ w.T")],
+     "reshape dout @ w.T back"),
+    ("affine_relu", [("db = dout.sum(axis=0)", "db = dout.mean(axis=0)")], "not a mean"),
+    ("affine_relu", [("return dout * (x > 0)", "return dout * (dout > 0)")], "from its INPUT x"),
+    ("affine_relu", [("return dout * (x > 0)", "return (x > 0) * 1.0")], "multiply the mask"),
+    ("fc_net", [("+ reg * params[f\"W{l}\"]", "")], "adds reg * W to each dW"),
+    ("fc_net", [("+ reg * params[f\"W{l}\"]", "+ 2 * reg * params[f\"W{l}\"]"),
+                ("+ reg * params[f\"W{L}\"]", "+ 2 * reg * params[f\"W{L}\"]")],
+     "the 0.5 cancels the 2"),
+    ("adam_rmsprop", [("m_hat = new_m / (1 - beta1 ** t)", "m_hat = new_m"),
+                      ("v_hat = new_v / (1 - beta2 ** t)", "v_hat = new_v")],
+     "forgot the bias correction"),
+    ("adam_rmsprop", [("return w - lr * m_hat / (np.sqrt(v_hat) + eps), new_m, new_v",
+                       "return w - lr * m_hat / np.sqrt(v_hat + eps), new_m, new_v")],
+     "eps goes outside the square root"),
+    ("adam_rmsprop", [("new_cache = decay_rate * cache + (1 - decay_rate) * dw * dw",
+                       "new_cache = decay_rate * cache + (1 - decay_rate) * dw")],
+     "averages the SQUARED gradients"),
+    ("batch_norm_1d", [("    dxc += 2 * xc * dvar / N ", "    dxc += 0 * xc * dvar / N ")],
+     "missing the variance's path"),
+    ("batch_norm_1d", [("dx = gamma * invstd * (dout - dout.mean(axis=0) - xhat * "
+                        "(dout * xhat).mean(axis=0))",
+                        "dx = gamma * invstd * (dout - xhat * (dout * xhat).mean(axis=0))")],
+     "missing the mean's path"),
+    ("batch_norm_1d", [("\n    new_running_mean = (1 - momentum) * running_mean + momentum * mean",
+                        "\n    new_running_mean = momentum * running_mean + (1 - momentum) * mean")],
+     "CS231n's convention"),
+    ("layer_norm", [("    mean = x.mean(axis=1, keepdims=True)\n    var = x.var(axis=1, keepdims=True)",
+                     "    mean = x.mean(axis=0, keepdims=True)\n    var = x.var(axis=0, keepdims=True)")],
+     "layer norm normalises each SAMPLE"),
+    ("layer_norm", [("    dgamma = (dout * xhat).sum(axis=0)", "    dgamma = (dout * xhat).sum(axis=1)")],
+     "dgamma sums over the batch"),
+    ("layer_norm", [("    dx = invstd * (dxhat - dxhat.mean(axis=1, keepdims=True)\n"
+                     "                   - xhat * (dxhat * xhat).mean(axis=1, keepdims=True))",
+                     "    dx = invstd * (dxhat - dxhat.mean(axis=0)\n"
+                     "                   - xhat * (dxhat * xhat).mean(axis=0))")],
+     "means of dxhat and dxhat * xhat over axis 1"),
+    ("group_norm", [("    groups = x.reshape(N, G, -1)\n    xhat = (groups",
+                     "    groups = x.reshape(N, C // G, G, H * W).transpose(0, 2, 1, 3).reshape(N, G, -1)\n"
+                     "    xhat = (groups"),
+                    ("    return gamma[:, None, None] * xhat.reshape(x.shape)",
+                     "    return gamma[:, None, None] * xhat.reshape(N, G, C // G, H, W)"
+                     ".transpose(0, 2, 1, 3, 4).reshape(x.shape)")], "CONSECUTIVE channels"),
+    ("group_norm", [("    dgamma = (dout * xhat.reshape(x.shape)).sum(axis=(0, 2, 3))",
+                     "    dgamma = (dout * x).sum(axis=(0, 2, 3))")], "the NORMALISED input"),
     ("col2im", [("xp[:, :, rows, columns] +=", "xp[:, :, rows, columns] =")],
      "overwrote instead of accumulated"),
     ("col2im", [("return xp[:, :, padding:padding + H, padding:padding + W]", "return xp")],
@@ -181,7 +237,7 @@ def test_a_wrong_solution_fails_with_its_hint(tmp_path, name, replacements, hint
     report = check_file(_write(tmp_path, name, text), isolate=False)
     assert not report.passed
     assert any(hint in shown for shown in report.hints), str(report)
-    assert "WRONG" in str(report) or "shape" in str(report)
+    assert any(word in str(report) for word in ("WRONG", "shape", "CHANGED"))
 
 
 def test_the_report_names_the_output_the_error_and_the_first_difference(tmp_path):

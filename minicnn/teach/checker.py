@@ -56,9 +56,9 @@ class Mistake:
 @dataclass
 class Gradient:
     """A float64 gradient check of a backward function: the reference ``forward(values)``
-    differentiated by central differences with respect to ``wrt`` (names in the case's values),
-    against ``backward(student_function, values, upstream)``, which returns one gradient per
-    name in ``wrt``."""
+    differentiated by central differences with respect to ``wrt`` (names in the case's values,
+    or a function of the values that gives them), against ``backward(student_function, values,
+    upstream)``, which returns one gradient per name in ``wrt``."""
     wrt: tuple
     forward: Callable
     backward: Callable
@@ -346,20 +346,21 @@ def _gradient_check(report, part, function, number, case, rng):
     random upstream gradient, on up to GRADIENT_ELEMENTS random elements of each input."""
     spec = part.gradient
     values = copy(case.values)
+    wrt = spec.wrt(values) if callable(spec.wrt) else spec.wrt
     y = np.asarray(spec.forward(values), dtype=np.float64)
     upstream = rng.standard_normal(y.shape)
     result, problem = call(lambda **kw: spec.backward(function, kw, upstream), copy(values),
                            function)
     name = f"{part.function} gradient check, case {number}"
     header = f"  gradient check, case {number} ({case.label}):"
-    if problem is None and (not isinstance(result, (tuple, list)) or len(result) != len(spec.wrt)):
-        problem = f"expected {len(spec.wrt)} gradients ({', '.join(spec.wrt)})"
+    if problem is None and (not isinstance(result, (tuple, list)) or len(result) != len(wrt)):
+        problem = f"expected {len(wrt)} gradients ({', '.join(wrt)})"
     if problem is not None:
         report.lines.append(header)
         report.record(name, False, [f"your backward {problem}"])
         return
     report.lines.append(header)
-    for wrt, analytic in zip(spec.wrt, result):
+    for wrt, analytic in zip(wrt, result):
         x = np.asarray(values[wrt], dtype=np.float64)
         analytic = np.asarray(analytic, dtype=np.float64) if analytic is not None else None
         if analytic is None or analytic.shape != x.shape:
@@ -449,7 +450,7 @@ def _check_part(report, part, function, cases, seed, progress):
             report.lines.append(header)
             report.record(name, False, [problem])
             continue
-        findings = [_compare(output, got[output], expected[output]) for output in expected]
+        findings = [_compare(output, got.get(output), expected[output]) for output in expected]
         changed = [] if result is None else _changed_inputs(kwargs, given)
         if all(finding.passed for finding in findings) and not changed:
             shown = ", ".join(f.output for f in findings) if len(findings) <= 3 \

@@ -5,6 +5,71 @@
 """
 
 HINTS = {
+    "gradient_check": (
+        "A derivative is the limit of a difference quotient. Which difference quotient is "
+        "accurate to O(h^2) rather than O(h)?",
+        "For each element i of x (np.ndindex(*x.shape)): set x[i] to old + h, evaluate, set it "
+        "to old - h, evaluate, put old back, divide the difference by 2h. For an array-valued f, "
+        "weight the change of every output by its upstream gradient df.",
+        "Taylor: f(x + h) - f(x - h) = 2 h f'(x) + h^3 f'''(x) / 3 + ..., so (f(x + h) - f(x - h)) "
+        "/ 2h = f'(x) + O(h^2), while (f(x + h) - f(x)) / h = f'(x) + O(h). For f with an array "
+        "output, d sum(f(x) * df) / dx[i] = sum((f(x + h e_i) - f(x - h e_i)) * df) / 2h."),
+    "affine_relu": (
+        "out = X @ w + b with X = x reshaped to (N, D). What are the gradients of a matrix "
+        "product? And how does max(x, 0) change when x moves a little?",
+        "For out = X @ w: dX = dout @ w.T (N, D) and dw = X.T @ dout (D, M), as the shapes "
+        "force; db sums dout over the batch; reshape dX back to x's shape. d max(x, 0) / dx is "
+        "1 where x > 0 and 0 where x < 0.",
+        "dout[n, m] * d out[n, m] / d w[d, m] = dout[n, m] * X[n, d], summed over n: dw = X.T @ "
+        "dout; d out[n, m] / d X[n, d] = w[d, m], summed over m: dX = dout @ w.T; db = dout.sum("
+        "axis=0). ReLU: dx = dout * (x > 0), the mask from the forward input."),
+    "fc_net": (
+        "Stack the layers you have written, keep what each forward step computed, and go "
+        "backward in reverse order. Where does the regulariser enter?",
+        "Forward: per hidden layer affine -> [batch norm] -> ReLU -> [times the dropout mask], "
+        "keeping each input; then affine -> softmax cross-entropy. Backward in reverse: dlogits, "
+        "the last affine, then per hidden layer the mask, the ReLU, batch norm's backward, the "
+        "affine. Add the regulariser's gradient to every dW.",
+        "loss = CE + 0.5 reg sum_l |W_l|^2, so dW_l = (data gradient) + reg * W_l; db_l, dgamma_l, "
+        "dbeta_l carry no regulariser. The dropout mask multiplies in the forward pass, so it "
+        "multiplies dh in the backward pass (dh * mask); batch norm's dx as in batch_norm_1d."),
+    "adam_rmsprop": (
+        "Both keep per-parameter running averages of (squared) gradients; Adam's start at zero. "
+        "What does that do to the first steps?",
+        "RMSprop: cache = decay * cache + (1 - decay) dw^2, then step dw / (sqrt(cache) + eps). "
+        "Adam: m and v as running averages of dw and dw^2 (beta1, beta2), divided by (1 - "
+        "beta^t) before the step.",
+        "E[v_t] = (1 - beta2^t) E[g^2] for v_0 = 0, hence v_hat = v_t / (1 - beta2^t) (Kingma and "
+        "Ba 2015, section 3); the same for m. new_w = w - lr * m_hat / (sqrt(v_hat) + eps), eps "
+        "outside the root as in PyTorch."),
+    "batch_norm_1d": (
+        "Each of the D features is normalised with its own mean and variance over the N samples "
+        "(axis 0). Through which nodes does x reach the output?",
+        "Graph: mu = mean(x); xc = x - mu; var = mean(xc^2); std = sqrt(var + eps); xhat = xc / "
+        "std; out = gamma xhat + beta. Go back one node at a time: dxhat = dout * gamma, then "
+        "dxc from xhat = xc / std (direct) and through std and var, then dx = dxc - mean(dxc) "
+        "(the mu node).",
+        "Simplified: dx = gamma / std * (dout - mean(dout) - xhat * mean(dout * xhat)) (means "
+        "over axis 0): - mean(dout) is the path through mu, - xhat mean(dout xhat) the path "
+        "through var. dgamma = sum(dout * xhat), dbeta = sum(dout) over axis 0."),
+    "layer_norm": (
+        "Layer norm is batch norm turned around: statistics per SAMPLE (over its features), "
+        "parameters per FEATURE. Which axis goes where?",
+        "The forward math is batch norm's with axis=1 (keepdims=True) for mean and variance; "
+        "gamma and beta still broadcast over the rows. In the backward pass the statistics' "
+        "terms use means over axis 1; dgamma and dbeta sum over axis 0.",
+        "dxhat = dout * gamma; dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / std, means "
+        "over axis 1 (each row); dgamma = sum over axis 0 of dout * xhat, dbeta = sum over axis "
+        "0 of dout."),
+    "group_norm": (
+        "A group is C // G consecutive channels of one sample. Reshape so that one axis holds "
+        "exactly one group's values.",
+        "x.reshape(N, G, -1) puts each (sample, group) in a row: normalise each row as layer norm "
+        "does, reshape back to (N, C, H, W), then scale and shift per channel. The backward "
+        "pass is layer norm's on those rows; dgamma, dbeta sum over N, H, W.",
+        "With rows r = (n, g) of M = C/G * H * W values: dxhat = dout * gamma[c]; dx_row = "
+        "(dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / std_row; dgamma[c] = sum over n, h, "
+        "w of dout * xhat; dbeta[c] = sum over n, h, w of dout (Wu and He 2018)."),
     "im2col": (
         "Every column is one window: the values that one output position of the convolution "
         "multiplies with the kernel. How many windows are there, and in what order?",

@@ -757,3 +757,8 @@ TWO_LAYER_CONVNET = Exercise("two_layer_convnet", (
 EXERCISES = {exercise.name: exercise for exercise in (
     IM2COL, COL2IM, CONV_FORWARD_NAIVE, CONV_BACKWARD, CONV_IM2COL, MAX_POOL, AVG_POOL, BATCH_NORM,
     LRN_FORWARD, DROPOUT, SOFTMAX_CROSS_ENTROPY, SGD_MOMENTUM, TWO_LAYER_CONVNET)}
+
+# the exercises that complete CS231n's assignment 2 (imported last: they use the helpers above)
+from minicnn.teach.specs_cs231n import EXERCISES as CS231N_EXERCISES  # noqa: E402
+
+EXERCISES.update(CS231N_EXERCISES)

@@ -18,11 +18,13 @@ import os
 FOLDER = os.path.dirname(os.path.abspath(__file__))
 SOLUTIONS = os.path.join(os.path.dirname(FOLDER), "solutions")
 
-# in the order of a course: data layout, the convolution, pooling, normalisation, the loss,
-# the optimizer, a whole training step
-NAMES = ("im2col", "col2im", "conv_forward_naive", "conv_backward", "conv_im2col", "max_pool",
-         "avg_pool", "batch_norm", "lrn_forward", "dropout", "softmax_cross_entropy",
-         "sgd_momentum", "two_layer_convnet")
+# in the order of a course (CS231n's assignment 2, then the convolution): the gradient check,
+# fully connected layers and nets, normalisation, dropout, the loss, the optimizers, the data
+# layout of the convolution, the convolution, pooling, a whole conv net's training step
+NAMES = ("gradient_check", "affine_relu", "softmax_cross_entropy", "fc_net", "sgd_momentum",
+         "adam_rmsprop", "batch_norm_1d", "layer_norm", "dropout", "im2col", "col2im",
+         "conv_forward_naive", "conv_backward", "conv_im2col", "max_pool", "avg_pool",
+         "batch_norm", "group_norm", "lrn_forward", "two_layer_convnet")
 
 
 NOTEBOOK_NOTE = """
