@@ -114,6 +114,14 @@ WRONG = [
                      ".transpose(0, 2, 1, 3, 4).reshape(x.shape)")], "CONSECUTIVE channels"),
     ("group_norm", [("    dgamma = (dout * xhat.reshape(x.shape)).sum(axis=(0, 2, 3))",
                      "    dgamma = (dout * x).sum(axis=(0, 2, 3))")], "the NORMALISED input"),
+    ("solver", [("order = rng.permutation(len(X))", "order = np.arange(len(X))")],
+     "shuffle the training set every epoch"),
+    ("solver", [("    rng = np.random.default_rng(seed)\n", ""),
+                ("        order = rng.permutation(len(X))",
+                 "        rng = np.random.default_rng(seed)\n        order = rng.permutation(len(X))")],
+     "make the rng ONCE"),
+    ("solver", [("            best_params = {name: value.copy() for name, value in params.items()}",
+                 "            best_params = params")], "keep a COPY of the best parameters"),
     ("col2im", [("xp[:, :, rows, columns] +=", "xp[:, :, rows, columns] =")],
      "overwrote instead of accumulated"),
     ("col2im", [("return xp[:, :, padding:padding + H, padding:padding + W]", "return xp")],
@@ -200,12 +208,19 @@ def test_at_least_twelve_exercises_in_snake_case_each_with_two_wrong_solutions()
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_solution_passes(tmp_path, name):
+    report = check_file(_write(tmp_path, name, solution_source(name)))
+    assert report.passed, str(report)
+    assert report.checks >= 3
+    assert "PASSED" in str(report)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_the_solution_passes_on_other_random_cases(tmp_path, name):
     path = _write(tmp_path, name, solution_source(name))
-    for seed in (0, 1, 2):              # other random cases: the checker's --seed
-        report = check_file(path, seed=seed, isolate=seed == 0)
+    for seed in (1, 2, 3):              # other random cases: the checker's --seed
+        report = check_file(path, seed=seed, isolate=False)
         assert report.passed, str(report)
-        assert report.checks >= 3
-        assert "PASSED" in str(report)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -69,7 +69,8 @@ class Part:
     """One function of an exercise: it is called as ``function(**prepare(values))``, its result
     unpacked into named outputs by ``unpack`` and compared with ``reference(values)`` (a dict);
     its array arguments must come back unchanged. ``when(values)`` picks the cases it runs on
-    (all by default)."""
+    (all by default); ``verify(values, got)`` adds Findings of its own (what a result must do
+    rather than equal, such as a training accuracy)."""
     function: str
     reference: Callable
     prepare: Callable
@@ -77,6 +78,7 @@ class Part:
     mistakes: tuple = ()
     gradient: Gradient = None
     when: Callable = None
+    verify: Callable = None
 
 
 @dataclass
@@ -451,6 +453,8 @@ def _check_part(report, part, function, cases, seed, progress):
             report.record(name, False, [problem])
             continue
         findings = [_compare(output, got.get(output), expected[output]) for output in expected]
+        if part.verify is not None:
+            findings += part.verify(case.values, got)
         changed = [] if result is None else _changed_inputs(kwargs, given)
         if all(finding.passed for finding in findings) and not changed:
             shown = ", ".join(f.output for f in findings) if len(findings) <= 3 \

@@ -5,6 +5,18 @@
 """
 
 HINTS = {
+    "solver": (
+        "A training loop is: for each epoch, shuffle, cut into minibatches, and for each "
+        "minibatch compute the loss and gradients and update every parameter. What must be "
+        "copied so that nothing changes behind your back?",
+        "rng = np.random.default_rng(seed) once; per epoch order = rng.permutation(N); per "
+        "minibatch loss_fn, then v = momentum * v + g and p = p - lr * v for each parameter "
+        "(a velocity per parameter, zeros at first). After each epoch, both accuracies; when "
+        "the validation accuracy beats the best so far, copy the params.",
+        "Work on params = {k: v.copy() ...} so the caller's arrays stay intact; best_params = "
+        "{k: v.copy() ...} at the best epoch (a plain reference would follow every later "
+        "step). If 50 images do not reach 100% training accuracy, the loop (or the gradient) "
+        "is wrong: a net with more parameters than images can always memorise them."),
     "gradient_check": (
         "A derivative is the limit of a difference quotient. Which difference quotient is "
         "accurate to O(h^2) rather than O(h)?",
