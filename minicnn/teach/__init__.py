@@ -2,7 +2,11 @@
 
     minicnn exercise list                       # the exercises, one a line
     minicnn exercise start conv_backward        # writes conv_backward.py to fill in
+    minicnn exercise notebook conv_backward     # ... or conv_backward.ipynb
+    minicnn exercise hint conv_backward --level 2
     minicnn check conv_backward.py              # the teaching report; exit 0 when all pass
+    minicnn check conv_backward.py --gradescope results.json
+    minicnn teacher solution conv_backward      # from a source tree only
     minicnn show im2col | receptive-field | filters | activations | saliency ; minicnn zoo
 
 In a notebook, after defining the functions of an exercise:

@@ -5,6 +5,18 @@
 """
 
 HINTS = {
+    "three_layer_convnet": (
+        "Go backward layer by layer, each one an exercise you have done: the loss, two affine "
+        "layers with a ReLU between, the max pool, the conv's ReLU, the convolution. Where does "
+        "the regulariser enter?",
+        "Keep what the forward pass computed (cols, conv, the pooled windows, flat, hidden); "
+        "dscores (N, K) -> dW3, db3, dhidden = dscores @ W3.T * [hidden > 0] -> dW2, db2, "
+        "dflat -> dpooled -> the 2x2 winners -> dconv = drelu * [conv > 0] -> dW1, db1 as in "
+        "conv_im2col; add reg * W to each dW.",
+        "dscores = (softmax - onehot) / N; dW3 = relu2.T @ dscores + reg W3; dW2 = flat.T @ "
+        "dhidden + reg W2; dflat = dhidden @ W2.T reshaped to (N, F, H/2, W/2); each 2x2 window's "
+        "gradient goes to its first maximum; dW1 = dY @ cols.T + reg W1, db1 = row sums of dY "
+        "(dY: dconv as (F, N*H*W))."),
     "solver": (
         "A training loop is: for each epoch, shuffle, cut into minibatches, and for each "
         "minibatch compute the loss and gradients and update every parameter. What must be "

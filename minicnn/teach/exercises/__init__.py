@@ -24,7 +24,7 @@ SOLUTIONS = os.path.join(os.path.dirname(FOLDER), "solutions")
 NAMES = ("gradient_check", "affine_relu", "softmax_cross_entropy", "fc_net", "sgd_momentum",
          "adam_rmsprop", "batch_norm_1d", "layer_norm", "dropout", "solver", "im2col", "col2im",
          "conv_forward_naive", "conv_backward", "conv_im2col", "max_pool", "avg_pool",
-         "batch_norm", "group_norm", "lrn_forward", "two_layer_convnet")
+         "batch_norm", "group_norm", "lrn_forward", "two_layer_convnet", "three_layer_convnet")
 
 
 NOTEBOOK_NOTE = """
