@@ -181,7 +181,8 @@ FC_NET = Exercise("fc_net", (
 
 def _bn1d_cases(rng):
     cases = []
-    for N, D in [(4, 3), (2, 5), (int(rng.integers(3, 7)), int(rng.integers(1, 5)))]:
+    # N >= 3: with 2 samples xhat is +-1 whatever x is, and dx is 0 up to rounding
+    for N, D in [(4, 3), (3, 5), (int(rng.integers(3, 7)), int(rng.integers(1, 5)))]:
         x = rng.standard_normal((N, D)) * rng.uniform(0.5, 3, D) + rng.standard_normal(D)
         base = {"x": x, "gamma": rng.uniform(0.5, 1.5, D), "beta": rng.standard_normal(D),
                 "running_mean": rng.standard_normal(D) * 0.1,
@@ -266,7 +267,8 @@ BATCH_NORM_1D = Exercise("batch_norm_1d", (
 
 def _ln_cases(rng):
     cases = []
-    for N, D in [(3, 4), (5, 2), (int(rng.integers(2, 6)), int(rng.integers(3, 7)))]:
+    # D >= 3: with 2 features xhat is +-1 whatever x is, and dx is 0 up to rounding
+    for N, D in [(3, 4), (5, 3), (int(rng.integers(2, 6)), int(rng.integers(3, 7)))]:
         cases.append(Case(f"x {N}x{D}", {
             "x": rng.standard_normal((N, D)) * rng.uniform(0.5, 3, (N, 1))
             + rng.standard_normal((N, 1)), "gamma": rng.uniform(0.5, 1.5, D),
