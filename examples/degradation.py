@@ -1,7 +1,7 @@
 """The degradation problem (He et al. 2016, "Deep residual learning for image recognition",
-figures 1 and 6) at laptop size: a deeper plain network trains WORSE than a shallower one
-(plain-56 against plain-20), while with shortcut connections the deeper one trains as well or
-better (ResNet-56 against ResNet-20).
+figures 1 and 6) at laptop size: in the paper a deeper plain network trains WORSE than a
+shallower one (plain-56 against plain-20), while with shortcut connections the deeper one
+trains better (ResNet-56 against ResNet-20).
 
     python examples/degradation.py --data PATH/cifar-10-binary.tar.gz [--out degradation.png]
 
@@ -17,8 +17,11 @@ optimisation, so what is measured is the training error (of the whole subset, in
 
 At the default size a 20-layer network runs about 77k images (ResNet-20 about 80 images/s on 2
 CPU cores: some 16 minutes) and a 56-layer one 2.8 times that; use --iterations and --subset
-to trade time for contrast. The full-size experiment is printed at the end (`minicnn train`,
-64k iterations, figure 6).
+to trade time for contrast. The plain nets part early: in one run of 400 iterations of 32 on
+2,000 images plain-56 ended at 82.7% training error and plain-20 at 67.8%; but ResNet-56 was
+still behind ResNet-20 there (74.0% against 62.3%): the deeper ResNet needs a longer run to
+catch up, as in the paper's figure 6, where the curves cross late. The full-size experiment is
+printed at the end (`minicnn train`, 64k iterations, figure 6).
 """
 
 import argparse
@@ -149,8 +152,9 @@ def main():
         axes.grid(alpha=0.3)
         axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9,
                     title="dashed: plain\nsolid: residual", title_fontsize=8)
-        axes.set_title(f"CIFAR-10, {len(images)} training images: the deeper plain net trains "
-                       "worse, the deeper ResNet does not", fontsize=9)
+        axes.set_title(f"CIFAR-10, {len(images)} training images, minibatches of "
+                       f"{args.batch_size}: training error of plain and residual networks",
+                       fontsize=9)
         plotting.save_png(figure, args.out)
         print(f"saved {args.out}")
 
