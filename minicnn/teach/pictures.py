@@ -141,7 +141,8 @@ def _im2col_figure(x, cols, args, oh, ow):
         _columns_panel(right, cols, colours, k, oh, ow)
         return figure
     figure, (left, right) = plt.subplots(
-        1, 2, figsize=(3 + 0.55 * (padded * channels + oh * ow), 1.5 + 0.45 * max(padded, len(cols))),
+        1, 2, figsize=(3 + 0.55 * (padded * channels + oh * ow),
+                       1.5 + 0.45 * max(padded, len(cols))),
         gridspec_kw={"width_ratios": [padded * channels + 1, oh * ow + 2]})
     # the padded input, channels side by side; each output's window outlined in its colour
     for c in range(channels):

@@ -378,7 +378,8 @@ GROUP_NORM = Exercise("group_norm", (
     Part("spatial_groupnorm_backward", _gn_grads, arguments("dout", "x", "gamma", "G", "eps"),
          outputs("dx", "dgamma", "dbeta"), (
              same_as("dgamma", "dgamma sums dout * xhat, the NORMALISED input, over N, H and "
-                               "W: not dout * x", lambda v: (v["dout"] * v["x"]).sum(axis=(0, 2, 3))),
+                               "W: not dout * x",
+                     lambda v: (v["dout"] * v["x"]).sum(axis=(0, 2, 3))),
              same_as("dx", "a group is C // G CONSECUTIVE channels, in the backward pass too",
                      lambda v: _with_grads(_gn_op(v, interleaved=True),
                                            [v["x"], v["gamma"], v["beta"]], v["dout"])[1][0]),

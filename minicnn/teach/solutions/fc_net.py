@@ -17,9 +17,10 @@ def fc_net_loss(params, x, labels, reg=0.0, normalization=None, dropout_masks=No
     """params: "W1" (D, H_1), "b1" (H_1,), ..., "WL" (H_{L-1}, K), "bL" (K,); with
     normalization="batchnorm" the hidden layers l < L have "gamma1", "beta1", ... (H_l,)
     instead of a bias (batch norm's mean subtraction would cancel it, so its gradient would
-    be 0, as for PyTorch's bias=False before BatchNorm). L is the number of W's in params. x (N, D); labels (N,) integers in [0, K);
-    dropout_masks: None, or one array (N, H_l) per hidden layer, already scaled by 1/(1 - p)
-    (inverted dropout: multiply the ReLU's output by it).
+    be 0, as for PyTorch's bias=False before BatchNorm). L is the number of W's in params.
+    x (N, D); labels (N,) integers in [0, K); dropout_masks: None, or one array (N, H_l) per
+    hidden layer, already scaled by 1/(1 - p) (inverted dropout: multiply the ReLU's output by
+    it).
 
     Batch norm is in training mode (the batch's mean and biased variance, eps as given).
     loss = mean cross-entropy + 0.5 * reg * sum over l of sum(W_l^2) (CS231n's convention: no
