@@ -146,8 +146,9 @@ def main():
         figure, axes = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
         for index, model in enumerate(models):
             iterations, errors = zip(*histories[model])
+            colour = f"C{MODELS.index(model) if model in MODELS else len(MODELS) + index}"
             axes.plot(iterations, errors, "--" if model.startswith("plain") else "-",
-                      marker="o", color=f"C{index}", lw=2, label=model)
+                      marker="o", color=colour, lw=2, label=model)
         axes.set_xlabel("iteration")
         axes.set_ylabel("training error (%)")
         axes.grid(alpha=0.3)
