@@ -72,13 +72,23 @@ def test_degradation_commands_are_valid_train_commands():
 @pytest.mark.skipif(not SHARED_CIFAR10.exists(), reason="needs the shared CIFAR-10 archive")
 def test_degradation_runs_on_a_tiny_subset(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["degradation.py", "--data", str(SHARED_CIFAR10),
-                                      "--epochs", "1", "--subset", "16", "--test-subset", "16",
-                                      "--models", "plain20,resnet20", "--runs", str(tmp_path)])
+                                      "--iterations", "10", "--batch-size", "8", "--subset",
+                                      "40", "--warmup", "3", "--models", "plain20,resnet20",
+                                      "--out", str(tmp_path / "degradation.png")])
     _example("degradation").main()
     out = capsys.readouterr().out
     lines = out.splitlines()
-    header = lines.index("epoch   plain20  resnet20")
-    errors = [float(value) for value in lines[header + 1].split()[1:]]
-    assert lines[header + 1].split()[0] == "1" and all(0 <= e <= 100 for e in errors)
+    header = lines.index("iteration   plain20  resnet20")
+    rows = [line.split() for line in lines[header + 1:header + 11]]
+    assert [int(row[0]) for row in rows] == list(range(1, 11))
+    assert all(0 <= float(value) <= 100 for row in rows for value in row[1:])
+    assert "plain20: warm-up ends at iteration 3" in out
     assert out.count("minicnn train --model") == 2
-    assert os.path.exists(tmp_path / "resnet20" / "last.npz")
+    assert os.path.exists(tmp_path / "degradation.png")
+
+
+def test_degradation_schedule_warms_up_then_divides_by_ten():
+    example = _example("degradation")
+    assert example.learning_rate(5, 1000, warming=True) == 0.01
+    assert [example.learning_rate(i, 1000, warming=False) for i in (1, 499, 500, 749, 750)] == \
+        pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001])

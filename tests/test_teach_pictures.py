@@ -188,3 +188,57 @@ def test_without_matplotlib_out_is_a_clear_usage_error(monkeypatch, capsys, tmp_
 def test_bad_arguments_are_usage_errors(capsys, argv, message):
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_window_colours_are_distinct_past_twenty():
+    colours = pictures.window_colours(48)
+    assert len({tuple(np.round(c, 3)) for c in colours}) == 48
+
+
+def test_im2col_past_nine_windows_draws_one_small_input_per_window(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    x, cols, oh, ow = pictures.im2col_example(5, 1, 2, 1, 0, 1)
+    args = type("Args", (), {"size": 5, "padding": 0, "kernel": 2, "stride": 1, "dilation": 1})
+    figure = pictures._im2col_figure(x, cols, args, oh, ow)
+    assert len(figure.axes) == oh * ow + 1          # 16 windows, each its own, and the columns
+    path = tmp_path / "im2col.png"
+    _run(capsys, "show", "im2col", "--size", "5", "--kernel", "2", "--out", str(path))
+    _png(path)
+
+
+def test_receptive_field_axis_is_linear_and_input_size_widens_the_effective_field(tmp_path,
+                                                                                  capsys):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "rf.png"
+    out = _run(capsys, "show", "receptive-field", "resnet20", "--input-size", "64", "--images",
+               "2", "--out", str(path))
+    assert "2 random 64x64 images" in out
+    _png(path)
+    rows = pictures.receptive_field_rows(mc.summary(mc.models.create("resnet20"), (3, 64, 64)))
+    figure = pictures._receptive_field_figure("resnet20", rows, np.ones((64, 64)), "layer3.2.conv2",
+                                              (81, 81), 20, "test")
+    assert figure.axes[0].get_yscale() == "linear"
+    labels = [label.get_text() for label in figure.axes[0].get_xticklabels()]
+    assert labels[1] == "conv1" and all(len(label) <= 16 for label in labels)
+
+
+def test_input_size_with_a_checkpoint_is_a_usage_error(capsys, checkpoint):
+    assert cli.main(["show", "receptive-field", checkpoint, "--input-size", "64"]) == 2
+    assert "--input-size is for a model name" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_zoo_labels_do_not_overlap_and_alexnet_costs_its_two_gpu_model():
+    pytest.importorskip("matplotlib")
+    names = ["alexnet", "resnet50", "resnext50_32x4d", "densenet169", "densenet201", "resnet34"]
+    table = pictures.zoo_table(names)
+    alexnet = next(row for row in table if row[0]["model"] == "alexnet")
+    two_gpus = mc.summary(mc.models.create("alexnet", groups=2), mc.models.input_size("alexnet"))
+    assert alexnet[1] == two_gpus.total_mult_adds          # the paper's model, 0.72 G
+    figure = pictures._zoo_figure(table)
+    renderer = figure.canvas.get_renderer()
+    boxes = [text.get_window_extent(renderer) for text in figure.axes[0].texts]
+    assert len(boxes) == len(names)
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert [t.get_text() for t in figure.axes[0].get_legend().get_texts()] == \
+        ["1 M parameters", "25 M parameters", "100 M parameters"]

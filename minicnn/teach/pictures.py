@@ -106,62 +106,126 @@ def cmd_show_im2col(args):
     return 0
 
 
+def window_colours(count):
+    """``count`` distinct RGB colours: hues spaced by the golden ratio (consecutive windows get
+    far-apart hues) at two alternating lightnesses, so no colour repeats at any count."""
+    from matplotlib.colors import hsv_to_rgb
+    return [tuple(hsv_to_rgb(((0.61803398875 * i) % 1.0, 0.75, 0.85 if i % 2 == 0 else 0.6)))
+            for i in range(count)]
+
+
 def _im2col_figure(x, cols, args, oh, ow):
     plt = plotting.pyplot()
     from matplotlib.patches import Rectangle
     size, pad, k = args.size, args.padding, args.kernel
     channels = x.shape[1]
-    colours = plt.get_cmap("tab10" if oh * ow <= 10 else "tab20")
+    colours = window_colours(oh * ow)
     padded = size + 2 * pad
+    # up to 9 windows are outlined on one input; more would tangle, so each window then gets a
+    # small copy of the input of its own (one per output position, in the output's layout)
+    if oh * ow > 9:
+        figure = plt.figure(figsize=(4 + 0.25 * ow * padded * channels + 0.5 * oh * ow,
+                                     2 + max(0.25 * oh * padded, 0.45 * len(cols))),
+                            constrained_layout=True)
+        grid = figure.add_gridspec(1, 2, width_ratios=[ow * (padded * channels + 1),
+                                                       1.6 * (oh * ow + 2)])
+        small = grid[0].subgridspec(oh, ow)
+        for r in range(oh):
+            for q in range(ow):
+                _window_panel(figure.add_subplot(small[r, q]), x, args, r, q,
+                              colours[r * ow + q])
+        figure.suptitle(f"input {size}x{size}" + (f", padding {pad} (grey)" if pad else "")
+                        + f", kernel {k}x{k}, stride {args.stride}, dilation {args.dilation}: "
+                        "the window of each output (r, q), and the columns", fontsize=10)
+        right = figure.add_subplot(grid[1])
+        _columns_panel(right, cols, colours, k, oh, ow)
+        return figure
     figure, (left, right) = plt.subplots(
-        1, 2, figsize=(3 + 0.55 * (padded * channels + oh * ow), 1.5 + 0.45 * max(padded, len(cols))),
+        1, 2, figsize=(3 + 0.55 * (padded * channels + oh * ow),
+                       1.5 + 0.45 * max(padded, len(cols))),
         gridspec_kw={"width_ratios": [padded * channels + 1, oh * ow + 2]})
     # the padded input, channels side by side; each output's window outlined in its colour
     for c in range(channels):
         x0 = c * (padded + 1)
-        for h in range(padded):
-            for w in range(padded):
-                inside = pad <= h < pad + size and pad <= w < pad + size
-                value = x[0, c, h - pad, w - pad] if inside else 0
-                left.add_patch(Rectangle((x0 + w, h), 1, 1, facecolor="white" if inside
-                                         else "0.85", edgecolor="0.6"))
-                left.text(x0 + w + 0.5, h + 0.5, f"{value:.0f}", ha="center", va="center",
-                          fontsize=9, color="black" if inside else "0.5")
+        _input_cells(left, x, c, x0, pad, size, fontsize=9)
         left.text(x0 + padded / 2, -0.4, f"channel {c}", ha="center", fontsize=9)
         for r in range(oh):
             for q in range(ow):
                 index = r * ow + q
                 inset = 0.06 + 0.05 * (index % 4)
-                span = (k - 1) * args.dilation + 1
-                colour = colours(index % colours.N)
-                # a window outlined whole; a dilated one tap by tap (it skips the pixels between)
-                taps = [(0, 0, span)] if args.dilation == 1 else [
-                    (i * args.dilation, j * args.dilation, 1) for i in range(k) for j in range(k)]
-                for top, left_edge, side in taps:
-                    left.add_patch(Rectangle((x0 + q * args.stride + left_edge + inset,
-                                              r * args.stride + top + inset),
-                                             side - 2 * inset, side - 2 * inset, fill=False,
-                                             lw=2, edgecolor=colour))
+                _outline(left, x0, r, q, args, inset, colours[index])
     left.set_xlim(-0.2, channels * (padded + 1) - 0.8)
     left.set_ylim(padded + 0.2, -0.8)
     left.set_aspect("equal")
     left.set_axis_off()
     left.set_title(f"input {size}x{size}" + (f", padding {pad} (grey)" if pad else "")
                    + f"\nkernel {k}x{k}, stride {args.stride}, dilation {args.dilation}")
-    # the column matrix, each column tinted with its window's colour
+    _columns_panel(right, cols, colours, k, oh, ow)
+    return figure
+
+
+def _input_cells(axes, x, c, x0, pad, size, fontsize):
+    """The padded input of channel c as numbered cells (padding grey), from column x0."""
+    from matplotlib.patches import Rectangle
+    padded = size + 2 * pad
+    for h in range(padded):
+        for w in range(padded):
+            inside = pad <= h < pad + size and pad <= w < pad + size
+            value = x[0, c, h - pad, w - pad] if inside else 0
+            axes.add_patch(Rectangle((x0 + w, h), 1, 1, facecolor="white" if inside else "0.85",
+                                     edgecolor="0.6"))
+            axes.text(x0 + w + 0.5, h + 0.5, f"{value:.0f}", ha="center", va="center",
+                      fontsize=fontsize, color="black" if inside else "0.5")
+
+
+def _outline(axes, x0, r, q, args, inset, colour, fill=False):
+    """Output (r, q)'s window: outlined whole, or a dilated one tap by tap (it skips the
+    pixels between); ``fill`` shades it instead."""
+    from matplotlib.patches import Rectangle
+    k, d = args.kernel, args.dilation
+    span = (k - 1) * d + 1
+    taps = [(0, 0, span)] if d == 1 else [(i * d, j * d, 1) for i in range(k) for j in range(k)]
+    for top, left_edge, side in taps:
+        axes.add_patch(Rectangle((x0 + q * args.stride + left_edge + inset,
+                                  r * args.stride + top + inset), side - 2 * inset,
+                                 side - 2 * inset, fill=fill, lw=2, edgecolor=colour,
+                                 facecolor=(*colour[:3], 0.45) if fill else "none"))
+
+
+def _window_panel(axes, x, args, r, q, colour):
+    """A small copy of the input (every channel side by side) with output (r, q)'s window."""
+    size, pad = args.size, args.padding
+    padded = size + 2 * pad
+    channels = x.shape[1]
+    for c in range(channels):
+        x0 = c * (padded + 1)
+        _input_cells(axes, x, c, x0, pad, size, fontsize=5)
+        _outline(axes, x0, r, q, args, 0.04, colour, fill=True)
+    axes.set_xlim(-0.1, channels * (padded + 1) - 0.9)
+    axes.set_ylim(padded + 0.1, -0.1)
+    axes.set_aspect("equal")
+    axes.set_axis_off()
+    axes.set_title(f"({r},{q})", fontsize=7, color=colour, pad=1)
+
+
+def _columns_panel(right, cols, colours, k, oh, ow):
+    """The column matrix, each column tinted with its window's colour."""
+    from matplotlib.patches import Rectangle
     rows = len(cols)
     for index in range(cols.shape[1]):
-        colour = colours(index % colours.N)
+        colour = colours[index]
         for row in range(rows):
             right.add_patch(Rectangle((index, row), 1, 1, facecolor=(*colour[:3], 0.3),
                                       edgecolor="0.6"))
             right.text(index + 0.5, row + 0.5, f"{cols[row, index]:.0f}", ha="center",
-                       va="center", fontsize=9)
+                       va="center", fontsize=9 if cols.shape[1] <= 20 else 7)
     right.set_xlim(0, cols.shape[1])
     right.set_ylim(rows, 0)
     right.set_aspect("equal")
     right.set_xticks(np.arange(cols.shape[1]) + 0.5,
                      [f"({r},{q})" for r in range(oh) for q in range(ow)], rotation=90, fontsize=8)
+    for label, colour in zip(right.get_xticklabels(), colours):
+        label.set_color(colour)
     taps = [divmod(row % (k * k), k) for row in range(rows)]
     right.set_yticks(np.arange(rows) + 0.5,
                      [f"c{row // (k * k)} ({i},{j})" for row, (i, j) in enumerate(taps)],
@@ -171,7 +235,6 @@ def _im2col_figure(x, cols, args, oh, ow):
                     "(r, q), one row per tap")
     for spine in right.spines.values():
         spine.set_visible(False)
-    return figure
 
 
 # ============================================================================ checkpoints
@@ -382,6 +445,9 @@ def effective_receptive_field(model, images, layer):
 def cmd_show_receptive_field(args):
     _require_matplotlib(args.out)
     if args.model.endswith(".npz"):
+        if args.input_size:
+            raise _usage_error("--input-size is for a model name (random images); a checkpoint "
+                               "is shown on its test images")
         model, config, test_set = load_model(args.model)
         name = config["model"]
         images = np.stack([test_set[i][0] for i in range(min(args.images, len(test_set)))])
@@ -394,8 +460,11 @@ def cmd_show_receptive_field(args):
             raise _usage_error(str(error)) from None
         model.eval()
         size = mc.models.input_size(name)
+        if args.input_size:
+            size = (size[0], args.input_size, args.input_size)
         images = np.random.default_rng(0).standard_normal((args.images, *size)).astype(np.float32)
-        source = f"untrained weights (pass a checkpoint for trained ones), {args.images} random images"
+        source = (f"untrained weights (pass a checkpoint for trained ones), {args.images} random "
+                  f"{size[1]}x{size[2]} images")
     summary = mc.summary(model, images.shape[1:], model_name=name)
     rows = receptive_field_rows(summary)
     print(f"{name}: receptive field (RF) and jump of each layer's output, in input pixels")
@@ -439,14 +508,17 @@ def _mass_radius(erf, fraction):
 def _receptive_field_figure(name, rows, erf, layer, theoretical, radius, source):
     plt = plotting.pyplot()
     from matplotlib.patches import Rectangle
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2),
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True,
                                          gridspec_kw={"width_ratios": [3, 2]})
     positions = np.arange(len(rows))
+    # a linear axis: each 3x3 conv adds 2 * jump to the field, so the growth is a straight line
+    # within a stage and steepens where a stride doubles the jump (as drawn in the lecture)
     left.plot(positions, [row[3][0] for row in rows], marker="o", label="receptive field")
     left.plot(positions, [row[4][0] for row in rows], marker="s", label="jump")
-    left.set_yscale("log", base=2)
-    left.set_xticks(positions, [f"{row[0]} ({row[1]})" for row in rows], rotation=90, fontsize=7)
-    left.set_ylabel("input pixels")
+    left.set_ylim(0, None)
+    left.set_xticks(positions, [row[0] for row in rows], rotation=60, ha="right",
+                    rotation_mode="anchor", fontsize=7)
+    left.set_ylabel("input pixels (linear)")
     left.grid(alpha=0.3)
     left.legend()
     left.set_title(f"{name}: receptive field and jump per layer")
@@ -465,7 +537,7 @@ def _receptive_field_figure(name, rows, erf, layer, theoretical, radius, source)
     right.set_xlim(W // 2 - reach, W // 2 + reach)
     right.set_ylim(H // 2 + reach, H // 2 - reach)
     right.add_patch(Rectangle((-0.5, -0.5), W, H, fill=False, edgecolor="0.5", lw=0.8))
-    right.legend(loc="lower left", fontsize=7, framealpha=0.6)
+    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=7)
     right.set_title(f"effective receptive field of the centre unit of {layer}\n({source})",
                     fontsize=8)
     right.set_axis_off()
@@ -496,7 +568,7 @@ def zoo_table(names=None):
         entries = [entry for entry in entries if entry["model"] in names]
     table = []
     for entry in entries:
-        model = mc.models.create(entry["model"])
+        model = mc.models.create(entry["model"], **entry.get("options", {}))
         with mc.no_grad():
             summary = mc.summary(model, mc.models.input_size(entry["model"]))
         table.append((entry, summary.total_mult_adds, summary.total_params))
@@ -514,21 +586,64 @@ def cmd_zoo(args):
         print(f"  {entry['model']:18s} {entry['top1']:5.1f}% {mult_adds / 1e9:8.2f} G "
               f"{params / 1e6:6.1f} M  {entry['source']}")
     if args.out:
-        plt = plotting.pyplot()
-        figure, axes = plt.subplots(figsize=(8, 5.5))
-        for entry, mult_adds, params in table:
-            axes.scatter(mult_adds / 1e9, entry["top1"], s=params / 1e5, alpha=0.5)
-            axes.annotate(entry["model"], (mult_adds / 1e9, entry["top1"]), fontsize=8,
-                          xytext=(4, 4), textcoords="offset points")
-        axes.set_xscale("log")
-        axes.set_xlabel("multiply-adds per image (G, log scale; minicnn summary)")
-        axes.set_ylabel("ImageNet top-1 accuracy (%, as published)")
-        axes.grid(alpha=0.3, which="both")
-        axes.set_title("ImageNet: accuracy against cost; bubble area: parameters")
-        figure.text(0.01, 0.01, "top-1 as published by each model's paper (single- or multi-crop"
-                    " testing, see zoo.json)", fontsize=7, color="0.4")
-        _save(figure, args.out)
+        _save(_zoo_figure(table), args.out)
     return 0
+
+
+def _zoo_figure(table):
+    plt = plotting.pyplot()
+    figure, axes = plt.subplots(figsize=(9, 6))
+    points = [(mult_adds / 1e9, entry["top1"]) for entry, mult_adds, _ in table]
+    for (entry, _, params), point in zip(table, points):
+        axes.scatter(*point, s=params / 1e5, alpha=0.45)
+    axes.set_xscale("log")
+    xs, ys = zip(*points)
+    axes.set_xlim(min(xs) / 1.6, max(xs) * 1.6)
+    axes.set_ylim(min(ys) - 3, max(ys) + 3)
+    figure.canvas.draw()
+    _place_labels(axes, [entry["model"] + (" (2 GPUs)" if entry.get("options") else "")
+                         for entry, _, _ in table], points)
+    for params in (1e6, 25e6, 100e6):      # the bubble-size legend
+        axes.scatter([], [], s=params / 1e5, color="0.6", alpha=0.45,
+                     label=f"{params / 1e6:g} M parameters")
+    axes.legend(loc="lower right", labelspacing=1.6, borderpad=1.0, fontsize=8,
+                title="bubble area", title_fontsize=8)
+    axes.set_xlabel("multiply-adds per image (G, log scale; minicnn summary)")
+    axes.set_ylabel("ImageNet top-1 accuracy (%, as published)")
+    axes.grid(alpha=0.3, which="both")
+    axes.set_title("ImageNet: accuracy against cost")
+    figure.text(0.01, 0.01, "top-1 as published by each model's paper (single- or multi-crop "
+                "testing, see zoo.json); AlexNet's cost is the paper's two-GPU model (grouped "
+                "conv2, conv4, conv5), whose accuracy is plotted", fontsize=7, color="0.4")
+    return figure
+
+
+def _place_labels(axes, labels, points, fontsize=8):
+    """Label each point where the label overlaps no label placed before it: the first free
+    spot of a few around the point, in display pixels (a greedy placement, points sorted by
+    x)."""
+    transform = axes.transData
+    renderer = axes.figure.canvas.get_renderer()
+    placed = []
+    offsets = [(6, 4), (6, -12), (-6, 4), (-6, -12), (6, 14), (6, -22), (-6, 14), (-6, -22),
+               (10, 24), (10, -32)]
+    for index in sorted(range(len(points)), key=lambda i: points[i]):
+        px, py = transform.transform(points[index])
+        for dx, dy in offsets:
+            text = axes.annotate(labels[index], points[index], xytext=(dx, dy),
+                                 textcoords="offset points", fontsize=fontsize,
+                                 ha="left" if dx > 0 else "right",
+                                 arrowprops=None if abs(dy) < 20 else
+                                 {"arrowstyle": "-", "color": "0.6", "lw": 0.6})
+            box = text.get_window_extent(renderer).expanded(1.05, 1.1)
+            if not any(box.overlaps(other) for other in placed):
+                placed.append(box)
+                break
+            text.remove()
+        else:
+            placed.append(axes.annotate(labels[index], points[index], xytext=offsets[0],
+                                        textcoords="offset points",
+                                        fontsize=fontsize).get_window_extent(renderer))
 
 
 # ====================================================================================== CLI
@@ -567,6 +682,10 @@ def add_parsers(commands):
                                                     "checkpoint .npz from `minicnn train`")
     sub.add_argument("--layer", help="the layer whose centre unit's effective receptive field "
                                      "is shown (default: the last with a spatial output)")
+    sub.add_argument("--input-size", type=_positive, default=None, metavar="S",
+                     help="H = W of the random images for a model name (default: the model's "
+                          "own, e.g. 32 for CIFAR models); a larger input shows the whole "
+                          "effective field of a deep layer instead of clipping it")
     sub.add_argument("--images", type=_positive, default=16,
                      help="images to average over (default 16)")
 

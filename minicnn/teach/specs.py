@@ -7,8 +7,8 @@ import minicnn as mc
 import minicnn.nn.functional as F
 from minicnn.autograd import Tensor
 from minicnn.backend import reference
-from minicnn.teach.checker import (Case, Exercise, Gradient, Mistake, Part, arguments, outputs,
-                                   same_as, scaled, wrong_only_where)
+from minicnn.teach.checker import (Case, Exercise, Gradient, Mistake, Part, arguments, close,
+                                   outputs, same_as, scaled, wrong_only_where)
 from minicnn.utils.conv_arithmetic import conv_output_size
 
 
@@ -30,29 +30,44 @@ def _fits(size, kernel, padding, dilation=1):
     return size + 2 * padding >= dilation * (kernel - 1) + 1
 
 
+def _without_stride(output, reference):
+    """The mistake of windows that start at r instead of r * stride: the stride-1 output,
+    cropped to the right size."""
+    def test(values, expected, got):
+        if values["stride"] == 1:
+            return False
+        shape = np.shape(expected[output])
+        stride_one = reference(dict(values, stride=1))
+        return close(got[output], stride_one[..., :shape[-2], :shape[-1]])
+    return Mistake(output, STRIDE_HINT, test)
+
+
+STRIDE_HINT = ("window r starts at row r * stride (and column q * stride): you moved the "
+               "window by one, not by the stride")
 # ----- geometry of the convolution and pooling cases ---------------------------------------
 
 def _conv_cases(rng, fixed, draws=2, dilation=False):
     """Cases (x, w, b, dout and the geometry): the fixed ones, then ``draws`` random ones with
-    odd sizes, stride up to 3 and padding up to 2."""
+    odd and rectangular sizes, non-square kernels, stride up to 3 and padding up to 2."""
     cases = []
     geometries = list(fixed)
     while len(geometries) < len(fixed) + draws:
-        N, C, F_, k = int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 5)), \
-            int(rng.integers(1, 4))
-        H, W = int(rng.choice([5, 7, 9])), int(rng.choice([5, 7, 9]))
+        N, C, F_ = int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 5))
+        kh, kw = int(rng.integers(1, 4)), int(rng.integers(1, 5))
+        H, W = int(rng.choice([5, 7, 9])), int(rng.choice([4, 6, 7, 9]))
         stride, padding = int(rng.integers(1, 4)), int(rng.integers(0, 3))
         d = int(rng.integers(1, 3)) if dilation else 1
-        if _fits(min(H, W), k, padding, d):
-            geometries.append((N, C, H, W, F_, k, stride, padding, d))
-    for N, C, H, W, F_, k, stride, padding, d in geometries:
-        oh = conv_output_size(H, k, stride, padding, d)
-        ow = conv_output_size(W, k, stride, padding, d)
-        values = {"x": rng.standard_normal((N, C, H, W)), "w": rng.standard_normal((F_, C, k, k)),
+        if _fits(H, kh, padding, d) and _fits(W, kw, padding, d):
+            geometries.append((N, C, H, W, F_, kh, kw, stride, padding, d))
+    for N, C, H, W, F_, kh, kw, stride, padding, d in geometries:
+        oh = conv_output_size(H, kh, stride, padding, d)
+        ow = conv_output_size(W, kw, stride, padding, d)
+        values = {"x": rng.standard_normal((N, C, H, W)),
+                  "w": rng.standard_normal((F_, C, kh, kw)),
                   "b": rng.standard_normal(F_), "dout": rng.standard_normal((N, F_, oh, ow)),
-                  "kh": k, "kw": k, "stride": stride, "padding": padding, "dilation": d}
-        values["cols"] = rng.standard_normal((C * k * k, N * oh * ow))
-        label = f"x {N}x{C}x{H}x{W}, {F_} filters {k}x{k}, stride {stride}, padding {padding}"
+                  "kh": kh, "kw": kw, "stride": stride, "padding": padding, "dilation": d}
+        values["cols"] = rng.standard_normal((C * kh * kw, N * oh * ow))
+        label = f"x {N}x{C}x{H}x{W}, {F_} filters {kh}x{kw}, stride {stride}, padding {padding}"
         cases.append(Case(label + (f", dilation {d}" if dilation else ""), values))
     return cases
 
@@ -113,7 +128,9 @@ def _conv_backward_student(function, values, upstream):
 
 
 CONV_GRADIENT = Gradient(("x", "w", "b"), _conv, _conv_backward_student)
-CONV_FIXED = [(1, 1, 4, 4, 1, 3, 1, 0, 1), (2, 3, 5, 5, 4, 3, 2, 1, 1), (1, 2, 7, 6, 3, 2, 3, 2, 1)]
+# a square kernel, a batch with overlapping windows, a 3x5 kernel on a rectangular input
+CONV_FIXED = [(1, 1, 4, 4, 1, 3, 3, 1, 0, 1), (2, 3, 5, 5, 4, 3, 3, 2, 1, 1),
+              (3, 2, 6, 9, 3, 3, 5, 1, 1, 1), (1, 2, 7, 6, 3, 2, 2, 3, 2, 1)]
 
 
 def _conv_backward_reference(values):
@@ -150,11 +167,29 @@ def _im2col_permuted(values, rows, columns):
 
 
 def _im2col_cols_off_by_one(values, expected, got):
-    N, _, H, W = values["x"].shape
+    N, C, H, W = values["x"].shape
     kh, kw, sh, sw, ph, pw, dh, dw = _geometry(values)
     oh, ow = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
     wrong_sizes = {N * (oh + a) * (ow + b) for a in (-1, 0, 1) for b in (-1, 0, 1)} - {N * oh * ow}
-    return np.shape(got["cols"])[1:] and np.shape(got["cols"])[1] in wrong_sizes
+    return np.shape(got["cols"]) in {(C * kh * kw, size) for size in wrong_sizes}
+
+
+def _im2col_without_stride(values, expected, got):
+    """cols whose windows start at r instead of r * stride."""
+    if values["stride"] == 1:
+        return False
+    N, C, H, W = values["x"].shape
+    kh, kw, sh, sw, ph, pw, dh, dw = _geometry(values)
+    oh, ow = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
+    ones = dict(values, stride=1)
+    oh1, ow1 = conv_output_size(H, kh, 1, ph, dh), conv_output_size(W, kw, 1, pw, dw)
+    cols = _im2col(ones).reshape(C * kh * kw, N, oh1, ow1)[:, :, :oh, :ow]
+    return close(got["cols"], cols.reshape(C * kh * kw, N * oh * ow))
+
+
+IM2COL_TRANSPOSED = ("your cols is the transpose, (N*oh*ow, C*kh*kw): here each COLUMN is one "
+                     "window (C*kh*kw rows, N*oh*ow columns), so that the convolution is "
+                     "W (F, C*kh*kw) @ cols")
 
 
 def _overlap(values):
@@ -162,6 +197,9 @@ def _overlap(values):
     ones = np.ones_like(values["cols"])
     return _col2im(values, ones) > 1
 
+
+IM2COL_FIXED = [(1, 1, 3, 3, 1, 2, 2, 1, 0, 1), (2, 2, 5, 5, 1, 3, 3, 2, 1, 1),
+                (1, 2, 6, 7, 1, 3, 3, 1, 1, 2), (2, 2, 5, 8, 1, 2, 4, 1, 1, 1)]
 
 IM2COL = Exercise("im2col", (
     Part("im2col", lambda v: {"cols": _im2col(v)},
@@ -174,9 +212,11 @@ IM2COL = Exercise("im2col", (
                      lambda v: _im2col_permuted(v, (0, 1, 2), (1, 2, 0))),
              Mistake("cols", "off-by-one output size: oh = (H + 2*padding - dilation*(kh - 1) - 1)"
                              " // stride + 1", _im2col_cols_off_by_one),
+             Mistake("cols", IM2COL_TRANSPOSED, lambda v, e, g: close(
+                 np.asarray(g["cols"]).T, e["cols"])),
+             Mistake("cols", STRIDE_HINT, _im2col_without_stride),
          )),
-), lambda rng: _conv_cases(rng, [(1, 1, 3, 3, 1, 2, 1, 0, 1), (2, 2, 5, 5, 1, 3, 2, 1, 1),
-                                 (1, 2, 6, 7, 1, 3, 1, 1, 2)], dilation=True))
+), lambda rng: _conv_cases(rng, IM2COL_FIXED, dilation=True))
 
 COL2IM = Exercise("col2im", (
     Part("col2im", lambda v: {"x": _col2im(v)},
@@ -191,8 +231,7 @@ COL2IM = Exercise("col2im", (
                               *v["x"].shape[:2], v["x"].shape[2] + 2 * v["padding"],
                               v["x"].shape[3] + 2 * v["padding"]) and v["padding"] > 0),
          )),
-), lambda rng: _conv_cases(rng, [(1, 1, 3, 3, 1, 2, 1, 0, 1), (2, 2, 5, 5, 1, 3, 2, 1, 1),
-                                 (1, 2, 6, 7, 1, 3, 1, 1, 2)], dilation=True))
+), lambda rng: _conv_cases(rng, IM2COL_FIXED, dilation=True))
 
 
 # ----- the convolution ---------------------------------------------------------------------
@@ -204,6 +243,7 @@ CONV_FORWARD_NAIVE = Exercise("conv_forward_naive", (
              same_as("y", KERNEL_HINT, lambda v: _conv(v, w=_transposed(v["w"]))),
              same_as("y", "forgot the bias: y[n, f] = b[f] + ...",
                      lambda v: _conv(v, b=np.zeros_like(v["b"]))),
+             _without_stride("y", _conv),
          )),
 ), lambda rng: _conv_cases(rng, CONV_FIXED))
 
@@ -226,7 +266,7 @@ CONV_IM2COL = Exercise("conv_im2col", (
     Part("conv_backward_im2col", _conv_backward_reference,
          arguments("dout", "x", "w", "stride", "padding"), outputs("dx", "dw", "db"),
          _conv_backward_mistakes(), CONV_GRADIENT),
-), lambda rng: _conv_cases(rng, CONV_FIXED))
+), lambda rng: _conv_cases(rng, CONV_FIXED), allowed=("minicnn.teach.given",))
 
 
 # ----- pooling -----------------------------------------------------------------------------
@@ -235,61 +275,79 @@ def _pool_cases(rng, fixed, padding=False):
     geometries = list(fixed)
     while len(geometries) < len(fixed) + 2:
         N, C = int(rng.integers(1, 3)), int(rng.integers(1, 4))
-        H, W = int(rng.choice([5, 7, 9])), int(rng.choice([5, 7, 9]))
-        k, s = int(rng.integers(2, 4)), int(rng.integers(1, 4))
-        p = int(rng.integers(0, k // 2 + 1)) if padding else 0
-        if _fits(min(H, W), k, p):
-            geometries.append((N, C, H, W, k, s, p))
+        H, W = int(rng.choice([5, 7, 9])), int(rng.choice([4, 6, 7, 9]))
+        kh, kw, s = int(rng.integers(2, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        p = int(rng.integers(0, min(kh, kw) // 2 + 1)) if padding else 0
+        if _fits(H, kh, p) and _fits(W, kw, p):
+            geometries.append((N, C, H, W, kh, kw, s, p))
     cases = []
-    for N, C, H, W, k, s, p in geometries:
+    for N, C, H, W, kh, kw, s, p in geometries:
         # a permutation of spaced values: no ties, so every window has one clear maximum and
         # the gradient check never moves across a switch of the maximum
         x = (rng.permutation(N * C * H * W).reshape(N, C, H, W) - N * C * H * W / 2) / 8
-        oh, ow = conv_output_size(H, k, s, p), conv_output_size(W, k, s, p)
-        cases.append(Case(f"x {N}x{C}x{H}x{W}, kernel {k}, stride {s}"
+        oh, ow = conv_output_size(H, kh, s, p), conv_output_size(W, kw, s, p)
+        cases.append(Case(f"x {N}x{C}x{H}x{W}, window {kh}x{kw}, stride {s}"
                           + (f", padding {p}" if padding else ""),
-                          {"x": x, "x_shape": x.shape, "kernel_size": k, "stride": s,
-                           "padding": p, "dout": rng.standard_normal((N, C, oh, ow))}))
+                          {"x": x, "x_shape": x.shape, "pool_height": kh, "pool_width": kw,
+                           "stride": s, "padding": p,
+                           "dout": rng.standard_normal((N, C, oh, ow))}))
     return cases
 
 
-def _max_pool(values):
-    return _forward(lambda x: F.max_pool2d(x, values["kernel_size"], values["stride"]),
-                    values["x"])
+def _window(values):
+    return (values["pool_height"], values["pool_width"])
+
+
+def _max_pool(values, stride=None):
+    stride = values["stride"] if stride is None else stride
+    return _forward(lambda x: F.max_pool2d(x, _window(values), stride), values["x"])
 
 
 def _max_pool_dx(values, dout=None):
     dout = values["dout"] if dout is None else dout
-    return _with_grads(lambda x: F.max_pool2d(x, values["kernel_size"], values["stride"]),
+    return _with_grads(lambda x: F.max_pool2d(x, _window(values), values["stride"]),
                        [values["x"]], dout)[1][0]
 
 
-def _max_pool_all_window(values):
-    """What routing each window's gradient to ALL its elements gives (a sum-pool backward)."""
-    k, s = values["kernel_size"], values["stride"]
-    return _with_grads(lambda x: F.avg_pool2d(x, k, s), [values["x"]], values["dout"])[1][0] * k * k
+def _max_pool_all_window(values, scale=1.0):
+    """What routing each window's gradient to ALL its elements gives (times ``scale``)."""
+    kh, kw = _window(values)
+    return _with_grads(lambda x: F.avg_pool2d(x, (kh, kw), values["stride"]), [values["x"]],
+                       values["dout"])[1][0] * kh * kw * scale
+
+
+OVERWRITE_HINT = ("overwrote instead of accumulated: an element that is the max of several "
+                  "overlapping windows gets the SUM of their gradients (dx[...] += ..., not "
+                  "dx[window] = mask * dout, which erases what an earlier window put there)")
 
 
 MAX_POOL = Exercise("max_pool", (
     Part("max_pool_forward", lambda v: {"y": _max_pool(v)},
-         arguments("x", "kernel_size", "stride"), outputs("y")),
+         arguments("x", "pool_height", "pool_width", "stride"), outputs("y"), (
+             _without_stride("y", lambda v: _max_pool(v)),
+         )),
     Part("max_pool_backward", lambda v: {"dx": _max_pool_dx(v)},
-         arguments("dout", "x", "kernel_size", "stride"), outputs("dx"), (
-             wrong_only_where("dx", "overwrote instead of accumulated: an element that is the "
-                                    "max of several overlapping windows gets the SUM of their "
-                                    "gradients (+=, not =)",
-                              lambda v: _max_pool_dx(v, np.ones_like(v["dout"])) > 1),
+         arguments("dout", "x", "pool_height", "pool_width", "stride"), outputs("dx"), (
+             wrong_only_where("dx", OVERWRITE_HINT,
+                              lambda v: _max_pool_all_window(dict(
+                                  v, dout=np.ones_like(v["dout"]))) > 1),
              same_as("dx", "the gradient of a max goes only to the element that won the "
                            "window, not to every element of it", _max_pool_all_window),
+             same_as("dx", "this is average pooling's backward (dout / (kh*kw) to every "
+                           "element): the gradient of a max goes, whole, only to the element "
+                           "that won the window",
+                     lambda v: _max_pool_all_window(v, 1 / (v["pool_height"] * v["pool_width"]))),
          ),
          Gradient(("x",), _max_pool, lambda function, v, up: (
-             function(up, v["x"], v["kernel_size"], v["stride"]),))),
-), lambda rng: _pool_cases(rng, [(1, 1, 4, 4, 2, 2, 0), (2, 3, 9, 9, 3, 2, 0),
-                                 (1, 2, 7, 5, 3, 1, 0)]))
+             function(up, v["x"], v["pool_height"], v["pool_width"], v["stride"]),))),
+), lambda rng: _pool_cases(rng, [(1, 1, 4, 4, 2, 2, 2, 0), (2, 3, 9, 9, 3, 3, 2, 0),
+                                 (1, 2, 7, 5, 3, 3, 1, 0), (2, 2, 6, 9, 2, 3, 2, 0)]))
 
 
-def _avg_pool_op(values):
-    return lambda x: F.avg_pool2d(x, values["kernel_size"], values["stride"], values["padding"])
+def _avg_pool_op(values, stride=None, count_include_pad=True):
+    stride = values["stride"] if stride is None else stride
+    return lambda x: F.avg_pool2d(x, _window(values), stride, values["padding"],
+                                  count_include_pad=count_include_pad)
 
 
 def _avg_pool_dx(values, dout=None):
@@ -299,27 +357,30 @@ def _avg_pool_dx(values, dout=None):
 
 AVG_POOL = Exercise("avg_pool", (
     Part("avg_pool_forward", lambda v: {"y": _forward(_avg_pool_op(v), v["x"])},
-         arguments("x", "kernel_size", "stride", "padding"), outputs("y"), (
+         arguments("x", "pool_height", "pool_width", "stride", "padding"), outputs("y"), (
              same_as("y", "the zeros of the padding count in the mean (count_include_pad): "
-                          "divide every window by kernel_size^2",
-                     lambda v: _forward(lambda x: F.avg_pool2d(
-                         x, v["kernel_size"], v["stride"], v["padding"],
-                         count_include_pad=False), v["x"])),
+                          "divide every window by pool_height * pool_width",
+                     lambda v: _forward(_avg_pool_op(v, count_include_pad=False), v["x"])),
+             _without_stride("y", lambda v: _forward(_avg_pool_op(v), v["x"])),
          )),
     Part("avg_pool_backward", lambda v: {"dx": _avg_pool_dx(v)},
-         arguments("dout", "x_shape", "kernel_size", "stride", "padding"), outputs("dx"), (
+         arguments("dout", "x_shape", "pool_height", "pool_width", "stride", "padding"),
+         outputs("dx"), (
              wrong_only_where("dx", "overwrote instead of accumulated: an element inside several "
                                     "overlapping windows gets the SUM of their shares (+=, not =)",
                               lambda v: _avg_pool_dx(v, np.ones_like(v["dout"]))
-                              * v["kernel_size"] ** 2 > 1 + 1e-9),
-             scaled("dx", "each element of a window gets dout / kernel_size^2 (the mean's "
-                          "1/k^2), not all of dout", lambda v: v["kernel_size"] ** 2),
+                              * v["pool_height"] * v["pool_width"] > 1 + 1e-9),
+             scaled("dx", "each element of a window gets dout / (pool_height * pool_width) "
+                          "(the mean's 1/(kh*kw)), not all of dout",
+                    lambda v: v["pool_height"] * v["pool_width"]),
          ),
          Gradient(("x",), lambda v: _forward(_avg_pool_op(v), v["x"]),
-                  lambda function, v, up: (function(up, v["x"].shape, v["kernel_size"],
-                                                    v["stride"], v["padding"]),))),
-), lambda rng: _pool_cases(rng, [(1, 1, 4, 4, 2, 2, 0), (2, 3, 9, 9, 3, 2, 1),
-                                 (1, 2, 7, 5, 3, 1, 1)], padding=True))
+                  lambda function, v, up: (function(up, v["x"].shape, v["pool_height"],
+                                                    v["pool_width"], v["stride"],
+                                                    v["padding"]),))),
+), lambda rng: _pool_cases(rng, [(1, 1, 4, 4, 2, 2, 2, 0), (2, 3, 9, 9, 3, 3, 2, 1),
+                                 (1, 2, 7, 5, 3, 3, 1, 1), (2, 1, 6, 9, 2, 3, 2, 1)],
+                           padding=True))
 
 
 # ----- batch norm --------------------------------------------------------------------------
@@ -371,6 +432,37 @@ def _bn_dx_without(values, term):
     return gamma * invstd * (dout - kept)
 
 
+CS231N_RUNNING_HINT = ("the running average with CS231n's convention, momentum * running + "
+                       "(1 - momentum) * batch (momentum 0.9 there): here, as in PyTorch, "
+                       "momentum is the weight of the NEW batch: (1 - momentum) * running + "
+                       "momentum * batch (momentum 0.1)")
+BN_AXES_HINT = ("statistics over axis 0 only, as for a fully connected layer's (N, D) input: "
+                "spatial batch norm takes each channel's mean and variance over N, H and W "
+                "together (axis=(0, 2, 3)), M = N*H*W values")
+
+
+def _bn_over_batch_only(values):
+    """Training-mode y with the statistics of batch norm on (N, D): over axis 0 alone."""
+    x = values["x"]
+    if not values["training"] or x.shape[2] * x.shape[3] == 1:
+        return np.full_like(x, np.nan)
+    xhat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + values["eps"])
+    return values["gamma"][:, None, None] * xhat + values["beta"][:, None, None]
+
+
+def _bn_dx_over_batch_only(values, output="dx"):
+    """dx (or dgamma) of batch norm with the (N, D) axes: every (c, h, w) on its own."""
+    x, dout, eps, N = values["x"], values["dout"], values["eps"], values["x"].shape[0]
+    if N == 1 and output == "dx":
+        return np.full_like(x, np.nan)
+    xhat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps)
+    if output == "dgamma":
+        return (dout * xhat).sum(axis=0)
+    gamma = values["gamma"][:, None, None]
+    return gamma / np.sqrt(x.var(axis=0) + eps) / N * (
+        N * dout - dout.sum(axis=0) - xhat * (dout * xhat).sum(axis=0))
+
+
 def _bn_forward_cases(rng):
     cases = []
     for case in _bn_cases(rng):
@@ -388,6 +480,10 @@ BATCH_NORM = Exercise("batch_norm", (
                                         "variance, var * M / (M - 1) with M = N*H*W",
                      lambda v: (1 - v["momentum"]) * v["running_var"]
                      + v["momentum"] * v["x"].var(axis=(0, 2, 3))),
+             same_as("new_running_mean", CS231N_RUNNING_HINT,
+                     lambda v: v["momentum"] * v["running_mean"]
+                     + (1 - v["momentum"]) * v["x"].mean(axis=(0, 2, 3))),
+             same_as("y", BN_AXES_HINT, lambda v: _bn_over_batch_only(v)),
              same_as("y", "in eval mode normalise with the running statistics, not the batch's",
                      lambda v: _bn(v, True)["y"]),
              same_as("y", "normalise with the batch statistics in training mode",
@@ -395,6 +491,8 @@ BATCH_NORM = Exercise("batch_norm", (
          )),
     Part("batch_norm_backward", lambda v: dict(zip(("dx", "dgamma", "dbeta"), _bn_grads(v))),
          arguments("dout", "x", "gamma", "eps"), outputs("dx", "dgamma", "dbeta"), (
+             same_as("dx", BN_AXES_HINT, lambda v: _bn_dx_over_batch_only(v)),
+             same_as("dgamma", BN_AXES_HINT, lambda v: _bn_dx_over_batch_only(v, "dgamma")),
              same_as("dx", "missing the variance's chain term: var depends on every x, which "
                            "adds - xhat * mean(dout * xhat) inside the parentheses",
                      lambda v: _bn_dx_without(v, "variance")),
@@ -406,7 +504,8 @@ BATCH_NORM = Exercise("batch_norm", (
                   lambda v: _forward(lambda x, g, b: F.batch_norm(
                       x, None, None, g, b, training=True, eps=v["eps"]),
                       v["x"], v["gamma"], v["beta"]),
-                  lambda function, v, up: function(up, v["x"], v["gamma"], v["eps"]))),
+                  lambda function, v, up: function(up, v["x"], v["gamma"], v["eps"])),
+         when=lambda v: v["training"]),
 ), _bn_forward_cases)
 
 
@@ -510,6 +609,12 @@ def _ce_cases(rng):
     return cases
 
 
+UNDERFLOW_HINT = ("-log(p) is inf: with logits near 1000 the right class's p underflows to 0 "
+                  "even after subtracting the max, and log(0) = -inf. Compute log p directly, "
+                  "as log-softmax: log_p = z - max(z) - log(sum(exp(z - max(z)))), never "
+                  "log(softmax(z))")
+
+
 def _ce(values):
     loss, (grad,) = _with_grads(lambda z: F.cross_entropy(z, values["labels"]),
                                 [values["logits"]], 1.0)
@@ -523,8 +628,11 @@ SOFTMAX_CROSS_ENTROPY = Exercise("softmax_cross_entropy", (
         scaled("loss", "the loss is the MEAN over the batch, not the sum",
                lambda v: len(v["labels"])),
         Mistake("loss", "exp overflowed: subtract each row's max before exp (log-sum-exp); "
-                        "the result does not change", lambda v, e, g: not np.all(
-                            np.isfinite(np.asarray(g["loss"], dtype=np.float64)))),
+                        "the result does not change", lambda v, e, g: not np.isfinite(
+                            np.asarray(g["loss"], dtype=np.float64)).all()
+                and not close(g["dlogits"], e["dlogits"])),
+        Mistake("loss", UNDERFLOW_HINT, lambda v, e, g: np.isposinf(
+            np.asarray(g["loss"], dtype=np.float64)).all() and close(g["dlogits"], e["dlogits"])),
         Mistake("dlogits", "exp overflowed: subtract each row's max before exp",
                 lambda v, e, g: not np.all(np.isfinite(np.asarray(g["dlogits"],
                                                                   dtype=np.float64)))),
@@ -643,9 +751,14 @@ TWO_LAYER_CONVNET = Exercise("two_layer_convnet", (
                 lambda function, v, up: tuple(
                     function({n: v[n] for n in PARAMS}, v["x"], v["labels"], v["lr"])[1][n] * up
                     for n in PARAMS))),
-), _net_cases)
+), _net_cases, time_limit=120.0, allowed=("minicnn.teach.given",))
 
 
 EXERCISES = {exercise.name: exercise for exercise in (
     IM2COL, COL2IM, CONV_FORWARD_NAIVE, CONV_BACKWARD, CONV_IM2COL, MAX_POOL, AVG_POOL, BATCH_NORM,
     LRN_FORWARD, DROPOUT, SOFTMAX_CROSS_ENTROPY, SGD_MOMENTUM, TWO_LAYER_CONVNET)}
+
+# the exercises that complete CS231n's assignment 2 (imported last: they use the helpers above)
+from minicnn.teach.specs_cs231n import EXERCISES as CS231N_EXERCISES  # noqa: E402
+
+EXERCISES.update(CS231N_EXERCISES)

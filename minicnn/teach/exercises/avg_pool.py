@@ -1,8 +1,8 @@
 """Exercise avg_pool: average pooling, forward and backward.
 
-Each output is the mean of its window, so each element of the window receives 1/k^2 of the
-output's gradient, summed over every window that holds it. Fill in both functions, then run
-``minicnn check avg_pool.py``.
+Windows may be rectangular and overlap, and the padding's zeros count in each mean. Fill in
+both functions, then run ``minicnn check avg_pool.py`` (hints: ``minicnn exercise hint
+avg_pool``).
 """
 
 import numpy as np
@@ -10,40 +10,27 @@ import numpy as np
 EXERCISE = "avg_pool"
 
 
-def avg_pool_forward(x, kernel_size, stride, padding=0):
-    """x (N, C, H, W) -> y (N, C, oh, ow):
+def avg_pool_forward(x, pool_height, pool_width, stride, padding=0):
+    """x (N, C, H, W) -> y (N, C, oh, ow), windows of pool_height x pool_width:
 
-        y[n, c, r, q] = (1 / kernel_size^2) * sum over i, j of xp[n, c, r*stride + i, q*stride + j]
+        y[n, c, r, q] = 1 / (pool_height*pool_width) * sum over i, j of xp[n, c, r*stride + i, q*stride + j]
 
     xp: x with ``padding`` zeros around each image (the zeros count in the mean, as in
-    PyTorch's default count_include_pad=True); oh = (H + 2*padding - kernel_size) // stride + 1.
+    PyTorch's default count_include_pad=True); oh = (H + 2*padding - pool_height) // stride + 1,
+    ow = (W + 2*padding - pool_width) // stride + 1.
     """
-    N, C, H, W = x.shape
-    k = kernel_size
-    oh = (H + 2 * padding - k) // stride + 1
-    ow = (W + 2 * padding - k) // stride + 1
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    y = np.empty((N, C, oh, ow), dtype=x.dtype)
-    for r in range(oh):
-        for q in range(ow):
-            window = xp[:, :, r * stride:r * stride + k, q * stride:q * stride + k]
-            y[:, :, r, q] = window.mean(axis=(2, 3))
-    return y
+    raise NotImplementedError("avg_pool_forward: your code here")
 
 
-def avg_pool_backward(dout, x_shape, kernel_size, stride, padding=0):
-    """dout (N, C, oh, ow), x_shape = (N, C, H, W) -> dx (N, C, H, W):
-
-        dxp[n, c, r*stride + i, q*stride + j] += dout[n, c, r, q] / kernel_size^2  (all r, q, i, j)
-
-    and dx is dxp without the padding.
+def avg_pool_backward(dout, x_shape, pool_height, pool_width, stride, padding=0):
+    """dout (N, C, oh, ow), x_shape = (N, C, H, W) -> dx (N, C, H, W): y is linear in x, so
+    derive which outputs each padded input element xp[n, c, h, w] feeds and with what weight;
+    dx is dxp without the padding.
     """
-    N, C, H, W = x_shape
-    k = kernel_size
-    _, _, oh, ow = dout.shape
-    dxp = np.zeros((N, C, H + 2 * padding, W + 2 * padding), dtype=dout.dtype)
-    for r in range(oh):
-        for q in range(ow):
-            dxp[:, :, r * stride:r * stride + k, q * stride:q * stride + k] += \
-                dout[:, :, r, q][:, :, None, None] / (k * k)
-    return dxp[:, :, padding:padding + H, padding:padding + W]
+    raise NotImplementedError("avg_pool_backward: your code here")
+
+
+# In a Jupyter notebook: run this file in a cell (%run avg_pool.py, or paste it in), fill in the
+# functions, then check them there:
+#     from minicnn.teach import check
+#     print(check("avg_pool", globals()))

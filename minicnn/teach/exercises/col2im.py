@@ -18,14 +18,10 @@ def col2im(cols, x_shape, kh, kw, stride=1, padding=0, dilation=1):
 
     (entries that were read from the padding are dropped). oh, ow as in im2col.
     """
-    N, C, H, W = x_shape
-    oh = (H + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
-    ow = (W + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
-    taps = cols.reshape(C, kh, kw, N, oh, ow)
-    xp = np.zeros((N, C, H + 2 * padding, W + 2 * padding), dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            rows = slice(i * dilation, i * dilation + stride * (oh - 1) + 1, stride)
-            columns = slice(j * dilation, j * dilation + stride * (ow - 1) + 1, stride)
-            xp[:, :, rows, columns] += taps[:, i, j].transpose(1, 0, 2, 3)
-    return xp[:, :, padding:padding + H, padding:padding + W]
+    raise NotImplementedError("col2im: your code here")
+
+
+# In a Jupyter notebook: run this file in a cell (%run col2im.py, or paste it in), fill in the
+# functions, then check them there:
+#     from minicnn.teach import check
+#     print(check("col2im", globals()))

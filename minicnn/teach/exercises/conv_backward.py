@@ -1,9 +1,8 @@
 """Exercise conv_backward: the gradients of a convolution layer, with plain loops.
 
 Given dout = dL/dy for y = conv(x, w) + b (exercise conv_forward_naive), compute dL/dx, dL/dw
-and dL/db. Every weight and bias is used at every output position of every image, so their
-gradients sum over all of them. Fill in ``conv_backward``, then run
-``minicnn check conv_backward.py``.
+and dL/db. Fill in ``conv_backward``, then run ``minicnn check conv_backward.py`` (hints, from
+a nudge to the derivation: ``minicnn exercise hint conv_backward --level 1|2|3``).
 """
 
 import numpy as np
@@ -12,28 +11,19 @@ EXERCISE = "conv_backward"
 
 
 def conv_backward(dout, x, w, stride=1, padding=0):
-    """dout (N, F, oh, ow), x (N, C, H, W), w (F, C, kh, kw) -> (dx, dw, db):
+    """dout (N, F, oh, ow), x (N, C, H, W), w (F, C, kh, kw) -> (dx (N, C, H, W),
+    dw (F, C, kh, kw), db (F,)) for the forward pass
 
-        db[f]          = sum over n, r, q of dout[n, f, r, q]                                  (F,)
-        dw[f, c, i, j] = sum over n, r, q of dout[n, f, r, q] * xp[n, c, r*stride + i, q*stride + j]
-        dxp[n, c, r*stride + i, q*stride + j] += dout[n, f, r, q] * w[f, c, i, j]   for all f, r, q, i, j
+        y[n, f, r, q] = b[f] + sum over c, i, j of w[f, c, i, j] * xp[n, c, r*stride + i, q*stride + j]
 
-    xp: x with ``padding`` zeros around each image; dx (N, C, H, W) is dxp without the padding.
+    (xp: x with ``padding`` zeros around each image). Derive dL/db, dL/dw and dL/dxp from
+    dout = dL/dy by the chain rule (which y does each b[f], w[f, c, i, j], xp[n, c, h, w] feed?);
+    dx is dxp without the padding.
     """
-    N, C, H, W = x.shape
-    F, _, kh, kw = w.shape
-    _, _, oh, ow = dout.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    dxp = np.zeros_like(xp)
-    dw = np.zeros_like(w)
-    db = dout.sum(axis=(0, 2, 3))
-    for n in range(N):
-        for f in range(F):
-            for r in range(oh):
-                for q in range(ow):
-                    rows = slice(r * stride, r * stride + kh)
-                    columns = slice(q * stride, q * stride + kw)
-                    dw[f] += dout[n, f, r, q] * xp[n, :, rows, columns]
-                    dxp[n, :, rows, columns] += dout[n, f, r, q] * w[f]
-    dx = dxp[:, :, padding:padding + H, padding:padding + W]
-    return dx, dw, db
+    raise NotImplementedError("conv_backward: your code here")
+
+
+# In a Jupyter notebook: run this file in a cell (%run conv_backward.py, or paste it in), fill in the
+# functions, then check them there:
+#     from minicnn.teach import check
+#     print(check("conv_backward", globals()))

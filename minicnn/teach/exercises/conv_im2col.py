@@ -3,8 +3,8 @@
 With cols = im2col(x) (C*kh*kw, N*oh*ow) and W = w reshaped to (F, C*kh*kw):
 
     forward:   Y = W @ cols + b                 (F, N*oh*ow), reshaped to (N, F, oh, ow)
-    backward:  dW = dY @ cols.T ; db = row sums of dY ; dx = col2im(W.T @ dY)
-               (dY: dout laid out as (F, N*oh*ow), columns in (n, r, q) order like cols)
+    backward:  derive dW, db and dcols from dY (dout laid out as (F, N*oh*ow), columns in
+               (n, r, q) order like cols) for a matrix product; col2im turns dcols into dx
 
 Use minicnn's im2col / col2im (or your own from those exercises), which take the geometry per
 axis (stride sh, sw; padding ph, pw; dilation dh, dw):
@@ -15,7 +15,7 @@ axis (stride sh, sw; padding ph, pw; dilation dh, dw):
 Fill in both functions, then run ``minicnn check conv_im2col.py``.
 """
 
-from minicnn.backend.reference import col2im, im2col
+from minicnn.teach.given import col2im, im2col
 
 EXERCISE = "conv_im2col"
 
@@ -23,23 +23,15 @@ EXERCISE = "conv_im2col"
 def conv_forward_im2col(x, w, b, stride=1, padding=0):
     """x (N, C, H, W), w (F, C, kh, kw), b (F,) -> y (N, F, oh, ow); the same layer as
     conv_forward_naive. The columns of Y come in (n, r, q) order."""
-    N = x.shape[0]
-    F, C, kh, kw = w.shape
-    cols = im2col(x, kh, kw, stride, stride, padding, padding, 1, 1)
-    Y = w.reshape(F, C * kh * kw) @ cols + b[:, None]
-    oh = (x.shape[2] + 2 * padding - kh) // stride + 1
-    ow = (x.shape[3] + 2 * padding - kw) // stride + 1
-    return Y.reshape(F, N, oh, ow).transpose(1, 0, 2, 3)
+    raise NotImplementedError("conv_forward_im2col: your code here")
 
 
 def conv_backward_im2col(dout, x, w, stride=1, padding=0):
     """dout (N, F, oh, ow), x (N, C, H, W), w (F, C, kh, kw) -> (dx, dw, db), as conv_backward."""
-    N, C, H, W = x.shape
-    F, _, kh, kw = w.shape
-    cols = im2col(x, kh, kw, stride, stride, padding, padding, 1, 1)
-    dY = dout.transpose(1, 0, 2, 3).reshape(F, -1)
-    dw = (dY @ cols.T).reshape(w.shape)
-    db = dY.sum(axis=1)
-    dcols = w.reshape(F, C * kh * kw).T @ dY
-    dx = col2im(dcols, N, C, H, W, kh, kw, stride, stride, padding, padding, 1, 1)
-    return dx, dw, db
+    raise NotImplementedError("conv_backward_im2col: your code here")
+
+
+# In a Jupyter notebook: run this file in a cell (%run conv_im2col.py, or paste it in), fill in the
+# functions, then check them there:
+#     from minicnn.teach import check
+#     print(check("conv_im2col", globals()))

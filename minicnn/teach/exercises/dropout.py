@@ -18,13 +18,16 @@ def dropout_forward(x, p, training, rng):
               keep where u < 1 - p: mask = keep / (1 - p) ; y = x * mask
     eval:     mask = ones ; y = x (no randomness)
     """
-    if not training:
-        return x.copy(), np.ones_like(x)
-    keep = rng.random(x.shape) < 1 - p
-    mask = (keep / (1 - p)).astype(x.dtype)
-    return x * mask, mask
+    raise NotImplementedError("dropout_forward: your code here")
 
 
 def dropout_backward(dout, mask):
-    """dout, mask (same shape) -> dx = dout * mask."""
-    return dout * mask
+    """dout, mask (same shape) -> dx (same shape) for y = x * mask (the mask is fixed: derive
+    dL/dx)."""
+    raise NotImplementedError("dropout_backward: your code here")
+
+
+# In a Jupyter notebook: run this file in a cell (%run dropout.py, or paste it in), fill in the
+# functions, then check them there:
+#     from minicnn.teach import check
+#     print(check("dropout", globals()))

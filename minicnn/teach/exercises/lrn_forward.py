@@ -17,11 +17,10 @@ def lrn_forward(x, size, alpha=1e-4, beta=0.75, k=1.0):
 
     window(c) = channels c - size//2 .. c + (size - 1)//2 that exist (0 <= j < C).
     """
-    C = x.shape[1]
-    squares = x * x
-    y = np.empty_like(x)
-    for c in range(C):
-        low, high = max(c - size // 2, 0), min(c + (size - 1) // 2, C - 1)
-        scale = k + alpha / size * squares[:, low:high + 1].sum(axis=1)
-        y[:, c] = x[:, c] * scale ** -beta
-    return y
+    raise NotImplementedError("lrn_forward: your code here")
+
+
+# In a Jupyter notebook: run this file in a cell (%run lrn_forward.py, or paste it in), fill in the
+# functions, then check them there:
+#     from minicnn.teach import check
+#     print(check("lrn_forward", globals()))

@@ -16,6 +16,10 @@ def sgd_momentum(w, dw, velocity, lr, momentum=0.9, weight_decay=0.0):
         new_velocity = momentum * velocity + g
         new_w = w - lr * new_velocity
     """
-    g = dw + weight_decay * w
-    new_velocity = momentum * velocity + g
-    return w - lr * new_velocity, new_velocity
+    raise NotImplementedError("sgd_momentum: your code here")
+
+
+# In a Jupyter notebook: run this file in a cell (%run sgd_momentum.py, or paste it in), fill in the
+# functions, then check them there:
+#     from minicnn.teach import check
+#     print(check("sgd_momentum", globals()))

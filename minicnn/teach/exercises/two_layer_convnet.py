@@ -10,7 +10,7 @@ own from that exercise). Fill in ``train_step``, then run ``minicnn check two_la
 
 import numpy as np
 
-from minicnn.backend.reference import im2col
+from minicnn.teach.given import im2col
 
 EXERCISE = "two_layer_convnet"
 
@@ -20,40 +20,14 @@ def train_step(params, x, labels, lr):
     (K, F*H/2*W/2), "fc.bias" (K,); x (N, C, H, W); labels (N,) integers in [0, K) ->
     (loss (a float), grads (dict, same keys and shapes as params), new_params (dict)).
 
-    Backward, layer by layer in reverse:
-        dlogits = (softmax - onehot) / N ; dfc.weight = dlogits.T @ flat
-        dflat = dlogits @ fc.weight
-        max pool: the gradient goes to each window's max ; ReLU: dconv = dpool * [conv > 0]
-        conv: dconv.weight = dY @ cols.T, dconv.bias = row sums of dY (dY: dconv as (F, N*H*W))
+    Backward: layer by layer in reverse, each layer's gradient from your earlier exercises
+    (softmax_cross_entropy, the linear layer, max_pool, the ReLU, conv_im2col); the new
+    parameters must not overwrite the old arrays (params is the caller's).
     """
-    w1, b1, w2, b2 = (params[name] for name in ("conv.weight", "conv.bias", "fc.weight", "fc.bias"))
-    N, C, H, W = x.shape
-    F = w1.shape[0]
-    # forward
-    cols = im2col(x, 3, 3, 1, 1, 1, 1, 1, 1)                                # (C*9, N*H*W)
-    conv = (w1.reshape(F, -1) @ cols + b1[:, None]).reshape(F, N, H, W).transpose(1, 0, 2, 3)
-    relu = np.maximum(conv, 0)
-    windows = relu.reshape(N, F, H // 2, 2, W // 2, 2)
-    pooled = windows.max(axis=(3, 5))
-    flat = pooled.reshape(N, -1)
-    logits = flat @ w2.T + b2
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = -log_p[np.arange(N), labels].mean()
-    # backward
-    dlogits = np.exp(log_p)
-    dlogits[np.arange(N), labels] -= 1
-    dlogits /= N
-    grads = {"fc.weight": dlogits.T @ flat, "fc.bias": dlogits.sum(axis=0)}
-    dpooled = (dlogits @ w2).reshape(pooled.shape)
-    # the first maximum of each 2x2 window (row-major) takes the window's gradient
-    flat_windows = windows.transpose(0, 1, 2, 4, 3, 5).reshape(N, F, H // 2, W // 2, 4)
-    winner = np.eye(4, dtype=x.dtype)[flat_windows.argmax(axis=-1)]          # (N, F, H/2, W/2, 4)
-    drelu = (winner * dpooled[..., None]).reshape(N, F, H // 2, W // 2, 2, 2)
-    drelu = drelu.transpose(0, 1, 2, 4, 3, 5).reshape(N, F, H, W)
-    dconv = drelu * (conv > 0)
-    dY = dconv.transpose(1, 0, 2, 3).reshape(F, -1)
-    grads["conv.weight"] = (dY @ cols.T).reshape(w1.shape)
-    grads["conv.bias"] = dY.sum(axis=1)
-    new_params = {name: value - lr * grads[name] for name, value in params.items()}
-    return float(loss), grads, new_params
+    raise NotImplementedError("train_step: your code here")
+
+
+# In a Jupyter notebook: run this file in a cell (%run two_layer_convnet.py, or paste it in), fill in the
+# functions, then check them there:
+#     from minicnn.teach import check
+#     print(check("two_layer_convnet", globals()))
