@@ -28,7 +28,7 @@ import numpy as np
 
 from minicnn import backend
 from minicnn.backend import get_array_module
-from minicnn.device import device_of, onto_device_of, tensor_to
+from minicnn.device import device_of, move_array, onto_device_of, tensor_to
 
 _grad_mode = threading.local()
 _accumulate_lock = threading.Lock()
@@ -85,6 +85,7 @@ class Tensor:
     __array_priority__ = 1000  # so that ndarray + Tensor calls Tensor.__radd__
     # hooks (minicnn.autograd_hooks registers them): a list on the instance once there is one
     _grad_hooks = _post_accumulate_grad_hooks = ()
+    _graph_version = 0   # a view: the version at which its grad_fn was last set
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.array = _as_array(data, dtype)
@@ -152,6 +153,8 @@ class Tensor:
 
     @property
     def requires_grad(self):
+        if self._base is not None:
+            self._view_current_base()
         return self._requires_grad
 
     @requires_grad.setter
@@ -190,8 +193,8 @@ class Tensor:
         return values.copy() if copy and np.may_share_memory(values, self.numpy()) else values
 
     def contiguous(self):
-        """Self: a kernel copies a non-contiguous array itself when it needs to."""
-        return self
+        """Self when its array is C-contiguous, else a contiguous copy (in the graph)."""
+        return self if self.array.flags.c_contiguous else ops.clone(self)
 
     def detach(self):
         detached = Tensor(self.array)
@@ -272,24 +275,33 @@ class Tensor:
         self._version[0] += 1
         if written.grad_fn is not None:
             base.grad_fn, base._output_index, base._requires_grad = written.grad_fn, 0, True
-            if base is not self:
-                self.grad_fn, self._requires_grad = ViewOf.apply(base, self._views).grad_fn, True
+            self._view_current_base()
         return self
 
-    def _inplace(self, op, other):
-        """``self = op(self, other)`` in place (add_, mul_, +=, ...): the result must keep
-        self's shape, and its dtype must cast to self's, as PyTorch's rules for in-place ops."""
-        result = op(self, other)
+    def _view_current_base(self):
+        """A view whose base was written since its grad_fn was set (through the base or any
+        view of it) views the base's new value: its grad_fn is made again, as PyTorch does."""
+        base = self._base
+        if (base is not None and self._graph_version != self._version[0] and base.requires_grad
+                and is_grad_enabled()):
+            self.grad_fn, self._output_index = ViewOf.apply(base, self._views).grad_fn, 0
+            self._requires_grad, self._graph_version = True, self._version[0]
+
+    def _inplace(self, op, *args):
+        """``self = op(self, *args)`` in place (add_, mul_, +=, clamp_, ...): the result must
+        keep self's shape, and its dtype must cast to self's, as PyTorch's in-place rules."""
+        result = op(self, *args)
         saved = result.grad_fn._saved_versions if result.grad_fn is not None else ()
         if any(counter is self._version for counter, _, _ in saved):
-            # backward reads self's old values (mul_, div_): it gets a copy, as in PyTorch
-            result = op(ops.clone(self), other)
+            # backward reads self's old values (mul_, clamp_): it gets a copy, as in PyTorch
+            result = op(ops.clone(self), *args)
         if result.shape != self.shape:
             raise ops.ShapeError(f"output with shape {list(self.shape)} doesn't match the "
                                  f"broadcast shape {list(result.shape)}")
         if not np.can_cast(result.dtype, self.dtype, "same_kind"):
-            raise RuntimeError(f"result type {_type_name(result.dtype)} can't be cast to the "
-                               f"desired output type {_type_name(self.dtype)}")
+            names = [_TYPE_NAMES.get(d.name, d.name) for d in (result.dtype, self.dtype)]
+            raise RuntimeError(f"result type {names[0]} can't be cast to the desired output type "
+                               f"{names[1]}")
         return self._write(Ellipsis, ops.cast(result, self.dtype))
 
     def add_(self, other, alpha=1):
@@ -404,15 +416,17 @@ def run_backward(root, seed, retain_graph=False):
     pending = {id(root.grad_fn): [None] * root.grad_fn.num_outputs}
     pending[id(root.grad_fn)][root._output_index] = seed
     order = _topological_order(root.grad_fn)
-    # leaves with hooks: how many Functions may still add to their .grad, and whether one has
+    # leaves with hooks: how many Functions may still feed them, and their gradient so far (their
+    # hooks see the whole gradient of this backward, once, as PyTorch's AccumulateGrad)
     hooked_uses = Counter(id(leaf) for fn in order for leaf, _ in fn.next_functions
-                          if isinstance(leaf, Tensor) and leaf._post_accumulate_grad_hooks)
-    accumulated = set()
+                          if isinstance(leaf, Tensor)
+                          and (leaf._grad_hooks or leaf._post_accumulate_grad_hooks))
+    held = {}
     for fn in order:
         grad_outputs = pending.pop(id(fn), None)
         edges = fn.next_functions
         if grad_outputs is None:
-            _count_down_hooked_uses(edges, hooked_uses, accumulated)
+            _count_down_hooked_uses(edges, hooked_uses, held)
             continue
         for index, hook in fn.output_hooks:     # Tensor.register_hook on fn's outputs
             grad_outputs[index] = hook(grad_outputs[index])
@@ -427,20 +441,24 @@ def run_backward(root, seed, retain_graph=False):
                 raise RuntimeError(f"{type(fn).__name__}.backward returned a gradient of shape "
                                    f"{grad.shape} for an input of shape {shape}")
             if isinstance(parent, Tensor):
-                _accumulate_leaf(parent, grad)
-                accumulated.add(id(parent))
+                if id(parent) in hooked_uses:
+                    held[id(parent)] = held[id(parent)] + grad if id(parent) in held else grad
+                else:
+                    _accumulate_leaf(parent, grad)
                 continue
             slots = pending.setdefault(id(parent), [None] * parent.num_outputs)
             slots[i] = grad if slots[i] is None else slots[i] + grad
-        _count_down_hooked_uses(edges, hooked_uses, accumulated)
+        _count_down_hooked_uses(edges, hooked_uses, held)
 
 
-def _count_down_hooked_uses(edges, hooked_uses, accumulated):
-    """One Function's turn is over: a hooked leaf that no later Function feeds gets its hooks."""
+def _count_down_hooked_uses(edges, hooked_uses, held):
+    """One Function's turn is over: a hooked leaf that no later Function feeds gets its whole
+    gradient of this backward (its hooks first), then its post-accumulate hooks."""
     for tensor, _ in edges:
         if id(tensor) in hooked_uses:
             hooked_uses[id(tensor)] -= 1
-            if hooked_uses[id(tensor)] == 0 and id(tensor) in accumulated:
+            if hooked_uses[id(tensor)] == 0 and id(tensor) in held:
+                _accumulate_leaf(tensor, held.pop(id(tensor)))
                 _run_post_accumulate_hooks(tensor)
 
 
@@ -476,7 +494,8 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **options):
         fn = cls()
-        fn.needs_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+        fn.needs_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)  # views:
+        # requires_grad makes a view whose base was written view its base's new value
         tensor_positions = [i for i, x in enumerate(inputs) if isinstance(x, Tensor)]
         arrays = [x.array if isinstance(x, Tensor) else x for x in inputs]
         fn._dispatch_array = arrays[tensor_positions[0]] if tensor_positions else None
@@ -496,6 +515,7 @@ class Function:
                     if hasattr(fn, "view_of"):
                         result._base = t if t._base is None else t._base
                         result._views = t._views + (fn,)
+                        result._graph_version = t._version[0]
         if records:
             fn.inputs = tuple(tensors)
             # the graph's edges, taken now: a later in-place write gives a tensor a new grad_fn
@@ -539,8 +559,8 @@ class Function:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by "
                     f"an inplace operation: {_describe(*tensor)} is at version {counter[0]}; "
-                    f"expected version {version} instead. Hint: {type(self).__name__}'s backward reads "
-                    "it; write the change out of place, or clone the tensor before changing it.")
+                    f"expected version {version} instead. Hint: {type(self).__name__}'s backward "
+                    "reads it; write the change out of place, or clone the tensor first.")
         xp = get_array_module(next(g for g in grad_outputs if g is not None))
         # NumPy turns 0-d results into scalars; backward (and a kernel) always gets arrays
         grad_outputs = [xp.asarray(g) if g is not None else xp.zeros(shape, dtype)
@@ -559,19 +579,16 @@ class Function:
         self._released = True
 
 
+# PyTorch's names of the dtypes in its messages
 _TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
                "int32": "Int", "bool": "Bool", "uint8": "Byte"}
-
-
-def _type_name(dtype):
-    """PyTorch's name of a dtype in its error messages: Float, Double, Long, ..."""
-    return _TYPE_NAMES.get(dtype.name, dtype.name)
 
 
 def _describe(shape, dtype, op, output_index):
     """A saved tensor as PyTorch's error names it: ``[torch.FloatTensor [2, 3]], which is output 0
     of Exp,`` (op: the class of the Function that made it; NoneType for a leaf)."""
-    name = f"[torch.{_type_name(dtype)}Tensor [{', '.join(map(str, shape))}]]"
+    name = _TYPE_NAMES.get(dtype.name, dtype.name)
+    name = f"[torch.{name}Tensor [{', '.join(map(str, shape))}]]"
     return name if op is type(None) else f"{name}, which is output {output_index} of {op.__name__},"
 
 
@@ -588,6 +605,7 @@ class CopySlices(Function):
     def forward(self, base, value, views, index):
         self.views, self.index = views, index
         self.value_shape = getattr(value, "shape", ())
+        self.value_device = device_of(value) if hasattr(value, "shape") else None
         try:
             _view(base, views)[index] = onto_device_of(base, value)   # across devices, as PyTorch
         except ValueError as error:     # NumPy's "could not broadcast ...", as PyTorch's error
@@ -603,6 +621,7 @@ class CopySlices(Function):
         if self.needs_grad[1]:
             xp = get_array_module(grad)
             grad_value = ops.sum_to_shape(xp.array(region[self.index]), self.value_shape)
+            grad_value = move_array(grad_value, self.value_device)     # back where value was
         region[self.index] = 0
         return grad_base, grad_value, None, None
 

@@ -515,17 +515,16 @@ def _raw_index(index):
 
 
 def getitem(a, index):
-    return GetItem.apply(a, _raw_index(index))
+    index = _raw_index(index) if isinstance(index, tuple) else (_raw_index(index),)
+    if not any(i is Ellipsis for i in index):
+        index += (Ellipsis,)     # so an integer index gives a 0-d view, not a copied scalar
+    return GetItem.apply(a, index)
 
 
 def setitem(a, index, value):
     """``a[index] = value``: an in-place write, recorded in the graph as ``copy_`` and the
     others (Tensor._write)."""
     a._write(_raw_index(index), value)
-
-
-def _compare(ufunc):
-    return lambda a, b: Tensor(ufunc(a.array, raw(b)))
 
 
 # ----- Tensor methods -----------------------------------------------------------------------
@@ -538,9 +537,6 @@ for name, fn in (("add", add), ("sub", sub), ("mul", mul), ("truediv", div), ("p
                  ("matmul", matmul)):
     setattr(Tensor, f"__{name}__", fn)                 # tensor + other
     setattr(Tensor, f"__r{name}__", _reflected(fn))    # other + tensor
-for name, fn in (("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
-                 ("gt", np.greater), ("ge", np.greater_equal)):
-    setattr(Tensor, f"__{name}__", _compare(fn))
 for fn in (add, sub, mul, div, pow, matmul, neg, exp, log, sqrt, abs, tanh, sigmoid, sum, mean,
            max, min, amax, amin, maximum, minimum, reshape, permute):
     setattr(Tensor, fn.__name__, fn)                   # tensor.exp() is exp(tensor)

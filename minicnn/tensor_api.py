@@ -140,9 +140,9 @@ clip = clamp
 
 
 def clamp_(input, min=None, max=None):
-    """``clamp`` in place: ``input.copy_(clamp(input, min, max))``, so it follows copy_'s
-    rules for tensors in the graph. Returns input."""
-    return input.copy_(clamp(input, min, max))
+    """``clamp`` in place, under PyTorch's rules for in-place ops (Tensor._inplace). Returns
+    input."""
+    return input._inplace(clamp, min, max)
 
 
 class Where(Function):
@@ -189,8 +189,8 @@ def masked_fill(input, mask, value):
 
 
 def masked_fill_(input, mask, value):
-    """``masked_fill`` in place, through ``copy_`` (see clamp_). Returns input."""
-    return input.copy_(masked_fill(input, mask, value))
+    """``masked_fill`` in place (see clamp_). Returns input."""
+    return input._inplace(masked_fill, mask, value)
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
@@ -905,8 +905,17 @@ _METHODS = dict(
     byte=_converter(np.uint8),
     __floordiv__=floor_divide, __rfloordiv__=lambda self, other: floor_divide(other, self),
     __mod__=remainder, __rmod__=lambda self, other: remainder(other, self),
+    __eq__=eq, __ne__=ne, __lt__=lt, __le__=le, __gt__=gt, __ge__=ge,
     __and__=_untracked(np.bitwise_and), __or__=_untracked(np.bitwise_or),
     __xor__=_untracked(np.bitwise_xor), __invert__=_untracked(np.invert),
+    # x **= y and the others write into x, as PyTorch (aliases and views see the change)
+    pow_=lambda self, other: self._inplace(ops.pow, other),
+    __ipow__=lambda self, other: self._inplace(ops.pow, other),
+    __ifloordiv__=lambda self, other: self._inplace(floor_divide, other),
+    __imod__=lambda self, other: self._inplace(remainder, other),
+    __iand__=lambda self, other: self._inplace(_untracked(np.bitwise_and), other),
+    __ior__=lambda self, other: self._inplace(_untracked(np.bitwise_or), other),
+    __ixor__=lambda self, other: self._inplace(_untracked(np.bitwise_xor), other),
 )
 for _name, _method in _METHODS.items():
     setattr(Tensor, _name, _method)

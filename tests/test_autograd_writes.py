@@ -451,3 +451,94 @@ def test_random_sequences_of_writes_give_pytorch_values_gradients_and_errors(fir
             np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-12, err_msg=str(steps))
             np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-12, atol=1e-12,
                                        err_msg=str(steps))
+
+
+# ----- cases an independent tester found (each fails on the first version of this work) --------
+
+def test_a_view_taken_before_a_write_to_its_base_sees_the_new_graph():
+    w = tensor([1.0, 2.0, 3.0], requires_grad=True)
+    h = w * 1
+    v = h[1:]
+    h[1] = 0.0                    # through the base: v's element 0 no longer depends on w
+    v.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [0.0, 0.0, 1.0])
+    w = tensor([[1.0, 2.0]], requires_grad=True)
+    h = w * 1
+    h[:, 0], h[:, 1] = h[:, 1], h[:, 0]          # the swap idiom (PyTorch: [[2, 2]], [[0, 110]])
+    (h * tensor([[10.0, 100.0]])).sum().backward()
+    np.testing.assert_array_equal(h.detach().numpy(), [[2.0, 2.0]])
+    np.testing.assert_array_equal(w.grad.numpy(), [[0.0, 110.0]])
+
+
+def test_a_view_of_a_plain_buffer_joins_the_graph_when_the_buffer_does():
+    u = tensor([0.5, 0.25, 2.0], requires_grad=True)
+    z = mc.ones(3, dtype=np.float64)
+    v = z[1:]
+    z += u
+    assert v.requires_grad and v.numpy().tolist() == [1.25, 3.0]
+    v.sum().backward()
+    np.testing.assert_array_equal(u.grad.numpy(), [0.0, 1.0, 1.0])
+
+
+def test_an_integer_index_gives_a_view():
+    t = mc.zeros(3)
+    t[0].add_(5)
+    s = t[1]
+    t.fill_(7)
+    assert t.numpy().tolist() == [7.0, 7.0, 7.0] and s.item() == 7.0
+    for element in t:
+        element.add_(1)
+    assert t.numpy().tolist() == [8.0, 8.0, 8.0]
+
+
+def test_clamp_and_masked_fill_in_place_on_a_non_leaf():
+    w = tensor([0.5, -0.25, 2.0], requires_grad=True)
+    h = w * 1.5
+    h.clamp_(-0.5, 0.5)
+    h.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [0.0, 1.5, 0.0])
+    w.grad = None
+    h = w * 2
+    h.masked_fill_(mc.tensor([True, False, False]), 0.0)
+    h.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [0.0, 2.0, 2.0])
+
+
+def test_a_leaf_hook_sees_the_whole_gradient_once():
+    x = tensor([0.5], requires_grad=True)
+    calls = []
+    x.register_hook(lambda g: calls.append(g.item()) or g + 1)
+    x.register_hook(lambda g: g * 10)
+    (x * x).sum().backward()       # dx = 2x = 1, then the hooks: (1 + 1) * 10, as PyTorch
+    assert calls == [1.0] and x.grad.numpy().tolist() == [20.0]
+
+
+def test_contiguous_copies_a_non_contiguous_tensor():
+    x = mc.tensor(np.arange(6.0).reshape(2, 3))
+    assert x.t().contiguous().view(-1).numpy().tolist() == [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+    z = x.t().contiguous()
+    x.mul_(0)
+    assert z.numpy().tolist() == [[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]]
+    assert x.contiguous() is x
+
+
+def test_augmented_power_floor_division_and_remainder_write_in_place():
+    t = mc.tensor([3.0, 4.0, 5.0])
+    alias = t
+    t **= 2
+    t //= 2
+    t %= 5
+    assert alias is t and t.numpy().tolist() == [4.0, 3.0, 2.0]
+    flags = mc.tensor([True, False])
+    alias = flags
+    flags |= mc.tensor([False, True])
+    assert alias.numpy().tolist() == [True, True]
+
+
+def test_a_write_from_another_device_sends_the_gradient_back(standin_cupy):
+    w = mc.tensor([1.0, 2.0], requires_grad=True, device="cuda")
+    buffer = mc.zeros(2)
+    buffer.copy_(w * 2)
+    buffer.sum().backward()
+    assert w.grad.device.type == "cuda"
+    np.testing.assert_array_equal(w.grad.cpu().numpy(), [2.0, 2.0])
