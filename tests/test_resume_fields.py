@@ -188,6 +188,25 @@ def test_eval_of_a_5000_digit_integer_in_the_metadata_is_one_line(checkpoints, t
     assert str(path) in lines[0] and "digits" in lines[0]
 
 
+@pytest.mark.parametrize("dtype", [[("a", "<f4")], "<U3"], ids=["structured", "string"])
+def test_a_tensor_entry_of_a_structured_dtype_is_one_line_naming_it(checkpoints, tmp_path,
+                                                                    capsys, dtype):
+    """The metadata says Tensor, the .npy entry holds records or strings."""
+    path = tmp_path / "last.npz"
+    with zipfile.ZipFile(checkpoints["epoch"]) as source, zipfile.ZipFile(path, "w") as copy:
+        for info in source.infolist():
+            if info.filename == "model/features.0.bias.npy":
+                with copy.open(info.filename, "w") as file:
+                    np.lib.format.write_array(file, np.zeros(6, dtype))
+            else:
+                copy.writestr(info, source.read(info))
+    status, _, err = run(capsys, "train", "--resume", str(path), "--no-plots")
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert str(path) in lines[0] and "entry 'model/features.0.bias' is a tensor of dtype" \
+        in lines[0], lines[0]
+
+
 def test_the_optimizer_refuses_what_its_constructor_refuses_and_non_finite_values():
     param = mc.tensor(np.zeros(3), requires_grad=True)
     for optimizer in (mc.optim.SGD([param], lr=0.1, momentum=0.9), mc.optim.AdamW([param]),
