@@ -110,6 +110,9 @@ VARIANTS = [
     ("epoch", _set("config", "crop_padding", 3000),
      "crop_padding 3000 is wider than the 28x28 images; at most 28"),
     ("epoch", _set("config", "epochs", 3), "scheduler.total_steps: 6, but this run's settings"),
+    ("epoch", _set("config", "batch_size", 10**9), "settings are malformed: batch_size=1000000000"),
+    ("epoch", _set("config", "model_options", {"modern": "x"}),
+     "model lenet5: option 'modern' is a switch: expected True or False, got 'x'"),
     ("epoch", _set("epoch", -4), "epoch: expected an integer >= 0, got -4"),
     ("epoch", _set("epoch", "1"), "epoch: expected an integer >= 0, got '1'"),
     ("epoch", _set("epoch", 2), "history: expected a list of one record per completed epoch"),
@@ -137,8 +140,8 @@ def test_a_crafted_field_is_one_line_naming_it(checkpoints, tmp_path, capsys, wh
     lines = err.strip().splitlines()
     assert status == 2 and len(lines) == 1 and "Traceback" not in err, (status, out, err)
     found = message.search(lines[0]) if isinstance(message, re.Pattern) else message in lines[0]
-    assert found and (str(tmp_path / "last.npz") in lines[0] or "crop_padding" in message), \
-        lines[0]
+    assert found and (str(tmp_path / "last.npz") in lines[0] or "crop_padding" in message
+                      or "model lenet5" in message), lines[0]
     assert not (tmp_path / "log.json").exists()      # refused before any training
 
 
