@@ -25,6 +25,7 @@ first last.npz; a folder with no checkpoint holds no run, and --resume there say
 import argparse
 import collections
 import logging
+import math
 import os
 import pickle
 import sys
@@ -76,18 +77,29 @@ TRAIN_DEFAULTS = {
 DEFAULT_MODEL_OPTIONS = {"lenet5": {"modern": True}}
 # options that may change when a run is resumed (everything else must match the checkpoint)
 RESUME_OVERRIDABLE = ("epochs",)
+# the largest count an integer option takes (more epochs or images than any run could use; a
+# larger one would overflow a schedule's float arithmetic), and the largest batch (a thousand
+# times the default, more images than any of the data sets holds)
+MAX_COUNT = 2 ** 31 - 1
+MAX_BATCH_SIZE = 2 ** 20
 
 
 # argument types raise ArgumentTypeError with their own message: on a ValueError argparse would
 # name the function ("invalid _positive_int value")
-def _positive_int(text):
+def _positive_int(text, high=MAX_COUNT):
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if not 1 <= value <= high:
+        shown = repr(text) if len(text) <= 40 else f"{text[:20]!r}... ({len(text):,} characters)"
+        raise argparse.ArgumentTypeError(f"expected a positive integer up to {high:,}, got "
+                                         f"{shown}")
     return value
+
+
+def _batch_size(text):
+    return _positive_int(text, MAX_BATCH_SIZE)
 
 
 def _non_negative_float(text):
@@ -95,8 +107,8 @@ def _non_negative_float(text):
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r:.40}")
     return value
 
 
@@ -182,7 +194,7 @@ def _add_train_parser(commands):
                       help="test on the first N test images")
     opt = parser.add_argument_group("optimization")
     opt.add_argument("--epochs", type=_positive_int, help=f"default {default['epochs']}")
-    opt.add_argument("--batch-size", type=_positive_int,
+    opt.add_argument("--batch-size", type=_batch_size,
                      help=f"the global batch: under mpiexec -n N each rank takes 1/N of it "
                           f"(default {default['batch_size']})")
     opt.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {default['optimizer']}")
@@ -302,8 +314,8 @@ def _check_config(config):
         raise UsageError(f"--seed {config['seed']}: a seed must be >= 0")
 
 
-def _is_int(value, low=None):
-    return type(value) is int and (low is None or value >= low)
+def _is_int(value, low=None, high=None):
+    return type(value) is int and (low is None or value >= low) and (high is None or value <= high)
 
 
 def _is_number(value):
@@ -326,9 +338,11 @@ SETTING_CHECKS = {
         _is_int(m, 1) for m in v),
     **{key: lambda v: isinstance(v, bool) for key in ("nesterov", "sync_bn")},
     "seed": lambda v: _is_int(v, 0),
-    **{key: lambda v: _is_int(v, 1) for key in ("epochs", "batch_size", "step_size")},
+    **{key: lambda v: _is_int(v, 1, MAX_COUNT) for key in ("epochs", "step_size")},
+    "batch_size": lambda v: _is_int(v, 1, MAX_BATCH_SIZE),
     **{key: lambda v: _is_int(v, 0) for key in ("crop_padding", "cutout_size")},
-    **{key: lambda v: v is None or _is_int(v, 1) for key in ("train_subset", "test_subset")},
+    **{key: lambda v: v is None or _is_int(v, 1, MAX_COUNT)
+       for key in ("train_subset", "test_subset")},
     **{key: _is_number for key in ("lr", "momentum", "weight_decay", "gamma")},
     "label_smoothing": lambda v: _is_number(v) and v <= 1,
 }
@@ -490,8 +504,14 @@ def build_model(config, num_classes, channels):
     if expected != channels:
         raise UsageError(f"model {name} takes {expected}-channel images but {config['data']} "
                          f"has {channels} channel(s)")
+    options = dict(_model_options(config))
+    if options.get("num_classes", num_classes) != num_classes:
+        raise UsageError(f"model option num_classes={options['num_classes']!r:.40}: "
+                         f"{config['data']} has {num_classes} classes, the number the model's "
+                         "classifier must have; leave the option out")
+    options.pop("num_classes", None)
     try:
-        return mc.models.create(name, num_classes=num_classes, **_model_options(config))
+        return mc.models.create(name, num_classes=num_classes, **options)
     except (TypeError, ValueError) as error:
         raise UsageError(f"model {name}: {error}") from None
 
@@ -641,6 +661,7 @@ def cmd_train(args):
         _say(f"training {config['model']} on {config['data']} for "
              f"{mc.train.plural(config['epochs'], 'epoch')}{shards} ({kernels} kernels); "
              f"checkpoints in {out_dir}")
+    _make_run_folder(out_dir)
     try:
         trainer.fit(config["epochs"])
     except TrainingInterrupted as stop:
@@ -656,6 +677,17 @@ def cmd_train(args):
         return 130
     _say(f"test accuracy: {100 * trainer.history[-1]['test_top1']:.2f}%")
     return 0
+
+
+def _make_run_folder(out_dir):
+    """Create the run folder ``out_dir`` (rank 0, as the trainer writes there); UsageError when
+    it cannot be made (a path under /proc, a file of that name, no permission)."""
+    if distributed.is_main():
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f"--out {out_dir}: cannot create the folder "
+                             f"({error.strerror or error})") from None
 
 
 # ====================================================================================== eval

@@ -193,7 +193,7 @@ def test_a_bad_number_names_the_option_not_an_internal_function(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--lr", "abc"])
     err = capsys.readouterr().err
-    assert "argument --lr: expected a number >= 0, got 'abc'" in err
+    assert "argument --lr: expected a finite number >= 0, got 'abc'" in err
     assert "_non_negative_float" not in err
 
 
@@ -256,6 +256,22 @@ def test_commands_without_ops_ignore_a_cuda_backend(capsys, monkeypatch):
      "argument --label-smoothing: expected a number in [0, 1], got '2'"),
     (["train", "--label-smoothing", "1.5"],
      "argument --label-smoothing: expected a number in [0, 1], got '1.5'"),
+    (["train", "--epochs", "9" * 401], "argument --epochs: expected a positive integer up to "
+                                       "2,147,483,647, got '99999999999999999999'... (401 "
+                                       "characters)"),
+    (["train", "--batch-size", str(10**9)],
+     "argument --batch-size: expected a positive integer up to 1,048,576, got '1000000000'"),
+    (["train", "--lr", "inf"], "argument --lr: expected a finite number >= 0, got 'inf'"),
+    (["train", "--lr", "nan"], "argument --lr: expected a finite number >= 0, got 'nan'"),
+    (["train", "--weight-decay", "1e999"],
+     "argument --weight-decay: expected a finite number >= 0, got '1e999'"),
+    (["train", "--gamma", "Infinity"],
+     "argument --gamma: expected a finite number >= 0, got 'Infinity'"),
+    (["train", "--epochs", "1", "--model-option", "modern=x", *TINY],
+     "model lenet5: option 'modern' is a switch: expected True or False, got 'x'"),
+    (["train", "--epochs", "1", "--model-option", "num_classes=7", *TINY],
+     "model option num_classes=7: fashion-mnist-embedded has 10 classes, the number the model's "
+     "classifier must have; leave the option out"),
 ])
 def test_impossible_settings_are_usage_errors_naming_them(argv, message, capsys, monkeypatch,
                                                           tmp_path):
@@ -267,6 +283,22 @@ def test_impossible_settings_are_usage_errors_naming_them(argv, message, capsys,
     err = capsys.readouterr().err
     assert status == 2 and "Traceback" not in err
     assert message in err.strip().splitlines()[-1]
+
+
+def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
+    status, _, err = run(capsys, "train", "--epochs", "1",
+                         "--out", str(tmp_path / "a_file" / "run"), *TINY)
+    assert status == 2 and one_line(err) == (f"minicnn train: error: --out {tmp_path}/a_file/run: "
+                                             "cannot create the folder (Not a directory)")
+
+
+def test_num_classes_as_a_model_option_is_taken_when_it_is_the_datas(tmp_path, capsys):
+    status, _, err = run(capsys, "train", "--epochs", "1", "--model-option", "num_classes=10",
+                         "--out", str(tmp_path), *TINY)
+    assert status == 0, err
+    assert load_checkpoint(tmp_path / "last.npz")["config"]["model_options"] == {
+        "num_classes": 10}
 
 
 def test_a_reader_that_stops_reading_ends_the_command_quietly():

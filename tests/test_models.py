@@ -95,6 +95,12 @@ def test_default_classes_and_errors(no_init):
         mc.models.create("googlenet", aux_logit=True)
     with pytest.raises(ValueError, match="groups"):
         mc.models.create("alexnet", groups=4)
+    for name, switch in [("lenet5", "modern"), ("googlenet", "aux_logits"),
+                         ("resnet18", "zero_init_residual"), ("vgg11", "init_weights")]:
+        for bad in ("x", 1, None):
+            with pytest.raises(TypeError, match=f"^option '{switch}' is a switch: expected True "
+                                                f"or False, got {bad!r}$"):
+                mc.models.create(name, **{switch: bad})
 
 
 # ----- parameter counts -------------------------------------------------------------------------

@@ -110,6 +110,9 @@ VARIANTS = [
     ("epoch", _set("config", "crop_padding", 3000),
      "crop_padding 3000 is wider than the 28x28 images; at most 28"),
     ("epoch", _set("config", "epochs", 3), "scheduler.total_steps: 6, but this run's settings"),
+    ("epoch", _set("config", "batch_size", 10**9), "settings are malformed: batch_size=1000000000"),
+    ("epoch", _set("config", "model_options", {"modern": "x"}),
+     "model lenet5: option 'modern' is a switch: expected True or False, got 'x'"),
     ("epoch", _set("epoch", -4), "epoch: expected an integer >= 0, got -4"),
     ("epoch", _set("epoch", "1"), "epoch: expected an integer >= 0, got '1'"),
     ("epoch", _set("epoch", 2), "history: expected a list of one record per completed epoch"),
@@ -137,8 +140,8 @@ def test_a_crafted_field_is_one_line_naming_it(checkpoints, tmp_path, capsys, wh
     lines = err.strip().splitlines()
     assert status == 2 and len(lines) == 1 and "Traceback" not in err, (status, out, err)
     found = message.search(lines[0]) if isinstance(message, re.Pattern) else message in lines[0]
-    assert found and (str(tmp_path / "last.npz") in lines[0] or "crop_padding" in message), \
-        lines[0]
+    assert found and (str(tmp_path / "last.npz") in lines[0] or "crop_padding" in message
+                      or "model lenet5" in message), lines[0]
     assert not (tmp_path / "log.json").exists()      # refused before any training
 
 
@@ -186,6 +189,25 @@ def test_eval_of_a_5000_digit_integer_in_the_metadata_is_one_line(checkpoints, t
     lines = err.strip().splitlines()
     assert status == 2 and len(lines) == 1 and "Traceback" not in err, err
     assert str(path) in lines[0] and "digits" in lines[0]
+
+
+@pytest.mark.parametrize("dtype", [[("a", "<f4")], "<U3"], ids=["structured", "string"])
+def test_a_tensor_entry_of_a_structured_dtype_is_one_line_naming_it(checkpoints, tmp_path,
+                                                                    capsys, dtype):
+    """The metadata says Tensor, the .npy entry holds records or strings."""
+    path = tmp_path / "last.npz"
+    with zipfile.ZipFile(checkpoints["epoch"]) as source, zipfile.ZipFile(path, "w") as copy:
+        for info in source.infolist():
+            if info.filename == "model/features.0.bias.npy":
+                with copy.open(info.filename, "w") as file:
+                    np.lib.format.write_array(file, np.zeros(6, dtype))
+            else:
+                copy.writestr(info, source.read(info))
+    status, _, err = run(capsys, "train", "--resume", str(path), "--no-plots")
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert str(path) in lines[0] and "entry 'model/features.0.bias' is a tensor of dtype" \
+        in lines[0], lines[0]
 
 
 def test_the_optimizer_refuses_what_its_constructor_refuses_and_non_finite_values():

@@ -232,3 +232,33 @@ def test_a_checkpoint_asking_fractalnet_for_14_columns_is_refused_before_buildin
         "data_path": str(tmp_path / "cifar-10-batches-bin")}})
     refused_in_one_line(*capped_minicnn(*command, path, cwd=tmp_path), "fractalnet",
                         "num_columns must be an int in [1, 8], got 14")
+
+
+# ----------------------------------------------------------------------------- PyTorch files
+
+LOAD_AND_DESCRIBE = """
+import sys, minicnn as mc
+w = mc.load(sys.argv[1])["w"]
+print(w.shape, w.dtype, w.array.strides, w[7, 9].item(), w[65535, 0].item())
+"""
+
+
+@pytest.mark.parametrize("storage, element", [("HalfStorage", np.float16(1.5).tobytes()),
+                                              ("BFloat16Storage", b"\xc0\x3f")])
+def test_an_expanded_half_tensor_loads_as_a_view_of_its_one_element(tmp_path, storage, element):
+    """torch.zeros(1, dtype=float16).expand(2**16, 2**16) is a 2-byte storage and a view of
+    stride 0: it stays a view (as in PyTorch), converted to float32 per storage, not per
+    element of the view (16 GiB)."""
+    from test_serialization import handwritten_torch_pickle, torch_zip
+
+    path = tmp_path / "expanded.pth"
+    path.write_bytes(torch_zip(handwritten_torch_pickle(
+        {"w": (storage, "0", 1, 0, (1 << 16, 1 << 16), (0, 0))}), {"0": element}))
+    assert path.stat().st_size < 2_000
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_DESCRIBE, path], env=env, capture_output=True,
+        text=True, timeout=120,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP)))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["(65536,", "65536)", "float32", "(0,", "0)", "1.5", "1.5"]

@@ -44,18 +44,23 @@ def create(name, num_classes=None, max_parameters=MAX_PARAMETERS, **options):
     may hold ``max_parameters`` values (None: any number); each layer checks that before it
     allocates (minicnn.nn.modules.budget). Raises ValueError for an unknown model, a bad
     num_classes, an option value the model refuses, or a model over ``max_parameters``;
-    TypeError for an option the model does not have."""
+    TypeError for an option the model does not have, or a switch (an option whose default is
+    True or False) given anything but a bool."""
     entry = _entry(name)
     if num_classes is None:
         num_classes = entry.num_classes
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) \
             or not 1 <= num_classes < 2 ** 31:
         raise ValueError(f"num_classes must be an integer in [1, 2**31), got {num_classes!r}")
-    known = list(inspect.signature(entry.builder).parameters)
-    unknown = [option for option in options if option not in known]
+    parameters = inspect.signature(entry.builder).parameters
+    unknown = [option for option in options if option not in parameters]
     if unknown:
         raise TypeError(f"unknown option {unknown[0]!r}; the options of {entry.name} are "
-                        f"{', '.join(known)}")
+                        f"{', '.join(parameters)}")
+    for option, value in options.items():    # a switch: 'x' or 1 would pass as true
+        if isinstance(parameters[option].default, bool) and not isinstance(value, bool):
+            raise TypeError(f"option {option!r} is a switch: expected True or False, got "
+                            f"{value!r:.40}")
     if max_parameters is not None and num_classes > max_parameters:   # the classifier's weights
         raise ParameterBudgetError(f"{entry.name}(num_classes={num_classes}) needs more than "
                                    f"{max_parameters:,} parameter values (its classifier has "

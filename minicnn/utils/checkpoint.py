@@ -157,7 +157,8 @@ def _flatten(value, path, arrays):
 
 def _unflatten(node, arrays, depth=0):
     """The structure described by the JSON ``node``; ``arrays(name)`` reads an array. Raises
-    CheckpointError for metadata nested deeper than MAX_DEPTH or with a malformed tag."""
+    CheckpointError for metadata nested deeper than MAX_DEPTH, with a malformed tag, or naming
+    a tensor whose array is not numbers or booleans (a structured or string dtype)."""
     if depth > MAX_DEPTH:
         raise CheckpointError(f"its metadata nests deeper than {MAX_DEPTH} levels")
     if isinstance(node, list):
@@ -168,7 +169,12 @@ def _unflatten(node, arrays, depth=0):
         (tag, content), = node.items()
         if tag in ("__array__", "__tensor__"):
             array = arrays(content)
-            return Tensor(array, dtype=array.dtype) if tag == "__tensor__" else array
+            if tag == "__array__":
+                return array
+            if array.dtype.kind not in "biufc":
+                raise CheckpointError(f"entry {content!r:.80} is a tensor of dtype "
+                                      f"{array.dtype}; a tensor holds numbers or booleans")
+            return Tensor(array, dtype=array.dtype)
         if tag == "__tuple__":
             if not isinstance(content, list):
                 raise CheckpointError(f"malformed metadata: __tuple__ holds "

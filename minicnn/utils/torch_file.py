@@ -20,9 +20,11 @@ interpreter), sets are refused, and BUILD is allowed only on an OrderedDict (a s
 ``_metadata``, which is dropped).
 
 A tensor comes back as a minicnn Tensor that views its storage, so tensors that share a storage
-in the file share memory here, as after torch.load; a half-precision tensor becomes float32 and
-a bfloat16 one float32 (exact), as minicnn computes in float32 and float64. Every size is checked
-against the bytes the file holds before any array is made.
+in the file share memory here, as after torch.load; an expanded or overlapping view (a stride of
+0) stays a view, as in PyTorch, so loading never makes more elements than the file stores. A
+half-precision or bfloat16 storage becomes float32 (exact) as it is read, before any view of it
+is made, as minicnn computes in float32 and float64. Every size is checked against the bytes the
+file holds before any array is made.
 """
 
 import collections
@@ -53,10 +55,20 @@ STORAGE_DTYPES = {
 
 
 class _StorageType:
-    """Stands for ``torch.<name>`` in a pickle: only its name and element type are used."""
+    """Stands for ``torch.<name>`` in a pickle: only its name and element type are used.
+    ``dtype`` is how an element is stored in the file, ``loaded_dtype`` how it is held once read
+    (float32 for half precision and bfloat16)."""
 
     def __init__(self, name):
         self.name, self.dtype = name, np.dtype(STORAGE_DTYPES[name])
+        self.loaded_dtype = np.dtype(np.float32) if name in ("HalfStorage", "BFloat16Storage") \
+            else self.dtype
+
+    def loaded(self, elements):
+        """The 1-d array ``elements`` (as the file stores them) in ``loaded_dtype``."""
+        if self.name == "BFloat16Storage":    # bfloat16 is float32's upper half
+            return (elements.astype(np.uint32) << 16).view(np.float32)
+        return elements.astype(self.loaded_dtype, copy=False)
 
 
 class _Storage:
@@ -64,11 +76,6 @@ class _Storage:
 
     def __init__(self, storage_type, array, location):
         self.storage_type, self.array, self.location = storage_type, array, location
-
-
-def _bfloat16_to_float32(bits):
-    """float32 values of bfloat16 bit patterns (uint16): bfloat16 is float32's upper half."""
-    return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
 class _TorchUnpickler(pickle._Unpickler):
@@ -136,10 +143,7 @@ class _TorchUnpickler(pickle._Unpickler):
         view = np.lib.stride_tricks.as_strided(
             array[storage_offset:] if 0 not in size else array[:0], shape=size,
             strides=tuple(s * array.itemsize for s in stride))
-        if storage.storage_type.name == "BFloat16Storage":
-            view = _bfloat16_to_float32(view)
-        return self.place(Tensor(view, dtype=view.dtype if view.dtype != np.float16
-                                 else np.float32), storage.location)
+        return self.place(Tensor(view, dtype=view.dtype), storage.location)
 
     def load_build(self):
         # BUILD sets attributes: allowed only for a state dict's _metadata, which is dropped
@@ -259,7 +263,7 @@ def load_torch_zip(archive, name, place):
             data = bytearray(_member(archive, info))
             if len(data) != info.file_size:
                 raise CheckpointError(f"storage {key!r:.40} is truncated")
-            array = np.frombuffer(data, dtype=dtype).astype(storage_type.dtype, copy=False)
+            array = storage_type.loaded(np.frombuffer(data, dtype=dtype))
             storages[key] = _Storage(storage_type, array, location)
         return storages[key]
 
@@ -286,7 +290,7 @@ def load_torch_legacy(data, name, place):
         if numel * storage_type.dtype.itemsize > len(data):
             raise CheckpointError(f"storage {key!r:.40} announces {numel:,} elements, more "
                                   f"than the file holds")
-        array = np.broadcast_to(np.zeros(1, storage_type.dtype), (numel,))
+        array = np.broadcast_to(np.zeros(1, storage_type.loaded_dtype), (numel,))
         return no_storages.setdefault(key, _Storage(storage_type, array, location))
 
     def header():
@@ -314,7 +318,8 @@ def load_torch_legacy(data, name, place):
         if len(raw) != nbytes:
             raise CheckpointError(f"{name}: storage {key!r:.40} is truncated")
         storages[key] = _Storage(stand.storage_type,
-                                 np.frombuffer(raw, dtype=stand.storage_type.dtype),
+                                 stand.storage_type.loaded(np.frombuffer(
+                                     raw, dtype=stand.storage_type.dtype)),
                                  stand.location)
     missing = sorted(set(no_storages) - set(storages))
     if missing:
