@@ -29,6 +29,7 @@ from minicnn.tensor_api import (  # noqa: F401  (PyTorch's wider API; attaches T
 from minicnn import data, models, nn, optim, utils  # noqa: E402  (after the core they use)
 from minicnn import evaluate, train  # noqa: E402  (the trainer uses nn and utils)
 from minicnn import cuda  # noqa: E402  (mc.cuda.is_available(), as torch.cuda)
+from minicnn import accelerator  # noqa: E402  (torch.accelerator)
 from minicnn.utils.summary import summary  # noqa: E402
 from minicnn.serialization import load, save  # noqa: E402
 

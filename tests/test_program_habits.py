@@ -51,3 +51,20 @@ def test_make_grid_bad_input():
         torchvision.utils.make_grid(torch.zeros(1, 2, 3, 4, 4))
     with pytest.raises(TypeError, match="value_range"):
         torchvision.utils.make_grid(torch.zeros(2, 3, 4, 4), normalize=True, value_range=[0, 1])
+
+
+def test_accelerator_answers_as_cuda_does():
+    # pytorch/examples mnist/main.py: use_accel = torch.accelerator.is_available()
+    assert torch.accelerator.is_available() == torch.cuda.is_available()
+    if torch.cuda.is_available():
+        assert torch.accelerator.current_accelerator() == torch.device("cuda")
+        assert torch.accelerator.device_count() == torch.cuda.device_count()
+        assert torch.accelerator.current_device_index() == torch.cuda.current_device()
+    else:
+        assert torch.accelerator.current_accelerator() is None
+        assert torch.accelerator.current_accelerator(check_available=True) is None
+        assert torch.accelerator.device_count() == 0
+        with pytest.raises(RuntimeError, match="none is available"):
+            torch.accelerator.current_device_index()
+        with pytest.raises(RuntimeError, match="none is available"):
+            torch.accelerator.synchronize()
