@@ -30,6 +30,7 @@ from minicnn import data, models, nn, optim, utils  # noqa: E402  (after the cor
 from minicnn import evaluate, train  # noqa: E402  (the trainer uses nn and utils)
 from minicnn import cuda  # noqa: E402  (mc.cuda.is_available(), as torch.cuda)
 from minicnn import accelerator  # noqa: E402  (torch.accelerator)
+from minicnn import backends  # noqa: E402  (torch.backends.cudnn)
 from minicnn.utils.summary import summary  # noqa: E402
 from minicnn.serialization import load, save  # noqa: E402
 

@@ -68,3 +68,11 @@ def test_accelerator_answers_as_cuda_does():
             torch.accelerator.current_device_index()
         with pytest.raises(RuntimeError, match="none is available"):
             torch.accelerator.synchronize()
+
+
+def test_backends_cudnn_imports_and_says_it_is_not_used():
+    # kuangliu/pytorch-cifar main.py: import torch.backends.cudnn as cudnn; cudnn.benchmark = True
+    import minicnn.backends.cudnn as cudnn
+    assert cudnn is torch.backends.cudnn
+    assert cudnn.is_available() is False and cudnn.version() is None
+    assert cudnn.enabled is True and cudnn.benchmark is False and cudnn.deterministic is False
