@@ -76,3 +76,72 @@ def test_backends_cudnn_imports_and_says_it_is_not_used():
     assert cudnn is torch.backends.cudnn
     assert cudnn.is_available() is False and cudnn.version() is None
     assert cudnn.enabled is True and cudnn.benchmark is False and cudnn.deterministic is False
+
+
+# d2l.torch's aliases (ones = torch.ones, sin = torch.sin, meshgrid = torch.meshgrid,
+# normal = torch.normal, ...) need these at import time.
+
+TRIG_EXPECTED = {   # torch.<name>(x) and its gradient for upstream w, from PyTorch 2.13
+    "sin": ([-0.8414709848, 0.4794255386, 0.9974949866],
+            [0.5403023059, 1.7551651238, 0.2122116050]),
+    "cos": ([0.5403023059, 0.8775825619, 0.0707372017],
+            [0.8414709848, -0.9588510772, -2.9924849598]),
+    "sinh": ([-1.1752011936, 0.5210953055, 2.1292794551],
+             [1.5430806348, 2.2552519304, 7.0572288457]),
+    "cosh": ([1.5430806348, 1.1276259652, 2.3524096152],
+             [-1.1752011936, 1.0421906110, 6.3878383653]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRIG_EXPECTED))
+def test_trigonometric_functions_values_gradients_and_methods(name):
+    from minicnn.utils import gradcheck
+    x = torch.tensor([-1.0, 0.5, 1.5], dtype=np.float64, requires_grad=True)
+    y = getattr(torch, name)(x)
+    y.backward(torch.tensor([1.0, 2.0, 3.0], dtype=np.float64))
+    values, gradient = TRIG_EXPECTED[name]
+    np.testing.assert_allclose(y.numpy(), values, rtol=1e-9)
+    np.testing.assert_allclose(x.grad.numpy(), gradient, rtol=1e-9)
+    np.testing.assert_allclose(getattr(x, name)().numpy(), values, rtol=1e-9)
+    assert getattr(torch, name)(torch.tensor([1, 2])).dtype == np.float32   # ints: float32
+    assert gradcheck(getattr(torch, name), [torch.randn(4, 3, dtype=np.float64,
+                                                        requires_grad=True)])
+
+
+def test_meshgrid_ij_and_xy_as_pytorch_with_gradients():
+    from minicnn.utils import gradcheck
+    x = torch.tensor([1.0, 2.0, 3.0], dtype=np.float64, requires_grad=True)
+    y = torch.tensor([10.0, 20.0], dtype=np.float64, requires_grad=True)
+    gx, gy = torch.meshgrid(x, y, indexing="ij")
+    np.testing.assert_array_equal(gx.numpy(), [[1, 1], [2, 2], [3, 3]])
+    np.testing.assert_array_equal(gy.numpy(), [[10, 20], [10, 20], [10, 20]])
+    gx, gy = torch.meshgrid([x, y], indexing="xy")
+    np.testing.assert_array_equal(gx.numpy(), [[1, 2, 3], [1, 2, 3]])
+    np.testing.assert_array_equal(gy.numpy(), [[10, 10, 10], [20, 20, 20]])
+    (gx * gy).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [30, 30, 30])     # sum over y
+    np.testing.assert_array_equal(y.grad.numpy(), [6, 6])
+    assert torch.meshgrid(x, y, torch.zeros(4))[2].shape == (3, 2, 4)
+    assert gradcheck(lambda a, b: torch.meshgrid(a, b, indexing="xy")[0] * 2
+                     + torch.meshgrid(a, b, indexing="xy")[1], [x.detach().requires_grad_(),
+                                                               y.detach().requires_grad_()])
+    with pytest.raises(ValueError, match="indexing"):
+        torch.meshgrid(x, y, indexing="yx")
+    with pytest.raises(RuntimeError, match="0D or 1D"):
+        torch.meshgrid(torch.zeros(2, 2), y)
+
+
+def test_normal_shapes_dtypes_statistics_and_errors():
+    torch.manual_seed(0)
+    sample = torch.normal(2.0, 3.0, size=(200, 100))
+    assert sample.shape == (200, 100) and sample.dtype == np.float32
+    assert abs(sample.mean().item() - 2.0) < 0.1 and abs(sample.std().item() - 3.0) < 0.1
+    mean = torch.zeros(3, 1, dtype=np.float64)
+    broadcast = torch.normal(mean, torch.tensor([1.0, 0.0]))
+    assert broadcast.shape == (3, 2) and broadcast.dtype == np.float64
+    np.testing.assert_array_equal(broadcast.numpy()[:, 1], 0.0)            # std 0: the mean
+    assert torch.normal(torch.ones(4)).shape == (4,)
+    with pytest.raises(TypeError, match="size"):
+        torch.normal(0.0, 1.0)
+    with pytest.raises(RuntimeError, match="std >= 0.0"):
+        torch.normal(torch.zeros(2), -1.0)
