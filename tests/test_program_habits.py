@@ -145,3 +145,26 @@ def test_normal_shapes_dtypes_statistics_and_errors():
         torch.normal(0.0, 1.0)
     with pytest.raises(RuntimeError, match="std >= 0.0"):
         torch.normal(torch.zeros(2), -1.0)
+
+
+def test_data_parallel_runs_the_module_and_prefixes_its_state_dict():
+    # kuangliu/pytorch-cifar main.py: if device == 'cuda': net = torch.nn.DataParallel(net)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    wrapped = torch.nn.DataParallel(net)
+    assert torch.nn.parallel.DataParallel is torch.nn.DataParallel
+    assert list(wrapped.state_dict()) == ["module." + key for key in net.state_dict()]
+    x = torch.randn(5, 3)
+    np.testing.assert_array_equal(wrapped(x).numpy(), net(x).numpy())
+    assert [p is q for p, q in zip(wrapped.parameters(), net.parameters())] == [True, True, True,
+                                                                                True]
+    if torch.cuda.is_available():
+        assert wrapped.device_ids == [0]
+        with pytest.raises(RuntimeError, match="device_ids"):
+            wrapped(x)                                      # parameters still on the CPU
+        wrapped.to("cuda")
+        assert wrapped(x).device == torch.device("cuda", 0)
+        with pytest.raises(ValueError, match="DistributedDataParallel"):
+            torch.nn.DataParallel(net, device_ids=[0, 1])
+    else:
+        assert wrapped.device_ids == [] and wrapped.output_device is None
