@@ -19,16 +19,18 @@ from minicnn.ops import (abs, amax, amin, cat, exp, flatten, log, matmul, max, m
 from minicnn.random import default_generator, get_rng_state, manual_seed, set_rng_state
 from minicnn.tensor_api import (  # noqa: F401  (PyTorch's wider API; attaches Tensor methods)
     all, allclose, any, argmax, argmin, argsort, as_tensor, bincount, bmm, broadcast_to, ceil,
-    chunk, clamp, clamp_, clip, cumsum, dot, einsum, empty, empty_like, eq, equal, eye, flip,
-    floor, floor_divide, full_like, gather, ge, gt, is_floating_point, is_tensor, isclose,
+    chunk, clamp, clamp_, clip, cos, cosh, cumsum, dot, einsum, empty, empty_like, eq, equal, eye,
+    flip, floor, floor_divide, full_like, gather, ge, gt, is_floating_point, is_tensor, isclose,
     isfinite, isinf, isnan, le, linspace, logical_and, logical_not, logical_or, lt, masked_fill,
-    mm, ne, nonzero, norm, numel, outer, prod, rand_like, randint_like, randn_like, randperm,
-    remainder, roll, round, sign, sort, split, square, std, std_mean, take_along_dim, topk, tril,
-    triu, trunc, unbind, unique, var, var_mean, where)
+    meshgrid, mm, ne, nonzero, norm, normal, numel, outer, prod, rand_like, randint_like,
+    randn_like, randperm, remainder, roll, round, sign, sin, sinh, sort, split, square, std,
+    std_mean, take_along_dim, topk, tril, triu, trunc, unbind, unique, var, var_mean, where)
 
 from minicnn import data, models, nn, optim, utils  # noqa: E402  (after the core they use)
 from minicnn import evaluate, train  # noqa: E402  (the trainer uses nn and utils)
 from minicnn import cuda  # noqa: E402  (mc.cuda.is_available(), as torch.cuda)
+from minicnn import accelerator  # noqa: E402  (torch.accelerator)
+from minicnn import backends  # noqa: E402  (torch.backends.cudnn)
 from minicnn.utils.summary import summary  # noqa: E402
 from minicnn.serialization import load, save  # noqa: E402
 

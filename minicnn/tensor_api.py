@@ -60,6 +60,12 @@ def round(input, *, decimals=0):
 Round, _round = _unary("Round", lambda xp, a: xp.round(a), _zero_derivative, floating=False)
 
 
+# trigonometric and hyperbolic: sin' = cos, cos' = -sin, sinh' = cosh, cosh' = sinh
+Sin, sin = _unary("Sin", lambda xp, a: xp.sin(a), lambda dy, s: dy * s.xp.cos(s.a), "a")
+Cos, cos = _unary("Cos", lambda xp, a: xp.cos(a), lambda dy, s: -dy * s.xp.sin(s.a), "a")
+Sinh, sinh = _unary("Sinh", lambda xp, a: xp.sinh(a), lambda dy, s: dy * s.xp.cosh(s.a), "a")
+Cosh, cosh = _unary("Cosh", lambda xp, a: xp.cosh(a), lambda dy, s: dy * s.xp.sinh(s.a), "a")
+
 def square(input):
     """input * input, elementwise (integers stay integers)."""
     return ops.mul(input, input)
@@ -840,6 +846,49 @@ def linspace(start, end, steps, dtype=np.float32, requires_grad=False):
     return Tensor(values.astype(dtype), requires_grad=requires_grad)
 
 
+def normal(mean, std=1.0, size=None, *, dtype=None, requires_grad=False):
+    """Samples of N(mean, std^2) (torch.normal): ``mean`` and ``std`` tensors or numbers,
+    broadcast together; two numbers need ``size``. float32 unless a tensor argument is float64
+    or ``dtype`` says otherwise. The result is a new leaf (PyTorch's gradient through it is
+    zero). Raises TypeError for two numbers without a size, RuntimeError for a negative std."""
+    tensors = [value for value in (mean, std) if isinstance(value, Tensor)]
+    if not tensors and size is None:
+        raise TypeError("normal(): with a number mean and std, give size")
+    like = tensors[0].array if tensors else np.zeros(())
+    xp = get_array_module(like)
+    mean_values, std_values = (xp.asarray(raw(value)) for value in (mean, std))
+    if (std_values < 0).any():
+        raise RuntimeError("normal expects all elements of std >= 0.0" if isinstance(std, Tensor)
+                           else f"normal expects std >= 0.0, but found std {std}")
+    shape = _sizes(size) if size is not None else np.broadcast_shapes(mean_values.shape,
+                                                                       std_values.shape)
+    if dtype is None:
+        dtype = builtins.max([np.dtype(np.float32)] + [t.dtype for t in tensors
+                                                       if t.dtype.kind == "f"],
+                             key=lambda d: d.itemsize)
+    noise = xp.asarray(default_generator().standard_normal(shape))
+    return Tensor((mean_values + std_values * noise).astype(dtype), requires_grad=requires_grad)
+
+
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids (torch.meshgrid) from 1-D (or 0-D) tensors of lengths n0, n1, ...: one
+    (n0, n1, ...) tensor per input, input k varying along dim k ("ij"); "xy" swaps the first two
+    dims (Cartesian, as NumPy's default). Outputs are expands, so gradients sum back to the
+    inputs. Raises ValueError for another ``indexing``, RuntimeError for a tensor of 2+ dims."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"torch.meshgrid: indexing must be one of 'xy' or 'ij', got {indexing}")
+    if builtins.any(t.ndim > 1 for t in tensors):
+        raise RuntimeError("torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got: "
+                           + ", ".join(str(t.ndim) + "D" for t in tensors))
+    swap = indexing == "xy" and len(tensors) >= 2
+    order = (tensors[1], tensors[0]) + tuple(tensors[2:]) if swap else tuple(tensors)
+    shape = tuple(t.numel() for t in order)
+    grids = [t.reshape(tuple(-1 if d == k else 1 for d in range(len(order)))).expand(shape)
+             for k, t in enumerate(order)]
+    return tuple([grids[1], grids[0]] + grids[2:]) if swap else tuple(grids)
+
 def _like(fill):
     def create(input, dtype=None, requires_grad=False):
         dtype = input.dtype if dtype is None else np.dtype(dtype)
@@ -892,7 +941,8 @@ _METHODS = dict(
     clamp=clamp, clip=clamp, clamp_=clamp_, clip_=clamp_, var=var, std=std, prod=prod,
     cumsum=cumsum, norm=norm, any=any, all=all, eq=eq, ne=ne, lt=lt, le=le, gt=gt, ge=ge,
     isnan=isnan, isinf=isinf, isfinite=isfinite, logical_not=logical_not,
-    floor=floor, ceil=ceil, round=round, trunc=trunc, sign=sign, square=square,
+    sin=sin, cos=cos, sinh=sinh, cosh=cosh, floor=floor, ceil=ceil, round=round, trunc=trunc,
+    sign=sign, square=square,
     remainder=remainder, floor_divide=floor_divide, topk=topk, sort=sort, argsort=argsort,
     argmax=argmax, argmin=argmin, gather=gather, take_along_dim=take_along_dim,
     masked_fill=masked_fill, masked_fill_=masked_fill_, where=lambda self, c, y: where(c, self, y),

@@ -3,3 +3,4 @@ and weight initialisation (``nn.init``)."""
 
 from minicnn.nn import functional, init, parallel, utils
 from minicnn.nn.modules import *  # noqa: F401,F403  (the layer classes, as in torch.nn)
+from minicnn.nn.data_parallel import DataParallel

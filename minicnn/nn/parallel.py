@@ -41,9 +41,10 @@ import numpy as np
 from minicnn import distributed
 from minicnn.autograd import Tensor, is_grad_enabled
 from minicnn.backend import get_array_module
+from minicnn.nn.data_parallel import DataParallel  # noqa: F401  (torch.nn.parallel.DataParallel)
 from minicnn.nn.modules.module import Module
 
-__all__ = ["DistributedDataParallel"]
+__all__ = ["DataParallel", "DistributedDataParallel"]
 
 
 class _Bucket:
