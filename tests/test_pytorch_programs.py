@@ -12,7 +12,6 @@ with 'net', 'acc', 'epoch'), resumed from its state dicts.
 Written for these tests, in those programs' style; no code is copied from them.
 """
 
-import copy
 
 import numpy as np
 
@@ -105,7 +104,7 @@ def test(model, device, test_loader, dataset_size):
 test.__test__ = False   # the program's name for its evaluation, not a pytest test
 
 
-def test_mnist_style_training_with_adadelta_and_steplr_lowers_the_loss():
+def test_mnist_style_training_with_adadelta_and_steplr_lowers_the_loss(tmp_path):
     torch.manual_seed(1)
     device = "cpu"
     train_set, test_set = Shapes(256, seed=0), Shapes(128, seed=1)
@@ -123,6 +122,12 @@ def test_mnist_style_training_with_adadelta_and_steplr_lowers_the_loss():
     assert np.mean(losses[-8:]) < 0.5 * np.mean(losses[:8])
     assert test_loss < 0.5 * first_test_loss
     assert accuracy > 0.9
+    torch.save(model.state_dict(), tmp_path / "mnist_cnn.pt")      # the program's --save-model
+    again = Net()
+    again.load_state_dict(torch.load(tmp_path / "mnist_cnn.pt"))
+    again.eval(), model.eval()
+    images = torch.tensor(test_set.images[:8])
+    np.testing.assert_array_equal(again(images).detach().numpy(), model(images).detach().numpy())
 
 
 # ----- kuangliu/pytorch-cifar style ------------------------------------------------------------
@@ -180,9 +185,10 @@ class ResNet(nn.Module):
         return out
 
 
-def _run(start_epoch, end_epoch, checkpoint=None):
-    """kuangliu's main.py: build, optionally --resume from ``checkpoint``, train and test
-    epochs start_epoch..end_epoch-1; returns the net, the last checkpoint and the losses."""
+def _run(start_epoch, end_epoch, path, resume=False):
+    """kuangliu's main.py: build, optionally --resume from the checkpoint file ``path``, train
+    and test epochs start_epoch..end_epoch-1, saving ``path`` after each (torch.save / torch.load,
+    here mc.save / mc.load); returns the net, the last checkpoint and the losses."""
     torch.manual_seed(0)
     train_set, test_set = Shapes(96, seed=2), Shapes(64, seed=3)
     net = ResNet(BasicBlock, [1, 1])
@@ -190,7 +196,9 @@ def _run(start_epoch, end_epoch, checkpoint=None):
     optimizer = optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     scheduler = CosineAnnealingLR(optimizer, T_max=200)
     best_acc = 0
-    if checkpoint is not None:
+    checkpoint = None
+    if resume:
+        checkpoint = torch.load(path)
         net.load_state_dict(checkpoint["net"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
@@ -222,20 +230,20 @@ def _run(start_epoch, end_epoch, checkpoint=None):
             acc = 100. * predicted.eq(torch.tensor(test_set.labels)).sum().item() / len(test_set)
         best_acc = max(acc, best_acc)
         scheduler.step()
-        # the program's torch.save(state, "./checkpoint/ckpt.pth"), here a deep copy, with the
-        # optimizer and the schedule too, so that the resumed run is the same run
-        checkpoint = copy.deepcopy({"net": net.state_dict(), "acc": best_acc, "epoch": epoch,
-                                    "optimizer": optimizer.state_dict(),
-                                    "scheduler": scheduler.state_dict()})
+        # the program's torch.save(state, "./checkpoint/ckpt.pth"), with the optimizer and the
+        # schedule too, so that the resumed run is the same run
+        checkpoint = {"net": net.state_dict(), "acc": best_acc, "epoch": epoch,
+                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+        torch.save(checkpoint, path)
     return net, checkpoint, losses
 
 
-def test_kuangliu_style_resnet_trains_and_resumes_exactly_from_its_state_dicts():
-    straight, _, losses = _run(0, 4)
+def test_kuangliu_style_resnet_trains_and_resumes_exactly_through_save_and_load(tmp_path):
+    straight, _, losses = _run(0, 4, tmp_path / "straight.pth")
     assert losses[-1] < 0.6 * losses[0]
-    _, checkpoint, _ = _run(0, 2)
-    assert checkpoint["epoch"] == 1
-    resumed, _, resumed_losses = _run(0, 4, checkpoint)
+    _, checkpoint, _ = _run(0, 2, tmp_path / "ckpt.pth")
+    assert checkpoint["epoch"] == 1 and torch.load(tmp_path / "ckpt.pth")["epoch"] == 1
+    resumed, _, resumed_losses = _run(0, 4, tmp_path / "ckpt.pth", resume=True)
     assert resumed_losses == losses[2:]
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
