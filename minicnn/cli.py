@@ -8,6 +8,8 @@
     minicnn summary resnet50 --input 3x224x224
     minicnn gradcheck conv2d --in-channels 2 --out-channels 3 --kernel-size 3 --stride 2 --padding 1
     minicnn models
+    minicnn recipes                     # named configurations: minicnn train --recipe NAME
+    minicnn train --recipe speedrun94 --data ~/data/cifar-10-binary.tar.gz
     minicnn info --trace resnet20
 
 Every subcommand has ``--help``. Bad arguments, unknown models, missing data and refused files
@@ -35,10 +37,11 @@ import numpy as np
 import minicnn as mc
 from minicnn import distributed
 from minicnn.device import for_this_rank
-from minicnn.recipes import (AUGMENTATIONS, DATASETS, OPTIMIZERS, SCHEDULES, TRAIN_DEFAULTS,
-                             UsageError, build_datasets, build_loaders, build_model, build_run,
-                             check_config, default_milestones, default_out, is_int, load_state,
-                             model_options, new_run_folder, stored_config)
+from minicnn.recipes import (AUGMENTATIONS, DATASETS, NORMALIZATIONS, OPTIMIZERS, RECIPES,
+                             SCHEDULES, TRAIN_DEFAULTS, TTA_MODES, UsageError, build_datasets,
+                             build_loaders, build_model, build_run, check_config,
+                             default_milestones, default_out, find_data, is_int, load_state,
+                             model_options, new_run_folder, recipe_config, stored_config)
 from minicnn.teach import cli as teach
 from minicnn.train import TrainingDiverged, TrainingInterrupted
 from minicnn.training_state import StateError, check_recipe, check_state
@@ -68,6 +71,26 @@ def _non_negative_float(text):
         value = float("nan")
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
 
 
@@ -108,6 +131,14 @@ def _model_option(text):
     return key, value
 
 
+def _dataset_or_path(text):
+    if text in DATASETS or os.path.exists(os.path.expanduser(text)):
+        return text
+    raise argparse.ArgumentTypeError(f"expected a dataset ({', '.join(DATASETS)}) or the path "
+                                     f"of its archive or folder; no such file or folder: "
+                                     f"{text!r}")
+
+
 def _augmentations(text):
     names = [part.strip() for part in text.split(",") if part.strip()]
     if names == ["none"]:
@@ -133,15 +164,24 @@ def _add_train_parser(commands):
                       metavar="KEY=VALUE",
                       help="an option of the model's builder, e.g. modern=false for the paper's "
                            "LeNet-5 or dropout=0.3 (repeatable; default for lenet5: modern=true)")
-    data.add_argument("--data", choices=list(DATASETS),
-                      help=f"dataset (default {default['data']})")
+    data.add_argument("--recipe", metavar="NAME",
+                      help="start from a recipe, a named configuration (`minicnn recipes` lists "
+                           "them); every option given beside it overrides the recipe's")
+    data.add_argument("--data", type=_dataset_or_path, metavar="NAME|PATH",
+                      help=f"dataset: {', '.join(DATASETS)} (default {default['data']}); or the "
+                           "path of its archive or folder, the dataset being the recipe's")
     data.add_argument("--data-path", metavar="PATH",
                       help="the dataset's archive or folder (CIFAR: cifar-10-binary.tar.gz, "
                            "cifar-10-python.tar.gz or the extracted folder; MNIST: the folder of "
                            "IDX files); not needed for fashion-mnist-embedded")
     data.add_argument("--augment", type=_augmentations, metavar="LIST",
                       help="'none' or comma-separated: crop (random crop after zero padding), "
-                           f"flip (horizontal), cutout (default {default['augment']})")
+                           "translate (the same after reflect padding), flip (horizontal), "
+                           "alternating-flip (each image mirrored every other epoch), cutout "
+                           f"(default {default['augment']})")
+    data.add_argument("--normalize", choices=NORMALIZATIONS,
+                      help="channel (mean and std per channel) or pixel-mean (subtract the "
+                           f"training images' mean image) (default {default['normalize']})")
     data.add_argument("--crop-padding", type=int, metavar="P",
                       help=f"padding of the random crop (default {default['crop_padding']}; "
                            "use 4 for CIFAR)")
@@ -176,6 +216,18 @@ def _add_train_parser(commands):
     opt.add_argument("--step-size", type=_positive_int, help=f"default {default['step_size']}")
     opt.add_argument("--label-smoothing", type=_fraction,
                      help=f"default {default['label_smoothing']}")
+    opt.add_argument("--bias-lr-scale", type=_positive_float, metavar="S",
+                     help="the batch norms' shifts train at S x the learning rate and 1/S x the "
+                          f"weight decay (default {default['bias_lr_scale']})")
+    opt.add_argument("--lookahead", type=_non_negative_int, metavar="K",
+                     help="every K steps pull the weights back towards their slow average "
+                          f"(airbench's lookahead; 0: off, default {default['lookahead']})")
+    opt.add_argument("--whiten", action=argparse.BooleanOptionalAction,
+                     help="set the first convolution from the training images' patch statistics "
+                          "(nn.init.whitening_) before training")
+    opt.add_argument("--tta", choices=TTA_MODES,
+                     help="test-time augmentation of the evaluation after the last epoch "
+                          f"(default {default['tta']})")
     run = parser.add_argument_group("run")
     run.add_argument("--seed", type=int, help=f"seed of every random choice (default {default['seed']})")
     run.add_argument("--out", metavar="DIR",
@@ -197,6 +249,11 @@ def _add_train_parser(commands):
 
 def _given_options(args):
     given = {key: getattr(args, key) for key in TRAIN_DEFAULTS if getattr(args, key) is not None}
+    if given.get("data") not in (None, *DATASETS):       # --data PATH
+        if "data_path" in given:
+            raise UsageError(f"--data {given['data']} is a path, and so is --data-path "
+                             f"{given['data_path']}: give one")
+        given["data_path"] = given.pop("data")
     if "model_options" in given:
         given["model_options"] = dict(given["model_options"])
     if "data_path" in given:       # absolute, so that a resumed run may start elsewhere
@@ -209,13 +266,16 @@ def _train_config(args):
     checkpoint's, where only RESUME_OVERRIDABLE options may differ."""
     given = _given_options(args)
     if args.resume is None:
-        config = {**TRAIN_DEFAULTS, **given}
+        config = {**(recipe_config(args.recipe) if args.recipe else TRAIN_DEFAULTS), **given}
+        if config["recipe"] and not config["data_path"] and find_data(config["data"]):
+            config["data_path"] = find_data(config["data"])
+            _say(f"{config['data']} from {config['data_path']}", file=sys.stderr)
         config["model_options"] = model_options(config)
         if config["schedule"] == "multistep" and not config["milestones"]:
             config["milestones"] = default_milestones(config["epochs"])
         if config["data"] == "fashion-mnist-embedded" and config["data_path"]:
             # else a forgotten --data trains on the shipped subset and ignores the path
-            raise UsageError(f"--data-path {args.data_path} names no dataset: pass --data "
+            raise UsageError(f"the path {config['data_path']} names no dataset: pass --data "
                              "fashion-mnist, mnist, cifar10 or cifar100 with it (the default "
                              "fashion-mnist-embedded ships with minicnn)")
         check_config(config)
@@ -230,9 +290,11 @@ def _train_config(args):
     if conflicts:
         raise UsageError("--resume continues a run with its own settings; these differ: "
                          + "; ".join(conflicts))
-    if given.get("epochs", config["epochs"]) != config["epochs"] and \
-            config["schedule"] in ("onecycle", "cosine"):
-        raise UsageError(f"the {config['schedule']} schedule of this run was laid out for "
+    if given.get("epochs", config["epochs"]) != config["epochs"] and (
+            config["schedule"] in ("onecycle", "cosine", "warmup-linear") or config["lookahead"]):
+        laid_out = "lookahead" if config["schedule"] in ("none", "step", "multistep") else \
+            f"{config['schedule']} schedule"
+        raise UsageError(f"the {laid_out} of this run was laid out for "
                          f"{mc.train.plural(config['epochs'], 'epoch')}; a resumed run cannot "
                          "change --epochs")
     config.update({key: given[key] for key in RESUME_OVERRIDABLE if key in given})
@@ -381,7 +443,8 @@ def cmd_train(args):
     if trainer.epoch >= config["epochs"]:
         _say(f"the run is finished but lacks {', '.join(missing)}; writing them")
     else:
-        _say(f"training {config['model']} on {config['data']} for "
+        recipe = f"recipe {config['recipe']}: " if config["recipe"] else ""
+        _say(f"{recipe}training {config['model']} on {config['data']} for "
              f"{mc.train.plural(config['epochs'], 'epoch')}{shards} ({kernels} kernels); "
              f"checkpoints in {out_dir}")
     try:
@@ -505,6 +568,15 @@ def _add_summary_parser(commands):
                              "3x224x224)")
     parser.add_argument("--num-classes", type=_positive_int, metavar="K")
     parser.set_defaults(run=cmd_summary)
+
+
+# =================================================================================== recipes
+def cmd_recipes(args):
+    for recipe in RECIPES.values():
+        print(f"{recipe.name}: {recipe.summary}")
+        print(f"    built for: {recipe.target}")
+        print(f"    measured:  {recipe.measured or 'not measured yet'}")
+    return 0
 
 
 # ==================================================================================== models
@@ -745,6 +817,11 @@ def build_parser():
     _add_summary_parser(commands)
     _add_gradcheck_parser(commands)
     teach.add_parsers(commands)
+    recipes = commands.add_parser(
+        "recipes", help="list the recipes for `minicnn train --recipe NAME`",
+        description="List the recipes, named configurations of a whole training run: what "
+                    "each is, what it is built to reach and what a full run measured.")
+    recipes.set_defaults(run=cmd_recipes)
     models = commands.add_parser("models", help="list the model names",
                                  description="List the models: name, input size, description.")
     models.set_defaults(run=cmd_models)
