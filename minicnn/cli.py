@@ -483,8 +483,8 @@ def cmd_eval(args):
             _stored_data_path(config, path, args.command)
         if args.test_subset:
             config["test_subset"] = args.test_subset
-        if args.tta == "flip" and "flip" not in config["augment"].split(","):
-            _warn(args.command, f"--tta flip: {path} was trained without flipped images "
+        if args.tta and not {"flip", "alternating-flip"} & set(config["augment"].split(",")):
+            _warn(args.command, f"--tta {args.tta}: {path} was trained without flipped images "
                                 f"(augment: {config['augment']}); mirrored test images may "
                                 "lower its accuracy")
         _, test_set = build_datasets(config, train=False)
@@ -501,7 +501,7 @@ def cmd_eval(args):
         names.append(f"{path} (epoch {state['epoch']})")
     errors = mc.evaluate.ensemble_errors(probabilities, labels)
     width = max(len(name) for name in names + ["ensemble"])
-    tta = "with flip test-time augmentation" if args.tta else "no test-time augmentation"
+    tta = f"with {args.tta} test-time augmentation" if args.tta else "no test-time augmentation"
     print(f"{len(labels)} test images, {tta}")
     print(f"{'model':{width}s}  top-1 error  top-5 error")
     for name, result in zip(names, errors["models"]):
@@ -520,9 +520,10 @@ def _add_eval_parser(commands):
                     "and top-5 error of each, and of the ensemble (softmax outputs averaged) "
                     "when several are given.")
     parser.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help=".npz checkpoint")
-    parser.add_argument("--tta", choices=["flip"],
+    parser.add_argument("--tta", choices=["flip", "flip-translate"],
                         help="test-time augmentation: flip averages the softmax of each image "
-                             "and of its horizontal mirror")
+                             "and of its horizontal mirror; flip-translate also of the pair "
+                             "moved one pixel up-left and down-right (airbench's six views)")
     parser.add_argument("--data-path", metavar="PATH",
                         help="the dataset's archive or folder, if not where it was in training")
     parser.add_argument("--test-subset", type=_positive_int, metavar="N",

@@ -190,3 +190,64 @@ def test_a_resumed_run_with_lookahead_keeps_its_epochs(capsys, tmp_path):
     assert cli.main(["train", "--epochs", "1", *common]) == 0
     status, _, err = run(capsys, "train", "--resume", "--epochs", "2", "--out", str(tmp_path))
     assert status == 2 and "the lookahead of this run was laid out for 1 epoch" in err
+
+
+
+def test_eval_takes_the_flip_translate_views(capsys, tmp_path):
+    assert cli.main(["train", "--epochs", "1", "--augment", "alternating-flip",
+                     "--train-subset", "128", "--test-subset", "64", "--no-plots",
+                     "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    status, out, err = run(capsys, "eval", str(tmp_path / "last.npz"), "--tta", "flip-translate")
+    assert status == 0 and err == ""
+    assert out.startswith("64 test images, with flip-translate test-time augmentation")
+
+# ----- slow: each recipe trains a few hundred steps on a subset (run by name) -------------------
+def train_recipe(tmp_path, capsys, name, *options):
+    """Train recipe ``name`` with ``options``; (the log's epochs, the final test accuracy)."""
+    data = [] if name == "lenet5-fashion" else ["--data", CIFAR]
+    status = cli.main(["train", "--recipe", name, *data, "--out", str(tmp_path / "run"),
+                       "--no-plots", *options])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    state = load_checkpoint(str(tmp_path / "run" / "last.npz"))
+    return state["history"], float(out.splitlines()[-1].removeprefix("test accuracy: ")
+                                   .rstrip("%"))
+
+
+@pytest.mark.slow
+def test_lenet5_fashion_learns(tmp_path, capsys):
+    history, accuracy = train_recipe(tmp_path, capsys, "lenet5-fashion", "--epochs", "3",
+                                     "--train-subset", "6400")           # 300 steps
+    assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"]
+    assert accuracy >= 75.0                                                # chance: 10%
+
+
+@pytest.mark.slow
+@needs_cifar
+def test_resnet20_he2016_learns(tmp_path, capsys):
+    history, accuracy = train_recipe(tmp_path, capsys, "resnet20-he2016", "--epochs", "6",
+                                     "--train-subset", "4096", "--test-subset", "1000")  # 192 steps
+    assert history[-1]["train_loss"] < 0.85 * history[0]["train_loss"]
+    assert accuracy >= 30.0
+
+
+@pytest.mark.slow
+@needs_cifar
+def test_resnet20_fast_learns(tmp_path, capsys):
+    history, accuracy = train_recipe(tmp_path, capsys, "resnet20-fast", "--epochs", "6",
+                                     "--batch-size", "128", "--lr", "0.2",
+                                     "--train-subset", "4096", "--test-subset", "1000")  # 192 steps
+    assert history[-1]["train_loss"] < 0.85 * history[0]["train_loss"]
+    assert accuracy >= 30.0
+
+
+@pytest.mark.slow
+@needs_cifar
+def test_speedrun94_learns(tmp_path, capsys):
+    # airbench's rate is per example: at batch 128, 128/1024 of the recipe's 1.5
+    history, accuracy = train_recipe(tmp_path, capsys, "speedrun94", "--epochs", "6",
+                                     "--batch-size", "128", "--lr", "0.1875",
+                                     "--train-subset", "4096", "--test-subset", "1000")  # 192 steps
+    assert history[-1]["train_loss"] < 0.85 * history[0]["train_loss"]
+    assert accuracy >= 35.0
