@@ -471,6 +471,8 @@ class Trainer:
                 self.last_evaluation = test
                 record.update(test_loss=test["loss"], test_top1=test["top1"],
                               test_top5=test["top5"])
+                if last and self.tta is not None:
+                    record["tta"] = self.tta
             self.epoch += 1
             self.history.append(record)
             metric = record.get("test_top1", record["train_accuracy"])
@@ -497,6 +499,8 @@ class Trainer:
         if "test_top1" in record:
             line += (f"  test loss {record['test_loss']:.4f} top-1 {100 * record['test_top1']:.2f}% "
                      f"top-5 {100 * record['test_top5']:.2f}%")
+            if "tta" in record:
+                line += f" (tta {record['tta']})"
         return line + (f"  lr {record['lr']:.4g}  {record['seconds']:.1f} s "
                        f"({record['images_per_second']:.0f} img/s)")
 

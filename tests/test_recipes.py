@@ -162,6 +162,7 @@ def test_a_run_with_lookahead_and_tta_resumes_exactly(tmp_path):
     whole.stream = whole.out = open(os.devnull, "w")
     whole.fit(2)
     assert whole.lookahead.steps == 16 and whole.history[-1]["test_top1"] > 0
+    assert whole.history[-1]["tta"] == "flip-translate" and "tta" not in whole.history[0]
     stopped = recipes.build_run(config, out_dir=tmp_path / "b", plots=False)
     stopped.stream = stopped.out = whole.stream
     loss_fn, calls = stopped.loss_fn, []
