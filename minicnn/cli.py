@@ -275,7 +275,12 @@ def _train_config(args):
             config["milestones"] = default_milestones(config["epochs"])
         if config["data"] == "fashion-mnist-embedded" and config["data_path"]:
             # else a forgotten --data trains on the shipped subset and ignores the path
-            raise UsageError(f"the path {config['data_path']} names no dataset: pass --data "
+            if not args.data_path:
+                raise UsageError(f"--data {config['data_path']}: a path gives the data of a "
+                                 "--recipe; without one, name the dataset: --data cifar10 "
+                                 f"--data-path {config['data_path']} (or fashion-mnist, mnist, "
+                                 "cifar100)")
+            raise UsageError(f"--data-path {args.data_path} names no dataset: pass --data "
                              "fashion-mnist, mnist, cifar10 or cifar100 with it (the default "
                              "fashion-mnist-embedded ships with minicnn)")
         check_config(config)

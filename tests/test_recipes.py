@@ -203,6 +203,14 @@ def test_eval_takes_the_flip_translate_views(capsys, tmp_path):
     assert status == 0 and err == ""
     assert out.startswith("64 test images, with flip-translate test-time augmentation")
 
+
+def test_a_data_path_without_a_recipe_asks_for_the_dataset(capsys, tmp_path):
+    status, _, err = run(capsys, "train", "--data", str(tmp_path))
+    assert status == 2
+    assert err.strip() == (f"minicnn train: error: --data {tmp_path}: a path gives the data of a "
+                           f"--recipe; without one, name the dataset: --data cifar10 --data-path "
+                           f"{tmp_path} (or fashion-mnist, mnist, cifar100)")
+
 # ----- slow: each recipe trains a few hundred steps on a subset (run by name) -------------------
 def train_recipe(tmp_path, capsys, name, *options):
     """Train recipe ``name`` with ``options``; (the log's epochs, the final test accuracy)."""
