@@ -2,6 +2,7 @@
 
     python3 benchmarks/bench_train_step.py                   # ResNet-20 and LeNet-5, 1 and 2 threads
     python3 benchmarks/bench_train_step.py --models resnet20 --rounds 5 --under-load
+    python3 benchmarks/bench_train_step.py --models airbench94 --batch 1024 --threads 2
 
 Each measurement runs in a process of its own (in one process, two frameworks' thread pools
 fight and distort both), minicnn and PyTorch alternating, `--rounds` times each, at every
@@ -41,7 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))   # this checkout's minicnn, in the workers too
-MODELS = {"resnet20": (3, 32, 32), "lenet5": (1, 28, 28)}
+MODELS = {"resnet20": (3, 32, 32), "lenet5": (1, 28, 28), "airbench94": (3, 32, 32)}
 THREAD_VARIABLES = ("MINICNN_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                     "MKL_NUM_THREADS")
 # Each library's own switch to stay below AVX-512: minicnn's GEMM micro-kernel (csrc/gemm.c),
@@ -82,9 +83,32 @@ def memory_baseline():
 
 
 def torch_model(name):
-    """PyTorch's form of minicnn's model: ResNet-20 with option-A shortcuts, classic LeNet-5."""
+    """PyTorch's form of minicnn's model: ResNet-20 with option-A shortcuts, classic LeNet-5,
+    airbench94's net (the speedrun's: frozen whitening conv and batch-norm scales, GELU)."""
     import torch
     from torch import nn
+
+    if name == "airbench94":
+        class Scale(nn.Module):
+            def forward(self, x):
+                return x / 9
+
+        def batch_norm(width):
+            norm = nn.BatchNorm2d(width, eps=1e-12, momentum=0.4)
+            norm.weight.requires_grad = False
+            return norm
+
+        def group(cin, cout):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.MaxPool2d(2),
+                                 batch_norm(cout), nn.GELU(),
+                                 nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+                                 batch_norm(cout), nn.GELU())
+
+        net = nn.Sequential(nn.Conv2d(3, 24, 2, bias=True), nn.GELU(), group(24, 64),
+                            group(64, 256), group(256, 256), nn.MaxPool2d(3), nn.Flatten(),
+                            nn.Linear(256, 10, bias=False), Scale())
+        net[0].weight.requires_grad = False
+        return net
 
     if name == "lenet5":
         return nn.Sequential(

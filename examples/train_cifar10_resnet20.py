@@ -26,7 +26,7 @@ import sys
 import numpy as np
 
 import minicnn as mc
-from minicnn.cli import TRAIN_DEFAULTS
+from minicnn.recipes import TRAIN_DEFAULTS
 from minicnn.data import transforms
 
 DEFAULT_OUT = "runs/resnet20-cifar10"

@@ -8,6 +8,8 @@
     minicnn summary resnet50 --input 3x224x224
     minicnn gradcheck conv2d --in-channels 2 --out-channels 3 --kernel-size 3 --stride 2 --padding 1
     minicnn models
+    minicnn recipes                     # named configurations: minicnn train --recipe NAME
+    minicnn train --recipe speedrun94 --data ~/data/cifar-10-binary.tar.gz
     minicnn info --trace resnet20
 
 Every subcommand has ``--help``. Bad arguments, unknown models, missing data and refused files
@@ -27,7 +29,6 @@ import collections
 import logging
 import math
 import os
-import pickle
 import sys
 import warnings
 from contextlib import contextmanager
@@ -37,51 +38,20 @@ import numpy as np
 import minicnn as mc
 from minicnn import distributed
 from minicnn.device import for_this_rank
+from minicnn.recipes import (AUGMENTATIONS, DATASETS, MAX_BATCH_SIZE, MAX_COUNT,
+                             NORMALIZATIONS, OPTIMIZERS, RECIPES,
+                             SCHEDULES, TRAIN_DEFAULTS, TTA_MODES, UsageError, build_datasets,
+                             build_loaders, build_model, build_run, check_config,
+                             default_milestones, default_out, find_data, is_int, load_state,
+                             model_options, new_run_folder, recipe_config, stored_config)
 from minicnn.teach import cli as teach
 from minicnn.train import TrainingDiverged, TrainingInterrupted
 from minicnn.training_state import StateError, check_recipe, check_state
-from minicnn.utils.checkpoint import CheckpointError, load_checkpoint
-
-
-class UsageError(Exception):
-    """A bad command line, model name or data path: reported in one line, exit status 2."""
 
 
 # ===================================================================================== train
-# Per-channel mean and standard deviation of the training images (the usual published values),
-# used by Normalize.
-DATASETS = {
-    "fashion-mnist-embedded": {"channels": 1, "mean": (0.2860,), "std": (0.3530,)},
-    "fashion-mnist": {"channels": 1, "mean": (0.2860,), "std": (0.3530,)},
-    "mnist": {"channels": 1, "mean": (0.1307,), "std": (0.3081,)},
-    "cifar10": {"channels": 3, "mean": (0.4914, 0.4822, 0.4465), "std": (0.2470, 0.2435, 0.2616)},
-    "cifar100": {"channels": 3, "mean": (0.5071, 0.4865, 0.4409), "std": (0.2673, 0.2564, 0.2762)},
-}
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-SCHEDULES = ("none", "step", "multistep", "cosine", "onecycle")
-AUGMENTATIONS = ("crop", "flip", "cutout")
-
-# The main job: LeNet-5 on the embedded Fashion-MNIST subset, tuned to pass 85% test accuracy
-# well within 3 minutes on 2 CPU cores.
-TRAIN_DEFAULTS = {
-    "model": "lenet5", "model_options": None, "data": "fashion-mnist-embedded", "data_path": None,
-    "epochs": 12, "batch_size": 64, "optimizer": "sgd", "lr": 0.05, "momentum": 0.9,
-    "nesterov": True, "weight_decay": 5e-4, "schedule": "onecycle", "milestones": None,
-    "gamma": 0.1, "step_size": 30, "augment": "crop", "crop_padding": 2, "cutout_size": 8,
-    "label_smoothing": 0.0, "train_subset": None, "test_subset": None, "seed": 0,
-    "sync_bn": False,
-}
-# a model's options when --model-option gives none: the main job's LeNet-5 uses ReLU and max
-# pooling, which learn faster than the paper's tanh and average pooling (88% against 87% test
-# accuracy in 12 epochs)
-DEFAULT_MODEL_OPTIONS = {"lenet5": {"modern": True}}
 # options that may change when a run is resumed (everything else must match the checkpoint)
 RESUME_OVERRIDABLE = ("epochs",)
-# the largest count an integer option takes (more epochs or images than any run could use; a
-# larger one would overflow a schedule's float arithmetic), and the largest batch (a thousand
-# times the default, more images than any of the data sets holds)
-MAX_COUNT = 2 ** 31 - 1
-MAX_BATCH_SIZE = 2 ** 20
 
 
 # argument types raise ArgumentTypeError with their own message: on a ValueError argparse would
@@ -109,6 +79,26 @@ def _non_negative_float(text):
         value = float("nan")
     if not 0 <= value < math.inf:
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r:.40}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
 
 
@@ -149,6 +139,14 @@ def _model_option(text):
     return key, value
 
 
+def _dataset_or_path(text):
+    if text in DATASETS or os.path.exists(os.path.expanduser(text)):
+        return text
+    raise argparse.ArgumentTypeError(f"expected a dataset ({', '.join(DATASETS)}) or the path "
+                                     f"of its archive or folder; no such file or folder: "
+                                     f"{text!r}")
+
+
 def _augmentations(text):
     names = [part.strip() for part in text.split(",") if part.strip()]
     if names == ["none"]:
@@ -174,15 +172,24 @@ def _add_train_parser(commands):
                       metavar="KEY=VALUE",
                       help="an option of the model's builder, e.g. modern=false for the paper's "
                            "LeNet-5 or dropout=0.3 (repeatable; default for lenet5: modern=true)")
-    data.add_argument("--data", choices=list(DATASETS),
-                      help=f"dataset (default {default['data']})")
+    data.add_argument("--recipe", metavar="NAME",
+                      help="start from a recipe, a named configuration (`minicnn recipes` lists "
+                           "them); every option given beside it overrides the recipe's")
+    data.add_argument("--data", type=_dataset_or_path, metavar="NAME|PATH",
+                      help=f"dataset: {', '.join(DATASETS)} (default {default['data']}); or the "
+                           "path of its archive or folder, the dataset being the recipe's")
     data.add_argument("--data-path", metavar="PATH",
                       help="the dataset's archive or folder (CIFAR: cifar-10-binary.tar.gz, "
                            "cifar-10-python.tar.gz or the extracted folder; MNIST: the folder of "
                            "IDX files); not needed for fashion-mnist-embedded")
     data.add_argument("--augment", type=_augmentations, metavar="LIST",
                       help="'none' or comma-separated: crop (random crop after zero padding), "
-                           f"flip (horizontal), cutout (default {default['augment']})")
+                           "translate (the same after reflect padding), flip (horizontal), "
+                           "alternating-flip (each image mirrored every other epoch), cutout "
+                           f"(default {default['augment']})")
+    data.add_argument("--normalize", choices=NORMALIZATIONS,
+                      help="channel (mean and std per channel) or pixel-mean (subtract the "
+                           f"training images' mean image) (default {default['normalize']})")
     data.add_argument("--crop-padding", type=int, metavar="P",
                       help=f"padding of the random crop (default {default['crop_padding']}; "
                            "use 4 for CIFAR)")
@@ -217,6 +224,18 @@ def _add_train_parser(commands):
     opt.add_argument("--step-size", type=_positive_int, help=f"default {default['step_size']}")
     opt.add_argument("--label-smoothing", type=_fraction,
                      help=f"default {default['label_smoothing']}")
+    opt.add_argument("--bias-lr-scale", type=_positive_float, metavar="S",
+                     help="the batch norms' shifts train at S x the learning rate and 1/S x the "
+                          f"weight decay (default {default['bias_lr_scale']})")
+    opt.add_argument("--lookahead", type=_non_negative_int, metavar="K",
+                     help="every K steps pull the weights back towards their slow average "
+                          f"(airbench's lookahead; 0: off, default {default['lookahead']})")
+    opt.add_argument("--whiten", action=argparse.BooleanOptionalAction,
+                     help="set the first convolution from the training images' patch statistics "
+                          "(nn.init.whitening_) before training")
+    opt.add_argument("--tta", choices=TTA_MODES,
+                     help="test-time augmentation of the evaluation after the last epoch "
+                          f"(default {default['tta']})")
     run = parser.add_argument_group("run")
     run.add_argument("--seed", type=int, help=f"seed of every random choice (default {default['seed']})")
     run.add_argument("--out", metavar="DIR",
@@ -238,6 +257,11 @@ def _add_train_parser(commands):
 
 def _given_options(args):
     given = {key: getattr(args, key) for key in TRAIN_DEFAULTS if getattr(args, key) is not None}
+    if given.get("data") not in (None, *DATASETS):       # --data PATH
+        if "data_path" in given:
+            raise UsageError(f"--data {given['data']} is a path, and so is --data-path "
+                             f"{given['data_path']}: give one")
+        given["data_path"] = given.pop("data")
     if "model_options" in given:
         given["model_options"] = dict(given["model_options"])
     if "data_path" in given:       # absolute, so that a resumed run may start elsewhere
@@ -250,30 +274,40 @@ def _train_config(args):
     checkpoint's, where only RESUME_OVERRIDABLE options may differ."""
     given = _given_options(args)
     if args.resume is None:
-        config = {**TRAIN_DEFAULTS, **given}
-        config["model_options"] = _model_options(config)
+        config = {**(recipe_config(args.recipe) if args.recipe else TRAIN_DEFAULTS), **given}
+        if config["recipe"] and not config["data_path"] and find_data(config["data"]):
+            config["data_path"] = find_data(config["data"])
+            _say(f"{config['data']} from {config['data_path']}", file=sys.stderr)
+        config["model_options"] = model_options(config)
         if config["schedule"] == "multistep" and not config["milestones"]:
-            config["milestones"] = _default_milestones(config["epochs"])
+            config["milestones"] = default_milestones(config["epochs"])
         if config["data"] == "fashion-mnist-embedded" and config["data_path"]:
             # else a forgotten --data trains on the shipped subset and ignores the path
+            if not args.data_path:
+                raise UsageError(f"--data {config['data_path']}: a path gives the data of a "
+                                 "--recipe; without one, name the dataset: --data cifar10 "
+                                 f"--data-path {config['data_path']} (or fashion-mnist, mnist, "
+                                 "cifar100)")
             raise UsageError(f"--data-path {args.data_path} names no dataset: pass --data "
                              "fashion-mnist, mnist, cifar10 or cifar100 with it (the default "
                              "fashion-mnist-embedded ships with minicnn)")
-        _check_config(config)
+        check_config(config)
         return config, None
     path = _checkpoint_to_resume(args.resume or os.path.join(
-        args.out or _default_out(config_of=given), "last.npz"))
+        args.out or default_out(config_of=given), "last.npz"))
     state = load_state(path)
-    config = _stored_config(state, path)
+    config = stored_config(state, path)
     conflicts = [f"--{key.replace('_', '-')} {value} (checkpoint: {config.get(key)})"
                  for key, value in given.items()
                  if key not in RESUME_OVERRIDABLE and config.get(key) != value]
     if conflicts:
         raise UsageError("--resume continues a run with its own settings; these differ: "
                          + "; ".join(conflicts))
-    if given.get("epochs", config["epochs"]) != config["epochs"] and \
-            config["schedule"] in ("onecycle", "cosine"):
-        raise UsageError(f"the {config['schedule']} schedule of this run was laid out for "
+    if given.get("epochs", config["epochs"]) != config["epochs"] and (
+            config["schedule"] in ("onecycle", "cosine", "warmup-linear") or config["lookahead"]):
+        laid_out = "lookahead" if config["schedule"] in ("none", "step", "multistep") else \
+            f"{config['schedule']} schedule"
+        raise UsageError(f"the {laid_out} of this run was laid out for "
                          f"{mc.train.plural(config['epochs'], 'epoch')}; a resumed run cannot "
                          "change --epochs")
     config.update({key: given[key] for key in RESUME_OVERRIDABLE if key in given})
@@ -298,70 +332,6 @@ def _checkpoint_to_resume(path):
                          f"before its first); start it afresh with the command that began it, without "
                          f"--resume, e.g. minicnn train --out {folder}")
     return path
-
-
-def _check_config(config):
-    if config["data"] not in ("fashion-mnist-embedded",) and not config["data_path"]:
-        raise UsageError(f"--data {config['data']} needs --data-path (the dataset's archive or "
-                         "folder)")
-    if config["data_path"] and not os.path.exists(os.path.expanduser(config["data_path"])):
-        raise UsageError(f"--data-path {config['data_path']}: no such file or folder")
-    if config["model"].lower() not in mc.models.names():
-        raise UsageError(f"unknown model {config['model']!r}; `minicnn models` lists them")
-    if config["crop_padding"] < 0 or config["cutout_size"] < 0:
-        raise UsageError("--crop-padding and --cutout-size must be >= 0")
-    if config["seed"] < 0:
-        raise UsageError(f"--seed {config['seed']}: a seed must be >= 0")
-
-
-def _is_int(value, low=None, high=None):
-    return type(value) is int and (low is None or value >= low) and (high is None or value <= high)
-
-
-def _is_number(value):
-    return type(value) in (int, float) and bool(np.isfinite(value)) and value >= 0
-
-
-# what each setting may hold, as the command line would give it: the settings stored in a
-# checkpoint are checked against these before a run or an evaluation uses them
-SETTING_CHECKS = {
-    "model": lambda v: isinstance(v, str) and v.lower() in mc.models.names(),
-    "model_options": lambda v: v is None or isinstance(v, dict) and all(
-        isinstance(key, str) and key.isidentifier() for key in v),
-    "data": lambda v: isinstance(v, str) and v in DATASETS,
-    "data_path": lambda v: v is None or isinstance(v, str),
-    "optimizer": lambda v: isinstance(v, str) and v in OPTIMIZERS,
-    "schedule": lambda v: isinstance(v, str) and v in SCHEDULES,
-    "augment": lambda v: isinstance(v, str) and (v == "none" or all(
-        name in AUGMENTATIONS for name in v.split(","))),
-    "milestones": lambda v: v is None or isinstance(v, list) and all(
-        _is_int(m, 1) for m in v),
-    **{key: lambda v: isinstance(v, bool) for key in ("nesterov", "sync_bn")},
-    "seed": lambda v: _is_int(v, 0),
-    **{key: lambda v: _is_int(v, 1, MAX_COUNT) for key in ("epochs", "step_size")},
-    "batch_size": lambda v: _is_int(v, 1, MAX_BATCH_SIZE),
-    **{key: lambda v: _is_int(v, 0) for key in ("crop_padding", "cutout_size")},
-    **{key: lambda v: v is None or _is_int(v, 1, MAX_COUNT)
-       for key in ("train_subset", "test_subset")},
-    **{key: _is_number for key in ("lr", "momentum", "weight_decay", "gamma")},
-    "label_smoothing": lambda v: _is_number(v) and v <= 1,
-}
-
-
-def _stored_config(state, path):
-    """The training settings stored in the checkpoint ``state`` read from ``path``, with the
-    defaults for settings it lacks; UsageError naming the file when one is malformed."""
-    config = state.get("config")
-    if not isinstance(config, dict) or "model" not in config or "data" not in config:
-        raise UsageError(f"{path}: the checkpoint has no training configuration "
-                         "(it was not written by `minicnn train`)")
-    config = {**TRAIN_DEFAULTS, **config}
-    bad = [f"{key}={config[key]!r:.60}" for key, valid in SETTING_CHECKS.items()
-           if not valid(config[key])]
-    if bad:
-        raise UsageError(f"{path}: the checkpoint's training settings are malformed: "
-                         + ", ".join(bad))
-    return config
 
 
 def _stored_data_path(config, path, command):
@@ -401,178 +371,6 @@ def _warn_non_finite(weights, path, command):
 
 def _warn(command, message):
     print(f"minicnn {command}: warning: {message}", file=sys.stderr)
-
-
-def _new_run_folder(args, config):
-    """Where a new run goes (see the module docstring)."""
-    if args.out:
-        existing = mc.train.holds_run(args.out)
-        if existing:
-            raise UsageError(f"--out {args.out} holds a run ({', '.join(existing)}); continue it "
-                             f"with --resume --out {args.out}, or choose another --out")
-        return args.out
-    return mc.train.unused_run_folder(_default_out(config))
-
-
-def _default_out(config_of):
-    model = config_of.get("model", TRAIN_DEFAULTS["model"])
-    data = config_of.get("data", TRAIN_DEFAULTS["data"])
-    return os.path.join("runs", f"{model}-{data}")
-
-
-def build_datasets(config, train=True):
-    """(train set or None, test set) with the augmentations of ``config`` on the training set."""
-    data = mc.data
-    spec = DATASETS[config["data"]]
-    normalize = data.transforms.Normalize(spec["mean"], spec["std"])
-    path = config["data_path"]
-    try:
-        if config["data"] == "fashion-mnist-embedded":
-            def load(split, transform):
-                return data.embedded_fashion_mnist(train=split, transform=transform)
-        else:
-            dataset_class = {"fashion-mnist": data.FashionMNIST, "mnist": data.MNIST,
-                             "cifar10": data.CIFAR10, "cifar100": data.CIFAR100}[config["data"]]
-
-            def load(split, transform):
-                return dataset_class(os.path.expanduser(path), train=split, transform=transform)
-
-        test_set = load(False, normalize)
-        train_set = None
-        if train:
-            image_size = test_set.images.shape[2:]
-            train_set = load(True, _train_transform(config, normalize, image_size))
-    except (FileNotFoundError, ValueError, pickle.UnpicklingError) as error:
-        raise UsageError(f"cannot read {config['data']} from {path or 'the package'}: {error}") \
-            from None
-    if config["test_subset"]:
-        test_set = data.Subset(test_set, np.arange(min(config["test_subset"], len(test_set))))
-    if train_set is not None and config["train_subset"]:
-        train_set = data.Subset(train_set,
-                                np.arange(min(config["train_subset"], len(train_set))))
-    return train_set, test_set
-
-
-def _train_transform(config, normalize, image_size):
-    """Augmentations in the usual order: crop and flip the image, normalise, then cut out."""
-    transforms = mc.data.transforms
-    steps = []
-    augment = [] if config["augment"] == "none" else config["augment"].split(",")
-    if "crop" in augment:
-        if config["crop_padding"] > min(image_size):
-            raise UsageError(f"crop_padding {config['crop_padding']} is wider than the "
-                             f"{'x'.join(map(str, image_size))} images; at most "
-                             f"{min(image_size)}")
-        steps.append(transforms.RandomCrop(tuple(image_size), padding=config["crop_padding"]))
-    if "flip" in augment:
-        steps.append(transforms.RandomHorizontalFlip())
-    steps.append(normalize)
-    if "cutout" in augment:
-        steps.append(transforms.Cutout(config["cutout_size"]))
-    return transforms.Compose(steps)
-
-
-def build_loaders(config, train_set, test_set):
-    """(train loader or None, test loader). Under N ranks: the training loader takes this
-    rank's DistributedSampler shard in batches of batch_size / N, and the test loader every
-    N-th test image from this rank's index (the trainer sums the results)."""
-    loader, ranks, rank = mc.data.DataLoader, distributed.world_size(), distributed.rank()
-    if ranks > 1:
-        test_set = mc.data.Subset(test_set, np.arange(rank, len(test_set), ranks))
-    test_loader = loader(test_set, batch_size=max(config["batch_size"], 256), shuffle=False)
-    if train_set is None:
-        return None, test_loader
-    if ranks == 1:
-        return loader(train_set, batch_size=config["batch_size"], shuffle=True,
-                      seed=config["seed"]), test_loader
-    if config["batch_size"] % ranks:
-        raise UsageError(f"--batch-size {config['batch_size']} is the global batch; it must be "
-                         f"a multiple of the {ranks} ranks")
-    sampler = mc.data.DistributedSampler(train_set, seed=config["seed"])
-    return loader(train_set, batch_size=config["batch_size"] // ranks, sampler=sampler,
-                  seed=config["seed"]), test_loader
-
-
-def _model_options(config):
-    options = config.get("model_options")
-    return DEFAULT_MODEL_OPTIONS.get(config["model"].lower(), {}) if options is None else options
-
-
-def build_model(config, num_classes, channels):
-    name = config["model"]
-    expected = mc.models.input_size(name)[0]
-    if expected != channels:
-        raise UsageError(f"model {name} takes {expected}-channel images but {config['data']} "
-                         f"has {channels} channel(s)")
-    options = dict(_model_options(config))
-    if options.get("num_classes", num_classes) != num_classes:
-        raise UsageError(f"model option num_classes={options['num_classes']!r:.40}: "
-                         f"{config['data']} has {num_classes} classes, the number the model's "
-                         "classifier must have; leave the option out")
-    options.pop("num_classes", None)
-    try:
-        return mc.models.create(name, num_classes=num_classes, **options)
-    except (TypeError, ValueError) as error:
-        raise UsageError(f"model {name}: {error}") from None
-
-
-def _default_milestones(epochs):
-    """Divide the rate at half and three quarters of the run, as the ResNet paper does."""
-    return [max(1, epochs // 2), max(1, (3 * epochs) // 4)]
-
-
-def build_optimizer(config, model, steps_per_epoch):
-    """(optimizer, schedule or None, "epoch" or "step": when the schedule steps)."""
-    optim = mc.optim
-    params = model.parameters()
-    name, lr, decay = config["optimizer"], config["lr"], config["weight_decay"]
-    if name == "sgd":
-        optimizer = optim.SGD(params, lr=lr, momentum=config["momentum"], weight_decay=decay,
-                              nesterov=config["nesterov"] and config["momentum"] > 0)
-    elif name == "adam":
-        optimizer = optim.Adam(params, lr=lr, weight_decay=decay)
-    elif name == "adamw":
-        optimizer = optim.AdamW(params, lr=lr, weight_decay=decay)
-    else:
-        optimizer = optim.RMSprop(params, lr=lr, momentum=config["momentum"], weight_decay=decay)
-    schedules = optim.lr_scheduler
-    epochs, schedule = config["epochs"], config["schedule"]
-    if schedule == "none":
-        return optimizer, None, "epoch"
-    if schedule == "step":
-        return optimizer, schedules.StepLR(optimizer, config["step_size"], config["gamma"]), "epoch"
-    if schedule == "multistep":
-        milestones = config["milestones"] or _default_milestones(epochs)
-        return optimizer, schedules.MultiStepLR(optimizer, milestones, config["gamma"]), "epoch"
-    if schedule == "cosine":
-        return optimizer, schedules.CosineAnnealingLR(optimizer, T_max=epochs), "epoch"
-    return optimizer, schedules.OneCycleLR(optimizer, max_lr=lr, epochs=epochs,
-                                           steps_per_epoch=steps_per_epoch), "step"
-
-
-def build_run(config, out_dir=None, device="cpu", plots=True):
-    """A Trainer for ``config`` (see TRAIN_DEFAULTS), everything seeded by config["seed"]."""
-    mc.manual_seed(config["seed"])
-    train_set, test_set = build_datasets(config)
-    train_loader, test_loader = build_loaders(config, train_set, test_set)
-    model = build_model(config, len(test_set.classes), DATASETS[config["data"]]["channels"])
-    if device != "cpu":
-        model.to(device)
-    optimizer, scheduler, interval = build_optimizer(config, model, len(train_loader))
-    if config.get("sync_bn"):
-        model = mc.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    if distributed.world_size() > 1:
-        # models that skip layers in a pass (stochastic depth, drop-path) need the unused search
-        model = mc.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
-    label_smoothing = config["label_smoothing"]
-
-    def loss_fn(logits, labels):
-        return mc.nn.functional.cross_entropy(logits, labels, label_smoothing=label_smoothing)
-
-    return mc.train.Trainer(model, train_loader, test_loader, optimizer, scheduler,
-                            out_dir=out_dir, config=config, loss_fn=loss_fn,
-                            scheduler_interval=interval, device=device, plots=plots,
-                            class_names=test_set.classes)
 
 
 def _say(*values, **options):
@@ -625,10 +423,10 @@ def cmd_train(args):
     config, resumed = _train_config(args)
     if resumed is not None:
         _stored_data_path(config, resumed[0], args.command)
-        _check_config(config)
+        check_config(config)
         out_dir = args.out or os.path.dirname(resumed[0])
     else:
-        out_dir = _new_run_folder(args, config)
+        out_dir = new_run_folder(args.out, config)
     # under mpiexec, each rank on a machine takes its own GPU
     device = str(for_this_rank(args.device))
     trainer = build_run(config, out_dir, device, plots=not args.no_plots)
@@ -658,7 +456,8 @@ def cmd_train(args):
     if trainer.epoch >= config["epochs"]:
         _say(f"the run is finished but lacks {', '.join(missing)}; writing them")
     else:
-        _say(f"training {config['model']} on {config['data']} for "
+        recipe = f"recipe {config['recipe']}: " if config["recipe"] else ""
+        _say(f"{recipe}training {config['model']} on {config['data']} for "
              f"{mc.train.plural(config['epochs'], 'epoch')}{shards} ({kernels} kernels); "
              f"checkpoints in {out_dir}")
     _make_run_folder(out_dir)
@@ -691,29 +490,14 @@ def _make_run_folder(out_dir):
 
 
 # ====================================================================================== eval
-def load_state(path):
-    """The checkpoint at ``path`` as a dict; UsageError for a missing, unreadable or refused
-    file."""
-    try:
-        state = load_checkpoint(path)
-    except (OSError, CheckpointError) as error:
-        raise UsageError(str(error)) from None
-    except ValueError as error:     # e.g. Python's limit on digits of a number in its metadata
-        raise UsageError(f"{path}: not a readable checkpoint ({error})") from None
-    if not isinstance(state, dict):
-        raise UsageError(f"{path}: the checkpoint holds a {type(state).__name__}, not a "
-                         "training state")
-    return state
-
-
 def cmd_eval(args):
     if args.backend:
         mc.set_backend(args.backend)
     probabilities, labels, names = [], None, []
     for path in args.checkpoints:
         state = load_state(path)
-        config = _stored_config(state, path)
-        if not isinstance(state.get("model"), dict) or not _is_int(state.get("epoch"), 0):
+        config = stored_config(state, path)
+        if not isinstance(state.get("model"), dict) or not is_int(state.get("epoch"), 0):
             raise UsageError(f"{path}: the checkpoint lacks its model weights or epoch")
         if args.data_path and config["data"] == "fashion-mnist-embedded":
             _warn(args.command, f"--data-path ignored: {path} was trained on the "
@@ -724,8 +508,8 @@ def cmd_eval(args):
             _stored_data_path(config, path, args.command)
         if args.test_subset:
             config["test_subset"] = args.test_subset
-        if args.tta == "flip" and "flip" not in config["augment"].split(","):
-            _warn(args.command, f"--tta flip: {path} was trained without flipped images "
+        if args.tta and not {"flip", "alternating-flip"} & set(config["augment"].split(",")):
+            _warn(args.command, f"--tta {args.tta}: {path} was trained without flipped images "
                                 f"(augment: {config['augment']}); mirrored test images may "
                                 "lower its accuracy")
         _, test_set = build_datasets(config, train=False)
@@ -742,7 +526,7 @@ def cmd_eval(args):
         names.append(f"{path} (epoch {state['epoch']})")
     errors = mc.evaluate.ensemble_errors(probabilities, labels)
     width = max(len(name) for name in names + ["ensemble"])
-    tta = "with flip test-time augmentation" if args.tta else "no test-time augmentation"
+    tta = f"with {args.tta} test-time augmentation" if args.tta else "no test-time augmentation"
     print(f"{len(labels)} test images, {tta}")
     print(f"{'model':{width}s}  top-1 error  top-5 error")
     for name, result in zip(names, errors["models"]):
@@ -761,9 +545,10 @@ def _add_eval_parser(commands):
                     "and top-5 error of each, and of the ensemble (softmax outputs averaged) "
                     "when several are given.")
     parser.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help=".npz checkpoint")
-    parser.add_argument("--tta", choices=["flip"],
+    parser.add_argument("--tta", choices=["flip", "flip-translate"],
                         help="test-time augmentation: flip averages the softmax of each image "
-                             "and of its horizontal mirror")
+                             "and of its horizontal mirror; flip-translate also of the pair "
+                             "moved one pixel up-left and down-right (airbench's six views)")
     parser.add_argument("--data-path", metavar="PATH",
                         help="the dataset's archive or folder, if not where it was in training")
     parser.add_argument("--test-subset", type=_positive_int, metavar="N",
@@ -809,6 +594,15 @@ def _add_summary_parser(commands):
                              "3x224x224)")
     parser.add_argument("--num-classes", type=_positive_int, metavar="K")
     parser.set_defaults(run=cmd_summary)
+
+
+# =================================================================================== recipes
+def cmd_recipes(args):
+    for recipe in RECIPES.values():
+        print(f"{recipe.name}: {recipe.summary}")
+        print(f"    built for: {recipe.target}")
+        print(f"    measured:  {recipe.measured or 'not measured yet'}")
+    return 0
 
 
 # ==================================================================================== models
@@ -1049,6 +843,11 @@ def build_parser():
     _add_summary_parser(commands)
     _add_gradcheck_parser(commands)
     teach.add_parsers(commands)
+    recipes = commands.add_parser(
+        "recipes", help="list the recipes for `minicnn train --recipe NAME`",
+        description="List the recipes, named configurations of a whole training run: what "
+                    "each is, what it is built to reach and what a full run measured.")
+    recipes.set_defaults(run=cmd_recipes)
     models = commands.add_parser("models", help="list the model names",
                                  description="List the models: name, input size, description.")
     models.set_defaults(run=cmd_models)

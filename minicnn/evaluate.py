@@ -6,19 +6,46 @@
 
 The top-k error is the fraction of images whose true class is not among the k highest scores,
 as in the ILSVRC tables. Test-time augmentation with ``tta="flip"`` averages the softmax of an
-image and of its horizontal mirror; an ensemble averages the softmax outputs of several models
+image and of its horizontal mirror; ``tta="flip-translate"`` (airbench's, Jordan 2024) weighs
+that pair 1/2 and the same pair of the image moved one pixel up-left and one pixel down-right
+(reflect padding) 1/4 each, six views in all. An ensemble averages the softmax outputs of several models
 (the AlexNet lecture's 7-CNN ensemble), which usually lowers the error below every member's.
 """
 
 import numpy as np
 
 from minicnn.autograd import Tensor, no_grad
+from minicnn.backend import get_array_module
 from minicnn.nn.functional import cross_entropy
 
-__all__ = ["TTA_MODES", "as_batch", "softmax", "predict_proba", "topk_error", "topk_correct",
+__all__ = ["TTA_MODES", "as_batch", "softmax", "tta_views", "predict_proba", "topk_error", "topk_correct",
            "confusion_matrix", "evaluate", "ensemble_errors"]
 
-TTA_MODES = (None, "flip")
+TTA_MODES = (None, "flip", "flip-translate")
+
+
+def tta_views(images, tta):
+    """[(weight, views (N, C, H, W))] of test-time augmentation ``tta`` (see TTA_MODES) for
+    the array ``images`` (N, C, H, W); the weights sum to 1."""
+    if tta is None:
+        return [(1.0, images)]
+    mirrors = [images, images[..., ::-1]]
+    if tta == "flip":
+        return [(0.5, view) for view in mirrors]
+    padded = get_array_module(images).pad(images, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="reflect")
+    height, width = images.shape[2:]
+    moved = [padded[:, :, :height, :width], padded[:, :, 2:, 2:]]
+    return [(0.25, view) for view in mirrors] + [
+        (0.125, view) for image in moved for view in (image, image[..., ::-1])]
+
+
+def _tta_proba(model, inputs, tta):
+    """The ``tta``-weighted average of the model's softmax over the views of ``inputs``."""
+    if tta is None:
+        return softmax(_logits(model, inputs))
+    xp = get_array_module(inputs.array)
+    return sum(weight * softmax(_logits(model, Tensor(xp.ascontiguousarray(view))))
+               for weight, view in tta_views(inputs.array, tta))
 
 
 def as_batch(images, labels, device="cpu"):
@@ -43,8 +70,9 @@ def _logits(model, inputs):
 
 def predict_proba(model, loader, tta=None, device="cpu"):
     """Class probabilities (N, K) float64 and labels (N,) for every image of ``loader``, in the
-    loader's order, with the model in eval mode. ``tta="flip"`` averages each image's softmax
-    with its horizontal mirror's (the last axis of NCHW is the width)."""
+    loader's order, with the model in eval mode. ``tta``: None, "flip" (each image's softmax
+    averaged with its horizontal mirror's, the last axis of NCHW being the width) or
+    "flip-translate" (see ``tta_views``)."""
     if tta not in TTA_MODES:
         raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
     was_training = model.training
@@ -54,11 +82,7 @@ def predict_proba(model, loader, tta=None, device="cpu"):
         with no_grad():
             for images, labels in loader:
                 inputs, labels = as_batch(images, labels, device)
-                probs = softmax(_logits(model, inputs))
-                if tta == "flip":
-                    mirrored = Tensor(inputs.array[..., ::-1].copy())
-                    probs = (probs + softmax(_logits(model, mirrored))) / 2
-                probabilities.append(probs)
+                probabilities.append(_tta_proba(model, inputs, tta))
                 all_labels.append(labels)
     finally:
         model.train(was_training)
@@ -94,9 +118,13 @@ def confusion_matrix(predictions, labels, num_classes):
     return counts
 
 
-def evaluate(model, loader, device="cpu"):
+def evaluate(model, loader, device="cpu", tta=None):
     """Mean cross-entropy, top-1 and top-5 accuracy and the confusion matrix over ``loader``,
-    with the model in eval mode: {"loss", "top1", "top5", "confusion", "images"}."""
+    with the model in eval mode: {"loss", "top1", "top5", "confusion", "images"}. With a
+    test-time augmentation ``tta`` (see ``predict_proba``) the scores are the averaged
+    probabilities and the loss is -log of the true class's."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
     was_training = model.training
     model.eval()
     total_loss, correct1, correct5, images = 0.0, 0, 0, 0
@@ -105,9 +133,14 @@ def evaluate(model, loader, device="cpu"):
         with no_grad():
             for batch_images, batch_labels in loader:
                 inputs, labels = as_batch(batch_images, batch_labels, device)
-                logits = model(inputs)
-                total_loss += cross_entropy(logits, labels, reduction="sum").item()
-                scores = logits.numpy()
+                if tta is None:
+                    logits = model(inputs)
+                    total_loss += cross_entropy(logits, labels, reduction="sum").item()
+                    scores = logits.numpy()
+                else:
+                    scores = _tta_proba(model, inputs, tta)
+                    true = scores[np.arange(len(labels)), labels]
+                    total_loss += float(-np.log(np.maximum(true, np.finfo(np.float64).tiny)).sum())
                 correct1 += int(topk_correct(scores, labels, 1).sum())
                 correct5 += int(topk_correct(scores, labels, 5).sum())
                 images += len(labels)

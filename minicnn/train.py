@@ -203,11 +203,16 @@ class Trainer:
     out_dir: where ``last.npz``, ``best.npz``, ``log.json`` and the plots go (None: nowhere).
     config: JSON-able description of the run, stored in checkpoints and the log.
     loss_fn: ``loss_fn(logits, labels)`` -> 0-d Tensor (cross-entropy by default).
+    lookahead: an ``optim.Lookahead`` over the model, stepped after every optimizer step and
+        finished (its slow weights copied in) at the end of the last epoch's training.
+    tta: the test-time augmentation of the evaluation after the last epoch
+        (``evaluate.TTA_MODES``); the other epochs are evaluated without.
     """
 
     def __init__(self, model, train_loader, test_loader=None, optimizer=None, scheduler=None, *,
                  out_dir=None, config=None, loss_fn=cross_entropy, scheduler_interval="epoch",
-                 device="cpu", plots=True, class_names=None, stream=None, out=None):
+                 device="cpu", plots=True, class_names=None, stream=None, out=None,
+                 lookahead=None, tta=None):
         if optimizer is None:
             raise ValueError("Trainer: an optimizer is required")
         if scheduler_interval not in ("epoch", "step"):
@@ -219,6 +224,7 @@ class Trainer:
         self.config = dict(config or {})
         self.loss_fn, self.scheduler_interval, self.device = loss_fn, scheduler_interval, device
         self.plots, self.class_names = plots, class_names
+        self.lookahead, self.tta = lookahead, tta
         self.stream = sys.stderr if stream is None else stream   # progress and notices
         self.out = sys.stdout if out is None else out            # one summary line per epoch
         if not distributed.is_main():
@@ -262,6 +268,7 @@ class Trainer:
             "history": self.history,
             "partial_epoch": self.partial_epoch,
             "config": self.config,
+            **({} if self.lookahead is None else {"lookahead": self.lookahead.state_dict()}),
         }
 
     def load_state_dict(self, state):
@@ -284,6 +291,9 @@ class Trainer:
         self.best_metric = state["best_metric"]
         self.history = list(state["history"])
         self.partial_epoch = state["partial_epoch"]
+        if self.lookahead is not None:
+            with named("lookahead"):
+                self.lookahead.load_state_dict(state["lookahead"])
 
     def resume(self, path):
         """Continue from a checkpoint written by this trainer (same model, optimizer, schedule
@@ -346,6 +356,8 @@ class Trainer:
             loss = self.loss_fn(logits, labels)
             loss.backward()
             self.optimizer.step()
+            if self.lookahead is not None:
+                self.lookahead.step()
             # the step over every rank: loss sum, correct answers, images, stop requests
             step = distributed.all_reduce(np.array(
                 [loss.item() * len(labels), topk_correct(logits.numpy(), labels, 1).sum(),
@@ -444,6 +456,9 @@ class Trainer:
     def _fit(self, epochs):
         while self.epoch < epochs:
             train = self.train_epoch()
+            last = self.epoch + 1 == epochs
+            if last and self.lookahead is not None:
+                self.lookahead.finish()
             self._check_parameters()
             if self.scheduler is not None and self.scheduler_interval == "epoch":
                 self.scheduler.step()
@@ -451,10 +466,13 @@ class Trainer:
                       "train_accuracy": train["accuracy"], "seconds": train["seconds"],
                       "images_per_second": train["images"] / max(train["seconds"], 1e-9)}
             if self.test_loader is not None:
-                test = _sum_over_ranks(evaluate(self.model, self.test_loader, self.device))
+                test = _sum_over_ranks(evaluate(self.model, self.test_loader, self.device,
+                                                tta=self.tta if last else None))
                 self.last_evaluation = test
                 record.update(test_loss=test["loss"], test_top1=test["top1"],
                               test_top5=test["top5"])
+                if last and self.tta is not None:
+                    record["tta"] = self.tta
             self.epoch += 1
             self.history.append(record)
             metric = record.get("test_top1", record["train_accuracy"])
@@ -481,6 +499,8 @@ class Trainer:
         if "test_top1" in record:
             line += (f"  test loss {record['test_loss']:.4f} top-1 {100 * record['test_top1']:.2f}% "
                      f"top-5 {100 * record['test_top5']:.2f}%")
+            if "tta" in record:
+                line += f" (tta {record['tta']})"
         return line + (f"  lr {record['lr']:.4g}  {record['seconds']:.1f} s "
                        f"({record['images_per_second']:.0f} img/s)")
 

@@ -33,6 +33,7 @@ PARAMETER_COUNTS = {   # issue 5; the others: the paper's figure, see each docst
     "plain20": 269_722, "plain32": 464_154, "plain44": 658_586, "plain56": 853_018,
     "wrn16_4": 2_748_890, "wrn28_10": 36_479_194, "resnext29_8x64d": 34_426_698,
     "resnet110_sd": 1_727_962, "densenet_bc100_12": 769_162, "fractalnet": 33_724_618,
+    "airbench94": 1_972_792,
 }
 
 IMAGENET = [name for name in mc.models.names() if mc.models.default_num_classes(name) == 1000]
@@ -136,14 +137,14 @@ def test_initialisation_follows_each_scheme():
 
 def _quick_input_size(name):
     """A small input each architecture accepts: ImageNet models shrunk to 32-67 pixels, the
-    CIFAR ones to 8x8 (all end in global pooling), LeNet-5 and FractalNet (five 2x2 pools) at
-    their natural size."""
+    CIFAR ones to 8x8 (all end in global pooling), LeNet-5, FractalNet (five 2x2 pools) and
+    airbench94 (a 2x2 conv, three 2x2 pools and a 3x3 one) at their natural size."""
     channels, height, _ = mc.models.input_size(name)
     if name in QUICK_INPUT:
         size = QUICK_INPUT[name]
     elif name in IMAGENET:
         size = 32
-    elif name in ("lenet5", "fractalnet"):
+    elif name in ("lenet5", "fractalnet", "airbench94"):
         size = height
     else:
         size = 8

@@ -313,9 +313,9 @@ def test_a_new_run_never_overwrites_a_run_in_its_folder(tmp_path):
 
 
 def test_the_default_recipe_learns_on_a_slice_of_the_embedded_data(tmp_path):
-    from minicnn import cli
-    config = {**cli.TRAIN_DEFAULTS, "train_subset": 2000, "test_subset": 500, "epochs": 2}
-    trainer = cli.build_run(config, out_dir=None, plots=False)
+    from minicnn import recipes
+    config = {**recipes.TRAIN_DEFAULTS, "train_subset": 2000, "test_subset": 500, "epochs": 2}
+    trainer = recipes.build_run(config, out_dir=None, plots=False)
     trainer.stream, trainer.out = io.StringIO(), io.StringIO()
     trainer.fit(config["epochs"])
     assert trainer.history[-1]["test_top1"] > 0.5       # chance is 0.1

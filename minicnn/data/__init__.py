@@ -14,6 +14,7 @@ A dataset holds ``images`` (N, C, H, W) uint8 and ``labels`` (N,) int64 in memor
 own subclasses ``Dataset`` (``__getitem__``, ``__len__``) or ``IterableDataset`` (``__iter__``).
 """
 
+from minicnn.data.augment import AlternatingFlip
 from minicnn.data.collate import default_collate, default_convert
 from minicnn.data.dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset,
                                   TensorDataset, random_split)

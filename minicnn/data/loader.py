@@ -55,6 +55,8 @@ class _Fetcher:
     def fetch(self, epoch, batch, indices):
         """The batch ``batch`` of ``epoch``: the samples at ``indices``, collated (a single
         index without batching: the sample, converted)."""
+        if hasattr(self.dataset, "set_epoch"):     # e.g. AlternatingFlip
+            self.dataset.set_epoch(epoch)
         if not self.batching:
             return self.collate_fn(self.dataset[indices])
         if self.whole_batches:

@@ -145,6 +145,31 @@ class Normalize(Transform):
         return f"mean={self.mean.tolist()}, std={self.std.tolist()}"
 
 
+class SubtractMean(Transform):
+    """``image - mean`` with ``mean`` an array (C, H, W): per-pixel mean subtraction, the
+    only preprocessing of AlexNet (Krizhevsky et al. 2012) and of the CIFAR ResNets (He et al.
+    2016, section 4.2), ``mean`` being the training images' mean (e.g. ``images.mean(0)`` of
+    the [0, 1] images). ValueError when the images' shape (C, H, W) is not ``mean``'s."""
+
+    def __init__(self, mean):
+        self.mean = np.asarray(mean, dtype=np.float64)
+        if self.mean.ndim != 3:
+            raise ValueError(f"SubtractMean: mean must be an array (C, H, W), got shape "
+                             f"{self.mean.shape}")
+
+    def apply(self, batch, generator):
+        if batch.shape[1:] != self.mean.shape:
+            raise ValueError(f"SubtractMean: images of shape {batch.shape[1:]} for a mean of "
+                             f"shape {self.mean.shape}")
+        if not np.issubdtype(batch.dtype, np.floating):
+            raise TypeError(f"SubtractMean: expected float images (use ToFloat first), "
+                            f"got {batch.dtype}")
+        return batch - self.mean.astype(batch.dtype)
+
+    def extra_repr(self):
+        return f"mean of shape {self.mean.shape}"
+
+
 def _padding_lrtb(padding):
     """torchvision's padding forms: p (all sides), (left/right, top/bottom) or
     (left, top, right, bottom); returns (left, right, top, bottom)."""

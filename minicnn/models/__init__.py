@@ -28,3 +28,4 @@ from minicnn.models.densenet import (DenseNet, densenet121, densenet169, densene
                                      densenet_bc100_12)
 from minicnn.models.squeezenet import Fire, SqueezeNet, squeezenet1_0, squeezenet1_1
 from minicnn.models.fractalnet import FractalNet, fractalnet
+from minicnn.models.airbench import Airbench94, airbench94

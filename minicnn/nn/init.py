@@ -119,3 +119,56 @@ def xavier_normal_(tensor, gain=1.0, generator=None):
     """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out)) (Glorot and Bengio, 2010)."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
+
+
+def dirac_(tensor, groups=1):
+    """PyTorch's ``nn.init.dirac_``: a conv weight (O, I, *kernel), 3 to 5 dimensions, that
+    passes its input through: in each of ``groups`` groups of O / groups filters, filter d is
+    1 at the kernel's centre of input channel d (d < min(O / groups, I)) and 0 everywhere else.
+    ValueError for a tensor of another rank or O not divisible by groups."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_ needs a 3, 4 or 5-dimensional tensor, got shape {tensor.shape}")
+    if tensor.shape[0] % groups:
+        raise ValueError(f"dirac_: dim 0 ({tensor.shape[0]}) must be divisible by groups "
+                         f"({groups})")
+    per_group = tensor.shape[0] // groups
+    values = np.zeros(tensor.shape)
+    centre = tuple(size // 2 for size in tensor.shape[2:])
+    for group in range(groups):
+        for d in range(min(per_group, tensor.shape[1])):
+            values[(group * per_group + d, d) + centre] = 1
+    return _fill(tensor, values)
+
+
+def whitening_(tensor, images, eps=5e-4):
+    """Fill a conv weight (F, C, kh, kw) with the whitening filters of the kh x kw patches of
+    ``images`` (N, C, H, W, an array or Tensor, already normalised as the network's input), and
+    return it: with K = C*kh*kw and S = X^T X / P the (K, K) second-moment matrix of the P
+    patches X (P, K) (uncentred, as the normalised images have about zero mean),
+    S = V diag(lambda) V^T, the filters are V_k / sqrt(lambda_k + eps), largest lambda first,
+    then, when F = 2K, their negatives, so that an activation after the layer keeps both signs.
+    Applied to the patches, the first K filters give outputs of covariance
+    diag(lambda / (lambda + eps)), about the identity: the decorrelated input of Coates and Ng
+    (2012), used frozen as the first layer by airbench (Jordan 2024). ValueError unless F is K
+    or 2K and the images have C channels and at least kh x kw pixels."""
+    array = images.numpy() if hasattr(images, "numpy") else np.asarray(images)
+    if tensor.ndim != 4 or array.ndim != 4:
+        raise ValueError(f"whitening_: expected a conv weight (F, C, kh, kw) and images "
+                         f"(N, C, H, W), got shapes {tensor.shape} and {array.shape}")
+    filters, channels, kh, kw = tensor.shape
+    k = channels * kh * kw
+    if filters not in (k, 2 * k):
+        raise ValueError(f"whitening_: a weight of {channels}x{kh}x{kw} patches has {k} or "
+                         f"{2 * k} filters, got {filters}")
+    if array.shape[1] != channels or array.shape[2] < kh or array.shape[3] < kw:
+        raise ValueError(f"whitening_: images of shape {array.shape} for {channels}x{kh}x{kw} "
+                         "patches")
+    # patches (P, K), each flattened in the weight's (C, kh, kw) order
+    windows = np.lib.stride_tricks.sliding_window_view(array.astype(np.float64), (kh, kw),
+                                                       axis=(2, 3))
+    patches = windows.transpose(0, 2, 3, 1, 4, 5).reshape(-1, k)
+    eigenvalues, eigenvectors = np.linalg.eigh(patches.T @ patches / len(patches))
+    order = np.argsort(eigenvalues)[::-1]
+    scaled = (eigenvectors[:, order] / np.sqrt(eigenvalues[order] + eps)).T.reshape(
+        k, channels, kh, kw)
+    return _fill(tensor, scaled if filters == k else np.concatenate([scaled, -scaled]))

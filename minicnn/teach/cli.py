@@ -1,7 +1,7 @@
 """The teaching kit's subcommands of ``minicnn``: exercise, teacher, check, show and zoo.
 
 ``minicnn/cli.py`` registers them with ``add_parsers(commands)``; a usage problem raises
-``minicnn.cli.UsageError`` (exit status 2), as everywhere in the command line.
+``minicnn.recipes.UsageError`` (exit status 2), as everywhere in the command line.
 """
 
 import json
@@ -12,7 +12,7 @@ from minicnn.teach import exercises
 
 
 def _usage_error(message):
-    from minicnn.cli import UsageError
+    from minicnn.recipes import UsageError
     return UsageError(message)
 
 

@@ -32,7 +32,7 @@ SHADES = " .:-=+*#%@"          # the text heat maps, from nothing to the largest
 
 
 def _usage_error(message):
-    from minicnn.cli import UsageError
+    from minicnn.recipes import UsageError
     return UsageError(message)
 
 
@@ -240,7 +240,7 @@ def _columns_panel(right, cols, colours, k, oh, ow):
 # ============================================================================ checkpoints
 def load_model(path):
     """(model in eval mode, config, test set) from a checkpoint written by ``minicnn train``."""
-    from minicnn.cli import DATASETS, build_datasets, build_model, load_state
+    from minicnn.recipes import DATASETS, build_datasets, build_model, load_state
     state = load_state(path)
     config = dict(state.get("config") or {})
     if "model" not in config or "data" not in config:
@@ -275,7 +275,7 @@ def _show_image(axes, image, title):
 # ================================================================================== filters
 def cmd_show_filters(args):
     _require_matplotlib(args.out)
-    from minicnn.cli import load_state
+    from minicnn.recipes import load_state
     state = load_state(args.checkpoint)
     name, weight = next(((name, value.numpy()) for name, value in state["model"].items()
                          if value.ndim == 4), (None, None))

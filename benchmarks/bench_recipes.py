@@ -1,0 +1,173 @@
+"""Speed of a recipe's training step in minicnn and (optionally) PyTorch, and the projected
+wall time of the whole recipe.
+
+    python3 benchmarks/bench_recipes.py speedrun94 --torch
+    python3 benchmarks/bench_recipes.py resnet20-fast --steps 5
+
+For the recipe's network, batch size, optimizer (SGD with its momentum, Nesterov, weight decay
+and, for speedrun94, the batch norms' learning-rate scale) and label smoothing, each framework
+runs in a process of its own (benchmarks/bench_train_step.py says why) on random float32 data:
+`--warmup` steps, then the median of `--steps` timed training steps, and the median of as many
+evaluation passes (eval mode, no graph) at the evaluation's batch. Printed: img/s of each, the
+ratio, and the projected wall time of the full recipe on this machine: epochs x the training
+images / the training speed, plus one evaluation of the test images per epoch (the last one
+with the recipe's test-time augmentation views). Not included: data loading and augmentation,
+whitening and checkpoints (a few seconds). Every figure carries the load average: compare
+figures taken on a quiet machine only.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_train_step import THREAD_VARIABLES, load_note, torch_model  # noqa: E402
+
+TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
+TTA_VIEWS = {"none": 1, "flip": 2, "flip-translate": 6}
+
+
+def timed(step, steps, warmup):
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_minicnn(config, steps, warmup, eval_batch):
+    import numpy as np
+    import minicnn as mc
+    from minicnn.recipes import build_optimizer
+
+    mc.manual_seed(0)
+    model = mc.models.create(config["model"])
+    optimizer, _, _ = build_optimizer(config, model, steps_per_epoch=1)
+    rng = np.random.default_rng(0)
+    x = mc.tensor(rng.standard_normal((config["batch_size"], 3, 32, 32)).astype(np.float32))
+    labels = rng.integers(0, 10, config["batch_size"])
+    test = mc.tensor(rng.standard_normal((eval_batch, 3, 32, 32)).astype(np.float32))
+
+    def train_step():
+        optimizer.zero_grad()
+        mc.nn.functional.cross_entropy(model(x), labels,
+                                       label_smoothing=config["label_smoothing"]).backward()
+        optimizer.step()
+
+    def eval_pass():
+        with mc.no_grad():
+            model(test)
+    model.train()
+    train = timed(train_step, steps, warmup)
+    model.eval()
+    return {"train_s": train, "eval_s": timed(eval_pass, steps, 1)}
+
+
+def run_torch(config, steps, warmup, eval_batch):
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    torch.manual_seed(0)
+    model = torch_model(config["model"])
+    params = [p for p in model.parameters() if p.requires_grad]
+    scale, lr, decay = config["bias_lr_scale"], config["lr"], config["weight_decay"]
+    shifts = {id(m.bias) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    groups = [{"params": [p for p in params if id(p) not in shifts]}]
+    if scale != 1:
+        groups.append({"params": [p for p in params if id(p) in shifts], "lr": lr * scale,
+                       "weight_decay": decay / scale})
+    else:
+        groups[0]["params"] = params
+    optimizer = torch.optim.SGD(groups, lr=lr, momentum=config["momentum"], weight_decay=decay,
+                                nesterov=config["nesterov"])
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.standard_normal((config["batch_size"], 3, 32, 32)).astype(np.float32))
+    labels = torch.tensor(rng.integers(0, 10, config["batch_size"]))
+    test = torch.tensor(rng.standard_normal((eval_batch, 3, 32, 32)).astype(np.float32))
+
+    def train_step():
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), labels,
+                                          label_smoothing=config["label_smoothing"]).backward()
+        optimizer.step()
+
+    def eval_pass():
+        with torch.no_grad():
+            model(test)
+    model.train()
+    train = timed(train_step, steps, warmup)
+    model.eval()
+    return {"train_s": train, "eval_s": timed(eval_pass, steps, 1)}
+
+
+def measure(framework, options):
+    env = dict(os.environ, **{variable: str(options.threads) for variable in THREAD_VARIABLES})
+    command = [sys.executable, str(Path(__file__).resolve()), options.recipe, "--worker",
+               framework, "--steps", str(options.steps), "--warmup", str(options.warmup),
+               "--eval-batch", str(options.eval_batch)]
+    note = load_note()
+    done = subprocess.run(command, env=env, capture_output=True, text=True,
+                          timeout=options.timeout)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{framework} failed:\n{done.stderr[-3000:]}")
+    return {**json.loads(lines[-1][len("RESULT "):]), "load": note}
+
+
+def projected_seconds(config, result, eval_batch):
+    """Training epochs at the measured step time, plus the evaluations (see the docstring)."""
+    train = config["epochs"] * TRAIN_IMAGES / config["batch_size"] * result["train_s"]
+    views = (config["epochs"] - 1) + TTA_VIEWS[config["tta"]]
+    return train + views * TEST_IMAGES / eval_batch * result["eval_s"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("recipe", help="a recipe name (`minicnn recipes`)")
+    parser.add_argument("--torch", action="store_true", help="also measure PyTorch")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps (default 5)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    parser.add_argument("--eval-batch", type=int, default=1000,
+                        help="images per evaluation pass (default 1000)")
+    parser.add_argument("--threads", type=int, default=2, help="threads of each (default 2)")
+    parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--worker", choices=["minicnn", "torch"], help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    from minicnn.recipes import UsageError, recipe_config
+    try:
+        config = recipe_config(options.recipe)
+    except UsageError as error:
+        parser.error(str(error))
+    if options.worker:
+        run = run_minicnn if options.worker == "minicnn" else run_torch
+        print("RESULT " + json.dumps(run(config, options.steps, options.warmup,
+                                         options.eval_batch)))
+        return
+    print(f"recipe {options.recipe}: {config['model']}, batch {config['batch_size']}, "
+          f"{config['epochs']} epochs, {options.threads} threads")
+    results = {"minicnn": measure("minicnn", options)}
+    if options.torch:
+        results["torch"] = measure("torch", options)
+    for name, result in results.items():
+        speed = config["batch_size"] / result["train_s"]
+        total = projected_seconds(config, result, options.eval_batch)
+        print(f"{name:8s} train {speed:8.1f} img/s  eval {options.eval_batch / result['eval_s']:8.1f}"
+              f" img/s  projected recipe {total / 60:6.1f} min  [{result['load']}]")
+    if "torch" in results:
+        ratio = results["torch"]["train_s"] / results["minicnn"]["train_s"]
+        print(f"minicnn / PyTorch training speed: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
