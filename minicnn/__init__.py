@@ -5,6 +5,8 @@
     import minicnn.nn.functional as F
 """
 
+import functools
+
 import numpy as np
 
 from minicnn import backend
@@ -13,6 +15,7 @@ from minicnn.autograd_hooks import inference_mode, set_grad_enabled
 from minicnn.backend import get_backend, set_backend
 from minicnn.backend.info import info
 from minicnn.device import device
+from minicnn.device import device as _device_class  # factories' device= shadows the name
 from minicnn.ops import (abs, amax, amin, cat, exp, flatten, log, matmul, max, maximum, mean, min,
                          minimum, permute, reshape, sigmoid, sqrt, squeeze, stack, sum, tanh,
                          transpose, unsqueeze)
@@ -133,6 +136,25 @@ def softmax(input, dim, dtype=None):
 def log_softmax(input, dim, dtype=None):
     return nn.functional.log_softmax(input, dim, dtype=dtype)
 
+
+def _taking_device(factory):
+    """``factory`` with PyTorch's ``device=`` keyword (``torch.zeros(n, device=x.device)``): the
+    tensor is made on the CPU, then moved there, a leaf that keeps its ``requires_grad``.
+    Raises RuntimeError for an unknown device, or for cuda where no GPU can be used."""
+    @functools.wraps(factory)
+    def make(*args, device=None, **kwargs):
+        made = factory(*args, **kwargs)
+        if device is None or _device_class(device).type == "cpu":
+            return made
+        return made.detach().to(device).requires_grad_(made.requires_grad)
+    return make
+
+
+for _name in ("zeros", "ones", "full", "arange", "rand", "randn", "randint", "randperm", "empty",
+              "eye", "linspace", "zeros_like", "ones_like", "full_like", "empty_like",
+              "rand_like", "randn_like", "randint_like"):
+    globals()[_name] = _taking_device(globals()[_name])
+del _name
 
 double = float64
 long = int64

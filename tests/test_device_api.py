@@ -164,3 +164,46 @@ def test_with_every_library_info_says_available_with_versions(standin_cupy, caps
     assert line.startswith("available (Stand-in GPU 0, CUDA runtime 12.8, driver CUDA 12.8, "
                            "NVRTC 12.8, cuBLAS works")
     assert "cuda   available" in capsys.readouterr().out
+
+
+FACTORIES = {
+    "zeros": lambda device: mc.zeros(2, 3, device=device),
+    "ones": lambda device: mc.ones(2, device=device, requires_grad=True),
+    "full": lambda device: mc.full((2,), 7.0, device=device),
+    "arange": lambda device: mc.arange(4, device=device),
+    "rand": lambda device: mc.rand(2, device=device),
+    "randn": lambda device: mc.randn(2, device=device),
+    "randint": lambda device: mc.randint(0, 5, (3,), device=device),
+    "randperm": lambda device: mc.randperm(4, device=device),
+    "empty": lambda device: mc.empty(2, device=device),
+    "eye": lambda device: mc.eye(2, device=device),
+    "linspace": lambda device: mc.linspace(0.0, 1.0, 3, device=device),
+    "zeros_like": lambda device: mc.zeros_like(mc.ones(2), device=device),
+    "ones_like": lambda device: mc.ones_like(mc.ones(2), device=device),
+    "full_like": lambda device: mc.full_like(mc.ones(2), 3.0, device=device),
+    "empty_like": lambda device: mc.empty_like(mc.ones(2), device=device),
+    "rand_like": lambda device: mc.rand_like(mc.ones(2), device=device),
+    "randn_like": lambda device: mc.randn_like(mc.ones(2), device=device),
+    "randint_like": lambda device: mc.randint_like(mc.ones(2), 0, 5, device=device),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_factories_take_a_device_as_pytorch(name):
+    # torch.zeros(n, device=x.device): a string, a device object or None
+    for device in (None, "cpu", mc.device("cpu"), mc.zeros(1).device):
+        made = FACTORIES[name](device)
+        assert made.device == mc.device("cpu") and made.is_leaf
+    assert FACTORIES["ones"]("cpu").requires_grad
+    with pytest.raises(RuntimeError, match="Expected one of cpu, cuda device type"):
+        FACTORIES[name]("tpu")
+
+
+def test_factories_make_a_leaf_on_the_gpu(standin_cupy):
+    for name, make in FACTORIES.items():
+        made = make("cuda")
+        assert made.device.type == "cuda" and made.is_leaf, name
+    ones = mc.ones(2, device="cuda", requires_grad=True)
+    (ones * 3).sum().backward()
+    assert ones.grad.device.type == "cuda"
+    np.testing.assert_array_equal(ones.grad.cpu().numpy(), [3.0, 3.0])
