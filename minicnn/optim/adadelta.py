@@ -42,9 +42,7 @@ class Adadelta(Optimizer):
                     state["step"] += 1
                     p, v, u = param.array, state["square_avg"].array, state["acc_delta"].array
                     xp, scalar = get_array_module(p), p.dtype.type
-                    g = -param.grad.array if group["maximize"] else param.grad.array
-                    if group["weight_decay"] != 0:
-                        g = _fma(p, scalar(group["weight_decay"]), g)
+                    g = self._gradient(param, group)
                     eps = scalar(group["eps"])
                     v *= scalar(rho)
                     v[...] = _fma(scalar(1 - rho) * g, g, v)

@@ -41,9 +41,7 @@ class Adagrad(Optimizer):
                     state["step"] += 1
                     p, total = param.array, state["sum"].array
                     xp, scalar = get_array_module(p), p.dtype.type
-                    g = -param.grad.array if group["maximize"] else param.grad.array
-                    if group["weight_decay"] != 0:
-                        g = _fma(p, scalar(group["weight_decay"]), g)
+                    g = self._gradient(param, group)
                     clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
                     total[...] = _fma(g, g, total)
                     p += scalar(-clr) * g / (xp.sqrt(total) + scalar(group["eps"]))

@@ -52,12 +52,7 @@ class NAdam(Optimizer):
                     t = state["step"]
                     p, m, v = param.array, state["exp_avg"].array, state["exp_avg_sq"].array
                     xp, scalar = get_array_module(p), p.dtype.type
-                    g = -param.grad.array if group["maximize"] else param.grad.array
-                    if group["weight_decay"] != 0:
-                        if group["decoupled_weight_decay"]:
-                            p *= scalar(1 - lr * group["weight_decay"])
-                        else:
-                            g = _fma(p, scalar(group["weight_decay"]), g)
+                    g = self._gradient(param, group)
                     mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * decay))
                     mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * decay))
                     mu_product = float(np.float32(state["mu_product"]) * np.float32(mu))

@@ -15,6 +15,7 @@ import numpy as np
 
 from minicnn.autograd import Tensor, enable_grad, increment_version, no_grad
 from minicnn.backend import get_array_module
+from minicnn.backend.reference import _fma
 
 
 _UNORDERED = ("optimizer parameters need to be organized in ordered collections, but the "
@@ -117,6 +118,20 @@ class Optimizer:
         for param in params:
             increment_version(param)
         return params
+
+    @staticmethod
+    def _gradient(param, group):
+        """The gradient a step of ``group`` uses for ``param``: negated under ``maximize``, plus
+        ``weight_decay * param`` (L2, PyTorch's default); under ``decoupled_weight_decay`` the
+        parameter is shrunk in place by ``1 - lr * weight_decay`` instead (AdamW's rule)."""
+        p, scalar = param.array, param.array.dtype.type
+        g = -param.grad.array if group["maximize"] else param.grad.array
+        if group["weight_decay"] != 0:
+            if group.get("decoupled_weight_decay"):
+                p *= scalar(1 - group["lr"] * group["weight_decay"])
+            else:
+                g = _fma(p, scalar(group["weight_decay"]), g)
+        return g
 
     @staticmethod
     def _zeros_like(param):

@@ -49,12 +49,7 @@ class RAdam(Optimizer):
                     t = state["step"]
                     p, m, v = param.array, state["exp_avg"].array, state["exp_avg_sq"].array
                     xp, scalar = get_array_module(p), p.dtype.type
-                    g = -param.grad.array if group["maximize"] else param.grad.array
-                    if group["weight_decay"] != 0:
-                        if group["decoupled_weight_decay"]:
-                            p *= scalar(1 - lr * group["weight_decay"])
-                        else:
-                            g = _fma(p, scalar(group["weight_decay"]), g)
+                    g = self._gradient(param, group)
                     _lerp_(m, g, scalar(1 - beta1))
                     v *= scalar(beta2)
                     v[...] = _fma(scalar(1 - beta2) * g, g, v)
