@@ -86,10 +86,10 @@ class Tensor:
     # hooks (minicnn.autograd_hooks registers them): a list on the instance once there is one
     _grad_hooks = _post_accumulate_grad_hooks = ()
     _graph_version = 0   # a view: the version at which its grad_fn was last set
+    _grad = None         # what the ``grad`` property holds (tensor_api.py checks assignments)
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.array = _as_array(data, dtype)
-        self.grad = None
         self.grad_fn = None          # the Function whose output this is (None for a leaf)
         self._output_index = 0       # which output of grad_fn
         self._version = [0]          # writes so far, shared with detach() and views
@@ -181,7 +181,7 @@ class Tensor:
 
     def item(self):
         if self.array.size != 1:
-            raise RuntimeError(f"item() needs a tensor with one element, got shape {self.shape}")
+            raise RuntimeError(f"a Tensor with {self.array.size} elements cannot be converted to Scalar")
         return self.array.reshape(()).item()
 
     def tolist(self):
@@ -248,12 +248,6 @@ class Tensor:
             raise RuntimeError(f"Boolean value of Tensor with {many} is ambiguous "
                                f"(shape {self.shape})")
         return bool(self.item())
-
-    def __float__(self):
-        return float(self.item())
-
-    def __int__(self):
-        return int(self.item())
 
     def __index__(self):
         if self.array.size != 1 or self.dtype.kind not in "biu":

@@ -970,3 +970,56 @@ _METHODS = dict(
 for _name, _method in _METHODS.items():
     setattr(Tensor, _name, _method)
 del _name, _method
+
+
+# ----- Python scalars and the grad attribute, with PyTorch's checks ---------------------------
+
+def _python_scalar(kind):
+    """``float(x)`` / ``int(x)``: x must hold one element (ValueError, as PyTorch)."""
+    def convert(self):
+        if self.array.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return kind(self.item())
+    return convert
+
+
+# the C++ type names PyTorch's grad-assignment message uses
+_CPP_TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half",
+                   "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
+                   "uint8": "unsigned char", "bool": "bool", "complex64": "c10::complex<float>",
+                   "complex128": "c10::complex<double>"}
+
+
+def _grad(self):
+    """The gradient ``backward`` accumulated into this leaf (a Tensor of its shape and dtype),
+    or None."""
+    return self._grad
+
+
+def _set_grad(self, grad):
+    """``x.grad = g``: g must be None or a Tensor (else TypeError) of x's shape, dtype and
+    device (else RuntimeError); PyTorch's messages."""
+    if grad is not None:
+        if not isinstance(grad, Tensor):
+            raise TypeError("assigned grad expected to be a Tensor or None but got grad of type "
+                            f"{builtins.type(grad).__name__}")
+        if grad.shape != self.shape:
+            raise RuntimeError(f"attempting to assign a gradient of size '{list(grad.shape)}' to "
+                               f"a tensor of size '{list(self.shape)}'. Please ensure that the "
+                               "gradient and the tensor are the same size")
+        if grad.dtype != self.dtype:
+            ours = type(self).removeprefix("torch.").removesuffix("Tensor")
+            raise RuntimeError(
+                "attempting to assign a gradient with dtype "
+                f"'{_CPP_TYPE_NAMES.get(grad.dtype.name, grad.dtype.name)}' to a tensor with "
+                f"grad_dtype '{ours}'. The gradient must match the tensor's grad_dtype "
+                "(defaults to the tensor's dtype).")
+        if grad.device != self.device:
+            raise RuntimeError(f"attempting to assign a gradient on device '{grad.device}' to a "
+                               f"tensor on device '{self.device}'. Please ensure that the "
+                               "gradient and the tensor are on the same device")
+    self._grad = grad
+
+
+Tensor.__float__, Tensor.__int__ = _python_scalar(float), _python_scalar(int)
+Tensor.grad = property(_grad, _set_grad)
