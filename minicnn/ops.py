@@ -182,9 +182,10 @@ def _sigmoid(xp, a):
     return xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
 
 
-def _share(winner, loser):
-    """The winner's share of dy in a max: 1, and 1/2 on a tie (as PyTorch)."""
-    return (winner > loser) + 0.5 * (winner == loser)
+def _share(a, b):
+    """a's share of dy in max(a, b): 0 where a < b, 1/2 on a tie, else 1 (a NaN gives both 1), as
+    PyTorch."""
+    return 1 - (a < b) - 0.5 * (a == b)
 
 
 # name, y = f(xp, a), da = dy * dy/da, what backward needs (of a, y)
@@ -213,10 +214,10 @@ Pow, pow = _binary("Pow", lambda xp, a, b: a ** b,
                    ("ab", "aby"))
 Maximum, maximum = _binary("Maximum", lambda xp, a, b: xp.maximum(a, b),
                            lambda dy, s: dy * _share(s.a, s.b),
-                           lambda dy, s: dy * (1 - _share(s.a, s.b)), ("ab", "ab"))
+                           lambda dy, s: dy * _share(s.b, s.a), ("ab", "ab"))
 Minimum, minimum = _binary("Minimum", lambda xp, a, b: xp.minimum(a, b),
                            lambda dy, s: dy * _share(s.b, s.a),
-                           lambda dy, s: dy * (1 - _share(s.b, s.a)), ("ab", "ab"))
+                           lambda dy, s: dy * _share(s.a, s.b), ("ab", "ab"))
 
 
 class Cast(Function):

@@ -589,3 +589,15 @@ def test_maximum_shares_the_gradient_of_ties_as_torch():
     a, b = np.array([1.0, 2.0, 3.0]), np.array([1.0, 5.0, 3.0])
     for name in ("maximum", "minimum"):
         assert_matches_torch(getattr(mc, name), getattr(torch, name), [a, b], np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("op", ["maximum", "minimum"])
+def test_maximum_minimum_pass_the_gradient_to_both_inputs_at_a_nan(op):
+    # PyTorch: d max(a, b)/da is 0 where a < b, 1/2 on a tie, else 1; a NaN compares false, so
+    # both inputs get the whole gradient there (torch 2.13: grads [1, 2, 1.5, *] below)
+    a = mc.tensor([float("nan"), 1.0, 2.0, 3.0], requires_grad=True)
+    b = mc.tensor([0.0, float("nan"), 2.0, 1.0], requires_grad=True)
+    getattr(mc, op)(a, b).backward(mc.tensor([1.0, 2.0, 3.0, 4.0]))
+    winner_is_a = op == "maximum"
+    assert a.grad.tolist() == [1.0, 2.0, 1.5, 4.0 if winner_is_a else 0.0]
+    assert b.grad.tolist() == [1.0, 2.0, 1.5, 0.0 if winner_is_a else 4.0]
