@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "framework")]
 
 import minicnn as mc                                                  # noqa: E402
 from minicnn.data import CIFAR10, CIFAR100, MNIST, integrity          # noqa: E402

@@ -27,7 +27,7 @@ from test_ckernels import assert_close, assert_same, each, normal, shapes, windo
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DTYPES = [np.float32, np.float64]
 
 

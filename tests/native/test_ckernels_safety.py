@@ -6,7 +6,7 @@
   killed by a signal;
 - the kernels built with -fsanitize=address,undefined, running the cross-checks of
   test_ckernels.py and test_gemm.py and the fuzz (slow: run it by name,
-  ``python3 -m pytest -m slow tests/test_ckernels_safety.py``);
+  ``python3 -m pytest -m slow tests/native/test_ckernels_safety.py``);
 - with the extension blocked, minicnn imports, says once that it runs on NumPy, and trains.
 """
 
@@ -21,7 +21,7 @@ import pytest
 
 from minicnn.backend import ckernels
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 needs_c = pytest.mark.skipif(not ckernels.available(),
                              reason="C kernels not built: " + ckernels.unavailable_reason())
 

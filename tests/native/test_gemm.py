@@ -24,7 +24,7 @@ from minicnn.backend.geometry import Window
 pytestmark = pytest.mark.skipif(not ckernels.available(),
                                 reason="C kernels not built: " + ckernels.unavailable_reason())
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ISAS = ["portable", "avx2", "avx512"]
 TOLERANCE = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 
