@@ -1,8 +1,8 @@
-"""The CUDA kernels of kernels/, compiled for the CPU (tests/cuda_emulation.h) and run through
-minicnn.backend.cuda, against the NumPy reference on shapes that hypothesis draws: data movement
-(im2col, col2im, max pooling, ReLU, dropout) bit for bit, arithmetic within 1e-12 (float64) /
-1e-5 (float32) relative to the result's largest magnitude. The launches use 37 threads a block
-and at most 3 blocks, so every grid-stride loop wraps and no block size is a multiple of 32.
+"""The CUDA kernel set's own machinery, on the kernels of kernels/ compiled for the CPU
+(tests/cuda_emulation.h) and run through minicnn.backend.cuda (their arithmetic against the NumPy
+reference is in test_kernel_sets.py, with every other set's): a training run that launches every
+kernel, the launch configurations (one thread or many, one block or several), the launch's
+argument types and errors, and running out of device memory.
 
 Then the sanitizers, each in a subprocess of the real interpreter with gcc's runtime preloaded:
 every kernel once under AddressSanitizer and once under ThreadSanitizer, and a deliberately
@@ -17,18 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
-from hypothesis import strategies as st
 
 import cuda_emulation
 from minicnn.backend import reference
-from minicnn.backend.geometry import Window, output_size
-from test_ckernels import assert_close, assert_same, each, normal, shapes, windows
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
 
 ROOT = Path(__file__).resolve().parents[2]
-DTYPES = [np.float32, np.float64]
 
 
 @pytest.fixture(scope="module")
@@ -40,179 +35,6 @@ def module():
 def cuda(module):
     with cuda_emulation.emulated_cuda(module) as kernels:
         yield kernels
-
-
-# ----- against the reference ----------------------------------------------------------------
-
-@given(config=windows())
-def test_im2col_and_col2im_match_reference_bit_for_bit(cuda, config):
-    (N, C, H, W), window, dtype, rng = config
-    x = normal(rng, (N, C, H, W), dtype)
-    assert_same(cuda.im2col(x, *window), reference.im2col(x, *window))
-    cols = normal(rng, reference.im2col(x, *window).shape, dtype)
-    assert_same(cuda.col2im(cols, N, C, H, W, *window), reference.col2im(cols, N, C, H, W, *window))
-
-
-@given(config=windows(), groups=st.integers(1, 3), f_per_group=st.integers(1, 2))
-def test_conv_family_matches_reference(cuda, config, groups, f_per_group):
-    (N, C, H, W), window, dtype, rng = config
-    window = Window(*window)
-    x = normal(rng, (N, C * groups, H, W), dtype)
-    weight = normal(rng, (f_per_group * groups, C, window.kh, window.kw), dtype)
-    y = reference.conv2d_forward(x, weight, groups, window)
-    assert_close(cuda.conv2d_forward(x, weight, groups, window), y)
-    grad_y = normal(rng, y.shape, dtype)
-    assert_close(cuda.conv2d_backward_input(grad_y, weight, groups, window, (H, W)),
-                 reference.conv2d_backward_input(grad_y, weight, groups, window, (H, W)))
-    assert_close(cuda.conv2d_backward_weight(x, grad_y, groups, window),
-                 reference.conv2d_backward_weight(x, grad_y, groups, window))
-
-
-@given(config=windows(), ceil_mode=st.booleans(), with_ties=st.booleans())
-def test_max_pool_matches_reference_bit_for_bit(cuda, config, ceil_mode, with_ties):
-    (N, C, H, W), (kh, kw, sh, sw, ph, pw, dh, dw), dtype, rng = config
-    x = normal(rng, (N, C, H, W), dtype)
-    if with_ties:  # ties, -inf and NaN: the tie-breaking rules must agree too
-        x = np.round(x).astype(dtype)
-        x.flat[rng.integers(0, x.size, 2)] = [-np.inf, np.nan]
-    oh, ow = output_size(H, kh, sh, ph, dh, ceil_mode), output_size(W, kw, sw, pw, dw, ceil_mode)
-    args = (kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
-    y, indices = reference.max_pool2d_forward(x, *args)
-    each(assert_same, cuda.max_pool2d_forward(x, *args), (y, indices))
-    grad_y = normal(rng, y.shape, dtype)
-    assert_same(cuda.max_pool2d_backward(grad_y, indices, H, W),
-                reference.max_pool2d_backward(grad_y, indices, H, W))
-
-
-@given(config=windows(dilation=False), ceil_mode=st.booleans(), count_include_pad=st.booleans())
-def test_avg_pool_matches_reference(cuda, config, ceil_mode, count_include_pad):
-    (N, C, H, W), (kh, kw, sh, sw, ph, pw, _, _), dtype, rng = config
-    x = normal(rng, (N, C, H, W), dtype)
-    oh, ow = output_size(H, kh, sh, ph, 1, ceil_mode), output_size(W, kw, sw, pw, 1, ceil_mode)
-    assume((oh - 1) * sh < H + ph)  # PyTorch's ceil_mode rule
-    args = (kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad)
-    assert_close(cuda.avg_pool2d_forward(x, *args), reference.avg_pool2d_forward(x, *args))
-    grad_y = normal(rng, (N, C, oh, ow), dtype)
-    args = (H, W, kh, kw, sh, sw, ph, pw, count_include_pad)
-    assert_close(cuda.avg_pool2d_backward(grad_y, *args),
-                 reference.avg_pool2d_backward(grad_y, *args))
-
-
-@given(config=windows(max_channels=5), affine=st.booleans(), shift=st.floats(-3, 3),
-       spread=st.floats(0.2, 5))
-def test_batch_norm_matches_reference(cuda, config, affine, shift, spread):
-    """The kernels sum in double, as the C kernels do; the float32 reference sums in float32,
-    which with a few values per channel loses digits to the cancellation in dx (the C and CUDA
-    kernels agree with each other there). So float32 is held to the reference run in float64."""
-    (N, C, H, W), _, dtype, rng = config
-    assume(N * H * W > 1)
-    x = (shift + spread * rng.standard_normal((N, C, H, W))).astype(dtype)
-    weight = normal(rng, C, dtype) if affine else None
-    bias = normal(rng, C, dtype) if affine else None
-    grad_y = normal(rng, x.shape, dtype)
-    wide = [None if a is None else a.astype(np.float64) for a in (x, weight, bias, grad_y)]
-    y, mean, var, invstd = reference.batch_norm_forward(*wide[:3], 1e-5)
-    expected = reference.batch_norm_backward(wide[3], wide[0], wide[1], mean, invstd)
-    narrow = lambda arrays: tuple(a.astype(dtype) for a in arrays)  # noqa: E731
-    each(assert_close, cuda.batch_norm_forward(x, weight, bias, 1e-5),
-         narrow((y, mean, var, invstd)))
-    mean, invstd = mean.astype(dtype), invstd.astype(dtype)
-    if dtype == np.float64:
-        expected = reference.batch_norm_backward(grad_y, x, weight, mean, invstd)
-    each(assert_close, cuda.batch_norm_backward(grad_y, x, weight, mean, invstd), narrow(expected))
-
-
-def test_batch_norm_variance_survives_a_large_mean(cuda):
-    """1e4 + small noise in float32: E[x^2] - E[x]^2 would lose every digit of the variance."""
-    x = (1e4 + np.random.default_rng(1).standard_normal((4, 2, 5, 5))).astype(np.float32)
-    each(assert_close, cuda.batch_norm_forward(x, None, None, 1e-5),
-         reference.batch_norm_forward(x, None, None, 1e-5))
-
-
-@given(config=windows(max_channels=7), size=st.integers(1, 6),
-       alpha=st.sampled_from([1e-4, 1e-2, 1.0]), beta=st.sampled_from([0.5, 0.75]),
-       k=st.sampled_from([1.0, 2.0]))
-def test_lrn_matches_reference(cuda, config, size, alpha, beta, k):
-    (N, C, H, W), _, dtype, rng = config
-    x = normal(rng, (N, C, H, W), dtype)
-    y, scale = reference.lrn_forward(x, size, alpha, beta, k)
-    each(assert_close, cuda.lrn_forward(x, size, alpha, beta, k), (y, scale))
-    grad_y = normal(rng, x.shape, dtype)
-    assert_close(cuda.lrn_backward(grad_y, x, y, scale, size, alpha, beta, k),
-                 reference.lrn_backward(grad_y, x, y, scale, size, alpha, beta, k))
-
-
-@given(shape=shapes, dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2 ** 16),
-       p=st.sampled_from([0.0, 0.3, 1.0]))
-def test_relu_and_dropout_match_reference_bit_for_bit(cuda, shape, dtype, seed, p):
-    rng = np.random.default_rng(seed)
-    x = normal(rng, shape, dtype)
-    y = reference.relu_forward(x)
-    assert_same(cuda.relu_forward(x), y)
-    grad_y = normal(rng, shape, dtype)
-    assert_same(cuda.relu_backward(grad_y, y), reference.relu_backward(grad_y, y))
-    mask = cuda.dropout_mask(shape, p, dtype, np.random.default_rng(seed))
-    assert_same(mask, reference.dropout_mask(shape, p, dtype, np.random.default_rng(seed)))
-    assert_same(cuda.dropout_apply(x, mask), reference.dropout_apply(x, mask))
-
-
-@given(M=st.integers(1, 5), C=st.integers(1, 80), dtype=st.sampled_from(DTYPES),
-       weighted=st.booleans(), smoothing=st.sampled_from([0.0, 0.1, 1.0]),
-       seed=st.integers(0, 2 ** 16), spread=st.floats(0.1, 30))
-def test_softmax_cross_entropy_matches_reference(cuda, M, C, dtype, weighted, smoothing, seed,
-                                                 spread):
-    rng = np.random.default_rng(seed)
-    logits = (spread * rng.standard_normal((M, C))).astype(dtype)
-    target = rng.integers(0, C, M)
-    target[rng.random(M) < 0.2] = -100
-    weight = rng.random(C).astype(dtype) + 0.1 if weighted else None
-    args = (target, weight, -100, smoothing)
-    loss, log_probs = reference.softmax_cross_entropy_forward(logits, *args)
-    each(assert_close, cuda.softmax_cross_entropy_forward(logits, *args), (loss, log_probs))
-    grad_loss = normal(rng, M, dtype)
-    assert_close(cuda.softmax_cross_entropy_backward(grad_loss, log_probs, *args),
-                 reference.softmax_cross_entropy_backward(grad_loss, log_probs, *args))
-
-
-def test_softmax_cross_entropy_with_infinite_logits_matches_reference(cuda):
-    """A -inf logit, an ignored row, and float32 logits of 3e38: PyTorch's finite losses."""
-    cases = [(np.array([[0.0, -np.inf, 1.0], [1.0, 2.0, 3.0]]), np.array([0, 2])),
-             (np.array([[0.0, -np.inf, 1.0], [1.0, 2.0, 3.0]]), np.array([-100, 2])),
-             (np.array([[3e38, -3e38, 0.0, 1.0]], np.float32), np.array([0]))]
-    for logits, target in cases:
-        args = (target, None, -100, 0.0)
-        loss, log_probs = reference.softmax_cross_entropy_forward(logits, *args)
-        assert np.isfinite(loss).all()
-        assert_same(cuda.softmax_cross_entropy_forward(logits, *args)[0], loss)
-
-
-@given(dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2 ** 16), nesterov=st.booleans(),
-       amsgrad=st.booleans(), decoupled=st.booleans(), centered=st.booleans(),
-       step=st.integers(1, 30))
-def test_optimizer_updates_match_reference(cuda, dtype, seed, nesterov, amsgrad, decoupled,
-                                           centered, step):
-    rng = np.random.default_rng(seed)
-    updates = {
-        "sgd_step": ([1.0], dict(lr=0.1, momentum=0.9, dampening=0.0, weight_decay=1e-2,
-                                 nesterov=nesterov, maximize=False, first_step=step == 1)),
-        "adam_step": ([0.1, 0.1, 0.1 if amsgrad else None],
-                      dict(step=step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
-                           weight_decay=1e-2, decoupled_weight_decay=decoupled,
-                           amsgrad=amsgrad, maximize=bool(seed % 2))),
-        "rmsprop_step": ([1.0, 0.1 if centered else None, 0.5],
-                         dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.9,
-                              centered=centered, maximize=False)),
-    }
-    for name, (state_scales, options) in updates.items():
-        arrays = [normal(rng, (3, 13), dtype), normal(rng, (3, 13), dtype)] + [
-            None if s is None else (s * np.abs(rng.standard_normal((3, 13)))).astype(dtype)
-            for s in state_scales]
-        results = []
-        for kernels in (cuda, reference):
-            copies = [None if a is None else a.copy() for a in arrays]
-            getattr(kernels, name)(*copies, **options)
-            results.append(tuple(a for i, a in enumerate(copies) if i != 1 and a is not None))
-        each(assert_close, *results)
 
 
 # ----- a network trained through the CUDA kernel set ----------------------------------------
@@ -271,26 +93,6 @@ def test_the_cuda_set_has_every_kernel_of_the_reference():
     names = [name for name, value in vars(reference).items() if callable(value)
              and getattr(value, "__module__", None) == reference.__name__ and name[0] != "_"]
     assert [name for name in names if not hasattr(cuda, name)] == []
-
-
-def test_bad_arguments_raise_before_any_launch(cuda):
-    x = np.ones((2, 3, 4, 4), np.float32)
-    with pytest.raises(TypeError, match="grad_y must have the dtype of y"):
-        cuda.relu_backward(x.astype(np.float64), x)
-    with pytest.raises(TypeError, match="x must be float32 or float64"):
-        cuda.relu_forward(x.astype(np.int32))
-    with pytest.raises(ValueError, match="x must have 4 dimensions"):
-        cuda.im2col(x[0], 3, 3, 1, 1, 0, 0, 1, 1)
-    with pytest.raises(IndexError, match="out of bounds for 3 classes"):
-        cuda.softmax_cross_entropy_forward(np.zeros((2, 3), np.float32), np.array([0, 3]),
-                                           None, -100, 0.0)
-    with pytest.raises(IndexError, match="indices must be -1 or a position"):
-        cuda.max_pool2d_backward(x, np.full(x.shape, 16), 4, 4)
-
-
-def test_non_contiguous_input_is_copied(cuda):
-    x = np.arange(2 * 3 * 6 * 5, dtype=np.float64).reshape(2, 3, 6, 5)[:, ::2, :, ::-1]
-    assert_same(cuda.im2col(x, 3, 2, 1, 2, 1, 0, 1, 1), reference.im2col(x, 3, 2, 1, 2, 1, 0, 1, 1))
 
 
 def test_a_launch_error_names_the_kernel(module):
