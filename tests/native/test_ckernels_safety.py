@@ -177,7 +177,7 @@ def test_c_kernels_under_address_and_undefined_behaviour_sanitizers(tmp_path):
     checks = run_python(swap_in + "import pytest; from minicnn.backend import ckernels; "
                         "assert ckernels._ckernels.__name__ == '_ckernels_asan'; "
                         "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
-                        "'tests/kernels/test_kernel_sets.py', 'tests/kernels/test_ckernels.py', "
+                        "'tests/kernels/test_kernel_sets.py', 'tests/kernels/test_c_buffer_pool.py', "
                         "'tests/native/test_gemm.py', 'tests/native/test_c_convolution.py']))",
                         env=dict(env, MINICNN_KERNEL_SETS="c"))
     report = checks.stdout[-3000:] + checks.stderr[-5000:]
