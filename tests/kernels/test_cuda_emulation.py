@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import cuda_emulation
+from kernel_sets import KernelSet
 from minicnn.backend import reference
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
@@ -75,10 +76,8 @@ def test_training_steps_on_the_cuda_kernels_match_the_reference(module, monkeypa
     with cuda_emulation.emulated_cuda(module) as cuda:
         launched = cuda_emulation.RecordingModule(module)
         monkeypatch.setattr(cuda.runtime(), "kernels", launched)
-        monkeypatch.setattr(backend, "_choices", {})
-        monkeypatch.setattr(backend, "_choose", lambda name, array: (
-            cuda if array.dtype in (np.float32, np.float64) and array.size > 0 else reference))
-        ours = train("auto")
+        with KernelSet("cuda-emulation", cuda, cuda, "cpu", None).selected():
+            ours = train("auto")
     assert {"im2col_f64", "col2im_f64", "batch_norm_backward_f64", "lrn_backward_f64",
             "max_pool2d_backward_f64", "avg_pool2d_backward_f64", "dropout_apply_f64",
             "softmax_cross_entropy_backward_f64", "sgd_step_f64", "adam_step_f64"} <= launched.used
