@@ -4,8 +4,9 @@
 #   1. the environment: driver, CUDA, NVRTC, cuBLAS, GPU, torch (stops here when minicnn's CUDA
 #      set cannot run, saying why);
 #   2. every CUDA kernel through CuPy against the NumPy reference (benchmarks/gpu_check.py
-#      kernels, no pytest needed), then tests/test_cuda_gpu.py when pytest and hypothesis are
-#      installed, and the CPU emulation's run of every kernel when g++ is;
+#      kernels, no pytest needed), then tests/kernels/test_kernel_sets.py on the "gpu" kernel set
+#      when pytest and hypothesis are installed, and the CPU emulation's run of every kernel when
+#      g++ is;
 #   3. one ResNet-20 SGD step on the GPU against the CPU (float64 within 1e-9, float32 2e-3);
 #   4. ResNet-20, 200 steps: the GPU's loss curve against the CPU's;
 #   5. ResNet-20 training images/s against PyTorch on the same GPU, TF32 off and on;
@@ -62,10 +63,11 @@ run() {
     export MINICNN_CUDA_SYNC=1          # a failing launch names its kernel (not for the speed)
     section "kernels against the reference (no pytest)" 90 "$PY" benchmarks/gpu_check.py kernels
     if has_module pytest && has_module hypothesis; then
-        section "tests/test_cuda_gpu.py" 120 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda_gpu.py
+        section "tests/kernels/test_kernel_sets.py on the gpu set" 120 env MINICNN_KERNEL_SETS=gpu \
+            "$PY" -m pytest -q -p no:cacheprovider tests/kernels/test_kernel_sets.py
     else
         echo
-        echo "no pytest or hypothesis: tests/test_cuda_gpu.py is skipped (the kernel check above ran)"
+        echo "no pytest or hypothesis: tests/kernels/test_kernel_sets.py is skipped (the kernel check above ran)"
     fi
     if command -v g++ > /dev/null; then
         section "the CPU emulation of every kernel" 60 "$PY" tests/cuda_emulation.py

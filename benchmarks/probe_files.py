@@ -2,15 +2,15 @@
 
     python3 benchmarks/probe_files.py [--mutations 100] [--cap-gb 1.5]
 
-Every file kind minicnn reads (CIFAR-10 binary and python releases as tar.gz, plain tar and
-folder; CIFAR-100 binary; MNIST gzipped IDX; checkpoints) is mutated at random (bit flips,
-overwritten bytes, truncations, appended bytes), and crafted files that claim gigabytes (the
-kinds of tests/test_small_files_big_claims.py and variants: every tar header type, base-256
-and pax sizes, zip directories, pickle opcode floods, model options) are added. Each is loaded
-in this process, whose address space is capped (RLIMIT_AS): a load ends in the loader's own
-error (ValueError, pickle.UnpicklingError; a warning is counted apart), in a clean load, or is
-counted as a crash (any other exception) or as a gigabyte allocation (MemoryError). Prints the
-counts; the exit status is 1 when a crash or a MemoryError was seen.
+Every file kind minicnn reads (CIFAR-10 binary and python releases as tar.gz, plain tar and folder;
+CIFAR-100 binary; MNIST gzipped IDX; checkpoints) is mutated at random (bit flips, overwritten
+bytes, truncations, appended bytes), and crafted files that claim gigabytes (the kinds of
+tests/framework/test_small_files_big_claims.py and variants: every tar header type, base-256 and
+pax sizes, zip directories, pickle opcode floods, model options) are added. Each is loaded in this
+process, whose address space is capped (RLIMIT_AS): a load ends in the loader's own error
+(ValueError, pickle.UnpicklingError; a warning is counted apart), in a clean load, or is counted as
+a crash (any other exception) or as a gigabyte allocation (MemoryError). Prints the counts; the
+exit status is 1 when a crash or a MemoryError was seen.
 """
 
 import argparse
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "framework")]
 
 import minicnn as mc                                                  # noqa: E402
 from minicnn.data import CIFAR10, CIFAR100, MNIST, integrity          # noqa: E402

@@ -4,7 +4,7 @@ expects (``x.clamp(0, 1)``, ``x.topk(5)``, ``torch.where``, ``torch.einsum``, ..
 A student reading the autograd core can skip this file: every op here is either a composition
 of the ops in ``ops.py`` (so its gradient comes for free) or a small Function whose backward
 states its math, as there. Signatures, defaults, result dtypes and gradients are PyTorch's
-(checked against PyTorch 2.13 by tests/test_pytorch_conformance.py).
+(checked against PyTorch 2.13 by tests/spec/test_pytorch_conformance.py).
 """
 
 import builtins

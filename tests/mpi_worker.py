@@ -1,5 +1,5 @@
-"""The two-rank half of tests/test_distributed.py: run as ``mpiexec -n 2 python tests/mpi_worker.py
-OUT_DIR``. Every case runs on both ranks; each rank writes what it measured to
+"""The two-rank half of tests/framework/test_distributed.py: run as ``mpiexec -n 2 python
+tests/mpi_worker.py OUT_DIR``. Every case runs on both ranks; each rank writes what it measured to
 OUT_DIR/rank<r>.json, and the tests there assert on it. A case that raises aborts the job (the
 excepthook of minicnn.distributed), which the tests report with the output."""
 
@@ -189,7 +189,8 @@ def sampler_shards(rank, ranks):
 
 
 def tiny_trainer(out_dir, rank, ranks):
-    """The 2-rank version of tests/test_train.py's run: dropout, augmentation, momentum."""
+    """The 2-rank version of tests/framework/test_train.py's run: dropout, augmentation,
+    momentum."""
     mc.manual_seed(0)
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, size=96)

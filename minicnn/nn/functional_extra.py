@@ -4,7 +4,7 @@ L1, smooth-L1 and KL losses. Re-exported by ``minicnn.nn.functional``.
 
 A reader of the textbook spine can skip this file: most ops here are compositions of the
 spine's ops (their gradients follow), and the few Functions state their backward's math.
-Formulas and defaults are PyTorch 2.13's, checked by tests/test_pytorch_conformance.py.
+Formulas and defaults are PyTorch 2.13's, checked by tests/spec/test_pytorch_conformance.py.
 """
 
 import math

@@ -20,7 +20,7 @@ from minicnn.utils import checkpoint
 from minicnn.utils.checkpoint import save_checkpoint
 from test_datasets import cifar10_files, make_cifar, write_folder
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MEMORY_CAP = 1_500_000_000      # bytes of address space for the command
 GiB = 1 << 30
 

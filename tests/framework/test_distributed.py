@@ -23,7 +23,7 @@ from minicnn.nn.functional.sync_batch_norm import sync_batch_norm
 from minicnn.nn.parallel import DistributedDataParallel
 from checks import assert_gradcheck
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 # ----- the world of one ------------------------------------------------------------------------

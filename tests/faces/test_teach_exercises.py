@@ -393,7 +393,7 @@ def test_a_dir_that_cannot_hold_the_exercise_is_a_usage_error(tmp_path, capsys):
 def test_the_readme_notebook_line_checks_a_solved_namespace(tmp_path):
     """The README's line for a notebook, in a fresh interpreter after a plain `import minicnn`
     (a subpackage that minicnn does not import itself must be imported by the line)."""
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     readme = " ".join((repo / "README.md").read_text(encoding="utf-8").split())
     line = re.search(r"In a notebook, run the file in a cell and `([^`]+)`", readme).group(1)
     solved = tmp_path / "conv_backward.py"

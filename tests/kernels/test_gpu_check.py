@@ -12,7 +12,7 @@ import pytest
 
 from minicnn.backend import cuda
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def gpu_check():

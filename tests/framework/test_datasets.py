@@ -17,7 +17,7 @@ import minicnn as mc
 from minicnn.data import CIFAR10, CIFAR100, MNIST, ArrayDataset, FashionMNIST, Subset
 from minicnn.data import transforms as T
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED_CIFAR10 = REPO.parent / "shared" / "data" / "cifar-10-binary.tar.gz"
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 PER_BATCH = 6  # images per CIFAR-10 batch file in the fixtures (the official files hold 10,000)

@@ -18,7 +18,7 @@ from minicnn.data.integrity import NotOfficialWarning
 from test_datasets import (PER_BATCH, cifar10_files, cifar100_files, idx_bytes, make_cifar,
                            tar_bytes, write_folder)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED_CIFAR10 = next((folder / "shared" / "data" / "cifar-10-binary.tar.gz"
                        for folder in (REPO.parent, REPO.parents[1])
                        if (folder / "shared" / "data" / "cifar-10-binary.tar.gz").is_file()), None)

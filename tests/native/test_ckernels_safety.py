@@ -5,8 +5,8 @@
   -2^63 to 2^64: each call returns or raises a Python exception, and the process is never
   killed by a signal;
 - the kernels built with -fsanitize=address,undefined, running the cross-checks of
-  test_ckernels.py and test_gemm.py and the fuzz (slow: run it by name,
-  ``python3 -m pytest -m slow tests/test_ckernels_safety.py``);
+  the kernel-set suite on the C set and tests/native/ and the fuzz (slow: run it by name,
+  ``python3 -m pytest -m slow tests/native/test_ckernels_safety.py``);
 - with the extension blocked, minicnn imports, says once that it runs on NumPy, and trains.
 """
 
@@ -21,7 +21,7 @@ import pytest
 
 from minicnn.backend import ckernels
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 needs_c = pytest.mark.skipif(not ckernels.available(),
                              reason="C kernels not built: " + ckernels.unavailable_reason())
 
@@ -177,7 +177,9 @@ def test_c_kernels_under_address_and_undefined_behaviour_sanitizers(tmp_path):
     checks = run_python(swap_in + "import pytest; from minicnn.backend import ckernels; "
                         "assert ckernels._ckernels.__name__ == '_ckernels_asan'; "
                         "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
-                        "'tests/test_ckernels.py', 'tests/test_gemm.py']))", env=env)
+                        "'tests/kernels/test_kernel_sets.py', 'tests/kernels/test_c_buffer_pool.py', "
+                        "'tests/native/test_gemm.py', 'tests/native/test_c_convolution.py']))",
+                        env=dict(env, MINICNN_KERNEL_SETS="c"))
     report = checks.stdout[-3000:] + checks.stderr[-5000:]
     assert "Sanitizer" not in checks.stderr and "runtime error" not in checks.stderr, report
     assert checks.returncode == 0, report

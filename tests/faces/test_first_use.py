@@ -14,7 +14,7 @@ import pytest
 import minicnn as mc
 from minicnn.utils.checkpoint import save_checkpoint
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def python(*args, cwd=REPO, env=None):

@@ -9,7 +9,7 @@ match.
 
 Without PyTorch the rows are compared with the values PyTorch 2.13 gave, stored in
 tests/data/pytorch_conformance.npz; with it, with PyTorch too. Regenerate the file with
-``PYTHONPATH=. python3 tests/test_pytorch_conformance.py`` from the repository root (needs
+``PYTHONPATH=. python3 tests/spec/test_pytorch_conformance.py`` from the repository root (needs
 torch; the stored values are PyTorch's alone). Every differentiable row also
 passes minicnn's float64 gradient check.
 
@@ -38,7 +38,7 @@ try:
 except ImportError:
     torch = None
 
-DATA = Path(__file__).parent / "data" / "pytorch_conformance.npz"
+DATA = Path(__file__).resolve().parents[1] / "data" / "pytorch_conformance.npz"
 MC = SimpleNamespace(th=minicnn, nn=minicnn.nn, F=minicnn.nn.functional, optim=minicnn.optim)
 TOLERANCE = {"float32": dict(rtol=2e-5, atol=2e-6), "float64": dict(rtol=1e-9, atol=1e-12)}
 

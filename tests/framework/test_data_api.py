@@ -428,7 +428,7 @@ def _running(pid):
 def test_workers_exit_when_the_loader_process_dies():
     import subprocess
     import sys
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     done = subprocess.run([sys.executable, "-c", ORPHAN_SCRIPT], capture_output=True, text=True,
                           timeout=60, cwd=root)
     pids = [int(pid) for pid in done.stdout.split()]

@@ -16,9 +16,6 @@ from minicnn.evaluate import evaluate, predict_proba
 from minicnn.train import Trainer
 from minicnn.utils.checkpoint import load_checkpoint, save_checkpoint
 
-from test_cuda_gpu import (  # noqa: E402,F401  (run here on the stand-in as well)
-    test_network_gradients_on_the_cuda_kernels_match_the_reference)
-
 pytestmark = pytest.mark.usefixtures("standin_cupy")
 
 

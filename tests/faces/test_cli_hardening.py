@@ -16,7 +16,7 @@ from minicnn.cli import main
 from minicnn.utils.checkpoint import load_checkpoint
 from test_cli import TINY, run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +199,7 @@ def test_a_bad_number_names_the_option_not_an_internal_function(capsys):
 
 def test_readme_counts_the_models_that_minicnn_models_lists():
     from pathlib import Path
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     count = int(re.search(r"`minicnn models` lists the (\d+) models", readme).group(1))
     assert count == len(mc.models.names())
 

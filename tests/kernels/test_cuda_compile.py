@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KERNELS = ROOT / "kernels"
 SOURCES = sorted(KERNELS.glob("*.cu"))
 ARCHITECTURES = [75, 80, 86, 90, 100]

@@ -3,7 +3,7 @@
 import runpy
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 spine_lines = runpy.run_path(str(ROOT / "benchmarks" / "spine_lines.py"))
 
 

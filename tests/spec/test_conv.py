@@ -621,7 +621,7 @@ def test_layers_forward_shapes_and_output_size():
 
 
 def test_walkthrough_example_runs_and_agrees(capsys):
-    runpy.run_path(str(Path(__file__).parent.parent / "examples" / "conv_walkthrough.py"),
+    runpy.run_path(str(Path(__file__).resolve().parents[2] / "examples" / "conv_walkthrough.py"),
                    run_name="__main__")
     printed = capsys.readouterr().out
     assert printed.count(" ok\n") == 5 and "False" not in printed and "FAILED" not in printed

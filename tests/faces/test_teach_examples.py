@@ -11,8 +11,8 @@ import pytest
 
 from minicnn import cli
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-SHARED_CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-10-binary.tar.gz"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+SHARED_CIFAR10 = Path(__file__).resolve().parents[3] / "shared" / "data" / "cifar-10-binary.tar.gz"
 
 
 def _example(name):

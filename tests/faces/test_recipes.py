@@ -12,7 +12,7 @@ import minicnn as mc
 from minicnn import cli, recipes
 from minicnn.utils.checkpoint import load_checkpoint
 
-CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
+CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data",
                      "cifar-10-binary.tar.gz")
 if not os.path.exists(CIFAR):
     CIFAR = "/work/shared/data/cifar-10-binary.tar.gz"
