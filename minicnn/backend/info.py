@@ -8,6 +8,7 @@ import platform
 import numpy as np
 
 from minicnn import backend
+from minicnn._version import __version__
 from minicnn.backend import ckernels
 
 
@@ -67,13 +68,12 @@ def info(file=None, quiet=False):
     """Print (unless ``quiet``) and return a dict: minicnn, NumPy and Python versions, the
     selected backend and the kernel set it runs for NumPy arrays, every kernel set with its
     state, the BLAS with its threads, and the threads and GEMM micro-kernel of the C kernels."""
-    import minicnn
     try:
         active = backend.kernels_for(np.empty(1, np.float32)).NAME
     except RuntimeError as error:  # e.g. "cuda" selected: no kernel set for NumPy arrays
         active = f"none ({error})"
     report = {
-        "minicnn": minicnn.__version__,
+        "minicnn": __version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "backend": backend.get_backend(),
