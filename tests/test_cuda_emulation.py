@@ -253,8 +253,8 @@ def test_training_steps_on_the_cuda_kernels_match_the_reference(module, monkeypa
     with cuda_emulation.emulated_cuda(module) as cuda:
         launched = cuda_emulation.RecordingModule(module)
         monkeypatch.setattr(cuda.runtime(), "kernels", launched)
-        monkeypatch.setattr(backend, "_choices", {})
-        monkeypatch.setattr(backend, "_choose", lambda name, array: (
+        monkeypatch.setattr(backend.dispatch, "_choices", {})
+        monkeypatch.setattr(backend.dispatch, "_choose", lambda name, array: (
             cuda if array.dtype in (np.float32, np.float64) and array.size > 0 else reference))
         ours = train("auto")
     assert {"im2col_f64", "col2im_f64", "batch_norm_backward_f64", "lrn_backward_f64",

@@ -20,7 +20,8 @@ import threading
 
 import numpy as np
 
-from minicnn.backend import reference, warn_once
+from minicnn.backend import reference
+from minicnn.backend.arrays import warn_once
 from minicnn.backend import validate as check
 
 

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minicnn.backend import reference
+from minicnn.backend import arrays, reference
 from minicnn.backend import validate as check
 
 NAME = "cuda"
@@ -77,8 +77,7 @@ def kernel_files():
 
 
 def cupy_or_none():
-    from minicnn import backend
-    return backend.cupy
+    return arrays.cupy
 
 
 def device_count():

@@ -8,6 +8,7 @@ import platform
 import numpy as np
 
 from minicnn import backend
+from minicnn.backend import arrays
 from minicnn._version import __version__
 from minicnn.backend import ckernels
 
@@ -55,13 +56,13 @@ def _gpu():
     reason = cuda.unavailable_reason()
     if reason:
         return {"reason": reason}
-    runtime = backend.cupy.cuda.runtime
+    runtime = arrays.cupy.cuda.runtime
     version = lambda v: f"{v // 1000}.{v % 1000 // 10}"  # noqa: E731  (12080 -> "12.8")
     return {"gpu": runtime.getDeviceProperties(0)["name"].decode(),
             "cuda_runtime": version(runtime.runtimeGetVersion()),
             "driver": "CUDA " + version(runtime.driverGetVersion()),
-            "nvrtc": ".".join(map(str, backend.cupy.cuda.nvrtc.getVersion())),
-            "cupy": backend.cupy.__version__, "kernels": str(cuda.kernel_directory())}
+            "nvrtc": ".".join(map(str, arrays.cupy.cuda.nvrtc.getVersion())),
+            "cupy": arrays.cupy.__version__, "kernels": str(cuda.kernel_directory())}
 
 
 def info(file=None, quiet=False):

@@ -7,7 +7,7 @@ same arguments and return the same results.
 
 import numpy as np
 
-from minicnn.backend import get_array_module, get_workspace_limit, index_add
+from minicnn.backend.arrays import get_array_module, get_workspace_limit, index_add
 from minicnn.backend import validate as check
 from minicnn.backend.geometry import Window
 
