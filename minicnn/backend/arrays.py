@@ -1,6 +1,6 @@
 """The array helpers every layer of minicnn imports: which array library holds an array, a
-scatter-add that sums repeated indices, the convolution's scratch-memory budget, and warnings
-said once a process.
+scatter-add that sums repeated indices, a multiply-add rounded once as PyTorch's (the
+optimizers'), the convolution's scratch-memory budget, and warnings said once a process.
 
 CuPy is imported here when it is installed; ``arrays.cupy`` is the module the rest of minicnn
 takes it from (None without CuPy; the tests swap in a stand-in there).
@@ -66,6 +66,31 @@ def set_workspace_limit(nbytes):
 def get_workspace_limit():
     """The scratch-memory budget of a convolution step in bytes (None: unlimited)."""
     return _workspace_limit
+
+
+# PyTorch's CPU kernels compute `a + alpha * b` (add with alpha, lerp, addcmul) with a fused
+# multiply-add: the optimizers (reference.py's updates, minicnn/optim) round once where they do.
+
+def fma(a, b, c):
+    """a * b + c rounded once to c's dtype. float32: formed in float64, where the product of two
+    float32 values is exact, then rounded (a second rounding can change the result only in cases
+    of probability about 2^-28). float64: rounded twice, for want of a fused multiply-add."""
+    xp = get_array_module(c)
+    if c.dtype != xp.float32:
+        return a * b + c
+    wide = xp.float64
+    product = xp.asarray(a, dtype=wide) * xp.asarray(b, dtype=wide)
+    return (product + c.astype(wide)).astype(xp.float32)
+
+
+def lerp_(start, end, weight):
+    """start += weight * (end - start), in place, as torch.lerp_ (which works from the nearer
+    end: end - (1 - weight) * (end - start) when weight >= 0.5)."""
+    difference = end - start
+    if abs(weight) < 0.5:
+        start[...] = fma(weight, difference, start)
+    else:
+        start[...] = fma(weight - 1, difference, end)
 
 
 def warn_once(key, message):

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minicnn.backend import arrays, reference
+from minicnn.backend import arrays, reference, tiling
 from minicnn.backend import validate as check
 
 NAME = "cuda"
@@ -372,19 +372,19 @@ def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
 
 def conv2d_forward(x, weight, groups, window):
     x, weight, groups, window = check.conv2d_operands(x, weight, groups, window, runtime().xp)
-    return reference._conv2d_forward(x, weight, groups, window, im2col)
+    return tiling.conv2d_forward(x, weight, groups, window, im2col)
 
 
 def conv2d_backward_input(grad_y, weight, groups, window, input_hw):
     grad_y, weight, groups, window, input_hw = check.conv2d_backward_input_operands(
         grad_y, weight, groups, window, input_hw, runtime().xp)
-    return reference._conv2d_backward_input(grad_y, weight, groups, window, input_hw, col2im)
+    return tiling.conv2d_backward_input(grad_y, weight, groups, window, input_hw, col2im)
 
 
 def conv2d_backward_weight(x, grad_y, groups, window):
     x, grad_y, groups, window = check.conv2d_backward_weight_operands(x, grad_y, groups, window,
                                                                       runtime().xp)
-    return reference._conv2d_backward_weight(x, grad_y, groups, window, im2col)
+    return tiling.conv2d_backward_weight(x, grad_y, groups, window, im2col)
 
 
 # ----- pooling ------------------------------------------------------------------------------
