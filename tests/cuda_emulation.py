@@ -303,7 +303,7 @@ def exercise(cuda, dtype, seed=0):
 
 
 class OnDevice:
-    """minicnn.backend.cuda with NumPy in and out, on the GPU of ``minicnn.backend.arrays.cupy`` (CuPy,
+    """minicnn.backend.cuda with NumPy in and out, on the GPU of ``backend.arrays.cupy`` (CuPy,
     or the tests' stand-in): arrays go to the device, results come back; an update's arrays
     (``*_step``) are copied back into the caller's. ``exercise(OnDevice(), dtype)`` is the
     kernel check of a GPU (test_cuda_gpu.py, benchmarks/gpu_check.py)."""

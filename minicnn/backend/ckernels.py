@@ -38,7 +38,6 @@ NAME = "c"
 
 _C_TYPE = {np.dtype(np.float32): "float[]", np.dtype(np.float64): "double[]",
            np.dtype(np.int64): "int64_t[]"}
-_SUFFIX = {np.dtype(np.float32): "_f32", np.dtype(np.float64): "_f64"}
 
 
 # ----- the extension, its threads and its completeness ---------------------------------------
@@ -204,7 +203,7 @@ def _call(kernel, dtype, *args):
     """Run lib.<kernel>_f32 / _f64. MemoryError, naming the kernel and the bytes it asked for,
     when its working memory could not be allocated; any other refusal from C means these
     wrappers missed a check."""
-    status = getattr(_ckernels.lib, kernel + _SUFFIX[np.dtype(dtype)])(*args)
+    status = getattr(_ckernels.lib, contract.kernel_name(kernel, dtype))(*args)
     if status == _ckernels.lib.MINICNN_OUT_OF_MEMORY:
         asked = _ckernels.lib.minicnn_failed_allocation()
         raise MemoryError(f"C kernel {kernel} ({np.dtype(dtype)}): out of memory: its working "
@@ -297,8 +296,8 @@ def max_pool2d_backward(grad_y, indices, H, W):
     grad_y, indices, H, W = _kernels.max_pool2d_backward_arguments(grad_y, indices, H, W)
     N, C, oh, ow = grad_y.shape
     grad_x = buffer_pool.empty((N, C, H, W), grad_y.dtype)
-    status = getattr(_ckernels.lib, "max_pool2d_backward" + _SUFFIX[grad_y.dtype])(
-        *map(_pointer, (grad_y, indices, grad_x)), N, C, oh, ow, H, W)
+    kernel = getattr(_ckernels.lib, contract.kernel_name("max_pool2d_backward", grad_y.dtype))
+    status = kernel(*map(_pointer, (grad_y, indices, grad_x)), N, C, oh, ow, H, W)
     if status == _ckernels.lib.MINICNN_BAD_INDEX:
         raise IndexError(f"indices must be -1 or a position h*W + w in [0, {H * W}) of the "
                          f"input plane")

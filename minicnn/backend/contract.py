@@ -24,6 +24,14 @@ KERNELS = ("relu_forward", "relu_backward", "softmax_cross_entropy_forward",
            "lrn_backward", "dropout_apply", "sgd_step", "adam_step", "rmsprop_step")
 
 
+def kernel_name(kernel, dtype):
+    """The name of ``kernel`` for ``dtype``: csrc/ and kernels/ define each kernel once per dtype
+    of validate.FLOATS, as <kernel>_f32 and <kernel>_f64."""
+    dtype = np.dtype(dtype)
+    check.float_dtype(f"the dtype of {kernel}", dtype)
+    return f"{kernel}_f{8 * dtype.itemsize}"
+
+
 def sizes(*values):
     """Sizes and hyper-parameters as the kernels' int64 arguments."""
     return tuple(np.int64(v) for v in values)

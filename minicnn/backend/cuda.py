@@ -4,10 +4,11 @@ validated arguments.
 Each function has the name, arguments and results of its kernel in ``reference.py``, on CuPy
 arrays. Those that the C set runs too take their checks, output shapes and launch arguments from
 ``contract.py`` (``_CudaKernels`` below); everything is checked before a launch with the
-validators the C kernels use (``validate.py``): CuPy arrays (a NumPy array among them is refused, naming it) of float32 /
-float64, one dtype per call, C-contiguous (copied when not), ranks and shapes that agree, sizes
->= 1 and element counts that fit in int64. Matrix products go to cuBLAS through ``cupy.matmul``;
-the convolution family is the reference's tiled products around the im2col / col2im kernels.
+validators the C kernels use (``validate.py``): CuPy arrays (a NumPy array among them is
+refused, naming it) of float32 / float64, one dtype per call, C-contiguous (copied when not),
+ranks and shapes that agree, sizes >= 1 and element counts that fit in int64. Matrix products go
+to cuBLAS through ``cupy.matmul``; the convolution family is tiled products (``tiling.py``)
+around the im2col / col2im kernels.
 
 The sources ship inside the package (``minicnn/_kernels`` in a wheel; ``kernels/`` in a source
 checkout). Each file is compiled by NVRTC the first time one of its kernels runs, once per
@@ -52,7 +53,6 @@ from minicnn.backend import validate as check
 NAME = "cuda"
 
 _PACKAGE = Path(__file__).resolve().parents[1]
-_SUFFIX = {np.dtype(np.float32): "_f32", np.dtype(np.float64): "_f64"}
 
 
 # ----- the kernel sources and the device ----------------------------------------------------
@@ -249,7 +249,7 @@ def _launch(kernel, dtype, work, *args, per_block=False):
     covering them up to max_blocks) or, with ``per_block``, rows / channels (one block each,
     with a block of accum values of dynamic shared memory for its reductions)."""
     run = runtime()
-    name = kernel + _SUFFIX[np.dtype(dtype)]
+    name = contract.kernel_name(kernel, dtype)
     if per_block:
         grid, shared = min(work, run.max_blocks), run.block * np.dtype(np.float64).itemsize
     else:

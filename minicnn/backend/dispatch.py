@@ -33,6 +33,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from minicnn.backend.arrays import get_array_module, warn_once
+from minicnn.backend.validate import FLOATS
 
 BACKENDS = ("numpy", "c", "cuda", "auto")
 
@@ -103,7 +104,7 @@ def _choose(name, array):
         # on CuPy arrays they can be compared with the CUDA kernels
         return reference
     if on_gpu and name != "c":
-        if array.dtype in (np.float32, np.float64) and array.size > 0:
+        if array.dtype in FLOATS and array.size > 0:
             from minicnn.backend import cuda
             return cuda
         if name == "cuda":
@@ -118,7 +119,7 @@ def _choose(name, array):
                   + ckernels.unavailable_reason() + "), running on the NumPy reference kernels "
                   "(reinstall with `pip install .` and a C compiler to build them)")
         return reference
-    if not on_gpu and array.dtype in (np.float32, np.float64) and array.size > 0:
+    if not on_gpu and array.dtype in FLOATS and array.size > 0:
         return ckernels
     if name == "c":
         raise RuntimeError(f"backend 'c' cannot run an array of type {type(array).__name__}, "

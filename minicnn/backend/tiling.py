@@ -2,9 +2,9 @@
 reference (``reference.conv2d_*``) and the CUDA set (``cuda.conv2d_*``, on cuBLAS around its own
 im2col / col2im kernels) run a batch. The math is the reference's:
 
-    forward            y  = W @ im2col(x)            per group (F/G, C/G*kh*kw) @ (C/G*kh*kw, N*oh*ow)
-    backward_input     dX = col2im(W^T @ dY)         per group (C/G*kh*kw, F/G) @ (F/G, N*oh*ow)
-    backward_weight    dW = dY @ im2col(x)^T         per group (F/G, N*oh*ow) @ (N*oh*ow, C/G*kh*kw)
+    forward          y  = W @ im2col(x)       per group (F/G, C/G*kh*kw) @ (C/G*kh*kw, N*oh*ow)
+    backward_input   dX = col2im(W^T @ dY)    per group (C/G*kh*kw, F/G) @ (F/G, N*oh*ow)
+    backward_weight  dW = dY @ im2col(x)^T    per group (F/G, N*oh*ow) @ (N*oh*ow, C/G*kh*kw)
 
 with x (N, C, H, W), weight (F, C/G, kh, kw) for G groups, y (N, F, oh, ow); this module decides
 how much of the batch each product takes.

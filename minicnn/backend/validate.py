@@ -9,15 +9,12 @@ TypeError / ValueError that names the argument. Whether an argument makes sense 
 check, made once, before any kernel set runs.
 """
 
-import operator
-
 import numpy as np
 
-from minicnn.backend.geometry import Window
+from minicnn.backend.geometry import MAX_INT32, Window, is_int
 
-FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))   # the only dtypes minicnn computes in
 MAX_ELEMENTS = 2 ** 62      # keeps every index product of the kernels inside int64
-MAX_INT32 = 2 ** 31 - 1     # hyper-parameters and planes the kernels index with 32-bit ints
 
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -51,15 +48,30 @@ def loss_arguments(op, reduction, ignore_index=-100):
     return int(ignore_index)
 
 
+def float_dtype(name, dtype):
+    """Raise TypeError unless ``dtype`` is one of FLOATS, naming the argument ``name``."""
+    if dtype not in FLOATS:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype}")
+
+
+def check_int(value, name, op, minimum):
+    """A functional op's or a layer's integer argument: ``value`` as an int in [minimum, 2**31).
+    Raises TypeError for anything but an int (geometry.is_int), ValueError out of that range,
+    naming ``op`` and the argument ``name``."""
+    if not is_int(value):
+        raise TypeError(f"{op}: {name} must be an int, got {value!r}")
+    if not minimum <= value <= MAX_INT32:
+        raise ValueError(f"{op}: {name} must be an int in [{minimum}, 2**31), got {value!r}")
+    return int(value)
+
+
 def integer(name, value, minimum=0):
-    """``value`` as a Python int >= minimum."""
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    """A kernel's integer argument: ``value`` as a Python int >= minimum (geometry.is_int)."""
+    if not is_int(value):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
+    return int(value)
 
 
 def int32s(names, values, minimum):
@@ -79,8 +91,7 @@ def floats(name, array, xp=np, ndim=None, like=None, like_name=None):
         array = xp.asarray(array)
     if not isinstance(array, xp.ndarray):
         raise TypeError(f"{name} must be a {xp.__name__}.ndarray, got {type(array).__name__}")
-    if array.dtype not in FLOATS:
-        raise TypeError(f"{name} must be float32 or float64, got {array.dtype}")
+    float_dtype(name, array.dtype)
     if like is not None and array.dtype != like.dtype:
         raise TypeError(f"{name} must have the dtype of {like_name} ({like.dtype}), "
                         f"got {array.dtype}")
