@@ -7,11 +7,15 @@ contract the compiled sets share (``contract.py``, ``validate.py``) and the comp
 import sys
 import types
 
-from minicnn.backend.arrays import (DEFAULT_WORKSPACE_LIMIT, get_array_module,  # noqa: F401
+from minicnn.backend.arrays import (DEFAULT_WORKSPACE_LIMIT, get_array_module,
                                     get_workspace_limit, index_add, set_workspace_limit,
                                     warn_once)
-from minicnn.backend.dispatch import (BACKENDS, get_backend, kernels_for, record,  # noqa: F401
-                                      set_backend, trace, use)
+from minicnn.backend.dispatch import (BACKENDS, get_backend, kernels_for, record, set_backend,
+                                      trace, use)
+
+__all__ = ["BACKENDS", "DEFAULT_WORKSPACE_LIMIT", "get_array_module", "get_backend",
+           "get_workspace_limit", "index_add", "kernels_for", "record", "set_backend",
+           "set_workspace_limit", "trace", "use", "warn_once"]
 
 
 class _CallableModule(types.ModuleType):

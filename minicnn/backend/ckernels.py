@@ -214,6 +214,22 @@ def _call(kernel, dtype, *args):
                            "the Python checks should have caught this, please report it")
 
 
+# ----- the contract's kernels, launched by _call ---------------------------------------------
+
+class _CKernels(contract.Kernels):
+    """contract.Kernels on NumPy arrays, outputs from buffer_pool and a C call each."""
+
+    def empty(self, kernel, shape, dtype):
+        return buffer_pool.empty(shape, dtype)
+
+    def launch(self, kernel, dtype, work, *args, per_block=False):
+        _call(kernel, dtype, *map(_pointer, args))
+
+
+_kernels = _CKernels()
+globals().update(_kernels.bound())     # relu_forward ... rmsprop_step: contract.KERNELS
+
+
 # ----- convolution --------------------------------------------------------------------------
 
 def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
@@ -246,7 +262,7 @@ def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
 # the conv family: csrc/conv2d.c, im2col and col2im fused into the packing of its own GEMM
 
 def conv2d_forward(x, weight, groups, window):
-    x, weight, groups, window = check.conv2d_operands(x, weight, groups, window)
+    x, weight, groups, window = _kernels.conv2d_operands(x, weight, groups, window)
     N, C, H, W = x.shape
     F = weight.shape[0]
     y = buffer_pool.empty((N, F, *window.output_hw(H, W)), x.dtype)
@@ -256,7 +272,7 @@ def conv2d_forward(x, weight, groups, window):
 
 
 def conv2d_backward_input(grad_y, weight, groups, window, input_hw):
-    grad_y, weight, groups, window, (H, W) = check.conv2d_backward_input_operands(
+    grad_y, weight, groups, window, (H, W) = _kernels.conv2d_backward_input_operands(
         grad_y, weight, groups, window, input_hw)
     N, F = grad_y.shape[:2]
     C = weight.shape[1] * groups
@@ -267,7 +283,8 @@ def conv2d_backward_input(grad_y, weight, groups, window, input_hw):
 
 
 def conv2d_backward_weight(x, grad_y, groups, window):
-    x, grad_y, groups, window = check.conv2d_backward_weight_operands(x, grad_y, groups, window)
+    x, grad_y, groups, window = _kernels.conv2d_backward_weight_operands(x, grad_y, groups,
+                                                                         window)
     N, C, H, W = x.shape
     F = grad_y.shape[1]
     grad_weight = np.empty((F, C // groups, window.kh, window.kw), x.dtype)
@@ -276,21 +293,8 @@ def conv2d_backward_weight(x, grad_y, groups, window):
     return grad_weight
 
 
-# ----- the contract's kernels, launched by _call ---------------------------------------------
-
-class _CKernels(contract.Kernels):
-    """contract.Kernels on NumPy arrays, outputs from buffer_pool and a C call each."""
-
-    def empty(self, kernel, shape, dtype):
-        return buffer_pool.empty(shape, dtype)
-
-    def launch(self, kernel, dtype, work, *args, per_block=False):
-        _call(kernel, dtype, *map(_pointer, args))
-
-
-_kernels = _CKernels()
-globals().update(_kernels.bound())     # relu_forward ... rmsprop_step: contract.KERNELS
-
+# ----- the C set's own: a max-pool backward whose kernel checks the indices, the inference
+# batch norm (the CUDA set takes the reference's)
 
 def max_pool2d_backward(grad_y, indices, H, W):
     grad_y, indices, H, W = _kernels.max_pool2d_backward_arguments(grad_y, indices, H, W)

@@ -6,13 +6,12 @@ shapes of its outputs and the arguments of its launch, in the order that ``csrc/
 A kernel set subclasses ``Kernels`` with what is its own: ``xp`` (the array module its arrays
 belong to), ``empty`` (where an output comes from: a buffer pool, the GPU's memory) and
 ``launch`` (how a kernel runs: a C call, a CUDA grid), and takes the kernels of ``KERNELS`` from
-``bound()``. The checks are ``validate.py``'s; a failed one raises a TypeError / ValueError /
-IndexError naming the argument before any pointer crosses into C or CUDA. What a set does its
-own way (the convolution family, a max-pool backward's index check, the C set's GEMM) stays in
-its module.
+``bound()``. The checks are built of ``validate.py``'s; a failed one raises a TypeError /
+ValueError / IndexError naming the argument before any pointer crosses into C or CUDA. The
+convolution family's checks are here too (``conv2d_operands`` ...), but each set runs its own
+algorithm; what else a set does its own way (a max-pool backward's index check, the C set's
+GEMM) stays in its module.
 """
-
-import operator
 
 import numpy as np
 
@@ -47,6 +46,37 @@ def flag(value):
     return np.int32(bool(value))
 
 
+def sgd_state(momentum, momentum_buffer):
+    """The state an SGD update writes: the momentum buffer when momentum != 0."""
+    if momentum != 0 and momentum_buffer is None:
+        raise ValueError("momentum_buffer is needed when momentum != 0")
+    return {"momentum_buffer": momentum_buffer if momentum != 0 else None}
+
+
+def adam_state(amsgrad, exp_avg, exp_avg_sq, max_exp_avg_sq):
+    """The state an Adam / AdamW update writes: both moments, and the running max of the second
+    under amsgrad."""
+    if exp_avg is None or exp_avg_sq is None:
+        raise ValueError("exp_avg and exp_avg_sq are needed")
+    if amsgrad and max_exp_avg_sq is None:
+        raise ValueError("max_exp_avg_sq is needed when amsgrad is on")
+    return {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
+            "max_exp_avg_sq": max_exp_avg_sq if amsgrad else None}
+
+
+def rmsprop_state(centered, momentum, square_avg, grad_avg, momentum_buffer):
+    """The state an RMSprop update writes: the square average, the gradient average when
+    centered, the momentum buffer when momentum > 0."""
+    if square_avg is None:
+        raise ValueError("square_avg is needed")
+    if centered and grad_avg is None:
+        raise ValueError("grad_avg is needed when centered is on")
+    if momentum > 0 and momentum_buffer is None:
+        raise ValueError("momentum_buffer is needed when momentum > 0")
+    return {"square_avg": square_avg, "grad_avg": grad_avg if centered else None,
+            "momentum_buffer": momentum_buffer if momentum > 0 else None}
+
+
 class Kernels:
     """The kernels of ``KERNELS`` on a set's ``xp``, ``empty`` and ``launch`` (see the module's
     docstring); each has the name, arguments and results of its kernel in ``reference.py``."""
@@ -71,9 +101,9 @@ class Kernels:
     def floats(self, name, array, **options):
         return check.floats(name, array, self.xp, **options)
 
-    def batch(self, name, array):
+    def batch(self, name, array, **options):
         """A (N, C, H, W) float array with every size >= 1."""
-        array = self.floats(name, array, ndim=4)
+        array = self.floats(name, array, ndim=4, **options)
         check.positive_sizes(name, array.shape)
         return array
 
@@ -110,8 +140,8 @@ class Kernels:
         check.positive_sizes(logits_name, logits.shape)
         M, C = logits.shape
         target = check.int64s("target", target, (M,), self.xp)
-        ignore_index = int(operator.index(ignore_index))
-        if not -2 ** 63 <= ignore_index < 2 ** 63:
+        ignore_index = check.integer("ignore_index", ignore_index, -2 ** 63)
+        if ignore_index >= 2 ** 63:
             raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
         outside = (target != ignore_index) & ((target < 0) | (target >= C))
         if outside.any():
@@ -148,6 +178,66 @@ class Kernels:
                     ignore_index, real(label_smoothing), grad_logits, *sizes(M, C),
                     per_block=True)
         return grad_logits
+
+    # ----- the convolution family: x (N, C, H, W), weight (F, C/G, kh, kw), y (N, F, oh, ow) --
+    # Each set runs its own (C: a fused GEMM; CUDA: tiled products); the checks are these.
+
+    @staticmethod
+    def groups_and_window(groups, value, weight):
+        """groups >= 1 dividing weight's F, and the checked Window, whose kernel is weight's."""
+        groups, = check.int32s(("groups",), (groups,), 1)
+        checked = check.window(value)
+        if weight.shape[2:] != checked[:2]:
+            raise ValueError(f"weight of shape {weight.shape} does not match the window's kernel "
+                             f"{checked[:2]}")
+        if weight.shape[0] % groups != 0:
+            raise ValueError(f"weight.shape[0] ({weight.shape[0]}) must be divisible by groups "
+                             f"({groups})")
+        return groups, checked
+
+    @staticmethod
+    def channels(name, array, expected):
+        """Raise ValueError unless ``array`` (N, C, H, W) has ``expected`` channels."""
+        if array.shape[1] != expected:
+            raise ValueError(f"{name} must have {expected} channels, got shape {array.shape}")
+
+    def conv2d_operands(self, x, weight, groups, value):
+        """The arguments of conv2d_forward, checked: (x, weight, groups, window)."""
+        x = self.batch("x", x)
+        weight = self.batch("weight", weight, like=x, like_name="x")
+        groups, checked = self.groups_and_window(groups, value, weight)
+        self.channels("x", x, weight.shape[1] * groups)
+        check.output_hw("conv2d_forward", *x.shape[2:], checked)
+        return x, weight, groups, checked
+
+    def conv2d_backward_input_operands(self, grad_y, weight, groups, value, input_hw):
+        """The arguments of conv2d_backward_input, checked: (grad_y, weight, groups, window,
+        input_hw)."""
+        grad_y = self.batch("grad_y", grad_y)
+        weight = self.batch("weight", weight, like=grad_y, like_name="grad_y")
+        groups, checked = self.groups_and_window(groups, value, weight)
+        self.channels("grad_y", grad_y, weight.shape[0])
+        if not isinstance(input_hw, (tuple, list)) or len(input_hw) != 2:
+            raise TypeError(f"input_hw must be a pair (H, W), got {input_hw!r}")
+        H, W = check.int32s(("H", "W"), input_hw, 1)
+        oh, ow = check.output_hw("conv2d_backward_input", H, W, checked)
+        check.same_shape("grad_y", grad_y, (*grad_y.shape[:2], oh, ow), "the convolution's output")
+        check.positive_sizes("grad_x", (grad_y.shape[0], weight.shape[1] * groups, H, W))
+        return grad_y, weight, groups, checked, (H, W)
+
+    def conv2d_backward_weight_operands(self, x, grad_y, groups, value):
+        """The arguments of conv2d_backward_weight, checked: (x, grad_y, groups, window)."""
+        x = self.batch("x", x)
+        grad_y = self.batch("grad_y", grad_y, like=x, like_name="x")
+        groups, checked = check.int32s(("groups",), (groups,), 1)[0], check.window(value)
+        for name, array in (("x", x), ("grad_y", grad_y)):
+            if array.shape[1] % groups != 0:
+                raise ValueError(f"{name}.shape[1] ({array.shape[1]}) must be divisible by groups "
+                                 f"({groups})")
+        oh, ow = check.output_hw("conv2d_backward_weight", *x.shape[2:], checked)
+        check.same_shape("grad_y", grad_y, (x.shape[0], grad_y.shape[1], oh, ow),
+                         "the convolution's output")
+        return x, grad_y, groups, checked
 
     # ----- pooling -----------------------------------------------------------------------------
 
@@ -268,7 +358,7 @@ class Kernels:
 
     def sgd_step(self, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay,
                  nesterov, maximize, first_step):
-        update = check.InPlace(param, grad, self.xp, **check.sgd_state(momentum, momentum_buffer))
+        update = check.InPlace(param, grad, self.xp, **sgd_state(momentum, momentum_buffer))
         state = update.arrays.get
         self.launch("sgd_step", update.dtype, update.size, state("param"), update.grad,
                     state("momentum_buffer"), *sizes(update.size), real(lr),
@@ -279,7 +369,7 @@ class Kernels:
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
                   beta2, eps, weight_decay, decoupled_weight_decay, amsgrad, maximize):
         step = check.integer("step", step, 1)
-        update = check.InPlace(param, grad, self.xp, **check.adam_state(
+        update = check.InPlace(param, grad, self.xp, **adam_state(
             amsgrad, exp_avg, exp_avg_sq, max_exp_avg_sq))
         state = update.arrays.get
         self.launch("adam_step", update.dtype, update.size, state("param"), update.grad,
@@ -291,7 +381,7 @@ class Kernels:
 
     def rmsprop_step(self, param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
                      weight_decay, momentum, centered, maximize):
-        update = check.InPlace(param, grad, self.xp, **check.rmsprop_state(
+        update = check.InPlace(param, grad, self.xp, **rmsprop_state(
             centered, momentum, square_avg, grad_avg, momentum_buffer))
         state = update.arrays.get
         self.launch("rmsprop_step", update.dtype, update.size, state("param"), update.grad,

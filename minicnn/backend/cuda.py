@@ -271,6 +271,26 @@ def _sizes(*values):
     return tuple(np.int64(v) for v in values)
 
 
+# ----- the contract's kernels, launched on the runtime ---------------------------------------
+
+class _CudaKernels(contract.Kernels):
+    """contract.Kernels on the runtime's arrays, outputs from its memory, launched by _launch."""
+
+    @property
+    def xp(self):
+        return runtime().xp
+
+    def empty(self, kernel, shape, dtype):
+        return _empty(kernel, shape, dtype)
+
+    def launch(self, kernel, dtype, work, *args, per_block=False):
+        _launch(kernel, dtype, work, *args, per_block=per_block)
+
+
+_kernels = _CudaKernels()
+globals().update(_kernels.bound())     # relu_forward ... rmsprop_step: contract.KERNELS
+
+
 # ----- convolution --------------------------------------------------------------------------
 
 def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
@@ -304,41 +324,23 @@ def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
 # im2col / col2im kernels above
 
 def conv2d_forward(x, weight, groups, window):
-    x, weight, groups, window = check.conv2d_operands(x, weight, groups, window, runtime().xp)
+    x, weight, groups, window = _kernels.conv2d_operands(x, weight, groups, window)
     return tiling.conv2d_forward(x, weight, groups, window, im2col)
 
 
 def conv2d_backward_input(grad_y, weight, groups, window, input_hw):
-    grad_y, weight, groups, window, input_hw = check.conv2d_backward_input_operands(
-        grad_y, weight, groups, window, input_hw, runtime().xp)
+    grad_y, weight, groups, window, input_hw = _kernels.conv2d_backward_input_operands(
+        grad_y, weight, groups, window, input_hw)
     return tiling.conv2d_backward_input(grad_y, weight, groups, window, input_hw, col2im)
 
 
 def conv2d_backward_weight(x, grad_y, groups, window):
-    x, grad_y, groups, window = check.conv2d_backward_weight_operands(x, grad_y, groups, window,
-                                                                      runtime().xp)
+    x, grad_y, groups, window = _kernels.conv2d_backward_weight_operands(x, grad_y, groups,
+                                                                         window)
     return tiling.conv2d_backward_weight(x, grad_y, groups, window, im2col)
 
 
-# ----- the contract's kernels, launched on the runtime ---------------------------------------
-
-class _CudaKernels(contract.Kernels):
-    """contract.Kernels on the runtime's arrays, outputs from its memory, launched by _launch."""
-
-    @property
-    def xp(self):
-        return runtime().xp
-
-    def empty(self, kernel, shape, dtype):
-        return _empty(kernel, shape, dtype)
-
-    def launch(self, kernel, dtype, work, *args, per_block=False):
-        _launch(kernel, dtype, work, *args, per_block=per_block)
-
-
-_kernels = _CudaKernels()
-globals().update(_kernels.bound())     # relu_forward ... rmsprop_step: contract.KERNELS
-
+# ----- a max-pool backward that checks the indices on the GPU before its launch --------------
 
 def max_pool2d_backward(grad_y, indices, H, W):
     grad_y, indices, H, W = _kernels.max_pool2d_backward_arguments(grad_y, indices, H, W)

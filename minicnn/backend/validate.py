@@ -175,71 +175,6 @@ def channel_vector(name, array, like, C, optional=False, xp=np):
     return array
 
 
-# ----- the convolution family: x (N, C, H, W), weight (F, C/G, kh, kw), y (N, F, oh, ow) ------
-
-def _conv_operand(name, array, xp, like=None, like_name=None):
-    array = floats(name, array, xp, ndim=4, like=like, like_name=like_name)
-    positive_sizes(name, array.shape)
-    return array
-
-
-def _groups_and_window(groups, value, weight):
-    groups, = int32s(("groups",), (groups,), 1)
-    checked = window(value)
-    if weight.shape[2:] != checked[:2]:
-        raise ValueError(f"weight of shape {weight.shape} does not match the window's kernel "
-                         f"{checked[:2]}")
-    if weight.shape[0] % groups != 0:
-        raise ValueError(f"weight.shape[0] ({weight.shape[0]}) must be divisible by groups "
-                         f"({groups})")
-    return groups, checked
-
-
-def _channels(name, array, expected):
-    if array.shape[1] != expected:
-        raise ValueError(f"{name} must have {expected} channels, got shape {array.shape}")
-
-
-def conv2d_operands(x, weight, groups, value, xp=np):
-    """The arguments of conv2d_forward, checked: (x, weight, groups, window)."""
-    x = _conv_operand("x", x, xp)
-    weight = _conv_operand("weight", weight, xp, like=x, like_name="x")
-    groups, checked = _groups_and_window(groups, value, weight)
-    _channels("x", x, weight.shape[1] * groups)
-    output_hw("conv2d_forward", *x.shape[2:], checked)
-    return x, weight, groups, checked
-
-
-def conv2d_backward_input_operands(grad_y, weight, groups, value, input_hw, xp=np):
-    """The arguments of conv2d_backward_input, checked: (grad_y, weight, groups, window,
-    input_hw)."""
-    grad_y = _conv_operand("grad_y", grad_y, xp)
-    weight = _conv_operand("weight", weight, xp, like=grad_y, like_name="grad_y")
-    groups, checked = _groups_and_window(groups, value, weight)
-    _channels("grad_y", grad_y, weight.shape[0])
-    if not isinstance(input_hw, (tuple, list)) or len(input_hw) != 2:
-        raise TypeError(f"input_hw must be a pair (H, W), got {input_hw!r}")
-    H, W = int32s(("H", "W"), input_hw, 1)
-    oh, ow = output_hw("conv2d_backward_input", H, W, checked)
-    same_shape("grad_y", grad_y, (*grad_y.shape[:2], oh, ow), "the convolution's output")
-    positive_sizes("grad_x", (grad_y.shape[0], weight.shape[1] * groups, H, W))
-    return grad_y, weight, groups, checked, (H, W)
-
-
-def conv2d_backward_weight_operands(x, grad_y, groups, value, xp=np):
-    """The arguments of conv2d_backward_weight, checked: (x, grad_y, groups, window)."""
-    x = _conv_operand("x", x, xp)
-    grad_y = _conv_operand("grad_y", grad_y, xp, like=x, like_name="x")
-    groups, checked = int32s(("groups",), (groups,), 1)[0], window(value)
-    for name, array in (("x", x), ("grad_y", grad_y)):
-        if array.shape[1] % groups != 0:
-            raise ValueError(f"{name}.shape[1] ({array.shape[1]}) must be divisible by groups "
-                             f"({groups})")
-    oh, ow = output_hw("conv2d_backward_weight", *x.shape[2:], checked)
-    same_shape("grad_y", grad_y, (x.shape[0], grad_y.shape[1], oh, ow), "the convolution's output")
-    return x, grad_y, groups, checked
-
-
 # ----- optimizer updates: the arrays an update writes in place -------------------------------
 
 class InPlace:
@@ -276,35 +211,3 @@ class InPlace:
         for name, original in self._originals.items():
             if self.arrays[name] is not original:
                 original[...] = self.arrays[name]
-
-
-def sgd_state(momentum, momentum_buffer):
-    """The state an SGD update writes: the momentum buffer when momentum != 0."""
-    if momentum != 0 and momentum_buffer is None:
-        raise ValueError("momentum_buffer is needed when momentum != 0")
-    return {"momentum_buffer": momentum_buffer if momentum != 0 else None}
-
-
-def adam_state(amsgrad, exp_avg, exp_avg_sq, max_exp_avg_sq):
-    """The state an Adam / AdamW update writes: both moments, and the running max of the second
-    under amsgrad."""
-    if exp_avg is None or exp_avg_sq is None:
-        raise ValueError("exp_avg and exp_avg_sq are needed")
-    if amsgrad and max_exp_avg_sq is None:
-        raise ValueError("max_exp_avg_sq is needed when amsgrad is on")
-    return {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
-            "max_exp_avg_sq": max_exp_avg_sq if amsgrad else None}
-
-
-def rmsprop_state(centered, momentum, square_avg, grad_avg, momentum_buffer):
-    """The state an RMSprop update writes: the square average, the gradient average when
-    centered, the momentum buffer when momentum > 0."""
-    if square_avg is None:
-        raise ValueError("square_avg is needed")
-    if centered and grad_avg is None:
-        raise ValueError("grad_avg is needed when centered is on")
-    if momentum > 0 and momentum_buffer is None:
-        raise ValueError("momentum_buffer is needed when momentum > 0")
-    return {"square_avg": square_avg, "grad_avg": grad_avg if centered else None,
-            "momentum_buffer": momentum_buffer if momentum > 0 else None}
-
