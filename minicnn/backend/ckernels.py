@@ -227,7 +227,7 @@ class _CKernels(contract.Kernels):
 
 
 _kernels = _CKernels()
-globals().update(_kernels.bound())     # relu_forward ... rmsprop_step: contract.KERNELS
+globals().update(_kernels.bound())   # contract.KERNELS and contract.FROM_REFERENCE
 
 
 # ----- convolution --------------------------------------------------------------------------
@@ -370,20 +370,3 @@ def linear_backward_weight(grad_y, x):
     grad_rows = _rows("grad_y", grad_y)
     rows = _rows("x", x, like=grad_rows, like_name="grad_y")
     return _gemm(grad_rows, True, rows, False, grad_rows.shape[1], rows.shape[1])
-
-
-# ----- kernels the C set takes from the reference ------------------------------------------
-# The dropout mask is drawn by NumPy from minicnn's generator, so that every kernel set sees the
-# same. The others run as BLAS products (adaptive average pooling) or a few vectorised passes
-# over the data, which a C loop would not beat by enough to be worth a second copy.
-
-dropout_mask = reference.dropout_mask
-leaky_relu_forward, leaky_relu_backward = reference.leaky_relu_forward, reference.leaky_relu_backward
-softmax_forward, softmax_backward = reference.softmax_forward, reference.softmax_backward
-log_softmax_forward = reference.log_softmax_forward
-log_softmax_backward = reference.log_softmax_backward
-avg_pool2d_divisor = reference.avg_pool2d_divisor
-adaptive_avg_pool2d_forward = reference.adaptive_avg_pool2d_forward
-adaptive_avg_pool2d_backward = reference.adaptive_avg_pool2d_backward
-adaptive_max_pool2d_forward = reference.adaptive_max_pool2d_forward
-batch_norm_inference_backward = reference.batch_norm_inference_backward

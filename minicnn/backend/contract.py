@@ -5,8 +5,8 @@ shapes of its outputs and the arguments of its launch, in the order that ``csrc/
 
 A kernel set subclasses ``Kernels`` with what is its own: ``xp`` (the array module its arrays
 belong to), ``empty`` (where an output comes from: a buffer pool, the GPU's memory) and
-``launch`` (how a kernel runs: a C call, a CUDA grid), and takes the kernels of ``KERNELS`` from
-``bound()``. The checks are built of ``validate.py``'s; a failed one raises a TypeError /
+``launch`` (how a kernel runs: a C call, a CUDA grid), and takes the kernels of ``KERNELS`` and
+``FROM_REFERENCE`` from ``bound()``. The checks are built of ``validate.py``'s; a failed one raises a TypeError /
 ValueError / IndexError naming the argument before any pointer crosses into C or CUDA. The
 convolution family's checks are here too (``conv2d_operands`` ...), but each set runs its own
 algorithm; what else a set does its own way (a max-pool backward's index check, the C set's
@@ -15,12 +15,24 @@ GEMM) stays in its module.
 
 import numpy as np
 
+from minicnn.backend import reference
 from minicnn.backend import validate as check
 
 KERNELS = ("relu_forward", "relu_backward", "softmax_cross_entropy_forward",
            "softmax_cross_entropy_backward", "max_pool2d_forward", "avg_pool2d_forward",
            "avg_pool2d_backward", "batch_norm_forward", "batch_norm_backward", "lrn_forward",
            "lrn_backward", "dropout_apply", "sgd_step", "adam_step", "rmsprop_step")
+
+# The kernels both compiled sets take from the reference. The dropout mask is drawn by NumPy from
+# minicnn's generator, so that every kernel set sees the same mask for the same seed (the CUDA
+# set's caller moves it to the GPU). The others run as BLAS products (adaptive average pooling)
+# or a few vectorised passes over the data (NumPy's or CuPy's), which a kernel of their own would
+# not beat by enough to be worth a second copy.
+FROM_REFERENCE = ("dropout_mask", "leaky_relu_forward", "leaky_relu_backward", "softmax_forward",
+                  "softmax_backward", "log_softmax_forward", "log_softmax_backward",
+                  "avg_pool2d_divisor", "adaptive_avg_pool2d_forward",
+                  "adaptive_avg_pool2d_backward", "adaptive_max_pool2d_forward",
+                  "batch_norm_inference_backward")
 
 
 def kernel_name(kernel, dtype):
@@ -93,8 +105,11 @@ class Kernels:
         raise NotImplementedError
 
     def bound(self):
-        """{name: this set's kernel} for every name of KERNELS."""
-        return {name: getattr(self, name) for name in KERNELS}
+        """{name: kernel}: this set's for every name of KERNELS, the reference's for every name
+        of FROM_REFERENCE."""
+        kernels = {name: getattr(reference, name) for name in FROM_REFERENCE}
+        kernels.update((name, getattr(self, name)) for name in KERNELS)
+        return kernels
 
     # ----- checks on this set's arrays ---------------------------------------------------------
 

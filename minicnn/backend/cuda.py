@@ -288,7 +288,7 @@ class _CudaKernels(contract.Kernels):
 
 
 _kernels = _CudaKernels()
-globals().update(_kernels.bound())     # relu_forward ... rmsprop_step: contract.KERNELS
+globals().update(_kernels.bound())   # contract.KERNELS and contract.FROM_REFERENCE
 
 
 # ----- convolution --------------------------------------------------------------------------
@@ -354,23 +354,11 @@ def max_pool2d_backward(grad_y, indices, H, W):
     return grad_x
 
 
-# ----- kernels the CUDA set takes from the reference -----------------------------------------
-# As in the C set: the dropout mask is drawn by NumPy from minicnn's generator (the caller moves
-# it to the GPU), so that every kernel set sees the same mask for the same seed. The others run
-# through CuPy as cuBLAS products (linear, adaptive average pooling) or a few elementwise passes.
+# ----- kernels the CUDA set takes from the reference, besides contract.FROM_REFERENCE ------
+# The linear layer's products run on cuBLAS (cupy.matmul), the inference batch norm as a few
+# elementwise passes.
 
-dropout_mask = reference.dropout_mask
-leaky_relu_forward = reference.leaky_relu_forward
-leaky_relu_backward = reference.leaky_relu_backward
-softmax_forward, softmax_backward = reference.softmax_forward, reference.softmax_backward
-log_softmax_forward = reference.log_softmax_forward
-log_softmax_backward = reference.log_softmax_backward
 linear_forward = reference.linear_forward
-linear_backward_input, linear_backward_weight = (reference.linear_backward_input,
-                                                 reference.linear_backward_weight)
-avg_pool2d_divisor = reference.avg_pool2d_divisor
-adaptive_avg_pool2d_forward = reference.adaptive_avg_pool2d_forward
-adaptive_avg_pool2d_backward = reference.adaptive_avg_pool2d_backward
-adaptive_max_pool2d_forward = reference.adaptive_max_pool2d_forward
+linear_backward_input = reference.linear_backward_input
+linear_backward_weight = reference.linear_backward_weight
 batch_norm_inference_forward = reference.batch_norm_inference_forward
-batch_norm_inference_backward = reference.batch_norm_inference_backward
