@@ -6,7 +6,11 @@ per call, C-contiguous (copied when not), ranks and shapes that agree with each 
 the sizes passed, sizes >= 1 and element counts that fit in int64. A failed check raises a
 TypeError / ValueError that names the argument. Whether an argument makes sense for the layer
 (groups dividing the channels, padding at most half the kernel, ...) is the functional op's
-check, made once, before any kernel set runs.
+check, made once, before any kernel set runs; the per-kernel contracts are ``contract.py``'s.
+
+The dtype rule (``FLOATS``, ``float_dtype``) is stated here for all of minicnn, the functional
+ops' checks included; the integer checks (``check_int`` for ops and layers, ``integer`` for
+kernels) follow ``geometry.is_int``.
 """
 
 import numpy as np
