@@ -3,7 +3,9 @@ without one, the install still succeeds, says so in one plain line, and minicnn 
 NumPy kernels (and says so once more, in one line, when it first runs). pip shows a build's
 output only with -v."""
 
+import re
 import sys
+from pathlib import Path
 
 from setuptools import find_packages, setup
 from setuptools.command.build_ext import build_ext
@@ -38,7 +40,8 @@ class OptionalBuildExt(build_ext):
 
 setup(
     name="minicnn",
-    version="0.1.0",
+    version=re.search(r'__version__ = "(.+)"',
+                      (Path(__file__).parent / "minicnn" / "_version.py").read_text())[1],
     description="A from-scratch CNN framework over NumPy: autograd, im2col convolution, "
                 "C and CUDA kernels, the classic architectures",
     long_description=open("README.md", encoding="utf-8").read(),

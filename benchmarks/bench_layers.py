@@ -81,7 +81,7 @@ def synchronized(fn):
 
     def run():
         fn()
-        mc.backend.cupy.cuda.Device().synchronize()
+        mc.backend.arrays.cupy.cuda.Device().synchronize()
         if torch is not None and torch.cuda.is_available():
             torch.cuda.synchronize()
     return run

@@ -22,7 +22,7 @@ import numpy as np
 import minicnn as mc
 import minicnn.nn.functional as F
 from minicnn import backend
-from minicnn.backend import ckernels, reference
+from minicnn.backend import ckernels, tiling
 
 MiB = 2 ** 20
 
@@ -66,7 +66,7 @@ def main():
     print(f"  input {x.nbytes / MiB:.1f} MiB, output {N * F_out * S * S * item / MiB:.1f} MiB, "
           f"column matrix of the batch {C * 9 * N * S * S * item / MiB:.1f} MiB")
     image_columns = C * 9 * S * S * item
-    tile = max(1, reference.TILE_ELEMENTS * item // image_columns)
+    tile = max(1, tiling.TILE_ELEMENTS * item // image_columns)
     print(f"  one image's columns {image_columns / MiB:.2f} MiB; a tile holds {min(tile, N)} "
           f"image(s) unless the workspace limit is lower")
     limits = [("no limit", None), ("default 256 MiB", backend.DEFAULT_WORKSPACE_LIMIT),

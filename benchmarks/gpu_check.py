@@ -11,7 +11,7 @@
 The step check compares the loss, the logits, every gradient and every update of an SGD step,
 each as its largest difference over the largest magnitude of its kind in the whole network
 (not per parameter: conv1's bias gradient is rounding noise before a batch norm). Everything
-goes through ``minicnn.backend.cupy``, so the tests run it on the CuPy stand-in too.
+goes through ``minicnn.backend.arrays.cupy``, so the tests run it on the CuPy stand-in too.
 """
 
 import argparse
@@ -30,7 +30,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
 import minicnn as mc  # noqa: E402
 import minicnn.nn.functional as F  # noqa: E402
-from minicnn import backend  # noqa: E402
+from minicnn.backend import arrays  # noqa: E402
 from minicnn.backend import ckernels  # noqa: E402
 from minicnn.backend import cuda as cuda_kernels  # noqa: E402
 
@@ -50,7 +50,7 @@ def environment():
     print(f"  g++        {shutil.which('g++') or 'not installed'}")
     cpu_side = "built" if ckernels.available() else "not built: the CPU side runs on the reference"
     print(f"  C kernels  {cpu_side}")
-    cupy = backend.cupy
+    cupy = arrays.cupy
     if cupy is None:
         print("CuPy: not installed")
         return True
@@ -156,7 +156,7 @@ def _images_per_second(run_step, batch, synchronize, seconds=6.0, warmup=3):
 
 def speed(batch=128):
     """ResNet-20's float32 training step on this GPU: minicnn against PyTorch, in images/s."""
-    cupy = backend.cupy
+    cupy = arrays.cupy
     tf32 = os.environ.get("CUPY_TF32", "0") not in ("", "0")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)

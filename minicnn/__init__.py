@@ -36,8 +36,7 @@ from minicnn import accelerator  # noqa: E402  (torch.accelerator)
 from minicnn import backends  # noqa: E402  (torch.backends.cudnn)
 from minicnn.utils.summary import summary  # noqa: E402
 from minicnn.serialization import load, save  # noqa: E402
-
-__version__ = "0.1.0"
+from minicnn._version import __version__  # noqa: E402,F401
 
 float32 = np.float32
 float64 = np.float64

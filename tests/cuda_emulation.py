@@ -303,15 +303,14 @@ def exercise(cuda, dtype, seed=0):
 
 
 class OnDevice:
-    """minicnn.backend.cuda with NumPy in and out, on the GPU of ``minicnn.backend.cupy`` (CuPy,
+    """minicnn.backend.cuda with NumPy in and out, on the GPU of ``backend.arrays.cupy`` (CuPy,
     or the tests' stand-in): arrays go to the device, results come back; an update's arrays
     (``*_step``) are copied back into the caller's. ``exercise(OnDevice(), dtype)`` is the
     kernel check of a GPU (test_cuda_gpu.py, benchmarks/gpu_check.py)."""
 
     def __getattr__(self, name):
-        from minicnn import backend
-        from minicnn.backend import cuda
-        cupy, function = backend.cupy, getattr(cuda, name)
+        from minicnn.backend import arrays, cuda
+        cupy, function = arrays.cupy, getattr(cuda, name)
 
         def run(*args, **options):
             moved = [cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args]

@@ -375,16 +375,16 @@ def _refusing_device_arrays(function):
 def installed():
     """Inside the block, ``import cupy`` and minicnn's backend see this stand-in, on device 0,
     with every library present; the CUDA kernel set starts afresh (its runtime, its checks)."""
-    from minicnn import backend
+    from minicnn.backend import arrays, dispatch
     from minicnn.backend import cuda as cuda_kernels
     module = sys.modules[__name__]
     saved = {name: sys.modules.get(name) for name in ("cupy", "cupyx")}
-    previous_cupy = backend.cupy
+    previous_cupy = arrays.cupy
     sys.modules["cupy"], sys.modules["cupyx"] = module, cupyx
-    backend.cupy = module
+    arrays.cupy = module
     numpy_functions = np.asarray, np.array
     np.asarray, np.array = map(_refusing_device_arrays, numpy_functions)
-    backend._choices.clear()
+    dispatch._choices.clear()
     cuda_kernels.reset()
     MISSING.clear()
     _current.id = 0
@@ -400,9 +400,9 @@ def installed():
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = value
-        backend.cupy = previous_cupy
+        arrays.cupy = previous_cupy
         np.asarray, np.array = numpy_functions
-        backend._choices.clear()
+        dispatch._choices.clear()
         cuda_kernels.reset()
         MISSING.clear()
         _current.id = 0

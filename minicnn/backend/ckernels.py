@@ -1,27 +1,30 @@
-"""Validating wrappers around the C kernels of ``csrc/`` (built by cffi as ``minicnn._ckernels``).
+"""The C kernel set: the kernels of ``csrc/`` (built by cffi as ``minicnn._ckernels``), loaded,
+given their threads and output buffers, and called.
 
-Each wrapper has the name, arguments and results of its kernel in ``reference.py``. It checks
-everything before a pointer crosses into C: arrays are NumPy float32 / float64 (one dtype per
-call), copied to C order when they are not, with ranks and shapes that agree with each other and
-with the hyper-parameters, output sizes >= 1 and element counts that fit in int64. A bad call
-raises a TypeError / ValueError / IndexError that names the argument. The C kernels check their
-sizes again and refuse (a nonzero status, turned into a RuntimeError here) rather than touch
-memory they do not own.
+Each kernel has the name, arguments and results of its kernel in ``reference.py``. Those that
+the CUDA set launches too take their checks, output shapes and launch arguments from
+``contract.py`` (``_CKernels`` below: arrays become pointers, ``_call`` runs them); the C set's
+own (the fused convolution family, the linear layer's GEMM, a max-pool backward whose kernel
+checks the indices, the batch-norm inference forward) check with ``validate.py`` likewise.
+Everything is checked before a pointer crosses into C; a bad call raises a TypeError /
+ValueError / IndexError that names the argument. The C kernels check their sizes again and
+refuse (a nonzero status, turned into a RuntimeError here) rather than touch memory they do not
+own.
 
 Output arrays come from ``buffer_pool``, which hands back a big array of the same shape and dtype
 that nobody references any more instead of asking the OS for fresh pages (see BufferPool).
 """
 
 import importlib
-import operator
 import os
 import sys
 import threading
 
 import numpy as np
 
-from minicnn.backend import reference, warn_once
+from minicnn.backend import contract, reference
 from minicnn.backend import validate as check
+from minicnn.backend.arrays import warn_once
 
 
 try:  # its threads are its own (csrc/threadpool.c) and sleep when idle: no OpenMP
@@ -33,7 +36,8 @@ except (ImportError, OSError) as error:  # not built, or built for another platf
 
 NAME = "c"
 
-_C_TYPE = {np.dtype(np.float32): ("float[]", "_f32"), np.dtype(np.float64): ("double[]", "_f64")}
+_C_TYPE = {np.dtype(np.float32): "float[]", np.dtype(np.float64): "double[]",
+           np.dtype(np.int64): "int64_t[]"}
 
 
 # ----- the extension, its threads and its completeness ---------------------------------------
@@ -186,18 +190,20 @@ buffer_pool = BufferPool(int(os.environ.get("MINICNN_BUFFER_POOL_MB", "1024")) <
 # ----- calling into C -----------------------------------------------------------------------
 
 def _pointer(array):
-    return _ckernels.ffi.from_buffer(_C_TYPE[array.dtype][0], array)
-
-
-def _int64_pointer(array):
-    return _ckernels.ffi.from_buffer("int64_t[]", array)
+    """A launch argument as cffi passes it: an array's pointer (None: NULL), a NumPy scalar's
+    value."""
+    if array is None:
+        return _ckernels.ffi.NULL
+    if isinstance(array, np.ndarray):
+        return _ckernels.ffi.from_buffer(_C_TYPE[array.dtype], array)
+    return array.item()
 
 
 def _call(kernel, dtype, *args):
     """Run lib.<kernel>_f32 / _f64. MemoryError, naming the kernel and the bytes it asked for,
     when its working memory could not be allocated; any other refusal from C means these
     wrappers missed a check."""
-    status = getattr(_ckernels.lib, kernel + _C_TYPE[np.dtype(dtype)][1])(*args)
+    status = getattr(_ckernels.lib, contract.kernel_name(kernel, dtype))(*args)
     if status == _ckernels.lib.MINICNN_OUT_OF_MEMORY:
         asked = _ckernels.lib.minicnn_failed_allocation()
         raise MemoryError(f"C kernel {kernel} ({np.dtype(dtype)}): out of memory: its working "
@@ -208,73 +214,20 @@ def _call(kernel, dtype, *args):
                            "the Python checks should have caught this, please report it")
 
 
-# ----- ReLU ---------------------------------------------------------------------------------
+# ----- the contract's kernels, launched by _call ---------------------------------------------
 
-def relu_forward(x):
-    x = check.floats("x", x)
-    y = buffer_pool.empty(x.shape, x.dtype)
-    _call("relu_forward", x.dtype, _pointer(x), _pointer(y), x.size)
-    return y
+class _CKernels(contract.Kernels):
+    """contract.Kernels on NumPy arrays, outputs from buffer_pool and a C call each."""
 
+    def empty(self, kernel, shape, dtype):
+        return buffer_pool.empty(shape, dtype)
 
-def relu_backward(grad_y, y):
-    y = check.floats("y", y)
-    grad_y = check.floats("grad_y", grad_y, like=y, like_name="y")
-    check.same_shape("grad_y", grad_y, y.shape, "y")
-    grad_x = buffer_pool.empty(y.shape, y.dtype)
-    _call("relu_backward", y.dtype, _pointer(grad_y), _pointer(y), _pointer(grad_x), y.size)
-    return grad_x
+    def launch(self, kernel, dtype, work, *args, per_block=False):
+        _call(kernel, dtype, *map(_pointer, args))
 
 
-# ----- softmax cross-entropy ----------------------------------------------------------------
-
-def _cross_entropy_arguments(function, logits_name, logits, target, weight, ignore_index,
-                             label_smoothing):
-    logits = check.floats(logits_name, logits, ndim=2)
-    check.positive_sizes(logits_name, logits.shape)
-    M, C = logits.shape
-    target = check.int64s("target", target, (M,))
-    ignore_index = int(operator.index(ignore_index))
-    if not -2 ** 63 <= ignore_index < 2 ** 63:
-        raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
-    outside = (target != ignore_index) & ((target < 0) | (target >= C))
-    if outside.any():
-        raise IndexError(f"{function}: target {int(target[outside][0])} is out of bounds for "
-                         f"{C} classes")
-    if weight is not None:
-        weight = check.floats("weight", weight, like=logits, like_name=logits_name)
-        if weight.shape != (C,):
-            raise ValueError(f"weight must have shape ({C},), got {weight.shape}")
-    return logits, target, weight, ignore_index, label_smoothing
-
-
-def softmax_cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing):
-    logits, target, weight, ignore_index, label_smoothing = _cross_entropy_arguments(
-        "softmax_cross_entropy_forward", "logits", logits, target, weight, ignore_index,
-        label_smoothing)
-    M, C = logits.shape
-    loss = np.empty(M, logits.dtype)
-    log_probs = buffer_pool.empty((M, C), logits.dtype)
-    weight_pointer = _ckernels.ffi.NULL if weight is None else _pointer(weight)
-    _call("softmax_cross_entropy_forward", logits.dtype, _pointer(logits), _int64_pointer(target),
-          weight_pointer, ignore_index, label_smoothing, _pointer(loss), _pointer(log_probs), M, C)
-    return loss, log_probs
-
-
-def softmax_cross_entropy_backward(grad_loss, log_probs, target, weight, ignore_index,
-                                   label_smoothing):
-    log_probs, target, weight, ignore_index, label_smoothing = _cross_entropy_arguments(
-        "softmax_cross_entropy_backward", "log_probs", log_probs, target, weight, ignore_index,
-        label_smoothing)
-    M, C = log_probs.shape
-    grad_loss = check.floats("grad_loss", grad_loss, like=log_probs, like_name="log_probs")
-    check.same_shape("grad_loss", grad_loss, (M,), "target")
-    grad_logits = buffer_pool.empty((M, C), log_probs.dtype)
-    weight_pointer = _ckernels.ffi.NULL if weight is None else _pointer(weight)
-    _call("softmax_cross_entropy_backward", log_probs.dtype, _pointer(grad_loss),
-          _pointer(log_probs), _int64_pointer(target), weight_pointer, ignore_index,
-          label_smoothing, _pointer(grad_logits), M, C)
-    return grad_logits
+_kernels = _CKernels()
+globals().update(_kernels.bound())   # contract.KERNELS and contract.FROM_REFERENCE
 
 
 # ----- convolution --------------------------------------------------------------------------
@@ -309,7 +262,7 @@ def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
 # the conv family: csrc/conv2d.c, im2col and col2im fused into the packing of its own GEMM
 
 def conv2d_forward(x, weight, groups, window):
-    x, weight, groups, window = check.conv2d_operands(x, weight, groups, window)
+    x, weight, groups, window = _kernels.conv2d_operands(x, weight, groups, window)
     N, C, H, W = x.shape
     F = weight.shape[0]
     y = buffer_pool.empty((N, F, *window.output_hw(H, W)), x.dtype)
@@ -319,7 +272,7 @@ def conv2d_forward(x, weight, groups, window):
 
 
 def conv2d_backward_input(grad_y, weight, groups, window, input_hw):
-    grad_y, weight, groups, window, (H, W) = check.conv2d_backward_input_operands(
+    grad_y, weight, groups, window, (H, W) = _kernels.conv2d_backward_input_operands(
         grad_y, weight, groups, window, input_hw)
     N, F = grad_y.shape[:2]
     C = weight.shape[1] * groups
@@ -330,7 +283,8 @@ def conv2d_backward_input(grad_y, weight, groups, window, input_hw):
 
 
 def conv2d_backward_weight(x, grad_y, groups, window):
-    x, grad_y, groups, window = check.conv2d_backward_weight_operands(x, grad_y, groups, window)
+    x, grad_y, groups, window = _kernels.conv2d_backward_weight_operands(x, grad_y, groups,
+                                                                         window)
     N, C, H, W = x.shape
     F = grad_y.shape[1]
     grad_weight = np.empty((F, C // groups, window.kh, window.kw), x.dtype)
@@ -339,34 +293,15 @@ def conv2d_backward_weight(x, grad_y, groups, window):
     return grad_weight
 
 
-# ----- pooling ------------------------------------------------------------------------------
-
-def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    x = check.floats("x", x, ndim=4)
-    check.positive_sizes("x", x.shape)
-    window = check.window((kh, kw, sh, sw, ph, pw, dh, dw))
-    oh, ow = check.int32s(("oh", "ow"), (oh, ow), 1)
-    N, C, H, W = x.shape
-    check.pooled_hw(H, W, window, oh, ow)
-    check.positive_sizes("y", (N, C, oh, ow))
-    y = buffer_pool.empty((N, C, oh, ow), x.dtype)
-    indices = buffer_pool.empty((N, C, oh, ow), np.int64)
-    _call("max_pool2d_forward", x.dtype, _pointer(x), _pointer(y), _int64_pointer(indices),
-          N, C, H, W, *window, oh, ow)
-    return y, indices
-
+# ----- the C set's own: a max-pool backward whose kernel checks the indices, the inference
+# batch norm (the CUDA set takes the reference's)
 
 def max_pool2d_backward(grad_y, indices, H, W):
-    grad_y = check.floats("grad_y", grad_y, ndim=4)
-    check.positive_sizes("grad_y", grad_y.shape)
-    indices = check.int64s("indices", indices, grad_y.shape)
+    grad_y, indices, H, W = _kernels.max_pool2d_backward_arguments(grad_y, indices, H, W)
     N, C, oh, ow = grad_y.shape
-    H, W = check.int32s(("H", "W"), (H, W), 1)
-    check.int32s(("oh", "ow"), (oh, ow), 1)
-    check.positive_sizes("grad_x", (N, C, H, W))
     grad_x = buffer_pool.empty((N, C, H, W), grad_y.dtype)
-    status = getattr(_ckernels.lib, "max_pool2d_backward" + _C_TYPE[grad_y.dtype][1])(
-        _pointer(grad_y), _int64_pointer(indices), _pointer(grad_x), N, C, oh, ow, H, W)
+    kernel = getattr(_ckernels.lib, contract.kernel_name("max_pool2d_backward", grad_y.dtype))
+    status = kernel(*map(_pointer, (grad_y, indices, grad_x)), N, C, oh, ow, H, W)
     if status == _ckernels.lib.MINICNN_BAD_INDEX:
         raise IndexError(f"indices must be -1 or a position h*W + w in [0, {H * W}) of the "
                          f"input plane")
@@ -375,118 +310,18 @@ def max_pool2d_backward(grad_y, indices, H, W):
     return grad_x
 
 
-def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
-    x = check.floats("x", x, ndim=4)
-    check.positive_sizes("x", x.shape)
-    window = check.window((kh, kw, sh, sw, ph, pw, 1, 1))
-    oh, ow = check.int32s(("oh", "ow"), (oh, ow), 1)
-    N, C, H, W = x.shape
-    check.pooled_hw(H, W, window, oh, ow)
-    kh, kw, sh, sw, ph, pw, _, _ = window
-    check.positive_sizes("y", (N, C, oh, ow))
-    y = buffer_pool.empty((N, C, oh, ow), x.dtype)
-    _call("avg_pool2d_forward", x.dtype, _pointer(x), _pointer(y), N, C, H, W, kh, kw, sh, sw,
-          ph, pw, oh, ow, int(bool(count_include_pad)))
-    return y
-
-
-def avg_pool2d_backward(grad_y, H, W, kh, kw, sh, sw, ph, pw, count_include_pad):
-    grad_y = check.floats("grad_y", grad_y, ndim=4)
-    check.positive_sizes("grad_y", grad_y.shape)
-    H, W = check.int32s(("H", "W"), (H, W), 1)
-    window = check.window((kh, kw, sh, sw, ph, pw, 1, 1))
-    N, C, oh, ow = grad_y.shape
-    check.int32s(("oh", "ow"), (oh, ow), 1)
-    check.pooled_hw(H, W, window, oh, ow)
-    kh, kw, sh, sw, ph, pw, _, _ = window
-    check.positive_sizes("grad_x", (N, C, H, W))
-    grad_x = buffer_pool.empty((N, C, H, W), grad_y.dtype)
-    _call("avg_pool2d_backward", grad_y.dtype, _pointer(grad_y), _pointer(grad_x), N, C, H, W,
-          kh, kw, sh, sw, ph, pw, oh, ow, int(bool(count_include_pad)))
-    return grad_x
-
-
-# ----- batch norm ---------------------------------------------------------------------------
-
-def _optional_pointer(array):
-    return _ckernels.ffi.NULL if array is None else _pointer(array)
-
-
-def batch_norm_forward(x, weight, bias, eps):
-    x = check.floats("x", x, ndim=4)
-    check.positive_sizes("x", x.shape)
-    N, C, H, W = x.shape
-    weight = check.channel_vector("weight", weight, x, C, optional=True)
-    bias = check.channel_vector("bias", bias, x, C, optional=True)
-    eps = float(eps)
-    y = buffer_pool.empty(x.shape, x.dtype)
-    mean, var, invstd = (np.empty(C, x.dtype) for _ in range(3))
-    _call("batch_norm_forward", x.dtype, _pointer(x), _optional_pointer(weight),
-          _optional_pointer(bias), eps, _pointer(y), _pointer(mean), _pointer(var),
-          _pointer(invstd), N, C, H, W)
-    return y, mean, var, invstd
-
-
-def batch_norm_backward(grad_y, x, weight, mean, invstd):
-    x = check.floats("x", x, ndim=4)
-    check.positive_sizes("x", x.shape)
-    N, C, H, W = x.shape
-    grad_y = check.floats("grad_y", grad_y, like=x, like_name="x")
-    check.same_shape("grad_y", grad_y, x.shape, "x")
-    weight = check.channel_vector("weight", weight, x, C, optional=True)
-    mean = check.channel_vector("mean", mean, x, C)
-    invstd = check.channel_vector("invstd", invstd, x, C)
-    grad_x = buffer_pool.empty(x.shape, x.dtype)
-    grad_weight, grad_bias = np.empty(C, x.dtype), np.empty(C, x.dtype)
-    _call("batch_norm_backward", x.dtype, _pointer(grad_y), _pointer(x),
-          _optional_pointer(weight), _pointer(mean), _pointer(invstd), _pointer(grad_x),
-          _pointer(grad_weight), _pointer(grad_bias), N, C, H, W)
-    return grad_x, grad_weight, grad_bias
-
-
 def batch_norm_inference_forward(x, running_mean, running_var, weight, bias, eps):
-    x = check.floats("x", x, ndim=4)
-    check.positive_sizes("x", x.shape)
+    x = _kernels.batch("x", x)
     N, C, H, W = x.shape
-    statistics = [check.channel_vector(name, check.floats(name, value).astype(x.dtype), x, C)
+    statistics = [_kernels.channel_vector(name, check.floats(name, value).astype(x.dtype), x)
                   for name, value in (("running_mean", running_mean), ("running_var", running_var))]
-    weight = check.channel_vector("weight", weight, x, C, optional=True)
-    bias = check.channel_vector("bias", bias, x, C, optional=True)
+    weight = _kernels.channel_vector("weight", weight, x, optional=True)
+    bias = _kernels.channel_vector("bias", bias, x, optional=True)
     invstd = 1 / np.sqrt(statistics[1] + float(eps))   # as the reference forms it
     y = buffer_pool.empty(x.shape, x.dtype)
-    _call("batch_norm_inference_forward", x.dtype, _pointer(x), _pointer(statistics[0]),
-          _pointer(invstd), _optional_pointer(weight), _optional_pointer(bias), _pointer(y),
-          N, C, H, W)
+    _call("batch_norm_inference_forward", x.dtype, *map(_pointer, (
+        x, statistics[0], invstd, weight, bias, y)), N, C, H, W)
     return y, invstd
-
-
-# ----- local response norm ------------------------------------------------------------------
-
-def lrn_forward(x, size, alpha, beta, k):
-    x = check.floats("x", x, ndim=4)
-    check.positive_sizes("x", x.shape)
-    size, = check.int32s(("size",), (size,), 1)
-    y = buffer_pool.empty(x.shape, x.dtype)
-    scale = buffer_pool.empty(x.shape, x.dtype)
-    _call("lrn_forward", x.dtype, _pointer(x), _pointer(y), _pointer(scale), *x.shape, size,
-          float(alpha), float(beta), float(k))
-    return y, scale
-
-
-def lrn_backward(grad_y, x, y, scale, size, alpha, beta, k):
-    x = check.floats("x", x, ndim=4)
-    check.positive_sizes("x", x.shape)
-    arrays = []
-    for name, array in (("grad_y", grad_y), ("y", y), ("scale", scale)):
-        array = check.floats(name, array, like=x, like_name="x")
-        check.same_shape(name, array, x.shape, "x")
-        arrays.append(array)
-    grad_y, y, scale = arrays
-    size, = check.int32s(("size",), (size,), 1)
-    grad_x = buffer_pool.empty(x.shape, x.dtype)
-    _call("lrn_backward", x.dtype, _pointer(grad_y), _pointer(x), _pointer(y), _pointer(scale),
-          _pointer(grad_x), *x.shape, size, float(alpha), float(beta), float(k))
-    return grad_x
 
 
 # ----- linear: products on the C GEMM -------------------------------------------------------
@@ -535,72 +370,3 @@ def linear_backward_weight(grad_y, x):
     grad_rows = _rows("grad_y", grad_y)
     rows = _rows("x", x, like=grad_rows, like_name="grad_y")
     return _gemm(grad_rows, True, rows, False, grad_rows.shape[1], rows.shape[1])
-
-
-# ----- kernels the C set takes from the reference ------------------------------------------
-# The dropout mask is drawn by NumPy from minicnn's generator, so that every kernel set sees the
-# same. The others run as BLAS products (adaptive average pooling) or a few vectorised passes
-# over the data, which a C loop would not beat by enough to be worth a second copy.
-
-dropout_mask = reference.dropout_mask
-leaky_relu_forward, leaky_relu_backward = reference.leaky_relu_forward, reference.leaky_relu_backward
-softmax_forward, softmax_backward = reference.softmax_forward, reference.softmax_backward
-log_softmax_forward = reference.log_softmax_forward
-log_softmax_backward = reference.log_softmax_backward
-avg_pool2d_divisor = reference.avg_pool2d_divisor
-adaptive_avg_pool2d_forward = reference.adaptive_avg_pool2d_forward
-adaptive_avg_pool2d_backward = reference.adaptive_avg_pool2d_backward
-adaptive_max_pool2d_forward = reference.adaptive_max_pool2d_forward
-batch_norm_inference_backward = reference.batch_norm_inference_backward
-
-
-# ----- dropout ------------------------------------------------------------------------------
-
-def dropout_apply(x, mask):
-    x = check.floats("x", x)
-    mask = check.floats("mask", mask, like=x, like_name="x")
-    check.same_shape("mask", mask, x.shape, "x")
-    y = buffer_pool.empty(x.shape, x.dtype)
-    _call("dropout_apply", x.dtype, _pointer(x), _pointer(mask), _pointer(y), x.size)
-    return y
-
-
-# ----- optimizer updates (in place) ---------------------------------------------------------
-
-def _state_pointer(update, name):
-    return _optional_pointer(update.arrays.get(name))
-
-
-def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
-             maximize, first_step):
-    update = check.InPlace(param, grad, **check.sgd_state(momentum, momentum_buffer))
-    _call("sgd_step", update.dtype, _state_pointer(update, "param"), _pointer(update.grad),
-          _state_pointer(update, "momentum_buffer"), update.size, float(lr), float(momentum),
-          float(dampening), float(weight_decay), int(bool(nesterov)), int(bool(maximize)),
-          int(bool(first_step)))
-    update.finish()
-
-
-def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
-              weight_decay, decoupled_weight_decay, amsgrad, maximize):
-    step = check.integer("step", step, 1)
-    update = check.InPlace(param, grad,
-                           **check.adam_state(amsgrad, exp_avg, exp_avg_sq, max_exp_avg_sq))
-    _call("adam_step", update.dtype, _state_pointer(update, "param"), _pointer(update.grad),
-          _state_pointer(update, "exp_avg"), _state_pointer(update, "exp_avg_sq"),
-          _state_pointer(update, "max_exp_avg_sq"), update.size, step, float(lr), float(beta1),
-          float(beta2), float(eps), float(weight_decay), int(bool(decoupled_weight_decay)),
-          int(bool(amsgrad)), int(bool(maximize)))
-    update.finish()
-
-
-def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
-                 weight_decay, momentum, centered, maximize):
-    update = check.InPlace(param, grad, **check.rmsprop_state(centered, momentum, square_avg,
-                                                              grad_avg, momentum_buffer))
-    _call("rmsprop_step", update.dtype, _state_pointer(update, "param"), _pointer(update.grad),
-          _state_pointer(update, "square_avg"), _state_pointer(update, "grad_avg"),
-          _state_pointer(update, "momentum_buffer"), update.size, float(lr), float(alpha),
-          float(eps), float(weight_decay), float(momentum), int(bool(centered)),
-          int(bool(maximize)))
-    update.finish()

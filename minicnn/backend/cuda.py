@@ -2,11 +2,13 @@
 validated arguments.
 
 Each function has the name, arguments and results of its kernel in ``reference.py``, on CuPy
-arrays. It checks everything before a launch with the validators the C kernels use
-(``validate.py``): CuPy arrays (a NumPy array among them is refused, naming it) of float32 /
-float64, one dtype per call, C-contiguous (copied when not), ranks and shapes that agree, sizes
->= 1 and element counts that fit in int64. Matrix products go to cuBLAS through ``cupy.matmul``;
-the convolution family is the reference's tiled products around the im2col / col2im kernels.
+arrays. Those that the C set runs too take their checks, output shapes and launch arguments from
+``contract.py`` (``_CudaKernels`` below); everything is checked before a launch with the
+validators the C kernels use (``validate.py``): CuPy arrays (a NumPy array among them is
+refused, naming it) of float32 / float64, one dtype per call, C-contiguous (copied when not),
+ranks and shapes that agree, sizes >= 1 and element counts that fit in int64. Matrix products go
+to cuBLAS through ``cupy.matmul``; the convolution family is tiled products (``tiling.py``)
+around the im2col / col2im kernels.
 
 The sources ship inside the package (``minicnn/_kernels`` in a wheel; ``kernels/`` in a source
 checkout). Each file is compiled by NVRTC the first time one of its kernels runs, once per
@@ -38,7 +40,6 @@ shape. The tests swap in a runtime of NumPy arrays and the same kernels compiled
 import contextlib
 import hashlib
 import math
-import operator
 import os
 import re
 import threading
@@ -46,13 +47,12 @@ from pathlib import Path
 
 import numpy as np
 
-from minicnn.backend import reference
+from minicnn.backend import arrays, contract, reference, tiling
 from minicnn.backend import validate as check
 
 NAME = "cuda"
 
 _PACKAGE = Path(__file__).resolve().parents[1]
-_SUFFIX = {np.dtype(np.float32): "_f32", np.dtype(np.float64): "_f64"}
 
 
 # ----- the kernel sources and the device ----------------------------------------------------
@@ -77,8 +77,7 @@ def kernel_files():
 
 
 def cupy_or_none():
-    from minicnn import backend
-    return backend.cupy
+    return arrays.cupy
 
 
 def device_count():
@@ -250,7 +249,7 @@ def _launch(kernel, dtype, work, *args, per_block=False):
     covering them up to max_blocks) or, with ``per_block``, rows / channels (one block each,
     with a block of accum values of dynamic shared memory for its reductions)."""
     run = runtime()
-    name = kernel + _SUFFIX[np.dtype(dtype)]
+    name = contract.kernel_name(kernel, dtype)
     if per_block:
         grid, shared = min(work, run.max_blocks), run.block * np.dtype(np.float64).itemsize
     else:
@@ -272,71 +271,24 @@ def _sizes(*values):
     return tuple(np.int64(v) for v in values)
 
 
-# ----- ReLU ---------------------------------------------------------------------------------
+# ----- the contract's kernels, launched on the runtime ---------------------------------------
 
-def relu_forward(x):
-    x = _floats("x", x)
-    y = _empty("relu_forward", x.shape, x.dtype)
-    _launch("relu_forward", x.dtype, x.size, x, y, np.int64(x.size))
-    return y
+class _CudaKernels(contract.Kernels):
+    """contract.Kernels on the runtime's arrays, outputs from its memory, launched by _launch."""
 
+    @property
+    def xp(self):
+        return runtime().xp
 
-def relu_backward(grad_y, y):
-    y = _floats("y", y)
-    grad_y = _floats("grad_y", grad_y, like=y, like_name="y")
-    check.same_shape("grad_y", grad_y, y.shape, "y")
-    grad_x = _empty("relu_backward", y.shape, y.dtype)
-    _launch("relu_backward", y.dtype, y.size, grad_y, y, grad_x, np.int64(y.size))
-    return grad_x
+    def empty(self, kernel, shape, dtype):
+        return _empty(kernel, shape, dtype)
+
+    def launch(self, kernel, dtype, work, *args, per_block=False):
+        _launch(kernel, dtype, work, *args, per_block=per_block)
 
 
-# ----- softmax cross-entropy ----------------------------------------------------------------
-
-def _cross_entropy_arguments(function, logits_name, logits, target, weight, ignore_index,
-                             label_smoothing):
-    xp = runtime().xp
-    logits = _floats(logits_name, logits, ndim=2)
-    check.positive_sizes(logits_name, logits.shape)
-    M, C = logits.shape
-    target = check.int64s("target", target, (M,), xp)
-    ignore_index = int(operator.index(ignore_index))
-    if not -2 ** 63 <= ignore_index < 2 ** 63:
-        raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
-    outside = (target != ignore_index) & ((target < 0) | (target >= C))
-    if outside.any():
-        raise IndexError(f"{function}: target {int(target[outside][0])} is out of bounds for "
-                         f"{C} classes")
-    if weight is not None:
-        weight = _floats("weight", weight, like=logits, like_name=logits_name)
-        if weight.shape != (C,):
-            raise ValueError(f"weight must have shape ({C},), got {weight.shape}")
-    return logits, target, weight, np.int64(ignore_index), np.float64(label_smoothing)
-
-
-def softmax_cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing):
-    logits, target, weight, ignore_index, label_smoothing = _cross_entropy_arguments(
-        "softmax_cross_entropy_forward", "logits", logits, target, weight, ignore_index,
-        label_smoothing)
-    M, C = logits.shape
-    loss = _empty("softmax_cross_entropy_forward", (M,), logits.dtype)
-    log_probs = _empty("softmax_cross_entropy_forward", (M, C), logits.dtype)
-    _launch("softmax_cross_entropy_forward", logits.dtype, M, logits, target, weight,
-            ignore_index, label_smoothing, loss, log_probs, *_sizes(M, C), per_block=True)
-    return loss, log_probs
-
-
-def softmax_cross_entropy_backward(grad_loss, log_probs, target, weight, ignore_index,
-                                   label_smoothing):
-    log_probs, target, weight, ignore_index, label_smoothing = _cross_entropy_arguments(
-        "softmax_cross_entropy_backward", "log_probs", log_probs, target, weight, ignore_index,
-        label_smoothing)
-    M, C = log_probs.shape
-    grad_loss = _floats("grad_loss", grad_loss, like=log_probs, like_name="log_probs")
-    check.same_shape("grad_loss", grad_loss, (M,), "target")
-    grad_logits = _empty("softmax_cross_entropy_backward", (M, C), log_probs.dtype)
-    _launch("softmax_cross_entropy_backward", log_probs.dtype, M, grad_loss, log_probs, target,
-            weight, ignore_index, label_smoothing, grad_logits, *_sizes(M, C), per_block=True)
-    return grad_logits
+_kernels = _CudaKernels()
+globals().update(_kernels.bound())   # contract.KERNELS and contract.FROM_REFERENCE
 
 
 # ----- convolution --------------------------------------------------------------------------
@@ -372,225 +324,41 @@ def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
 # im2col / col2im kernels above
 
 def conv2d_forward(x, weight, groups, window):
-    x, weight, groups, window = check.conv2d_operands(x, weight, groups, window, runtime().xp)
-    return reference._conv2d_forward(x, weight, groups, window, im2col)
+    x, weight, groups, window = _kernels.conv2d_operands(x, weight, groups, window)
+    return tiling.conv2d_forward(x, weight, groups, window, im2col)
 
 
 def conv2d_backward_input(grad_y, weight, groups, window, input_hw):
-    grad_y, weight, groups, window, input_hw = check.conv2d_backward_input_operands(
-        grad_y, weight, groups, window, input_hw, runtime().xp)
-    return reference._conv2d_backward_input(grad_y, weight, groups, window, input_hw, col2im)
+    grad_y, weight, groups, window, input_hw = _kernels.conv2d_backward_input_operands(
+        grad_y, weight, groups, window, input_hw)
+    return tiling.conv2d_backward_input(grad_y, weight, groups, window, input_hw, col2im)
 
 
 def conv2d_backward_weight(x, grad_y, groups, window):
-    x, grad_y, groups, window = check.conv2d_backward_weight_operands(x, grad_y, groups, window,
-                                                                      runtime().xp)
-    return reference._conv2d_backward_weight(x, grad_y, groups, window, im2col)
+    x, grad_y, groups, window = _kernels.conv2d_backward_weight_operands(x, grad_y, groups,
+                                                                         window)
+    return tiling.conv2d_backward_weight(x, grad_y, groups, window, im2col)
 
 
-# ----- pooling ------------------------------------------------------------------------------
-
-def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    x = _floats("x", x, ndim=4)
-    check.positive_sizes("x", x.shape)
-    window = check.window((kh, kw, sh, sw, ph, pw, dh, dw))
-    oh, ow = check.int32s(("oh", "ow"), (oh, ow), 1)
-    N, C, H, W = x.shape
-    check.pooled_hw(H, W, window, oh, ow)
-    check.positive_sizes("y", (N, C, oh, ow))
-    y = _empty("max_pool2d_forward", (N, C, oh, ow), x.dtype)
-    indices = _empty("max_pool2d_forward", (N, C, oh, ow), np.int64)
-    _launch("max_pool2d_forward", x.dtype, y.size, x, y, indices,
-            *_sizes(N, C, H, W, *window, oh, ow))
-    return y, indices
-
+# ----- a max-pool backward that checks the indices on the GPU before its launch --------------
 
 def max_pool2d_backward(grad_y, indices, H, W):
-    grad_y = _floats("grad_y", grad_y, ndim=4)
-    check.positive_sizes("grad_y", grad_y.shape)
-    indices = check.int64s("indices", indices, grad_y.shape, runtime().xp)
+    grad_y, indices, H, W = _kernels.max_pool2d_backward_arguments(grad_y, indices, H, W)
     N, C, oh, ow = grad_y.shape
-    H, W = check.int32s(("H", "W"), (H, W), 1)
-    check.int32s(("oh", "ow"), (oh, ow), 1)
-    check.positive_sizes("grad_x", (N, C, H, W))
     if ((indices < -1) | (indices >= H * W)).any():
         raise IndexError(f"indices must be -1 or a position h*W + w in [0, {H * W}) of the "
                          f"input plane")
     grad_x = _empty("max_pool2d_backward", (N, C, H, W), grad_y.dtype, zeros=True)
     _launch("max_pool2d_backward", grad_y.dtype, N * C, grad_y, indices, grad_x,
-            *_sizes(N, C, oh, ow, H, W))
+            *contract.sizes(N, C, oh, ow, H, W))
     return grad_x
 
 
-def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
-    x = _floats("x", x, ndim=4)
-    check.positive_sizes("x", x.shape)
-    window = check.window((kh, kw, sh, sw, ph, pw, 1, 1))
-    oh, ow = check.int32s(("oh", "ow"), (oh, ow), 1)
-    N, C, H, W = x.shape
-    check.pooled_hw(H, W, window, oh, ow)
-    kh, kw, sh, sw, ph, pw, _, _ = window
-    check.positive_sizes("y", (N, C, oh, ow))
-    y = _empty("avg_pool2d_forward", (N, C, oh, ow), x.dtype)
-    _launch("avg_pool2d_forward", x.dtype, y.size, x, y,
-            *_sizes(N, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow), np.int32(bool(count_include_pad)))
-    return y
+# ----- kernels the CUDA set takes from the reference, besides contract.FROM_REFERENCE ------
+# The linear layer's products run on cuBLAS (cupy.matmul), the inference batch norm as a few
+# elementwise passes.
 
-
-def avg_pool2d_backward(grad_y, H, W, kh, kw, sh, sw, ph, pw, count_include_pad):
-    grad_y = _floats("grad_y", grad_y, ndim=4)
-    check.positive_sizes("grad_y", grad_y.shape)
-    H, W = check.int32s(("H", "W"), (H, W), 1)
-    window = check.window((kh, kw, sh, sw, ph, pw, 1, 1))
-    N, C, oh, ow = grad_y.shape
-    check.int32s(("oh", "ow"), (oh, ow), 1)
-    check.pooled_hw(H, W, window, oh, ow)
-    kh, kw, sh, sw, ph, pw, _, _ = window
-    check.positive_sizes("grad_x", (N, C, H, W))
-    grad_x = _empty("avg_pool2d_backward", (N, C, H, W), grad_y.dtype)
-    _launch("avg_pool2d_backward", grad_y.dtype, grad_x.size, grad_y, grad_x,
-            *_sizes(N, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow),
-            np.int32(bool(count_include_pad)))
-    return grad_x
-
-
-# ----- batch norm ---------------------------------------------------------------------------
-
-def _channel_vector(name, array, like, C, optional=False):
-    return check.channel_vector(name, array, like, C, optional, runtime().xp)
-
-
-def batch_norm_forward(x, weight, bias, eps):
-    x = _floats("x", x, ndim=4)
-    check.positive_sizes("x", x.shape)
-    N, C, H, W = x.shape
-    weight = _channel_vector("weight", weight, x, C, optional=True)
-    bias = _channel_vector("bias", bias, x, C, optional=True)
-    y = _empty("batch_norm_forward", x.shape, x.dtype)
-    mean, var, invstd = (_empty("batch_norm_forward", (C,), x.dtype) for _ in range(3))
-    _launch("batch_norm_forward", x.dtype, C, x, weight, bias, np.float64(eps), y, mean, var,
-            invstd, *_sizes(N, C, H, W), per_block=True)
-    return y, mean, var, invstd
-
-
-def batch_norm_backward(grad_y, x, weight, mean, invstd):
-    x = _floats("x", x, ndim=4)
-    check.positive_sizes("x", x.shape)
-    N, C, H, W = x.shape
-    grad_y = _floats("grad_y", grad_y, like=x, like_name="x")
-    check.same_shape("grad_y", grad_y, x.shape, "x")
-    weight = _channel_vector("weight", weight, x, C, optional=True)
-    mean = _channel_vector("mean", mean, x, C)
-    invstd = _channel_vector("invstd", invstd, x, C)
-    grad_x = _empty("batch_norm_backward", x.shape, x.dtype)
-    grad_weight = _empty("batch_norm_backward", (C,), x.dtype)
-    grad_bias = _empty("batch_norm_backward", (C,), x.dtype)
-    _launch("batch_norm_backward", x.dtype, C, grad_y, x, weight, mean, invstd, grad_x,
-            grad_weight, grad_bias, *_sizes(N, C, H, W), per_block=True)
-    return grad_x, grad_weight, grad_bias
-
-
-# ----- local response norm ------------------------------------------------------------------
-
-def _lrn_scalars(size, alpha, beta, k):
-    size, = check.int32s(("size",), (size,), 1)
-    return np.int64(size), np.float64(alpha), np.float64(beta), np.float64(k)
-
-
-def lrn_forward(x, size, alpha, beta, k):
-    x = _floats("x", x, ndim=4)
-    check.positive_sizes("x", x.shape)
-    scalars = _lrn_scalars(size, alpha, beta, k)
-    y = _empty("lrn_forward", x.shape, x.dtype)
-    scale = _empty("lrn_forward", x.shape, x.dtype)
-    _launch("lrn_forward", x.dtype, x.size, x, y, scale, *_sizes(*x.shape), *scalars)
-    return y, scale
-
-
-def lrn_backward(grad_y, x, y, scale, size, alpha, beta, k):
-    x = _floats("x", x, ndim=4)
-    check.positive_sizes("x", x.shape)
-    arrays = []
-    for name, array in (("grad_y", grad_y), ("y", y), ("scale", scale)):
-        array = _floats(name, array, like=x, like_name="x")
-        check.same_shape(name, array, x.shape, "x")
-        arrays.append(array)
-    grad_y, y, scale = arrays
-    scalars = _lrn_scalars(size, alpha, beta, k)
-    grad_x = _empty("lrn_backward", x.shape, x.dtype)
-    _launch("lrn_backward", x.dtype, x.size, grad_y, x, y, scale, grad_x, *_sizes(*x.shape),
-            *scalars)
-    return grad_x
-
-
-# ----- dropout ------------------------------------------------------------------------------
-
-def dropout_apply(x, mask):
-    x = _floats("x", x)
-    mask = _floats("mask", mask, like=x, like_name="x")
-    check.same_shape("mask", mask, x.shape, "x")
-    y = _empty("dropout_apply", x.shape, x.dtype)
-    _launch("dropout_apply", x.dtype, x.size, x, mask, y, np.int64(x.size))
-    return y
-
-
-# ----- kernels the CUDA set takes from the reference -----------------------------------------
-# As in the C set: the dropout mask is drawn by NumPy from minicnn's generator (the caller moves
-# it to the GPU), so that every kernel set sees the same mask for the same seed. The others run
-# through CuPy as cuBLAS products (linear, adaptive average pooling) or a few elementwise passes.
-
-dropout_mask = reference.dropout_mask
-leaky_relu_forward = reference.leaky_relu_forward
-leaky_relu_backward = reference.leaky_relu_backward
-softmax_forward, softmax_backward = reference.softmax_forward, reference.softmax_backward
-log_softmax_forward = reference.log_softmax_forward
-log_softmax_backward = reference.log_softmax_backward
 linear_forward = reference.linear_forward
-linear_backward_input, linear_backward_weight = (reference.linear_backward_input,
-                                                 reference.linear_backward_weight)
-avg_pool2d_divisor = reference.avg_pool2d_divisor
-adaptive_avg_pool2d_forward = reference.adaptive_avg_pool2d_forward
-adaptive_avg_pool2d_backward = reference.adaptive_avg_pool2d_backward
-adaptive_max_pool2d_forward = reference.adaptive_max_pool2d_forward
+linear_backward_input = reference.linear_backward_input
+linear_backward_weight = reference.linear_backward_weight
 batch_norm_inference_forward = reference.batch_norm_inference_forward
-batch_norm_inference_backward = reference.batch_norm_inference_backward
-
-
-# ----- optimizer updates (in place) ---------------------------------------------------------
-
-def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
-             maximize, first_step):
-    update = check.InPlace(param, grad, runtime().xp,
-                           **check.sgd_state(momentum, momentum_buffer))
-    state = update.arrays.get
-    _launch("sgd_step", update.dtype, update.size, state("param"), update.grad,
-            state("momentum_buffer"), np.int64(update.size), np.float64(lr), np.float64(momentum),
-            np.float64(dampening), np.float64(weight_decay), np.int32(bool(nesterov)),
-            np.int32(bool(maximize)), np.int32(bool(first_step)))
-    update.finish()
-
-
-def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
-              weight_decay, decoupled_weight_decay, amsgrad, maximize):
-    step = check.integer("step", step, 1)
-    update = check.InPlace(param, grad, runtime().xp,
-                           **check.adam_state(amsgrad, exp_avg, exp_avg_sq, max_exp_avg_sq))
-    state = update.arrays.get
-    _launch("adam_step", update.dtype, update.size, state("param"), update.grad,
-            state("exp_avg"), state("exp_avg_sq"), state("max_exp_avg_sq"),
-            np.int64(update.size), np.int64(step), np.float64(lr), np.float64(beta1), np.float64(beta2),
-            np.float64(eps), np.float64(weight_decay), np.int32(bool(decoupled_weight_decay)),
-            np.int32(bool(amsgrad)), np.int32(bool(maximize)))
-    update.finish()
-
-
-def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
-                 weight_decay, momentum, centered, maximize):
-    update = check.InPlace(param, grad, runtime().xp, **check.rmsprop_state(
-        centered, momentum, square_avg, grad_avg, momentum_buffer))
-    state = update.arrays.get
-    _launch("rmsprop_step", update.dtype, update.size, state("param"), update.grad,
-            state("square_avg"), state("grad_avg"), state("momentum_buffer"),
-            np.int64(update.size), np.float64(lr), np.float64(alpha), np.float64(eps), np.float64(weight_decay),
-            np.float64(momentum), np.int32(bool(centered)), np.int32(bool(maximize)))
-    update.finish()

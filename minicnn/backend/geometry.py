@@ -11,6 +11,13 @@ from typing import NamedTuple
 import numpy as np
 
 PADDING_MODES = ("same", "valid")
+MAX_INT32 = 2 ** 31 - 1     # the kernels index windows, planes and sizes with 32-bit ints
+
+
+def is_int(value):
+    """minicnn's rule for an integer argument, as PyTorch's: an int or a NumPy integer, never a
+    bool (nor a float, however whole). Every integer check calls it."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def pair(value, name, op, minimum=None):
@@ -19,14 +26,14 @@ def pair(value, name, op, minimum=None):
     Raises TypeError for a non-integer, ValueError for a wrong length, a value below minimum or
     one of 2**31 or more, naming ``op`` and the argument ``name``."""
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
-    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
+    if not all(is_int(v) for v in items):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     if len(items) not in (1, 2):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     hw = (int(items[0]), int(items[-1]))
     if minimum is not None and min(hw) < minimum:
         raise ValueError(f"{op}: {name} must be at least {minimum}, got {value!r}")
-    if max(hw) >= 2 ** 31:      # the kernels index windows with 32-bit ints
+    if max(hw) > MAX_INT32:
         raise ValueError(f"{op}: {name} must be less than 2**31, got {value!r}")
     return hw
 

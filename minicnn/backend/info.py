@@ -8,6 +8,8 @@ import platform
 import numpy as np
 
 from minicnn import backend
+from minicnn.backend import arrays
+from minicnn._version import __version__
 from minicnn.backend import ckernels
 
 
@@ -54,26 +56,25 @@ def _gpu():
     reason = cuda.unavailable_reason()
     if reason:
         return {"reason": reason}
-    runtime = backend.cupy.cuda.runtime
+    runtime = arrays.cupy.cuda.runtime
     version = lambda v: f"{v // 1000}.{v % 1000 // 10}"  # noqa: E731  (12080 -> "12.8")
     return {"gpu": runtime.getDeviceProperties(0)["name"].decode(),
             "cuda_runtime": version(runtime.runtimeGetVersion()),
             "driver": "CUDA " + version(runtime.driverGetVersion()),
-            "nvrtc": ".".join(map(str, backend.cupy.cuda.nvrtc.getVersion())),
-            "cupy": backend.cupy.__version__, "kernels": str(cuda.kernel_directory())}
+            "nvrtc": ".".join(map(str, arrays.cupy.cuda.nvrtc.getVersion())),
+            "cupy": arrays.cupy.__version__, "kernels": str(cuda.kernel_directory())}
 
 
 def info(file=None, quiet=False):
     """Print (unless ``quiet``) and return a dict: minicnn, NumPy and Python versions, the
     selected backend and the kernel set it runs for NumPy arrays, every kernel set with its
     state, the BLAS with its threads, and the threads and GEMM micro-kernel of the C kernels."""
-    import minicnn
     try:
         active = backend.kernels_for(np.empty(1, np.float32)).NAME
     except RuntimeError as error:  # e.g. "cuda" selected: no kernel set for NumPy arrays
         active = f"none ({error})"
     report = {
-        "minicnn": minicnn.__version__,
+        "minicnn": __version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "backend": backend.get_backend(),

@@ -7,7 +7,8 @@ same arguments and return the same results.
 
 import numpy as np
 
-from minicnn.backend import get_array_module, get_workspace_limit, index_add
+from minicnn.backend.arrays import fma, get_array_module, index_add, lerp_
+from minicnn.backend import tiling
 from minicnn.backend import validate as check
 from minicnn.backend.geometry import Window
 
@@ -439,144 +440,32 @@ def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
 #   backward_weight    dW = dY @ im2col(x)^T         per group (F/G, N*oh*ow) @ (N*oh*ow, C/G*kh*kw)
 # backward_input is also the forward pass of a transposed convolution.
 #
-# The batch goes through in tiles of T images whose column matrix, (C*kh*kw, T*oh*ow), has about
-# TILE_ELEMENTS = 2^20 entries (at least one image), so that each product is one BLAS call per
-# group and tile: large enough for BLAS to run near its peak and to synchronise its threads
-# rarely (one small product per image was 2-10% slower on 2 quiet cores, 25% under load), small
-# enough that a tile's columns are still in cache when the product reads them, and a fixed
-# scratch memory. The tiles start at image 0 and their size depends only on the layer's shape,
-# so every BLAS call gets the same operands however a computation is split: a batch gives the
-# results of its tiles run one by one, bit for bit (a BLAS product's rounding of a column depends
-# on the matrix's other sizes). A workspace limit below one tile (backend.set_workspace_limit)
-# makes the tiles smaller, down to one image; the results then change only by rounding.
-# A 1x1, stride-1, unpadded convolution needs no im2col: its columns are the input itself,
-# channels first. The C set replaces the whole family with its fused GEMM (csrc/conv2d.c); the
-# CUDA set runs these tiled products (cuBLAS) around its own im2col / col2im kernels, in tiles
-# of GPU_TILE_ELEMENTS: a GPU needs large products to fill its SMs (ResNet-20's 16->16 conv at
-# batch 128 is 1 cuBLAS call a pass, not 19), so there the workspace limit (256 MiB) decides.
-
-TILE_ELEMENTS = 2 ** 20   # column-matrix entries per tile: of 2^18 ... 2^22 and of 4096 or 8192
-                          # columns a tile, the fastest for ResNet-20's convs on 2 cores
-GPU_TILE_ELEMENTS = 2 ** 26
-
-
-def _tiles(N, rows, L, x):
-    """Ranges [start, stop) of the images of batch ``x``, T at a time from image 0, with
-    T = TILE_ELEMENTS // (rows * L) (GPU_TILE_ELEMENTS for a GPU array): the images whose column
-    matrix, (rows, T*L), has about that many entries, or fewer under a lower workspace limit (at
-    least one image)."""
-    elements = TILE_ELEMENTS if get_array_module(x) is np else GPU_TILE_ELEMENTS
-    limit = get_workspace_limit()
-    if limit is not None:
-        elements = min(elements, limit // x.itemsize)
-    per_tile = max(1, elements // (rows * L))
-    for start in range(0, N, per_tile):
-        yield start, min(N, start + per_tile)
-
-
-def _channels_first(a):
-    """(n, C, h, w) -> (C, n*h*w), the channels as rows, the images side by side (a copy when
-    n > 1)."""
-    return a.transpose(1, 0, 2, 3).reshape(a.shape[1], -1)
-
-
-def _columns(im2col, x, window):
-    """im2col(x) (C*kh*kw, n*oh*ow); a pointwise conv's columns are x itself, channels first."""
-    return _channels_first(x) if window.is_pointwise else im2col(x, *window)
-
+# The C set replaces the whole family with its fused GEMM (csrc/conv2d.c); the reference and the
+# CUDA set run it as tiled products around im2col / col2im (tiling.py).
 
 def conv2d_forward(x, weight, groups, window):
     """y = W @ im2col(x) per group and tile: x (N, C, H, W), weight (F, C/G, kh, kw) ->
     y (N, F, oh, ow), no bias."""
-    return _conv2d_forward(x, weight, groups, window, im2col)
+    return tiling.conv2d_forward(x, weight, groups, window, im2col)
 
 
 def conv2d_backward_input(grad_y, weight, groups, window, input_hw):
     """dX = col2im(W^T @ dY) per group and tile: grad_y (N, F, oh, ow), weight (F, C/G, kh, kw),
     input_hw = (H, W) -> grad_x (N, C, H, W)."""
-    return _conv2d_backward_input(grad_y, weight, groups, window, input_hw, col2im)
+    return tiling.conv2d_backward_input(grad_y, weight, groups, window, input_hw, col2im)
 
 
 def conv2d_backward_weight(x, grad_y, groups, window):
     """dW = dY @ im2col(x)^T summed over the tiles: x (N, C, H, W), grad_y (N, F, oh, ow) ->
     grad_weight (F, C/G, kh, kw)."""
-    return _conv2d_backward_weight(x, grad_y, groups, window, im2col)
-
-
-# The family on any im2col / col2im with the reference's arguments (a kernel set that has only
-# those reuses the tiling).
-
-def _conv2d_forward(x, weight, groups, window, im2col):
-    xp = get_array_module(x)
-    N, C, H, W = x.shape
-    F = weight.shape[0]
-    oh, ow = window.output_hw(H, W)
-    w = weight.reshape(groups, F // groups, -1)                  # (G, F/G, C/G*kh*kw)
-    y = xp.empty((N, F, oh, ow), dtype=x.dtype)
-    for start, stop in _tiles(N, C * window.kh * window.kw, oh * ow, x):
-        n = stop - start
-        cols = _columns(im2col, x[start:stop], window).reshape(groups, -1, n * oh * ow)
-        y[start:stop] = xp.matmul(w, cols).reshape(F, n, oh, ow).transpose(1, 0, 2, 3)
-    return y
-
-
-def _conv2d_backward_input(grad_y, weight, groups, window, input_hw, col2im):
-    xp = get_array_module(grad_y)
-    N, F, oh, ow = grad_y.shape
-    H, W = input_hw
-    C = weight.shape[1] * groups
-    w_t = weight.reshape(groups, F // groups, -1).transpose(0, 2, 1)   # (G, C/G*kh*kw, F/G)
-    dx = xp.empty((N, C, H, W), dtype=grad_y.dtype)
-    for start, stop in _tiles(N, C * window.kh * window.kw, oh * ow, grad_y):
-        n = stop - start
-        dy = _channels_first(grad_y[start:stop]).reshape(groups, F // groups, -1)
-        dcols = xp.matmul(w_t, dy).reshape(-1, n * oh * ow)          # (C*kh*kw, n*oh*ow)
-        if window.is_pointwise:   # the columns are the image itself, channels first
-            dx[start:stop] = dcols.reshape(C, n, H, W).transpose(1, 0, 2, 3)
-        else:
-            dx[start:stop] = col2im(dcols, n, C, H, W, *window)
-    return dx
-
-
-def _conv2d_backward_weight(x, grad_y, groups, window, im2col):
-    xp = get_array_module(x)
-    N, C = x.shape[:2]
-    F, oh, ow = grad_y.shape[1:]
-    dw = xp.zeros((groups, F // groups, C // groups * window.kh * window.kw), dtype=x.dtype)
-    for start, stop in _tiles(N, C * window.kh * window.kw, oh * ow, x):
-        cols = _columns(im2col, x[start:stop], window).reshape(groups, dw.shape[2], -1)
-        dy = _channels_first(grad_y[start:stop]).reshape(groups, F // groups, -1)
-        dw += xp.matmul(dy, cols.transpose(0, 2, 1))
-    return dw.reshape(F, C // groups, window.kh, window.kw)
+    return tiling.conv2d_backward_weight(x, grad_y, groups, window, im2col)
 
 
 # ----- optimizer updates --------------------------------------------------------------------
 # Each update runs in place on the arrays, in PyTorch's order of operations (its single-tensor
 # loops in torch/optim), with each hyper-parameter first rounded to the parameter's dtype as
-# PyTorch does. PyTorch's CPU kernels compute `a + alpha * b` (add with alpha, lerp, addcmul)
-# with a fused multiply-add, so `_fma` rounds once where they do.
-
-def _fma(a, b, c):
-    """a * b + c rounded once to c's dtype. float32: formed in float64, where the product of two
-    float32 values is exact, then rounded (a second rounding can change the result only in cases
-    of probability about 2^-28). float64: rounded twice, for want of a fused multiply-add."""
-    xp = get_array_module(c)
-    if c.dtype != xp.float32:
-        return a * b + c
-    wide = xp.float64
-    product = xp.asarray(a, dtype=wide) * xp.asarray(b, dtype=wide)
-    return (product + c.astype(wide)).astype(xp.float32)
-
-
-def _lerp_(start, end, weight):
-    """start += weight * (end - start), in place, as torch.lerp_ (which works from the nearer
-    end: end - (1 - weight) * (end - start) when weight >= 0.5)."""
-    difference = end - start
-    if abs(weight) < 0.5:
-        start[...] = _fma(weight, difference, start)
-    else:
-        start[...] = _fma(weight - 1, difference, end)
-
+# PyTorch does, and `a + alpha * b` rounded once where PyTorch's CPU kernels round once
+# (arrays.fma, arrays.lerp_).
 
 def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
              maximize, first_step):
@@ -592,15 +481,15 @@ def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay
     scalar = param.dtype.type
     g = -grad if maximize else grad
     if weight_decay != 0:
-        g = _fma(param, scalar(weight_decay), g)
+        g = fma(param, scalar(weight_decay), g)
     if momentum != 0:
         if first_step:
             momentum_buffer[...] = g
         else:
             momentum_buffer *= scalar(momentum)
-            momentum_buffer[...] = _fma(g, scalar(1 - dampening), momentum_buffer)
-        g = _fma(momentum_buffer, scalar(momentum), g) if nesterov else momentum_buffer
-    param[...] = _fma(g, scalar(-lr), param)
+            momentum_buffer[...] = fma(g, scalar(1 - dampening), momentum_buffer)
+        g = fma(momentum_buffer, scalar(momentum), g) if nesterov else momentum_buffer
+    param[...] = fma(g, scalar(-lr), param)
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
@@ -623,10 +512,10 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
         if decoupled_weight_decay:
             param *= scalar(1 - lr * weight_decay)
         else:
-            g = _fma(param, scalar(weight_decay), g)
-    _lerp_(exp_avg, g, scalar(1 - beta1))
+            g = fma(param, scalar(weight_decay), g)
+    lerp_(exp_avg, g, scalar(1 - beta1))
     exp_avg_sq *= scalar(beta2)
-    exp_avg_sq[...] = _fma(scalar(1 - beta2) * g, g, exp_avg_sq)
+    exp_avg_sq[...] = fma(scalar(1 - beta2) * g, g, exp_avg_sq)
     if amsgrad:
         xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
     second_moment = max_exp_avg_sq if amsgrad else exp_avg_sq
@@ -654,18 +543,18 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, 
     scalar = param.dtype.type
     g = -grad if maximize else grad
     if weight_decay != 0:
-        g = _fma(param, scalar(weight_decay), g)
+        g = fma(param, scalar(weight_decay), g)
     square_avg *= scalar(alpha)
-    square_avg[...] = _fma(scalar(1 - alpha) * g, g, square_avg)
+    square_avg[...] = fma(scalar(1 - alpha) * g, g, square_avg)
     if centered:
-        _lerp_(grad_avg, g, scalar(1 - alpha))
-        denom = xp.sqrt(_fma(-grad_avg, grad_avg, square_avg))
+        lerp_(grad_avg, g, scalar(1 - alpha))
+        denom = xp.sqrt(fma(-grad_avg, grad_avg, square_avg))
     else:
         denom = xp.sqrt(square_avg)
     denom += scalar(eps)
     if momentum > 0:
         momentum_buffer *= scalar(momentum)
         momentum_buffer += g / denom
-        param[...] = _fma(momentum_buffer, scalar(-lr), param)
+        param[...] = fma(momentum_buffer, scalar(-lr), param)
     else:
         param += scalar(-lr) * g / denom

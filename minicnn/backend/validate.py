@@ -6,18 +6,19 @@ per call, C-contiguous (copied when not), ranks and shapes that agree with each 
 the sizes passed, sizes >= 1 and element counts that fit in int64. A failed check raises a
 TypeError / ValueError that names the argument. Whether an argument makes sense for the layer
 (groups dividing the channels, padding at most half the kernel, ...) is the functional op's
-check, made once, before any kernel set runs.
-"""
+check, made once, before any kernel set runs; the per-kernel contracts are ``contract.py``'s.
 
-import operator
+The dtype rule (``FLOATS``, ``float_dtype``) is stated here for all of minicnn, the functional
+ops' checks included; the integer checks (``check_int`` for ops and layers, ``integer`` for
+kernels) follow ``geometry.is_int``.
+"""
 
 import numpy as np
 
-from minicnn.backend.geometry import Window
+from minicnn.backend.geometry import MAX_INT32, Window, is_int
 
-FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))   # the only dtypes minicnn computes in
 MAX_ELEMENTS = 2 ** 62      # keeps every index product of the kernels inside int64
-MAX_INT32 = 2 ** 31 - 1     # hyper-parameters and planes the kernels index with 32-bit ints
 
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -51,15 +52,30 @@ def loss_arguments(op, reduction, ignore_index=-100):
     return int(ignore_index)
 
 
+def float_dtype(name, dtype):
+    """Raise TypeError unless ``dtype`` is one of FLOATS, naming the argument ``name``."""
+    if dtype not in FLOATS:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype}")
+
+
+def check_int(value, name, op, minimum):
+    """A functional op's or a layer's integer argument: ``value`` as an int in [minimum, 2**31).
+    Raises TypeError for anything but an int (geometry.is_int), ValueError out of that range,
+    naming ``op`` and the argument ``name``."""
+    if not is_int(value):
+        raise TypeError(f"{op}: {name} must be an int, got {value!r}")
+    if not minimum <= value <= MAX_INT32:
+        raise ValueError(f"{op}: {name} must be an int in [{minimum}, 2**31), got {value!r}")
+    return int(value)
+
+
 def integer(name, value, minimum=0):
-    """``value`` as a Python int >= minimum."""
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    """A kernel's integer argument: ``value`` as a Python int >= minimum (geometry.is_int)."""
+    if not is_int(value):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
+    return int(value)
 
 
 def int32s(names, values, minimum):
@@ -79,8 +95,7 @@ def floats(name, array, xp=np, ndim=None, like=None, like_name=None):
         array = xp.asarray(array)
     if not isinstance(array, xp.ndarray):
         raise TypeError(f"{name} must be a {xp.__name__}.ndarray, got {type(array).__name__}")
-    if array.dtype not in FLOATS:
-        raise TypeError(f"{name} must be float32 or float64, got {array.dtype}")
+    float_dtype(name, array.dtype)
     if like is not None and array.dtype != like.dtype:
         raise TypeError(f"{name} must have the dtype of {like_name} ({like.dtype}), "
                         f"got {array.dtype}")
@@ -164,71 +179,6 @@ def channel_vector(name, array, like, C, optional=False, xp=np):
     return array
 
 
-# ----- the convolution family: x (N, C, H, W), weight (F, C/G, kh, kw), y (N, F, oh, ow) ------
-
-def _conv_operand(name, array, xp, like=None, like_name=None):
-    array = floats(name, array, xp, ndim=4, like=like, like_name=like_name)
-    positive_sizes(name, array.shape)
-    return array
-
-
-def _groups_and_window(groups, value, weight):
-    groups, = int32s(("groups",), (groups,), 1)
-    checked = window(value)
-    if weight.shape[2:] != checked[:2]:
-        raise ValueError(f"weight of shape {weight.shape} does not match the window's kernel "
-                         f"{checked[:2]}")
-    if weight.shape[0] % groups != 0:
-        raise ValueError(f"weight.shape[0] ({weight.shape[0]}) must be divisible by groups "
-                         f"({groups})")
-    return groups, checked
-
-
-def _channels(name, array, expected):
-    if array.shape[1] != expected:
-        raise ValueError(f"{name} must have {expected} channels, got shape {array.shape}")
-
-
-def conv2d_operands(x, weight, groups, value, xp=np):
-    """The arguments of conv2d_forward, checked: (x, weight, groups, window)."""
-    x = _conv_operand("x", x, xp)
-    weight = _conv_operand("weight", weight, xp, like=x, like_name="x")
-    groups, checked = _groups_and_window(groups, value, weight)
-    _channels("x", x, weight.shape[1] * groups)
-    output_hw("conv2d_forward", *x.shape[2:], checked)
-    return x, weight, groups, checked
-
-
-def conv2d_backward_input_operands(grad_y, weight, groups, value, input_hw, xp=np):
-    """The arguments of conv2d_backward_input, checked: (grad_y, weight, groups, window,
-    input_hw)."""
-    grad_y = _conv_operand("grad_y", grad_y, xp)
-    weight = _conv_operand("weight", weight, xp, like=grad_y, like_name="grad_y")
-    groups, checked = _groups_and_window(groups, value, weight)
-    _channels("grad_y", grad_y, weight.shape[0])
-    if not isinstance(input_hw, (tuple, list)) or len(input_hw) != 2:
-        raise TypeError(f"input_hw must be a pair (H, W), got {input_hw!r}")
-    H, W = int32s(("H", "W"), input_hw, 1)
-    oh, ow = output_hw("conv2d_backward_input", H, W, checked)
-    same_shape("grad_y", grad_y, (*grad_y.shape[:2], oh, ow), "the convolution's output")
-    positive_sizes("grad_x", (grad_y.shape[0], weight.shape[1] * groups, H, W))
-    return grad_y, weight, groups, checked, (H, W)
-
-
-def conv2d_backward_weight_operands(x, grad_y, groups, value, xp=np):
-    """The arguments of conv2d_backward_weight, checked: (x, grad_y, groups, window)."""
-    x = _conv_operand("x", x, xp)
-    grad_y = _conv_operand("grad_y", grad_y, xp, like=x, like_name="x")
-    groups, checked = int32s(("groups",), (groups,), 1)[0], window(value)
-    for name, array in (("x", x), ("grad_y", grad_y)):
-        if array.shape[1] % groups != 0:
-            raise ValueError(f"{name}.shape[1] ({array.shape[1]}) must be divisible by groups "
-                             f"({groups})")
-    oh, ow = output_hw("conv2d_backward_weight", *x.shape[2:], checked)
-    same_shape("grad_y", grad_y, (x.shape[0], grad_y.shape[1], oh, ow), "the convolution's output")
-    return x, grad_y, groups, checked
-
-
 # ----- optimizer updates: the arrays an update writes in place -------------------------------
 
 class InPlace:
@@ -265,35 +215,3 @@ class InPlace:
         for name, original in self._originals.items():
             if self.arrays[name] is not original:
                 original[...] = self.arrays[name]
-
-
-def sgd_state(momentum, momentum_buffer):
-    """The state an SGD update writes: the momentum buffer when momentum != 0."""
-    if momentum != 0 and momentum_buffer is None:
-        raise ValueError("momentum_buffer is needed when momentum != 0")
-    return {"momentum_buffer": momentum_buffer if momentum != 0 else None}
-
-
-def adam_state(amsgrad, exp_avg, exp_avg_sq, max_exp_avg_sq):
-    """The state an Adam / AdamW update writes: both moments, and the running max of the second
-    under amsgrad."""
-    if exp_avg is None or exp_avg_sq is None:
-        raise ValueError("exp_avg and exp_avg_sq are needed")
-    if amsgrad and max_exp_avg_sq is None:
-        raise ValueError("max_exp_avg_sq is needed when amsgrad is on")
-    return {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
-            "max_exp_avg_sq": max_exp_avg_sq if amsgrad else None}
-
-
-def rmsprop_state(centered, momentum, square_avg, grad_avg, momentum_buffer):
-    """The state an RMSprop update writes: the square average, the gradient average when
-    centered, the momentum buffer when momentum > 0."""
-    if square_avg is None:
-        raise ValueError("square_avg is needed")
-    if centered and grad_avg is None:
-        raise ValueError("grad_avg is needed when centered is on")
-    if momentum > 0 and momentum_buffer is None:
-        raise ValueError("momentum_buffer is needed when momentum > 0")
-    return {"square_avg": square_avg, "grad_avg": grad_avg if centered else None,
-            "momentum_buffer": momentum_buffer if momentum > 0 else None}
-

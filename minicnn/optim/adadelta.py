@@ -2,7 +2,7 @@
 
 from minicnn.autograd import no_grad
 from minicnn.backend import get_array_module
-from minicnn.backend.reference import _fma
+from minicnn.backend.arrays import fma
 from minicnn.optim.optimizer import Optimizer, check_hyperparameter
 
 
@@ -45,9 +45,9 @@ class Adadelta(Optimizer):
                     g = self._gradient(param, group)
                     eps = scalar(group["eps"])
                     v *= scalar(rho)
-                    v[...] = _fma(scalar(1 - rho) * g, g, v)
+                    v[...] = fma(scalar(1 - rho) * g, g, v)
                     delta = xp.sqrt(u + eps) / xp.sqrt(v + eps) * g
                     u *= scalar(rho)
-                    u[...] = _fma(scalar(1 - rho) * delta, delta, u)
-                    p[...] = _fma(delta, scalar(-group["lr"]), p)
+                    u[...] = fma(scalar(1 - rho) * delta, delta, u)
+                    p[...] = fma(delta, scalar(-group["lr"]), p)
         return loss

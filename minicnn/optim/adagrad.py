@@ -2,7 +2,7 @@
 
 from minicnn.autograd import Tensor, no_grad
 from minicnn.backend import get_array_module
-from minicnn.backend.reference import _fma
+from minicnn.backend.arrays import fma
 from minicnn.optim.optimizer import Optimizer, check_hyperparameter
 
 
@@ -43,6 +43,6 @@ class Adagrad(Optimizer):
                     xp, scalar = get_array_module(p), p.dtype.type
                     g = self._gradient(param, group)
                     clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-                    total[...] = _fma(g, g, total)
+                    total[...] = fma(g, g, total)
                     p += scalar(-clr) * g / (xp.sqrt(total) + scalar(group["eps"]))
         return loss

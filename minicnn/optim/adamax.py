@@ -2,7 +2,7 @@
 
 from minicnn.autograd import no_grad
 from minicnn.backend import get_array_module
-from minicnn.backend.reference import _lerp_
+from minicnn.backend.arrays import lerp_
 from minicnn.optim.optimizer import Optimizer, check_hyperparameter
 
 
@@ -44,7 +44,7 @@ class Adamax(Optimizer):
                     p, m, u = param.array, state["exp_avg"].array, state["exp_inf"].array
                     xp, scalar = get_array_module(p), p.dtype.type
                     g = self._gradient(param, group)
-                    _lerp_(m, g, scalar(1 - beta1))
+                    lerp_(m, g, scalar(1 - beta1))
                     u *= scalar(beta2)
                     xp.maximum(u, xp.abs(g) + scalar(group["eps"]), out=u)
                     clr = group["lr"] / (1 - beta1 ** state["step"])

@@ -4,7 +4,7 @@ import numpy as np
 
 from minicnn.autograd import no_grad
 from minicnn.backend import get_array_module
-from minicnn.backend.reference import _fma, _lerp_
+from minicnn.backend.arrays import fma, lerp_
 from minicnn.optim.optimizer import Optimizer, check_hyperparameter
 
 
@@ -57,9 +57,9 @@ class NAdam(Optimizer):
                     mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * decay))
                     mu_product = float(np.float32(state["mu_product"]) * np.float32(mu))
                     state["mu_product"] = mu_product
-                    _lerp_(m, g, scalar(1 - beta1))
+                    lerp_(m, g, scalar(1 - beta1))
                     v *= scalar(beta2)
-                    v[...] = _fma(scalar(1 - beta2) * g, g, v)
+                    v[...] = fma(scalar(1 - beta2) * g, g, v)
                     denom = xp.sqrt(v / scalar(1 - beta2 ** t)) + scalar(group["eps"])
                     p += scalar(-lr * (1.0 - mu) / (1.0 - mu_product)) * g / denom
                     p += scalar(-lr * mu_next / (1.0 - mu_product * mu_next)) * m / denom

@@ -15,7 +15,7 @@ import numpy as np
 
 from minicnn.autograd import Tensor, enable_grad, increment_version, no_grad
 from minicnn.backend import get_array_module
-from minicnn.backend.reference import _fma
+from minicnn.backend.arrays import fma
 
 
 _UNORDERED = ("optimizer parameters need to be organized in ordered collections, but the "
@@ -130,7 +130,7 @@ class Optimizer:
             if group.get("decoupled_weight_decay"):
                 p *= scalar(1 - group["lr"] * group["weight_decay"])
             else:
-                g = _fma(p, scalar(group["weight_decay"]), g)
+                g = fma(p, scalar(group["weight_decay"]), g)
         return g
 
     @staticmethod

@@ -4,7 +4,7 @@ import math
 
 from minicnn.autograd import no_grad
 from minicnn.backend import get_array_module
-from minicnn.backend.reference import _fma, _lerp_
+from minicnn.backend.arrays import fma, lerp_
 from minicnn.optim.optimizer import Optimizer, check_hyperparameter
 
 
@@ -50,9 +50,9 @@ class RAdam(Optimizer):
                     p, m, v = param.array, state["exp_avg"].array, state["exp_avg_sq"].array
                     xp, scalar = get_array_module(p), p.dtype.type
                     g = self._gradient(param, group)
-                    _lerp_(m, g, scalar(1 - beta1))
+                    lerp_(m, g, scalar(1 - beta1))
                     v *= scalar(beta2)
-                    v[...] = _fma(scalar(1 - beta2) * g, g, v)
+                    v[...] = fma(scalar(1 - beta2) * g, g, v)
                     bias_correction2 = 1 - beta2 ** t
                     update = m / scalar(1 - beta1 ** t) * scalar(lr)
                     rho_inf = 2 / (1 - beta2) - 1

@@ -17,7 +17,7 @@ ConvLayer = namedtuple("ConvLayer", ["output_shape", "weights", "biases", "param
 
 
 def _positive_int(value, name, minimum=1):
-    if isinstance(value, bool) or int(value) != value or value < minimum:
+    if not geometry.is_int(value) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 

@@ -231,15 +231,16 @@ def test_cuda_without_a_gpu_is_one_line_before_any_run_folder(tmp_path, capsys, 
 def test_a_bad_minicnn_backend_variable_is_one_line(value, argv, message, capsys, monkeypatch,
                                                      tmp_path):
     monkeypatch.setenv("MINICNN_BACKEND", value)
-    monkeypatch.setattr(mc.backend._selected, "name", None, raising=False)   # read it again
-    monkeypatch.setattr(mc.backend, "_default", None)
+    monkeypatch.setattr(mc.backend.dispatch._selected, "name", None,
+                        raising=False)                                     # read it again
+    monkeypatch.setattr(mc.backend.dispatch, "_default", None)
     monkeypatch.chdir(tmp_path)
     status, _, err = run(capsys, *argv)
     assert status == 2 and one_line(err).startswith(message)
 
 
 def test_commands_without_ops_ignore_a_cuda_backend(capsys, monkeypatch):
-    monkeypatch.setattr(mc.backend._selected, "name", "cuda", raising=False)
+    monkeypatch.setattr(mc.backend.dispatch._selected, "name", "cuda", raising=False)
     for argv in (["models"], ["info"], ["show", "im2col"]):
         assert run(capsys, *argv)[0] == 0
 

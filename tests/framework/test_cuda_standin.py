@@ -344,9 +344,9 @@ def test_a_world_of_one_is_local_rank_0():
 def test_a_gpu_convolution_runs_the_batch_in_one_product_per_group(monkeypatch):
     """On a GPU the tiles are as large as the workspace limit allows (GPU_TILE_ELEMENTS), not
     the CPU's 2^20 column entries: a cuBLAS call per 8 images would leave most SMs idle."""
-    from minicnn.backend import reference
-    tilings, tiles = [], reference._tiles
-    monkeypatch.setattr(reference, "_tiles", lambda *args: tilings.append(list(tiles(*args)))
+    from minicnn.backend import tiling
+    tilings, tiles = [], tiling.tiles
+    monkeypatch.setattr(tiling, "tiles", lambda *args: tilings.append(list(tiles(*args)))
                         or tilings[-1])
     x = mc.tensor(np.ones((64, 16, 32, 32), np.float32), device="cuda", requires_grad=True)
     w = mc.tensor(np.ones((16, 16, 3, 3), np.float32), device="cuda", requires_grad=True)

@@ -45,11 +45,11 @@ class KernelSet:
                 yield
             return
         # the emulated CUDA set runs on NumPy arrays, which no backend name sends it: choose it
-        # for every non-empty float array, as backend._choose does for CuPy arrays
+        # for every non-empty float array, as backend.dispatch._choose does for CuPy arrays
         from minicnn.backend import reference
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(backend, "_choices", {})
-            patch.setattr(backend, "_choose", lambda name, array: (
+            patch.setattr(backend.dispatch, "_choices", {})
+            patch.setattr(backend.dispatch, "_choose", lambda name, array: (
                 self.module if array.dtype in (np.float32, np.float64) and array.size > 0
                 else reference))
             yield
@@ -59,7 +59,7 @@ class KernelSet:
 
     def on_set(self, array):
         """A NumPy array moved to where the set's arrays live."""
-        return array if self.device == "cpu" else backend.cupy.asarray(array)
+        return array if self.device == "cpu" else backend.arrays.cupy.asarray(array)
 
 
 def _c():

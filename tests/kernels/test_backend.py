@@ -17,7 +17,7 @@ import minicnn as mc
 import minicnn.nn as nn
 import minicnn.nn.functional as F
 from minicnn import backend
-from minicnn.backend import ckernels, reference
+from minicnn.backend import arrays, ckernels, dispatch, reference
 
 
 def test_selection_and_block_restore():
@@ -59,7 +59,7 @@ def test_auto_and_c_pick_the_c_kernels_for_numpy_arrays():
 
 def test_environment_variable_selects_the_backend_of_a_new_thread(monkeypatch):
     monkeypatch.setenv("MINICNN_BACKEND", "NumPy")
-    monkeypatch.setattr(backend, "_default", None)      # as in a process that chose nothing
+    monkeypatch.setattr(dispatch, "_default", None)      # as in a process that chose nothing
     seen = []
     thread = threading.Thread(target=lambda: seen.append(
         (mc.get_backend(), backend.kernels_for(np.zeros(1)))))
@@ -69,10 +69,10 @@ def test_environment_variable_selects_the_backend_of_a_new_thread(monkeypatch):
 
 
 def test_missing_c_kernels_fall_back_once_with_a_warning(monkeypatch, caplog):
-    monkeypatch.setattr(backend, "_choices", {})
+    monkeypatch.setattr(dispatch, "_choices", {})
     monkeypatch.setattr(ckernels, "_ckernels", None)
     monkeypatch.setattr(ckernels, "_load_error", ImportError("simulated"))
-    monkeypatch.setattr(backend, "_warned", set())
+    monkeypatch.setattr(arrays, "_warned", set())
     assert not ckernels.available()
     with caplog.at_level("WARNING", logger="minicnn"):
         assert backend.kernels_for(np.zeros(1)) is reference
@@ -121,10 +121,10 @@ def test_integer_and_empty_arrays_run_on_the_reference_under_auto_and_are_refuse
 
 
 def test_the_choice_is_made_once_per_backend_and_kind_of_array(monkeypatch):
-    monkeypatch.setattr(backend, "_choices", {})
+    monkeypatch.setattr(dispatch, "_choices", {})
     calls = []
-    choose = backend._choose
-    monkeypatch.setattr(backend, "_choose", lambda *args: calls.append(args[0]) or choose(*args))
+    choose = dispatch._choose
+    monkeypatch.setattr(dispatch, "_choose", lambda *args: calls.append(args[0]) or choose(*args))
     with mc.backend("numpy"):
         for _ in range(3):
             backend.kernels_for(np.zeros(2, np.float32))
@@ -186,7 +186,7 @@ def test_a_bad_thread_or_kernel_variable_is_said_once_and_ignored(variable, valu
 
 
 def test_set_backend_is_for_every_thread_and_a_with_block_for_its_own(monkeypatch):
-    monkeypatch.setattr(backend, "_default", None)
+    monkeypatch.setattr(dispatch, "_default", None)
 
     def in_a_new_thread(function):
         seen = []

@@ -16,7 +16,7 @@ import minicnn as mc
 import minicnn.nn as nn
 import minicnn.nn.functional as F
 from minicnn import backend
-from minicnn.backend import ckernels, reference
+from minicnn.backend import ckernels, reference, tiling
 from minicnn.backend.geometry import Window
 from minicnn.backend.geometry import output_size as conv_output_size
 from minicnn.backend.geometry import transpose_output_size
@@ -28,7 +28,7 @@ def small_tiles():
     """Tiles of 100 column entries: the small drawn batches then run in several tiles, of one
     image and of several, with a partial last tile (the default tile is 2^20 entries)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(reference, "TILE_ELEMENTS", 100)
+        patch.setattr(tiling, "TILE_ELEMENTS", 100)
         yield
 
 
@@ -407,7 +407,7 @@ def test_a_limit_above_a_tile_changes_nothing_and_one_below_shrinks_the_tiles(mo
 
     # two images a tile: their columns are (C*kh*kw, 2*oh*ow) = (4*9, 2 * 9*4), float64
     tile_elements = 4 * 9 * 2 * 9 * 4
-    monkeypatch.setattr(reference, "TILE_ELEMENTS", tile_elements)
+    monkeypatch.setattr(tiling, "TILE_ELEMENTS", tile_elements)
     calls = spy_on_kernels(monkeypatch)
     results = []
     for limit in (None, 8 * tile_elements, 8 * tile_elements - 1, 1):
@@ -437,15 +437,15 @@ def test_a_batch_gives_the_results_of_its_tiles_run_one_by_one(drawn, N, tile_el
     config = dict(config, N=N)
     make_inputs, run = (transpose_inputs, run_transpose) if transposed else (conv_inputs, run_conv)
     x, w, b = make_inputs(config, np.random.default_rng(17), dtype)
-    tilings, tiles = [], reference._tiles
+    tilings, tiles = [], tiling.tiles
 
     def recording_tiles(*args):
         tilings.append(list(tiles(*args)))
         return tilings[-1]
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(reference, "TILE_ELEMENTS", tile_elements)
-        patch.setattr(reference, "_tiles", recording_tiles)
+        patch.setattr(tiling, "TILE_ELEMENTS", tile_elements)
+        patch.setattr(tiling, "tiles", recording_tiles)
         y = run(config, x, w, b)
         grad_y = np.random.default_rng(18).standard_normal(y.shape).astype(dtype)
         y.backward(grad_y)

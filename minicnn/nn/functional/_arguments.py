@@ -1,9 +1,8 @@
 """Argument checks that the functional ops share: each op checks its arguments once, here,
 before any kernel runs, and names the op and the argument in its error."""
 
-import numpy as np
-
 from minicnn.autograd import Tensor
+from minicnn.backend.validate import float_dtype
 
 
 def check_input(op, input, ndims=None, name="input"):
@@ -13,8 +12,7 @@ def check_input(op, input, ndims=None, name="input"):
     if ndims is not None and input.ndim not in ndims:
         raise ValueError(f"{op}: {name} must have {' or '.join(map(str, ndims))} dimensions, "
                          f"got shape {input.shape}")
-    if input.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{op}: {name} must be float32 or float64, got {input.dtype}")
+    float_dtype(f"{op}: {name}", input.dtype)
 
 
 def run_batched(function, input, *others, **options):
@@ -26,13 +24,3 @@ def run_batched(function, input, *others, **options):
     if isinstance(outputs, tuple):
         return tuple(output.squeeze(0) for output in outputs)
     return outputs.squeeze(0)
-
-
-def check_int(value, name, op, minimum):
-    """``value`` as an int in [minimum, 2**31). Raises TypeError for anything but an int (a
-    bool included), ValueError out of that range, naming ``op`` and the argument ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{op}: {name} must be an int, got {value!r}")
-    if not minimum <= value < 2 ** 31:
-        raise ValueError(f"{op}: {name} must be an int in [{minimum}, 2**31), got {value!r}")
-    return int(value)

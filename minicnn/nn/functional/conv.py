@@ -20,7 +20,8 @@ kernels of the conv family (``conv2d_forward``, ``conv2d_backward_input``,
 from minicnn.autograd import Function
 from minicnn.backend import get_array_module
 from minicnn.backend.geometry import Window, padding_for, pair, transpose_output_size
-from minicnn.nn.functional._arguments import check_input, check_int, run_batched
+from minicnn.backend.validate import check_int
+from minicnn.nn.functional._arguments import check_input, run_batched
 
 __all__ = ["conv2d", "conv_transpose2d"]
 

@@ -2,7 +2,8 @@
 
 from minicnn.autograd import Function, Tensor, raw
 from minicnn.backend import validate as check
-from minicnn.nn.functional._arguments import check_input, check_int
+from minicnn.backend.validate import check_int
+from minicnn.nn.functional._arguments import check_input
 
 __all__ = ["batch_norm", "local_response_norm"]
 

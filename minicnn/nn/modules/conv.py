@@ -4,10 +4,10 @@ import math
 
 import numpy as np
 
+from minicnn.backend.geometry import transpose_output_size
+from minicnn.backend.validate import check_int
 from minicnn.nn import functional as F
 from minicnn.nn import init
-from minicnn.backend.geometry import transpose_output_size
-from minicnn.nn.functional._arguments import check_int
 from minicnn.nn.functional.conv import conv_geometry
 from minicnn.nn.modules.budget import empty_parameter
 from minicnn.nn.modules.module import Module, Parameter

@@ -4,9 +4,9 @@ import math
 
 import numpy as np
 
+from minicnn.backend.validate import check_int
 from minicnn.nn import functional as F
 from minicnn.nn import init
-from minicnn.nn.functional._arguments import check_int
 from minicnn.nn.modules.budget import empty_parameter
 from minicnn.nn.modules.module import Module, Parameter
 

@@ -3,9 +3,9 @@
 import numpy as np
 
 from minicnn.autograd import Tensor
+from minicnn.backend.validate import check_int
 from minicnn.nn import functional as F
 from minicnn.nn import init
-from minicnn.nn.functional._arguments import check_int
 from minicnn.nn.functional.norm import check_momentum
 from minicnn.nn.modules.budget import empty_parameter
 from minicnn.nn.modules.module import Module, Parameter
