@@ -17,12 +17,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "minicnn"
 
-# upward imports known today, each to be removed by the change that fixes it (strict: the test
-# fails once the import is gone, so that this list stays true)
-KNOWN_UPWARD = {
-    "minicnn.backend.info": "backend/info.py imports the package (layer 3) for __version__",
-}
-
 
 def read_layers():
     """{file or folder name as written in the README (``autograd.py``, ``nn/``): layer}."""
@@ -133,10 +127,7 @@ def test_the_check_sees_each_form_of_an_upward_import():
         (8, "minicnn"), (9, "minicnn.data.loader")]
 
 
-@pytest.mark.parametrize("module", [
-    pytest.param(module, marks=pytest.mark.xfail(reason=KNOWN_UPWARD[module], strict=True))
-    if module in KNOWN_UPWARD else module
-    for module in MODULES if module != "minicnn"])
+@pytest.mark.parametrize("module", [module for module in MODULES if module != "minicnn"])
 def test_no_module_imports_one_above_it(module):
     found = [f"line {line}: {target} (layer {layer_of(target)})"
              for line, target in upward_imports(module)]
