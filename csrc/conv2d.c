@@ -3,7 +3,7 @@
  * image's shifted copies).
  *
  * x (N, C, H, W), weight (F, C/G, kh, kw), y (N, F, oh, ow), G groups; per group g, with
- * cols = im2col(x_g) (C/G*kh*kw, N*oh*ow) as in conv.c (column q = n*oh*ow + oy*ow + ox):
+ * cols = im2col(x_g) (C/G*kh*kw, N*oh*ow) as in reference.im2col (column q = n*oh*ow + oy*ow + ox):
  *
  *   forward          y_g  (F/G, N*oh*ow)      = W_g (F/G, C/G*kh*kw) @ cols
  *                    B read in place from phase copies of each image (forward_in_place),

@@ -47,20 +47,6 @@ int softmax_cross_entropy_backward_f64(const double *grad_loss, const double *lo
                                        int64_t ignore_index, double label_smoothing,
                                        double *grad_logits, int64_t M, int64_t C);
 
-/* conv.c: x (N, C, H, W) <-> cols (C*kh*kw, N*oh*ow) */
-int im2col_f32(const float *x, float *cols, int64_t N, int64_t C, int64_t H, int64_t W,
-                int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
-                int64_t dh, int64_t dw);
-int im2col_f64(const double *x, double *cols, int64_t N, int64_t C, int64_t H, int64_t W,
-                int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
-                int64_t dh, int64_t dw);
-int col2im_f32(const float *cols, float *x, int64_t N, int64_t C, int64_t H, int64_t W,
-                int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
-                int64_t dh, int64_t dw);
-int col2im_f64(const double *cols, double *x, int64_t N, int64_t C, int64_t H, int64_t W,
-                int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
-                int64_t dh, int64_t dw);
-
 /* gemm.c: C (M, N) = A (M, K) @ B (K, N), or += when accumulate is 1; row-major, A stored
  * (K, M) when trans_a (B likewise), rows lda / ldb / ldc elements apart */
 int gemm_f32(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const float *a,

@@ -1,6 +1,6 @@
 """The C kernels against the NumPy reference (the specification), on shapes and
-hyper-parameters that hypothesis draws: data movement (im2col, col2im, max-pool values and
-indices and its backward, dropout, ReLU) bit for bit; arithmetic within 1e-12 (float64) and
+hyper-parameters that hypothesis draws: data movement (max-pool values and indices and its
+backward, dropout, ReLU) bit for bit; arithmetic within 1e-12 (float64) and
 1e-5 (float32) of the reference, relative to the largest magnitude of the result.
 
 Every output here comes from the buffer pool, poisoned with NaN / -1 when reused, so a kernel
@@ -79,16 +79,6 @@ def normal(rng, shape, dtype):
 
 # ----- convolution --------------------------------------------------------------------------
 
-@given(windows())
-def test_im2col_and_col2im_match_reference_bit_for_bit(config):
-    (N, C, H, W), window, dtype, rng = config
-    x = normal(rng, (N, C, H, W), dtype)
-    each(assert_same, ckernels.im2col(x, *window), reference.im2col(x, *window))
-    cols = normal(rng, reference.im2col(x, *window).shape, dtype)
-    each(assert_same, ckernels.col2im(cols, N, C, H, W, *window),
-         reference.col2im(cols, N, C, H, W, *window))
-
-
 @given(windows(), st.integers(1, 3), st.integers(1, 3))
 def test_conv_family_matches_reference(config, groups, f_per_group):
     """conv2d_forward, conv2d_backward_input and conv2d_backward_weight, arithmetic: 1e-12 / 1e-5."""
@@ -103,11 +93,6 @@ def test_conv_family_matches_reference(config, groups, f_per_group):
          reference.conv2d_backward_input(grad_y, weight, groups, window, (H, W)))
     each(assert_close, ckernels.conv2d_backward_weight(x, grad_y, groups, window),
          reference.conv2d_backward_weight(x, grad_y, groups, window))
-
-
-def test_im2col_reads_non_contiguous_input():
-    x = np.arange(2 * 3 * 6 * 5, dtype=np.float64).reshape(2, 3, 6, 5)[:, ::2, :, ::-1]
-    assert_same(ckernels.im2col(x, 3, 2, 1, 2, 1, 0, 1, 1), reference.im2col(x, 3, 2, 1, 2, 1, 0, 1, 1))
 
 
 # ----- pooling ------------------------------------------------------------------------------
@@ -394,28 +379,31 @@ read_only = np.zeros(3)
 read_only.setflags(write=False)
 
 BAD_CALLS = {
-    "int dtype": (lambda: ckernels.im2col(x4.astype(np.int32), *window), TypeError, "x must be float"),
+    "int dtype": (lambda: ckernels.max_pool2d_forward(x4.astype(np.int32), *window, 5, 5), TypeError,
+                   "x must be float"),
     "float16": (lambda: ckernels.relu_forward(np.zeros(3, np.float16)), TypeError, "x must be float"),
     "list": (lambda: ckernels.relu_forward([1.0, 2.0]), TypeError, "numpy.ndarray"),
     "mixed dtypes": (lambda: ckernels.relu_backward(np.zeros(3), np.zeros(3, np.float32)),
                      TypeError, "grad_y must have the dtype"),
-    "rank": (lambda: ckernels.im2col(np.zeros((3, 5, 5), np.float32), *window), ValueError,
+    "rank": (lambda: ckernels.max_pool2d_forward(np.zeros((3, 5, 5), np.float32), *window, 5, 5),
+             ValueError,
              "4 dimensions"),
     "channels": (lambda: ckernels.batch_norm_forward(x4, np.ones(4, np.float32), None, 1e-5),
                  ValueError, r"weight must have shape \(3,\)"),
-    "zero kernel": (lambda: ckernels.im2col(x4, 0, 3, 1, 1, 0, 0, 1, 1), ValueError, "kh must be >= 1"),
-    "negative padding": (lambda: ckernels.im2col(x4, 3, 3, 1, 1, -1, 0, 1, 1), ValueError, "ph"),
+    "zero kernel": (lambda: ckernels.max_pool2d_forward(x4, 0, 3, 1, 1, 0, 0, 1, 1, 3, 3), ValueError,
+                    "kh must be >= 1"),
+    "negative padding": (lambda: ckernels.max_pool2d_forward(x4, 3, 3, 1, 1, -1, 0, 1, 1, 3, 3),
+                         ValueError, "ph"),
     "zero stride": (lambda: ckernels.max_pool2d_forward(x4, 2, 2, 0, 1, 0, 0, 1, 1, 2, 2),
                     ValueError, "sh must be >= 1"),
-    "window too big": (lambda: ckernels.im2col(x4, 9, 3, 1, 1, 0, 0, 1, 1), ValueError, "does not fit"),
-    "empty input": (lambda: ckernels.im2col(np.zeros((0, 3, 5, 5), np.float32), *window),
+    "window too big": (lambda: ckernels.max_pool2d_forward(x4, 9, 3, 1, 1, 0, 0, 1, 1, 3, 3), ValueError,
+                       "does not fit"),
+    "empty input": (lambda: ckernels.max_pool2d_forward(np.zeros((0, 3, 5, 5), np.float32), *window, 5, 5),
                     ValueError, "every size >= 1"),
     "zero output": (lambda: ckernels.max_pool2d_forward(x4, 2, 2, 1, 1, 0, 0, 1, 1, 0, 2),
                     ValueError, "oh must be >= 1"),
     "huge output": (lambda: ckernels.max_pool2d_forward(x4, 2, 2, 1, 1, 0, 0, 1, 1, 2 ** 40, 2 ** 40),
                     ValueError, "oh must be < 2"),
-    "cols shape": (lambda: ckernels.col2im(np.zeros((27, 49), np.float32), 2, 3, 5, 5, *window),
-                   ValueError, "cols must have shape"),
     "indices shape": (lambda: ckernels.max_pool2d_backward(np.zeros((1, 1, 2, 2)),
                                                            np.zeros((1, 1, 2, 1), np.int64), 4, 4),
                       ValueError, "indices must have shape"),
@@ -440,7 +428,7 @@ BAD_CALLS = {
     "step 0": (lambda: ckernels.adam_step(np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2),
                                           None, 0, 1e-3, 0.9, 0.999, 1e-8, 0.0, False, False,
                                           False), ValueError, "step must be >= 1"),
-    "float size": (lambda: ckernels.im2col(x4, 3.0, 3, 1, 1, 1, 1, 1, 1), TypeError,
+    "float size": (lambda: ckernels.max_pool2d_forward(x4, 3.0, 3, 1, 1, 1, 1, 1, 1, 5, 5), TypeError,
                    "kh must be an integer"),
     "conv groups": (lambda: ckernels.conv2d_forward(x4, np.zeros((3, 1, 3, 3), np.float32), 2,
                                                     window), ValueError, "divisible by groups"),

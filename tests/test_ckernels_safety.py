@@ -94,10 +94,6 @@ REFUSALS = textwrap.dedent('''
     from minicnn._ckernels import ffi, lib
     NULL, big = ffi.NULL, 2 ** 40
     calls = {
-        "im2col negative N": lambda: lib.im2col_f64(NULL, NULL, -1, 1, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1),
-        "im2col window too big": lambda: lib.im2col_f32(NULL, NULL, 1, 1, 2, 2, 3, 3, 2, 2, 0, 0, 1, 1),
-        "im2col overflow": lambda: lib.im2col_f64(NULL, NULL, big, big, big, 1, 1, 1, 1, 1, 0, 0, 1, 1),
-        "col2im zero stride": lambda: lib.col2im_f64(NULL, NULL, 1, 1, 4, 4, 3, 3, 0, 1, 1, 1, 1, 1),
         "conv groups not dividing C": lambda: lib.conv2d_forward_f32(
             NULL, NULL, NULL, 1, 3, 4, 4, 4, 2, 3, 3, 1, 1, 1, 1, 1, 1),
         "conv window too big": lambda: lib.conv2d_backward_input_f64(

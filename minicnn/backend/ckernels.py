@@ -279,33 +279,6 @@ def softmax_cross_entropy_backward(grad_loss, log_probs, target, weight, ignore_
 
 # ----- convolution --------------------------------------------------------------------------
 
-def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw):
-    x = check.floats("x", x, ndim=4)
-    check.positive_sizes("x", x.shape)
-    window = check.window((kh, kw, sh, sw, ph, pw, dh, dw))
-    N, C, H, W = x.shape
-    oh, ow = check.output_hw("im2col", H, W, window)
-    check.positive_sizes("cols", (C, kh, kw, N, oh, ow))
-    cols = buffer_pool.empty((C * kh * kw, N * oh * ow), x.dtype)
-    _call("im2col", x.dtype, _pointer(x), _pointer(cols), N, C, H, W, *window)
-    return cols
-
-
-def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
-    N, C, H, W = check.int32s("NCHW", (N, C, H, W), 1)
-    check.positive_sizes("x", (N, C, H, W))
-    window = check.window((kh, kw, sh, sw, ph, pw, dh, dw))
-    oh, ow = check.output_hw("col2im", H, W, window)
-    cols = check.floats("cols", cols, ndim=2)
-    check.positive_sizes("cols", (C, kh, kw, N, oh, ow))
-    if cols.shape != (C * kh * kw, N * oh * ow):
-        raise ValueError(f"cols must have shape (C*kh*kw, N*oh*ow) = {(C * kh * kw, N * oh * ow)},"
-                         f" got {cols.shape}")
-    x = buffer_pool.empty((N, C, H, W), cols.dtype)
-    _call("col2im", cols.dtype, _pointer(cols), _pointer(x), N, C, H, W, *window)
-    return x
-
-
 # the conv family: csrc/conv2d.c, im2col and col2im fused into the packing of its own GEMM
 
 def conv2d_forward(x, weight, groups, window):
@@ -540,9 +513,11 @@ def linear_backward_weight(grad_y, x):
 # ----- kernels the C set takes from the reference ------------------------------------------
 # The dropout mask is drawn by NumPy from minicnn's generator, so that every kernel set sees the
 # same. The others run as BLAS products (adaptive average pooling) or a few vectorised passes
-# over the data, which a C loop would not beat by enough to be worth a second copy.
+# over the data, which a C loop would not beat by enough to be worth a second copy. No C kernel
+# needs im2col or col2im (the C convolutions build their columns inside the GEMM's packing).
 
 dropout_mask = reference.dropout_mask
+im2col, col2im = reference.im2col, reference.col2im
 leaky_relu_forward, leaky_relu_backward = reference.leaky_relu_forward, reference.leaky_relu_backward
 softmax_forward, softmax_backward = reference.softmax_forward, reference.softmax_backward
 log_softmax_forward = reference.log_softmax_forward

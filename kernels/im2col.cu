@@ -1,4 +1,4 @@
-/* conv.cu: im2col and col2im, the data movement around a convolution's matrix product.
+/* im2col.cu: im2col and col2im, the data movement around a convolution's matrix product.
  *
  * x (N, C, H, W); kernel kh x kw, stride sh, sw, zero padding ph, pw, dilation dh, dw;
  * output oh = (H + 2 ph - dh (kh - 1) - 1) / sh + 1 rows (ow likewise).
@@ -8,8 +8,10 @@
  *            (0 where that position is padding)                 cols: (C*kh*kw, N*oh*ow)
  *   col2im   the adjoint: x[n, c, h, w] = sum of the cols entries read from (h, w)
  *
- * A convolution is then y = W @ cols (forward), dW = dy @ cols^T and dx = col2im(W^T @ dy), the
- * products by cuBLAS (cupy.matmul).
+ * A convolution is then y = W @ cols (forward), dW = dy @ cols^T and dx = col2im(W^T @ dy): the
+ * CUDA set's convolution is the reference's tiled products (cupy.matmul: cuBLAS) around these two
+ * kernels (minicnn/backend/cuda.py). The C set has no im2col of its own: its convolutions build
+ * the columns inside their GEMM's packing (csrc/conv2d_gemm.c).
  *
  * im2col: one thread per entry of cols (grid-stride), consecutive threads along a row of cols.
  * col2im: a gather, as in Caffe's col2im.cu: one thread per pixel (n, c, h, w) of x sums the
@@ -29,7 +31,7 @@ __device__ int64 output_position(int64 h, int64 i, int64 stride, int64 pad, int6
     return y < out_size ? y : -1;
 }
 
-#define GENERIC_FILE "conv.cu"
+#define GENERIC_FILE "im2col.cu"
 #include "generic.cuh"
 #else
 
