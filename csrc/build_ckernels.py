@@ -11,6 +11,7 @@ from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
 HEADER = HERE / "minicnn.h"
+KERNELS = HERE.parent / "kernels"
 
 
 def _declarations():
@@ -29,7 +30,7 @@ def make_builder(module_name="minicnn._ckernels", extra_compile_args=(), extra_l
         module_name,
         '#include "minicnn.h"',
         sources=[str(path) if absolute_paths else os.path.relpath(path) for path in sources],
-        include_dirs=[str(HERE)],
+        include_dirs=[str(HERE), str(KERNELS)],  # kernels/: the headers shared with CUDA
         extra_compile_args=["-O3", "-std=c11", "-pthread"] + list(extra_compile_args)
         + os.environ.get("MINICNN_CFLAGS", "").split(),
         extra_link_args=["-pthread"] + list(extra_link_args)

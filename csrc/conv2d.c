@@ -172,7 +172,7 @@ static int64_t phase_of_copy(int64_t copy, int64_t k, int64_t d, int64_t s) {
 }
 
 #define GENERIC_FILE "conv2d.c"
-#include "generic.h"
+#include "generic.cuh"
 #else
 
 /* ----- forward: y_g = W_g @ im2col(x_g) ----------------------------------------------------- */

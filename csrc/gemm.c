@@ -183,7 +183,7 @@ const char *minicnn_gemm_kernel(void) {
 }
 
 #define GENERIC_FILE "gemm.c"
-#include "generic.h"
+#include "generic.cuh"
 #else
 
 #define PORTABLE_MR 4

@@ -17,6 +17,7 @@
 #include <tgmath.h>
 
 #include "minicnn.h"
+#include "window.cuh"  /* in kernels/: the window arithmetic, shared with the CUDA kernels */
 
 typedef double accum;
 
@@ -70,14 +71,6 @@ static inline int checked_count(int64_t *count, int n, const int64_t *sizes) {
 #define COUNT(out, ...) \
     checked_count((out), (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), \
                   (int64_t[]){__VA_ARGS__})
-
-/* conv / pooling output size: floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1, which is
- * 0 (not what C's truncating division gives) when the window does not fit */
-static inline int64_t window_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad,
-                                         int64_t dilation) {
-    const int64_t span = in + 2 * pad - dilation * (k - 1) - 1;
-    return span < 0 ? 0 : span / stride + 1;
-}
 
 /* window hyper-parameters in a range where the index arithmetic cannot overflow */
 static inline int window_ok(int64_t k, int64_t stride, int64_t pad, int64_t dilation) {

@@ -1,7 +1,7 @@
 /* minicnn.h: every C kernel of minicnn, the one header that cffi reads (csrc/build_ckernels.py).
  *
  * Conventions: arrays are C-contiguous NCHW; sizes and indices are int64_t; each kernel exists
- * for float32 (_f32) and float64 (_f64) and is written once per family (see generic.h). The
+ * for float32 (_f32) and float64 (_f64) and is written once per family (see kernels/generic.cuh). The
  * Python wrappers in minicnn/backend/ckernels.py validate every argument before calling in, and
  * each kernel re-checks its sizes and returns MINICNN_BAD_ARGUMENT instead of touching memory
  * when they make no sense.

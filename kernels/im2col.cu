@@ -22,15 +22,6 @@
 #ifndef real
 #include "kernel.cuh"
 
-/* the output position y of tap i that reads input row h, or -1 when no output does */
-__device__ int64 output_position(int64 h, int64 i, int64 stride, int64 pad, int64 dilation,
-                                 int64 out_size) {
-    const int64 offset = h + pad - i * dilation;
-    if (offset < 0 || offset % stride != 0) return -1;
-    const int64 y = offset / stride;
-    return y < out_size ? y : -1;
-}
-
 #define GENERIC_FILE "im2col.cu"
 #include "generic.cuh"
 #else
@@ -62,10 +53,10 @@ extern "C" __global__ void NAME(col2im)(const real *cols, real *x, int64 N, int6
         const int64 h = index / W % H, w = index % W;
         real total = 0;
         for (int64 i = 0; i < kh; i++) {
-            const int64 y = output_position(h, i, sh, ph, dh, oh);
+            const int64 y = window_of_tap(h, i, sh, ph, dh, oh);
             if (y < 0) continue;
             for (int64 j = 0; j < kw; j++) {
-                const int64 xo = output_position(w, j, sw, pw, dw, ow);
+                const int64 xo = window_of_tap(w, j, sw, pw, dw, ow);
                 if (xo < 0) continue;
                 total += cols[((c * kh + i) * kw + j) * columns + (n * oh + y) * ow + xo];
             }

@@ -12,6 +12,8 @@
 #ifndef MINICNN_KERNEL_CUH
 #define MINICNN_KERNEL_CUH
 
+#include "window.cuh"
+
 typedef long long int64;
 typedef double accum;
 
@@ -63,12 +65,6 @@ __device__ accum block_max(accum value, accum *shared) {
     const accum largest = shared[0];
     __syncthreads();
     return largest;
-}
-
-/* conv / pooling output size: floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1 */
-__device__ int64 window_output_size(int64 in, int64 k, int64 stride, int64 pad, int64 dilation) {
-    const int64 span = in + 2 * pad - dilation * (k - 1) - 1;
-    return span < 0 ? 0 : span / stride + 1;
 }
 
 #endif
