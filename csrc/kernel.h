@@ -7,10 +7,11 @@
  *   - batch norm's per-channel sums (over N*H*W values) and the cross-entropy's per-row sums
  *     (over C classes): in double for both dtypes, so float32 sums over a whole batch stay
  *     within 1e-5 of the reference;
- *   - the GEMM and the convolutions on it (gemm.c, conv2d.c): in the element type, float32 in
- *     float32 as in a BLAS sgemm (and NumPy's matmul in the reference): fused multiply-adds
+ *   - the GEMM and the convolutions on it (gemm.c, conv2d_gemm.c): in the element type, float32
+ *     in float32 as in a BLAS sgemm (and NumPy's matmul in the reference): fused multiply-adds
  *     into a register per entry of an MR x NR tile, or for the weight gradient per vector lane,
- *     the lanes added at the end;
+ *     the lanes added at the end; the direct loops of conv2d_direct.c, the tests' reference for
+ *     them, in double;
  *   - pooling's and LRN's window sums: in the element type, in the reference's order;
  *   - the optimizers' a * b + c: for float32 in double, then rounded once (optim.c).
  * - minicnn_parallel_ranges(n, work, ...) splits a loop over the thread pool when `work`

@@ -60,7 +60,7 @@ int NAME(softmax_cross_entropy_backward)(const real *grad_loss, const real *log_
 int NAME(gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const real *a,
                int64_t lda, const real *b, int64_t ldb, int accumulate, real *c, int64_t ldc);
 
-/* conv2d.c: convolution on the GEMM, im2col / col2im fused into it; x (N, C, H, W),
+/* conv2d_gemm.c: convolution on the GEMM, im2col / col2im fused into it; x (N, C, H, W),
  * weight (F, C/groups, kh, kw), y (N, F, oh, ow); every output element written */
 int NAME(conv2d_forward)(const real *x, const real *weight, real *y, int64_t N, int64_t C,
                          int64_t H, int64_t W, int64_t F, int64_t groups, int64_t kh,
@@ -74,6 +74,21 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
                                  int64_t N, int64_t C, int64_t H, int64_t W, int64_t F,
                                  int64_t groups, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                                  int64_t ph, int64_t pw, int64_t dh, int64_t dw);
+/* conv2d_direct.c: the same three as the loops of their definition, for the tests */
+int NAME(conv2d_direct_forward)(const real *x, const real *weight, real *y, int64_t N,
+                                int64_t C, int64_t H, int64_t W, int64_t F, int64_t groups,
+                                int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                                int64_t pw, int64_t dh, int64_t dw);
+int NAME(conv2d_direct_backward_input)(const real *grad_y, const real *weight, real *grad_x,
+                                       int64_t N, int64_t C, int64_t H, int64_t W, int64_t F,
+                                       int64_t groups, int64_t kh, int64_t kw, int64_t sh,
+                                       int64_t sw, int64_t ph, int64_t pw, int64_t dh,
+                                       int64_t dw);
+int NAME(conv2d_direct_backward_weight)(const real *x, const real *grad_y, real *grad_weight,
+                                        int64_t N, int64_t C, int64_t H, int64_t W, int64_t F,
+                                        int64_t groups, int64_t kh, int64_t kw, int64_t sh,
+                                        int64_t sw, int64_t ph, int64_t pw, int64_t dh,
+                                        int64_t dw);
 
 /* pooling.c: x (N, C, H, W) <-> y, indices (N, C, oh, ow) */
 int NAME(max_pool2d_forward)(const real *x, real *y, int64_t *indices, int64_t N, int64_t C,

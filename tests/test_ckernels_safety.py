@@ -94,6 +94,14 @@ REFUSALS = textwrap.dedent('''
     from minicnn._ckernels import ffi, lib
     NULL, big = ffi.NULL, 2 ** 40
     calls = {
+        "direct conv groups not dividing C": lambda: lib.conv2d_direct_forward_f32(
+            NULL, NULL, NULL, 1, 3, 4, 4, 4, 2, 3, 3, 1, 1, 1, 1, 1, 1),
+        "direct conv window too big": lambda: lib.conv2d_direct_backward_input_f64(
+            NULL, NULL, NULL, 1, 1, 2, 2, 1, 1, 3, 3, 1, 1, 0, 0, 1, 1),
+        "direct conv zero stride": lambda: lib.conv2d_direct_backward_weight_f32(
+            NULL, NULL, NULL, 1, 1, 4, 4, 1, 1, 3, 3, 0, 1, 0, 0, 1, 1),
+        "direct conv overflow": lambda: lib.conv2d_direct_forward_f64(
+            NULL, NULL, NULL, big, big, 1, 1, big, 1, 1, 1, 1, 1, 0, 0, 1, 1),
         "conv groups not dividing C": lambda: lib.conv2d_forward_f32(
             NULL, NULL, NULL, 1, 3, 4, 4, 4, 2, 3, 3, 1, 1, 1, 1, 1, 1),
         "conv window too big": lambda: lib.conv2d_backward_input_f64(
@@ -173,7 +181,8 @@ def test_c_kernels_under_address_and_undefined_behaviour_sanitizers(tmp_path):
     checks = run_python(swap_in + "import pytest; from minicnn.backend import ckernels; "
                         "assert ckernels._ckernels.__name__ == '_ckernels_asan'; "
                         "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
-                        "'tests/test_ckernels.py', 'tests/test_gemm.py']))", env=env)
+                        "'tests/test_ckernels.py', 'tests/test_gemm.py', "
+                        "'tests/test_conv_direct.py']))", env=env)
     report = checks.stdout[-3000:] + checks.stderr[-5000:]
     assert "Sanitizer" not in checks.stderr and "runtime error" not in checks.stderr, report
     assert checks.returncode == 0, report

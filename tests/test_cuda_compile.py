@@ -55,7 +55,7 @@ def supported_architectures():
 # csrc/ files with no .cu of their own: the C runtime, the CPU's GEMM and thread pool, and the
 # convolution fused into that GEMM; and the .cu file with no .c: the CUDA set's convolution is
 # cuBLAS around im2col.cu's im2col / col2im
-CPU_ONLY = {"runtime", "gemm", "threadpool", "conv2d"}
+CPU_ONLY = {"runtime", "gemm", "threadpool", "conv2d_gemm", "conv2d_direct"}
 GPU_ONLY = {"im2col"}
 
 

@@ -1,4 +1,4 @@
-"""The GEMM of csrc/gemm.c and the convolutions built on it (csrc/conv2d.c), called through the
+"""The GEMM of csrc/gemm.c and the convolutions built on it (csrc/conv2d_gemm.c), called through the
 extension's ffi: the product against numpy.matmul on drawn shapes (edge sizes, transposed
 operands, leading dimensions, accumulation), the convolutions against the reference with every
 micro-kernel this CPU can run (the portable one forced, as on a CPU without AVX2), the same

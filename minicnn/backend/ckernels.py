@@ -279,7 +279,7 @@ def softmax_cross_entropy_backward(grad_loss, log_probs, target, weight, ignore_
 
 # ----- convolution --------------------------------------------------------------------------
 
-# the conv family: csrc/conv2d.c, im2col and col2im fused into the packing of its own GEMM
+# the conv family: csrc/conv2d_gemm.c, im2col and col2im fused into the packing of its own GEMM
 
 def conv2d_forward(x, weight, groups, window):
     x, weight, groups, window = check.conv2d_operands(x, weight, groups, window)

@@ -1,4 +1,4 @@
-/* conv2d.c: 2-d convolution, forward and both gradients, on the GEMM of gemm.c with im2col and
+/* conv2d_gemm.c: 2-d convolution, forward and both gradients, on the GEMM of gemm.c with im2col and
  * col2im fused into it: the column matrix is never built beyond one packed panel (or one
  * image's shifted copies).
  *
@@ -29,32 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv2d.h"
 #include "gemm.h"
-
-struct conv_geometry {
-    int64_t N, C, H, W, F, G, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
-    int64_t Cg, Fg, P, taps;  /* channels and filters per group, oh*ow, kh*kw */
-};
-
-/* sizes that make sense, and every element count small enough that no index or product of
- * the kernels (16 weight-gradient chunks of N*oh*ow columns, ...) passes int64 */
-static int conv_geometry_set(struct conv_geometry *g, int64_t N, int64_t C, int64_t H, int64_t W,
-                             int64_t F, int64_t G, int64_t kh, int64_t kw, int64_t sh,
-                             int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw) {
-    int64_t count;
-    const int64_t limit = (int64_t)1 << 31;
-    if (!COUNT(&count, N, C, H, W, F, G) || H >= limit || W >= limit || C % G != 0
-        || F % G != 0 || !window_ok(kh, sh, ph, dh) || !window_ok(kw, sw, pw, dw))
-        return 0;
-    const int64_t oh = window_output_size(H, kh, sh, ph, dh);
-    const int64_t ow = window_output_size(W, kw, sw, pw, dw);
-    if (!COUNT(&count, N, F, oh, ow, 64) || !COUNT(&count, N, C, H, W, 64)
-        || !COUNT(&count, F, C, kh, kw, 64) || !COUNT(&count, C, kh, kw, N, oh, ow))
-        return 0;
-    *g = (struct conv_geometry){N, C, H, W, F, G, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
-                                C / G, F / G, oh * ow, kh * kw};
-    return 1;
-}
 
 /* the widest panel packed: NR columns of a micro-kernel, or a slice of the weight gradient */
 #define MAX_PANEL_COLUMNS 1024
@@ -171,7 +147,7 @@ static int64_t phase_of_copy(int64_t copy, int64_t k, int64_t d, int64_t s) {
     return k < s / g ? copy * d % s : copy * g;
 }
 
-#define GENERIC_FILE "conv2d.c"
+#define GENERIC_FILE "conv2d_gemm.c"
 #include "generic.cuh"
 #else
 
