@@ -7,7 +7,7 @@ forward pass, so the input, weights and upstream gradient made beforehand are no
 the output, gradients and every temporary are. The C kernels' buffer pool is emptied before
 each run, so that the arrays it would hand back are counted as the allocations they replace.
 The tiles and the limit are the NumPy kernels' (and the CUDA set's): the C convolutions build
-no column matrix (csrc/conv2d.c), so every limit gives them the same peak.
+no column matrix (csrc/conv2d_gemm.c), so every limit gives them the same peak.
 
     python benchmarks/conv_memory.py [--batch 8] [--size 224]
     python benchmarks/conv_memory.py --batch 128 --size 32     # tiles of many images

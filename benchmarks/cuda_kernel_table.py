@@ -50,7 +50,7 @@ def main():
     print("\nlargest relative difference from the reference under emulation")
     print(f"{'function':32s} {'kernel file':12s} {'float32':>10s} {'float64':>10s}")
     for name in differences["float32"]:
-        kernel_file = files.get(name, "conv.cu" if name.startswith("conv2d") else "")
+        kernel_file = files.get(name, "im2col.cu" if name.startswith("conv2d") else "")
         print(f"{name:32s} {kernel_file:12s} {differences['float32'][name]:10.2e} "
               f"{differences['float64'][name]:10.2e}")
 

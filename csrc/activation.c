@@ -11,7 +11,7 @@
 #ifndef real
 #include "kernel.h"
 #define GENERIC_FILE "activation.c"
-#include "generic.h"
+#include "generic.cuh"
 #else
 
 struct NAME(relu_args) {

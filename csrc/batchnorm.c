@@ -28,7 +28,7 @@ static int batch_norm_sizes_ok(int64_t N, int64_t C, int64_t H, int64_t W) {
 }
 
 #define GENERIC_FILE "batchnorm.c"
-#include "generic.h"
+#include "generic.cuh"
 #else
 
 /* sum of v[s] - shift and of (v[s] - shift)^2 (when squares is not NULL) over s < n */

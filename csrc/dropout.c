@@ -8,7 +8,7 @@
 #ifndef real
 #include "kernel.h"
 #define GENERIC_FILE "dropout.c"
-#include "generic.h"
+#include "generic.cuh"
 #else
 
 struct NAME(dropout_args) {

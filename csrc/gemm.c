@@ -18,14 +18,14 @@
  * minicnn_set_gemm_kernel(), forces one (tests force the portable one); "auto" is the default.
  * Each comes twice: reading B from a packed panel (run), or each row of B where one of kc
  * pointers says (run_rows), the NR columns of a row contiguous except that a kernel's vectors
- * may lie a stride apart (conv2d.c reads an image's copies in place so, without packing).
+ * may lie a stride apart (conv2d_gemm.c reads an image's copies in place so, without packing).
  *
  * A tile is summed over k in the same order by every kernel that has the same kc, but the
  * vector kernels fuse multiply and add (one rounding) where the portable one may not: results
  * agree to rounding, not bit for bit.
  *
  * gemm_f32 / gemm_f64 are the plain product on strided matrices (BLAS's transposes and leading
- * dimensions); conv2d.c builds the convolutions on gemm_run with products of its own.
+ * dimensions); conv2d_gemm.c builds the convolutions on gemm_run with products of its own.
  *
  * Beside them, dot-product micro-kernels (gemm_dot_kernel, same three instruction sets) for a
  * product whose k runs along memory in both operands, as the weight gradient's sum over pixels
@@ -183,7 +183,7 @@ const char *minicnn_gemm_kernel(void) {
 }
 
 #define GENERIC_FILE "gemm.c"
-#include "generic.h"
+#include "generic.cuh"
 #else
 
 #define PORTABLE_MR 4

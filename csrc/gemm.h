@@ -1,4 +1,4 @@
-/* gemm.h: the GEMM engine of gemm.c, shared with the convolutions of conv2d.c (not read by cffi).
+/* gemm.h: the GEMM engine of gemm.c, shared with the convolutions of conv2d_gemm.c (not read by cffi).
  *
  * A product C (m x n) = A (m x k) @ B (k x n) is described by a gemm_product: A arrives packed
  * (gemm_pack_a_*), B is packed panel by panel by the product's own pack_b (a strided matrix, or

@@ -3,8 +3,17 @@
  * - Sizes and indices are int64_t, so N*C*H*W past 2^31 is fine.
  * - A kernel returns MINICNN_OK, or MINICNN_BAD_ARGUMENT without touching memory when its
  *   sizes make no sense (the Python wrappers check first; C re-checks and never trusts them).
- * - Sums are accumulated in double for both dtypes (`accum`), so float32 reductions over a
- *   whole batch stay within 1e-5 of the reference.
+ * - What a sum accumulates in, per kernel family (`accum` is double):
+ *   - batch norm's per-channel sums (over N*H*W values) and the cross-entropy's per-row sums
+ *     (over C classes): in double for both dtypes, so float32 sums over a whole batch stay
+ *     within 1e-5 of the reference;
+ *   - the GEMM and the convolutions on it (gemm.c, conv2d_gemm.c): in the element type, float32
+ *     in float32 as in a BLAS sgemm (and NumPy's matmul in the reference): fused multiply-adds
+ *     into a register per entry of an MR x NR tile, or for the weight gradient per vector lane,
+ *     the lanes added at the end; the direct loops of conv2d_direct.c, the tests' reference for
+ *     them, in double;
+ *   - pooling's and LRN's window sums: in the element type, in the reference's order;
+ *   - the optimizers' a * b + c: for float32 in double, then rounded once (optim.c).
  * - minicnn_parallel_ranges(n, work, ...) splits a loop over the thread pool when `work`
  *   (elements touched) is large enough to pay for waking the threads; a product of sizes that
  *   could pass int64 is written in double.
@@ -17,6 +26,7 @@
 #include <tgmath.h>
 
 #include "minicnn.h"
+#include "window.cuh"  /* in kernels/: the window arithmetic, shared with the CUDA kernels */
 
 typedef double accum;
 
@@ -70,14 +80,6 @@ static inline int checked_count(int64_t *count, int n, const int64_t *sizes) {
 #define COUNT(out, ...) \
     checked_count((out), (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), \
                   (int64_t[]){__VA_ARGS__})
-
-/* conv / pooling output size: floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1, which is
- * 0 (not what C's truncating division gives) when the window does not fit */
-static inline int64_t window_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad,
-                                         int64_t dilation) {
-    const int64_t span = in + 2 * pad - dilation * (k - 1) - 1;
-    return span < 0 ? 0 : span / stride + 1;
-}
 
 /* window hyper-parameters in a range where the index arithmetic cannot overflow */
 static inline int window_ok(int64_t k, int64_t stride, int64_t pad, int64_t dilation) {

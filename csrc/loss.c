@@ -23,7 +23,7 @@ static int targets_ok(const int64_t *target, int64_t M, int64_t C, int64_t ignor
 }
 
 #define GENERIC_FILE "loss.c"
-#include "generic.h"
+#include "generic.cuh"
 #else
 
 /* every argument of the two kernels, for their pieces (ranges of rows) on the thread pool */

@@ -18,7 +18,7 @@ static int lrn_sizes_ok(int64_t N, int64_t C, int64_t H, int64_t W, int64_t size
 }
 
 #define GENERIC_FILE "lrn.c"
-#include "generic.h"
+#include "generic.cuh"
 #else
 
 /* every argument of the two kernels, for their pieces (ranges of planes) on the thread pool */

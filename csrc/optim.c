@@ -20,7 +20,7 @@
 #ifndef real
 #include "kernel.h"
 #define GENERIC_FILE "optim.c"
-#include "generic.h"
+#include "generic.cuh"
 #else
 
 static inline real NAME(fma_round)(real a, real b, real c) {

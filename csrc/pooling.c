@@ -29,15 +29,6 @@ static int pool_sizes_ok(int64_t N, int64_t C, int64_t H, int64_t W, int64_t oh,
         && oh < ((int64_t)1 << 31) && ow < ((int64_t)1 << 31);
 }
 
-/* the extent of window `a` along one axis that its average divides by */
-static int64_t divisor_extent(int64_t a, int64_t stride, int64_t pad, int64_t k, int64_t size,
-                              int count_include_pad) {
-    const int64_t start = a * stride - pad;
-    const int64_t end = start + k < size + pad ? start + k : size + pad;
-    if (count_include_pad) return end - start;
-    return (end < size ? end : size) - (start > 0 ? start : 0);
-}
-
 /* divisor[a*ow + b] for every window; NULL when out of memory */
 static int64_t *avg_pool_divisors(int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,
                                   int64_t sw, int64_t ph, int64_t pw, int64_t oh, int64_t ow,
@@ -55,7 +46,7 @@ static int64_t *avg_pool_divisors(int64_t H, int64_t W, int64_t kh, int64_t kw, 
 }
 
 #define GENERIC_FILE "pooling.c"
-#include "generic.h"
+#include "generic.cuh"
 #else
 
 /* every argument of the four kernels, for their pieces (ranges of planes) on the thread pool */

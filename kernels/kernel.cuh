@@ -6,11 +6,17 @@
  * - Sizes and indices are 64-bit (`int64`), so N*C*H*W past 2^31 is fine.
  * - Every kernel walks its work with a grid-stride loop, so any grid size is correct; the
  *   Python launcher picks the grid, and the tests pick grids smaller than the work.
- * - Sums are accumulated in double for both dtypes (`accum`), as in the C kernels.
+ * - What a sum accumulates in, per kernel family (`accum` is double), as in the C kernels:
+ *   batch norm's per-channel sums and the cross-entropy's per-row sums in double for both
+ *   dtypes (block_sum); pooling's, LRN's and col2im's sums in the element type, in the
+ *   reference's order; the optimizers' a * b + c for float32 in double, then rounded once. The
+ *   convolution's products are cuBLAS's (cupy.matmul), float32 in float32.
  * - Kernels trust nothing they cannot check cheaply: minicnn/backend/cuda.py validates every
  *   argument before a launch. */
 #ifndef MINICNN_KERNEL_CUH
 #define MINICNN_KERNEL_CUH
+
+#include "window.cuh"
 
 typedef long long int64;
 typedef double accum;
@@ -63,12 +69,6 @@ __device__ accum block_max(accum value, accum *shared) {
     const accum largest = shared[0];
     __syncthreads();
     return largest;
-}
-
-/* conv / pooling output size: floor((in + 2 pad - dilation (k - 1) - 1) / stride) + 1 */
-__device__ int64 window_output_size(int64 in, int64 k, int64 stride, int64 pad, int64 dilation) {
-    const int64 span = in + 2 * pad - dilation * (k - 1) - 1;
-    return span < 0 ? 0 : span / stride + 1;
 }
 
 #endif

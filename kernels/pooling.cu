@@ -20,23 +20,6 @@
 #ifndef real
 #include "kernel.cuh"
 
-/* the extent of window `a` along one axis that its average divides by */
-__device__ int64 divisor_extent(int64 a, int64 stride, int64 pad, int64 k, int64 size,
-                                int count_include_pad) {
-    const int64 start = a * stride - pad;
-    const int64 end = start + k < size + pad ? start + k : size + pad;
-    if (count_include_pad) return end - start;
-    return (end < size ? end : size) - (start > 0 ? start : 0);
-}
-
-/* the window (output position) a of tap i that holds input row h, or -1 (no dilation) */
-__device__ int64 pooling_window(int64 h, int64 i, int64 stride, int64 pad, int64 out_size) {
-    const int64 offset = h + pad - i;
-    if (offset < 0 || offset % stride != 0) return -1;
-    const int64 a = offset / stride;
-    return a < out_size ? a : -1;
-}
-
 #define GENERIC_FILE "pooling.cu"
 #include "generic.cuh"
 #else
@@ -113,11 +96,11 @@ extern "C" __global__ void NAME(avg_pool2d_backward)(const real *grad_y, real *g
         const real *dy = grad_y + plane * oh * ow;
         real total = 0;
         for (int64 i = 0; i < kh; i++) {
-            const int64 a = pooling_window(h, i, sh, ph, oh);
+            const int64 a = window_of_tap(h, i, sh, ph, 1, oh);
             if (a < 0) continue;
             const int64 rows = divisor_extent(a, sh, ph, kh, H, count_include_pad);
             for (int64 j = 0; j < kw; j++) {
-                const int64 b = pooling_window(w, j, sw, pw, ow);
+                const int64 b = window_of_tap(w, j, sw, pw, 1, ow);
                 if (b < 0) continue;
                 const int64 divisor = rows * divisor_extent(b, sw, pw, kw, W, count_include_pad);
                 total += dy[a * ow + b] / (real)divisor;

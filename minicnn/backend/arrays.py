@@ -51,7 +51,7 @@ def set_workspace_limit(nbytes):
     GPU_TILE_ELEMENTS, so that there the limit decides) unless one image has more. A limit
     below that makes the tiles smaller, down to one image (so one image's columns are the
     floor), which changes the results by rounding only; a limit above it changes nothing. The C
-    convolutions build no column matrix (csrc/conv2d.c) and ignore it. Raises ValueError for
+    convolutions build no column matrix (csrc/conv2d_gemm.c) and ignore it. Raises ValueError for
     anything but a positive int or None."""
     global _workspace_limit
     valid = nbytes is None or (isinstance(nbytes, int) and not isinstance(nbytes, bool)

@@ -440,7 +440,7 @@ def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
 #   backward_weight    dW = dY @ im2col(x)^T         per group (F/G, N*oh*ow) @ (N*oh*ow, C/G*kh*kw)
 # backward_input is also the forward pass of a transposed convolution.
 #
-# The C set replaces the whole family with its fused GEMM (csrc/conv2d.c); the reference and the
+# The C set replaces the whole family with its fused GEMM (csrc/conv2d_gemm.c); the reference and the
 # CUDA set run it as tiled products around im2col / col2im (tiling.py).
 
 def conv2d_forward(x, weight, groups, window):

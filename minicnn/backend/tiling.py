@@ -25,7 +25,7 @@ from minicnn.backend.arrays import get_array_module, get_workspace_limit
 # on the matrix's other sizes). A workspace limit below one tile (backend.set_workspace_limit)
 # makes the tiles smaller, down to one image; the results then change only by rounding.
 # A 1x1, stride-1, unpadded convolution needs no im2col: its columns are the input itself,
-# channels first. The C set replaces the whole family with its fused GEMM (csrc/conv2d.c); the
+# channels first. The C set replaces the whole family with its fused GEMM (csrc/conv2d_gemm.c); the
 # CUDA set runs these tiled products (cuBLAS) around its own im2col / col2im kernels, in tiles
 # of GPU_TILE_ELEMENTS: a GPU needs large products to fill its SMs (ResNet-20's 16->16 conv at
 # batch 128 is 1 cuBLAS call a pass, not 19), so there the workspace limit (256 MiB) decides.

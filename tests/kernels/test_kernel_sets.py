@@ -507,29 +507,30 @@ read_only.setflags(write=False)
 
 # name -> (a call of the kernel set k, the exception, a pattern of its message)
 BAD_CALLS = {
-    "int dtype": (lambda k: k.im2col(x4.astype(np.int32), *window), TypeError,
+    "int dtype": (lambda k: k.max_pool2d_forward(x4.astype(np.int32), *window, 5, 5), TypeError,
                   "x must be float32 or float64"),
     "float16": (lambda k: k.relu_forward(np.zeros(3, np.float16)), TypeError, "x must be float"),
     "list": (lambda k: k.relu_forward([1.0, 2.0]), TypeError, r"x must be a \w+\.ndarray"),
     "mixed dtypes": (lambda k: k.relu_backward(np.zeros(3), np.zeros(3, np.float32)),
                      TypeError, "grad_y must have the dtype of y"),
-    "rank": (lambda k: k.im2col(np.zeros((3, 5, 5), np.float32), *window), ValueError,
-             "x must have 4 dimensions"),
+    "rank": (lambda k: k.max_pool2d_forward(np.zeros((3, 5, 5), np.float32), *window, 5, 5),
+             ValueError, "x must have 4 dimensions"),
     "channels": (lambda k: k.batch_norm_forward(x4, np.ones(4, np.float32), None, 1e-5),
                  ValueError, r"weight must have shape \(3,\)"),
-    "zero kernel": (lambda k: k.im2col(x4, 0, 3, 1, 1, 0, 0, 1, 1), ValueError, "kh must be >= 1"),
-    "negative padding": (lambda k: k.im2col(x4, 3, 3, 1, 1, -1, 0, 1, 1), ValueError, "ph"),
+    "zero kernel": (lambda k: k.max_pool2d_forward(x4, 0, 3, 1, 1, 0, 0, 1, 1, 3, 3), ValueError,
+                    "kh must be >= 1"),
+    "negative padding": (lambda k: k.max_pool2d_forward(x4, 3, 3, 1, 1, -1, 0, 1, 1, 3, 3),
+                         ValueError, "ph"),
     "zero stride": (lambda k: k.max_pool2d_forward(x4, 2, 2, 0, 1, 0, 0, 1, 1, 2, 2),
                     ValueError, "sh must be >= 1"),
-    "window too big": (lambda k: k.im2col(x4, 9, 3, 1, 1, 0, 0, 1, 1), ValueError, "does not fit"),
-    "empty input": (lambda k: k.im2col(np.zeros((0, 3, 5, 5), np.float32), *window),
+    "window too big": (lambda k: k.max_pool2d_forward(x4, 9, 3, 1, 1, 0, 0, 1, 1, 3, 3), ValueError,
+                       "does not fit"),
+    "empty input": (lambda k: k.max_pool2d_forward(np.zeros((0, 3, 5, 5), np.float32), *window, 5, 5),
                     ValueError, "every size >= 1"),
     "zero output": (lambda k: k.max_pool2d_forward(x4, 2, 2, 1, 1, 0, 0, 1, 1, 0, 2),
                     ValueError, "oh must be >= 1"),
     "huge output": (lambda k: k.max_pool2d_forward(x4, 2, 2, 1, 1, 0, 0, 1, 1, 2 ** 40, 2 ** 40),
                     ValueError, "oh must be < 2"),
-    "cols shape": (lambda k: k.col2im(np.zeros((27, 49), np.float32), 2, 3, 5, 5, *window),
-                   ValueError, "cols must have shape"),
     "indices shape": (lambda k: k.max_pool2d_backward(np.zeros((1, 1, 2, 2)),
                                                       np.zeros((1, 1, 2, 1), np.int64), 4, 4),
                       ValueError, "indices must have shape"),
@@ -550,7 +551,7 @@ BAD_CALLS = {
     "step 0": (lambda k: k.adam_step(np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2),
                                      None, 0, 1e-3, 0.9, 0.999, 1e-8, 0.0, False, False,
                                      False), ValueError, "step must be >= 1"),
-    "float size": (lambda k: k.im2col(x4, 3.0, 3, 1, 1, 1, 1, 1, 1), TypeError,
+    "float size": (lambda k: k.max_pool2d_forward(x4, 3.0, 3, 1, 1, 1, 1, 1, 1, 5, 5), TypeError,
                    "kh must be an integer"),
     "conv groups": (lambda k: k.conv2d_forward(x4, np.zeros((3, 1, 3, 3), np.float32), 2,
                                                window), ValueError, "divisible by groups"),
@@ -576,6 +577,14 @@ def test_bad_call_raises_a_python_exception(kernel_set, case):
     call, error, match = BAD_CALLS[case]
     with pytest.raises(error, match=match):
         call(kernel_set.kernels)
+
+
+def test_col2im_refuses_columns_of_another_shape(kernel_set):
+    k = kernel_set.kernels
+    if k.col2im is reference.col2im:
+        pytest.skip(f"the {kernel_set.name} set takes col2im from the reference (no kernel of its own)")
+    with pytest.raises(ValueError, match="cols must have shape"):
+        k.col2im(np.zeros((27, 49), np.float32), 2, 3, 5, 5, *window)
 
 
 def adam_on_overlapping_state(k, on):

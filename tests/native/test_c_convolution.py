@@ -1,4 +1,4 @@
-"""The C convolutions (csrc/conv2d.c, on the GEMM of csrc/gemm.c), called through
+"""The C convolutions (csrc/conv2d_gemm.c, on the GEMM of csrc/gemm.c), called through
 minicnn.backend.ckernels: forward, input gradient and weight gradient against the reference with
 every micro-kernel this CPU can run, an inf reaching only the gradients that read it, the same
 bits whatever the thread count, and a float64 gradient check through F.conv2d.

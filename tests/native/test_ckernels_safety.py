@@ -94,10 +94,14 @@ REFUSALS = textwrap.dedent('''
     from minicnn._ckernels import ffi, lib
     NULL, big = ffi.NULL, 2 ** 40
     calls = {
-        "im2col negative N": lambda: lib.im2col_f64(NULL, NULL, -1, 1, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1),
-        "im2col window too big": lambda: lib.im2col_f32(NULL, NULL, 1, 1, 2, 2, 3, 3, 2, 2, 0, 0, 1, 1),
-        "im2col overflow": lambda: lib.im2col_f64(NULL, NULL, big, big, big, 1, 1, 1, 1, 1, 0, 0, 1, 1),
-        "col2im zero stride": lambda: lib.col2im_f64(NULL, NULL, 1, 1, 4, 4, 3, 3, 0, 1, 1, 1, 1, 1),
+        "direct conv groups not dividing C": lambda: lib.conv2d_direct_forward_f32(
+            NULL, NULL, NULL, 1, 3, 4, 4, 4, 2, 3, 3, 1, 1, 1, 1, 1, 1),
+        "direct conv window too big": lambda: lib.conv2d_direct_backward_input_f64(
+            NULL, NULL, NULL, 1, 1, 2, 2, 1, 1, 3, 3, 1, 1, 0, 0, 1, 1),
+        "direct conv zero stride": lambda: lib.conv2d_direct_backward_weight_f32(
+            NULL, NULL, NULL, 1, 1, 4, 4, 1, 1, 3, 3, 0, 1, 0, 0, 1, 1),
+        "direct conv overflow": lambda: lib.conv2d_direct_forward_f64(
+            NULL, NULL, NULL, big, big, 1, 1, big, 1, 1, 1, 1, 1, 0, 0, 1, 1),
         "conv groups not dividing C": lambda: lib.conv2d_forward_f32(
             NULL, NULL, NULL, 1, 3, 4, 4, 4, 2, 3, 3, 1, 1, 1, 1, 1, 1),
         "conv window too big": lambda: lib.conv2d_backward_input_f64(
@@ -178,7 +182,8 @@ def test_c_kernels_under_address_and_undefined_behaviour_sanitizers(tmp_path):
                         "assert ckernels._ckernels.__name__ == '_ckernels_asan'; "
                         "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
                         "'tests/kernels/test_kernel_sets.py', 'tests/kernels/test_c_buffer_pool.py', "
-                        "'tests/native/test_gemm.py', 'tests/native/test_c_convolution.py']))",
+                        "'tests/native/test_gemm.py', 'tests/native/test_c_convolution.py', "
+                        "'tests/native/test_conv_direct.py']))",
                         env=dict(env, MINICNN_KERNEL_SETS="c"))
     report = checks.stdout[-3000:] + checks.stderr[-5000:]
     assert "Sanitizer" not in checks.stderr and "runtime error" not in checks.stderr, report

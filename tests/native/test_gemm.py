@@ -186,7 +186,7 @@ def test_thread_pool_under_thread_sanitizer(tmp_path):
     (tmp_path / "calls.c").write_text(THREADED_CALLS)
     csrc = ROOT / "csrc"
     built = subprocess.run([compiler, "-O1", "-g", "-std=c11", "-pthread", "-fsanitize=thread",
-                            f"-I{csrc}", str(tmp_path / "calls.c"),
+                            f"-I{csrc}", f"-I{ROOT / 'kernels'}", str(tmp_path / "calls.c"),
                             *map(str, sorted(csrc.glob("*.c"))), "-lm", "-o",
                             str(tmp_path / "calls")], capture_output=True, text=True)
     if built.returncode != 0 and "tsan" in built.stderr:

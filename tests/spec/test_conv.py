@@ -397,7 +397,7 @@ def forward_backward(fn, inputs, grad_seed=11):
     return y.numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()
 
 
-@mc.backend("numpy")  # the C set builds no column matrix to tile (csrc/conv2d.c)
+@mc.backend("numpy")  # the C set builds no column matrix to tile (csrc/conv2d_gemm.c)
 def test_a_limit_above_a_tile_changes_nothing_and_one_below_shrinks_the_tiles(monkeypatch):
     rng = np.random.default_rng(12)
     inputs = [mc.tensor(rng.standard_normal(shape)) for shape in ((5, 4, 9, 8), (6, 2, 3, 3), (6,))]

@@ -1,60 +1,41 @@
-/* conv2d.c: 2-d convolution, forward and both gradients, on the GEMM of gemm.c with im2col and
- * col2im fused into it: the column matrix is never built beyond one packed panel (or one
- * image's shifted copies).
+/* conv2d_gemm.c: 2-d convolution, forward and both gradients, on the GEMM of gemm.c with im2col
+ * and col2im fused into it: the column matrix is never built beyond one packed panel (or one
+ * image's shifted copies). conv2d_direct.c holds the same three as plain loops, the reference
+ * the tests compare these with.
  *
  * x (N, C, H, W), weight (F, C/G, kh, kw), y (N, F, oh, ow), G groups; per group g, with
- * cols = im2col(x_g) (C/G*kh*kw, N*oh*ow) as in conv.c (column q = n*oh*ow + oy*ow + ox):
+ * cols = im2col(x_g) (C/G*kh*kw, N*oh*ow) as in reference.im2col (column q = n*oh*ow + oy*ow + ox),
+ * five algorithms, each with its struct, in the order of the math:
  *
  *   forward          y_g  (F/G, N*oh*ow)      = W_g (F/G, C/G*kh*kw) @ cols
- *                    B read in place from phase copies of each image (forward_in_place),
- *                    else packed straight from x; a tile lands in y's NCHW layout
+ *                    forward_in_place: B read where it lies, in phase copies of each image
+ *                    forward_packed: else B packed straight from x;
+ *                    either way a tile lands in y's NCHW layout
  *   input gradient   dx_g = col2im(W_g^T (C/G*kh*kw, F/G) @ dy_g (F/G, N*oh*ow))
- *                    each tile of W_g^T @ dy_g is added into dx where im2col read it; at
- *                    stride 1, the forward instead: dx = conv2d(dy, W flipped, transposed)
+ *                    input_gradient_col2im: each tile of W_g^T @ dy_g is added into dx where
+ *                    im2col read it; at stride 1 the forward instead
+ *                    (backward_input_as_convolution):
+ *                    dx = conv2d(dy, W flipped, transposed)
  *   weight gradient  dW_g (F/G, C/G*kh*kw)     = dy_g @ cols^T
- *                    a sum over columns q, contiguous in dy_g's rows and in cols' rows: dot
- *                    products of dy's rows and views of phase copies of x's rows
- *                    (backward_weight_rows_item), else of rows packed straight from dy and x
- *                    (no transposition)
+ *                    weight_gradient: a sum over columns q, contiguous in dy_g's rows and in
+ *                    cols' rows: dot products of dy's rows and views of phase copies of x's
+ *                    rows (backward_weight_rows_item), else of rows packed straight from dy and
+ *                    x (backward_weight_item; no transposition)
  *
  * Threads (threadpool.c): one parallel call per convolution, over independent items claimed
  * dynamically. Forward: (group, image), or (group, block of columns). Input gradient: (group,
- * images, block of channels): an item owns its part of dx, so no two items write the same element (no atomics)
- * and every element sums in a fixed order. Weight gradient: (group, chunk of columns q), each
- * chunk into its own partial dW; the item that finishes a group's last chunk adds the partials
- * in chunk order, so the result does not depend on the thread count either. */
+ * images, block of channels): an item owns its part of dx, so no two items write the same
+ * element (no atomics) and every element sums in a fixed order. Weight gradient: (group, chunk
+ * of columns q), each chunk into its own partial dW; the item that finishes a group's last chunk
+ * adds the partials in chunk order, so the result does not depend on the thread count either. */
 #ifndef real
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv2d.h"
 #include "gemm.h"
-
-struct conv_geometry {
-    int64_t N, C, H, W, F, G, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
-    int64_t Cg, Fg, P, taps;  /* channels and filters per group, oh*ow, kh*kw */
-};
-
-/* sizes that make sense, and every element count small enough that no index or product of
- * the kernels (16 weight-gradient chunks of N*oh*ow columns, ...) passes int64 */
-static int conv_geometry_set(struct conv_geometry *g, int64_t N, int64_t C, int64_t H, int64_t W,
-                             int64_t F, int64_t G, int64_t kh, int64_t kw, int64_t sh,
-                             int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw) {
-    int64_t count;
-    const int64_t limit = (int64_t)1 << 31;
-    if (!COUNT(&count, N, C, H, W, F, G) || H >= limit || W >= limit || C % G != 0
-        || F % G != 0 || !window_ok(kh, sh, ph, dh) || !window_ok(kw, sw, pw, dw))
-        return 0;
-    const int64_t oh = window_output_size(H, kh, sh, ph, dh);
-    const int64_t ow = window_output_size(W, kw, sw, pw, dw);
-    if (!COUNT(&count, N, F, oh, ow, 64) || !COUNT(&count, N, C, H, W, 64)
-        || !COUNT(&count, F, C, kh, kw, 64) || !COUNT(&count, C, kh, kw, N, oh, ow))
-        return 0;
-    *g = (struct conv_geometry){N, C, H, W, F, G, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow,
-                                C / G, F / G, oh * ow, kh * kw};
-    return 1;
-}
 
 /* the widest panel packed: NR columns of a micro-kernel, or a slice of the weight gradient */
 #define MAX_PANEL_COLUMNS 1024
@@ -171,55 +152,54 @@ static int64_t phase_of_copy(int64_t copy, int64_t k, int64_t d, int64_t s) {
     return k < s / g ? copy * d % s : copy * g;
 }
 
-#define GENERIC_FILE "conv2d.c"
-#include "generic.h"
+#define GENERIC_FILE "conv2d_gemm.c"
+#include "generic.cuh"
 #else
 
 /* ----- forward: y_g = W_g @ im2col(x_g) ----------------------------------------------------- */
 
-struct NAME(conv_job) {
-    struct conv_geometry g;
-    const struct gemm_kernel *kernel;
-    const struct gemm_dot_kernel *dot;  /* weight gradient */
+/* What the packers of B read for one group: im2col(x_g) (pack_im2col: x and im2col's rows) or
+ * dy_g (pack_grad_y). It is the first member of each product context that packs, so a packer
+ * takes that context as one. */
+struct NAME(panel_source) {
+    const struct conv_geometry *g;
     const real *x, *dy;
-    real *y, *dx, *dw;
     const struct im2col_row *rows;  /* the rows of im2col(x_g), the same for every group */
-    const real *packed_a;  /* per group, group_stride elements apart */
-    int64_t group_stride, blocks, channel_block, images_per_item, chunks;
-    int64_t pairs, slice;  /* weight gradient by rows: (c, i) pairs packed at a time, and the
-                            * columns of a slice */
-    real *workspace;       /* per worker, worker_stride elements apart */
-    size_t worker_stride;
-    real *partials;        /* weight gradient: per (group, chunk) */
-    int64_t *offsets;      /* forward from shifted copies (see in_place_rows); weight
-                            * gradient by rows: where tap j's view of a pair's copies starts */
-    /* forward from shifted copies (forward_in_place); the weight gradient by rows takes
-     * column_copies for its phases, pitch for a segment and tail for the largest shift */
-    int64_t row_copies, copy_rows, column_copies, pitch, vector_stride, tail;
-    int column_phases;     /* the column copies are phases (else one per j) */
-    _Atomic int64_t *chunks_done;
+    int64_t group;
 };
 
-struct NAME(conv_product) {
-    const struct NAME(conv_job) *job;
-    int64_t group;
-    int64_t image;        /* forward in place: the image, and its channels padded */
-    const real *padded;
+/* The forward from packed panels: items (group, block of nc columns q). */
+struct NAME(forward_packed) {
+    struct conv_geometry g;
+    const struct gemm_kernel *kernel;
+    const real *x;
+    real *y;
+    const struct im2col_row *rows;
+    const real *packed_a;   /* W_g packed, per group, group_stride elements apart */
+    int64_t group_stride;
+    int64_t blocks;         /* of nc columns */
+    real *workspace;        /* a packed B block per worker, worker_stride elements apart */
+    size_t worker_stride;
+};
+
+struct NAME(forward_packed_product) {
+    struct NAME(panel_source) source;
+    const struct NAME(forward_packed) *job;
 };
 
 /* B = im2col(x_g): rows (c, i, j), columns q */
 static void NAME(pack_im2col)(const struct gemm_product *product, int64_t p0, int64_t kc,
                               int64_t j0, int64_t nc, int nr, void *out) {
-    const struct NAME(conv_product) *cp = product->context;
-    const struct conv_geometry *g = &cp->job->g;
-    const real *x = cp->job->x + cp->group * g->Cg * g->H * g->W;
+    const struct NAME(panel_source) *source = product->context;
+    const struct conv_geometry *g = source->g;
+    const real *x = source->x + source->group * g->Cg * g->H * g->W;
     real *dst = out;
     struct column_run runs[MAX_PANEL_COLUMNS];
     for (int64_t jr = 0; jr < nc; jr += nr, dst += kc * nr) {
         const int64_t columns = nc - jr < nr ? nc - jr : nr;
         const int n_runs = column_runs(g, j0 + jr, columns, runs);
         for (int64_t p = 0; p < kc; p++) {
-            const struct im2col_row *row = &cp->job->rows[p0 + p];
+            const struct im2col_row *row = &source->rows[p0 + p];
             real *to = dst + p * nr;
             for (int r = 0; r < n_runs; r++) {
                 const struct column_run *run = &runs[r];
@@ -246,22 +226,22 @@ static void NAME(pack_im2col)(const struct gemm_product *product, int64_t p0, in
 
 static void *NAME(forward_tile)(const struct gemm_product *product, int64_t i, int64_t j,
                                 int64_t *rs) {
-    const struct NAME(conv_product) *cp = product->context;
-    const struct conv_geometry *g = &cp->job->g;
+    const struct NAME(forward_packed_product) *fp = product->context;
+    const struct conv_geometry *g = &fp->job->g;
     const int64_t n = j / g->P, p = j % g->P;
-    if (p + cp->job->kernel->nr > g->P) return NULL;  /* the tile spans two images */
+    if (p + fp->job->kernel->nr > g->P) return NULL;  /* the tile spans two images */
     *rs = g->P;
-    return cp->job->y + (n * g->F + cp->group * g->Fg + i) * g->P + p;
+    return fp->job->y + (n * g->F + fp->source.group * g->Fg + i) * g->P + p;
 }
 
 static void NAME(forward_update)(const struct gemm_product *product, int64_t i, int64_t j,
                                  int mr, int nr, const void *ab, int64_t rs_ab, int accumulate) {
-    const struct NAME(conv_product) *cp = product->context;
-    const struct conv_geometry *g = &cp->job->g;
+    const struct NAME(forward_packed_product) *fp = product->context;
+    const struct conv_geometry *g = &fp->job->g;
     const real *from = ab;
     for (int t = 0; t < nr; t++) {
         const int64_t n = (j + t) / g->P, p = (j + t) % g->P;
-        real *out = cp->job->y + (n * g->F + cp->group * g->Fg + i) * g->P + p;
+        real *out = fp->job->y + (n * g->F + fp->source.group * g->Fg + i) * g->P + p;
         for (int r = 0; r < mr; r++) {
             out[r * g->P] = accumulate ? out[r * g->P] + from[r * rs_ab + t] : from[r * rs_ab + t];
         }
@@ -269,13 +249,13 @@ static void NAME(forward_update)(const struct gemm_product *product, int64_t i, 
 }
 
 static void NAME(forward_item)(void *context, int64_t item, int worker) {
-    const struct NAME(conv_job) *job = context;
+    const struct NAME(forward_packed) *job = context;
     const struct conv_geometry *g = &job->g;
     const int64_t group = item / job->blocks, block = item % job->blocks;
-    const struct NAME(conv_product) cp = {job, group};
+    const struct NAME(forward_packed_product) fp = {{g, job->x, NULL, job->rows, group}, job};
     const struct gemm_product product = {g->Fg, g->N * g->P, g->Cg * g->taps,
                                          NAME(pack_im2col), NAME(forward_tile),
-                                         NAME(forward_update), &cp};
+                                         NAME(forward_update), &fp};
     const int64_t j0 = block * job->kernel->nc;
     const int64_t j1 = j0 + job->kernel->nc < product.n ? j0 + job->kernel->nc : product.n;
     NAME(gemm_run)(&product, job->kernel, job->packed_a + group * job->group_stride, 0, g->Fg,
@@ -294,30 +274,53 @@ static void NAME(forward_item)(void *context, int64_t item, int worker) {
  *   per j of ow columns (pitch = ow), in which output rows follow each other without a gap, so
  *   that a panel may run on into the next row.
  * The copies cost one to kw passes over an image, which stays in cache, where packing im2col
- * panels cost kh kw passes per block of columns. */
+ * panels cost kh kw passes per block of columns. Items (group, image). */
+struct NAME(forward_in_place) {
+    struct conv_geometry g;
+    const struct gemm_kernel *kernel;
+    const real *x;
+    real *y;
+    const real *packed_a;   /* W_g packed, per group, group_stride elements apart */
+    int64_t group_stride;
+    int64_t row_copies, copy_rows;  /* copies along the rows, and the rows of each */
+    int64_t column_copies, pitch;   /* copies along the columns, and the columns of each */
+    int column_phases;              /* the column copies are phases (else one per j) */
+    int64_t vector_stride;          /* between the vectors of a row of B, in the copies */
+    int64_t tail;                   /* zeros after the copies, read by the last panel */
+    int64_t *offsets;               /* row (c, i, j) of im2col: where it starts in the copies */
+    real *workspace;                /* an image's copies per worker, worker_stride apart */
+    size_t worker_stride;
+};
+
+struct NAME(in_place_product) {
+    const struct NAME(forward_in_place) *job;
+    int64_t group, image;
+    const real *copies;     /* the image's copies */
+};
+
 static void NAME(in_place_rows)(const struct gemm_product *product, int64_t p0, int64_t kc,
                                 int64_t j, const void **rows) {
-    const struct NAME(conv_product) *cp = product->context;
-    const struct NAME(conv_job) *job = cp->job;
+    const struct NAME(in_place_product) *ip = product->context;
+    const struct NAME(forward_in_place) *job = ip->job;
     const int64_t *offsets = job->offsets + p0;
-    const real *start = cp->padded + j / job->g.ow * job->pitch + j % job->g.ow;
+    const real *start = ip->copies + j / job->g.ow * job->pitch + j % job->g.ow;
     for (int64_t p = 0; p < kc; p++) rows[p] = start + offsets[p];
 }
 
 static void *NAME(in_place_tile)(const struct gemm_product *product, int64_t i, int64_t j,
                                  int64_t *rs) {
-    const struct NAME(conv_product) *cp = product->context;
-    const struct conv_geometry *g = &cp->job->g;
+    const struct NAME(in_place_product) *ip = product->context;
+    const struct conv_geometry *g = &ip->job->g;
     *rs = g->P;
-    return cp->job->y + (cp->image * g->F + cp->group * g->Fg + i) * g->P + j;
+    return ip->job->y + (ip->image * g->F + ip->group * g->Fg + i) * g->P + j;
 }
 
 static void NAME(in_place_update)(const struct gemm_product *product, int64_t i, int64_t j,
                                   int mr, int nr, const void *ab, int64_t rs_ab,
                                   int accumulate) {
-    const struct NAME(conv_product) *cp = product->context;
-    const struct conv_geometry *g = &cp->job->g;
-    real *y = cp->job->y + (cp->image * g->F + cp->group * g->Fg + i) * g->P + j;
+    const struct NAME(in_place_product) *ip = product->context;
+    const struct conv_geometry *g = &ip->job->g;
+    real *y = ip->job->y + (ip->image * g->F + ip->group * g->Fg + i) * g->P + j;
     for (int r = 0; r < mr; r++) {
         const real *in = (const real *)ab + r * rs_ab;
         real *out = y + r * g->P;
@@ -326,7 +329,7 @@ static void NAME(in_place_update)(const struct gemm_product *product, int64_t i,
 }
 
 static void NAME(forward_in_place_item)(void *context, int64_t item, int worker) {
-    const struct NAME(conv_job) *job = context;
+    const struct NAME(forward_in_place) *job = context;
     const struct conv_geometry *g = &job->g;
     const int64_t group = item / g->N, n = item % g->N, pitch = job->pitch;
     const int64_t rows = job->copy_rows;
@@ -359,18 +362,18 @@ static void NAME(forward_in_place_item)(void *context, int64_t item, int worker)
         }
     }
     memset(to, 0, (size_t)job->tail * sizeof(real));  /* read by the last panel, dropped */
-    const struct NAME(conv_product) cp = {job, group, n, copies};
+    const struct NAME(in_place_product) ip = {job, group, n, copies};
     const struct gemm_product product = {g->Fg, g->P, g->Cg * g->taps, NULL,
-                                         NAME(in_place_tile), NAME(in_place_update), &cp,
+                                         NAME(in_place_tile), NAME(in_place_update), &ip,
                                          NAME(in_place_rows), job->vector_stride};
     NAME(gemm_run)(&product, job->kernel, job->packed_a + group * job->group_stride, 0, g->Fg,
                    0, g->P, 0, product.k, 0, NULL);
 }
 
-/* Sets up the forward from shifted copies when the copies of an image are at most 2^20 elements
+/* Plans the forward from shifted copies when the copies of an image are at most 2^20 elements
  * (4 MiB of float32 a thread, a padded 64-channel 112x112 image); returns 0 (pack im2col
  * panels instead) otherwise. */
-static int NAME(forward_in_place)(struct NAME(conv_job) *job) {
+static int NAME(forward_in_place_plan)(struct NAME(forward_in_place) *job) {
     const struct conv_geometry *g = &job->g;
     job->row_copies = phase_copies(g->kh, g->dh, g->sh);
     job->copy_rows = g->oh + (g->kh - 1) * g->dh / g->sh;
@@ -415,40 +418,46 @@ static real *NAME(pack_weights)(const struct conv_geometry *g, const real *weigh
     return packed;
 }
 
-/* a packed B block per worker */
-static int NAME(conv_workspace)(struct NAME(conv_job) *job, int threads) {
-    job->worker_stride = gemm_packed_b_bytes(job->kernel, sizeof(real)) / sizeof(real);
-    job->workspace = minicnn_malloc((size_t)threads * job->worker_stride * sizeof(real));
-    return job->workspace != NULL;
+/* a packed B block per worker, *worker_stride elements apart; NULL when out of memory */
+static real *NAME(packed_b_workspace)(const struct gemm_kernel *kernel, int threads,
+                                      size_t *worker_stride) {
+    *worker_stride = gemm_packed_b_bytes(kernel, sizeof(real)) / sizeof(real);
+    return minicnn_malloc((size_t)threads * *worker_stride * sizeof(real));
 }
 
 int NAME(conv2d_forward)(const real *x, const real *weight, real *y, int64_t N, int64_t C,
                          int64_t H, int64_t W, int64_t F, int64_t groups, int64_t kh,
                          int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
                          int64_t dw) {
-    struct NAME(conv_job) job = {0};
-    if (!conv_geometry_set(&job.g, N, C, H, W, F, groups, kh, kw, sh, sw, ph, pw, dh, dw))
+    struct conv_geometry g;
+    if (!conv_geometry_set(&g, N, C, H, W, F, groups, kh, kw, sh, sw, ph, pw, dh, dw))
         return MINICNN_BAD_ARGUMENT;
-    job.kernel = NAME(gemm_kernel)();
-    job.x = x;
-    job.y = y;
-    real *packed = NAME(pack_weights)(&job.g, weight, job.kernel, 0, &job.group_stride);
-    job.packed_a = packed;
-    if (packed != NULL && NAME(forward_in_place)(&job)) {  /* items (group, image) */
+    const struct gemm_kernel *kernel = NAME(gemm_kernel)();
+    int64_t group_stride;
+    real *packed = NAME(pack_weights)(&g, weight, kernel, 0, &group_stride);
+    if (packed == NULL) return MINICNN_OUT_OF_MEMORY;
+    struct NAME(forward_in_place) in_place = {.g = g, .kernel = kernel, .x = x, .y = y,
+                                              .packed_a = packed, .group_stride = group_stride};
+    if (NAME(forward_in_place_plan)(&in_place)) {  /* items (group, image) */
         const int threads = minicnn_pool_threads(groups * N);
-        job.workspace = minicnn_malloc((size_t)threads * job.worker_stride * sizeof(real));
-        if (job.workspace != NULL)
-            minicnn_parallel_for(groups * N, threads, NAME(forward_in_place_item), &job);
+        in_place.workspace = minicnn_malloc((size_t)threads * in_place.worker_stride
+                                            * sizeof(real));
+        if (in_place.workspace != NULL)
+            minicnn_parallel_for(groups * N, threads, NAME(forward_in_place_item), &in_place);
         free(packed);
-        free(job.offsets);
-        free(job.workspace);
-        return job.workspace == NULL ? MINICNN_OUT_OF_MEMORY : MINICNN_OK;
+        free(in_place.offsets);
+        free(in_place.workspace);
+        return in_place.workspace == NULL ? MINICNN_OUT_OF_MEMORY : MINICNN_OK;
     }
-    job.blocks = (N * job.g.P + job.kernel->nc - 1) / job.kernel->nc;
+    struct NAME(forward_packed) job = {.g = g, .kernel = kernel, .x = x, .y = y,
+                                       .packed_a = packed, .group_stride = group_stride};
+    job.blocks = (N * g.P + kernel->nc - 1) / kernel->nc;
     const int threads = minicnn_pool_threads(groups * job.blocks);
-    struct im2col_row *rows = im2col_rows(&job.g);
+    struct im2col_row *rows = im2col_rows(&g);
     job.rows = rows;
-    if (packed != NULL && rows != NULL && NAME(conv_workspace)(&job, threads))
+    if (rows != NULL)
+        job.workspace = NAME(packed_b_workspace)(kernel, threads, &job.worker_stride);
+    if (job.workspace != NULL)
         minicnn_parallel_for(groups * job.blocks, threads, NAME(forward_item), &job);
     free(packed);
     free(rows);
@@ -458,11 +467,31 @@ int NAME(conv2d_forward)(const real *x, const real *weight, real *y, int64_t N, 
 
 /* ----- input gradient: dx_g = col2im(W_g^T @ dy_g) ------------------------------------------ */
 
+/* Through col2im: items (group, block of images, block of channels), each owning its part of
+ * dx. */
+struct NAME(input_gradient_col2im) {
+    struct conv_geometry g;
+    const struct gemm_kernel *kernel;
+    const real *dy;
+    real *dx;
+    const struct im2col_row *rows;
+    const real *packed_a;   /* W_g^T packed, per group, group_stride elements apart */
+    int64_t group_stride;
+    int64_t channel_block, images_per_item;
+    real *workspace;        /* a packed B block per worker, worker_stride elements apart */
+    size_t worker_stride;
+};
+
+struct NAME(col2im_product) {
+    struct NAME(panel_source) source;
+    real *dx;
+};
+
 /* B = dy_g: rows f, columns q */
 static void NAME(pack_grad_y)(const struct gemm_product *product, int64_t p0, int64_t kc,
                               int64_t j0, int64_t nc, int nr, void *out) {
-    const struct NAME(conv_product) *cp = product->context;
-    const struct conv_geometry *g = &cp->job->g;
+    const struct NAME(panel_source) *source = product->context;
+    const struct conv_geometry *g = source->g;
     real *dst = out;
     for (int64_t jr = 0; jr < nc; jr += nr, dst += kc * nr) {
         const int64_t q = j0 + jr;
@@ -472,7 +501,7 @@ static void NAME(pack_grad_y)(const struct gemm_product *product, int64_t p0, in
             for (int64_t t = 0; t < columns;) {  /* one image at a time */
                 const int64_t n = (q + t) / g->P, pixel = (q + t) % g->P;
                 const int64_t length = g->P - pixel < columns - t ? g->P - pixel : columns - t;
-                const real *in = cp->job->dy + (n * g->F + cp->group * g->Fg + p0 + p) * g->P
+                const real *in = source->dy + (n * g->F + source->group * g->Fg + p0 + p) * g->P
                     + pixel;
                 memcpy(to + t, in, (size_t)length * sizeof(real));
                 t += length;
@@ -492,19 +521,19 @@ static void *NAME(no_tile)(const struct gemm_product *product, int64_t i, int64_
 static void NAME(col2im_update)(const struct gemm_product *product, int64_t i, int64_t j,
                                 int mr, int nr, const void *ab, int64_t rs_ab, int accumulate) {
     (void)accumulate;  /* always add: each item zeroes its part of dx first */
-    const struct NAME(conv_product) *cp = product->context;
-    const struct conv_geometry *g = &cp->job->g;
+    const struct NAME(col2im_product) *cp = product->context;
+    const struct conv_geometry *g = cp->source.g;
     struct column_run runs[GEMM_MAX_NR];
     const int n_runs = column_runs(g, j, nr, runs);
     for (int r = 0; r < mr; r++) {
-        const struct im2col_row *row = &cp->job->rows[i + r];
+        const struct im2col_row *row = &cp->source.rows[i + r];
         const real *from = (const real *)ab + r * rs_ab;
         for (int u = 0; u < n_runs; u++) {
             const struct column_run *run = &runs[u];
             int64_t first, last;
             const int64_t h = run_inside(g, run, row, &first, &last);
             if (h < 0) continue;
-            real *out = cp->job->dx + (run->n * g->C + cp->group * g->Cg) * g->H * g->W
+            real *out = cp->dx + (run->n * g->C + cp->source.group * g->Cg) * g->H * g->W
                 + row->channel + h * g->W + row->w_offset;
             const real *in = from + run->start - run->ox;
             if (g->sw == 1) {
@@ -517,7 +546,7 @@ static void NAME(col2im_update)(const struct gemm_product *product, int64_t i, i
 }
 
 static void NAME(backward_input_item)(void *context, int64_t item, int worker) {
-    const struct NAME(conv_job) *job = context;
+    const struct NAME(input_gradient_col2im) *job = context;
     const struct conv_geometry *g = &job->g;
     const int64_t channel_blocks = (g->Cg + job->channel_block - 1) / job->channel_block;
     const int64_t image_blocks = (g->N + job->images_per_item - 1) / job->images_per_item;
@@ -530,7 +559,7 @@ static void NAME(backward_input_item)(void *context, int64_t item, int worker) {
         memset(job->dx + (n * g->C + group * g->Cg + c0) * g->H * g->W, 0,
                (size_t)((c1 - c0) * g->H * g->W) * sizeof(real));
     }
-    const struct NAME(conv_product) cp = {job, group};
+    const struct NAME(col2im_product) cp = {{g, NULL, job->dy, job->rows, group}, job->dx};
     const struct gemm_product product = {g->Cg * g->taps, g->N * g->P, g->Fg,
                                          NAME(pack_grad_y), NAME(no_tile),
                                          NAME(col2im_update), &cp};
@@ -570,7 +599,7 @@ int NAME(conv2d_backward_input)(const real *grad_y, const real *weight, real *gr
                                 int64_t C, int64_t H, int64_t W, int64_t F, int64_t groups,
                                 int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
                                 int64_t pw, int64_t dh, int64_t dw) {
-    struct NAME(conv_job) job = {0};
+    struct NAME(input_gradient_col2im) job = {0};
     if (!conv_geometry_set(&job.g, N, C, H, W, F, groups, kh, kw, sh, sw, ph, pw, dh, dw))
         return MINICNN_BAD_ARGUMENT;
     const struct conv_geometry *g = &job.g;
@@ -593,7 +622,9 @@ int NAME(conv2d_backward_input)(const real *grad_y, const real *weight, real *gr
     struct im2col_row *rows = im2col_rows(g);
     job.packed_a = packed;
     job.rows = rows;
-    if (packed != NULL && rows != NULL && NAME(conv_workspace)(&job, threads))
+    if (packed != NULL && rows != NULL)
+        job.workspace = NAME(packed_b_workspace)(job.kernel, threads, &job.worker_stride);
+    if (job.workspace != NULL)
         minicnn_parallel_for(items, threads, NAME(backward_input_item), &job);
     free(packed);
     free(rows);
@@ -602,6 +633,29 @@ int NAME(conv2d_backward_input)(const real *grad_y, const real *weight, real *gr
 }
 
 /* ----- weight gradient: dW_g = dy_g @ im2col(x_g)^T ----------------------------------------- */
+
+/* Items (group, chunk of columns q), by rows (backward_weight_rows_item) or by columns
+ * (backward_weight_item), which also re-runs a call by rows whose dW is not finite. */
+struct NAME(weight_gradient) {
+    struct conv_geometry g;
+    const struct gemm_dot_kernel *dot;
+    const real *x, *dy;
+    real *dw;
+    const struct im2col_row *rows;
+    int64_t chunks;                 /* of columns q a group, fixed by the shapes */
+    real *partials;                 /* per (group, chunk), when chunks > 1 */
+    _Atomic int64_t *chunks_done;   /* per group */
+    real *workspace;                /* per worker, worker_stride elements apart */
+    size_t worker_stride;
+    struct {
+        int64_t pairs;              /* (c, i) pairs packed at a time */
+        int64_t slice;              /* the columns of a slice */
+        int64_t phases;             /* copies of an input row, one per column phase */
+        int64_t segment;            /* an output row's place in a slice: ow + (kw-1) dw / sw */
+        int64_t tail;               /* the views' largest shift, (kw-1) dw / sw */
+        int64_t *offsets;           /* tap j's view of a pair's copies starts at offsets[j] */
+    } by_rows;
+};
 
 /* out[r * ldo + t] += the dot products of A's rows r < m (packed, lda apart, zero rows up to
  * a multiple of MR) and B's rows t < columns (b_rows[t]; rows past `columns` are read, their
@@ -633,7 +687,8 @@ static int NAME(all_finite)(const real *v, int64_t n) {
 }
 
 /* The last chunk of a group to finish adds the group's partials into dW, in chunk order. */
-static void NAME(add_partials)(const struct NAME(conv_job) *job, int64_t group, int64_t size) {
+static void NAME(add_partials)(const struct NAME(weight_gradient) *job, int64_t group,
+                               int64_t size) {
     if (atomic_fetch_add(&job->chunks_done[group], 1) != job->chunks - 1) return;
     real *dw = job->dw + group * size;
     const real *partials = job->partials + group * job->chunks * size;
@@ -653,21 +708,21 @@ static void NAME(add_partials)(const struct NAME(conv_job) *job, int64_t group, 
  * segments, zero past ow. So the packing writes x once per (c, i) and phase, not once per
  * (c, i, j). */
 static void NAME(backward_weight_rows_item)(void *context, int64_t item, int worker) {
-    const struct NAME(conv_job) *job = context;
+    const struct NAME(weight_gradient) *job = context;
     const struct conv_geometry *g = &job->g;
     const struct gemm_dot_kernel *dot = job->dot;
     const int64_t group = item / job->chunks, chunk = item % job->chunks;
     const int64_t K = g->Cg * g->taps, size = g->Fg * K;
     real *out = job->chunks == 1 ? job->dw + group * size : job->partials + item * size;
     memset(out, 0, (size_t)size * sizeof(real));
-    const int64_t segment = job->pitch, phases = job->column_copies;
-    const int64_t pairs = job->pairs, span = job->slice + job->tail;
+    const int64_t segment = job->by_rows.segment, phases = job->by_rows.phases;
+    const int64_t pairs = job->by_rows.pairs, span = job->by_rows.slice + job->by_rows.tail;
     real *a = job->workspace + worker * job->worker_stride;   /* rows_padded x slice */
-    real *rows_x = a + round_up(g->Fg, dot->mr) * job->slice;  /* pairs x phases x span */
+    real *rows_x = a + round_up(g->Fg, dot->mr) * job->by_rows.slice;  /* pairs, phases, span */
     real *zeros = rows_x + pairs * phases * span;              /* a slice of zeros */
     int64_t y0, y1;  /* output rows (n, oy) of this chunk */
     split_range(g->N * g->oh, job->chunks, chunk, &y0, &y1);
-    const int64_t slice_rows = (job->slice - dot->lanes) / segment;
+    const int64_t slice_rows = (job->by_rows.slice - dot->lanes) / segment;
     for (int64_t y = y0; y < y1; y += slice_rows) {
         const int64_t count = y1 - y < slice_rows ? y1 - y : slice_rows;
         const int64_t length = round_up(count * segment, dot->lanes);
@@ -691,7 +746,7 @@ static void NAME(backward_weight_rows_item)(void *context, int64_t item, int wor
                     int64_t first, last;
                     columns_inside(g, w_offset, segment, &first, &last);
                     real *row = rows_x + ((p - p0) * phases + phase) * span;
-                    memset(row, 0, (size_t)(length + job->tail) * sizeof(real));
+                    memset(row, 0, (size_t)(length + job->by_rows.tail) * sizeof(real));
                     for (int64_t r = 0; r < count && first < last; r++) {
                         const int64_t n = (y + r) / g->oh, oy = (y + r) % g->oh;
                         const int64_t h = oy * g->sh - g->ph + i * g->dh;
@@ -715,7 +770,7 @@ static void NAME(backward_weight_rows_item)(void *context, int64_t item, int wor
                 for (int t = 0; t < dot->nr; t++) {
                     const int64_t row = t0 + t, j = row % g->kw;
                     b_rows[t] = t < columns ? rows_x + (row / g->kw - p0) * phases * span
-                                                  + job->offsets[j]
+                                                  + job->by_rows.offsets[j]
                                             : zeros;
                 }
                 NAME(dot_block)(dot, length, a, length, b_rows, g->Fg, columns, out + t0, K);
@@ -729,7 +784,7 @@ static void NAME(backward_weight_rows_item)(void *context, int64_t item, int wor
  * rows of the slice (contiguous copies, zero-padded to whole vectors), and each MR x NR block
  * of dW gets the dot products of its rows (gemm_dot_kernel). */
 static void NAME(backward_weight_item)(void *context, int64_t item, int worker) {
-    const struct NAME(conv_job) *job = context;
+    const struct NAME(weight_gradient) *job = context;
     const struct conv_geometry *g = &job->g;
     const struct gemm_dot_kernel *dot = job->dot;
     const int mr = dot->mr, nr = dot->nr;
@@ -737,8 +792,8 @@ static void NAME(backward_weight_item)(void *context, int64_t item, int worker) 
     const int64_t K = g->Cg * g->taps, size = g->Fg * K;  /* dW_g is (F/G, K) */
     real *out = job->chunks == 1 ? job->dw + group * size : job->partials + item * size;
     memset(out, 0, (size_t)size * sizeof(real));
-    const struct NAME(conv_product) cp = {job, group};
-    const struct gemm_product product = {g->Fg, g->N * g->P, K, NULL, NULL, NULL, &cp};
+    const struct NAME(panel_source) source = {g, job->x, job->dy, job->rows, group};
+    const struct gemm_product product = {g->Fg, g->N * g->P, K, NULL, NULL, NULL, &source};
     const int64_t rows_padded = round_up(g->Fg, mr);
     real *a = job->workspace + worker * job->worker_stride;  /* rows_padded x slice */
     real *b = a + rows_padded * MAX_PANEL_COLUMNS;           /* nr x slice */
@@ -766,7 +821,7 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
                                  int64_t C, int64_t H, int64_t W, int64_t F, int64_t groups,
                                  int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
                                  int64_t pw, int64_t dh, int64_t dw) {
-    struct NAME(conv_job) job = {0};
+    struct NAME(weight_gradient) job = {0};
     if (!conv_geometry_set(&job.g, N, C, H, W, F, groups, kh, kw, sh, sw, ph, pw, dh, dw))
         return MINICNN_BAD_ARGUMENT;
     const struct conv_geometry *g = &job.g;
@@ -775,17 +830,21 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     job.dy = grad_y;
     job.dw = grad_weight;
     /* whole output rows in a slice's segments (rows that fit), else any columns */
-    job.column_copies = phase_copies(kw, dw, sw);
-    job.pitch = g->ow + (kw - 1) * dw / sw;            /* a segment */
-    job.tail = (kw - 1) * dw / sw;                     /* the views' largest shift */
-    const int64_t rows_padded = round_up(g->Fg, job.dot->mr);
-    job.slice = ROWS_SLICE_ELEMENTS / rows_padded < ROWS_SLICE_COLUMNS
+    const struct gemm_dot_kernel *dot = job.dot;
+    const int64_t rows_padded = round_up(g->Fg, dot->mr);
+    int64_t slice = ROWS_SLICE_ELEMENTS / rows_padded < ROWS_SLICE_COLUMNS
         ? ROWS_SLICE_ELEMENTS / rows_padded : ROWS_SLICE_COLUMNS;
-    if (job.slice < MAX_PANEL_COLUMNS) job.slice = MAX_PANEL_COLUMNS;
-    job.pairs = job.dot->nr / gcd(job.dot->nr, kw);  /* pairs * kw rows: whole blocks of nr */
-    const int64_t span = job.slice + job.tail;
-    const int by_rows = job.pitch <= job.slice - job.dot->lanes
-        && job.pairs * job.column_copies * span <= ((int64_t)1 << 20);  /* 4 MiB of float32 */
+    if (slice < MAX_PANEL_COLUMNS) slice = MAX_PANEL_COLUMNS;
+    const int64_t tail = (kw - 1) * dw / sw, span = slice + tail;
+    /* pairs * kw rows: whole blocks of nr */
+    job.by_rows.pairs = dot->nr / gcd(dot->nr, kw);
+    job.by_rows.slice = slice;
+    job.by_rows.phases = phase_copies(kw, dw, sw);
+    job.by_rows.segment = g->ow + tail;
+    job.by_rows.tail = tail;
+    const int64_t copies = job.by_rows.pairs * job.by_rows.phases * span;
+    const int by_rows = job.by_rows.segment <= slice - dot->lanes
+        && copies <= ((int64_t)1 << 20);  /* 4 MiB of float32 */
     /* chunks of at least 1024 columns, at most 16: a fixed split, whatever the thread count
      * (at most one a row when splitting rows) */
     const int64_t columns = N * g->P, most = by_rows ? N * g->oh : 16;
@@ -799,18 +858,18 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
     job.partials = minicnn_malloc((partials + 1) * sizeof(real));
     job.chunks_done = minicnn_calloc((size_t)groups, sizeof(*job.chunks_done));
     /* by rows, tap j's view of a pair's copies: offsets[j] = its phase's copy, its shift */
-    job.offsets = by_rows ? minicnn_malloc((size_t)kw * sizeof(*job.offsets)) : NULL;
-    for (int64_t j = 0; job.offsets != NULL && j < kw; j++)
-        job.offsets[j] = phase_copy_of_tap(j, kw, dw, sw) * span + j * dw / sw;
+    int64_t *offsets = by_rows ? minicnn_malloc((size_t)kw * sizeof(*offsets)) : NULL;
+    for (int64_t j = 0; offsets != NULL && j < kw; j++)
+        offsets[j] = phase_copy_of_tap(j, kw, dw, sw) * span + j * dw / sw;
+    job.by_rows.offsets = offsets;
     /* per worker: dy's rows, then nr rows of im2col or the pairs' padded input rows, zeros;
      * room for either, as a call by rows may be run again on im2col's rows (below) */
-    const int64_t by_columns = round_up(g->Fg, job.dot->mr) * MAX_PANEL_COLUMNS
-        + job.dot->nr * MAX_PANEL_COLUMNS + MAX_PANEL_COLUMNS;
-    const int64_t rows_stride = rows_padded * job.slice + job.pairs * job.column_copies * span
-        + job.slice;
+    const int64_t by_columns = rows_padded * MAX_PANEL_COLUMNS + dot->nr * MAX_PANEL_COLUMNS
+        + MAX_PANEL_COLUMNS;
+    const int64_t rows_stride = rows_padded * slice + copies + slice;
     job.worker_stride = (size_t)(by_rows && rows_stride > by_columns ? rows_stride : by_columns);
     job.workspace = minicnn_malloc((size_t)threads * job.worker_stride * sizeof(real));
-    const int ready = rows != NULL && (job.offsets != NULL || !by_rows) && job.partials != NULL
+    const int ready = rows != NULL && (offsets != NULL || !by_rows) && job.partials != NULL
         && job.chunks_done != NULL && job.workspace != NULL;
     if (ready) {
         minicnn_parallel_for(items, threads, by_rows ? NAME(backward_weight_rows_item)
@@ -825,7 +884,7 @@ int NAME(conv2d_backward_weight)(const real *x, const real *grad_y, real *grad_w
         }
     }
     free(rows);
-    free(job.offsets);
+    free(offsets);
     free(job.partials);
     free(job.chunks_done);
     free(job.workspace);

@@ -1,4 +1,4 @@
-/* conv.cu: im2col and col2im, the data movement around a convolution's matrix product.
+/* im2col.cu: im2col and col2im, the data movement around a convolution's matrix product.
  *
  * x (N, C, H, W); kernel kh x kw, stride sh, sw, zero padding ph, pw, dilation dh, dw;
  * output oh = (H + 2 ph - dh (kh - 1) - 1) / sh + 1 rows (ow likewise).
@@ -8,8 +8,10 @@
  *            (0 where that position is padding)                 cols: (C*kh*kw, N*oh*ow)
  *   col2im   the adjoint: x[n, c, h, w] = sum of the cols entries read from (h, w)
  *
- * A convolution is then y = W @ cols (forward), dW = dy @ cols^T and dx = col2im(W^T @ dy), the
- * products by cuBLAS (cupy.matmul).
+ * A convolution is then y = W @ cols (forward), dW = dy @ cols^T and dx = col2im(W^T @ dy): the
+ * CUDA set's convolution is the reference's tiled products (cupy.matmul: cuBLAS) around these two
+ * kernels (minicnn/backend/cuda.py). The C set has no im2col of its own: its convolutions build
+ * the columns inside their GEMM's packing (csrc/conv2d_gemm.c).
  *
  * im2col: one thread per entry of cols (grid-stride), consecutive threads along a row of cols.
  * col2im: a gather, as in Caffe's col2im.cu: one thread per pixel (n, c, h, w) of x sums the
@@ -20,16 +22,7 @@
 #ifndef real
 #include "kernel.cuh"
 
-/* the output position y of tap i that reads input row h, or -1 when no output does */
-__device__ int64 output_position(int64 h, int64 i, int64 stride, int64 pad, int64 dilation,
-                                 int64 out_size) {
-    const int64 offset = h + pad - i * dilation;
-    if (offset < 0 || offset % stride != 0) return -1;
-    const int64 y = offset / stride;
-    return y < out_size ? y : -1;
-}
-
-#define GENERIC_FILE "conv.cu"
+#define GENERIC_FILE "im2col.cu"
 #include "generic.cuh"
 #else
 
@@ -60,10 +53,10 @@ extern "C" __global__ void NAME(col2im)(const real *cols, real *x, int64 N, int6
         const int64 h = index / W % H, w = index % W;
         real total = 0;
         for (int64 i = 0; i < kh; i++) {
-            const int64 y = output_position(h, i, sh, ph, dh, oh);
+            const int64 y = window_of_tap(h, i, sh, ph, dh, oh);
             if (y < 0) continue;
             for (int64 j = 0; j < kw; j++) {
-                const int64 xo = output_position(w, j, sw, pw, dw, ow);
+                const int64 xo = window_of_tap(w, j, sw, pw, dw, ow);
                 if (xo < 0) continue;
                 total += cols[((c * kh + i) * kw + j) * columns + (n * oh + y) * ow + xo];
             }
