@@ -2,7 +2,8 @@
  *
  * x (N, C, H, W); per channel c, over its M = N*H*W values (sums accumulated in double):
  *
- *   forward   mean = sum x / M ; var = sum (x - mean)^2 / M (biased; one pass, shifted)
+ *   forward   mean = sum x / M ; var = sum (x - mean)^2 / M (biased; two passes, as the
+ *             reference: never E[x^2] - E[x]^2, which cancels)
  *             invstd = 1 / sqrt(var + eps) ; y = (x - mean) * invstd * weight + bias
  *             (var is returned too: the running variance is taken from it, not from invstd)
  *   inference y = (x - running_mean) * invstd * weight + bias, invstd given (one pass)
@@ -31,7 +32,6 @@ static int batch_norm_sizes_ok(int64_t N, int64_t C, int64_t H, int64_t W) {
 #include "generic.cuh"
 #else
 
-/* sum of v[s] - shift and of (v[s] - shift)^2 (when squares is not NULL) over s < n */
 /* LANES partial sums as one vector (GCC / Clang vector extensions): written as an array, the
  * compiler kept them scalar */
 typedef accum NAME(accum_lanes) __attribute__((vector_size(LANES * sizeof(accum))));
@@ -119,19 +119,16 @@ WIDE_VECTORS static void NAME(batch_norm_forward_range)(void *context, int64_t c
     const struct NAME(batch_norm_args) *a = context;
     const int64_t N = a->N, C = a->C, S = a->S, M = N * S;
     for (int64_t c = c0; c < c1; c++) {
-        /* one pass: sums of x - K and (x - K)^2 with K = the channel's first value, close
-         * enough to the mean that var = E[(x-K)^2] - E[x-K]^2 loses no digits that matter */
-        const accum K = a->x[c * S];
-        accum sum = 0, squares = 0;
+        accum sum = 0, squares = 0;  /* pass 1: the mean; pass 2: the mean of (x - mean)^2 */
+        for (int64_t n = 0; n < N; n++)
+            sum += NAME(sum_shifted)(a->x + (n * C + c) * S, S, 0, NULL);
+        const accum channel_mean = sum / M;
         for (int64_t n = 0; n < N; n++) {
             accum plane_squares;
-            sum += NAME(sum_shifted)(a->x + (n * C + c) * S, S, K, &plane_squares);
+            NAME(sum_shifted)(a->x + (n * C + c) * S, S, channel_mean, &plane_squares);
             squares += plane_squares;
         }
-        const accum shifted_mean = sum / M;
-        const accum channel_mean = K + shifted_mean;
-        accum variance = squares / M - shifted_mean * shifted_mean;
-        if (variance < 0) variance = 0;
+        const accum variance = squares / M;
         const real m = (real)channel_mean;
         const real inv = (real)(1 / sqrt(variance + a->eps));
         const real scale = a->weight ? a->weight[c] : 1, shift = a->bias ? a->bias[c] : 0;

@@ -2,7 +2,8 @@
  *
  * x (N, C, H, W); per channel c, over its M = N*H*W values (sums accumulated in double):
  *
- *   forward   mean = sum x / M ; var = sum (x - mean)^2 / M (biased, two passes)
+ *   forward   mean = sum x / M ; var = sum (x - mean)^2 / M (biased; two passes, as the
+ *             reference and csrc/batchnorm.c)
  *             invstd = 1 / sqrt(var + eps) ; y = (x - mean) * invstd * weight + bias
  *             (var is returned too: the running variance is taken from it, not from invstd)
  *   backward  xhat = (x - mean) * invstd
