@@ -2,9 +2,8 @@
  *
  * Each update is elementwise over the n elements of a parameter, in PyTorch's order of
  * operations, with every hyper-parameter first rounded to the parameter's dtype, as the
- * reference (and PyTorch) do. fma_round(a, b, c) = a * b + c as the reference forms it: for
- * float32 in double (the product is exact) then rounded once; for float64 the compiler may
- * fuse it into one rounding (the reference rounds twice: within the 1e-12 contract).
+ * reference (and PyTorch) do; fma_round(a, b, c) = a * b + c rounded once (optim_update.cuh,
+ * which holds each element's update, shared with csrc/optim.c).
  *
  *   SGD      g = -grad if maximize else grad ; g += weight_decay * param
  *            buf = g (first step) or momentum * buf + (1 - dampening) * g
@@ -24,33 +23,16 @@
 #include "generic.cuh"
 #else
 
-__device__ real NAME(fma_round)(real a, real b, real c) {
-    return (real)((accum)a * (accum)b + (accum)c);
-}
-
-/* start + weight * (end - start), from the nearer end as torch.lerp does */
-__device__ real NAME(lerp)(real start, real end, real weight) {
-    const real difference = end - start;
-    return fabs(weight) < (real)0.5 ? NAME(fma_round)(weight, difference, start)
-                                    : NAME(fma_round)(weight - 1, difference, end);
-}
+#include "optim_update.cuh"
 
 extern "C" __global__ void NAME(sgd_step)(real *param, const real *grad, real *momentum_buffer,
                                           int64 n, double lr, double momentum, double dampening,
                                           double weight_decay, int nesterov, int maximize,
                                           int first_step) {
-    const real decay = (real)weight_decay, keep = (real)momentum, mix = (real)(1 - dampening);
-    const real step = (real)-lr;
-    GRID_STRIDE_LOOP(i, n) {
-        real g = maximize ? -grad[i] : grad[i];
-        if (weight_decay != 0) g = NAME(fma_round)(param[i], decay, g);
-        if (momentum != 0) {
-            const real buf = first_step ? g : NAME(fma_round)(g, mix, momentum_buffer[i] * keep);
-            momentum_buffer[i] = buf;
-            g = nesterov ? NAME(fma_round)(buf, keep, g) : buf;
-        }
-        param[i] = NAME(fma_round)(g, step, param[i]);
-    }
+    const struct NAME(sgd_update) update = NAME(sgd_update_of)(
+        param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, maximize,
+        first_step);
+    GRID_STRIDE_LOOP(i, n) NAME(sgd_element)(&update, i);
 }
 
 extern "C" __global__ void NAME(adam_step)(real *param, const real *grad, real *exp_avg,
@@ -58,30 +40,10 @@ extern "C" __global__ void NAME(adam_step)(real *param, const real *grad, real *
                                            int64 step, double lr, double beta1, double beta2,
                                            double eps, double weight_decay,
                                            int decoupled_weight_decay, int amsgrad, int maximize) {
-    const real decay = (real)weight_decay, shrink = (real)(1 - lr * weight_decay);
-    const real weight1 = (real)(1 - beta1), keep2 = (real)beta2, weight2 = (real)(1 - beta2);
-    const real step_size = (real)-(lr / (1 - pow(beta1, (double)step)));
-    const real correction2 = (real)sqrt(1 - pow(beta2, (double)step)), epsilon = (real)eps;
-    GRID_STRIDE_LOOP(i, n) {
-        real g = maximize ? -grad[i] : grad[i];
-        real p = param[i];
-        if (weight_decay != 0) {
-            if (decoupled_weight_decay) p *= shrink;
-            else g = NAME(fma_round)(p, decay, g);
-        }
-        const real m = NAME(lerp)(exp_avg[i], g, weight1);
-        const real v = NAME(fma_round)(weight2 * g, g, exp_avg_sq[i] * keep2);
-        exp_avg[i] = m;
-        exp_avg_sq[i] = v;
-        real second_moment = v;
-        if (amsgrad) {
-            const real v_max = max_exp_avg_sq[i];
-            second_moment = (v_max > v || isnan(v_max)) ? v_max : v;  /* np.maximum */
-            max_exp_avg_sq[i] = second_moment;
-        }
-        const real denom = sqrt(second_moment) / correction2 + epsilon;
-        param[i] = p + step_size * m / denom;
-    }
+    const struct NAME(adam_update) update = NAME(adam_update_of)(
+        param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
+        weight_decay, decoupled_weight_decay, amsgrad, maximize);
+    GRID_STRIDE_LOOP(i, n) NAME(adam_element)(&update, i);
 }
 
 extern "C" __global__ void NAME(rmsprop_step)(real *param, const real *grad, real *square_avg,
@@ -89,30 +51,10 @@ extern "C" __global__ void NAME(rmsprop_step)(real *param, const real *grad, rea
                                               double lr, double alpha, double eps,
                                               double weight_decay, double momentum, int centered,
                                               int maximize) {
-    const real decay = (real)weight_decay, keep = (real)alpha, weight = (real)(1 - alpha);
-    const real epsilon = (real)eps, keep_momentum = (real)momentum, step = (real)-lr;
-    GRID_STRIDE_LOOP(i, n) {
-        real g = maximize ? -grad[i] : grad[i];
-        if (weight_decay != 0) g = NAME(fma_round)(param[i], decay, g);
-        const real s = NAME(fma_round)(weight * g, g, square_avg[i] * keep);
-        square_avg[i] = s;
-        real denom;
-        if (centered) {
-            const real a = NAME(lerp)(grad_avg[i], g, weight);
-            grad_avg[i] = a;
-            denom = sqrt(NAME(fma_round)(-a, a, s));
-        } else {
-            denom = sqrt(s);
-        }
-        denom += epsilon;
-        if (momentum > 0) {
-            const real buf = momentum_buffer[i] * keep_momentum + g / denom;
-            momentum_buffer[i] = buf;
-            param[i] = NAME(fma_round)(buf, step, param[i]);
-        } else {
-            param[i] = param[i] + step * g / denom;
-        }
-    }
+    const struct NAME(rmsprop_update) update = NAME(rmsprop_update_of)(
+        param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay,
+        momentum, centered, maximize);
+    GRID_STRIDE_LOOP(i, n) NAME(rmsprop_element)(&update, i);
 }
 
 #endif
