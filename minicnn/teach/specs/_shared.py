@@ -6,7 +6,6 @@ import numpy as np
 import minicnn as mc
 import minicnn.nn.functional as F
 from minicnn.autograd import Tensor
-from minicnn.backend import reference
 from minicnn.teach.checker import Case, Mistake, close
 from minicnn.utils.conv_arithmetic import conv_output_size
 

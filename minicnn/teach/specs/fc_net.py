@@ -8,7 +8,6 @@ import numpy as np
 import minicnn as mc
 import minicnn.nn.functional as F
 from minicnn.autograd import Tensor
-from minicnn.backend import reference
 from minicnn.teach.checker import (Case, Exercise, Gradient, Mistake, Part, arguments, close,
                                    same_as)
 from minicnn.teach.specs._shared import forward, with_grads
