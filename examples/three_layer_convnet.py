@@ -9,9 +9,10 @@ affine 10 (batch norm is the assignment's allowed addition; --no-batch-norm drop
 with Adam (lr 2e-3, weight decay 5e-4; one-cycle schedule), minibatches of 128, each image
 flipped left-right at random and shifted by up to 4 pixels (zero padding), inputs normalised
 per channel; --epochs (default 8) over --train-subset images (default all 50,000), then the
-test accuracy on all 10,000 test images. Every run from a seed is the same run.
+test accuracy on all 10,000 test images.
 
-A measured run (the shared JPEG-decoded CIFAR-10 copy, 2 shared CPU cores) is in
+A measured run: 68.43% test accuracy after 8 epochs (seed 0, the shared JPEG-decoded CIFAR-10
+copy), 336 s of CPU time on 2 shared cores; the record is in
 benchmarks/results/three_layer_convnet.txt.
 """
 
