@@ -20,17 +20,16 @@ the training error (of the whole subset, in eval mode, at 10 points of the run),
 table and drawn with --out (the legend beside the axes, off the curves).
 
 Measured at the default size (2026-12-07, the shared JPEG-decoded CIFAR-10 copy, seed 0; the
-four nets run as four processes with --models, which gives the same numbers as one), final
+four nets as four processes with --models: a net's run does not depend on the others), final
 training error: plain-20 55.6%, plain-56 78.7%, ResNet-20 33.4%, ResNet-56 41.1%. The first
 finding shows: the deeper plain net trains worse, all along. The second does not at this size:
 ResNet-56 led ResNet-20 while the rate was 0.1 (67.3% against 74.5% at iteration 64, 59.7%
-against 67.4% at 80) and fell behind after the first division by 10; the paper's ResNet-56
-overtakes over 64k iterations. The table, the command and the times are in
-benchmarks/results/degradation.txt. Time: ResNet-20 trains at about 156 images/s and ResNet-56
-at about 49 (minibatches of 128, 2 cores, load average 4), not the 80 images/s this text said
-before; the default run is 4 x 20,480 training images plus the evaluations, about 7 minutes of
-CPU on a quiet machine for ResNet-56, 2 for ResNet-20 (it took 14 to 21 minutes a net on the
-shared, loaded machine).
+against 67.4% at 80) and fell behind after the first division by 10; in the paper (64k
+iterations) ResNet-56 ends below ResNet-20. The table, the command and the times are in
+benchmarks/results/degradation.txt. ResNet-20 trains at about 156 images/s and ResNet-56 at
+about 49 (minibatches of 128, 2 cores, load average 4): the default run is 4 x 20,480 training
+images plus the evaluations, about 7 minutes of CPU for ResNet-56 and 2 for ResNet-20 on a
+quiet machine (14 to 21 minutes a net on the shared, loaded one).
 
 The full-size experiment is printed at the end (`minicnn train`, 64k iterations, figure 6).
 """
