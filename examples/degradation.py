@@ -27,9 +27,9 @@ ResNet-56 led ResNet-20 while the rate was 0.1 (67.3% against 74.5% at iteration
 against 67.4% at 80) and fell behind after the first division by 10; in the paper (64k
 iterations) ResNet-56 ends below ResNet-20. With --iterations 240 both ResNets learn the subset
 (2.2% and 6.6%) and ResNet-56 still ends behind (plain-20 34.3%, plain-56 72.3%). The tables,
-the commands and the times are in benchmarks/results/degradation.txt. ResNet-20 trains at about 156 images/s and ResNet-56 at
-about 49 (minibatches of 128, 2 cores, load average 4): the default run is 4 x 20,480 training
-images plus the evaluations, about 7 minutes of CPU for ResNet-56 and 2 for ResNet-20 on a
+the commands and the times are in benchmarks/results/degradation.txt. ResNet-20 trains at
+about 156 images/s and ResNet-56 at about 49 (minibatches of 128, 2 cores, load average 4): the
+default run is 4 x 20,480 training images plus the evaluations, about 7 minutes of CPU for ResNet-56 and 2 for ResNet-20 on a
 quiet machine (14 to 21 minutes a net on the shared, loaded one; the 240-iteration run of the
 four nets at once took 9 min 47 s on a quieter one).
 
