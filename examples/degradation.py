@@ -29,9 +29,9 @@ iterations) ResNet-56 ends below ResNet-20. With --iterations 240 both ResNets l
 (2.2% and 6.6%) and ResNet-56 still ends behind (plain-20 34.3%, plain-56 72.3%). The tables,
 the commands and the times are in benchmarks/results/degradation.txt. ResNet-20 trains at
 about 156 images/s and ResNet-56 at about 49 (minibatches of 128, 2 cores, load average 4): the
-default run is 4 x 20,480 training images plus the evaluations, about 7 minutes of CPU for ResNet-56 and 2 for ResNet-20 on a
-quiet machine (14 to 21 minutes a net on the shared, loaded one; the 240-iteration run of the
-four nets at once took 9 min 47 s on a quieter one).
+default run is 4 x 20,480 training images plus the evaluations, about 7 minutes of CPU for
+ResNet-56 and 2 for ResNet-20 on a quiet machine (14 to 21 minutes a net on the shared, loaded
+one; the 240-iteration run of the four nets at once took 9 min 47 s on a quieter one).
 
 The full-size experiment is printed at the end (`minicnn train`, 64k iterations, figure 6).
 """
