@@ -66,8 +66,9 @@ def cmd_exercise_hint(args):
 
 def notebook(name):
     """The exercise as a Jupyter notebook (nbformat 4.5 JSON, as a dict): the instructions, the
-    skeleton to fill in, and a cell that checks it (in the notebook's own process: no time
-    limit there; `minicnn check` on a file has one)."""
+    skeleton to fill in (the cell saves itself as NAME.py: IPython's ``%%writefile``), and a
+    cell that grades that file as ``minicnn check`` does: in a child process under the
+    exercise's time limit, so an endless loop ends in a report that says so."""
     import ast
     source = exercises.skeleton_source(name)
     code = source[:source.index(exercises.NOTEBOOK_NOTE.format(name=name))] \
@@ -75,12 +76,15 @@ def notebook(name):
     docstring = ast.get_docstring(ast.parse(code))
     title, _, body = docstring.partition("\n")
     instructions = (f"# {title}\n\n{body.strip()}\n\nFill in the functions of the next cell "
-                    "(each raises `NotImplementedError` until you do), run it, then run the "
-                    f"check cell. Hints, from a nudge to the derivation: `minicnn exercise hint "
-                    f"{name} --level 1` (2, 3). For the graded run, save the code cell as "
-                    f"`{name}.py` and run `minicnn check {name}.py`.")
-    check = f"from minicnn.teach import check\nprint(check({name!r}, globals()))"
-
+                    "(each raises `NotImplementedError` until you do) and run it: it saves "
+                    f"itself as `{name}.py` beside this notebook. Then run the check cell: it "
+                    f"grades `{name}.py` as `minicnn check {name}.py` does, in a separate "
+                    "process under the exercise's time limit (an endless loop is stopped and "
+                    "reported). To try your functions here, `%run "
+                    f"{name}.py` in a cell of your own. Hints, from a nudge to the derivation: "
+                    f"`minicnn exercise hint {name} --level 1` (2, 3).")
+    code = f"%%writefile {name}.py\n" + code
+    check = f"from minicnn.teach import check_file\nprint(check_file({name + '.py'!r}))"
     def cell(kind, text, number):
         lines = text.splitlines(keepends=True)
         made = {"cell_type": kind, "id": f"{name}-{number}", "metadata": {}, "source": lines}

@@ -214,7 +214,8 @@ def grade_file(path, seed=0, time_limit=None, allow_frameworks=False, output=Non
     report = Report(exercise.name)
     if timed_out:
         report.fail(f"time limit: your code ran past the exercise's {limit:g} s{during}; "
-                    "look for a loop that never ends (or pass --time-limit)")
+                    "look for a loop that never ends (to allow more: `minicnn check --time-limit "
+                    "SECONDS`, or check_file(..., time_limit=SECONDS))")
     elif status < 0:
         name = signal.Signals(-status).name if -status in signal.valid_signals() else "?"
         report.fail(f"the checker's process was killed by signal {name} ({-status}){during}; "

@@ -89,6 +89,7 @@ def test_degradation_runs_on_a_tiny_subset(tmp_path, monkeypatch, capsys):
 
 def test_degradation_schedule_warms_up_then_divides_by_ten():
     example = _example("degradation")
-    assert example.learning_rate(5, 1000, warming=True) == 0.01
-    assert [example.learning_rate(i, 1000, warming=False) for i in (1, 499, 500, 749, 750)] == \
+    assert [example.learning_rate(i, 1000, warmup=10) for i in (1, 6, 10)] == \
+        pytest.approx([0.01, 0.055, 0.091])
+    assert [example.learning_rate(i, 1000, warmup=10) for i in (11, 499, 500, 749, 750)] == \
         pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001])

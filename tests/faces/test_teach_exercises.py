@@ -442,7 +442,8 @@ def test_the_batch_norm_skeleton_does_not_give_the_closed_form_dx(capsys):
     assert "mean(dout * xhat)" in " ".join(capsys.readouterr().out.split())
 
 
-def test_a_notebook_holds_the_instructions_the_skeleton_and_a_check(tmp_path, capsys):
+def test_a_notebook_holds_the_instructions_the_skeleton_and_a_check(tmp_path, capsys,
+                                                                    monkeypatch):
     import json
     assert cli.main(["exercise", "notebook", "dropout", "--dir", str(tmp_path)]) == 0
     book = json.loads((tmp_path / "dropout.ipynb").read_text())
@@ -451,11 +452,14 @@ def test_a_notebook_holds_the_instructions_the_skeleton_and_a_check(tmp_path, ca
     assert kinds == ["markdown", "code", "code"]
     assert all(isinstance(cell["source"], list) and cell["id"] for cell in book["cells"])
     assert "# Exercise dropout" in "".join(book["cells"][0]["source"])
-    namespace = {}
-    for cell in book["cells"][1:]:          # run it as Jupyter would: the skeleton, the check
-        exec("".join(cell["source"]), namespace)
+    # run it as Jupyter would: the code cell's %%writefile saves the rest as dropout.py beside
+    # the notebook, then the check cell grades that file
+    magic, *code = book["cells"][1]["source"]
+    assert magic == "%%writefile dropout.py\n"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dropout.py").write_text("".join(code))
+    exec("".join(book["cells"][2]["source"]), {})
     assert "not implemented yet" in capsys.readouterr().out
-    namespace = {}
-    exec(solution_source("dropout"), namespace)
-    exec("".join(book["cells"][2]["source"]), namespace)
+    (tmp_path / "dropout.py").write_text(solution_source("dropout"))
+    exec("".join(book["cells"][2]["source"]), {})
     assert "PASSED: dropout" in capsys.readouterr().out
