@@ -10,7 +10,7 @@ import pytest
 from minicnn.teach import exercises
 from minicnn.teach.specs import EXERCISES
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEACH = os.path.join(ROOT, "minicnn", "teach")
 
 

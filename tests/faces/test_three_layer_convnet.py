@@ -9,7 +9,7 @@ import pathlib
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+REPO = pathlib.Path(__file__).resolve().parents[2]
 ARCHIVE = "cifar-10-binary.tar.gz"
 FOLDERS = [pathlib.Path(os.environ["MINICNN_DATA"])] if os.environ.get("MINICNN_DATA") else []
 FOLDERS.append(REPO.parent / "shared" / "data")
