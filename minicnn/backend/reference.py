@@ -424,6 +424,9 @@ def col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
     """
     xp = get_array_module(cols)
     oh, ow = Window(kh, kw, sh, sw, ph, pw, dh, dw).output_hw(H, W)
+    if cols.shape != (C * kh * kw, N * oh * ow):
+        raise ValueError(f"cols must have shape (C*kh*kw, N*oh*ow) = {(C * kh * kw, N * oh * ow)},"
+                         f" got {cols.shape}")
     taps = cols.reshape(C, kh, kw, N, oh, ow)
     padded = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
     for i in range(kh):
