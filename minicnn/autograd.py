@@ -181,7 +181,8 @@ class Tensor:
 
     def item(self):
         if self.array.size != 1:
-            raise RuntimeError(f"a Tensor with {self.array.size} elements cannot be converted to Scalar")
+            raise RuntimeError(f"a Tensor with {self.array.size} elements cannot be converted "
+                               "to Scalar")
         return self.array.reshape(()).item()
 
     def tolist(self):

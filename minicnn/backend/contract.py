@@ -5,9 +5,10 @@ shapes of its outputs and the arguments of its launch, in the order that ``csrc/
 
 A kernel set subclasses ``Kernels`` with what is its own: ``xp`` (the array module its arrays
 belong to), ``empty`` (where an output comes from: a buffer pool, the GPU's memory) and
-``launch`` (how a kernel runs: a C call, a CUDA grid), and takes the kernels of ``KERNELS`` and
-``FROM_REFERENCE`` from ``bound()``. The checks are built of ``validate.py``'s; a failed one raises a TypeError /
-ValueError / IndexError naming the argument before any pointer crosses into C or CUDA. The
+``launch`` (how a kernel runs: a C call, a CUDA grid), and takes the kernels of ``KERNELS``
+and ``FROM_REFERENCE`` from ``bound()``. The checks are built of ``validate.py``'s; a failed one
+raises a TypeError / ValueError / IndexError naming the argument before any pointer crosses into
+C or CUDA. The
 convolution family's checks are here too (``conv2d_operands`` ...), but each set runs its own
 algorithm; what else a set does its own way (a max-pool backward's index check, the C set's
 GEMM) stays in its module.
