@@ -1,4 +1,4 @@
-"""Where a ResNet-20 training step goes, by CPU time: a profile to tune with on a shared machine.
+"""Where a training step goes (ResNet-20 unless --model names another), by CPU time: a profile to tune with on a shared machine.
 
     MINICNN_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python3 benchmarks/profile_step.py [--rows 20]
 
@@ -29,13 +29,14 @@ from minicnn.backend import ckernels  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="resnet20", help="a name of `minicnn models`")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--profiled", type=int, default=3)
     parser.add_argument("--rows", type=int, default=20)
     options = parser.parse_args()
     mc.manual_seed(0)
-    model = mc.models.create("resnet20")
+    model = mc.models.create(options.model)
     optimizer = mc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     rng = np.random.default_rng(0)
     x = mc.tensor(rng.standard_normal((options.batch, 3, 32, 32)).astype(np.float32))
@@ -52,7 +53,7 @@ def main():
         start = time.process_time()
         step()
         times.append(time.process_time() - start)
-    print(f"ResNet-20 training step, batch {options.batch}, {ckernels.num_threads()} "
+    print(f"{options.model} training step, batch {options.batch}, {ckernels.num_threads()} "
           f"thread(s), micro-kernel {ckernels.gemm_kernel() or 'none'}: CPU time min "
           f"{min(times):.3f} s, median {statistics.median(times):.3f} s")
     profile = cProfile.Profile(time.process_time)

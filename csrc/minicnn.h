@@ -41,9 +41,12 @@ int minicnn_set_gemm_kernel(const char *name);
 #endif
 #else
 
-/* activation.c: ReLU over n elements */
+/* activation.c: ReLU and GELU (exact, or tanh when approximate_tanh is 1) over n elements */
 int NAME(relu_forward)(const real *x, real *y, int64_t n);
 int NAME(relu_backward)(const real *grad_y, const real *y, real *grad_x, int64_t n);
+int NAME(gelu_forward)(const real *x, real *y, int approximate_tanh, int64_t n);
+int NAME(gelu_backward)(const real *grad_y, const real *x, real *grad_x, int approximate_tanh,
+                        int64_t n);
 
 /* loss.c: softmax cross-entropy; logits (M, C), target (M,), weight (C,) or NULL */
 int NAME(softmax_cross_entropy_forward)(const real *logits, const int64_t *target,

@@ -251,6 +251,9 @@ def exercise(cuda, dtype, seed=0):
 
     both("relu_forward", x)
     both("relu_backward", normal(*x.shape), reference.relu_forward(x))
+    for approximate in ("none", "tanh"):
+        both("gelu_forward", x, approximate)
+        both("gelu_backward", normal(*x.shape), x, approximate)
     both("im2col", x, *window)
     cols = normal(*reference.im2col(x, *window).shape)
     both("col2im", cols, 2, 3, 7, 6, *window)

@@ -19,7 +19,8 @@ import numpy as np
 from minicnn.backend import reference
 from minicnn.backend import validate as check
 
-KERNELS = ("relu_forward", "relu_backward", "softmax_cross_entropy_forward",
+KERNELS = ("relu_forward", "relu_backward", "gelu_forward", "gelu_backward",
+           "softmax_cross_entropy_forward",
            "softmax_cross_entropy_backward", "max_pool2d_forward", "avg_pool2d_forward",
            "avg_pool2d_backward", "batch_norm_forward", "batch_norm_backward", "lrn_forward",
            "lrn_backward", "dropout_apply", "sgd_step", "adam_step", "rmsprop_step")
@@ -145,6 +146,23 @@ class Kernels:
         grad_y = self.like("grad_y", grad_y, y, "y")
         grad_x = self.empty("relu_backward", y.shape, y.dtype)
         self.launch("relu_backward", y.dtype, y.size, grad_y, y, grad_x, *sizes(y.size))
+        return grad_x
+
+    # ----- GELU: approximate "none" (x Phi(x)) or "tanh", passed as the flag tanh -------------
+
+    def gelu_forward(self, x, approximate):
+        x = self.floats("x", x)
+        tanh = flag(check.choice("approximate", approximate, ("none", "tanh")) == "tanh")
+        y = self.empty("gelu_forward", x.shape, x.dtype)
+        self.launch("gelu_forward", x.dtype, x.size, x, y, tanh, *sizes(x.size))
+        return y
+
+    def gelu_backward(self, grad_y, x, approximate):
+        x = self.floats("x", x)
+        grad_y = self.like("grad_y", grad_y, x, "x")
+        tanh = flag(check.choice("approximate", approximate, ("none", "tanh")) == "tanh")
+        grad_x = self.empty("gelu_backward", x.shape, x.dtype)
+        self.launch("gelu_backward", x.dtype, x.size, grad_y, x, grad_x, tanh, *sizes(x.size))
         return grad_x
 
     # ----- softmax cross-entropy ---------------------------------------------------------------

@@ -5,6 +5,8 @@ used) and states its math. The C kernels (``csrc/``) and CUDA kernels (``kernels
 same arguments and return the same results.
 """
 
+import math
+
 import numpy as np
 
 from minicnn.backend.arrays import fma, get_array_module, index_add, lerp_
@@ -35,6 +37,52 @@ def leaky_relu_forward(x, negative_slope):
 def leaky_relu_backward(grad_y, x, negative_slope):
     """dx = dy * (1 if x > 0 else negative_slope)"""
     return get_array_module(x).where(x > 0, grad_y, grad_y * negative_slope)
+
+
+# ----- GELU (Hendrycks & Gimpel 2016) -------------------------------------------------------
+
+# Abramowitz and Stegun 7.1.26: erf(x) = 1 - t (a1 + t (a2 + ... + t a5)) e^(-x^2),
+# t = 1 / (1 + p x) for x >= 0, odd in x; |error| <= 1.5e-7 exactly, 6e-7 evaluated in float32
+ERF_P, ERF_A = 0.3275911, (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def _erf(x):
+    """The error function elementwise. NumPy has none: float32 takes Abramowitz and Stegun
+    7.1.26 in float32, float64 math.erf per element (exact, for gradient checks); CuPy its own."""
+    xp = get_array_module(x)
+    if xp is not np:
+        import cupyx.scipy.special
+        return cupyx.scipy.special.erf(x)
+    if x.dtype != np.float32:
+        return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=x.dtype)
+    a, poly = np.abs(x), np.float32(ERF_A[4])
+    t = np.float32(1) / (np.float32(1) + np.float32(ERF_P) * a)
+    for coefficient in ERF_A[3::-1]:
+        poly = poly * t + np.float32(coefficient)
+    return np.copysign(np.float32(1) - poly * t * np.exp(-a * a), x)
+
+
+def _gelu_tanh(x):
+    """t = tanh(u), u = sqrt(2/pi) (x + 0.044715 x^3)"""
+    return get_array_module(x).tanh(x.dtype.type(math.sqrt(2 / math.pi)) * (x + 0.044715 * x ** 3))
+
+
+def gelu_forward(x, approximate):
+    """exact ("none"): y = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2;  "tanh": y = x (1 + t) / 2"""
+    if approximate == "tanh":
+        return 0.5 * x * (1 + _gelu_tanh(x))
+    return x * (0.5 * (1 + _erf(x * x.dtype.type(math.sqrt(0.5)))))
+
+
+def gelu_backward(grad_y, x, approximate):
+    """exact: dx = dy (Phi(x) + x phi(x)), phi(x) = e^(-x^2/2) / sqrt(2 pi);
+    tanh: dx = dy ((1 + t) / 2 + x (1 - t^2) / 2 sqrt(2/pi) (1 + 3 * 0.044715 x^2))"""
+    xp = get_array_module(x)
+    if approximate == "tanh":
+        t, du = _gelu_tanh(x), math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x * x)
+        return grad_y * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+    cdf = 0.5 * (1 + _erf(x * x.dtype.type(math.sqrt(0.5))))
+    return grad_y * (cdf + x * xp.exp(-0.5 * x * x) * x.dtype.type(1 / math.sqrt(2 * math.pi)))
 
 
 # ----- softmax along an axis (dim None: a 0-d x) --------------------------------------------

@@ -40,11 +40,17 @@ def reals(op, **values):
     return tuple(floats)
 
 
+def choice(name, value, choices):
+    """``value`` if it is one of ``choices`` (a tuple of str); ValueError naming ``name``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
 def loss_arguments(op, reduction, ignore_index=-100):
     """A loss's ``reduction`` (one of REDUCTIONS) and its ``ignore_index`` as an int that fits
     in int64, the kernels' target type; a float or a bool is a TypeError, as in PyTorch."""
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    choice("reduction", reduction, REDUCTIONS)
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"{op}: ignore_index must be an int, got {ignore_index!r}")
     if not -2 ** 63 <= ignore_index < 2 ** 63:

@@ -26,57 +26,16 @@ __all__ = ["gelu", "silu", "elu", "prelu", "softplus", "logsigmoid", "one_hot", 
 
 # ----- activations ---------------------------------------------------------------------------
 
-# Abramowitz and Stegun 7.1.26: erf(x) = 1 - t (a1 + t (a2 + ... + t a5)) e^(-x^2),
-# t = 1 / (1 + p x) for x >= 0, odd in x; |error| <= 1.5e-7 exactly, 6e-7 evaluated in float32
-_ERF_P = 0.3275911
-_ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
-
-
-def _erf(x):
-    """The error function, elementwise. NumPy has none: float32 arrays take Abramowitz and
-    Stegun's 7.1.26 in float32 (a few hundred times faster than calling math.erf per element),
-    float64 arrays math.erf per element (exact, for gradient checks); CuPy has its own."""
-    xp = get_array_module(x)
-    if xp is not np:
-        import cupyx.scipy.special
-        return cupyx.scipy.special.erf(x)
-    if x.dtype != np.float32:
-        return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
-    a = np.abs(x)
-    t = np.float32(1) / (np.float32(1) + np.float32(_ERF_P) * a)
-    poly = np.float32(_ERF_A[4])
-    for coefficient in _ERF_A[3::-1]:
-        poly = poly * t + np.float32(coefficient)
-    return np.copysign(np.float32(1) - poly * t * np.exp(-a * a), x)
-
-
-_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
-
-
 class GELU(Function):
     def forward(self, x, approximate):
-        xp = get_array_module(x)
         self.approximate = approximate
-        if approximate == "tanh":
-            self.save_for_backward(x)
-            return 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)))
-        cdf = 0.5 * (1 + _erf(x / x.dtype.type(math.sqrt(2))))
-        self.save_for_backward(x, cdf)     # the backward needs Phi(x) too: erf once, not twice
-        return x * cdf
+        self.save_for_backward(x)
+        return self.kernels.gelu_forward(x, approximate)
 
     def backward(self, grad_y):
-        # exact: y = x Phi(x)  ->  dx = dy (Phi(x) + x phi(x)), phi(x) = e^(-x^2/2) / sqrt(2 pi)
-        # tanh:  y = x (1 + t) / 2, t = tanh(u), u = sqrt(2/pi) (x + 0.044715 x^3)
-        #        ->  dx = dy ((1 + t) / 2 + x (1 - t^2) / 2 * sqrt(2/pi) (1 + 3 * 0.044715 x^2))
-        x = self.saved[0]
-        xp = get_array_module(x)
-        if self.approximate == "tanh":
-            t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3))
-            du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
-            return grad_y * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du), None
-        cdf = self.saved[1]
-        pdf = xp.exp(-0.5 * x * x) / x.dtype.type(math.sqrt(2 * math.pi))
-        return grad_y * (cdf + x * pdf), None
+        # dx = dy * gelu'(x)   shapes: any, elementwise (the math: reference.gelu_backward)
+        x, = self.saved
+        return self.kernels.gelu_backward(grad_y, x, self.approximate), None
 
 
 def gelu(input, approximate="none"):

@@ -206,7 +206,7 @@ def test_lrn_matches_reference(kernel_set, config, size, alpha, beta, k):
          reference.lrn_backward(grad_y, x, y, scale, size, alpha, beta, k))
 
 
-# ----- elementwise: ReLU, dropout -----------------------------------------------------------
+# ----- elementwise: ReLU, GELU, dropout -------------------------------------------------------
 
 shapes = st.lists(st.integers(1, 7), min_size=0, max_size=4).map(tuple)
 
@@ -220,6 +220,18 @@ def test_relu_matches_reference_bit_for_bit(kernel_set, shape, dtype, seed):
     grad_y = normal(rng, shape, dtype)
     each(assert_same, kernel_set.kernels.relu_backward(grad_y, y),
          reference.relu_backward(grad_y, y))
+
+
+@given(shape=shapes, dtype=st.sampled_from(DTYPES), approximate=st.sampled_from(["none", "tanh"]),
+       seed=st.integers(0, 2 ** 16))
+def test_gelu_matches_reference(kernel_set, shape, dtype, approximate, seed):
+    rng = np.random.default_rng(seed)
+    x = np.asarray(normal(rng, shape, dtype) * 4, dtype)     # into both tails, where erf and tanh saturate
+    each(assert_close, kernel_set.kernels.gelu_forward(x, approximate),
+         reference.gelu_forward(x, approximate))
+    grad_y = normal(rng, shape, dtype)
+    each(assert_close, kernel_set.kernels.gelu_backward(grad_y, x, approximate),
+         reference.gelu_backward(grad_y, x, approximate))
 
 
 @given(shape=shapes, dtype=st.sampled_from(DTYPES), p=st.sampled_from([0.0, 0.3, 0.9, 1.0]),
@@ -513,6 +525,8 @@ BAD_CALLS = {
     "list": (lambda k: k.relu_forward([1.0, 2.0]), TypeError, r"x must be a \w+\.ndarray"),
     "mixed dtypes": (lambda k: k.relu_backward(np.zeros(3), np.zeros(3, np.float32)),
                      TypeError, "grad_y must have the dtype of y"),
+    "gelu mode": (lambda k: k.gelu_forward(np.zeros(3, np.float32), "erf"), ValueError,
+                  r"approximate must be one of \('none', 'tanh'\), got 'erf'"),
     "rank": (lambda k: k.max_pool2d_forward(np.zeros((3, 5, 5), np.float32), *window, 5, 5),
              ValueError, "x must have 4 dimensions"),
     "channels": (lambda k: k.batch_norm_forward(x4, np.ones(4, np.float32), None, 1e-5),
