@@ -59,6 +59,30 @@ struct NAME(pool_args) {
     _Atomic int bad_index;
 };
 
+/* One plane of the 2x2 window at stride 2, without padding or dilation, every window inside the
+ * image (VGG's pool, airbench's): the general loop's comparisons in its order, without its
+ * bounds checks and loop counters. */
+static void NAME(max_pool2x2_plane)(const real *in, real *out, int64_t *argmax, int64_t W,
+                                    int64_t oh, int64_t ow) {
+    const int64_t offsets[3] = {1, W, W + 1};  /* (0, 1), (1, 0), (1, 1) from the corner */
+    for (int64_t a = 0; a < oh; a++) {
+        for (int64_t b = 0; b < ow; b++) {
+            const int64_t corner = 2 * a * W + 2 * b;
+            real best = in[corner];
+            int64_t best_index = corner;
+            for (int k = 0; k < 3; k++) {
+                const real value = in[corner + offsets[k]];
+                if (value > best || isnan(value)) {
+                    best = value;
+                    best_index = corner + offsets[k];
+                }
+            }
+            out[a * ow + b] = best;
+            argmax[a * ow + b] = best_index;
+        }
+    }
+}
+
 static void NAME(max_pool2d_forward_range)(void *context, int64_t p0, int64_t p1) {
     struct NAME(pool_args) *args = context;
     const real *x = args->x;
@@ -67,10 +91,16 @@ static void NAME(max_pool2d_forward_range)(void *context, int64_t p0, int64_t p1
     const int64_t H = args->H, W = args->W, kh = args->kh, kw = args->kw, sh = args->sh;
     const int64_t sw = args->sw, ph = args->ph, pw = args->pw, dh = args->dh, dw = args->dw;
     const int64_t oh = args->oh, ow = args->ow;
+    const int two_by_two = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0
+                           && dh == 1 && dw == 1 && 2 * oh <= H && 2 * ow <= W;
     for (int64_t p = p0; p < p1; p++) {
         const real *in = x + p * H * W;
         real *out = y + p * oh * ow;
         int64_t *argmax = indices + p * oh * ow;
+        if (two_by_two) {
+            NAME(max_pool2x2_plane)(in, out, argmax, W, oh, ow);
+            continue;
+        }
         for (int64_t a = 0; a < oh; a++) {
             for (int64_t b = 0; b < ow; b++) {
                 real best = -INFINITY;

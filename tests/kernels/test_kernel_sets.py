@@ -128,6 +128,20 @@ def test_max_pool_matches_reference_bit_for_bit(kernel_set, config, ceil_mode, w
          reference.max_pool2d_backward(grad_y, indices, H, W))
 
 
+@given(H=st.integers(2, 9), W=st.integers(2, 9), ceil_mode=st.booleans(),
+       dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2 ** 16))
+def test_max_pool_2x2_matches_reference_bit_for_bit(kernel_set, H, W, ceil_mode, dtype, seed):
+    """The 2x2 window at stride 2 (the C set's unrolled path), odd sizes, ceil mode (a last
+    window past the edge: the general path), ties, -inf and NaN."""
+    rng = np.random.default_rng(seed)
+    x = np.round(normal(rng, (2, 3, H, W), dtype))
+    x.flat[rng.integers(0, x.size, 3)] = [-np.inf, np.nan, np.nan]
+    oh, ow = output_size(H, 2, 2, 0, 1, ceil_mode), output_size(W, 2, 2, 0, 1, ceil_mode)
+    args = (2, 2, 2, 2, 0, 0, 1, 1, oh, ow)
+    y, indices = reference.max_pool2d_forward(x, *args)
+    each(assert_same, kernel_set.kernels.max_pool2d_forward(x, *args), (y, indices))
+
+
 @given(config=windows(dilation=False), ceil_mode=st.booleans(), count_include_pad=st.booleans())
 def test_avg_pool_matches_reference(kernel_set, config, ceil_mode, count_include_pad):
     (N, C, H, W), (kh, kw, sh, sw, ph, pw, _, _), dtype, rng = config
