@@ -248,6 +248,21 @@ def test_gelu_matches_reference(kernel_set, shape, dtype, approximate, seed):
          reference.gelu_backward(grad_y, x, approximate))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_of_special_values_matches_reference(kernel_set, dtype, approximate):
+    """Infinities and NaN (inf * e^-inf is NaN in the backward), the far tails (where the C
+    set's float32 e^v underflows to 0), signed zeros."""
+    x = np.array([np.inf, -np.inf, np.nan, -100, -13.3, 13.3, -0.0, 0.0, 1e-30], dtype)
+    with np.errstate(invalid="ignore"):
+        forward, backward = (reference.gelu_forward(x, approximate),
+                             reference.gelu_backward(np.ones_like(x), x, approximate))
+    k = kernel_set.kernels
+    for actual, expected in ((k.gelu_forward(x, approximate), forward),
+                             (k.gelu_backward(np.ones_like(x), x, approximate), backward)):
+        np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-30)
+
+
 @given(shape=shapes, dtype=st.sampled_from(DTYPES), p=st.sampled_from([0.0, 0.3, 0.9, 1.0]),
        seed=st.integers(0, 99))
 def test_dropout_matches_reference_bit_for_bit(kernel_set, shape, dtype, p, seed):
