@@ -32,3 +32,15 @@ def test_pool_reuses_a_released_array_and_never_one_in_use():
     del third
     assert ckernels.relu_forward(x).ctypes.data == address          # released: reused
     np.testing.assert_array_equal(held, x)
+
+
+def test_the_pool_limit_is_a_quarter_of_memory_or_the_variable_s(monkeypatch):
+    monkeypatch.delenv("MINICNN_BUFFER_POOL_MB", raising=False)
+    monkeypatch.setattr(ckernels.os, "sysconf", {"SC_PHYS_PAGES": 6 << 20,
+                                                 "SC_PAGE_SIZE": 4096}.__getitem__)
+    assert ckernels.default_pool_bytes() == 6 << 30     # a quarter of 24 GiB
+    monkeypatch.setattr(ckernels.os, "sysconf", {"SC_PHYS_PAGES": 1 << 20,
+                                                 "SC_PAGE_SIZE": 4096}.__getitem__)
+    assert ckernels.default_pool_bytes() == 1 << 30     # at least 1 GiB (of 4 GiB)
+    monkeypatch.setenv("MINICNN_BUFFER_POOL_MB", "300")
+    assert ckernels.default_pool_bytes() == 300 << 20
