@@ -14,6 +14,11 @@ images / the training speed, plus one evaluation of the test images per epoch (t
 with the recipe's test-time augmentation views). Not included: data loading and augmentation,
 whitening and checkpoints (a few seconds). Every figure carries the load average: compare
 figures taken on a quiet machine only.
+
+Last, the floor no float32 implementation beats on this machine: the recipe's arithmetic (a
+trained image costs about 3 forward passes' multiply-adds, forward, input and weight gradient,
+2 flops each; an evaluated view one) at the FMA peak of `--threads` threads measured now
+(benchmarks/fma_peak.c), as minutes and as the share of that peak the projected time implies.
 """
 
 import argparse
@@ -28,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_train_step import THREAD_VARIABLES, load_note, torch_model  # noqa: E402
+from bench_train_step import THREAD_VARIABLES, fma_peak, load_note, torch_model  # noqa: E402
 
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
 TTA_VIEWS = {"none": 1, "flip": 2, "flip-translate": 6}
@@ -132,6 +137,17 @@ def projected_seconds(config, result, eval_batch):
     return train + views * TEST_IMAGES / eval_batch * result["eval_s"]
 
 
+def recipe_flops(config):
+    """(flops of a trained image, of the whole recipe): 3 forward passes a trained image, one an
+    evaluated view (see the docstring)."""
+    import minicnn as mc
+    from minicnn.utils.summary import summary
+    forward = 2 * summary(mc.models.create(config["model"]), (1, 3, 32, 32)).total_mult_adds
+    views = (config["epochs"] - 1) + TTA_VIEWS[config["tta"]]
+    trained = 3 * forward
+    return trained, trained * config["epochs"] * TRAIN_IMAGES + forward * views * TEST_IMAGES
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("recipe", help="a recipe name (`minicnn recipes`)")
@@ -167,6 +183,18 @@ def main():
     if "torch" in results:
         ratio = results["torch"]["train_s"] / results["minicnn"]["train_s"]
         print(f"minicnn / PyTorch training speed: {ratio:.2f}")
+    per_image, total = recipe_flops(config)
+    peak = fma_peak(options.threads, "native")
+    if peak is not None:
+        gflops, isa, note = peak
+        floor = total / (gflops * 1e9)
+        print(f"arithmetic: {per_image / 1e9:.2f} GFLOP a trained image, {total / 1e15:.3f} PFLOP "
+              f"the recipe; at the FMA peak of {options.threads} threads, {gflops:.0f} GFLOP/s "
+              f"({isa}, [{note}]), {floor / 60:.1f} min")
+        for name, result in results.items():
+            projected = projected_seconds(config, result, options.eval_batch)
+            print(f"{name:8s} projected recipe = {projected / floor:.1f} x that floor "
+                  f"({100 * floor / projected:.0f}% of the peak)")
 
 
 if __name__ == "__main__":
