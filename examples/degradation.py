@@ -45,12 +45,14 @@ Tried and not kept (ResNet-20 against ResNet-56, final training error, seed 0 un
 41.1% (ResNet-56 led while the rate was 0.1 and fell behind after the first division); the
 same with train-mode error, with a constant rate, with augmentation, and with 240 iterations
 (2.2% against 6.6%): ResNet-56 behind; 1,000 images with zero_init_residual: 63.6% against
-63.3% (a tie); 500 images: 0.4% against 42.2% at iteration 112 (stopped); 10,000 images with the
-paper's initialisation: 58.3% against 63.8%. The tables, the commands and the times are in
-benchmarks/results/degradation.txt. The default run of the four nets took 12 minutes in one
-process (ResNet-20 140 s, ResNet-56 301 s, plain-20 79 s, plain-56 205 s: 146, 68, 258 and 100
-training images/s; no separate evaluation pass) on 2 cores shared with other work (load
-average 3 to 9).
+63.3% (a tie); 500 images: 0.4% against 42.2% at iteration 112 (stopped); 10,000 images with
+the paper's initialisation: 58.3% against 63.8% (seed 1: 56.1% against 66.2%). The tables, the
+commands and the times are in benchmarks/results/degradation.txt. The default run of the four
+nets took 12 minutes in one process (ResNet-20 140 s, ResNet-56 301 s, plain-20 79 s, plain-56
+205 s: 146, 68, 258 and 100 training images/s; no separate evaluation pass) on 2 cores shared
+with other work (load average 3 to 9); on the quieter machine (load average 1 to 3) ResNet-20
+trained at 363 and ResNet-56 at 134 images/s, which makes the default run at most about 7
+minutes there (the plain nets trained faster than the ResNets of their depth).
 
 The full-size experiment is printed at the end (`minicnn train`, 64k iterations, figure 6).
 """
