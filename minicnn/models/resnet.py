@@ -191,10 +191,14 @@ class CifarResNet(nn.Module):
     channels: no parameters), as the paper's CIFAR nets. ``residual=False`` gives the plain
     net of the same depth (no shortcuts), the paper's demonstration that deeper plain nets
     train worse. Initialisation as the paper (He et al. 2015): convs He normal (fan_out, ReLU
-    gain), BN weight 1, bias 0, FC PyTorch's default. ``block`` may be replaced by a subclass
-    of BasicBlock (stochastic depth does)."""
+    gain), BN weight 1, bias 0, FC PyTorch's default; ``zero_init_residual`` (torchvision's
+    name and meaning, not the paper's recipe: Goyal et al. 2017, section 5.1) zeroes the last
+    BN weight of each residual block, so each block starts as its shortcut (a plain net has
+    no residual block: it changes nothing there). ``block`` may be replaced by a subclass of
+    BasicBlock (stochastic depth does)."""
 
-    def __init__(self, depth, num_classes=10, residual=True, block=None):
+    def __init__(self, depth, num_classes=10, residual=True, block=None,
+                 zero_init_residual=False):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"a CIFAR ResNet has depth 6n + 2, got {depth}")
@@ -219,7 +223,7 @@ class CifarResNet(nn.Module):
         self.layer1, self.layer2, self.layer3 = stages
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(64, num_classes)
-        _init_he(self)
+        _init_he(self, zero_init_residual)
 
     def forward(self, x):
         x = self.relu(self.bn1(self.conv1(x)))
@@ -399,8 +403,8 @@ def resnext50_32x4d(num_classes=1000, zero_init_residual=False):
 
 
 def _cifar_resnet(depth, count, paper):
-    def build(num_classes=10):
-        return CifarResNet(depth, num_classes)
+    def build(num_classes=10, zero_init_residual=False):
+        return CifarResNet(depth, num_classes, zero_init_residual=zero_init_residual)
     build.__name__ = f"resnet{depth}"
     build.__doc__ = (f"ResNet-{depth} for CIFAR (He et al. 2016, option-A shortcuts), "
                      f"3x32x32; {count} params (paper: {paper}).")

@@ -1,6 +1,7 @@
 """The lecture examples: the bottleneck's multiply-adds, the hand-set filters, and the
 degradation experiment's commands (its training run is slow and needs CIFAR-10)."""
 
+import argparse
 import importlib.util
 import os
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import minicnn as mc
 from minicnn import cli
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -85,6 +87,30 @@ def test_degradation_runs_on_a_tiny_subset(tmp_path, monkeypatch, capsys):
     assert "plain20: warm-up ends at iteration 3" in out
     assert out.count("minicnn train --model") == 2
     assert os.path.exists(tmp_path / "degradation.png")
+
+
+@pytest.mark.parametrize("paper_init", [False, True])
+def test_degradation_zero_initialises_only_the_resnets_and_scores_each_minibatch(
+        monkeypatch, paper_init):
+    example = _example("degradation")
+    built, create = {}, mc.models.create
+
+    def recording_create(name, **options):
+        built[name] = create(name, **options)
+        return built[name]
+    monkeypatch.setattr(mc.models, "create", recording_create)
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((8, 3, 32, 32)).astype(np.float32)
+    labels = rng.integers(0, 10, 8)
+    args = argparse.Namespace(iterations=10, batch_size=4, warmup=2, seed=0,
+                              no_zero_init_residual=paper_init)
+    for name in ("resnet20", "plain20"):
+        history = example.train(name, images, labels, args)
+        assert [i for i, _ in history] == list(range(1, 11))
+        assert all(error in (0, 25, 50, 75, 100) for _, error in history)   # 4 images a row
+    assert np.all(np.abs(built["plain20"].layer1[0].bn2.weight.numpy() - 1) < 0.5)
+    start = 1 if paper_init else 0      # the last BN weight of a block, moved by 10 small steps
+    assert np.all(np.abs(built["resnet20"].layer1[0].bn2.weight.numpy() - start) < 0.5)
 
 
 def test_degradation_schedule_warms_up_then_divides_by_ten():

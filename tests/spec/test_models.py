@@ -89,7 +89,7 @@ def test_default_classes_and_errors(no_init):
         with pytest.raises(ValueError, match="num_classes"):
             mc.models.create("resnet20", num_classes=bad)
     with pytest.raises(TypeError, match="^unknown option 'no_such_option'; the options of "
-                                        "resnet20 are num_classes$"):
+                                        "resnet20 are num_classes, zero_init_residual$"):
         mc.models.create("resnet20", no_such_option=1)
     with pytest.raises(TypeError, match="^unknown option 'aux_logit'; the options of googlenet "
                                         "are num_classes, aux_logits, init_weights, "):
@@ -97,7 +97,8 @@ def test_default_classes_and_errors(no_init):
     with pytest.raises(ValueError, match="groups"):
         mc.models.create("alexnet", groups=4)
     for name, switch in [("lenet5", "modern"), ("googlenet", "aux_logits"),
-                         ("resnet18", "zero_init_residual"), ("vgg11", "init_weights")]:
+                         ("resnet18", "zero_init_residual"), ("resnet56", "zero_init_residual"),
+                         ("vgg11", "init_weights")]:
         for bad in ("x", 1, None):
             with pytest.raises(TypeError, match=f"^option '{switch}' is a switch: expected True "
                                                 f"or False, got {bad!r}$"):
@@ -131,6 +132,27 @@ def test_initialisation_follows_each_scheme():
     assert googlenet.inception4a.branch2[1].conv.weight.numpy().std() == pytest.approx(0.01, 0.05)
     paper = mc.models.create("googlenet", batch_norm=False)    # Xavier, biases 0.2
     assert np.all(paper.conv1.conv.bias.numpy() == np.float32(0.2))
+
+
+def test_cifar_resnet_zero_init_residual_starts_each_block_as_its_shortcut():
+    mc.manual_seed(0)
+    default = mc.models.create("resnet20")
+    mc.manual_seed(0)
+    zeroed = mc.models.create("resnet20", zero_init_residual=True)
+    blocks = [block for stage in (zeroed.layer1, zeroed.layer2, zeroed.layer3) for block in stage]
+    assert len(blocks) == 9 and all(np.all(block.bn2.weight.numpy() == 0) for block in blocks)
+    assert all(np.all(block.bn1.weight.numpy() == 1) for block in blocks)
+    assert all(np.all(m.weight.numpy() == 1) for m in default.modules()
+               if isinstance(m, nn.BatchNorm2d))
+    for (name, a), (_, b) in zip(default.named_parameters(), zeroed.named_parameters()):
+        if not name.endswith("bn2.weight"):        # the same draws otherwise
+            np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+    zeroed.eval()
+    x = mc.tensor(np.abs(_input((2, 16, 8, 8)).numpy()))
+    with mc.no_grad():
+        np.testing.assert_array_equal(zeroed.layer1(x).numpy(), x.numpy())
+        np.testing.assert_array_equal(zeroed.layer2(x).numpy(),
+                                      ShortcutA(16, 32, 2)(x).numpy())
 
 
 # ----- forward shapes ---------------------------------------------------------------------------
