@@ -121,6 +121,8 @@ def measure(framework, options):
     command = [sys.executable, str(Path(__file__).resolve()), options.recipe, "--worker",
                framework, "--steps", str(options.steps), "--warmup", str(options.warmup),
                "--eval-batch", str(options.eval_batch)]
+    if options.batch_size is not None:
+        command += ["--batch-size", str(options.batch_size)]
     note = load_note()
     done = subprocess.run(command, env=env, capture_output=True, text=True,
                           timeout=options.timeout)
@@ -157,6 +159,7 @@ def main():
     parser.add_argument("--eval-batch", type=int, default=1000,
                         help="images per evaluation pass (default 1000)")
     parser.add_argument("--threads", type=int, default=2, help="threads of each (default 2)")
+    parser.add_argument("--batch-size", type=int, help="the recipe's batch size, overridden")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--worker", choices=["minicnn", "torch"], help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -165,6 +168,8 @@ def main():
         config = recipe_config(options.recipe)
     except UsageError as error:
         parser.error(str(error))
+    if options.batch_size is not None:
+        config["batch_size"] = options.batch_size
     if options.worker:
         run = run_minicnn if options.worker == "minicnn" else run_torch
         print("RESULT " + json.dumps(run(config, options.steps, options.warmup,
