@@ -1,6 +1,8 @@
-"""Where a training step goes (ResNet-20 unless --model names another), by CPU time: a profile to tune with on a shared machine.
+"""Where a training step goes (ResNet-20 unless --model names another), by CPU time: a
+profile to tune with on a shared machine.
 
     MINICNN_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python3 benchmarks/profile_step.py [--rows 20]
+    python3 benchmarks/profile_step.py --model airbench94 --batch 512
 
 Prints the CPU time of a step (time.process_time, all threads together: min and median of
 --steps) and then cProfile's table of the slowest functions over --profiled steps, timed by
@@ -28,7 +30,7 @@ from minicnn.backend import ckernels  # noqa: E402
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="resnet20", help="a name of `minicnn models`")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=5)

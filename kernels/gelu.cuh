@@ -1,9 +1,10 @@
 /* gelu.cuh: GELU of one element and its derivative (Hendrycks & Gimpel 2016, "Gaussian error
  * linear units"), in PyTorch's order of operations (aten/src/ATen/native/cpu/Activation.cpp),
  * written once for the C kernels (csrc/activation.c, which has a vectorised float32 erf of its
- * own for the exact form) and the CUDA kernels (kernels/activation.cu). Plain C that is also CUDA C++, included inside a generic pass
- * (generic.cuh), so once per dtype with that pass's `real` and NAME(); erf, tanh and exp are
- * the type-generic ones (<tgmath.h> in C, overloads in CUDA C++).
+ * own for the exact form) and the CUDA kernels (kernels/activation.cu). Plain C that is also
+ * CUDA C++, included inside a generic pass (generic.cuh), so once per dtype with that pass's
+ * `real` and NAME(); erf, tanh and exp are the type-generic ones (<tgmath.h> in C, overloads in
+ * CUDA C++).
  *
  *   exact  y = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2
  *          dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)

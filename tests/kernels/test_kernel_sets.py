@@ -240,7 +240,7 @@ def test_relu_matches_reference_bit_for_bit(kernel_set, shape, dtype, seed):
        seed=st.integers(0, 2 ** 16))
 def test_gelu_matches_reference(kernel_set, shape, dtype, approximate, seed):
     rng = np.random.default_rng(seed)
-    x = np.asarray(normal(rng, shape, dtype) * 4, dtype)     # into both tails, where erf and tanh saturate
+    x = np.asarray(normal(rng, shape, dtype) * 4, dtype)  # into the tails: erf, tanh saturate
     each(assert_close, kernel_set.kernels.gelu_forward(x, approximate),
          reference.gelu_forward(x, approximate))
     grad_y = normal(rng, shape, dtype)
