@@ -10,10 +10,10 @@ runs in a process of its own (benchmarks/bench_train_step.py says why) on random
 `--warmup` steps, then the median of `--steps` timed training steps, and the median of as many
 evaluation passes (eval mode, no graph) at the evaluation's batch. Printed: img/s of each, the
 ratio, and the projected wall time of the full recipe on this machine: epochs x the training
-images / the training speed, plus one evaluation of the test images per epoch (the last one
-with the recipe's test-time augmentation views). Not included: data loading and augmentation,
-whitening and checkpoints (a few seconds). Every figure carries the load average: compare
-figures taken on a quiet machine only.
+images / the training speed, plus one evaluation of the test images per evaluated epoch (every
+``eval_every``-th; the last one with the recipe's test-time augmentation views). Not included:
+data loading and augmentation, whitening and checkpoints (a few seconds). Every figure carries
+the load average: compare figures taken on a quiet machine only.
 
 Last, the floor no float32 implementation beats on this machine: the recipe's arithmetic (a
 trained image costs about 3 forward passes' multiply-adds, forward, input and weight gradient,
@@ -132,11 +132,16 @@ def measure(framework, options):
     return {**json.loads(lines[-1][len("RESULT "):]), "load": note}
 
 
+def evaluated_views(config):
+    """How many times a run of ``config`` passes the test images through the net: once after
+    every ``eval_every``-th epoch before the last, then the last epoch's test-time views."""
+    return (config["epochs"] - 1) // config["eval_every"] + TTA_VIEWS[config["tta"]]
+
+
 def projected_seconds(config, result, eval_batch):
     """Training epochs at the measured step time, plus the evaluations (see the docstring)."""
     train = config["epochs"] * TRAIN_IMAGES / config["batch_size"] * result["train_s"]
-    views = (config["epochs"] - 1) + TTA_VIEWS[config["tta"]]
-    return train + views * TEST_IMAGES / eval_batch * result["eval_s"]
+    return train + evaluated_views(config) * TEST_IMAGES / eval_batch * result["eval_s"]
 
 
 def recipe_flops(config):
@@ -145,9 +150,9 @@ def recipe_flops(config):
     import minicnn as mc
     from minicnn.utils.summary import summary
     forward = 2 * summary(mc.models.create(config["model"]), (1, 3, 32, 32)).total_mult_adds
-    views = (config["epochs"] - 1) + TTA_VIEWS[config["tta"]]
     trained = 3 * forward
-    return trained, trained * config["epochs"] * TRAIN_IMAGES + forward * views * TEST_IMAGES
+    return trained, (trained * config["epochs"] * TRAIN_IMAGES
+                     + forward * evaluated_views(config) * TEST_IMAGES)
 
 
 def main():

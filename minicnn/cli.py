@@ -236,6 +236,9 @@ def _add_train_parser(commands):
     opt.add_argument("--tta", choices=TTA_MODES,
                      help="test-time augmentation of the evaluation after the last epoch "
                           f"(default {default['tta']})")
+    opt.add_argument("--eval-every", type=_positive_int, metavar="N",
+                     help="evaluate the test set after every N-th epoch and after the last "
+                          f"(default {default['eval_every']})")
     run = parser.add_argument_group("run")
     run.add_argument("--seed", type=int, help=f"seed of every random choice (default {default['seed']})")
     run.add_argument("--out", metavar="DIR",

@@ -8,7 +8,8 @@
     trainer.fit(20)                  # continues from epoch 10, exactly as if never stopped
 
 Each epoch trains over ``train_loader`` (progress on stderr: loss, accuracy, images/s, ETA),
-steps the learning-rate schedule, evaluates top-1 / top-5 on ``test_loader``, appends a record
+steps the learning-rate schedule, evaluates top-1 / top-5 on ``test_loader`` (every
+``eval_every``-th epoch and the last; every epoch by default), appends a record
 to the history and writes, each atomically, ``best.npz`` (when the test top-1 improved), the JSON
 log ``log.json`` and, last, ``last.npz``: ``last.npz`` is the commit point, so a run killed
 between the files resumes from the previous epoch and writes them all again, and ``fit`` on a
@@ -207,12 +208,15 @@ class Trainer:
         finished (its slow weights copied in) at the end of the last epoch's training.
     tta: the test-time augmentation of the evaluation after the last epoch
         (``evaluate.TTA_MODES``); the other epochs are evaluated without.
+    eval_every: evaluate on ``test_loader`` after every ``eval_every``-th epoch and after the
+        last (PyTorch Lightning's ``check_val_every_n_epoch``); the records of the others have no
+        test figures, and only evaluated epochs can be the best. ValueError unless a positive int.
     """
 
     def __init__(self, model, train_loader, test_loader=None, optimizer=None, scheduler=None, *,
                  out_dir=None, config=None, loss_fn=cross_entropy, scheduler_interval="epoch",
                  device="cpu", plots=True, class_names=None, stream=None, out=None,
-                 lookahead=None, tta=None):
+                 lookahead=None, tta=None, eval_every=1):
         if optimizer is None:
             raise ValueError("Trainer: an optimizer is required")
         if scheduler_interval not in ("epoch", "step"):
@@ -224,7 +228,9 @@ class Trainer:
         self.config = dict(config or {})
         self.loss_fn, self.scheduler_interval, self.device = loss_fn, scheduler_interval, device
         self.plots, self.class_names = plots, class_names
-        self.lookahead, self.tta = lookahead, tta
+        if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
+            raise ValueError(f"Trainer: eval_every must be a positive int, got {eval_every!r}")
+        self.lookahead, self.tta, self.eval_every = lookahead, tta, eval_every
         self.stream = sys.stderr if stream is None else stream   # progress and notices
         self.out = sys.stdout if out is None else out            # one summary line per epoch
         if not distributed.is_main():
@@ -434,8 +440,8 @@ class Trainer:
         if self.out_dir is None or not self.history:
             return []
         missing = []
-        last_is_best = self.history[-1].get("test_top1", self.history[-1]["train_accuracy"]) \
-            == self.best_metric
+        metric = self._metric(self.history[-1])
+        last_is_best = metric is not None and metric == self.best_metric
         if last_is_best and not os.path.exists(self.best_checkpoint):
             missing.append("best.npz")
         if logged_epochs(self._path("log.json")) != len(self.history):
@@ -465,7 +471,7 @@ class Trainer:
             record = {"epoch": self.epoch + 1, "lr": train["lr"], "train_loss": train["loss"],
                       "train_accuracy": train["accuracy"], "seconds": train["seconds"],
                       "images_per_second": train["images"] / max(train["seconds"], 1e-9)}
-            if self.test_loader is not None:
+            if self.test_loader is not None and (last or (self.epoch + 1) % self.eval_every == 0):
                 test = _sum_over_ranks(evaluate(self.model, self.test_loader, self.device,
                                                 tta=self.tta if last else None))
                 self.last_evaluation = test
@@ -475,8 +481,9 @@ class Trainer:
                     record["tta"] = self.tta
             self.epoch += 1
             self.history.append(record)
-            metric = record.get("test_top1", record["train_accuracy"])
-            improved = self.best_metric is None or metric > self.best_metric
+            metric = self._metric(record)
+            improved = metric is not None and (self.best_metric is None
+                                               or metric > self.best_metric)
             if improved:
                 self.best_metric = metric
             self._save(improved)
@@ -485,6 +492,13 @@ class Trainer:
             if self._stop_agreed() and self.epoch < epochs:
                 saved = f"; checkpoint: {self.last_checkpoint}" if self.out_dir is not None else ""
                 raise TrainingInterrupted(f"stopped after epoch {self.epoch}{saved}")
+
+    def _metric(self, record):
+        """What makes an epoch the best: its test top-1, its training accuracy without a test
+        set, None for an epoch left unevaluated (``eval_every``)."""
+        if self.test_loader is None:
+            return record["train_accuracy"]
+        return record.get("test_top1")
 
     def _stop_agreed(self):
         """Whether any rank was asked to stop: all ranks must stop at the same point."""

@@ -77,9 +77,12 @@ def check_state(state, trainer):
     if not isinstance(history, list) or len(history) != epoch:
         raise StateError(f"history: expected a list of one record per completed epoch "
                          f"({epoch}), got {history!r:.60}")
-    keys = RECORD_KEYS + (TEST_KEYS if trainer.test_loader is not None else ())
     for index, record in enumerate(history):
         where = f"history[{index}]"
+        # a Trainer with a test set evaluates some epochs (its eval_every and the last of a fit)
+        tested = isinstance(record, dict) and trainer.test_loader is not None and \
+            not set(TEST_KEYS).isdisjoint(record)
+        keys = RECORD_KEYS + (TEST_KEYS if tested else ())
         if not isinstance(record, dict) or not set(keys) <= set(record):
             raise StateError(f"{where}: expected a record with the keys {', '.join(keys)}")
         _integer(record["epoch"], f"{where}.epoch", index + 1, index + 1)
@@ -87,8 +90,9 @@ def check_state(state, trainer):
             low = None if key in ("train_loss", "test_loss") else 0    # any loss_fn's value
             _number(record[key], f"{where}.{key}", low, 1 if key in FRACTIONS else None)
     if state["best_metric"] is None:
-        if history:
-            raise StateError("best_metric: None after a completed epoch")
+        if history and (trainer.test_loader is None or any("test_top1" in r for r in history)):
+            raise StateError("best_metric: None after an evaluated epoch" if trainer.test_loader
+                             is not None else "best_metric: None after a completed epoch")
     else:
         _number(state["best_metric"], "best_metric", 0, 1)
     _check_partial_epoch(state["partial_epoch"], trainer)

@@ -309,7 +309,8 @@ class OnDevice:
     """minicnn.backend.cuda with NumPy in and out, on the GPU of ``backend.arrays.cupy`` (CuPy,
     or the tests' stand-in): arrays go to the device, results come back; an update's arrays
     (``*_step``) are copied back into the caller's. ``exercise(OnDevice(), dtype)`` is the
-    kernel check of a GPU (test_cuda_gpu.py, benchmarks/gpu_check.py)."""
+    kernel check of a GPU (benchmarks/gpu_check.py; tests/kernels/kernel_sets.py's "gpu"
+    set runs every kernel-set test through it)."""
 
     def __getattr__(self, name):
         from minicnn.backend import arrays, cuda

@@ -67,8 +67,10 @@ def plot_history(history, out_dir, title=None):
             ("accuracy", "train_accuracy", "test_top1", 100, "top-1 accuracy (%)")):
         figure, axes = plt.subplots(figsize=(6, 4))
         axes.plot(epochs, [scale * r[train_key] for r in history], marker="o", label="train")
-        if all(test_key in r for r in history):
-            axes.plot(epochs, [scale * r[test_key] for r in history], marker="o", label="test")
+        tested = [r for r in history if test_key in r]     # all but with Trainer's eval_every
+        if tested:
+            axes.plot([r["epoch"] for r in tested], [scale * r[test_key] for r in tested],
+                      marker="o", label="test")
         axes.set_title(f"{title + ': ' if title else ''}{label.split(' (')[0]} per epoch")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         if len(epochs) == 1:

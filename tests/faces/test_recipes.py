@@ -76,7 +76,7 @@ def test_a_recipe_finds_its_data_in_a_data_folder(tmp_path, no_data_folders):
 
 @pytest.mark.parametrize("option, value", [("--lookahead", "x"), ("--bias-lr-scale", "0"),
                                            ("--lr", "fast"), ("--epochs", "1.5"),
-                                           ("--tta", "rotate")])
+                                           ("--tta", "rotate"), ("--eval-every", "0")])
 def test_a_recipe_option_of_a_wrong_type_is_named(capsys, option, value):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["train", "--recipe", "speedrun94", option, value])

@@ -60,6 +60,10 @@ def _set(*path_and_value):
     return change
 
 
+def _drop_test_loss(state):
+    del state["history"][0]["test_loss"]
+
+
 def _nan_buffer(state):
     buffer = state["optimizer"]["state"][0]["momentum_buffer"]
     array = buffer.numpy().copy()
@@ -78,6 +82,8 @@ def _nan_weight(state):
 VARIANTS = [
     ("epoch", _set("history", 0, {"epoch": 1}), "history[0]: expected a record with the keys"),
     ("epoch", _set("history", "abc"), "history: expected a list"),
+    # an evaluated epoch's record has all three test figures (an unevaluated one, none)
+    ("epoch", _drop_test_loss, re.compile(r"history\[0\]: expected .* test_loss, test_top1")),
     ("epoch", _set("history", 0, "test_top1", 7.0),
      re.compile(r"history\[0\].test_top1: .*in \[0, 1\]")),
     ("epoch", _set("best_metric", "x"), "best_metric: expected a finite number"),

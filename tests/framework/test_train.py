@@ -178,6 +178,67 @@ def test_plots_are_skipped_with_one_notice_without_matplotlib(tmp_path, monkeypa
     assert not list(tmp_path.glob("*.png"))
 
 
+def test_eval_every_evaluates_every_nth_epoch_and_the_last_and_keeps_the_best_of_those(
+        tmp_path):
+    trainer = build(tmp_path)
+    trainer.eval_every = 2
+    history = trainer.fit(5)
+    assert [record["epoch"] for record in history if "test_top1" in record] == [2, 4, 5]
+    assert not {"test_loss", "test_top1", "test_top5"} & (set(history[0]) | set(history[2]))
+    best = load_checkpoint(tmp_path / "best.npz")
+    assert best["epoch"] == max((r for r in history if "test_top1" in r),
+                                key=lambda r: r["test_top1"])["epoch"]
+    assert trainer.missing_files() == []
+    lines = trainer.out.getvalue().splitlines()
+    assert "top-1" not in lines[0] and "top-1" in lines[1] and "top-1" in lines[4]
+
+
+def test_a_run_resumed_between_evaluations_trains_as_the_whole_run_and_evaluates_its_ends(
+        tmp_path):
+    whole = build(tmp_path / "whole")
+    whole.eval_every = 3
+    whole.fit(5)
+    first = build(tmp_path / "split")
+    first.eval_every = 3
+    first.fit(2)
+    second = build(tmp_path / "split")
+    second.eval_every = 3
+    second.resume(tmp_path / "split" / "last.npz")
+    second.fit(5)
+    trained = ("epoch", "lr", "train_loss", "train_accuracy")
+    assert [[record[key] for key in trained] for record in second.history] == \
+        [[record[key] for key in trained] for record in whole.history]
+    # each fit evaluates its last epoch: the first one's (2) too
+    assert [record["epoch"] for record in whole.history if "test_top1" in record] == [3, 5]
+    assert [record["epoch"] for record in second.history if "test_top1" in record] == [2, 3, 5]
+    assert all(np.array_equal(a, b) for a, b in zip(weights(second), weights(whole)))
+
+
+@pytest.mark.parametrize("eval_every", [0, -1, 1.5, True, "2"])
+def test_eval_every_other_than_a_positive_int_is_named(tmp_path, eval_every):
+    trainer = build(tmp_path)
+    with pytest.raises(ValueError, match="eval_every must be a positive int"):
+        Trainer(trainer.model, trainer.train_loader, trainer.test_loader, trainer.optimizer,
+                eval_every=eval_every)
+
+
+def test_the_accuracy_plot_draws_the_test_curve_at_the_evaluated_epochs(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from minicnn.utils import plotting
+    figures = {}
+    monkeypatch.setattr(plotting, "save_png",
+                        lambda figure, path: figures.setdefault(os.path.basename(path), figure))
+    history = [{"epoch": epoch, "train_loss": 1.0 / epoch, "train_accuracy": 0.1 * epoch}
+               for epoch in range(1, 5)]
+    for record in history[1::2]:
+        record.update(test_loss=0.5 / record["epoch"], test_top1=0.09 * record["epoch"])
+    plotting.plot_history(history, str(tmp_path))
+    train, test = figures["accuracy.png"].axes[0].get_lines()
+    assert list(train.get_xdata()) == [1, 2, 3, 4]
+    assert list(test.get_xdata()) == [2, 4]
+    assert list(test.get_ydata()) == pytest.approx([18, 36])
+
+
 def test_plots_are_written_with_matplotlib(tmp_path):
     pytest.importorskip("matplotlib")
     trainer = build(tmp_path)

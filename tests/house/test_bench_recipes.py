@@ -19,3 +19,10 @@ def test_the_speedrun_s_flops_are_its_layers_multiply_adds_counted_by_hand():
     assert per_image == 3 * 2 * forward
     # 10 epochs of 50,000 trained images; 9 evaluations of 10,000, then 6 views at the last
     assert total == per_image * 10 * 50_000 + 2 * forward * (9 + 6) * 10_000
+
+
+def test_a_recipe_evaluated_every_third_epoch_passes_the_test_images_fewer_times():
+    config = {**recipe_config("speedrun94"), "eval_every": 3}
+    # epochs 3, 6 and 9 evaluated plainly, the last (10th) with its 6 test-time views
+    assert bench_recipes.evaluated_views(config) == 3 + 6
+    assert bench_recipes.evaluated_views({**config, "eval_every": 1}) == 9 + 6
