@@ -17,7 +17,7 @@ import sys
 import tokenize
 from pathlib import Path
 
-TARGET = 1500
+TARGET = 2000      # the brief: the textbook spine stays at or under 2,000 code lines
 OUTSIDE_THE_SPINE = {"ckernels.py", "cuda.py", "contract.py", "validate.py", "tiling.py",
                      "info.py"}
 
