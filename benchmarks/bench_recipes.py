@@ -18,7 +18,9 @@ the load average: compare figures taken on a quiet machine only.
 Last, the floor no float32 implementation beats on this machine: the recipe's arithmetic (a
 trained image costs about 3 forward passes' multiply-adds, forward, input and weight gradient,
 2 flops each; an evaluated view one) at the FMA peak of `--threads` threads measured now
-(benchmarks/fma_peak.c), as minutes and as the share of that peak the projected time implies.
+(benchmarks/fma_peak.c), as minutes and as the share of that peak the projected time implies;
+and, where the CPU has AMX (Intel Sapphire Rapids and later), the same arithmetic at its
+bfloat16 tile peak: the floor of a bfloat16 matrix product, which minicnn does not have.
 """
 
 import argparse
@@ -205,6 +207,11 @@ def main():
             projected = projected_seconds(config, result, options.eval_batch)
             print(f"{name:8s} projected recipe = {projected / floor:.1f} x that floor "
                   f"({100 * floor / projected:.0f}% of the peak)")
+    tile_peak = fma_peak(options.threads, "amx-bf16")
+    if tile_peak is not None:
+        gflops, isa, note = tile_peak
+        print(f"at the bfloat16 tile peak of {options.threads} threads, {gflops:.0f} GFLOP/s "
+              f"({isa}, [{note}]): {total / (gflops * 1e9) / 60:.1f} min")
 
 
 if __name__ == "__main__":

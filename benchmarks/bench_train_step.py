@@ -313,8 +313,9 @@ def measure(framework, model, mode, threads, options):
 
 
 def fma_peak(threads, isa, seconds=1.0):
-    """GFLOP/s of the FMA loop on `threads` threads, with the widest vectors the CPU has or with
-    AVX2 (`isa` "native" or "avx2"); None without a C compiler or AVX2."""
+    """GFLOP/s of the FMA loop on `threads` threads, with the widest vectors the CPU has, with
+    AVX2, or of AMX's bfloat16 tile product (`isa` "native", "avx2" or "amx-bf16"): (GFLOP/s,
+    the instruction set, the load note); None without a C compiler or that instruction set."""
     compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if compiler is None:
         return None
