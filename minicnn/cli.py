@@ -19,7 +19,8 @@ diverged training run ends with exit status 1. Warnings are one plain line too.
 A new run never overwrites a run: without --out it goes to runs/MODEL-DATA, or runs/MODEL-DATA-1,
 -2, ... when that holds one (the user did not pick the folder, so a fresh one is as good);
 an --out that holds a run is refused, naming --resume (the user picked it: writing elsewhere
-would surprise a script that reads it afterwards). Whatever a kill leaves in a run folder, one of
+would surprise a script that reads it afterwards), and so is --resume CHECKPOINT with an --out
+that holds another run. Whatever a kill leaves in a run folder, one of
 the two works: --resume continues from last.npz, or from best.npz when the kill came before the
 first last.npz; a folder with no checkpoint holds no run, and --resume there says to start afresh.
 """
@@ -171,7 +172,8 @@ def _add_train_parser(commands):
     data.add_argument("--model-option", type=_model_option, action="append", dest="model_options",
                       metavar="KEY=VALUE",
                       help="an option of the model's builder, e.g. modern=false for the paper's "
-                           "LeNet-5 or dropout=0.3 (repeatable; default for lenet5: modern=true)")
+                           "LeNet-5 or dropout=0.3 for alexnet (repeatable; `minicnn models` "
+                           "lists the models; default for lenet5: modern=true)")
     data.add_argument("--recipe", metavar="NAME",
                       help="start from a recipe, a named configuration (`minicnn recipes` lists "
                            "them); every option given beside it overrides the recipe's")
@@ -245,7 +247,9 @@ def _add_train_parser(commands):
                      help="folder for checkpoints, log and plots (default runs/MODEL-DATA)")
     run.add_argument("--resume", nargs="?", const="", metavar="CHECKPOINT",
                      help="continue a run from a checkpoint (default: OUT/last.npz); the run's "
-                          "settings come from the checkpoint, --epochs may extend it")
+                          "settings come from the checkpoint, --epochs may extend it (not "
+                          "under a onecycle, cosine or warmup-linear schedule or lookahead); "
+                          "with --out, continued in that folder, which must hold no other run")
     run.add_argument("--backend", choices=mc.backend.BACKENDS,
                      help="kernel set: numpy, c, cuda or auto (default: MINICNN_BACKEND or auto)")
     run.add_argument("--device", type=_device_name, default="cpu",
@@ -295,6 +299,14 @@ def _train_config(args):
                              "fashion-mnist, mnist, cifar10 or cifar100 with it (the default "
                              "fashion-mnist-embedded ships with minicnn)")
         check_config(config)
+        if "tta" in given:
+            _warn_unflipped_tta(args.command, config["tta"], config["augment"], "the run trains")
+        unused = {"adam": ("momentum", "nesterov"), "adamw": ("momentum", "nesterov"),
+                  "rmsprop": ("nesterov",)}.get(config["optimizer"], ())
+        ignored = [f"--{key}" for key in unused if key in given]
+        if ignored:
+            _warn(args.command, f"{' and '.join(ignored)} ignored: --optimizer "
+                                f"{config['optimizer']} does not use it")
         return config, None
     path = _checkpoint_to_resume(args.resume or os.path.join(
         args.out or default_out(config_of=given), "last.npz"))
@@ -306,15 +318,31 @@ def _train_config(args):
     if conflicts:
         raise UsageError("--resume continues a run with its own settings; these differ: "
                          + "; ".join(conflicts))
-    if given.get("epochs", config["epochs"]) != config["epochs"] and (
-            config["schedule"] in ("onecycle", "cosine", "warmup-linear") or config["lookahead"]):
-        laid_out = "lookahead" if config["schedule"] in ("none", "step", "multistep") else \
-            f"{config['schedule']} schedule"
-        raise UsageError(f"the {laid_out} of this run was laid out for "
+    if given.get("epochs", config["epochs"]) != config["epochs"] and _laid_out(config):
+        raise UsageError(f"the {_laid_out(config)} of this run was laid out for "
                          f"{mc.train.plural(config['epochs'], 'epoch')}; a resumed run cannot "
                          "change --epochs")
     config.update({key: given[key] for key in RESUME_OVERRIDABLE if key in given})
     return config, (path, state)
+
+
+def _laid_out(config):
+    """What fixes a run's length in advance (its schedule or lookahead), or None: such a run
+    cannot be extended by --epochs on --resume."""
+    if config["schedule"] in ("onecycle", "cosine", "warmup-linear"):
+        return f"{config['schedule']} schedule"
+    return "lookahead" if config["lookahead"] else None
+
+
+def _resume_folder(out, checkpoint):
+    """The folder a resumed run writes to: --out, which must hold no run but the checkpoint's
+    own (else it would overwrite another run's files), or the checkpoint's folder."""
+    folder = os.path.dirname(checkpoint) or "."
+    if out and os.path.realpath(out) != os.path.realpath(folder) and mc.train.holds_run(out):
+        raise UsageError(f"--out {out} holds another run ({', '.join(mc.train.holds_run(out))}); "
+                         f"--resume {checkpoint} would overwrite it: continue in {folder} (leave "
+                         "out --out), or choose an --out that holds no run")
+    return out or folder
 
 
 def _checkpoint_to_resume(path):
@@ -373,7 +401,17 @@ def _warn_non_finite(weights, path, command):
 
 
 def _warn(command, message):
-    print(f"minicnn {command}: warning: {message}", file=sys.stderr)
+    """One line on stderr, on rank 0 only (every rank runs the same command under mpiexec)."""
+    if distributed.is_main():
+        print(f"minicnn {command}: warning: {message}", file=sys.stderr)
+
+
+def _warn_unflipped_tta(command, tta, augment, trained):
+    """Warn when test-time augmentation mirrors images that the model never saw mirrored in
+    training (``trained``: who, e.g. "the run trains")."""
+    if tta not in (None, "none") and not {"flip", "alternating-flip"} & set(augment.split(",")):
+        _warn(command, f"--tta {tta}: {trained} without flipped images (augment: {augment}); "
+                       "mirrored test images may lower its accuracy")
 
 
 def _say(*values, **options):
@@ -427,7 +465,7 @@ def cmd_train(args):
     if resumed is not None:
         _stored_data_path(config, resumed[0], args.command)
         check_config(config)
-        out_dir = args.out or os.path.dirname(resumed[0])
+        out_dir = _resume_folder(args.out, resumed[0])
     else:
         out_dir = new_run_folder(args.out, config)
     # under mpiexec, each rank on a machine takes its own GPU
@@ -444,14 +482,18 @@ def cmd_train(args):
             detail = (str(error).splitlines() or [""])[0]
             raise UsageError(f"{resumed[0]}: the checkpoint's training state is malformed "
                              f"({type(error).__name__}: {detail:.200})") from None
+    missing = trainer.missing_files()
+    if trainer.epoch >= config["epochs"] and not missing:
+        done = f"the run is finished: it has {mc.train.plural(trainer.epoch, 'epoch')}"
+        if _laid_out(config):
+            raise UsageError(f"{done} of its {_laid_out(config)}, which cannot be extended; "
+                             "start a new run to train longer")
+        raise UsageError(f"{done}; pass --epochs N with N > {trainer.epoch} to continue it")
+    if resumed is not None:
         where = f"epoch {trainer.epoch}"
         if trainer.partial_epoch is not None:
             where = f"epoch {trainer.epoch + 1}, batch {trainer.partial_epoch['batches']}"
         _say(f"resumed from {resumed[0]} after {where}")
-    missing = trainer.missing_files()
-    if trainer.epoch >= config["epochs"] and not missing:
-        raise UsageError(f"the run already has {mc.train.plural(trainer.epoch, 'epoch')}; pass "
-                         f"--epochs N with N > {trainer.epoch} to continue it")
     kernels = mc.backend.kernels_for(np.empty(1, np.float32)).NAME
     ranks = distributed.world_size()
     shards = "" if ranks == 1 else (f" on {ranks} ranks ({config['batch_size'] // ranks} images "
@@ -496,6 +538,7 @@ def _make_run_folder(out_dir):
 def cmd_eval(args):
     if args.backend:
         mc.set_backend(args.backend)
+    tta = None if args.tta == "none" else args.tta
     probabilities, labels, names = [], None, []
     for path in args.checkpoints:
         state = load_state(path)
@@ -511,16 +554,13 @@ def cmd_eval(args):
             _stored_data_path(config, path, args.command)
         if args.test_subset:
             config["test_subset"] = args.test_subset
-        if args.tta and not {"flip", "alternating-flip"} & set(config["augment"].split(",")):
-            _warn(args.command, f"--tta {args.tta}: {path} was trained without flipped images "
-                                f"(augment: {config['augment']}); mirrored test images may "
-                                "lower its accuracy")
+        _warn_unflipped_tta(args.command, args.tta, config["augment"], f"{path} was trained")
         _, test_set = build_datasets(config, train=False)
         _, loader = build_loaders({**config, "batch_size": args.batch_size}, None, test_set)
         model = build_model(config, len(test_set.classes), DATASETS[config["data"]]["channels"])
         _load_weights(model, state["model"], path, config["model"])
         _warn_non_finite(state["model"], path, args.command)
-        probs, these_labels = mc.evaluate.predict_proba(model, loader, tta=args.tta)
+        probs, these_labels = mc.evaluate.predict_proba(model, loader, tta=tta)
         if labels is not None and not np.array_equal(labels, these_labels):
             raise UsageError(f"{path} was trained on other data than {args.checkpoints[0]} "
                              "(their test sets differ); an ensemble needs the same test set")
@@ -529,8 +569,8 @@ def cmd_eval(args):
         names.append(f"{path} (epoch {state['epoch']})")
     errors = mc.evaluate.ensemble_errors(probabilities, labels)
     width = max(len(name) for name in names + ["ensemble"])
-    tta = f"with {args.tta} test-time augmentation" if args.tta else "no test-time augmentation"
-    print(f"{len(labels)} test images, {tta}")
+    print(f"{len(labels)} test images, "
+          + (f"with {tta} test-time augmentation" if tta else "no test-time augmentation"))
     print(f"{'model':{width}s}  top-1 error  top-5 error")
     for name, result in zip(names, errors["models"]):
         print(f"{name:{width}s}  {100 * result['top1']:10.2f}%  {100 * result['top5']:10.2f}%")
@@ -548,8 +588,8 @@ def _add_eval_parser(commands):
                     "and top-5 error of each, and of the ensemble (softmax outputs averaged) "
                     "when several are given.")
     parser.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help=".npz checkpoint")
-    parser.add_argument("--tta", choices=["flip", "flip-translate"],
-                        help="test-time augmentation: flip averages the softmax of each image "
+    parser.add_argument("--tta", choices=TTA_MODES,
+                        help="test-time augmentation (default none): flip averages the softmax of each image "
                              "and of its horizontal mirror; flip-translate also of the pair "
                              "moved one pixel up-left and down-right (airbench's six views)")
     parser.add_argument("--data-path", metavar="PATH",

@@ -38,7 +38,7 @@ class GELU(Function):
         return self.kernels.gelu_backward(grad_y, x, self.approximate), None
 
 
-def gelu(input, approximate="none"):
+def gelu(input, *, approximate="none"):
     """x * Phi(x) (Hendrycks & Gimpel, 2016), Phi the standard normal CDF; ``approximate="tanh"``
     uses 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     if approximate not in ("none", "tanh"):

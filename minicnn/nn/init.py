@@ -150,7 +150,7 @@ def whitening_(tensor, images, eps=5e-4):
     Applied to the patches, the first K filters give outputs of covariance
     diag(lambda / (lambda + eps)), about the identity: the decorrelated input of Coates and Ng
     (2012), used frozen as the first layer by airbench (Jordan 2024). ValueError unless F is K
-    or 2K and the images have C channels and at least kh x kw pixels."""
+    or 2K and the images have C channels, at least kh x kw pixels and only finite values."""
     array = images.numpy() if hasattr(images, "numpy") else np.asarray(images)
     if tensor.ndim != 4 or array.ndim != 4:
         raise ValueError(f"whitening_: expected a conv weight (F, C, kh, kw) and images "
@@ -163,6 +163,9 @@ def whitening_(tensor, images, eps=5e-4):
     if array.shape[1] != channels or array.shape[2] < kh or array.shape[3] < kw:
         raise ValueError(f"whitening_: images of shape {array.shape} for {channels}x{kh}x{kw} "
                          "patches")
+    if not np.isfinite(array).all():
+        raise ValueError("whitening_: the images hold NaN or infinite values; their patch "
+                         "statistics would be too")
     # patches (P, K), each flattened in the weight's (C, kh, kw) order
     windows = np.lib.stride_tricks.sliding_window_view(array.astype(np.float64), (kh, kw),
                                                        axis=(2, 3))

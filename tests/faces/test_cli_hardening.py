@@ -60,6 +60,43 @@ def test_a_second_train_never_overwrites_the_first(tmp_path, capsys, monkeypatch
     assert (first / "best.npz").read_bytes() == best
 
 
+def test_resume_into_an_out_that_holds_another_run_is_refused_and_leaves_it(tmp_path, capsys,
+                                                                             trained):
+    other = tmp_path / "other"
+    assert run(capsys, "train", "--epochs", "1", "--out", str(other), *TINY)[0] == 0
+    before = {name: (other / name).read_bytes() for name in ("last.npz", "best.npz", "log.json")}
+    status, _, err = run(capsys, "train", "--resume", str(trained), "--epochs", "2",
+                         "--out", str(other))
+    assert status == 2
+    assert re.search(r"--out \S+ holds another run \(last.npz, best.npz, log.json\); --resume "
+                     r"\S+last.npz would overwrite it", one_line(err))
+    assert {name: (other / name).read_bytes() for name in before} == before
+    # an --out that holds no run takes the continued run; the checkpoint's folder is untouched
+    source = trained.read_bytes()
+    status, out, _ = run(capsys, "train", "--resume", str(trained), "--epochs", "2",
+                         "--out", str(tmp_path / "fresh"), "--no-plots")
+    assert status == 0 and "resumed from" in out and "checkpoints in " + str(tmp_path) in out
+    assert load_checkpoint(tmp_path / "fresh" / "last.npz")["epoch"] == 2
+    assert trained.read_bytes() == source
+
+
+def test_a_finished_run_whose_schedule_fixes_its_length_is_not_told_to_extend_it(tmp_path,
+                                                                                capsys):
+    assert run(capsys, "train", "--epochs", "1", "--out", str(tmp_path), *TINY)[0] == 0
+    status, out, err = run(capsys, "train", "--resume", "--out", str(tmp_path))
+    assert status == 2 and "resumed from" not in out
+    assert one_line(err).endswith("the run is finished: it has 1 epoch of its onecycle "
+                                  "schedule, which cannot be extended; start a new run to train "
+                                  "longer")
+
+
+def test_a_finished_run_without_a_laid_out_schedule_is_told_to_pass_epochs(trained, capsys):
+    status, out, err = run(capsys, "train", "--resume", str(trained))
+    assert status == 2 and "resumed from" not in out
+    assert one_line(err).endswith("the run is finished: it has 1 epoch; pass --epochs N with "
+                                  "N > 1 to continue it")
+
+
 def test_resume_finishes_a_finished_run_that_lacks_best_and_log(tmp_path, capsys):
     assert run(capsys, "train", "--epochs", "1", "--out", str(tmp_path), *TINY)[0] == 0
     (tmp_path / "best.npz").unlink()
@@ -72,7 +109,7 @@ def test_resume_finishes_a_finished_run_that_lacks_best_and_log(tmp_path, capsys
     assert (tmp_path / "best.npz").is_file() and (tmp_path / "log.json").is_file()
     assert not list(tmp_path.glob("*.tmp"))
     status, _, err = run(capsys, "train", "--resume", "--out", str(tmp_path))
-    assert status == 2 and "the run already has 1 epoch;" in one_line(err)
+    assert status == 2 and "the run is finished: it has 1 epoch of its onecycle schedule, which cannot be extended; start a new run" in one_line(err)
 
 
 def crafted(folder, source, change):
@@ -148,6 +185,25 @@ def test_eval_warns_about_nan_weights_and_flips_never_trained_on(trained, tmp_pa
     assert (f"minicnn eval: warning: --tta flip: {path} was trained without flipped images "
             "(augment: crop)") in err
     status, _, err = run(capsys, "eval", str(trained))
+    assert status == 0 and "warning" not in err
+    # --tta none is train's spelling of no test-time augmentation, and the same numbers
+    status, plain, err = run(capsys, "eval", str(trained), "--tta", "none")
+    assert status == 0 and "warning" not in err and "no test-time augmentation" in plain
+    assert plain == run(capsys, "eval", str(trained))[1]
+
+
+def test_train_warns_about_flips_never_trained_on_and_options_its_optimizer_ignores(tmp_path,
+                                                                                    capsys):
+    status, _, err = run(capsys, "train", "--epochs", "1", "--augment", "crop", "--tta", "flip",
+                         "--optimizer", "adam", "--momentum", "0.5", "--out", str(tmp_path),
+                         *TINY)
+    assert status == 0
+    assert ("minicnn train: warning: --tta flip: the run trains without flipped images "
+            "(augment: crop)") in err
+    assert "minicnn train: warning: --momentum ignored: --optimizer adam does not use it" in err
+    status, _, err = run(capsys, "train", "--epochs", "1", "--optimizer", "sgd", "--momentum",
+                         "0.5", "--augment", "crop,flip", "--tta", "flip",
+                         "--out", str(tmp_path / "b"), *TINY)
     assert status == 0 and "warning" not in err
 
 

@@ -88,7 +88,7 @@ def test_a_kill_at_every_write_leaves_a_run_that_resumes_or_restarts(tmp_path, m
             capsys.readouterr()
             status = main(["train", "--resume", "--no-plots", "--out", str(folder)])
             err = capsys.readouterr().err
-            if status == 2 and "the run already has 2 epochs" in err:
+            if status == 2 and "the run is finished: it has 2 epochs" in err:
                 status = 0                # killed after its last write: the run is complete
             elif status == 2:
                 assert "start it afresh with the command that began it" in err, err

@@ -76,6 +76,9 @@ x34 = mc.tensor(np.arange(12.0).reshape(3, 4))
     (lambda: x34.var(1, unbiased=True, correction=0), RuntimeError, "correction"),
     (lambda: x34.long().norm(), RuntimeError, "floating point"),
     (lambda: F.gelu(x34, approximate="fast"), RuntimeError, "approximate"),
+    (lambda: F.gelu(x34, "tanh"), TypeError, "positional"),   # approximate is keyword-only
+    (lambda: nn.init.whitening_(nn.Parameter(mc.zeros(12, 3, 2, 2)),
+                                np.full((2, 3, 4, 4), np.nan)), ValueError, "NaN"),
     (lambda: F.one_hot(mc.tensor([0, 5]), 5), RuntimeError, "num_classes"),
     (lambda: F.one_hot(mc.tensor([0.0])), RuntimeError, "LongTensor"),
     (lambda: F.pad(x34, (1,)), ValueError, "divisible by 2"),
