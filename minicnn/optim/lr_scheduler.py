@@ -446,7 +446,8 @@ class CyclicLR(LRScheduler):
     called or a number that is no number; OverflowError for an int too large for a float;
     ValueError for a list of the wrong length, an unknown ``mode`` (without ``scale_fn``) or
     ``scale_mode``, a step size that is not positive (``step_size_down`` may be 0: a sawtooth),
-    a learning rate or momentum below 0 or not finite, a ``gamma`` outside [0, 1], and an
+    a learning rate or momentum below 0 or not finite, a ``gamma`` outside [0, 1] for
+    "exp_range" (PyTorch's rule 0 <= scale <= 1; other modes do not use it), and an
     optimizer with neither momentum nor betas when ``cycle_momentum`` is on.
     """
 
@@ -479,7 +480,7 @@ class CyclicLR(LRScheduler):
                             f"{type(scale_fn).__name__}")
         choice("scale_mode", scale_mode, ("cycle", "iterations"))
         (gamma_number,) = reals("CyclicLR", gamma=gamma)
-        if not 0 <= gamma_number <= 1:
+        if mode == "exp_range" and scale_fn is None and not 0 <= gamma_number <= 1:
             # PyTorch asks 0 <= scale_fn(t) <= 1 of every scale; gamma ** t is, for these
             raise ValueError(f"CyclicLR: gamma must be between 0 and 1, got {gamma}")
         self.mode = mode

@@ -78,6 +78,14 @@ def test_exp_range_scales_by_gamma_to_the_step():
     assert scheduler.scale_mode == "iterations"
 
 
+def test_gamma_outside_0_1_is_refused_only_where_exp_range_uses_it():
+    # PyTorch ignores gamma in the triangle modes; so does this one (the same learning rates)
+    plain = run(CyclicLR(two_groups(momentum=0.9), 0.0, 1.0, step_size_up=2), 4)
+    assert run(CyclicLR(two_groups(momentum=0.9), 0.0, 1.0, step_size_up=2, gamma=2.0), 4) == plain
+    with pytest.raises(ValueError, match="gamma"):
+        CyclicLR(two_groups(momentum=0.9), 0.0, 1.0, mode="exp_range", gamma=2.0)
+
+
 def test_step_size_down_zero_is_a_sawtooth_and_step_sizes_may_be_fractional():
     sawtooth = CyclicLR(two_groups(momentum=0.9), base_lr=0.0, max_lr=1.0, step_size_up=4,
                         step_size_down=0)
