@@ -3,7 +3,11 @@
 A scheduler changes ``group["lr"]`` in its optimizer's ``param_groups``. Create it after the
 optimizer (that already sets the first learning rate) and call ``scheduler.step()`` after
 ``optimizer.step()``: once per epoch for the epoch-based schedules, once per batch for
-OneCycleLR, and with the monitored value for ReduceLROnPlateau.
+OneCycleLR and CyclicLR, and with the monitored value for ReduceLROnPlateau.
+
+The schedules: StepLR, MultiStepLR, ConstantLR, LinearLR, ExponentialLR, PolynomialLR,
+CosineAnnealingLR, CosineAnnealingWarmRestarts, LambdaLR, MultiplicativeLR, OneCycleLR, CyclicLR,
+ReduceLROnPlateau, and SequentialLR / ChainedScheduler to combine them.
 
 Most schedules compute the next learning rate from the current one (PyTorch's "chainable"
 form), so that two schedulers can act on one optimizer; that gives slightly different floats
@@ -17,7 +21,7 @@ import warnings
 from bisect import bisect_right
 from collections import Counter
 
-from minicnn.backend.validate import reals
+from minicnn.backend.validate import choice, reals
 from minicnn.optim.optimizer import Optimizer
 
 EPOCH_DEPRECATION_WARNING = (
@@ -44,6 +48,34 @@ def _per_group(name, optimizer, value):
                              f"{len(optimizer.param_groups)}.")
         return list(value)
     return [value] * len(optimizer.param_groups)
+
+
+def _non_negative_per_group(op, name, optimizer, value):
+    """``_per_group`` for a learning rate or momentum: every value a finite real number >= 0
+    (OverflowError, TypeError or ValueError naming ``name`` otherwise)."""
+    values = _per_group(name, optimizer, value)
+    for index, number in enumerate(values):
+        (number,) = reals(op, **{f"{name}[{index}]": number})
+        if not 0 <= number < math.inf:
+            raise ValueError(f"{op}: {name} must be finite and >= 0, got {values[index]!r}")
+    return values
+
+
+def _uses_beta1(optimizer):
+    """Whether cycling momentum moves Adam-style ``betas[0]`` (True) or ``"momentum"``
+    (False); ValueError, as PyTorch, when the optimizer has neither."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` "
+                         "option enabled")
+    return "betas" in optimizer.defaults
+
+
+def _set_momentum(group, momentum, use_beta1):
+    """Set a group's momentum: ``betas[0]`` when ``use_beta1``, else ``"momentum"``."""
+    if use_beta1:
+        group["betas"] = (momentum, *group["betas"][1:])
+    else:
+        group["momentum"] = momentum
 
 
 class LRScheduler:
@@ -348,25 +380,16 @@ class OneCycleLR(LRScheduler):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with "
-                                 "`cycle_momentum` option enabled")
-            self.use_beta1 = "betas" in optimizer.defaults
+            self.use_beta1 = _uses_beta1(optimizer)
             max_momentums = _per_group("max_momentum", optimizer, max_momentum)
             base_momentums = _per_group("base_momentum", optimizer, base_momentum)
             if last_epoch == -1:
                 for group, group_max, group_base in zip(optimizer.param_groups, max_momentums,
                                                         base_momentums):
-                    self._set_momentum(group, group_max)
+                    _set_momentum(group, group_max, self.use_beta1)
                     group["max_momentum"] = group_max
                     group["base_momentum"] = group_base
         super().__init__(optimizer, last_epoch)
-
-    def _set_momentum(self, group, momentum):
-        if self.use_beta1:
-            group["betas"] = (momentum, *group["betas"][1:])
-        else:
-            group["momentum"] = momentum
 
     def _anneal(self, start, end, pct):
         """The value ``pct`` (0 to 1) of the way from start to end."""
@@ -389,11 +412,148 @@ class OneCycleLR(LRScheduler):
                     lrs.append(self._anneal(group[phase["start_lr"]], group[phase["end_lr"]],
                                             pct))
                     if self.cycle_momentum:
-                        self._set_momentum(group, self._anneal(
-                            group[phase["start_momentum"]], group[phase["end_momentum"]], pct))
+                        _set_momentum(group, self._anneal(
+                            group[phase["start_momentum"]], group[phase["end_momentum"]], pct),
+                            self.use_beta1)
                     break
                 start_step = phase["end_step"]
         return lrs
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (Smith, 2017, "Cyclical Learning Rates for Training Neural
+    Networks", arXiv:1506.01186), stepped once per batch: the learning rate climbs from
+    ``base_lr`` to ``max_lr`` over ``step_size_up`` batches, comes back down over
+    ``step_size_down`` (default: ``step_size_up``), and starts again. After t steps:
+
+        cycle = floor(1 + t / (up + down))               (counted from 1)
+        x = 1 + t / (up + down) - cycle                  (how far into the cycle, 0 <= x < 1)
+        f = x / r if x <= r else (x - 1) / (r - 1)       (r = up / (up + down); f from 0 to 1)
+        lr = base_lr + (max_lr - base_lr) * f * scale_fn(cycle, or t)
+
+    ``mode`` picks the scale of the amplitude: "triangular" 1; "triangular2" 1 / 2^(cycle-1),
+    halved each cycle; "exp_range" gamma^t, shrinking every step. A ``scale_fn`` of your own
+    replaces ``mode`` and takes the cycle number (``scale_mode="cycle"``) or t
+    (``"iterations"``). With ``cycle_momentum`` the momentum (or Adam's beta1) moves the
+    opposite way: momentum = max_momentum - (max_momentum - base_momentum) * f * scale_fn(...).
+
+    ``base_lr``, ``max_lr``, ``base_momentum`` and ``max_momentum`` are one number or one per
+    parameter group. The constructor sets each group's ``lr`` to base_lr and its momentum to
+    max_momentum (unless resuming with ``last_epoch``), as PyTorch. A state dict holds None in
+    place of a ``scale_fn`` that is a plain function and the attributes of a callable object.
+
+    Errors: TypeError for an ``optimizer`` that is no Optimizer, a ``scale_fn`` that cannot be
+    called or a number that is no number; OverflowError for an int too large for a float;
+    ValueError for a list of the wrong length, an unknown ``mode`` (without ``scale_fn``) or
+    ``scale_mode``, a step size that is not positive (``step_size_down`` may be 0: a sawtooth),
+    a learning rate or momentum below 0 or not finite, a ``gamma`` outside [0, 1] for
+    "exp_range" (PyTorch's rule 0 <= scale <= 1; other modes do not use it), and an
+    optimizer with neither momentum nor betas when ``cycle_momentum`` is on.
+    """
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None,
+                 mode="triangular", gamma=1.0, scale_fn=None, scale_mode="cycle",
+                 cycle_momentum=True, base_momentum=0.8, max_momentum=0.9, last_epoch=-1):
+        _check_optimizer(optimizer)
+        base_lrs = _non_negative_per_group("CyclicLR", "base_lr", optimizer, base_lr)
+        self.max_lrs = _non_negative_per_group("CyclicLR", "max_lr", optimizer, max_lr)
+        (step_size_up,) = reals("CyclicLR", step_size_up=step_size_up)
+        if step_size_down is None:
+            step_size_down = step_size_up
+        (step_size_down,) = reals("CyclicLR", step_size_down=step_size_down)
+        if not 0 < step_size_up < math.inf:
+            raise ValueError(f"CyclicLR: step_size_up must be positive and finite, got "
+                             f"{step_size_up}")
+        if not 0 <= step_size_down < math.inf:
+            raise ValueError(f"CyclicLR: step_size_down must be >= 0 and finite, got "
+                             f"{step_size_down}")
+        self.total_size = step_size_up + step_size_down
+        if self.total_size == math.inf:
+            raise ValueError(f"CyclicLR: step_size_up + step_size_down must be finite, got "
+                             f"{step_size_up} + {step_size_down}")
+        self.step_ratio = step_size_up / self.total_size
+        if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
+            raise ValueError(f"mode is invalid and scale_fn is None: mode must be "
+                             f"'triangular', 'triangular2' or 'exp_range', got {mode!r}")
+        if scale_fn is not None and not callable(scale_fn):
+            raise TypeError(f"CyclicLR: scale_fn must be callable, got "
+                            f"{type(scale_fn).__name__}")
+        choice("scale_mode", scale_mode, ("cycle", "iterations"))
+        (gamma_number,) = reals("CyclicLR", gamma=gamma)
+        if mode == "exp_range" and scale_fn is None and not 0 <= gamma_number <= 1:
+            # PyTorch asks 0 <= scale_fn(t) <= 1 of every scale; gamma ** t is, for these
+            raise ValueError(f"CyclicLR: gamma must be between 0 and 1, got {gamma}")
+        self.mode = mode
+        self.gamma = gamma
+        self._scale_fn_custom = scale_fn
+        if scale_fn is None:
+            # each built-in mode scales by the cycle number or by the step, whatever scale_mode says
+            scale_mode = "iterations" if mode == "exp_range" else "cycle"
+        self.scale_mode = scale_mode
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            self.use_beta1 = _uses_beta1(optimizer)
+            self.base_momentums = _non_negative_per_group("CyclicLR", "base_momentum",
+                                                          optimizer, base_momentum)
+            self.max_momentums = _non_negative_per_group("CyclicLR", "max_momentum",
+                                                         optimizer, max_momentum)
+        if last_epoch == -1:
+            for index, group in enumerate(optimizer.param_groups):
+                group["lr"] = base_lrs[index]
+                if cycle_momentum:
+                    _set_momentum(group, self.max_momentums[index], self.use_beta1)
+                    group["max_momentum"] = self.max_momentums[index]
+                    group["base_momentum"] = self.base_momentums[index]
+        # As PyTorch: the constructor's step takes the groups' initial_lr as base_lrs (base_lr
+        # itself, unless the optimizer was scheduled before or is being resumed), then base_lr.
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def scale_fn(self, x):
+        """The amplitude's scale at cycle number or step ``x`` (see ``scale_mode``)."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def get_lr(self):
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            scale_factor = x / self.step_ratio
+        else:
+            scale_factor = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        if self.cycle_momentum:
+            for group, base_momentum, max_momentum in zip(
+                    self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+                momentum = max_momentum - (max_momentum - base_momentum) * scale_factor * scale
+                _set_momentum(group, momentum, self.use_beta1)
+        return [base_lr + (max_lr - base_lr) * scale_factor * scale
+                for base_lr, max_lr in zip(self.base_lrs, self.max_lrs)]
+
+    def state_dict(self):
+        """Every attribute but the optimizer, with ``_scale_fn_custom`` None for no function or
+        a plain function, else the callable object's attributes (PyTorch's rule)."""
+        state = {key: copy.deepcopy(value) for key, value in self.__dict__.items()
+                 if key not in ("optimizer", "_scale_fn_custom")}
+        function = self._scale_fn_custom
+        state["_scale_fn_custom"] = None
+        if function is not None and not isinstance(function, types.FunctionType):
+            state["_scale_fn_custom"] = copy.deepcopy(function.__dict__)
+        return state
+
+    def load_state_dict(self, state_dict):
+        """Restore what ``state_dict`` saved (checked as in LRScheduler.load_state_dict); the
+        ``scale_fn`` stays this scheduler's own, with a callable object's saved attributes."""
+        function = self._scale_fn_custom
+        super().load_state_dict(state_dict)
+        self._scale_fn_custom = function
+        if state_dict["_scale_fn_custom"] is not None:
+            function.__dict__.update(copy.deepcopy(state_dict["_scale_fn_custom"]))
 
 
 class ReduceLROnPlateau(LRScheduler):

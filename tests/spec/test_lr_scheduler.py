@@ -179,6 +179,8 @@ SCHEDULES = [
     (LinearLR, dict(start_factor=0.1, total_iters=4), {}),
     (OneCycleLR, dict(max_lr=2.0, total_steps=12, three_phase=True), dict(momentum=0.9)),
     (ReduceLROnPlateau, dict(patience=1, cooldown=1, factor=0.5), {}),
+    (lr_scheduler.CyclicLR, dict(base_lr=0.01, max_lr=0.1, step_size_up=3, mode="triangular2"),
+     dict(momentum=0.9)),
 ]
 METRICS = [5, 4, 4, 4, 4, 3, 3, 3, 3, 3, 3]
 
@@ -260,6 +262,12 @@ def test_package_exports():
     assert issubclass(ReduceLROnPlateau, lr_scheduler.LRScheduler)
 
 
+def test_every_name_of_torchs_lr_scheduler_exists():
+    torch = pytest.importorskip("torch")
+    assert [name for name in torch.optim.lr_scheduler.__all__
+            if not hasattr(lr_scheduler, name)] == []
+
+
 # ----- against PyTorch ---------------------------------------------------------------------------
 
 TORCH_CASES = [
@@ -277,6 +285,29 @@ TORCH_CASES = [
      dict(max_lr=0.01, epochs=3, steps_per_epoch=11, div_factor=10.0), 33),
     ("RMSprop", {}, "OneCycleLR", dict(max_lr=0.1, total_steps=25, pct_start=0.5), 25),
     ("SGD", {}, "OneCycleLR", dict(max_lr=1.0, total_steps=20, cycle_momentum=False), 20),
+    ("SGD", dict(momentum=0.9), "CyclicLR",
+     dict(base_lr=[0.01, 0.02], max_lr=[0.1, 0.5], step_size_up=4), 40),
+    ("SGD", dict(momentum=0.9), "CyclicLR",
+     dict(base_lr=0.01, max_lr=[0.1, 0.2], step_size_up=3, step_size_down=5, mode="triangular2",
+          base_momentum=[0.8, 0.85], max_momentum=[0.9, 0.95]), 40),
+    ("SGD", dict(momentum=0.9), "CyclicLR",
+     dict(base_lr=0.01, max_lr=0.1, step_size_up=2.5, step_size_down=1.5, mode="exp_range",
+          gamma=0.97), 40),
+    ("Adam", {}, "CyclicLR", dict(base_lr=[1e-4, 1e-3], max_lr=1e-2, step_size_up=5), 40),
+    ("Adam", {}, "CyclicLR",
+     dict(base_lr=1e-4, max_lr=1e-2, step_size_up=2, step_size_down=6, mode="triangular2"), 40),
+    ("Adam", dict(betas=(0.95, 0.99)), "CyclicLR",
+     dict(base_lr=1e-4, max_lr=1e-2, step_size_up=3, mode="exp_range", gamma=0.9), 40),
+    ("RMSprop", {}, "CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=4,
+                                     step_size_down=0), 20),
+    ("SGD", {}, "CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=3,
+                                 cycle_momentum=False), 20),
+    ("SGD", dict(momentum=0.9), "CyclicLR",
+     dict(base_lr=0.01, max_lr=0.1, step_size_up=3, scale_fn=lambda t: 1 / (1 + t),
+          scale_mode="iterations"), 30),
+    ("SGD", dict(momentum=0.9), "CyclicLR",
+     dict(base_lr=0.01, max_lr=0.1, step_size_up=3, scale_fn=lambda cycle: 0.7 ** cycle,
+          mode="exp_range"), 30),
     ("SGD", {}, "ReduceLROnPlateau", dict(patience=2, factor=0.5, cooldown=1, min_lr=0.01), 60),
     ("SGD", {}, "ReduceLROnPlateau",
      dict(mode="max", patience=1, threshold=0.1, threshold_mode="abs"), 60),
