@@ -20,9 +20,9 @@ A new run never overwrites a run: without --out it goes to runs/MODEL-DATA, or r
 -2, ... when that holds one (the user did not pick the folder, so a fresh one is as good);
 an --out that holds a run is refused, naming --resume (the user picked it: writing elsewhere
 would surprise a script that reads it afterwards), and so is --resume CHECKPOINT with an --out
-that holds another run. Whatever a kill leaves in a run folder, one of
-the two works: --resume continues from last.npz, or from best.npz when the kill came before the
-first last.npz; a folder with no checkpoint holds no run, and --resume there says to start afresh.
+that holds another run. Whatever a kill leaves in a run folder, one of the two works: --resume
+continues from last.npz, or from best.npz when the kill came before the first last.npz; a
+folder with no checkpoint holds no run, and --resume there says to start afresh.
 """
 
 import argparse
@@ -589,9 +589,10 @@ def _add_eval_parser(commands):
                     "when several are given.")
     parser.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help=".npz checkpoint")
     parser.add_argument("--tta", choices=TTA_MODES,
-                        help="test-time augmentation (default none): flip averages the softmax of each image "
-                             "and of its horizontal mirror; flip-translate also of the pair "
-                             "moved one pixel up-left and down-right (airbench's six views)")
+                        help="test-time augmentation (default none): flip averages the "
+                             "softmax of each image and of its horizontal mirror; "
+                             "flip-translate also of the pair moved one pixel up-left and "
+                             "down-right (airbench's six views)")
     parser.add_argument("--data-path", metavar="PATH",
                         help="the dataset's archive or folder, if not where it was in training")
     parser.add_argument("--test-subset", type=_positive_int, metavar="N",

@@ -109,7 +109,8 @@ def test_resume_finishes_a_finished_run_that_lacks_best_and_log(tmp_path, capsys
     assert (tmp_path / "best.npz").is_file() and (tmp_path / "log.json").is_file()
     assert not list(tmp_path.glob("*.tmp"))
     status, _, err = run(capsys, "train", "--resume", "--out", str(tmp_path))
-    assert status == 2 and "the run is finished: it has 1 epoch of its onecycle schedule, which cannot be extended; start a new run" in one_line(err)
+    assert status == 2 and ("the run is finished: it has 1 epoch of its onecycle schedule, "
+                            "which cannot be extended; start a new run") in one_line(err)
 
 
 def crafted(folder, source, change):
