@@ -54,6 +54,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from minicnn import distributed
+from minicnn.backend.validate import check_int
 from minicnn.evaluate import as_batch, evaluate, topk_correct
 from minicnn.nn.functional import cross_entropy
 from minicnn.nn.parallel import DistributedDataParallel
@@ -210,7 +211,8 @@ class Trainer:
         (``evaluate.TTA_MODES``); the other epochs are evaluated without.
     eval_every: evaluate on ``test_loader`` after every ``eval_every``-th epoch and after the
         last (PyTorch Lightning's ``check_val_every_n_epoch``); the records of the others have no
-        test figures, and only evaluated epochs can be the best. ValueError unless a positive int.
+        test figures, and only evaluated epochs can be the best. TypeError unless an int,
+        ValueError below 1.
     """
 
     def __init__(self, model, train_loader, test_loader=None, optimizer=None, scheduler=None, *,
@@ -228,9 +230,8 @@ class Trainer:
         self.config = dict(config or {})
         self.loss_fn, self.scheduler_interval, self.device = loss_fn, scheduler_interval, device
         self.plots, self.class_names = plots, class_names
-        if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
-            raise ValueError(f"Trainer: eval_every must be a positive int, got {eval_every!r}")
-        self.lookahead, self.tta, self.eval_every = lookahead, tta, eval_every
+        self.eval_every = check_int(eval_every, "eval_every", "Trainer", 1)
+        self.lookahead, self.tta = lookahead, tta
         self.stream = sys.stderr if stream is None else stream   # progress and notices
         self.out = sys.stdout if out is None else out            # one summary line per epoch
         if not distributed.is_main():

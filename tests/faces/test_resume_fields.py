@@ -88,6 +88,7 @@ VARIANTS = [
      re.compile(r"history\[0\].test_top1: .*in \[0, 1\]")),
     ("epoch", _set("best_metric", "x"), "best_metric: expected a finite number"),
     ("epoch", _set("best_metric", 2.5), "best_metric: expected a finite number in"),
+    ("epoch", _set("best_metric", None), "best_metric: None after an evaluated epoch"),
     ("epoch", _set("loader", "batch", -3), "loader: {'seed': 0, 'epoch': 1, 'batch': -3} does not"),
     ("epoch", _set("loader", "batch", 10**6), "loader: {'seed': 0, 'epoch': 1, 'batch': 1000000}"),
     ("epoch", _set("loader", "seed", 7), re.compile("loader: .* does not continue this run")),

@@ -214,10 +214,12 @@ def test_a_run_resumed_between_evaluations_trains_as_the_whole_run_and_evaluates
     assert all(np.array_equal(a, b) for a, b in zip(weights(second), weights(whole)))
 
 
-@pytest.mark.parametrize("eval_every", [0, -1, 1.5, True, "2"])
-def test_eval_every_other_than_a_positive_int_is_named(tmp_path, eval_every):
+@pytest.mark.parametrize("eval_every, error", [(0, ValueError), (-1, ValueError),
+                                               (1.5, TypeError), (True, TypeError),
+                                               ("2", TypeError)])
+def test_eval_every_other_than_a_positive_int_is_named(tmp_path, eval_every, error):
     trainer = build(tmp_path)
-    with pytest.raises(ValueError, match="eval_every must be a positive int"):
+    with pytest.raises(error, match="Trainer: eval_every must be an int"):
         Trainer(trainer.model, trainer.train_loader, trainer.test_loader, trainer.optimizer,
                 eval_every=eval_every)
 
