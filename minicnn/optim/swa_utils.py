@@ -22,11 +22,11 @@ integer tensors promote to its default dtype, and the result is truncated back.
 
 import copy
 import math
-import numbers
 
 import numpy as np
 
 from minicnn.autograd import Tensor, increment_version, no_grad
+from minicnn.backend.validate import reals
 from minicnn.nn.modules.module import Module
 from minicnn.nn.modules.norm import _BatchNorm
 from minicnn.optim.lr_scheduler import LRScheduler, _check_optimizer, _per_group
@@ -40,20 +40,14 @@ def _promoted(array):
     return array if array.dtype.kind in "fc" else array.astype(np.float32)
 
 
-def _real(op, name, value):
-    """``value`` if it is a real number; TypeError naming ``op`` and ``name`` otherwise."""
-    if not isinstance(value, numbers.Real):
-        raise TypeError(f"{op}: {name} must be a real number, got {value!r:.40}")
-    return value
-
-
 def _checked_decay(op, decay):
-    """``decay`` if it is a number in [0, 1]: ValueError (TypeError for no number) otherwise,
-    as PyTorch's (which lets NaN through)."""
-    if not 0 <= _real(op, "decay", decay) <= 1:
+    """``decay`` as a float if it is a number in [0, 1]: ValueError (validate.reals' errors for
+    no number) otherwise, as PyTorch's (which lets NaN through)."""
+    (number,) = reals(op, decay=decay)
+    if not 0 <= number <= 1:
         raise ValueError(f"Invalid decay value {decay} provided. Please provide a value in "
                          f"[0,1] range.")
-    return decay
+    return number
 
 
 def get_ema_avg_fn(decay=0.999):
@@ -203,8 +197,8 @@ class SWALR(LRScheduler):
     the current one, lr_0 = (lr_{t-1} - alpha(t-1) swa_lr) / (1 - alpha(t-1)), so that another
     schedule may have changed it in between. ``anneal_epochs=0`` sets ``swa_lr`` at once.
     ValueError, as PyTorch's, for a list of the wrong length, an ``anneal_strategy`` other than
-    "cos" or "linear", or an ``anneal_epochs`` that is not an int >= 0; TypeError for a
-    ``swa_lr`` that is no number (PyTorch fails at the first step). Each group's target is kept
+    "cos" or "linear", or an ``anneal_epochs`` that is not an int >= 0; TypeError or ValueError
+    for a ``swa_lr`` that is no number (PyTorch fails at the first step). Each group's target is kept
     as ``group["swa_lr"]``; ``get_lr`` gives the same values outside ``step`` (without
     PyTorch's warning, as minicnn's other schedules)."""
 
@@ -213,7 +207,7 @@ class SWALR(LRScheduler):
         _check_optimizer(optimizer)
         swa_lrs = _per_group("swa_lr", optimizer, swa_lr)
         for lr, group in zip(swa_lrs, optimizer.param_groups):
-            group["swa_lr"] = _real("SWALR", "swa_lr", lr)
+            (group["swa_lr"],) = reals("SWALR", swa_lr=lr)
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError("anneal_strategy must be one of 'cos' or 'linear', "
                              f"instead got {anneal_strategy}")
