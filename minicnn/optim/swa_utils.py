@@ -198,8 +198,8 @@ class SWALR(LRScheduler):
     schedule may have changed it in between. ``anneal_epochs=0`` sets ``swa_lr`` at once.
     ValueError, as PyTorch's, for a list of the wrong length, an ``anneal_strategy`` other than
     "cos" or "linear", or an ``anneal_epochs`` that is not an int >= 0; TypeError or ValueError
-    for a ``swa_lr`` that is no number (PyTorch fails at the first step). Each group's target is kept
-    as ``group["swa_lr"]``; ``get_lr`` gives the same values outside ``step`` (without
+    for a ``swa_lr`` that is no number (PyTorch fails at the first step). Each group's target
+    is kept as ``group["swa_lr"]``; ``get_lr`` gives the same values outside ``step`` (without
     PyTorch's warning, as minicnn's other schedules)."""
 
     def __init__(self, optimizer, swa_lr, anneal_epochs=10, anneal_strategy="cos",
