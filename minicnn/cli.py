@@ -229,6 +229,9 @@ def _add_train_parser(commands):
     opt.add_argument("--bias-lr-scale", type=_positive_float, metavar="S",
                      help="the batch norms' shifts train at S x the learning rate and 1/S x the "
                           f"weight decay (default {default['bias_lr_scale']})")
+    opt.add_argument("--norm-weight-decay", type=_non_negative_float, metavar="WD",
+                     help="weight decay of the normalisation layers' weights and shifts "
+                          "(torchvision's option; default: --weight-decay's)")
     opt.add_argument("--lookahead", type=_non_negative_int, metavar="K",
                      help="every K steps pull the weights back towards their slow average "
                           f"(airbench's lookahead; 0: off, default {default['lookahead']})")

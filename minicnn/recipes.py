@@ -55,6 +55,7 @@ TRAIN_DEFAULTS = {
     "label_smoothing": 0.0, "train_subset": None, "test_subset": None, "seed": 0,
     "sync_bn": False, "recipe": None, "normalize": "channel", "whiten": False,
     "bias_lr_scale": 1.0, "lookahead": 0, "tta": "none", "eval_every": 1,
+    "norm_weight_decay": None,
 }
 # a model's options when --model-option gives none: the main job's LeNet-5 uses ReLU and max
 # pooling, which learn faster than the paper's tanh and average pooling (88% against 87% test
@@ -223,6 +224,7 @@ SETTING_CHECKS = {
     "normalize": lambda v: isinstance(v, str) and v in NORMALIZATIONS,
     "whiten": lambda v: isinstance(v, bool),
     "bias_lr_scale": lambda v: _is_number(v) and v > 0,
+    "norm_weight_decay": lambda v: v is None or _is_number(v),
     "lookahead": lambda v: is_int(v, 0),
     "tta": lambda v: isinstance(v, str) and v in TTA_MODES,
 }
@@ -389,13 +391,24 @@ def build_optimizer(config, model, steps_per_epoch):
     params = [param for param in model.parameters() if param.requires_grad]
     name, lr, decay = config["optimizer"], config["lr"], config["weight_decay"]
     scale = config["bias_lr_scale"]
-    if scale != 1:      # airbench's bias scaler: the batch norms' shifts learn faster
+    norm_decay = decay if config["norm_weight_decay"] is None else config["norm_weight_decay"]
+    if scale != 1 or norm_decay != decay:
+        # torchvision's --norm-weight-decay: the normalisation layers' weights and shifts decay
+        # at their own rate; airbench's bias scaler: the batch norms' shifts learn S x faster
+        # and decay S x slower
+        norm_layers = (mc.nn.modules.norm._BatchNorm, mc.nn.GroupNorm, mc.nn.LayerNorm)
+        norm = {id(param) for module in model.modules() if isinstance(module, norm_layers)
+                for param in module.parameters(recurse=False) if norm_decay != decay}
         shifts = {id(module.bias) for module in model.modules()
                   if isinstance(module, mc.nn.modules.norm._BatchNorm) and module.bias is not None
-                  and module.bias.requires_grad}
-        params = [{"params": [p for p in params if id(p) not in shifts]},
+                  and scale != 1}
+        special = norm | shifts
+        groups = [{"params": [p for p in params if id(p) not in special]},
+                  {"params": [p for p in params if id(p) in norm - shifts],
+                   "weight_decay": norm_decay},
                   {"params": [p for p in params if id(p) in shifts], "lr": lr * scale,
-                   "weight_decay": decay / scale}]
+                   "weight_decay": norm_decay / scale}]
+        params = [group for group in groups if group["params"]]
     if name == "sgd":
         optimizer = optim.SGD(params, lr=lr, momentum=config["momentum"], weight_decay=decay,
                               nesterov=config["nesterov"] and config["momentum"] > 0)

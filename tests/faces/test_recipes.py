@@ -76,6 +76,7 @@ def test_a_recipe_finds_its_data_in_a_data_folder(tmp_path, no_data_folders):
 
 
 @pytest.mark.parametrize("option, value", [("--lookahead", "x"), ("--bias-lr-scale", "0"),
+                                           ("--norm-weight-decay", "-1"),
                                            ("--lr", "fast"), ("--epochs", "1.5"),
                                            ("--tta", "rotate"), ("--eval-every", "0")])
 def test_a_recipe_option_of_a_wrong_type_is_named(capsys, option, value):
@@ -137,6 +138,30 @@ def test_warmup_linear_and_the_batch_norm_shift_scale():
     assert rates[-1] == pytest.approx(0.07 * 1.5, rel=0.05)
     assert optimizer.param_groups[1]["lr"] == pytest.approx(64 * optimizer.param_groups[0]["lr"])
     assert shifts["weight_decay"] == pytest.approx(main["weight_decay"] / 64)
+
+
+def test_norm_weight_decay_gives_the_normalisation_layers_their_own_group():
+    model = mc.models.create("resnet20")
+    norm = [p for m in model.modules() if isinstance(m, mc.nn.BatchNorm2d)
+            for p in (m.weight, m.bias)]
+    config = recipes.recipe_config("resnet20-fast")
+    optimizer, _, _ = recipes.build_optimizer(config, model, steps_per_epoch=10)
+    assert len(optimizer.param_groups) == 1                  # by default: --weight-decay's
+    config["norm_weight_decay"] = 0.0
+    optimizer, scheduler, _ = recipes.build_optimizer(config, model, steps_per_epoch=10)
+    rest, norm_group = optimizer.param_groups
+    assert len(norm) == 38 and [id(p) for p in norm_group["params"]] == [id(p) for p in norm]
+    assert (rest["weight_decay"], norm_group["weight_decay"]) == (5e-4, 0.0)
+    assert len(rest["params"]) + len(norm) == len(list(model.parameters()))
+    scheduler.step()
+    assert norm_group["lr"] == rest["lr"]
+    airbench = mc.models.create("airbench94")
+    config = {**recipes.recipe_config("speedrun94"), "norm_weight_decay": 1e-3}
+    optimizer, _, _ = recipes.build_optimizer(config, airbench, steps_per_epoch=10)
+    rest, shifts = optimizer.param_groups            # airbench's BN weights are frozen at 1
+    assert len(shifts["params"]) == 6 and shifts["weight_decay"] == pytest.approx(1e-3 / 64)
+    assert rest["weight_decay"] == pytest.approx(0.0153 / 11.5)
+    assert shifts["lr"] == pytest.approx(64 * rest["lr"])
 
 
 def test_pixel_mean_normalisation_centres_every_pixel():
