@@ -99,8 +99,8 @@ RECIPES = {recipe.name: recipe for recipe in [
            "ResNet-20 (the paper's architecture) in under an hour on 2 cores: 27 epochs at "
            "batch 128 (about 121 s an epoch on a quiet 2-core Xeon), evaluated every third, "
            "SGD Nesterov one-cycle to lr 0.2, weight decay 5e-4 (none on the batch norms), "
-           "label smoothing 0.1, 4-pixel "
-           "padding + crop + flip, flip + translate test-time augmentation",
+           "label smoothing 0.1, 4-pixel padding + crop + flip, flip + translate test-time "
+           "augmentation",
            {"model": "resnet20", "data": "cifar10", "epochs": 27, "batch_size": 128,
             "optimizer": "sgd", "lr": 0.2, "momentum": 0.9, "nesterov": True,
             "weight_decay": 5e-4, "schedule": "onecycle", "augment": "crop,flip",
@@ -109,7 +109,7 @@ RECIPES = {recipe.name: recipe for recipe in [
            target="88.0% on the shared JPEG-decoded CIFAR-10 copy (the paper's 91.25% less "
                   "the copy's penalty) within 60 minutes on a quiet 2-core machine",
            measured="88.26% test top-1 (flip + translate TTA) on the shared JPEG-decoded copy "
-                    "in 60.7 minutes, a quiet 2-core Xeon (AVX-512) in an hour it ran 12% "
+                    "in 60.7 minutes, a quiet 2-core Xeon (AVX-512), in an hour it ran 12% "
                     "slower than for the runs with decayed batch norms (87.85-87.97% in "
                     "52.9-58.5 minutes); benchmarks/results/resnet20_fast_norm_weight_decay_0.txt"),
     Recipe("speedrun94",
@@ -399,10 +399,10 @@ def build_optimizer(config, model, steps_per_epoch):
         # and decay S x slower
         norm_layers = (mc.nn.modules.norm._BatchNorm, mc.nn.GroupNorm, mc.nn.LayerNorm)
         norm = {id(param) for module in model.modules() if isinstance(module, norm_layers)
-                for param in module.parameters(recurse=False) if norm_decay != decay}
+                for param in module.parameters(recurse=False)} if norm_decay != decay else set()
         shifts = {id(module.bias) for module in model.modules()
-                  if isinstance(module, mc.nn.modules.norm._BatchNorm) and module.bias is not None
-                  and scale != 1}
+                  if isinstance(module, mc.nn.modules.norm._BatchNorm)
+                  and module.bias is not None} if scale != 1 else set()
         special = norm | shifts
         groups = [{"params": [p for p in params if id(p) not in special]},
                   {"params": [p for p in params if id(p) in norm - shifts],
